@@ -1,0 +1,52 @@
+# talentsim — two commands on a fresh machine:
+#   make demo   set up .venv and run the flagship scenario
+#   make test   set up .venv with the dev tools and run ruff, mypy and pytest (fast subset)
+#   make test-all   the same, including the slow statistical tests
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+# Prefer an explicit python3.12 (pyenv provides it through .python-version), else python3.
+PYTHON ?= $(shell command -v python3.12 2>/dev/null || command -v python3 2>/dev/null)
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-all lint check-python clean
+
+check-python:
+	@if [ -z "$(PYTHON)" ]; then echo "error: no python3 found; talentsim needs Python >= 3.12" >&2; exit 1; fi
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' || { \
+	  echo "error: talentsim needs Python >= 3.12, but $(PYTHON) is Python $$($(PYTHON) -c 'import platform; print(platform.python_version())')." >&2; \
+	  echo "       Install Python 3.12 (e.g. 'pyenv install 3.12') or run: make PYTHON=/path/to/python3.12 ..." >&2; \
+	  exit 1; }
+
+$(VENV)/.stamp-base: pyproject.toml | check-python
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.stamp-dev: pyproject.toml | check-python
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@ $(VENV)/.stamp-base
+
+demo: $(VENV)/.stamp-base
+	$(VENV)/bin/talentsim run scenarios/msl_exodus.toml --seed 42 --out results/msl_exodus --force
+
+lint: $(VENV)/.stamp-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+# pytest exits 5 when it collected nothing: say so rather than fail silently.
+test: lint
+	@$(VENV)/bin/pytest -m "not slow" $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc
+
+test-all: lint
+	@$(VENV)/bin/pytest $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache results

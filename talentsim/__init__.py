@@ -1,0 +1,30 @@
+"""talentsim: agent-based simulation of talent markets.
+
+Researchers (Mesa agents over a structure of NumPy arrays) weigh pay, mission clarity,
+stability and reorganisation shocks across competing labs, and stay, move, return to a former
+lab, or leave the field.
+
+Example:
+    >>> import talentsim as ts
+    >>> sc = ts.load_scenario("scenarios/msl_exodus.toml")  # doctest: +SKIP
+    >>> res = ts.run(sc, seed=42)  # doctest: +SKIP
+    >>> res.summary()["attrition.MSL"]  # doctest: +SKIP
+"""
+
+from talentsim.model import Lab, Researcher, TalentModel
+from talentsim.results import RunResult, run
+from talentsim.scenario import Scenario, ScenarioError, load_scenario
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Lab",
+    "Researcher",
+    "RunResult",
+    "Scenario",
+    "ScenarioError",
+    "TalentModel",
+    "__version__",
+    "load_scenario",
+    "run",
+]

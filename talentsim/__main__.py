@@ -1,0 +1,5 @@
+"""Run the command line: ``python -m talentsim``."""
+
+from talentsim.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,611 @@
+"""The talent-market model: a Mesa model whose researchers live in arrays.
+
+Each step (length ``dt`` years, ``scenario.time.step``) covers the interval
+``((k−1)·dt, k·dt]`` and does, in order:
+
+1. scheduled events due in the interval, then random reorganisations (per lab, probability
+   ``1 − exp(−reorg_rate·dt)``);
+2. exogenous separations of employed researchers (lab → outside pool);
+3. offers: each employed researcher receives one with probability ``1 − exp(−λ_e·dt)``, each
+   researcher in the pool with ``1 − exp(−λ_u·dt)``; the offering lab is drawn in proportion to
+   recruiting intensity among labs with room that are not frozen, never the researcher's own;
+4. binary-logit acceptance against staying, with a switching cost for lab-to-lab moves, then
+   capacity (a random subset of acceptances into a full lab go ahead);
+5. outside opportunities for employed researchers who did not move (exit to the pool);
+6. retirements from the pool and entries of new researchers into it;
+7. clocks: tenure grows, turmoil and attachment decay by their half-lives.
+
+Every move is recorded (see :mod:`talentsim.results`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import mesa
+import numpy as np
+
+from talentsim import kernels
+from talentsim.population import GONE, NO_LAB, LabState, Population
+from talentsim.scenario import (
+    OUTSIDE,
+    HiringFreeze,
+    MissionPivot,
+    PayChange,
+    Reorganisation,
+    Scenario,
+    ScenarioError,
+    load_scenario,
+)
+from talentsim.units import half_life_factor, rate_to_probability
+
+#: Event kinds, in the order of their integer codes in the model's move log.
+MOVE_KINDS = ("entry", "hire", "quit", "return", "exit", "separation", "retirement")
+ENTRY, HIRE, QUIT, RETURN, EXIT, SEPARATION, RETIREMENT = range(len(MOVE_KINDS))
+
+#: Flow columns of the time series, in order.
+FLOWS = ("hires", "quits", "returns", "exits", "separations", "entries", "retirements")
+
+
+def _as_scenario(scenario: Scenario | str | Path | Mapping[str, Any]) -> Scenario:
+    if isinstance(scenario, Scenario):
+        return scenario
+    if isinstance(scenario, str | Path):
+        return load_scenario(scenario)
+    if isinstance(scenario, Mapping):
+        return Scenario.from_dict(scenario)
+    raise ScenarioError(
+        f"expected a Scenario, a path to a TOML file or a dict, got {type(scenario).__name__}"
+    )
+
+
+def make_seed_sequence(
+    seed: int | np.random.SeedSequence | None,
+) -> np.random.SeedSequence:
+    """Build the run's SeedSequence; an unseeded run draws fresh entropy (recorded)."""
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    if seed is None:
+        return np.random.SeedSequence()
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+    return np.random.SeedSequence(int(seed))
+
+
+class Researcher(mesa.Agent):
+    """A researcher: a thin view over row ``row`` of the model's :class:`Population`."""
+
+    def __init__(self, model: TalentModel, row: int) -> None:
+        super().__init__(model)
+        self.row = row
+
+    @property
+    def _pop(self) -> Population:
+        return self.model.population
+
+    @property
+    def lab(self) -> str | None:
+        """Name of the current lab, ``'outside'`` for the pool, None once retired."""
+        code = int(self._pop.location[self.row])
+        return None if code == GONE else self.model.place_names[code]
+
+    @property
+    def cohort(self) -> str:
+        """Cohort name."""
+        return self.model.cohort_names[int(self._pop.cohort[self.row])]
+
+    @property
+    def former_lab(self) -> str | None:
+        """The lab this researcher last left, if any."""
+        code = int(self._pop.last_lab[self.row])
+        return None if code == NO_LAB else self.model.place_names[code]
+
+    @property
+    def pay(self) -> float:
+        """Current pay (in units of a market value of 1)."""
+        return float(self._pop.pay[self.row])
+
+    @property
+    def market_value(self) -> float:
+        """Market value: pay at a lab with pay level 1 and no premium."""
+        return float(self._pop.market_value[self.row])
+
+    @property
+    def tenure(self) -> float:
+        """Years at the current place."""
+        return float(self._pop.tenure[self.row])
+
+    @property
+    def attachment(self) -> float:
+        """Attachment (0–1) to the former lab."""
+        return float(self._pop.attachment[self.row])
+
+    @property
+    def orientation(self) -> float:
+        """Preferred research orientation (0 product, 1 frontier)."""
+        return float(self._pop.orientation[self.row])
+
+
+class Lab(mesa.Agent):
+    """A lab: a thin view over row ``index`` of the model's :class:`LabState`."""
+
+    def __init__(self, model: TalentModel, index: int) -> None:
+        super().__init__(model)
+        self.index = index
+
+    @property
+    def _labs(self) -> LabState:
+        return self.model.lab_state
+
+    @property
+    def name(self) -> str:
+        """Lab name."""
+        return self._labs.names[self.index]
+
+    @property
+    def headcount(self) -> int:
+        """Researchers at the lab now."""
+        return int(self.model.headcounts()[self.index])
+
+    @property
+    def pay_level(self) -> float:
+        """Pay as a multiple of market value."""
+        return float(self._labs.pay_level[self.index])
+
+    @property
+    def turmoil(self) -> float:
+        """Current turmoil."""
+        return float(self._labs.turmoil[self.index])
+
+    @property
+    def mission_clarity(self) -> float:
+        """Current mission clarity."""
+        return float(self._labs.mission_clarity[self.index])
+
+
+MAX_LAB_COLUMNS = 50
+"""Above this many labs the DataCollector keeps one dict-valued ``headcounts`` column."""
+
+
+def _headcount_of(place: int, model: TalentModel) -> int:
+    return int(model.headcount_history[model.steps, place])
+
+
+def _all_headcounts(model: TalentModel) -> dict[str, int]:
+    counts = model.headcount_history[model.steps]
+    return {name: int(c) for name, c in zip(model.place_names, counts, strict=True)}
+
+
+class TalentModel(mesa.Model):
+    """A talent market of researchers and labs, stepped with vectorised decisions.
+
+    Args:
+        scenario: A :class:`~talentsim.Scenario`, a path to a TOML scenario file, or a dict.
+        seed: Seed of the run's one NumPy Generator (via ``SeedSequence``); None draws fresh
+            entropy, which is recorded in :attr:`seed` so the run can be replayed.
+        rng: Accepted for Mesa's tools (``mesa.batch_run`` passes ``rng=``); an integer is
+            used as the seed. Give ``seed`` or ``rng``, not both.
+        overrides: Dotted-path overrides applied to the scenario
+            (``{"labs.MSL.pay_level": 3.0}``).
+        **more_overrides: More overrides as keywords, so ``mesa.batch_run`` can vary them:
+            ``parameters={"scenario": path, "labs.MSL.pay_level": [1, 2, 3]}``.
+
+    Attributes:
+        spec: The validated talentsim scenario. (``model.scenario`` stays Mesa's own scenario
+            object so that Mesa's visualisation and batch tools keep working.)
+        seed: The integer seed, or the entropy of an unseeded run.
+        population: Researcher arrays (:class:`~talentsim.population.Population`).
+        lab_state: Lab arrays (:class:`~talentsim.population.LabState`).
+        datacollector: A Mesa ``DataCollector`` with a headcount reporter per lab.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario | str | Path | Mapping[str, Any],
+        *,
+        seed: int | None = None,
+        rng: int | np.random.SeedSequence | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        **more_overrides: Any,
+    ) -> None:
+        if seed is not None and rng is not None:
+            raise ValueError("give seed or rng, not both")
+        seed_sequence = make_seed_sequence(seed if seed is not None else rng)
+        generator = np.random.Generator(np.random.PCG64(seed_sequence))
+        super().__init__(rng=generator)
+        spec = _as_scenario(scenario)
+        all_overrides = {**(overrides or {}), **more_overrides}
+        if all_overrides:
+            spec = spec.with_overrides(all_overrides)
+        self.spec: Scenario = spec
+        entropy = seed_sequence.entropy
+        self.seed: int = int(entropy) if isinstance(entropy, int | np.integer) else 0
+        self.dt: float = spec.time.step
+        self.n_steps: int = spec.time.n_steps
+
+        self.lab_state = LabState.from_scenario(spec)
+        self.place_names: list[str] = [*self.lab_state.names, OUTSIDE]
+        self.cohort_names: list[str] = list(spec.cohorts)
+        self._outside_code = self.lab_state.outside
+        self._lab_code = {name: j for j, name in enumerate(self.place_names)}
+        self._prepare_rates()
+        self._prepare_schedule()
+
+        total = sum(c.size for c in spec.cohorts.values())
+        self.population = Population.empty(max(16, int(total * 1.25)))
+        for index, (name, cohort) in enumerate(spec.cohorts.items()):
+            del name
+            if cohort.size == 0:
+                continue
+            last = NO_LAB if cohort.previous_lab is None else self._lab_code[cohort.previous_lab]
+            self.population.add_cohort(
+                index,
+                cohort,
+                cohort.size,
+                self._lab_code[cohort.lab],
+                last,
+                0,
+                spec,
+                self.lab_state,
+                self.rng,
+            )
+
+        self.initial_location = self.population.view("location").copy()
+        self.labs = [Lab(self, j) for j in range(self.lab_state.n)]
+        self._researchers: list[Researcher] = [
+            Researcher(self, row) for row in range(self.population.size)
+        ]
+
+        # Per step × place: headcount (end of step) and flows during the step.
+        n_places = len(self.place_names)
+        self.headcount_history = np.zeros((self.n_steps + 1, n_places), dtype=np.int64)
+        self.flow_history = np.zeros((self.n_steps + 1, len(FLOWS), n_places), dtype=np.int64)
+        self.pay_history = np.full((self.n_steps + 1, self.lab_state.n), np.nan)
+        self.turmoil_history = np.zeros((self.n_steps + 1, self.lab_state.n))
+        self._move_log: list[dict[str, np.ndarray]] = []
+        self._record_state(0)
+
+        reporters: dict[str, Any] = {"time_years": "time_years"}
+        if len(self.place_names) <= MAX_LAB_COLUMNS:
+            for j, name in enumerate(self.place_names):
+                reporters[f"headcount_{name}"] = partial(_headcount_of, j)
+        else:
+            reporters["headcounts"] = _all_headcounts
+        self.datacollector = mesa.DataCollector(model_reporters=reporters)
+        self.datacollector.collect(self)
+
+    # ----------------------------------------------------------------------------------------
+    # Set-up helpers
+    # ----------------------------------------------------------------------------------------
+
+    def _prepare_rates(self) -> None:
+        spec, dt = self.spec, self.dt
+        market, outside = spec.market, spec.outside
+        self._p_offer_employed = float(rate_to_probability(market.offer_rate_employed, dt))
+        self._p_offer_outside = float(rate_to_probability(market.offer_rate_outside, dt))
+        self._p_separation = float(rate_to_probability(market.separation_rate, dt))
+        self._p_opportunity = float(rate_to_probability(outside.opportunity_rate, dt))
+        self._p_retirement = float(rate_to_probability(outside.retirement_rate, dt))
+        self._attachment_decay = half_life_factor(market.attachment_half_life, dt)
+        self._entry_means = np.array([c.entry_rate * dt for c in spec.cohorts.values()])
+        if not spec.mechanisms.random_reorganisations:
+            self.lab_state.reorg_probability[:] = 0.0
+
+    def _prepare_schedule(self) -> None:
+        self._schedule: dict[int, list[Any]] = {}
+        for event in self.spec.events:
+            # Step k covers ((k-1)dt, k dt]; an event at time t is applied at the start of the
+            # step that begins nearest to t, so its timing error is at most dt/2.
+            step = round(event.at / self.dt) + 1
+            self._schedule.setdefault(step, []).append(event)
+
+    # ----------------------------------------------------------------------------------------
+    # Public helpers
+    # ----------------------------------------------------------------------------------------
+
+    @property
+    def time_years(self) -> float:
+        """Simulated time since the start, in years."""
+        return self.steps * self.dt
+
+    def headcounts(self) -> np.ndarray:
+        """Researchers per place now: one entry per lab, then the outside pool."""
+        location = self.population.view("location")
+        present = location[location != GONE]
+        return np.bincount(present, minlength=len(self.place_names))
+
+    def run(self, steps: int | None = None, progress: Any = None) -> None:
+        """Run the scenario's duration (or ``steps`` more steps).
+
+        Args:
+            steps: Number of steps; default: until the scenario's duration is reached.
+            progress: Optional callable called with the number of steps just done.
+        """
+        remaining = self.n_steps - self.steps if steps is None else steps
+        if self.steps + remaining > self.n_steps:
+            self._extend_history(self.steps + remaining)
+        for _ in range(max(0, remaining)):
+            self.step()
+            if progress is not None:
+                progress(1)
+
+    # ----------------------------------------------------------------------------------------
+    # The step
+    # ----------------------------------------------------------------------------------------
+
+    def step(self) -> None:
+        """Advance the market by one step (see the module docstring for the order)."""
+        k = self.steps  # Mesa has already counted this step
+        if k > self.n_steps:
+            self._extend_history(k)
+        self._apply_events(k)
+        self._decide(k)
+        self._entries_and_retirements(k)
+        self._advance_clocks()
+        self._record_state(k)
+        self.datacollector.collect(self)
+        if k >= self.n_steps:
+            self.running = False
+
+    def _apply_events(self, k: int) -> None:
+        labs = self.lab_state
+        for event in self._schedule.get(k, ()):
+            j = self._lab_code[event.lab]
+            match event:
+                case Reorganisation(severity=severity):
+                    labs.turmoil[j] += severity
+                case MissionPivot(mission_clarity=clarity, orientation=orientation):
+                    if clarity is not None:
+                        labs.mission_clarity[j] = clarity
+                    if orientation is not None:
+                        labs.orientation[j] = orientation
+                case PayChange(pay_level=level, new_hire_premium=premium, applies_to=who):
+                    if level is not None:
+                        if who == "everyone":
+                            staff = self.population.view("location") == j
+                            self.population.view("pay")[staff] *= level / labs.pay_level[j]
+                        labs.pay_level[j] = level
+                    if premium is not None:
+                        labs.new_hire_premium[j] = premium
+                case HiringFreeze(duration=duration):
+                    end = (
+                        self.n_steps + 1 if duration is None else k - 1 + round(duration / self.dt)
+                    )
+                    labs.frozen_until[j] = max(labs.frozen_until[j], end)
+        shocks = self.rng.random(labs.n) < labs.reorg_probability
+        labs.turmoil[shocks] += labs.reorg_severity[shocks]
+
+    def _decide(self, k: int) -> None:
+        pop, labs, rng = self.population, self.lab_state, self.rng
+        n = pop.size
+        location = pop.view("location")
+        outside = self._outside_code
+        employed = (location >= 0) & (location < outside)
+        in_pool = location == outside
+        draws = rng.random((5, n))
+
+        # Exogenous separations.
+        separated = employed & (draws[0] < self._p_separation)
+
+        # Offers.
+        p_offer = np.where(employed, self._p_offer_employed, self._p_offer_outside)
+        gets_offer = (employed & ~separated | in_pool) & (draws[1] < p_offer)
+        rows = np.flatnonzero(gets_offer)
+        headcount = np.bincount(location[employed], minlength=labs.n)[: labs.n]
+        room = labs.capacity - headcount
+        hiring = (room >= 1) & (labs.frozen_until < k)
+        weights = np.where(hiring, labs.recruiting_intensity, 0.0)
+        current = location[rows]
+        offer_lab, has_offer = kernels.draw_offer_labs(current, weights, draws[2, rows])
+        rows, current, offer_lab = rows[has_offer], current[has_offer], offer_lab[has_offer]
+        offered_pay = (
+            labs.pay_level[offer_lab]
+            * (1.0 + labs.new_hire_premium[offer_lab])
+            * pop.market_value[rows]
+        )
+        mechanisms, amenity = self.spec.mechanisms, self.spec.outside.amenity
+        current_pay = np.where(
+            current < outside, pop.pay[rows], self.spec.outside.pay_ratio * pop.market_value[rows]
+        )
+        terms_now = kernels.utility_terms(
+            rows, current, current_pay, pop, labs, mechanisms, amenity
+        )
+        terms_offer = kernels.utility_terms(
+            rows, offer_lab, offered_pay, pop, labs, mechanisms, amenity
+        )
+        term_gain = terms_offer - terms_now
+        switching = np.where(current < outside, self.spec.market.switching_cost, 0.0)
+        gain = term_gain.sum(axis=0) - switching
+        accepted = kernels.accept(gain, self.spec.market.noise_scale, draws[3, rows])
+        rows, current, offer_lab = rows[accepted], current[accepted], offer_lab[accepted]
+        offered_pay, term_gain = offered_pay[accepted], term_gain[:, accepted]
+        fits = kernels.within_capacity(offer_lab, room, rng.random(rows.shape[0]))
+        rows, current, offer_lab = rows[fits], current[fits], offer_lab[fits]
+        offered_pay, term_gain = offered_pay[fits], term_gain[:, fits]
+
+        # Outside opportunities for employed researchers who are not already moving.
+        moving = np.zeros(n, dtype=bool)
+        moving[rows] = True
+        chance = employed & ~separated & ~moving & (draws[4] < self._p_opportunity)
+        exit_rows = np.flatnonzero(chance)
+        exit_from = location[exit_rows]
+        outside_pay = self.spec.outside.pay_ratio * pop.market_value[exit_rows]
+        exit_places = np.full(exit_rows.shape[0], outside)
+        exit_gain_terms = kernels.utility_terms(
+            exit_rows, exit_places, outside_pay, pop, labs, mechanisms, amenity
+        ) - kernels.utility_terms(
+            exit_rows, exit_from, pop.pay[exit_rows], pop, labs, mechanisms, amenity
+        )
+        exits = kernels.accept(
+            exit_gain_terms.sum(axis=0),
+            self.spec.market.noise_scale,
+            rng.random(exit_rows.shape[0]),
+        )
+        exit_rows, exit_from = exit_rows[exits], exit_from[exits]
+        exit_gain_terms, outside_pay = exit_gain_terms[:, exits], outside_pay[exits]
+
+        sep_rows = np.flatnonzero(separated)
+        sep_from = location[sep_rows]
+
+        # Record, then apply. Kinds: a move into one's former lab is a return.
+        is_return = offer_lab == pop.last_lab[rows]
+        kinds = np.where(is_return, RETURN, np.where(current < outside, QUIT, HIRE))
+        self._log_moves(k, rows, current, offer_lab, kinds, offered_pay, term_gain)
+        self._log_moves(
+            k,
+            exit_rows,
+            exit_from,
+            np.full_like(exit_rows, outside),
+            EXIT,
+            outside_pay,
+            exit_gain_terms,
+        )
+        sep_pay = self.spec.outside.pay_ratio * pop.market_value[sep_rows]
+        self._log_moves(
+            k, sep_rows, sep_from, np.full_like(sep_rows, outside), SEPARATION, sep_pay, None
+        )
+        self._move(rows, current, offer_lab, offered_pay)
+        self._move(exit_rows, exit_from, np.full_like(exit_rows, outside), outside_pay)
+        self._move(sep_rows, sep_from, np.full_like(sep_rows, outside), sep_pay)
+
+    def _move(
+        self, rows: np.ndarray, origin: np.ndarray, destination: np.ndarray, pay: np.ndarray
+    ) -> None:
+        pop = self.population
+        left_lab = origin < self._outside_code
+        bond = self.spec.market.attachment_bond_time
+        leavers = rows[left_lab]
+        pop.last_lab[leavers] = origin[left_lab]
+        pop.attachment[leavers] = -np.expm1(-pop.tenure[leavers] / bond)
+        pop.location[rows] = destination
+        pop.pay[rows] = pay
+        pop.tenure[rows] = 0.0
+        pop.joined_step[rows] = self.steps
+
+    def _log_moves(
+        self,
+        k: int,
+        rows: np.ndarray,
+        origin: np.ndarray,
+        destination: np.ndarray,
+        kind: np.ndarray | int,
+        pay_after: np.ndarray,
+        term_gain: np.ndarray | None,
+    ) -> None:
+        count = rows.shape[0]
+        if count == 0:
+            return
+        pop = self.population
+        kinds = np.broadcast_to(np.asarray(kind, dtype=np.int8), (count,)).copy()
+        record: dict[str, np.ndarray] = {
+            "step": np.full(count, k, dtype=np.int32),
+            "researcher": rows.astype(np.int64),
+            "cohort": pop.cohort[rows].copy(),
+            "origin": origin.astype(np.int32),
+            "destination": destination.astype(np.int32),
+            "kind": kinds,
+            "tenure": np.where(
+                (origin >= 0) & (origin < self._outside_code), pop.tenure[rows], np.nan
+            ),
+            "pay_before": pop.pay[rows].copy(),
+            "pay_after": np.asarray(pay_after, dtype=float).copy(),
+        }
+        for t, name in enumerate(kernels.TERMS):
+            record[f"gain_{name}"] = (
+                np.full(count, np.nan) if term_gain is None else term_gain[t].copy()
+            )
+        self._move_log.append(record)
+        flows = self.flow_history[k]
+        # Arrivals count as hires at the destination lab; lab-to-lab departures as quits.
+        lab_arrival = (destination >= 0) & (destination < self._outside_code)
+        np.add.at(flows[FLOWS.index("hires")], destination[lab_arrival], 1)
+        np.add.at(flows[FLOWS.index("returns")], destination[kinds == RETURN], 1)
+        lab_to_lab = (origin >= 0) & (origin < self._outside_code) & lab_arrival
+        np.add.at(flows[FLOWS.index("quits")], origin[lab_to_lab], 1)
+        np.add.at(flows[FLOWS.index("exits")], origin[kinds == EXIT], 1)
+        np.add.at(flows[FLOWS.index("separations")], origin[kinds == SEPARATION], 1)
+
+    def _entries_and_retirements(self, k: int) -> None:
+        pop, outside = self.population, self._outside_code
+        if self._p_retirement > 0:
+            in_pool = np.flatnonzero(pop.view("location") == outside)
+            retiring = in_pool[self.rng.random(in_pool.shape[0]) < self._p_retirement]
+            self._log_moves(
+                k,
+                retiring,
+                np.full_like(retiring, outside),
+                np.full_like(retiring, GONE),
+                RETIREMENT,
+                np.full(retiring.shape[0], np.nan),
+                None,
+            )
+            self.flow_history[k, FLOWS.index("retirements"), outside] += retiring.shape[0]
+            pop.location[retiring] = GONE
+            for row in retiring:  # few per step: Mesa's registry needs per-agent removal
+                self._researchers[row].remove()
+        counts = self.rng.poisson(self._entry_means)
+        for index, (cohort, count) in enumerate(
+            zip(self.spec.cohorts.values(), counts, strict=True)
+        ):
+            if count == 0:
+                continue
+            rows = pop.add_cohort(
+                index, cohort, int(count), outside, NO_LAB, k, self.spec, self.lab_state, self.rng
+            )
+            self._log_moves(
+                k,
+                rows,
+                np.full_like(rows, GONE),
+                np.full_like(rows, outside),
+                ENTRY,
+                pop.pay[rows],
+                None,
+            )
+            self.flow_history[k, FLOWS.index("entries"), outside] += rows.shape[0]
+            # Entrants get their Mesa agent views (a handful per step).
+            self._researchers.extend(Researcher(self, int(row)) for row in rows)
+
+    def _advance_clocks(self) -> None:
+        pop = self.population
+        present = pop.view("location") != GONE
+        pop.view("tenure")[present] += self.dt
+        pop.view("attachment")[:] *= self._attachment_decay
+        self.lab_state.turmoil *= self.lab_state.turmoil_decay
+
+    def _record_state(self, k: int) -> None:
+        pop, labs = self.population, self.lab_state
+        location = pop.view("location")
+        self.headcount_history[k] = self.headcounts()
+        employed = (location >= 0) & (location < labs.n)
+        pay_sum = np.bincount(
+            location[employed], weights=pop.view("pay")[employed], minlength=labs.n
+        )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.pay_history[k] = pay_sum / self.headcount_history[k, : labs.n]
+        self.turmoil_history[k] = labs.turmoil
+
+    def _extend_history(self, last_step: int) -> None:
+        extra = last_step + 1 - self.headcount_history.shape[0]
+        if extra <= 0:
+            return
+
+        def grow(array: np.ndarray, fill: float) -> np.ndarray:
+            pad = np.full((extra, *array.shape[1:]), fill, dtype=array.dtype)
+            return np.concatenate([array, pad])
+
+        self.headcount_history = grow(self.headcount_history, 0)
+        self.flow_history = grow(self.flow_history, 0)
+        self.pay_history = grow(self.pay_history, np.nan)
+        self.turmoil_history = grow(self.turmoil_history, 0.0)
+        self.n_steps = max(self.n_steps, last_step)
+        self.running = True
+
+    def move_log(self) -> dict[str, np.ndarray]:
+        """All recorded moves as concatenated arrays (codes, not names)."""
+        if not self._move_log:
+            empty: dict[str, np.ndarray] = {}
+            return empty
+        return {key: np.concatenate([r[key] for r in self._move_log]) for key in self._move_log[0]}

@@ -1,0 +1,198 @@
+"""Structure-of-arrays state of researchers and labs.
+
+The model owns one :class:`Population` (a row per researcher who ever existed) and one
+:class:`LabState` (a row per lab). Mesa agents are thin views over these rows; every step's
+decisions are computed on whole arrays (see :mod:`talentsim.kernels`).
+
+Locations: ``0 .. n_labs-1`` are labs, ``n_labs`` is the outside pool, ``GONE`` (−1) means
+retired from the field (the row is kept so that event records stay valid).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from talentsim.scenario import Cohort, Distribution, Fixed, LogNormal, Normal, Scenario, Uniform
+from talentsim.units import half_life_factor, rate_to_probability
+
+GONE = -1
+NO_LAB = -1
+
+_FLOAT_FIELDS = (
+    "market_value",
+    "pay",
+    "w_pay",
+    "w_mission",
+    "w_stability",
+    "w_attachment",
+    "orientation",
+    "tenure",
+    "attachment",
+)
+_INT_FIELDS = ("location", "cohort", "last_lab", "joined_step")
+
+
+def draw(dist: Distribution, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Draw ``size`` values from a scenario distribution."""
+    match dist:
+        case Fixed(value=value):
+            return np.full(size, value, dtype=float)
+        case Normal(mean=mean, sd=sd, low=low, high=high):
+            values = rng.normal(mean, sd, size)
+            if low is not None or high is not None:
+                values = np.clip(values, low, high)
+            return values
+        case LogNormal(median=median, sigma=sigma):
+            return median * np.exp(rng.normal(0.0, sigma, size))
+        case Uniform(low=low, high=high):
+            return rng.uniform(low, high, size)
+    raise TypeError(f"unknown distribution {dist!r}")  # pragma: no cover - schema forbids it
+
+
+@dataclass
+class Population:
+    """Researcher state, one row per researcher (growable)."""
+
+    location: np.ndarray
+    cohort: np.ndarray
+    last_lab: np.ndarray
+    joined_step: np.ndarray
+    market_value: np.ndarray
+    pay: np.ndarray
+    w_pay: np.ndarray
+    w_mission: np.ndarray
+    w_stability: np.ndarray
+    w_attachment: np.ndarray
+    orientation: np.ndarray
+    tenure: np.ndarray
+    attachment: np.ndarray
+    size: int = 0
+
+    @classmethod
+    def empty(cls, capacity: int) -> Population:
+        """Allocate room for ``capacity`` researchers."""
+        population = cls.__new__(cls)
+        for name in _FLOAT_FIELDS:
+            setattr(population, name, np.zeros(capacity, dtype=float))
+        for name in _INT_FIELDS:
+            setattr(population, name, np.full(capacity, GONE, dtype=np.int32))
+        population.size = 0
+        return population
+
+    @property
+    def capacity(self) -> int:
+        """Rows allocated."""
+        return int(self.location.shape[0])
+
+    def view(self, name: str) -> np.ndarray:
+        """The used part of one field (a view, not a copy)."""
+        column: np.ndarray = getattr(self, name)
+        return column[: self.size]
+
+    def reserve(self, extra: int) -> None:
+        """Make room for ``extra`` more rows, doubling the allocation when needed."""
+        needed = self.size + extra
+        if needed <= self.capacity:
+            return
+        new_capacity = max(needed, 2 * self.capacity, 16)
+        for name in (*_FLOAT_FIELDS, *_INT_FIELDS):
+            old = getattr(self, name)
+            fill = 0.0 if name in _FLOAT_FIELDS else GONE
+            grown = np.full(new_capacity, fill, dtype=old.dtype)
+            grown[: self.size] = old[: self.size]
+            setattr(self, name, grown)
+
+    def add_cohort(
+        self,
+        cohort_index: int,
+        cohort: Cohort,
+        count: int,
+        location: int,
+        last_lab: int,
+        step: int,
+        scenario: Scenario,
+        labs: LabState,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """Append ``count`` researchers of a cohort at ``location``; return their rows."""
+        self.reserve(count)
+        rows = np.arange(self.size, self.size + count)
+        self.size += count
+        self.location[rows] = location
+        self.cohort[rows] = cohort_index
+        self.last_lab[rows] = last_lab
+        self.joined_step[rows] = step
+        value = draw(cohort.market_value, count, rng)
+        self.market_value[rows] = np.maximum(value, 1e-9)
+        weights = cohort.weights
+        self.w_pay[rows] = draw(weights.pay, count, rng)
+        self.w_mission[rows] = draw(weights.mission, count, rng)
+        self.w_stability[rows] = draw(weights.stability, count, rng)
+        self.w_attachment[rows] = draw(weights.attachment, count, rng)
+        self.orientation[rows] = np.clip(draw(cohort.orientation, count, rng), 0.0, 1.0)
+        self.tenure[rows] = cohort.tenure if location != labs.outside else 0.0
+        self.attachment[rows] = cohort.attachment if last_lab != NO_LAB else 0.0
+        if location == labs.outside:
+            self.pay[rows] = scenario.outside.pay_ratio * self.market_value[rows]
+        else:
+            premium = labs.new_hire_premium[location] if cohort.hired_at_premium else 0.0
+            self.pay[rows] = labs.pay_level[location] * (1.0 + premium) * self.market_value[rows]
+        return rows
+
+
+@dataclass
+class LabState:
+    """Lab state, one row per lab (fixed number of labs)."""
+
+    names: list[str]
+    pay_level: np.ndarray
+    new_hire_premium: np.ndarray
+    mission_clarity: np.ndarray
+    orientation: np.ndarray
+    turmoil: np.ndarray
+    turmoil_decay: np.ndarray
+    capacity: np.ndarray
+    recruiting_intensity: np.ndarray
+    reorg_probability: np.ndarray
+    reorg_severity: np.ndarray
+    amenity: np.ndarray
+    frozen_until: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    @classmethod
+    def from_scenario(cls, scenario: Scenario) -> LabState:
+        """Build lab arrays from a scenario (per-step probabilities for its step length)."""
+        labs = list(scenario.labs.values())
+        dt = scenario.time.step
+
+        def column(values: list[float]) -> np.ndarray:
+            return np.asarray(values, dtype=float)
+
+        return cls(
+            names=scenario.lab_names,
+            pay_level=column([lab.pay_level for lab in labs]),
+            new_hire_premium=column([lab.new_hire_premium for lab in labs]),
+            mission_clarity=column([lab.mission_clarity for lab in labs]),
+            orientation=column([lab.orientation for lab in labs]),
+            turmoil=column([lab.turmoil for lab in labs]),
+            turmoil_decay=column([half_life_factor(lab.recovery_half_life, dt) for lab in labs]),
+            capacity=column([np.inf if lab.capacity is None else lab.capacity for lab in labs]),
+            recruiting_intensity=column([lab.recruiting_intensity for lab in labs]),
+            reorg_probability=np.asarray(
+                rate_to_probability(column([lab.reorg_rate for lab in labs]), dt), dtype=float
+            ),
+            reorg_severity=column([lab.reorg_severity for lab in labs]),
+            amenity=column([lab.amenity for lab in labs]),
+            frozen_until=np.zeros(len(labs), dtype=np.int64),
+        )
+
+    @property
+    def n(self) -> int:
+        """Number of labs."""
+        return len(self.names)
+
+    @property
+    def outside(self) -> int:
+        """Location code of the outside pool."""
+        return len(self.names)

@@ -1,0 +1,354 @@
+"""Results of a run: tidy tables, headline metrics, and saving them.
+
+``RunResult.timeseries`` has one row per (step, place), where a place is a lab or
+``"outside"`` (the pool); ``RunResult.events`` has one row per move. Both are long, tidy
+pandas DataFrames that plot directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from talentsim.model import FLOWS, MOVE_KINDS, TalentModel
+from talentsim.scenario import OUTSIDE, Scenario
+
+EARLY_EXIT_YEARS = 0.25
+"""Departures with tenure below this (about 13 weeks) count as early exits."""
+
+RESULT_FILES = ("timeseries.parquet", "events.parquet", "researchers.parquet", "run.json")
+
+
+@dataclass
+class RunResult:
+    """What one run produced.
+
+    Attributes:
+        scenario: The resolved scenario that was run (overrides applied).
+        seed: The seed (or recorded entropy) that reproduces the run exactly.
+        timeseries: One row per (step, place): ``step``, ``time`` (years), ``lab``,
+            ``headcount`` (end of step), flows during the step (``hires``, ``quits``,
+            ``returns``, ``exits``, ``separations``, and for ``outside`` ``entries`` and
+            ``retirements``), ``mean_pay`` and ``turmoil``.
+        events: One row per move: ``step``, ``time``, ``researcher``, ``cohort``, ``origin``,
+            ``destination``, ``kind``, ``tenure`` (years at the origin, for departures from a
+            lab), ``pay_before``, ``pay_after``, and ``gain_<term>``: the utility gain of the
+            destination over the origin per term (pay, mission, stability, attachment, amenity),
+            for choices (NaN for separations, entries and retirements).
+    """
+
+    scenario: Scenario
+    seed: int
+    timeseries: pd.DataFrame
+    events: pd.DataFrame
+    researchers: pd.DataFrame
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_model(cls, model: TalentModel) -> RunResult:
+        """Collect the tables of a model that has been stepped."""
+        steps = model.steps
+        places = model.place_names
+        n_labs = model.lab_state.n
+        n_places = len(places)
+        step_index = np.repeat(np.arange(steps + 1), n_places)
+        columns: dict[str, Any] = {
+            "step": step_index,
+            "time": step_index * model.dt,
+            "lab": pd.Categorical(np.tile(places, steps + 1), categories=places),
+            "headcount": model.headcount_history[: steps + 1].reshape(-1),
+        }
+        for f, name in enumerate(FLOWS):
+            columns[name] = model.flow_history[: steps + 1, f, :].reshape(-1)
+        pay = np.full((steps + 1, n_places), np.nan)
+        pay[:, :n_labs] = model.pay_history[: steps + 1]
+        turmoil = np.full((steps + 1, n_places), np.nan)
+        turmoil[:, :n_labs] = model.turmoil_history[: steps + 1]
+        columns["mean_pay"] = pay.reshape(-1)
+        columns["turmoil"] = turmoil.reshape(-1)
+        timeseries = pd.DataFrame(columns)
+
+        log = model.move_log()
+        place_categories = [*places, "gone"]
+        if log:
+            origin = np.where(log["origin"] < 0, n_places, log["origin"])
+            destination = np.where(log["destination"] < 0, n_places, log["destination"])
+            events = pd.DataFrame(
+                {
+                    "step": log["step"],
+                    "time": log["step"] * model.dt,
+                    "researcher": log["researcher"],
+                    "cohort": pd.Categorical.from_codes(log["cohort"], model.cohort_names),
+                    "origin": pd.Categorical.from_codes(origin, place_categories),
+                    "destination": pd.Categorical.from_codes(destination, place_categories),
+                    "kind": pd.Categorical.from_codes(log["kind"], list(MOVE_KINDS)),
+                    "tenure": log["tenure"],
+                    "pay_before": log["pay_before"],
+                    "pay_after": log["pay_after"],
+                    **{k: v for k, v in log.items() if k.startswith("gain_")},
+                }
+            )
+            # Entries have no origin: "gone" there means "not yet in the field".
+            events = events.sort_values(["step", "kind", "researcher"], kind="stable")
+            events = events.reset_index(drop=True)
+        else:
+            events = _empty_events(model, place_categories)
+        pop = model.population
+        n_initial = model.initial_location.shape[0]
+        start = np.full(pop.size, model.lab_state.outside, dtype=np.int64)
+        start[:n_initial] = model.initial_location
+        entered = np.zeros(pop.size, dtype=np.int64)
+        if log:
+            entries = log["kind"] == MOVE_KINDS.index("entry")
+            entered[log["researcher"][entries]] = log["step"][entries]
+        researchers = pd.DataFrame(
+            {
+                "researcher": np.arange(pop.size, dtype=np.int64),
+                "cohort": pd.Categorical.from_codes(pop.view("cohort"), model.cohort_names),
+                "start": pd.Categorical.from_codes(start, places),
+                "entered_step": entered,
+                "market_value": pop.view("market_value").copy(),
+                "orientation": pop.view("orientation").copy(),
+                "w_pay": pop.view("w_pay").copy(),
+                "w_mission": pop.view("w_mission").copy(),
+                "w_stability": pop.view("w_stability").copy(),
+                "w_attachment": pop.view("w_attachment").copy(),
+            }
+        )
+        return cls(
+            scenario=model.spec,
+            seed=model.seed,
+            timeseries=timeseries,
+            events=events,
+            researchers=researchers,
+            metadata=run_metadata(),
+        )
+
+    # ----------------------------------------------------------------------------------------
+
+    def summary(self) -> dict[str, float | int | str]:
+        """Headline metrics as a flat dict (keys like ``"attrition.MSL"``), ready for a table.
+
+        Per lab: ``headcount_start``, ``headcount_end``, ``hires``, ``quits``, ``returns``
+        (boomerang arrivals), ``exits``, ``separations``, ``net_flow`` (hires − quits − exits −
+        separations), ``attrition`` (share of the starting staff who left at least once),
+        ``early_exits`` (departures with tenure under 13 weeks). Overall: ``moves``,
+        ``boomerangs``, ``early_exits``, ``population_end``, ``steps``, ``years``, ``seed``.
+        """
+        ts, ev = self.timeseries, self.events
+        labs = self.scenario.lab_names
+        out: dict[str, float | int | str] = {
+            "scenario": self.scenario.name,
+            "seed": self.seed,
+            "steps": int(ts["step"].max()),
+            "years": float(ts["time"].max()),
+        }
+        first = ts[ts["step"] == 0].set_index("lab")["headcount"]
+        last = ts[ts["step"] == ts["step"].max()].set_index("lab")["headcount"]
+        totals = ts[ts["step"] > 0].groupby("lab", observed=True)[list(FLOWS)].sum()
+        departures = ev[ev["kind"].isin(["quit", "return", "exit", "separation"])]
+        departures = departures[departures["origin"].isin(labs)]
+        starters = ev.loc[ev["kind"] != "entry"]
+        for lab in labs:
+            out[f"headcount_start.{lab}"] = int(first[lab])
+            out[f"headcount_end.{lab}"] = int(last[lab])
+            for flow in ("hires", "quits", "returns", "exits", "separations"):
+                out[f"{flow}.{lab}"] = int(totals.loc[lab, flow])
+            out[f"net_flow.{lab}"] = int(
+                totals.loc[lab, "hires"]
+                - totals.loc[lab, "quits"]
+                - totals.loc[lab, "exits"]
+                - totals.loc[lab, "separations"]
+            )
+            leavers = departures[departures["origin"] == lab]
+            initial = self._initial_staff(lab)
+            left = leavers.loc[leavers["researcher"].isin(initial), "researcher"].nunique()
+            out[f"attrition.{lab}"] = float(left / len(initial)) if len(initial) else float("nan")
+            out[f"early_exits.{lab}"] = int((leavers["tenure"] < EARLY_EXIT_YEARS).sum())
+        out["moves"] = int(starters["kind"].isin(["hire", "quit", "return", "exit"]).sum())
+        out["boomerangs"] = int((ev["kind"] == "return").sum())
+        out["early_exits"] = int((departures["tenure"] < EARLY_EXIT_YEARS).sum())
+        out[f"headcount_end.{OUTSIDE}"] = int(last[OUTSIDE])
+        out["population_end"] = int(last.sum())
+        return out
+
+    def _initial_staff(self, lab: str) -> np.ndarray:
+        """Researcher ids at ``lab`` at step 0."""
+        people = self.researchers
+        return people.loc[people["start"] == lab, "researcher"].to_numpy()
+
+    def lab_table(self) -> pd.DataFrame:
+        """Per-lab summary table (start and end headcount, flows, net flow, attrition)."""
+        summary = self.summary()
+        rows = []
+        for lab in self.scenario.lab_names:
+            rows.append(
+                {
+                    "lab": lab,
+                    "start": summary[f"headcount_start.{lab}"],
+                    "end": summary[f"headcount_end.{lab}"],
+                    "hires": summary[f"hires.{lab}"],
+                    "quits": summary[f"quits.{lab}"],
+                    "returns": summary[f"returns.{lab}"],
+                    "exits": summary[f"exits.{lab}"],
+                    "separations": summary[f"separations.{lab}"],
+                    "net_flow": summary[f"net_flow.{lab}"],
+                    "attrition": summary[f"attrition.{lab}"],
+                }
+            )
+        return pd.DataFrame(rows).set_index("lab")
+
+    # ----------------------------------------------------------------------------------------
+
+    def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the tables as Parquet files and ``run.json`` to ``folder``.
+
+        The files are written to a temporary folder beside the target and moved into place
+        only when all of them are complete, so an interrupted save never leaves a results
+        folder that looks complete. ``run.json`` holds the resolved scenario, the seed, the
+        summary and the versions of talentsim, Mesa, NumPy, pandas and Python.
+
+        Args:
+            folder: Destination; it must not exist or be empty unless ``overwrite``.
+            overwrite: Replace the contents of a non-empty folder.
+
+        Returns:
+            The folder.
+
+        Raises:
+            FileExistsError: if the folder is not empty and ``overwrite`` is false.
+            OSError: if the folder cannot be written.
+        """
+        folder = Path(folder)
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(f"{folder}: exists and is not a folder")
+        if folder.is_dir() and any(folder.iterdir()) and not overwrite:
+            raise FileExistsError(f"{folder}: folder is not empty (use overwrite / --force)")
+        parent = folder.parent if str(folder.parent) else Path(".")
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=parent))
+        try:
+            self.timeseries.to_parquet(staging / "timeseries.parquet", index=False)
+            self.events.to_parquet(staging / "events.parquet", index=False)
+            self.researchers.to_parquet(staging / "researchers.parquet", index=False)
+            document = {
+                "talentsim_result": 1,
+                "seed": self.seed,
+                "scenario": self.scenario.to_dict(),
+                "summary": _jsonable(self.summary()),
+                "metadata": _jsonable(self.metadata),
+            }
+            with open(staging / "run.json", "w", encoding="utf-8") as handle:
+                json.dump(document, handle, indent=2, allow_nan=True)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if folder.exists():
+                shutil.rmtree(folder)
+            os.replace(staging, folder)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> RunResult:
+        """Read a results folder written by :meth:`save`."""
+        folder = Path(folder)
+        with open(folder / "run.json", encoding="utf-8") as handle:
+            document = json.load(handle)
+        return cls(
+            scenario=Scenario.from_dict(document["scenario"], source=str(folder / "run.json")),
+            seed=int(document["seed"]),
+            timeseries=pd.read_parquet(folder / "timeseries.parquet"),
+            events=pd.read_parquet(folder / "events.parquet"),
+            researchers=pd.read_parquet(folder / "researchers.parquet"),
+            metadata=document.get("metadata", {}),
+        )
+
+
+def _empty_events(model: TalentModel, place_categories: list[str]) -> pd.DataFrame:
+    from talentsim.kernels import TERMS
+
+    frame = pd.DataFrame(
+        {
+            "step": np.zeros(0, dtype=np.int32),
+            "time": np.zeros(0),
+            "researcher": np.zeros(0, dtype=np.int64),
+            "cohort": pd.Categorical([], categories=model.cohort_names),
+            "origin": pd.Categorical([], categories=place_categories),
+            "destination": pd.Categorical([], categories=place_categories),
+            "kind": pd.Categorical([], categories=list(MOVE_KINDS)),
+            "tenure": np.zeros(0),
+            "pay_before": np.zeros(0),
+            "pay_after": np.zeros(0),
+        }
+    )
+    for term in TERMS:
+        frame[f"gain_{term}"] = np.zeros(0)
+    return frame
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def run_metadata() -> dict[str, Any]:
+    """Versions of the software that produced a result."""
+    import mesa
+
+    import talentsim
+
+    return {
+        "versions": {
+            "talentsim": talentsim.__version__,
+            "mesa": mesa.__version__,
+            "numpy": np.__version__,
+            "pandas": pd.__version__,
+            "python": platform.python_version(),
+        }
+    }
+
+
+def run(
+    scenario: Scenario | str | Path | Mapping[str, Any],
+    seed: int | None = None,
+    *,
+    steps: int | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    progress: Callable[[int], Any] | None = None,
+) -> RunResult:
+    """Run a scenario once and return its results.
+
+    Args:
+        scenario: A Scenario, a path to a TOML file, or a dict.
+        seed: Seed of the run (None: fresh entropy, recorded in ``RunResult.seed``).
+        steps: Number of steps (default: the scenario's duration).
+        overrides: Dotted-path overrides (``{"labs.MSL.pay_level": 3.0}``).
+        progress: Optional callable called with the number of steps done after each step.
+
+    Returns:
+        The run's :class:`RunResult`.
+    """
+    model = TalentModel(scenario, seed=seed, overrides=overrides)
+    model.run(steps=steps, progress=progress)
+    return RunResult.from_model(model)

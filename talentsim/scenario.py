@@ -1,0 +1,683 @@
+"""Scenario schema, loading and overrides.
+
+A scenario is data: a TOML file (read with the standard library's :mod:`tomllib`) validated
+by the pydantic models below, which forbid unknown keys. Nothing in a scenario is executed.
+Every problem is reported as a :class:`ScenarioError` naming the file, the key path and what
+was expected.
+
+Rates and durations carry units in files (``"4/year"``, ``"6w"``) and are held internally as
+floats per year and in years; see :mod:`talentsim.units`.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import math
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    model_validator,
+)
+
+from talentsim.units import format_per_year, format_years, parse_duration, parse_rate
+
+OUTSIDE = "outside"
+"""Reserved name of the outside pool (startups, academia, out of the field)."""
+
+MAX_STEPS = 10_000_000
+"""Upper bound on steps in a run, to turn absurd step/duration pairs into clear errors."""
+
+LAB_NAME_PATTERN = r"[A-Za-z][A-Za-z0-9_\-]*"
+
+
+class ScenarioError(ValueError):
+    """A scenario could not be read or is invalid.
+
+    The message names the file (when there is one), the key path and what was expected.
+    """
+
+
+Rate = Annotated[
+    float,
+    BeforeValidator(parse_rate),
+    PlainSerializer(format_per_year, when_used="json"),
+]
+"""A rate per year; written in files with units, e.g. ``"4/year"``."""
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_years, when_used="json"),
+]
+"""A duration in years; written in files with units, e.g. ``"6w"``."""
+
+_STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Distributions
+# --------------------------------------------------------------------------------------------
+
+
+class Fixed(BaseModel):
+    """Every researcher gets the same value."""
+
+    model_config = _STRICT
+    dist: Literal["fixed"] = "fixed"
+    value: float = Field(description="The value.")
+
+
+class Normal(BaseModel):
+    """Normal distribution, optionally clipped to ``[low, high]``."""
+
+    model_config = _STRICT
+    dist: Literal["normal"] = "normal"
+    mean: float = Field(description="Mean.")
+    sd: float = Field(ge=0, description="Standard deviation (>= 0).")
+    low: float | None = Field(default=None, description="Values below are clipped to this.")
+    high: float | None = Field(default=None, description="Values above are clipped to this.")
+
+    @model_validator(mode="after")
+    def _bounds_ordered(self) -> Self:
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
+        return self
+
+
+class LogNormal(BaseModel):
+    """Log-normal distribution given by its median and the sd of its logarithm."""
+
+    model_config = _STRICT
+    dist: Literal["lognormal"] = "lognormal"
+    median: float = Field(gt=0, description="Median (> 0); exp of the mean of the log.")
+    sigma: float = Field(ge=0, description="Standard deviation of the log (>= 0).")
+
+
+class Uniform(BaseModel):
+    """Uniform distribution on ``[low, high]``."""
+
+    model_config = _STRICT
+    dist: Literal["uniform"] = "uniform"
+    low: float = Field(description="Lower bound.")
+    high: float = Field(description="Upper bound (>= low).")
+
+    @model_validator(mode="after")
+    def _bounds_ordered(self) -> Self:
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
+        return self
+
+
+def _number_is_fixed(value: object) -> object:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return {"dist": "fixed", "value": value}
+    return value
+
+
+Distribution = Annotated[
+    Annotated[Fixed | Normal | LogNormal | Uniform, Field(discriminator="dist")],
+    BeforeValidator(_number_is_fixed),
+]
+"""A distribution over researchers: a bare number (fixed) or a table with ``dist``."""
+
+
+# --------------------------------------------------------------------------------------------
+# Scenario parts
+# --------------------------------------------------------------------------------------------
+
+
+class TimeSettings(BaseModel):
+    """Step length and run length."""
+
+    model_config = _STRICT
+    step: Duration = Field(
+        default=7 / 365.25, gt=0, description="Length of one step. Unit: duration."
+    )
+    duration: Duration = Field(
+        default=1.0, gt=0, description="Simulated time of a run. Unit: duration."
+    )
+
+    @model_validator(mode="after")
+    def _sensible_step_count(self) -> Self:
+        ratio = self.duration / self.step
+        if not math.isfinite(ratio) or ratio > MAX_STEPS:
+            raise ValueError(
+                f"duration / step must be at most {MAX_STEPS:,} steps "
+                f"(step {self.step:.3g}y, duration {self.duration:.3g}y)"
+            )
+        return self
+
+    @property
+    def n_steps(self) -> int:
+        """Number of steps in a run: the duration divided by the step, rounded to nearest."""
+        return max(1, round(self.duration / self.step))
+
+
+class Mechanisms(BaseModel):
+    """Switches for each utility term (off means the term contributes nothing)."""
+
+    model_config = _STRICT
+    pay: bool = Field(default=True, description="w_pay·log(pay).")
+    mission: bool = Field(default=True, description="w_mission·clarity·alignment.")
+    stability: bool = Field(default=True, description="−w_stability·turmoil.")
+    attachment: bool = Field(default=True, description="w_attach·attachment to the former lab.")
+    random_reorganisations: bool = Field(
+        default=True, description="Labs reorganise at random at their reorg_rate."
+    )
+
+
+class Market(BaseModel):
+    """How offers arrive and how researchers choose."""
+
+    model_config = _STRICT
+    offer_rate_employed: Rate = Field(
+        default=1.0, description="Offers per employed researcher. Unit: rate."
+    )
+    offer_rate_outside: Rate = Field(
+        default=2.0, description="Offers per researcher in the outside pool. Unit: rate."
+    )
+    separation_rate: Rate = Field(
+        default=0.0, description="Exogenous separations (lab → outside pool). Unit: rate."
+    )
+    noise_scale: float = Field(
+        default=1.0,
+        ge=0,
+        description="Scale of the logit noise in a choice; 0 means deterministic best response.",
+    )
+    switching_cost: float = Field(
+        default=0.0, ge=0, description="Utility cost of moving to another lab."
+    )
+    attachment_bond_time: Duration = Field(
+        default=1.0,
+        gt=0,
+        description=(
+            "Time scale on which attachment to a lab builds up: a researcher leaving after "
+            "tenure T keeps attachment 1 − exp(−T/bond_time). Unit: duration."
+        ),
+    )
+    attachment_half_life: Duration = Field(
+        default=0.5, gt=0, description="Half-life of attachment to a former lab. Unit: duration."
+    )
+
+
+class OutsideOption(BaseModel):
+    """The outside pool: startups, academia, out of the field."""
+
+    model_config = _STRICT
+    opportunity_rate: Rate = Field(
+        default=0.5,
+        description=(
+            "Outside opportunities (startup, academia) per employed researcher. Unit: rate."
+        ),
+    )
+    pay_ratio: float = Field(
+        default=0.7, gt=0, description="Outside pay as a multiple of market value."
+    )
+    amenity: float = Field(default=0.0, description="Extra utility of the outside option.")
+    retirement_rate: Rate = Field(
+        default=0.0,
+        description="Researchers in the pool leaving the field for good. Unit: rate.",
+    )
+
+
+class Lab(BaseModel):
+    """A lab: pay policy, mission, stability, capacity and recruiting."""
+
+    model_config = _STRICT
+    pay_level: float = Field(default=1.0, gt=0, description="Pay as a multiple of market value.")
+    new_hire_premium: float = Field(
+        default=0.0,
+        ge=0,
+        description="Extra pay for new hires as a fraction (0.5 = 50% above the pay level).",
+    )
+    mission_clarity: float = Field(default=0.5, ge=0, le=1, description="Mission clarity, 0–1.")
+    orientation: float = Field(
+        default=0.5, ge=0, le=1, description="Research orientation: 0 product, 1 frontier research."
+    )
+    turmoil: float = Field(default=0.0, ge=0, description="Turmoil at the start (instability).")
+    recovery_half_life: Duration = Field(
+        default=2 / 12, gt=0, description="Half-life of turmoil. Unit: duration."
+    )
+    capacity: int | None = Field(
+        default=None, ge=0, description="Maximum headcount; omitted means unlimited."
+    )
+    recruiting_intensity: float = Field(
+        default=1.0, ge=0, description="Relative weight of this lab when an offer is drawn."
+    )
+    reorg_rate: Rate = Field(default=0.0, description="Random reorganisations. Unit: rate.")
+    reorg_severity: float = Field(
+        default=1.0, ge=0, description="Turmoil added by a random reorganisation."
+    )
+    amenity: float = Field(default=0.0, description="Other utility of working here.")
+
+
+class Weights(BaseModel):
+    """Preference weights of a cohort, each a distribution over its researchers."""
+
+    model_config = _STRICT
+    pay: Distribution = Field(default=Fixed(value=1.0), description="Weight on log pay.")
+    mission: Distribution = Field(
+        default=Fixed(value=1.0), description="Weight on mission clarity × alignment."
+    )
+    stability: Distribution = Field(default=Fixed(value=1.0), description="Weight on turmoil.")
+    attachment: Distribution = Field(
+        default=Fixed(value=1.0), description="Weight on attachment to a former lab."
+    )
+
+
+class Cohort(BaseModel):
+    """A group of researchers sharing a starting place and preference distributions."""
+
+    model_config = _STRICT
+    size: int = Field(default=0, ge=0, description="Researchers at the start.")
+    lab: str = Field(description="Starting lab, or 'outside' for the outside pool.")
+    previous_lab: str | None = Field(
+        default=None, description="Former lab (source of boomerang returns), if any."
+    )
+    attachment: float = Field(
+        default=0.0, ge=0, le=1, description="Initial attachment to previous_lab, 0–1."
+    )
+    tenure: Duration = Field(default=0.0, description="Tenure at the start. Unit: duration.")
+    hired_at_premium: bool = Field(
+        default=False, description="Initial pay includes the lab's new-hire premium."
+    )
+    entry_rate: Rate = Field(
+        default=0.0, description="New researchers of this cohort entering the pool. Unit: rate."
+    )
+    market_value: Distribution = Field(
+        default=Fixed(value=1.0), description="Market value (base pay), must be > 0."
+    )
+    orientation: Distribution = Field(
+        default=Fixed(value=0.5), description="Preferred research orientation, clipped to 0–1."
+    )
+    weights: Weights = Field(default_factory=Weights, description="Preference weights.")
+
+    @model_validator(mode="after")
+    def _market_value_positive(self) -> Self:
+        mv = self.market_value
+        bad = (
+            (isinstance(mv, Fixed) and mv.value <= 0)
+            or (isinstance(mv, Uniform) and mv.low <= 0)
+            or (isinstance(mv, Normal) and (mv.low is None or mv.low <= 0))
+        )
+        if bad:
+            raise ValueError(
+                "market_value must be positive: use a positive fixed value, lognormal, "
+                "uniform with low > 0, or normal with low > 0"
+            )
+        return self
+
+
+class _Event(BaseModel):
+    model_config = _STRICT
+    at: Duration = Field(description="Time of the event from the start. Unit: duration.")
+    lab: str = Field(description="The lab it happens to.")
+
+
+class Reorganisation(_Event):
+    """A reorganisation or leadership change: turmoil jumps by ``severity``."""
+
+    kind: Literal["reorganisation"] = "reorganisation"
+    severity: float = Field(default=1.0, ge=0, description="Turmoil added.")
+
+
+class MissionPivot(_Event):
+    """The lab changes its mission clarity and/or research orientation."""
+
+    kind: Literal["mission_pivot"] = "mission_pivot"
+    mission_clarity: float | None = Field(default=None, ge=0, le=1, description="New clarity.")
+    orientation: float | None = Field(default=None, ge=0, le=1, description="New orientation.")
+
+
+class PayChange(_Event):
+    """The lab changes its pay level and/or new-hire premium."""
+
+    kind: Literal["pay_change"] = "pay_change"
+    pay_level: float | None = Field(default=None, gt=0, description="New pay level.")
+    new_hire_premium: float | None = Field(default=None, ge=0, description="New premium.")
+    applies_to: Literal["new_hires", "everyone"] = Field(
+        default="new_hires",
+        description="'everyone' also rescales current researchers' pay by the pay-level ratio.",
+    )
+
+
+class HiringFreeze(_Event):
+    """The lab stops making offers for a while."""
+
+    kind: Literal["hiring_freeze"] = "hiring_freeze"
+    duration: Duration | None = Field(
+        default=None, description="How long; omitted means until the end. Unit: duration."
+    )
+
+
+Event = Annotated[
+    Reorganisation | MissionPivot | PayChange | HiringFreeze, Field(discriminator="kind")
+]
+
+
+class Scenario(BaseModel):
+    """A validated talentsim scenario: labs, cohorts, market rules and scheduled events."""
+
+    model_config = _STRICT
+    name: str = Field(default="scenario", description="Short name of the scenario.")
+    description: str = Field(default="", description="What the scenario represents.")
+    time: TimeSettings = Field(default_factory=TimeSettings, description="Step and duration.")
+    mechanisms: Mechanisms = Field(default_factory=Mechanisms, description="Term switches.")
+    market: Market = Field(default_factory=Market, description="Offers and choice.")
+    outside: OutsideOption = Field(default_factory=OutsideOption, description="Outside option.")
+    labs: dict[str, Lab] = Field(description="Labs by name (at least one).")
+    cohorts: dict[str, Cohort] = Field(description="Cohorts of researchers by name.")
+    events: list[Event] = Field(default_factory=list, description="Scheduled events.")
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Self:
+        import re
+
+        problems: list[str] = []
+        if not self.labs:
+            problems.append("labs: at least one lab is required")
+        for name in self.labs:
+            if name == OUTSIDE or not re.fullmatch(LAB_NAME_PATTERN, name):
+                problems.append(
+                    f"labs.{name}: a lab name must start with a letter, use letters, digits, "
+                    f"'_' or '-', and not be {OUTSIDE!r}"
+                )
+        known = [*self.labs, OUTSIDE]
+        for cname, cohort in self.cohorts.items():
+            if cohort.lab not in known:
+                problems.append(_unknown_lab(f"cohorts.{cname}.lab", cohort.lab, known))
+            if cohort.previous_lab is not None and cohort.previous_lab not in self.labs:
+                problems.append(
+                    _unknown_lab(f"cohorts.{cname}.previous_lab", cohort.previous_lab, self.labs)
+                )
+            if cohort.previous_lab is not None and cohort.previous_lab == cohort.lab:
+                problems.append(f"cohorts.{cname}.previous_lab: must differ from lab")
+        for i, event in enumerate(self.events):
+            if event.lab not in self.labs:
+                problems.append(_unknown_lab(f"events.{i}.lab", event.lab, self.labs))
+            if event.at > self.time.duration:
+                problems.append(
+                    f"events.{i}.at: the event is after the end of the run "
+                    f"({event.at:.4g}y > duration {self.time.duration:.4g}y)"
+                )
+        if self.time.step > self.time.duration:
+            problems.append("time.step: must not exceed time.duration")
+        start = {name: 0 for name in self.labs}
+        for cohort in self.cohorts.values():
+            if cohort.lab in start:
+                start[cohort.lab] += cohort.size
+        for name, lab in self.labs.items():
+            if lab.capacity is not None and start[name] > lab.capacity:
+                problems.append(
+                    f"labs.{name}.capacity: {lab.capacity} is below the {start[name]} "
+                    "researchers the cohorts start with"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    # ----------------------------------------------------------------------------------------
+    # Construction
+    # ----------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str | None = None) -> Scenario:
+        """Validate a scenario given as a dict with the same schema as the files.
+
+        Args:
+            data: The scenario document (as parsed from TOML).
+            source: Where it came from, used in error messages.
+
+        Raises:
+            ScenarioError: naming the key path and what was expected.
+        """
+        if not isinstance(data, Mapping):
+            raise ScenarioError(
+                f"{source or 'scenario'}: expected a table of keys, got {type(data).__name__}"
+            )
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            raise ScenarioError(format_validation_error(exc, source)) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The scenario as a plain dict in file form (units written out); inverse of from_dict."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Scenario:
+        """Return a copy with values replaced at dotted key paths.
+
+        Labs and cohorts are addressed by name, events by index: ``{"labs.MSL.pay_level": 3.0,
+        "events.0.severity": 2.0, "market.offer_rate_employed": "3/year"}``.
+
+        Raises:
+            ScenarioError: if a path does not exist or a new value is invalid.
+        """
+        data = self.to_dict()
+        for path, value in overrides.items():
+            _set_path(data, path, value)
+        return Scenario.from_dict(data, source="overrides")
+
+    # ----------------------------------------------------------------------------------------
+    # Convenience
+    # ----------------------------------------------------------------------------------------
+
+    @property
+    def lab_names(self) -> list[str]:
+        """Lab names in file order; lab ``j`` in arrays and outputs is ``lab_names[j]``."""
+        return list(self.labs)
+
+
+def _unknown_lab(path: str, name: str, known: typing.Iterable[str]) -> str:
+    known = list(known)
+    hint = difflib.get_close_matches(name, known, n=1)
+    suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+    return f"{path}: no lab named {name!r} (known: {', '.join(known)}){suggestion}"
+
+
+def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
+    if not isinstance(path, str) or not path or any(not part for part in path.split(".")):
+        raise ScenarioError(
+            f"overrides: {path!r} is not a dotted key path like 'labs.MSL.pay_level'"
+        )
+    parts = path.split(".")
+    node: Any = data
+    for depth, part in enumerate(parts[:-1]):
+        here = ".".join(parts[: depth + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ScenarioError(
+                    f"overrides: {path}: {here} — expected an index below {len(node)}"
+                )
+            node = node[int(part)]
+        elif isinstance(node, dict):
+            if part not in node:
+                hint = difflib.get_close_matches(part, list(node), n=1)
+                suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+                raise ScenarioError(
+                    f"overrides: {path}: no key {here!r} in the scenario{suggestion}"
+                )
+            if not isinstance(node[part], dict | list):
+                # e.g. "cohorts.x.weights.pay.sigma" where weights.pay is a fixed number
+                node[part] = _number_is_fixed(node[part])
+            node = node[part]
+        else:
+            raise ScenarioError(f"overrides: {path}: {here} is a value, not a table")
+    last = parts[-1]
+    if isinstance(node, list):
+        if not last.isdigit() or int(last) >= len(node):
+            raise ScenarioError(f"overrides: {path}: expected an index below {len(node)}")
+        node[int(last)] = copy.deepcopy(value)
+    elif isinstance(node, dict):
+        node[last] = copy.deepcopy(value)
+    else:
+        raise ScenarioError(f"overrides: {path}: the parent is a value, not a table")
+
+
+# --------------------------------------------------------------------------------------------
+# Loading and error messages
+# --------------------------------------------------------------------------------------------
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a TOML scenario file.
+
+    Args:
+        path: The file.
+
+    Raises:
+        ScenarioError: if the file cannot be read, is not valid TOML, or does not match the
+            schema; the message names the file, the key path and what was expected.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ScenarioError(f"{path}: is a folder, expected a TOML scenario file") from None
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot be read ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+    return Scenario.from_dict(data, source=str(path))
+
+
+def format_validation_error(exc: ValidationError, source: str | None) -> str:
+    """Turn a pydantic error into lines of ``file: key.path: what was expected (got ...)``."""
+    where = source or "scenario"
+    lines = []
+    for err in exc.errors(include_url=False):
+        loc = _display_loc(err["loc"])
+        msg = _explain(err, loc)
+        got = err.get("input")
+        quiet = err["type"] in {"missing", "extra_forbidden"} or loc == "" or "got " in msg
+        shown = "" if quiet else _short(got)
+        location = f"{where}: {loc}" if loc else where
+        lines.append(f"{location}: {msg}{shown}")
+    header = f"{where}: invalid scenario ({len(lines)} problem{'s' * (len(lines) != 1)})"
+    return "\n".join([header, *("  " + line for line in lines)])
+
+
+_UNION_TAGS = {"fixed", "normal", "lognormal", "uniform"} | {
+    "reorganisation",
+    "mission_pivot",
+    "pay_change",
+    "hiring_freeze",
+}
+
+
+def _display_loc(loc: tuple[int | str, ...]) -> str:
+    parts = []
+    for item in loc:
+        # pydantic inserts union member tags and wrapper names into the location
+        if isinstance(item, str) and (
+            item in _UNION_TAGS or item.startswith("function-") or "[" in item
+        ):
+            continue
+        parts.append(str(item))
+    return ".".join(parts)
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f" (got {text})"
+
+
+def _explain(err: Any, loc: str) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        key = str(err["loc"][-1])
+        allowed = _allowed_keys(err["loc"][:-1])
+        if allowed:
+            hint = difflib.get_close_matches(key, allowed, n=1)
+            suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+            return f"unknown key{suggestion} (expected one of: {', '.join(allowed)})"
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "union_tag_invalid":
+        return f"unknown kind; {err['msg'].split(':', 1)[-1].strip()}"
+    if kind == "union_tag_not_found":
+        return f"missing the tag key ({err['msg']})"
+    message = str(err["msg"])
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    if message.startswith("Assertion failed, "):
+        message = message[len("Assertion failed, ") :]
+    return message[:1].lower() + message[1:]
+
+
+def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """Best-effort walk of the schema to list the keys allowed at a location."""
+    node: Any = Scenario
+    for item in loc:
+        node = _unwrap(node)
+        if isinstance(node, list):  # a union: pick the member named by a tag in loc
+            named = [m for m in node if _tag_of(m) == item]
+            if named:
+                node = named[0]
+                continue
+            return []
+        origin = typing.get_origin(node)
+        if isinstance(node, type) and issubclass(node, BaseModel):
+            field = node.model_fields.get(str(item))
+            if field is None:
+                return []
+            node = field.annotation
+        elif origin is dict:
+            node = typing.get_args(node)[1]
+        elif origin is list:
+            node = typing.get_args(node)[0]
+        else:
+            return []
+    node = _unwrap(node)
+    if isinstance(node, type) and issubclass(node, BaseModel):
+        return list(node.model_fields)
+    return []
+
+
+def _unwrap(node: Any) -> Any:
+    """Strip Annotated/Optional; turn a union of models into a list of its members."""
+    while typing.get_origin(node) is Annotated:
+        node = typing.get_args(node)[0]
+    origin = typing.get_origin(node)
+    if origin in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(node) if a is not type(None)]
+        members = [_unwrap(m) for m in members]
+        return members[0] if len(members) == 1 else members
+    return node
+
+
+def _tag_of(model: Any) -> str | None:
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        for key in ("dist", "kind"):
+            field = model.model_fields.get(key)
+            if field is not None:
+                return typing.cast(str, field.default)
+    return None
+
+
+def is_finite_number(value: object) -> bool:
+    """True for an int or float (not bool) that is finite."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

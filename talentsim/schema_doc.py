@@ -1,0 +1,161 @@
+"""Generate ``docs/scenarios.md`` from the scenario schema, so the reference cannot drift.
+
+Run ``python -m talentsim.schema_doc > docs/scenarios.md``; a test checks the file is current.
+"""
+
+from __future__ import annotations
+
+import math
+import typing
+
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+from talentsim.scenario import (
+    Cohort,
+    Fixed,
+    HiringFreeze,
+    Lab,
+    LogNormal,
+    Market,
+    Mechanisms,
+    MissionPivot,
+    Normal,
+    OutsideOption,
+    PayChange,
+    Reorganisation,
+    Scenario,
+    TimeSettings,
+    Uniform,
+    Weights,
+)
+from talentsim.units import format_per_year, format_years
+
+SECTIONS: list[tuple[str, type[BaseModel], str]] = [
+    ("(top level)", Scenario, "The whole file."),
+    ("[time]", TimeSettings, "Step length and run length."),
+    ("[mechanisms]", Mechanisms, "Switch utility terms and random shocks on or off."),
+    ("[market]", Market, "Offer arrivals and the choice rule."),
+    ("[outside]", OutsideOption, "The outside pool: startups, academia, out of the field."),
+    ("[labs.NAME]", Lab, "One table per lab; NAME is how overrides and events address it."),
+    ("[cohorts.NAME]", Cohort, "One table per cohort of researchers."),
+    ("[cohorts.NAME.weights]", Weights, "Preference weights, each a distribution."),
+    ('distribution: dist = "fixed"', Fixed, "A bare number means the same."),
+    ('distribution: dist = "normal"', Normal, ""),
+    ('distribution: dist = "lognormal"', LogNormal, ""),
+    ('distribution: dist = "uniform"', Uniform, ""),
+    ('[[events]] kind = "reorganisation"', Reorganisation, ""),
+    ('[[events]] kind = "mission_pivot"', MissionPivot, ""),
+    ('[[events]] kind = "pay_change"', PayChange, ""),
+    ('[[events]] kind = "hiring_freeze"', HiringFreeze, ""),
+]
+
+INTRO = """\
+# Scenario file reference
+
+Generated from the schema in `talentsim/scenario.py` by
+`python -m talentsim.schema_doc > docs/scenarios.md`; a test fails if this file is stale.
+
+Scenario files are TOML and are data only: nothing in them is executed. Unknown keys, wrong
+types, out-of-range values and names of labs that do not exist are errors that name the file,
+the key path and what was expected (`talentsim validate FILE`).
+
+**Units.** Rates are written with units, `"4/year"`, `"0.5/month"`, `"2/w"`, `"1/d"`;
+durations too, `"6w"`, `"2mo"`, `"1y"`, `"3d"` (d, w, mo, y, or day, week, month, year; a
+year is 365.25 days). A rate r becomes the per-step probability `1 - exp(-r * dt)`. Pay is in
+multiples of a researcher's market value; utilities are in log-pay units.
+
+**Distributions.** Wherever the type says *distribution*, write a number (every researcher
+gets it) or a table such as `{ dist = "lognormal", median = 1.0, sigma = 0.3 }`.
+
+**Overrides.** `Scenario.with_overrides` and `talentsim run --set` address keys by dotted
+path, labs and cohorts by name and events by index: `labs.MSL.pay_level`,
+`cohorts.stars.weights.pay.sigma`, `events.0.severity`.
+"""
+
+
+def _type_name(annotation: object, description: str) -> str:
+    if "Unit: rate" in description:
+        return "rate"
+    if "Unit: duration" in description:
+        return "duration"
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "table"
+    text = str(annotation)
+    if "Fixed" in text and "Normal" in text:
+        return "distribution"
+    if "Reorganisation" in text:
+        return "list of events"
+    origin = typing.get_origin(annotation)
+    if origin is dict:
+        return "table of tables"
+    for name, shown in (("bool", "boolean"), ("int", "integer"), ("float", "number")):
+        if annotation is getattr(__builtins__, name, None) or text == f"<class '{name}'>":
+            return shown
+    if "Literal" in text:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(annotation))
+    if "str" in text:
+        return "text"
+    if "int" in text:
+        return "integer"
+    if "float" in text:
+        return "number"
+    return text
+
+
+def _default(field_info: typing.Any, kind: str) -> str:
+    if field_info.is_required():
+        return "required"
+    default = field_info.default
+    if default is PydanticUndefined:
+        return "its defaults" if field_info.default_factory is not list else "none"
+    if default is None:
+        return "none"
+    if isinstance(default, BaseModel):
+        return f"`{default.model_dump(exclude_defaults=False)}`"
+    if kind == "rate" and isinstance(default, float):
+        return f'`"{_tidy(format_per_year(default))}"`'
+    if kind == "duration" and isinstance(default, float):
+        return f'`"{_tidy(format_years(default))}"`'
+    if isinstance(default, bool):
+        return f"`{str(default).lower()}`"
+    return f"`{default!r}`"
+
+
+def _tidy(text: str) -> str:
+    number, _, unit = text.partition("y") if text.endswith("y") else text.partition("/")
+    value = float(number)
+    if text.endswith("y") and not text.endswith("/year"):
+        weeks = value * 365.25 / 7
+        if math.isclose(weeks, round(weeks)) and value < 1:
+            return f"{round(weeks)}w"
+        months = value * 12
+        if math.isclose(months, round(months)) and value < 1:
+            return f"{round(months)}mo"
+        return f"{value:g}y"
+    return f"{value:g}/{unit}"
+
+
+def render() -> str:
+    """The reference document as Markdown."""
+    lines = [INTRO]
+    for title, model, note in SECTIONS:
+        lines.append(f"## `{title}`\n")
+        if note:
+            lines.append(f"{note}\n")
+        lines.append("| key | type | default | meaning |")
+        lines.append("| --- | --- | --- | --- |")
+        for key, field_info in model.model_fields.items():
+            if key in {"dist", "kind"}:
+                continue
+            description = field_info.description or ""
+            kind = _type_name(field_info.annotation, description)
+            meaning = description.replace(" Unit: rate.", "").replace(" Unit: duration.", "")
+            meaning = meaning.replace("|", "\\|")
+            lines.append(f"| `{key}` | {kind} | {_default(field_info, kind)} | {meaning} |")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(render(), end="")

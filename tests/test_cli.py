@@ -1,0 +1,396 @@
+"""The command line: clear one-line errors with exit status 2, and complete results folders."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import mesa
+import numpy as np
+import pandas as pd
+import pytest
+
+import talentsim
+from talentsim.cli import main
+from talentsim.results import RESULT_FILES
+
+REPO = Path(__file__).resolve().parent.parent
+FLAGSHIP = REPO / "scenarios" / "msl_exodus.toml"
+FLAGSHIP_LABS = ["MSL", "Rival", "Frontier"]
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
+    code = main([str(arg) for arg in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _assert_usage_error(code: int, out: str, err: str, *words: str) -> None:
+    assert code == 2
+    assert err.startswith("error:"), err
+    assert "Traceback" not in out + err
+    for word in words:
+        assert word in err, f"{word!r} not in stderr:\n{err}"
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def _broken_copy(tmp_path: Path, old: str, new: str) -> Path:
+    text = FLAGSHIP.read_text(encoding="utf-8")
+    assert text.count(old) == 1
+    path = tmp_path / "broken.toml"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# validate
+# --------------------------------------------------------------------------------------------
+
+
+def test_validate_flagship(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(capsys, "validate", FLAGSHIP)
+    assert code == 0
+    assert err == ""
+    assert str(FLAGSHIP) in out
+    assert ": ok" in out
+    assert "'msl_exodus'" in out
+    assert "3 labs" in out
+    assert "52 steps" in out
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ("mission_clarity = 0.35", "mission_clarty = 0.35", "labs.MSL.mission_clarty"),
+        ('offer_rate_employed = "6/year"', "offer_rate_employed = 6", "market.offer_rate_employed"),
+        ("mission_clarity = 0.9 ", "mission_clarity = 1.5 ", "labs.Rival.mission_clarity"),
+        ('lab = "Rival"\ntenure', 'lab = "Rivl"\ntenure', "cohorts.rival_staff.lab"),
+        ('at = "8w"', 'at = "2y"', "events.1.at"),
+        ("capacity = 60 ", "capacity = 10 ", "labs.MSL.capacity"),
+    ],
+    ids=["unknown-key", "rate-without-units", "out-of-range", "dangling-lab", "late-event", "cap"],
+)
+def test_validate_broken_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, key: str
+) -> None:
+    path = _broken_copy(tmp_path, old, new)
+    code, out, err = _run(capsys, "validate", path)
+    _assert_usage_error(code, out, err, str(path), key)
+    assert out == ""
+
+
+@pytest.mark.parametrize("kind", ["missing", "folder", "invalid-toml", "not-utf8"])
+def test_validate_unreadable_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    path = tmp_path / "scenario.toml"
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "invalid-toml":
+        path.write_text("[labs.A\n", encoding="utf-8")
+    elif kind == "not-utf8":
+        path.write_bytes(b'name = "\xff"\n')
+    code, out, err = _run(capsys, "validate", path)
+    _assert_usage_error(code, out, err, str(path))
+    assert out == ""
+
+
+def test_validate_broken_file_end_to_end(tmp_path: Path) -> None:
+    path = _broken_copy(tmp_path, "pay_level = 3.0 ", 'pay_level = "lots" ')
+    proc = subprocess.run(
+        [sys.executable, "-m", "talentsim", "validate", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.startswith("error:")
+    assert str(path) in proc.stderr
+    assert "labs.MSL.pay_level" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_validate_absurd_step_count_is_an_input_error(tmp_path: Path) -> None:
+    # duration / step overflows to infinity; this must be reported, not crash.
+    path = tmp_path / "absurd.toml"
+    path.write_text(
+        '[time]\nstep = "1e-300y"\nduration = "1e300y"\n'
+        '[labs.A]\n[cohorts.c]\nlab = "A"\nsize = 1\n',
+        encoding="utf-8",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "talentsim", "validate", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error:")
+    assert "time" in proc.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# run
+# --------------------------------------------------------------------------------------------
+
+
+def _read_run_json(folder: Path) -> dict[str, Any]:
+    return json.loads((folder / "run.json").read_text(encoding="utf-8"))
+
+
+def test_run_writes_results_and_prints_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_dir = tmp_path / "out"
+    code, out, err = _run(capsys, "run", FLAGSHIP, "--seed", "1", "--out", out_dir)
+    assert code == 0
+    assert "Traceback" not in err
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(RESULT_FILES)
+    lines = out.splitlines()
+    for lab in FLAGSHIP_LABS:
+        assert any(line.startswith(lab) for line in lines), f"no table row for {lab}:\n{out}"
+    assert "seed 1" in out
+    assert f"results written to {out_dir}" in out
+    # no staging folders left beside the results
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+    events = pd.read_parquet(out_dir / "events.parquet")
+    timeseries = pd.read_parquet(out_dir / "timeseries.parquet")
+    researchers = pd.read_parquet(out_dir / "researchers.parquet")
+    assert len(events) > 0
+    assert set(timeseries["lab"].astype(str)) == {*FLAGSHIP_LABS, "outside"}
+    assert timeseries["step"].max() == 52
+    assert len(researchers) >= 30 + 8 + 6 + 150 + 150 + 200
+
+
+def test_run_json_contents(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_dir = tmp_path / "out"
+    code, out, _ = _run(capsys, "run", FLAGSHIP, "--seed", "7", "--out", out_dir, "--quiet")
+    assert code == 0
+    assert out == ""
+    document = _read_run_json(out_dir)
+    assert {"seed", "scenario", "summary", "metadata"} <= document.keys()
+    assert document["seed"] == 7
+    assert document["scenario"] == talentsim.load_scenario(FLAGSHIP).to_dict()
+    assert document["summary"]["seed"] == 7
+    assert document["summary"]["steps"] == 52
+    for lab in FLAGSHIP_LABS:
+        assert f"attrition.{lab}" in document["summary"]
+    versions = document["metadata"]["versions"]
+    assert versions["talentsim"] == talentsim.__version__
+    assert versions["mesa"] == mesa.__version__
+    assert versions["numpy"] == np.__version__
+
+
+def test_run_default_out_folder_is_results_scenario_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, _ = _run(capsys, "run", FLAGSHIP, "--seed", "1", "--quiet")
+    assert code == 0
+    assert sorted(p.name for p in (tmp_path / "results" / "msl_exodus").iterdir()) == sorted(
+        RESULT_FILES
+    )
+
+
+def test_run_refuses_non_empty_out_without_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "keep.txt").write_text("precious", encoding="utf-8")
+    before = _snapshot(out_dir)
+    code, out, err = _run(capsys, "run", FLAGSHIP, "--seed", "1", "--out", out_dir, "--quiet")
+    _assert_usage_error(code, out, err, str(out_dir), "--force")
+    assert _snapshot(out_dir) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_run_force_replaces_non_empty_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "keep.txt").write_text("old", encoding="utf-8")
+    code, _, err = _run(
+        capsys, "run", FLAGSHIP, "--seed", "1", "--out", out_dir, "--quiet", "--force"
+    )
+    assert code == 0, err
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(RESULT_FILES)
+    assert _read_run_json(out_dir)["seed"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["under-a-file", "deep-under-a-file", "is-a-file", "under-an-executable-file"],
+)
+def test_run_unwritable_out(tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str) -> None:
+    # Tests may run as root, where permission bits do not stop writes: a path whose parent is
+    # a regular file is unwritable for everyone. An executable file passes os.access(X_OK) for
+    # root, so the failure then surfaces only when the results are saved.
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a folder", encoding="utf-8")
+    if where == "under-an-executable-file":
+        blocker.chmod(0o755)
+    out_dir = {
+        "under-a-file": blocker / "results",
+        "deep-under-a-file": blocker / "a" / "b",
+        "is-a-file": blocker,
+        "under-an-executable-file": blocker / "results",
+    }[where]
+    code, out, err = _run(capsys, "run", FLAGSHIP, "--seed", "1", "--out", out_dir, "--quiet")
+    _assert_usage_error(code, out, err, str(out_dir))
+    assert blocker.read_text(encoding="utf-8") == "not a folder"
+    assert [p.name for p in tmp_path.iterdir()] == ["blocker"]
+
+
+def test_run_set_overrides_are_applied(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_dir = tmp_path / "out"
+    code, _, err = _run(
+        capsys,
+        "run",
+        FLAGSHIP,
+        "--seed",
+        "1",
+        "--out",
+        out_dir,
+        "--quiet",
+        "--set",
+        "labs.MSL.pay_level=2.5",
+        "--set",
+        "market.offer_rate_employed=0.25/month",
+    )
+    assert code == 0, err
+    scenario = _read_run_json(out_dir)["scenario"]
+    assert scenario["labs"]["MSL"]["pay_level"] == 2.5
+    assert scenario["market"]["offer_rate_employed"] == "3.0/year"
+    assert scenario["labs"]["Rival"]["pay_level"] == 1.3
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--set", "labs.MSLL.pay_level=2.5"], ["labs.MSLL", "did you mean 'MSL'"]),
+        (["--set", "labs.MSL.pay_levl=2.5"], ["labs.MSL.pay_levl", "did you mean 'pay_level'"]),
+        (["--set", "labs.MSL.pay_level=-1"], ["labs.MSL.pay_level", "greater than 0"]),
+        (["--set", "labs.MSL.pay_level"], ["--set", "expected key=value"]),
+        (["--set", "=2.5"], ["--set", "expected key=value"]),
+        (["--seed", "-1"], ["--seed", "non-negative"]),
+        (["--steps", "0"], ["--steps", "positive"]),
+    ],
+    ids=[
+        "set-unknown-lab",
+        "set-unknown-key",
+        "set-bad-value",
+        "set-without-equals",
+        "set-without-key",
+        "negative-seed",
+        "zero-steps",
+    ],
+)
+def test_run_bad_arguments(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], words: list[str]
+) -> None:
+    out_dir = tmp_path / "out"
+    code, out, err = _run(capsys, "run", FLAGSHIP, "--out", out_dir, "--quiet", *args)
+    _assert_usage_error(code, out, err, *words)
+    assert not out_dir.exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["run"], ["run", str(FLAGSHIP), "--seed", "abc"], ["frobnicate"], []],
+    ids=["no-file", "seed-not-int", "unknown-command", "no-command"],
+)
+def test_argparse_errors_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "usage: talentsim" in err
+    assert "Traceback" not in err
+
+
+def test_run_broken_scenario_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _broken_copy(tmp_path, "turmoil = 0.5 ", "turmoil = -0.5 ")
+    out_dir = tmp_path / "out"
+    code, out, err = _run(capsys, "run", path, "--seed", "1", "--out", out_dir)
+    _assert_usage_error(code, out, err, str(path), "labs.MSL.turmoil")
+    assert not out_dir.exists()
+
+
+def test_same_seed_gives_identical_results(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folders = {}
+    for name, seed in [("a", "3"), ("b", "3"), ("c", "4")]:
+        folders[name] = tmp_path / name
+        code, _, err = _run(
+            capsys, "run", FLAGSHIP, "--seed", seed, "--out", folders[name], "--quiet"
+        )
+        assert code == 0, err
+    events = {name: pd.read_parquet(folder / "events.parquet") for name, folder in folders.items()}
+    assert len(events["a"]) > 0
+    pd.testing.assert_frame_equal(events["a"], events["b"])
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(folders["a"] / "timeseries.parquet"),
+        pd.read_parquet(folders["b"] / "timeseries.parquet"),
+    )
+    assert _read_run_json(folders["a"])["summary"] == _read_run_json(folders["b"])["summary"]
+    assert not events["a"].equals(events["c"]), "a different seed should give a different run"
+
+
+def test_flagship_demo_end_to_end(tmp_path: Path) -> None:
+    """The path `make demo` takes: the flagship scenario through the installed module."""
+    out_dir = tmp_path / "out"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "talentsim",
+            "run",
+            str(FLAGSHIP),
+            "--seed",
+            "1",
+            "--out",
+            str(out_dir),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ""
+    assert "Traceback" not in proc.stderr
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(RESULT_FILES)
+    document = _read_run_json(out_dir)
+    assert document["seed"] == 1
+    assert document["scenario"]["name"] == "msl_exodus"
+    assert document["summary"]["steps"] == 52
+
+
+def test_run_end_to_end_refuses_non_empty_out(tmp_path: Path) -> None:
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "keep.txt").write_text("precious", encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "talentsim", "run", str(FLAGSHIP), "--out", str(out_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error:")
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert _snapshot(out_dir) == {"keep.txt": b"precious"}

@@ -1,0 +1,101 @@
+"""Invariants under property-based testing: whatever the scenario, the books balance."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import talentsim as ts
+from talentsim.population import GONE
+
+rates = st.sampled_from(["0/year", "0.5/year", "3/year", "12/year", "2/w"])
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> ts.Scenario:
+    n_labs = draw(st.integers(1, 4))
+    names = [f"L{j}" for j in range(n_labs)]
+    labs = {}
+    for name in names:
+        labs[name] = {
+            "pay_level": draw(st.floats(0.5, 4.0)),
+            "new_hire_premium": draw(st.floats(0.0, 1.0)),
+            "mission_clarity": draw(st.floats(0.0, 1.0)),
+            "orientation": draw(st.floats(0.0, 1.0)),
+            "recruiting_intensity": draw(st.floats(0.0, 3.0)),
+            "reorg_rate": draw(rates),
+            "reorg_severity": draw(st.floats(0.0, 3.0)),
+        }
+    cohorts = {}
+    for c in range(draw(st.integers(1, 3))):
+        lab = draw(st.sampled_from([*names, "outside"]))
+        cohorts[f"c{c}"] = {
+            "size": draw(st.integers(0, 40)),
+            "lab": lab,
+            "entry_rate": draw(rates),
+            "tenure": draw(st.sampled_from(["0w", "1y"])),
+            "market_value": {"dist": "lognormal", "median": 1.0, "sigma": draw(st.floats(0, 1))},
+            "orientation": {"dist": "uniform", "low": 0.0, "high": 1.0},
+            "weights": {"pay": {"dist": "normal", "mean": 1.0, "sd": draw(st.floats(0, 1))}},
+        }
+    starting = {name: 0 for name in names}
+    for cohort in cohorts.values():
+        if cohort["lab"] in starting:
+            starting[cohort["lab"]] += cohort["size"]
+    for name in names:
+        if draw(st.booleans()):
+            labs[name]["capacity"] = starting[name] + draw(st.integers(0, 10))
+    data = {
+        "time": {"step": draw(st.sampled_from(["1d", "1w", "1mo"])), "duration": "6mo"},
+        "market": {
+            "offer_rate_employed": draw(rates),
+            "offer_rate_outside": draw(rates),
+            "separation_rate": draw(rates),
+            "noise_scale": draw(st.sampled_from([0.0, 0.3, 2.0])),
+            "switching_cost": draw(st.floats(0.0, 2.0)),
+        },
+        "outside": {"opportunity_rate": draw(rates), "retirement_rate": draw(rates)},
+        "labs": labs,
+        "cohorts": cohorts,
+        "events": [{"kind": "reorganisation", "lab": names[0], "at": "4w", "severity": 1.0}],
+    }
+    return ts.Scenario.from_dict(data)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenario=scenarios(), seed=st.integers(0, 2**32 - 1))
+def test_books_balance(scenario: ts.Scenario, seed: int) -> None:
+    model = ts.TalentModel(scenario, seed=seed)
+    n_labs = model.lab_state.n
+    capacity = model.lab_state.capacity
+    for _ in range(model.n_steps):
+        model.step()
+        location = model.population.view("location")
+        # Each researcher is in exactly one place: a lab, the pool, or gone.
+        assert ((location >= GONE) & (location <= n_labs)).all()
+        counts = model.headcounts()
+        assert (counts == np.bincount(location[location != GONE], minlength=n_labs + 1)).all()
+        assert (counts[:n_labs] <= capacity).all()
+        for name in ("pay", "tenure", "attachment", "market_value"):
+            assert np.isfinite(model.population.view(name)).all()
+        assert (model.population.view("pay") > 0).all()
+        assert (model.lab_state.turmoil >= 0).all()
+    res = ts.RunResult.from_model(model)
+    ts_ = res.timeseries
+    # Flows add up: the headcount change of each place equals its inflow minus its outflow.
+    ev = res.events
+    for place in model.place_names:
+        start = ts_.loc[(ts_["step"] == 0) & (ts_["lab"] == place), "headcount"].item()
+        end = ts_.loc[(ts_["step"] == model.steps) & (ts_["lab"] == place), "headcount"].item()
+        inflow = (ev["destination"] == place).sum()
+        outflow = (ev["origin"] == place).sum()
+        assert end - start == inflow - outflow
+    # The population is everyone who started or entered, minus those who retired.
+    alive = ts_.loc[ts_["step"] == model.steps, "headcount"].sum()
+    entered = (ev["kind"] == "entry").sum()
+    retired = (ev["kind"] == "retirement").sum()
+    assert alive == len(model.initial_location) + entered - retired
+    assert not ts_[["headcount", "hires", "quits", "exits"]].isna().any().any()
+    # Mesa's registry holds one agent per researcher still in the field, plus the labs.
+    assert len(model.agents_by_type.get(ts.Researcher, [])) == alive
