@@ -237,6 +237,9 @@ class RunResult:
         parent = folder.parent if str(folder.parent) else Path(".")
         parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; results are shared files
         try:
             self.timeseries.to_parquet(staging / "timeseries.parquet", index=False)
             self.events.to_parquet(staging / "events.parquet", index=False)
@@ -249,7 +252,7 @@ class RunResult:
                 "metadata": _jsonable(self.metadata),
             }
             with open(staging / "run.json", "w", encoding="utf-8") as handle:
-                json.dump(document, handle, indent=2, allow_nan=True)
+                json.dump(document, handle, indent=2, allow_nan=False)
                 handle.flush()
                 os.fsync(handle.fileno())
             if folder.exists():
@@ -305,8 +308,9 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(v) for v in value]
     if isinstance(value, np.integer):
         return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
+    if isinstance(value, float | np.floating):
+        # JSON has no NaN/inf: write null so every JSON reader accepts the file.
+        return float(value) if np.isfinite(value) else None
     if isinstance(value, np.ndarray):
         return value.tolist()
     return value

@@ -63,7 +63,7 @@ Duration = Annotated[
 ]
 """A duration in years; written in files with units, e.g. ``"6w"``."""
 
-_STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+_STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -617,7 +617,11 @@ def _explain(err: Any, loc: str) -> str:
     if kind == "missing":
         return "required key is missing"
     if kind == "union_tag_invalid":
-        return f"unknown kind; {err['msg'].split(':', 1)[-1].strip()}"
+        context = err.get("ctx", {})
+        return (
+            f"unknown kind {context.get('tag')!r} for {context.get('discriminator', 'kind')}; "
+            f"expected one of: {context.get('expected_tags', '')}"
+        )
     if kind == "union_tag_not_found":
         return f"missing the tag key ({err['msg']})"
     message = str(err["msg"])

@@ -273,3 +273,19 @@ def test_flagship_shows_an_exodus_from_msl(flagship: ts.Scenario) -> None:
     mean = np.mean(leavers)
     lower = mean - stats.t.ppf(0.99, len(leavers) - 1) * stats.sem(leavers)
     assert lower >= 8, leavers
+
+
+def test_run_json_is_standard_json_when_a_metric_is_undefined(tmp_path) -> None:
+    import json
+
+    from tests.conftest import small_scenario_dict
+
+    data = small_scenario_dict()
+    data["cohorts"]["c_staff"]["size"] = 0  # lab C starts empty: its attrition is undefined
+    res = ts.run(ts.Scenario.from_dict(data), seed=1)
+    assert np.isnan(res.summary()["attrition.C"])
+    out = res.save(tmp_path / "r")
+    text = (out / "run.json").read_text(encoding="utf-8")
+    document = json.loads(text, parse_constant=lambda name: pytest.fail(f"non-JSON {name}"))
+    assert document["summary"]["attrition.C"] is None
+    assert oct(out.stat().st_mode & 0o777) != oct(0o700)
