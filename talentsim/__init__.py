@@ -11,6 +11,15 @@ Example:
     >>> res.summary()["attrition.MSL"]  # doctest: +SKIP
 """
 
+import sys
+
+if sys.version_info < (3, 12):  # noqa: UP036  # pragma: no cover - before 3.12-only imports
+    raise ImportError(
+        "talentsim needs Python >= 3.12, but this is Python "
+        + ".".join(str(part) for part in sys.version_info[:3])
+        + "; install Python 3.12 (e.g. 'pyenv install 3.12')."
+    )
+
 from talentsim.model import Lab, Researcher, TalentModel
 from talentsim.results import RunResult, run
 from talentsim.scenario import Scenario, ScenarioError, load_scenario
