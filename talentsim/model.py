@@ -236,8 +236,7 @@ class TalentModel(mesa.Model):
 
         total = sum(c.size for c in spec.cohorts.values())
         self.population = Population.empty(max(16, int(total * 1.25)))
-        for index, (name, cohort) in enumerate(spec.cohorts.items()):
-            del name
+        for index, cohort in enumerate(spec.cohorts.values()):
             if cohort.size == 0:
                 continue
             last = NO_LAB if cohort.previous_lab is None else self._lab_code[cohort.previous_lab]
@@ -394,8 +393,8 @@ class TalentModel(mesa.Model):
         p_offer = np.where(employed, self._p_offer_employed, self._p_offer_outside)
         gets_offer = (employed & ~separated | in_pool) & (draws[1] < p_offer)
         rows = np.flatnonzero(gets_offer)
-        headcount = np.bincount(location[employed], minlength=labs.n)[: labs.n]
-        room = labs.capacity - headcount
+        # Headcounts at the start of this step were recorded at the end of the last one.
+        room = labs.capacity - self.headcount_history[k - 1, : labs.n]
         hiring = (room >= 1) & (labs.frozen_until < k)
         weights = np.where(hiring, labs.recruiting_intensity, 0.0)
         current = location[rows]

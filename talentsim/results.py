@@ -158,7 +158,6 @@ class RunResult:
         totals = ts[ts["step"] > 0].groupby("lab", observed=True)[list(FLOWS)].sum()
         departures = ev[ev["kind"].isin(["quit", "return", "exit", "separation"])]
         departures = departures[departures["origin"].isin(labs)]
-        starters = ev.loc[ev["kind"] != "entry"]
         for lab in labs:
             out[f"headcount_start.{lab}"] = int(first[lab])
             out[f"headcount_end.{lab}"] = int(last[lab])
@@ -175,7 +174,7 @@ class RunResult:
             left = leavers.loc[leavers["researcher"].isin(initial), "researcher"].nunique()
             out[f"attrition.{lab}"] = float(left / len(initial)) if len(initial) else float("nan")
             out[f"early_exits.{lab}"] = int((leavers["tenure"] < EARLY_EXIT_YEARS).sum())
-        out["moves"] = int(starters["kind"].isin(["hire", "quit", "return", "exit"]).sum())
+        out["moves"] = int(ev["kind"].isin(["hire", "quit", "return", "exit"]).sum())
         out["boomerangs"] = int((ev["kind"] == "return").sum())
         out["early_exits"] = int((departures["tenure"] < EARLY_EXIT_YEARS).sum())
         out[f"headcount_end.{OUTSIDE}"] = int(last[OUTSIDE])

@@ -89,9 +89,9 @@ def _type_name(annotation: object, description: str) -> str:
     origin = typing.get_origin(annotation)
     if origin is dict:
         return "table of tables"
-    for name, shown in (("bool", "boolean"), ("int", "integer"), ("float", "number")):
-        if annotation is getattr(__builtins__, name, None) or text == f"<class '{name}'>":
-            return shown
+    scalar = {bool: "boolean", int: "integer", float: "number"}.get(annotation)  # type: ignore[call-overload]
+    if scalar is not None:
+        return scalar
     if "Literal" in text:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(annotation))
     if "str" in text:
