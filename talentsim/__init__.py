@@ -20,6 +20,7 @@ if sys.version_info < (3, 12):  # noqa: UP036  # pragma: no cover - before 3.12-
         + "; install Python 3.12 (e.g. 'pyenv install 3.12')."
     )
 
+from talentsim.compare import Comparison, compare
 from talentsim.model import Lab, Researcher, TalentModel
 from talentsim.results import RunResult, run
 from talentsim.scenario import Scenario, ScenarioError, load_scenario
@@ -27,6 +28,7 @@ from talentsim.scenario import Scenario, ScenarioError, load_scenario
 __version__ = "0.1.0"
 
 __all__ = [
+    "Comparison",
     "Lab",
     "Researcher",
     "RunResult",
@@ -34,6 +36,7 @@ __all__ = [
     "ScenarioError",
     "TalentModel",
     "__version__",
+    "compare",
     "load_scenario",
     "run",
 ]

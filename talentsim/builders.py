@@ -66,6 +66,10 @@ def job_ladder(
             "mission": False,
             "stability": False,
             "attachment": False,
+            "peers": False,
+            "fairness": False,
+            "reputation": False,
+            "counter_offers": False,
             "random_reorganisations": False,
         },
         "market": {

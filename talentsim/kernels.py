@@ -10,44 +10,74 @@ References:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.special import expit
 
+from talentsim.network import ColleagueNetwork
 from talentsim.population import LabState, Population
 from talentsim.scenario import Mechanisms
 
-TERMS = ("pay", "mission", "stability", "attachment", "amenity")
+TERMS = ("pay", "mission", "stability", "peers", "fairness", "attachment", "reputation", "amenity")
 """Names of the utility terms, in the row order returned by :func:`utility_terms`."""
 
 
+@dataclass
+class DecisionContext:
+    """What a utility evaluation needs besides the researchers and places.
+
+    Attributes:
+        pop: Researcher state.
+        labs: Lab state (including reputation).
+        mechanisms: Which terms are switched on.
+        outside_amenity: Utility of the outside option beyond pay.
+        reference_ratio: Each lab's reference pay ratio (pay / market value) this step, NaN
+            for an empty lab.
+        network: Colleague ties with shares updated this step, or None.
+    """
+
+    pop: Population
+    labs: LabState
+    mechanisms: Mechanisms
+    outside_amenity: float
+    reference_ratio: np.ndarray
+    network: ColleagueNetwork | None = None
+
+
 def utility_terms(
-    rows: np.ndarray,
-    place: np.ndarray,
-    pay: np.ndarray,
-    pop: Population,
-    labs: LabState,
-    mechanisms: Mechanisms,
-    outside_amenity: float,
+    rows: np.ndarray, place: np.ndarray, pay: np.ndarray, ctx: DecisionContext
 ) -> np.ndarray:
     """Deterministic utility of researchers ``rows`` at ``place`` when paid ``pay``.
 
     ``V_ij = w_pay·log(pay) + w_mission·clarity_j·alignment(i, j) − w_stability·turmoil_j
-    + w_attach·attachment_i·[j is i's former lab] + amenity_j``, where
-    ``alignment = 1 − 2·|orientation_i − orientation_j|`` lies in [−1, 1], so a clear mission
-    one disagrees with repels. At the outside pool only pay and the outside amenity count.
+    + w_peers·share_ij − w_fairness·max(0, log(ref_j / (pay / market_value_i)))
+    + w_attach·attachment_i·[j is i's former lab] − w_reputation·attrition_j·[i not at j]
+    + amenity_j``, where ``alignment = 1 − 2·|orientation_i − orientation_j|`` lies in
+    [−1, 1], so a clear mission one disagrees with repels; ``share_ij`` is the share of i's
+    colleague ties who are at j (the outside pool included); ``ref_j`` is a high quantile of
+    pay relative to market value at lab j (equity theory compares the ratio of reward to
+    contribution, so colleagues worth more on the market may earn more without unfairness,
+    but a newcomer paid a premium for the same worth is unfair); ``attrition_j`` is the lab's
+    recent attrition (its reputation), which only those not working there weigh. At the
+    outside pool only pay, peers and the outside amenity count.
 
     Args:
         rows: Researcher rows.
         place: Location of each (a lab index, or ``labs.outside``).
         pay: Pay each would receive there (> 0).
-        pop: Researcher state.
-        labs: Lab state.
-        mechanisms: Which terms are switched on.
-        outside_amenity: Utility of the outside option beyond pay.
+        ctx: Researcher and lab state, switches, reference pay and network.
 
     Returns:
         Array of shape ``(len(TERMS), len(rows))``; the utility is its column sum.
+
+    References:
+        Adams, J. S. (1963). Toward an understanding of inequity. *Journal of Abnormal and
+        Social Psychology* 67(5), 422–436 (fairness).
+        Felps, W. et al. (2009). Turnover contagion. *Academy of Management Journal* 52(3),
+        545–561 (peers).
     """
+    pop, labs, mechanisms = ctx.pop, ctx.labs, ctx.mechanisms
     n = rows.shape[0]
     terms = np.zeros((len(TERMS), n))
     at_lab = place < labs.n
@@ -61,11 +91,32 @@ def utility_terms(
         )
     if mechanisms.stability:
         terms[2] = np.where(at_lab, -pop.w_stability[rows] * labs.turmoil[lab], 0.0)
+    if mechanisms.peers and ctx.network is not None:
+        terms[3] = pop.w_peers[rows] * ctx.network.share(rows, place)
+    if mechanisms.fairness:
+        reference = ctx.reference_ratio[lab]
+        with np.errstate(invalid="ignore"):
+            shortfall = np.log(reference * pop.market_value[rows] / pay)
+        shortfall = np.where(at_lab & (shortfall > 0), shortfall, 0.0)
+        terms[4] = -pop.w_fairness[rows] * shortfall
     if mechanisms.attachment:
         former = at_lab & (place == pop.last_lab[rows])
-        terms[3] = np.where(former, pop.w_attachment[rows] * pop.attachment[rows], 0.0)
-    terms[4] = np.where(at_lab, labs.amenity[lab], outside_amenity)
+        terms[5] = np.where(former, pop.w_attachment[rows] * pop.attachment[rows], 0.0)
+    if mechanisms.reputation:
+        elsewhere = at_lab & (place != pop.location[rows])
+        terms[6] = np.where(elsewhere, -pop.w_reputation[rows] * labs.reputation[lab], 0.0)
+    terms[7] = np.where(at_lab, labs.amenity[lab], ctx.outside_amenity)
     return terms
+
+
+def counter_offer_pay(
+    current_pay: np.ndarray, offered_pay: np.ndarray, limit: np.ndarray
+) -> np.ndarray:
+    """Pay a lab counter-offers: it matches the offer, up to ``limit`` × current pay.
+
+    Never below the current pay (a counter-offer is not a pay cut).
+    """
+    return np.maximum(current_pay, np.minimum(offered_pay, limit * current_pay))
 
 
 def accept(gain: np.ndarray, noise_scale: float, uniform: np.ndarray) -> np.ndarray:

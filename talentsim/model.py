@@ -3,19 +3,31 @@
 Each step (length ``dt`` years, ``scenario.time.step``) covers the interval
 ``((k−1)·dt, k·dt]`` and does, in order:
 
-1. scheduled events due in the interval, then random reorganisations (per lab, probability
-   ``1 − exp(−reorg_rate·dt)``);
-2. exogenous separations of employed researchers (lab → outside pool);
-3. offers: each employed researcher receives one with probability ``1 − exp(−λ_e·dt)``, each
+1. scheduled events due in the interval (reorganisations, leadership changes, mission pivots,
+   pay changes, hiring freezes, poaching raids), then random reorganisations (per lab,
+   probability ``1 − exp(−reorg_rate·dt)``); a reorganisation breaks a share of in-lab ties;
+2. each lab's reference pay ratio (a quantile of its staff's pay / market value) and each
+   researcher's share of colleague ties per place are taken from the start of the step;
+3. exogenous separations of employed researchers (lab → outside pool);
+4. offers: each employed researcher receives one with probability ``1 − exp(−λ_e·dt)``, each
    researcher in the pool with ``1 − exp(−λ_u·dt)``; the offering lab is drawn in proportion to
    recruiting intensity among labs with room that are not frozen, never the researcher's own;
-4. binary-logit acceptance against staying, with a switching cost for lab-to-lab moves, then
+   a poaching raid replaces the regular offers of the researchers it targets;
+5. binary-logit acceptance against staying, with a switching cost for lab-to-lab moves, then
    capacity (a random subset of acceptances into a full lab go ahead);
-5. outside opportunities for employed researchers who did not move (exit to the pool);
-6. retirements from the pool and entries of new researchers into it;
-7. clocks: tenure grows, turmoil and attachment decay by their half-lives.
+6. outside opportunities for employed researchers who did not move (exit to the pool);
+7. counter-offers: a lab may match the pay of a leaving researcher's offer (up to a limit);
+   the researcher stays if the raise reverses the decision under the same noise draw;
+8. reputation: each lab's recent attrition is updated with this step's voluntary departures;
+9. retirements from the pool and entries of new researchers into it;
+10. clocks: tenure grows, turmoil and attachment decay by their half-lives.
 
 Every move is recorded (see :mod:`talentsim.results`).
+
+Randomness: the run's SeedSequence has one child stream per purpose (set-up, network, events,
+decisions, entries). The decision stream draws the same fixed block of uniforms per researcher
+every step, whatever happens, so two variants of a scenario run with the same seed give the
+same researcher the same draws (common random numbers; see :func:`talentsim.compare`).
 """
 
 from __future__ import annotations
@@ -29,12 +41,15 @@ import mesa
 import numpy as np
 
 from talentsim import kernels
+from talentsim.network import ColleagueNetwork
 from talentsim.population import GONE, NO_LAB, LabState, Population
 from talentsim.scenario import (
     OUTSIDE,
     HiringFreeze,
+    LeadershipChange,
     MissionPivot,
     PayChange,
+    PoachingRaid,
     Reorganisation,
     Scenario,
     ScenarioError,
@@ -47,7 +62,48 @@ MOVE_KINDS = ("entry", "hire", "quit", "return", "exit", "separation", "retireme
 ENTRY, HIRE, QUIT, RETURN, EXIT, SEPARATION, RETIREMENT = range(len(MOVE_KINDS))
 
 #: Flow columns of the time series, in order.
-FLOWS = ("hires", "quits", "returns", "exits", "separations", "entries", "retirements")
+FLOWS = (
+    "hires",
+    "quits",
+    "returns",
+    "exits",
+    "separations",
+    "entries",
+    "retirements",
+    "offers",
+    "acceptances",
+    "counter_offers",
+    "counter_retained",
+)
+
+#: Child random streams of a run, by purpose (index = spawn key).
+STREAMS = ("setup", "network", "events", "decisions", "entries")
+
+#: Rows of the per-step block of decision uniforms (one column per researcher).
+_DRAWS = (
+    "separation",
+    "offer",
+    "offer_lab",
+    "accept",
+    "opportunity",
+    "exit_accept",
+    "capacity",
+    "counter",
+    "retirement",
+    "raid",
+)
+(
+    D_SEPARATION,
+    D_OFFER,
+    D_OFFER_LAB,
+    D_ACCEPT,
+    D_OPPORTUNITY,
+    D_EXIT_ACCEPT,
+    D_CAPACITY,
+    D_COUNTER,
+    D_RETIREMENT,
+    D_RAID,
+) = range(len(_DRAWS))
 
 
 def _as_scenario(scenario: Scenario | str | Path | Mapping[str, Any]) -> Scenario:
@@ -73,6 +129,28 @@ def make_seed_sequence(
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
     return np.random.SeedSequence(int(seed))
+
+
+def spawn_seeds(root: int, count: int) -> list[int]:
+    """``count`` independent integer seeds spawned from ``root`` with ``SeedSequence.spawn``.
+
+    Each is recorded with its run and replays it exactly (``talentsim run --seed``).
+    """
+    children = np.random.SeedSequence(root).spawn(count)
+    return [int(child.generate_state(1, np.uint64)[0] >> np.uint64(1)) for child in children]
+
+
+def child_generator(seed_sequence: np.random.SeedSequence, purpose: str) -> np.random.Generator:
+    """The run's random stream for one purpose (see :data:`STREAMS`).
+
+    Built from the spawn key, so it does not depend on how often the sequence was spawned.
+    """
+    child = np.random.SeedSequence(
+        seed_sequence.entropy,
+        spawn_key=(*seed_sequence.spawn_key, STREAMS.index(purpose)),
+        pool_size=seed_sequence.pool_size,
+    )
+    return np.random.Generator(np.random.PCG64(child))
 
 
 class Researcher(mesa.Agent):
@@ -165,6 +243,11 @@ class Lab(mesa.Agent):
         """Current mission clarity."""
         return float(self._labs.mission_clarity[self.index])
 
+    @property
+    def reputation(self) -> float:
+        """Recent attrition (share of staff who left, discounted by the memory half-life)."""
+        return float(self._labs.reputation[self.index])
+
 
 MAX_LAB_COLUMNS = 50
 """Above this many labs the DataCollector keeps one dict-valued ``headcounts`` column."""
@@ -231,6 +314,7 @@ class TalentModel(mesa.Model):
         self.cohort_names: list[str] = list(spec.cohorts)
         self._outside_code = self.lab_state.outside
         self._lab_code = {name: j for j, name in enumerate(self.place_names)}
+        self._streams = {purpose: child_generator(seed_sequence, purpose) for purpose in STREAMS}
         self._prepare_rates()
         self._prepare_schedule()
 
@@ -249,10 +333,11 @@ class TalentModel(mesa.Model):
                 0,
                 spec,
                 self.lab_state,
-                self.rng,
+                self._streams["setup"],
             )
 
         self.initial_location = self.population.view("location").copy()
+        self.network: ColleagueNetwork | None = self._build_network()
         self.labs = [Lab(self, j) for j in range(self.lab_state.n)]
         self._researchers: list[Researcher] = [
             Researcher(self, row) for row in range(self.population.size)
@@ -264,6 +349,9 @@ class TalentModel(mesa.Model):
         self.flow_history = np.zeros((self.n_steps + 1, len(FLOWS), n_places), dtype=np.int64)
         self.pay_history = np.full((self.n_steps + 1, self.lab_state.n), np.nan)
         self.turmoil_history = np.zeros((self.n_steps + 1, self.lab_state.n))
+        self.reputation_history = np.zeros((self.n_steps + 1, self.lab_state.n))
+        self._raids_due: list[PoachingRaid] = []
+        self._retirement_draws = np.zeros(0)
         self._move_log: list[dict[str, np.ndarray]] = []
         self._record_state(0)
 
@@ -292,6 +380,21 @@ class TalentModel(mesa.Model):
         self._entry_means = np.array([c.entry_rate * dt for c in spec.cohorts.values()])
         if not spec.mechanisms.random_reorganisations:
             self.lab_state.reorg_probability[:] = 0.0
+
+    def _build_network(self) -> ColleagueNetwork | None:
+        spec = self.spec
+        former = np.array([c.former_colleague_ties for c in spec.cohorts.values()], dtype=np.int64)
+        if not spec.mechanisms.peers or (spec.network.degree == 0 and not former.any()):
+            return None
+        pop = self.population
+        return ColleagueNetwork.generate(
+            pop.view("location"),
+            spec.network.degree,
+            former[pop.view("cohort")],
+            pop.view("last_lab"),
+            self.lab_state.n,
+            self._streams["network"],
+        )
 
     def _prepare_schedule(self) -> None:
         self._schedule: dict[int, list[Any]] = {}
@@ -351,16 +454,19 @@ class TalentModel(mesa.Model):
 
     def _apply_events(self, k: int) -> None:
         labs = self.lab_state
+        self._raids_due = []
         for event in self._schedule.get(k, ()):
             j = self._lab_code[event.lab]
             match event:
                 case Reorganisation(severity=severity):
+                    self._reorganise(j, severity)
+                case LeadershipChange(
+                    severity=severity, mission_clarity=clarity, orientation=orientation
+                ):
                     labs.turmoil[j] += severity
+                    self._restate_mission(j, clarity, orientation)
                 case MissionPivot(mission_clarity=clarity, orientation=orientation):
-                    if clarity is not None:
-                        labs.mission_clarity[j] = clarity
-                    if orientation is not None:
-                        labs.orientation[j] = orientation
+                    self._restate_mission(j, clarity, orientation)
                 case PayChange(pay_level=level, new_hire_premium=premium, applies_to=who):
                     if level is not None:
                         if who == "everyone":
@@ -374,77 +480,131 @@ class TalentModel(mesa.Model):
                         self.n_steps + 1 if duration is None else k - 1 + round(duration / self.dt)
                     )
                     labs.frozen_until[j] = max(labs.frozen_until[j], end)
-        shocks = self.rng.random(labs.n) < labs.reorg_probability
-        labs.turmoil[shocks] += labs.reorg_severity[shocks]
+                case PoachingRaid():
+                    self._raids_due.append(event)
+        shocks = self._streams["events"].random(labs.n) < labs.reorg_probability
+        for shocked in np.flatnonzero(shocks):
+            self._reorganise(int(shocked), float(labs.reorg_severity[shocked]))
+
+    def _reorganise(self, lab: int, severity: float) -> None:
+        """Turmoil jumps by ``severity`` and a share of the ties inside the lab break."""
+        self.lab_state.turmoil[lab] += severity
+        if self.network is not None:
+            self.network.break_ties(
+                self.population.view("location"),
+                lab,
+                self.spec.network.reorg_tie_break,
+                self._streams["network"],
+            )
+
+    def _restate_mission(self, lab: int, clarity: float | None, orientation: float | None) -> None:
+        if clarity is not None:
+            self.lab_state.mission_clarity[lab] = clarity
+        if orientation is not None:
+            self.lab_state.orientation[lab] = orientation
+
+    def _context(self) -> kernels.DecisionContext:
+        """Reference pay and tie shares from the state at the start of the step."""
+        pop, labs, spec = self.population, self.lab_state, self.spec
+        location = pop.view("location")
+        if spec.mechanisms.fairness:
+            ratio = pop.view("pay") / pop.view("market_value")
+            reference = labs.reference_ratio(location, ratio, spec.market.fairness_quantile)
+        else:
+            reference = np.full(labs.n, np.nan)
+        if self.network is not None:
+            self.network.update_shares(location, len(self.place_names))
+        return kernels.DecisionContext(
+            pop=pop,
+            labs=labs,
+            mechanisms=spec.mechanisms,
+            outside_amenity=spec.outside.amenity,
+            reference_ratio=reference,
+            network=self.network,
+        )
 
     def _decide(self, k: int) -> None:
-        pop, labs, rng = self.population, self.lab_state, self.rng
+        pop, labs = self.population, self.lab_state
         n = pop.size
         location = pop.view("location")
         outside = self._outside_code
         employed = (location >= 0) & (location < outside)
         in_pool = location == outside
-        draws = rng.random((5, n))
+        # The same block of uniforms for every researcher each step (common random numbers).
+        draws = self._streams["decisions"].random((len(_DRAWS), n))
+        self._retirement_draws = draws[D_RETIREMENT]
+        ctx = self._context()
+        flows = self.flow_history[k]
+        noise, market = self.spec.market.noise_scale, self.spec.market
 
         # Exogenous separations.
-        separated = employed & (draws[0] < self._p_separation)
+        separated = employed & (draws[D_SEPARATION] < self._p_separation)
 
         # Offers.
         p_offer = np.where(employed, self._p_offer_employed, self._p_offer_outside)
-        gets_offer = (employed & ~separated | in_pool) & (draws[1] < p_offer)
+        gets_offer = (employed & ~separated | in_pool) & (draws[D_OFFER] < p_offer)
         rows = np.flatnonzero(gets_offer)
         # Headcounts at the start of this step were recorded at the end of the last one.
         room = labs.capacity - self.headcount_history[k - 1, : labs.n]
         hiring = (room >= 1) & (labs.frozen_until < k)
         weights = np.where(hiring, labs.recruiting_intensity, 0.0)
-        current = location[rows]
-        offer_lab, has_offer = kernels.draw_offer_labs(current, weights, draws[2, rows])
-        rows, current, offer_lab = rows[has_offer], current[has_offer], offer_lab[has_offer]
-        offered_pay = (
-            labs.pay_level[offer_lab]
-            * (1.0 + labs.new_hire_premium[offer_lab])
-            * pop.market_value[rows]
+        offer_lab, has_offer = kernels.draw_offer_labs(
+            location[rows], weights, draws[D_OFFER_LAB, rows]
         )
-        mechanisms, amenity = self.spec.mechanisms, self.spec.outside.amenity
+        rows, offer_lab = rows[has_offer], offer_lab[has_offer]
+        premium = labs.new_hire_premium[offer_lab]
+        rows, offer_lab, premium = self._add_raids(
+            rows, offer_lab, premium, location, separated, draws[D_RAID]
+        )
+        offered_pay = labs.pay_level[offer_lab] * (1.0 + premium) * pop.market_value[rows]
+        np.add.at(flows[FLOWS.index("offers")], offer_lab, 1)
+
+        current = location[rows]
         current_pay = np.where(
             current < outside, pop.pay[rows], self.spec.outside.pay_ratio * pop.market_value[rows]
         )
-        terms_now = kernels.utility_terms(
-            rows, current, current_pay, pop, labs, mechanisms, amenity
+        terms_now = kernels.utility_terms(rows, current, current_pay, ctx)
+        term_gain = kernels.utility_terms(rows, offer_lab, offered_pay, ctx) - terms_now
+        switching = np.where(current < outside, market.switching_cost, 0.0)
+        accepted = kernels.accept(term_gain.sum(axis=0) - switching, noise, draws[D_ACCEPT, rows])
+        np.add.at(flows[FLOWS.index("acceptances")], offer_lab[accepted], 1)
+        fits = kernels.within_capacity(offer_lab[accepted], room, draws[D_CAPACITY, rows[accepted]])
+        go = np.flatnonzero(accepted)[fits]
+        rows, current, offer_lab = rows[go], current[go], offer_lab[go]
+        offered_pay, term_gain, switching = offered_pay[go], term_gain[:, go], switching[go]
+        stays = self._counter_offers(
+            k, rows, current, offered_pay, term_gain, switching, draws, D_ACCEPT, ctx
         )
-        terms_offer = kernels.utility_terms(
-            rows, offer_lab, offered_pay, pop, labs, mechanisms, amenity
-        )
-        term_gain = terms_offer - terms_now
-        switching = np.where(current < outside, self.spec.market.switching_cost, 0.0)
-        gain = term_gain.sum(axis=0) - switching
-        accepted = kernels.accept(gain, self.spec.market.noise_scale, draws[3, rows])
-        rows, current, offer_lab = rows[accepted], current[accepted], offer_lab[accepted]
-        offered_pay, term_gain = offered_pay[accepted], term_gain[:, accepted]
-        fits = kernels.within_capacity(offer_lab, room, rng.random(rows.shape[0]))
-        rows, current, offer_lab = rows[fits], current[fits], offer_lab[fits]
-        offered_pay, term_gain = offered_pay[fits], term_gain[:, fits]
+        rows, current, offer_lab = rows[~stays], current[~stays], offer_lab[~stays]
+        offered_pay, term_gain = offered_pay[~stays], term_gain[:, ~stays]
 
         # Outside opportunities for employed researchers who are not already moving.
         moving = np.zeros(n, dtype=bool)
         moving[rows] = True
-        chance = employed & ~separated & ~moving & (draws[4] < self._p_opportunity)
+        chance = employed & ~separated & ~moving & (draws[D_OPPORTUNITY] < self._p_opportunity)
         exit_rows = np.flatnonzero(chance)
         exit_from = location[exit_rows]
         outside_pay = self.spec.outside.pay_ratio * pop.market_value[exit_rows]
         exit_places = np.full(exit_rows.shape[0], outside)
-        exit_gain_terms = kernels.utility_terms(
-            exit_rows, exit_places, outside_pay, pop, labs, mechanisms, amenity
-        ) - kernels.utility_terms(
-            exit_rows, exit_from, pop.pay[exit_rows], pop, labs, mechanisms, amenity
-        )
-        exits = kernels.accept(
-            exit_gain_terms.sum(axis=0),
-            self.spec.market.noise_scale,
-            rng.random(exit_rows.shape[0]),
-        )
+        exit_gain = kernels.utility_terms(
+            exit_rows, exit_places, outside_pay, ctx
+        ) - kernels.utility_terms(exit_rows, exit_from, pop.pay[exit_rows], ctx)
+        exits = kernels.accept(exit_gain.sum(axis=0), noise, draws[D_EXIT_ACCEPT, exit_rows])
         exit_rows, exit_from = exit_rows[exits], exit_from[exits]
-        exit_gain_terms, outside_pay = exit_gain_terms[:, exits], outside_pay[exits]
+        exit_gain, outside_pay = exit_gain[:, exits], outside_pay[exits]
+        stays = self._counter_offers(
+            k,
+            exit_rows,
+            exit_from,
+            outside_pay,
+            exit_gain,
+            np.zeros(exit_rows.shape[0]),
+            draws,
+            D_EXIT_ACCEPT,
+            ctx,
+        )
+        exit_rows, exit_from = exit_rows[~stays], exit_from[~stays]
+        exit_gain, outside_pay = exit_gain[:, ~stays], outside_pay[~stays]
 
         sep_rows = np.flatnonzero(separated)
         sep_from = location[sep_rows]
@@ -453,22 +613,101 @@ class TalentModel(mesa.Model):
         is_return = offer_lab == pop.last_lab[rows]
         kinds = np.where(is_return, RETURN, np.where(current < outside, QUIT, HIRE))
         self._log_moves(k, rows, current, offer_lab, kinds, offered_pay, term_gain)
-        self._log_moves(
-            k,
-            exit_rows,
-            exit_from,
-            np.full_like(exit_rows, outside),
-            EXIT,
-            outside_pay,
-            exit_gain_terms,
-        )
+        to_pool = np.full_like(exit_rows, outside)
+        self._log_moves(k, exit_rows, exit_from, to_pool, EXIT, outside_pay, exit_gain)
         sep_pay = self.spec.outside.pay_ratio * pop.market_value[sep_rows]
         self._log_moves(
             k, sep_rows, sep_from, np.full_like(sep_rows, outside), SEPARATION, sep_pay, None
         )
         self._move(rows, current, offer_lab, offered_pay)
-        self._move(exit_rows, exit_from, np.full_like(exit_rows, outside), outside_pay)
+        self._move(exit_rows, exit_from, to_pool, outside_pay)
         self._move(sep_rows, sep_from, np.full_like(sep_rows, outside), sep_pay)
+        self._update_reputation(k)
+
+    def _add_raids(
+        self,
+        rows: np.ndarray,
+        offer_lab: np.ndarray,
+        premium: np.ndarray,
+        location: np.ndarray,
+        separated: np.ndarray,
+        priority: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Poaching raids due this step replace the regular offers of the people they target."""
+        for raid in self._raids_due:
+            raider, target = self._lab_code[raid.lab], self._lab_code[raid.target]
+            staff = np.flatnonzero((location == target) & ~separated)
+            order = priority[staff]
+            if raid.former_staff_first:
+                order = order - (self.population.last_lab[staff] == raider)  # alumni sort first
+            chosen = staff[np.argsort(order, kind="stable")[: raid.offers]]
+            keep = ~np.isin(rows, chosen)
+            bonus = (
+                self.lab_state.new_hire_premium[raider] if raid.premium is None else raid.premium
+            )
+            rows = np.concatenate([rows[keep], chosen])
+            offer_lab = np.concatenate([offer_lab[keep], np.full(chosen.shape[0], raider)])
+            premium = np.concatenate([premium[keep], np.full(chosen.shape[0], bonus)])
+        return rows, offer_lab, premium
+
+    def _counter_offers(
+        self,
+        k: int,
+        rows: np.ndarray,
+        origin: np.ndarray,
+        offered_pay: np.ndarray,
+        term_gain: np.ndarray,
+        switching: np.ndarray,
+        draws: np.ndarray,
+        accept_row: int,
+        ctx: kernels.DecisionContext,
+    ) -> np.ndarray:
+        """Labs counter some departures by matching pay; returns who stays after all.
+
+        A lab counters with its ``counter_offer_probability`` when the offer pays more than
+        the researcher earns now, raising pay to the offer (at most ``counter_offer_limit`` ×
+        current pay). The researcher re-decides with the same noise draw, so a counter-offer
+        retains exactly those for whom the raise reverses the choice. Pay rises only for those
+        retained.
+        """
+        stays = np.zeros(rows.shape[0], dtype=bool)
+        labs = self.lab_state
+        if not self.spec.mechanisms.counter_offers or rows.shape[0] == 0:
+            return stays
+        from_lab = origin < labs.n
+        lab = np.where(from_lab, origin, 0)
+        pop = self.population
+        current_pay = pop.pay[rows]
+        countered = (
+            from_lab
+            & (draws[D_COUNTER, rows] < labs.counter_offer_probability[lab])
+            & (offered_pay > current_pay)
+        )
+        idx = np.flatnonzero(countered)
+        if idx.shape[0] == 0:
+            return stays
+        c_rows, c_lab = rows[idx], lab[idx]
+        raise_to = kernels.counter_offer_pay(
+            current_pay[idx], offered_pay[idx], labs.counter_offer_limit[c_lab]
+        )
+        before = kernels.utility_terms(c_rows, c_lab, current_pay[idx], ctx)
+        after = kernels.utility_terms(c_rows, c_lab, raise_to, ctx)
+        gain = (term_gain[:, idx] - (after - before)).sum(axis=0) - switching[idx]
+        leaves = kernels.accept(gain, self.spec.market.noise_scale, draws[accept_row, c_rows])
+        retained = idx[~leaves]
+        stays[retained] = True
+        pop.pay[rows[retained]] = raise_to[~leaves]
+        flows = self.flow_history[k]
+        np.add.at(flows[FLOWS.index("counter_offers")], c_lab, 1)
+        np.add.at(flows[FLOWS.index("counter_retained")], c_lab[~leaves], 1)
+        return stays
+
+    def _update_reputation(self, k: int) -> None:
+        """Reputation memory: decayed past attrition plus this step's voluntary departures."""
+        labs, flows = self.lab_state, self.flow_history[k]
+        departures = flows[FLOWS.index("quits"), : labs.n] + flows[FLOWS.index("exits"), : labs.n]
+        staff = np.maximum(self.headcount_history[k - 1, : labs.n], 1)
+        labs.reputation = labs.reputation * labs.reputation_decay + departures / staff
 
     def _move(
         self, rows: np.ndarray, origin: np.ndarray, destination: np.ndarray, pay: np.ndarray
@@ -530,8 +769,9 @@ class TalentModel(mesa.Model):
     def _entries_and_retirements(self, k: int) -> None:
         pop, outside = self.population, self._outside_code
         if self._p_retirement > 0:
-            in_pool = np.flatnonzero(pop.view("location") == outside)
-            retiring = in_pool[self.rng.random(in_pool.shape[0]) < self._p_retirement]
+            location = pop.view("location")
+            in_pool = np.flatnonzero(location[: self._retirement_draws.shape[0]] == outside)
+            retiring = in_pool[self._retirement_draws[in_pool] < self._p_retirement]
             self._log_moves(
                 k,
                 retiring,
@@ -545,14 +785,15 @@ class TalentModel(mesa.Model):
             pop.location[retiring] = GONE
             for row in retiring:  # few per step: Mesa's registry needs per-agent removal
                 self._researchers[row].remove()
-        counts = self.rng.poisson(self._entry_means)
+        entries = self._streams["entries"]
+        counts = entries.poisson(self._entry_means)
         for index, (cohort, count) in enumerate(
             zip(self.spec.cohorts.values(), counts, strict=True)
         ):
             if count == 0:
                 continue
             rows = pop.add_cohort(
-                index, cohort, int(count), outside, NO_LAB, k, self.spec, self.lab_state, self.rng
+                index, cohort, int(count), outside, NO_LAB, k, self.spec, self.lab_state, entries
             )
             self._log_moves(
                 k,
@@ -585,6 +826,7 @@ class TalentModel(mesa.Model):
         with np.errstate(invalid="ignore", divide="ignore"):
             self.pay_history[k] = pay_sum / self.headcount_history[k, : labs.n]
         self.turmoil_history[k] = labs.turmoil
+        self.reputation_history[k] = labs.reputation
 
     def _extend_history(self, last_step: int) -> None:
         extra = last_step + 1 - self.headcount_history.shape[0]
@@ -599,6 +841,7 @@ class TalentModel(mesa.Model):
         self.flow_history = grow(self.flow_history, 0)
         self.pay_history = grow(self.pay_history, np.nan)
         self.turmoil_history = grow(self.turmoil_history, 0.0)
+        self.reputation_history = grow(self.reputation_history, 0.0)
         self.n_steps = max(self.n_steps, last_step)
         self.running = True
 

@@ -27,6 +27,9 @@ _FLOAT_FIELDS = (
     "w_mission",
     "w_stability",
     "w_attachment",
+    "w_peers",
+    "w_fairness",
+    "w_reputation",
     "orientation",
     "tenure",
     "attachment",
@@ -65,6 +68,9 @@ class Population:
     w_mission: np.ndarray
     w_stability: np.ndarray
     w_attachment: np.ndarray
+    w_peers: np.ndarray
+    w_fairness: np.ndarray
+    w_reputation: np.ndarray
     orientation: np.ndarray
     tenure: np.ndarray
     attachment: np.ndarray
@@ -131,6 +137,9 @@ class Population:
         self.w_mission[rows] = draw(weights.mission, count, rng)
         self.w_stability[rows] = draw(weights.stability, count, rng)
         self.w_attachment[rows] = draw(weights.attachment, count, rng)
+        self.w_peers[rows] = draw(weights.peers, count, rng)
+        self.w_fairness[rows] = draw(weights.fairness, count, rng)
+        self.w_reputation[rows] = draw(weights.reputation, count, rng)
         self.orientation[rows] = np.clip(draw(cohort.orientation, count, rng), 0.0, 1.0)
         self.tenure[rows] = cohort.tenure if location != labs.outside else 0.0
         self.attachment[rows] = cohort.attachment if last_lab != NO_LAB else 0.0
@@ -158,6 +167,10 @@ class LabState:
     reorg_probability: np.ndarray
     reorg_severity: np.ndarray
     amenity: np.ndarray
+    counter_offer_probability: np.ndarray
+    counter_offer_limit: np.ndarray
+    reputation: np.ndarray
+    reputation_decay: float
     frozen_until: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @classmethod
@@ -184,8 +197,32 @@ class LabState:
             ),
             reorg_severity=column([lab.reorg_severity for lab in labs]),
             amenity=column([lab.amenity for lab in labs]),
+            counter_offer_probability=column([lab.counter_offer_probability for lab in labs]),
+            counter_offer_limit=column([lab.counter_offer_limit for lab in labs]),
+            reputation=np.zeros(len(labs)),
+            reputation_decay=half_life_factor(scenario.market.reputation_half_life, dt),
             frozen_until=np.zeros(len(labs), dtype=np.int64),
         )
+
+    def reference_ratio(
+        self, location: np.ndarray, pay_ratio: np.ndarray, quantile: float
+    ) -> np.ndarray:
+        """Each lab's reference pay ratio: the ``quantile`` of its researchers' pay / market value.
+
+        Uses the nearest rank at or below ``quantile·(count − 1)`` in each lab's sorted ratios;
+        NaN for an empty lab.
+        """
+        pay = pay_ratio
+        employed = (location >= 0) & (location < self.n)
+        lab, lab_pay = location[employed], pay[employed]
+        order = np.lexsort((lab_pay, lab))
+        counts = np.bincount(lab, minlength=self.n)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        reference = np.full(self.n, np.nan)
+        staffed = counts > 0
+        picks = starts[staffed] + np.floor(quantile * (counts[staffed] - 1)).astype(np.int64)
+        reference[staffed] = lab_pay[order][picks]
+        return reference
 
     @property
     def n(self) -> int:

@@ -74,8 +74,11 @@ class RunResult:
         pay[:, :n_labs] = model.pay_history[: steps + 1]
         turmoil = np.full((steps + 1, n_places), np.nan)
         turmoil[:, :n_labs] = model.turmoil_history[: steps + 1]
+        reputation = np.full((steps + 1, n_places), np.nan)
+        reputation[:, :n_labs] = model.reputation_history[: steps + 1]
         columns["mean_pay"] = pay.reshape(-1)
         columns["turmoil"] = turmoil.reshape(-1)
+        columns["reputation"] = reputation.reshape(-1)
         timeseries = pd.DataFrame(columns)
 
         log = model.move_log()
@@ -186,6 +189,72 @@ class RunResult:
         people = self.researchers
         return people.loc[people["start"] == lab, "researcher"].to_numpy()
 
+    def exit_reasons(self, by: tuple[str, ...] = ("lab", "cohort")) -> pd.DataFrame:
+        """Why people left: departures from labs by main reason (exit-interview attribution).
+
+        Every voluntary departure (``quit``, ``return``, ``exit``) records the utility gain of
+        the destination over the lab left, term by term. Its *main reason* is the term with the
+        largest gain (pay, mission, stability, peers, fairness, attachment, reputation, amenity
+        — the last includes the outside option's appeal). Exogenous separations have the reason
+        ``exogenous``.
+
+        Args:
+            by: Grouping columns, any of ``"lab"`` (the lab left), ``"cohort"``, ``"kind"``.
+
+        Returns:
+            A tidy DataFrame, one row per group and reason: the group columns, ``reason``,
+            ``count`` (departures whose main reason it is), ``departures`` (all departures of
+            the group), ``share`` (count / departures) and ``mean_gain`` (the mean gain in that
+            term over the group's voluntary departures; NaN for ``exogenous``).
+        """
+        from talentsim.kernels import TERMS
+
+        allowed = ("lab", "cohort", "kind")
+        unknown = [column for column in by if column not in allowed]
+        if unknown:
+            raise ValueError(f"exit_reasons: cannot group by {unknown}; choose from {allowed}")
+        ev = self.events
+        labs = self.scenario.lab_names
+        leaving = ev[
+            ev["kind"].isin(["quit", "return", "exit", "separation"]) & ev["origin"].isin(labs)
+        ].copy()
+        leaving["lab"] = pd.Categorical(leaving["origin"].astype(str), categories=labs)
+        leaving["kind"] = leaving["kind"].astype(str)
+        leaving["reason"] = main_reasons(leaving)
+        reasons = [*TERMS, "exogenous"]
+        group = list(by)
+        counts = (
+            leaving.groupby([*group, "reason"], observed=True).size().rename("count").reset_index()
+        )
+        gain_columns = [f"gain_{term}" for term in TERMS]
+        voluntary = leaving[leaving["reason"] != "exogenous"]
+        if group:
+            totals = leaving.groupby(group, observed=True).size().rename("departures")
+            gains = voluntary.groupby(group, observed=True)[gain_columns].mean()
+            keys = totals.index.to_frame(index=False)
+        else:
+            totals = pd.Series([len(leaving)], name="departures")
+            gains = voluntary[gain_columns].mean().to_frame().T
+            keys = pd.DataFrame(index=[0])
+        grid = keys.merge(pd.DataFrame({"reason": reasons}), how="cross")
+        table = grid.merge(counts, on=[*group, "reason"], how="left")
+        table["count"] = table["count"].fillna(0).astype(np.int64)
+        if group:
+            table = table.merge(totals.reset_index(), on=group, how="left")
+            long_gains = gains.reset_index().melt(
+                id_vars=group, var_name="reason", value_name="mean_gain"
+            )
+        else:
+            table["departures"] = int(totals.iloc[0])
+            long_gains = gains.melt(var_name="reason", value_name="mean_gain")
+        long_gains["reason"] = long_gains["reason"].str.removeprefix("gain_")
+        table = table.merge(long_gains, on=[*group, "reason"], how="left")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            table["share"] = table["count"] / table["departures"].replace(0, np.nan)
+        table["reason"] = pd.Categorical(table["reason"], categories=reasons)
+        columns = [*group, "reason", "count", "departures", "share", "mean_gain"]
+        return table[columns].sort_values([*group, "reason"]).reset_index(drop=True)
+
     def lab_table(self) -> pd.DataFrame:
         """Per-lab summary table (start and end headcount, flows, net flow, attrition)."""
         summary = self.summary()
@@ -228,18 +297,8 @@ class RunResult:
             FileExistsError: if the folder is not empty and ``overwrite`` is false.
             OSError: if the folder cannot be written.
         """
-        folder = Path(folder)
-        if folder.exists() and not folder.is_dir():
-            raise NotADirectoryError(f"{folder}: exists and is not a folder")
-        if folder.is_dir() and any(folder.iterdir()) and not overwrite:
-            raise FileExistsError(f"{folder}: folder is not empty (use overwrite / --force)")
-        parent = folder.parent if str(folder.parent) else Path(".")
-        parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=parent))
-        umask = os.umask(0)
-        os.umask(umask)
-        staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; results are shared files
-        try:
+
+        def write(staging: Path) -> None:
             self.timeseries.to_parquet(staging / "timeseries.parquet", index=False)
             self.events.to_parquet(staging / "events.parquet", index=False)
             self.researchers.to_parquet(staging / "researchers.parquet", index=False)
@@ -247,20 +306,15 @@ class RunResult:
                 "talentsim_result": 1,
                 "seed": self.seed,
                 "scenario": self.scenario.to_dict(),
-                "summary": _jsonable(self.summary()),
-                "metadata": _jsonable(self.metadata),
+                "summary": jsonable(self.summary()),
+                "metadata": jsonable(self.metadata),
             }
             with open(staging / "run.json", "w", encoding="utf-8") as handle:
                 json.dump(document, handle, indent=2, allow_nan=False)
                 handle.flush()
                 os.fsync(handle.fileno())
-            if folder.exists():
-                shutil.rmtree(folder)
-            os.replace(staging, folder)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        return folder
+
+        return atomic_folder(folder, write, overwrite=overwrite)
 
     @classmethod
     def load(cls, folder: str | Path) -> RunResult:
@@ -276,6 +330,20 @@ class RunResult:
             researchers=pd.read_parquet(folder / "researchers.parquet"),
             metadata=document.get("metadata", {}),
         )
+
+
+def main_reasons(events: pd.DataFrame) -> np.ndarray:
+    """The main reason of each move: the utility term with the largest gain.
+
+    Moves without recorded gains (separations, entries, retirements) get ``"exogenous"``.
+    """
+    from talentsim.kernels import TERMS
+
+    gains = events[[f"gain_{term}" for term in TERMS]].to_numpy(dtype=float)
+    recorded = ~np.isnan(gains).all(axis=1)
+    best = np.argmax(np.where(np.isnan(gains), -np.inf, gains), axis=1)
+    names = np.array(TERMS, dtype=object)
+    return np.where(recorded, names[best], "exogenous")
 
 
 def _empty_events(model: TalentModel, place_categories: list[str]) -> pd.DataFrame:
@@ -300,11 +368,46 @@ def _empty_events(model: TalentModel, place_categories: list[str]) -> pd.DataFra
     return frame
 
 
-def _jsonable(value: Any) -> Any:
+def atomic_folder(
+    folder: str | Path, write: Callable[[Path], None], *, overwrite: bool = False
+) -> Path:
+    """Fill a results folder all at once: ``write`` fills a staging folder moved into place.
+
+    An interrupted write never leaves a folder that looks complete.
+
+    Raises:
+        FileExistsError: if the folder is not empty and ``overwrite`` is false.
+        NotADirectoryError: if the path exists and is a file.
+        OSError: if the folder cannot be written.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"{folder}: exists and is not a folder")
+    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
+        raise FileExistsError(f"{folder}: folder is not empty (use overwrite / --force)")
+    parent = folder.parent if str(folder.parent) else Path(".")
+    parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; results are shared files
+    try:
+        write(staging)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return folder
+
+
+def jsonable(value: Any) -> Any:
+    """Turn NumPy scalars and arrays into JSON types; NaN and inf become null."""
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, float | np.floating):

@@ -173,6 +173,19 @@ class Mechanisms(BaseModel):
     mission: bool = Field(default=True, description="w_mission·clarity·alignment.")
     stability: bool = Field(default=True, description="−w_stability·turmoil.")
     attachment: bool = Field(default=True, description="w_attach·attachment to the former lab.")
+    peers: bool = Field(
+        default=True, description="w_peers·share of one's colleague ties at a place (contagion)."
+    )
+    fairness: bool = Field(
+        default=True,
+        description="−w_fairness·max(0, log(reference pay ratio / own pay ratio)) at a lab.",
+    )
+    reputation: bool = Field(
+        default=True, description="−w_reputation·recent attrition of a lab one is not at."
+    )
+    counter_offers: bool = Field(
+        default=True, description="Labs may match offers to keep a leaving researcher."
+    )
     random_reorganisations: bool = Field(
         default=True, description="Labs reorganise at random at their reorg_rate."
     )
@@ -209,6 +222,43 @@ class Market(BaseModel):
     )
     attachment_half_life: Duration = Field(
         default=0.5, gt=0, description="Half-life of attachment to a former lab. Unit: duration."
+    )
+    fairness_quantile: float = Field(
+        default=0.9,
+        ge=0,
+        le=1,
+        description=(
+            "A lab's reference is this quantile of its researchers' pay / market value; being "
+            "paid below it for one's worth costs utility (equity theory)."
+        ),
+    )
+    reputation_half_life: Duration = Field(
+        default=0.5,
+        gt=0,
+        description=(
+            "Memory of a lab's attrition: the share of its staff who left recently, with "
+            "older departures weighted down by this half-life. Unit: duration."
+        ),
+    )
+
+
+class Network(BaseModel):
+    """Colleague ties among researchers, generated at set-up."""
+
+    model_config = _STRICT
+    degree: float = Field(
+        default=0.0,
+        ge=0,
+        description=(
+            "Mean number of colleague ties per researcher inside their starting lab (a random "
+            "graph within each lab); 0 means no in-lab ties."
+        ),
+    )
+    reorg_tie_break: float = Field(
+        default=0.3,
+        ge=0,
+        le=1,
+        description="Share of the ties inside a lab that a reorganisation breaks.",
     )
 
 
@@ -261,6 +311,17 @@ class Lab(BaseModel):
         default=1.0, ge=0, description="Turmoil added by a random reorganisation."
     )
     amenity: float = Field(default=0.0, description="Other utility of working here.")
+    counter_offer_probability: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Chance the lab counters when one of its researchers is about to leave.",
+    )
+    counter_offer_limit: float = Field(
+        default=1.5,
+        ge=1,
+        description="A counter-offer raises pay at most to this multiple of the current pay.",
+    )
 
 
 class Weights(BaseModel):
@@ -274,6 +335,15 @@ class Weights(BaseModel):
     stability: Distribution = Field(default=Fixed(value=1.0), description="Weight on turmoil.")
     attachment: Distribution = Field(
         default=Fixed(value=1.0), description="Weight on attachment to a former lab."
+    )
+    peers: Distribution = Field(
+        default=Fixed(value=1.0), description="Weight on the share of one's ties at a place."
+    )
+    fairness: Distribution = Field(
+        default=Fixed(value=1.0), description="Weight on the log shortfall below reference pay."
+    )
+    reputation: Distribution = Field(
+        default=Fixed(value=1.0), description="Weight on a lab's recent attrition (outsiders)."
     )
 
 
@@ -301,6 +371,14 @@ class Cohort(BaseModel):
     )
     orientation: Distribution = Field(
         default=Fixed(value=0.5), description="Preferred research orientation, clipped to 0–1."
+    )
+    former_colleague_ties: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Ties each researcher keeps with people at previous_lab (those starting there); "
+            "needs previous_lab."
+        ),
     )
     weights: Weights = Field(default_factory=Weights, description="Preference weights.")
 
@@ -353,6 +431,35 @@ class PayChange(_Event):
     )
 
 
+class LeadershipChange(_Event):
+    """New leadership: turmoil jumps, and the mission may be restated."""
+
+    kind: Literal["leadership_change"] = "leadership_change"
+    severity: float = Field(default=1.0, ge=0, description="Turmoil added.")
+    mission_clarity: float | None = Field(default=None, ge=0, le=1, description="New clarity.")
+    orientation: float | None = Field(default=None, ge=0, le=1, description="New orientation.")
+
+
+class PoachingRaid(_Event):
+    """The lab (``lab``) sends a burst of premium offers to researchers of ``target``."""
+
+    kind: Literal["poaching_raid"] = "poaching_raid"
+    target: str = Field(description="The rival lab whose researchers get the offers.")
+    offers: int = Field(ge=1, description="Number of offers sent (at most the target's staff).")
+    premium: float | None = Field(
+        default=None,
+        ge=0,
+        description="Premium over the raider's pay level; omitted means its new_hire_premium.",
+    )
+    former_staff_first: bool = Field(
+        default=False,
+        description=(
+            "Approach the target's researchers who used to work at the raiding lab first "
+            "(courting alumni back), then others at random."
+        ),
+    )
+
+
 class HiringFreeze(_Event):
     """The lab stops making offers for a while."""
 
@@ -363,7 +470,8 @@ class HiringFreeze(_Event):
 
 
 Event = Annotated[
-    Reorganisation | MissionPivot | PayChange | HiringFreeze, Field(discriminator="kind")
+    Reorganisation | LeadershipChange | MissionPivot | PayChange | PoachingRaid | HiringFreeze,
+    Field(discriminator="kind"),
 ]
 
 
@@ -377,6 +485,7 @@ class Scenario(BaseModel):
     mechanisms: Mechanisms = Field(default_factory=Mechanisms, description="Term switches.")
     market: Market = Field(default_factory=Market, description="Offers and choice.")
     outside: OutsideOption = Field(default_factory=OutsideOption, description="Outside option.")
+    network: Network = Field(default_factory=Network, description="Colleague ties.")
     labs: dict[str, Lab] = Field(description="Labs by name (at least one).")
     cohorts: dict[str, Cohort] = Field(description="Cohorts of researchers by name.")
     events: list[Event] = Field(default_factory=list, description="Scheduled events.")
@@ -404,9 +513,19 @@ class Scenario(BaseModel):
                 )
             if cohort.previous_lab is not None and cohort.previous_lab == cohort.lab:
                 problems.append(f"cohorts.{cname}.previous_lab: must differ from lab")
+            if cohort.former_colleague_ties and cohort.previous_lab is None:
+                problems.append(
+                    f"cohorts.{cname}.former_colleague_ties: needs previous_lab (the lab where "
+                    "those colleagues work)"
+                )
         for i, event in enumerate(self.events):
             if event.lab not in self.labs:
                 problems.append(_unknown_lab(f"events.{i}.lab", event.lab, self.labs))
+            if isinstance(event, PoachingRaid):
+                if event.target not in self.labs:
+                    problems.append(_unknown_lab(f"events.{i}.target", event.target, self.labs))
+                elif event.target == event.lab:
+                    problems.append(f"events.{i}.target: a lab cannot raid itself")
             if event.at > self.time.duration:
                 problems.append(
                     f"events.{i}.at: the event is after the end of the run "
@@ -582,6 +701,8 @@ _UNION_TAGS = {"fixed", "normal", "lognormal", "uniform"} | {
     "mission_pivot",
     "pay_change",
     "hiring_freeze",
+    "leadership_change",
+    "poaching_raid",
 }
 
 

@@ -69,7 +69,7 @@ def test_validate_flagship(capsys: pytest.CaptureFixture[str]) -> None:
         ('offer_rate_employed = "6/year"', "offer_rate_employed = 6", "market.offer_rate_employed"),
         ("mission_clarity = 0.9 ", "mission_clarity = 1.5 ", "labs.Rival.mission_clarity"),
         ('lab = "Rival"\ntenure', 'lab = "Rivl"\ntenure', "cohorts.rival_staff.lab"),
-        ('at = "8w"', 'at = "2y"', "events.1.at"),
+        ('at = "5w"', 'at = "2y"', "events.1.at"),
         ("capacity = 60 ", "capacity = 10 ", "labs.MSL.capacity"),
     ],
     ids=["unknown-key", "rate-without-units", "out-of-range", "dangling-lab", "late-event", "cap"],
@@ -100,7 +100,7 @@ def test_validate_unreadable_file(
 
 
 def test_validate_broken_file_end_to_end(tmp_path: Path) -> None:
-    path = _broken_copy(tmp_path, "pay_level = 3.0 ", 'pay_level = "lots" ')
+    path = _broken_copy(tmp_path, "pay_level = 2.5 ", 'pay_level = "lots" ')
     proc = subprocess.run(
         [sys.executable, "-m", "talentsim", "validate", str(path)],
         capture_output=True,
@@ -321,7 +321,7 @@ def test_argparse_errors_exit_2(capsys: pytest.CaptureFixture[str], argv: list[s
 def test_run_broken_scenario_writes_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = _broken_copy(tmp_path, "turmoil = 0.5 ", "turmoil = -0.5 ")
+    path = _broken_copy(tmp_path, "turmoil = 0.3 ", "turmoil = -0.3 ")
     out_dir = tmp_path / "out"
     code, out, err = _run(capsys, "run", path, "--seed", "1", "--out", out_dir)
     _assert_usage_error(code, out, err, str(path), "labs.MSL.turmoil")

@@ -193,7 +193,10 @@ def test_events_carry_utility_terms(small: ts.Scenario) -> None:
         "gain_pay",
         "gain_mission",
         "gain_stability",
+        "gain_peers",
+        "gain_fairness",
         "gain_attachment",
+        "gain_reputation",
         "gain_amenity",
     ]
     assert choices[gains].notna().all().all()

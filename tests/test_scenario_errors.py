@@ -373,9 +373,9 @@ def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
         ({"labs.MSL.pay_level": -1.0}, ["labs.MSL.pay_level", "greater than 0"]),
         ({"labs.MSL.pay_level": "lots"}, ["labs.MSL.pay_level", "valid number"]),
         ({"market.offer_rate_employed": 3}, ["market.offer_rate_employed", "rate with units"]),
-        ({"events.5.severity": 2.0}, ["events.5", "index below 2"]),
-        ({"events.first.severity": 2.0}, ["events.first", "index below 2"]),
-        ({"events.7": {"kind": "reorganisation"}}, ["events.7", "index below 2"]),
+        ({"events.5.severity": 2.0}, ["events.5", "index below 3"]),
+        ({"events.first.severity": 2.0}, ["events.first", "index below 3"]),
+        ({"events.7": {"kind": "reorganisation"}}, ["events.7", "index below 3"]),
         ({"name.first": "x"}, ["name.first", "value, not a table"]),
         ({"labs..pay_level": 2.0}, ["not a dotted key path"]),
         ({"": 2.0}, ["not a dotted key path"]),
@@ -410,7 +410,7 @@ def test_bad_override(flagship: Scenario, overrides: dict[str, Any], words: list
 @pytest.mark.parametrize(
     ("path", "value", "attribute", "expected"),
     [
-        ("labs.MSL.pay_level", 2.5, lambda s: s.labs["MSL"].pay_level, 2.5),
+        ("labs.MSL.pay_level", 3.5, lambda s: s.labs["MSL"].pay_level, 3.5),
         ("market.offer_rate_employed", "0.25/month", lambda s: s.market.offer_rate_employed, 3.0),
         ("time.duration", "2y", lambda s: s.time.duration, 2.0),
         ("events.1.severity", 3.0, lambda s: s.events[1].severity, 3.0),

@@ -1,0 +1,298 @@
+"""Paired "what if" comparisons under common random numbers.
+
+``compare(scenario, variants, seeds)`` runs the baseline scenario and each variant (a set of
+dotted-path overrides) with the same seeds. Within a run, every researcher draws the same block
+of uniforms each step whatever the scenario (see :mod:`talentsim.model`), so a baseline run and
+a variant run with the same seed differ only through the change itself, as far as the model
+allows: once people's paths diverge, their later draws are used for different choices. The
+effect of a variant on a metric is the mean paired difference with a t confidence interval and
+a paired t-test.
+
+References:
+    Law, A. M. (2015). *Simulation Modeling and Analysis*, 5th ed., §11.2 (common random
+    numbers and paired-t confidence intervals).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from talentsim.model import spawn_seeds
+from talentsim.results import RunResult, atomic_folder, run
+from talentsim.scenario import Scenario, ScenarioError
+
+BASELINE = "baseline"
+
+MetricSpec = Sequence[str] | Mapping[str, Callable[[RunResult], float]] | None
+
+_NOT_METRICS = {"scenario", "seed", "steps", "years"}
+
+
+@dataclass
+class Comparison:
+    """Paired runs of a baseline and its variants, and the estimated effects.
+
+    Attributes:
+        runs: One row per run: ``variant``, ``replicate``, ``seed`` and one column per metric.
+        effects: One row per (variant, metric): ``baseline_mean``, ``variant_mean``,
+            ``effect`` (mean paired difference, variant − baseline), ``ci_low``, ``ci_high``
+            (t interval at ``confidence``), ``se`` (standard error of the effect),
+            ``se_independent`` (what the standard error would be without pairing, for
+            comparison), ``p_value`` (paired t-test; NaN when all differences are equal) and
+            ``n`` (seeds).
+        variants: The overrides of each variant.
+        confidence: Confidence level of the intervals.
+        scenario: The baseline scenario.
+    """
+
+    runs: pd.DataFrame
+    effects: pd.DataFrame
+    variants: dict[str, dict[str, Any]]
+    confidence: float
+    scenario: Scenario
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def effect(self, variant: str, metric: str) -> pd.Series:
+        """The effect row of one variant on one metric."""
+        rows = self.effects[
+            (self.effects["variant"] == variant) & (self.effects["metric"] == metric)
+        ]
+        if rows.empty:
+            raise KeyError(f"no effect for variant {variant!r} and metric {metric!r}")
+        return rows.iloc[0]
+
+    def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
+        """Write ``runs.csv``, ``effects.csv`` and ``comparison.json`` (atomically)."""
+        import json
+
+        from talentsim.results import jsonable
+
+        def write(staging: Path) -> None:
+            self.runs.to_csv(staging / "runs.csv", index=False)
+            self.effects.to_csv(staging / "effects.csv", index=False)
+            document = {
+                "talentsim_comparison": 1,
+                "confidence": self.confidence,
+                "variants": self.variants,
+                "scenario": self.scenario.to_dict(),
+                "seeds": sorted(set(int(s) for s in self.runs["seed"])),
+                "metadata": jsonable(self.metadata),
+            }
+            with open(staging / "comparison.json", "w", encoding="utf-8") as handle:
+                json.dump(jsonable(document), handle, indent=2, allow_nan=False)
+
+        return atomic_folder(folder, write, overwrite=overwrite)
+
+
+def _run_metrics(
+    scenario: Scenario,
+    overrides: Mapping[str, Any],
+    seed: int,
+    metrics: MetricSpec,
+) -> dict[str, float]:
+    result = run(scenario, seed=seed, overrides=overrides or None)
+    if isinstance(metrics, Mapping):
+        return {name: float(fn(result)) for name, fn in metrics.items()}
+    summary = result.summary()
+    if metrics is None:
+        return {
+            key: float(value)
+            for key, value in summary.items()
+            if key not in _NOT_METRICS and isinstance(value, int | float)
+        }
+    missing = [m for m in metrics if m not in summary]
+    if missing:
+        raise ScenarioError(
+            f"compare: unknown metric(s) {missing}; summary() has: {', '.join(summary)}"
+        )
+    return {m: float(summary[m]) for m in metrics}
+
+
+def compare(
+    scenario: Scenario | str | Path | Mapping[str, Any],
+    variants: Mapping[str, Mapping[str, Any]],
+    seeds: int | Iterable[int] = 20,
+    *,
+    metrics: MetricSpec = None,
+    root_seed: int = 0,
+    confidence: float = 0.95,
+    executor: Executor | None = None,
+    progress: bool | Callable[[int], Any] = False,
+) -> Comparison:
+    """Run a baseline and variants on the same seeds and estimate each variant's effects.
+
+    Args:
+        scenario: The baseline: a Scenario, a TOML path or a dict.
+        variants: Name → dotted-path overrides, e.g.
+            ``{"no_reorgs": {"events": [], "mechanisms.random_reorganisations": False}}``.
+            The name ``"baseline"`` is reserved.
+        seeds: A number of replicates (their seeds are spawned from ``root_seed`` with
+            ``SeedSequence.spawn`` and recorded) or an explicit list of seeds.
+        metrics: Summary keys to compare (default: every numeric key of
+            :meth:`RunResult.summary`), or a mapping of names to functions of a RunResult.
+        root_seed: Root of the spawned seeds when ``seeds`` is a number.
+        confidence: Level of the confidence intervals.
+        executor: Optional ``concurrent.futures.Executor`` to run in parallel.
+        progress: True for a progress bar, or a callable called with 1 after each run.
+
+    Returns:
+        A :class:`Comparison`.
+
+    Raises:
+        ScenarioError: if a variant's overrides are invalid (checked before anything runs).
+        ValueError: for a bad number of seeds, a reserved variant name or a bad confidence.
+    """
+    from talentsim.model import _as_scenario
+
+    base = _as_scenario(scenario)
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
+    if BASELINE in variants:
+        raise ValueError(f"the variant name {BASELINE!r} is reserved for the scenario itself")
+    if not variants:
+        raise ValueError("compare needs at least one variant")
+    for name, overrides in variants.items():
+        try:
+            base.with_overrides(overrides)
+        except ScenarioError as exc:
+            raise ScenarioError(f"variant {name!r}: {exc}") from None
+    seed_list = _seed_list(seeds, root_seed)
+    plans: list[tuple[str, dict[str, Any]]] = [(BASELINE, {})]
+    plans += [(name, dict(overrides)) for name, overrides in variants.items()]
+    tasks = [(name, overrides, r, s) for name, overrides in plans for r, s in enumerate(seed_list)]
+
+    tick = _progress(progress, len(tasks))
+    rows: list[dict[str, Any]] = []
+    try:
+        if executor is None:
+            for name, overrides, replicate, seed in tasks:
+                values = _run_metrics(base, overrides, seed, metrics)
+                rows.append({"variant": name, "replicate": replicate, "seed": seed, **values})
+                tick()
+        else:
+            futures = [
+                (name, replicate, seed, executor.submit(_run_metrics, base, o, seed, metrics))
+                for name, o, replicate, seed in tasks
+            ]
+            for name, replicate, seed, future in futures:
+                values = future.result()
+                rows.append({"variant": name, "replicate": replicate, "seed": seed, **values})
+                tick()
+    finally:
+        tick.close()
+    runs = pd.DataFrame(rows)
+    effects = paired_effects(runs, confidence)
+    from talentsim.results import run_metadata
+
+    return Comparison(
+        runs=runs,
+        effects=effects,
+        variants={name: dict(o) for name, o in variants.items()},
+        confidence=confidence,
+        scenario=base,
+        metadata=run_metadata(),
+    )
+
+
+def paired_effects(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Effects of each variant against the baseline, paired by seed.
+
+    Args:
+        runs: Rows with ``variant``, ``seed`` and metric columns; must include the baseline.
+        confidence: Level of the t intervals.
+    """
+    metric_columns = [c for c in runs.columns if c not in ("variant", "replicate", "seed")]
+    base = runs[runs["variant"] == BASELINE].set_index("seed")
+    out = []
+    for variant in runs["variant"].unique():
+        if variant == BASELINE:
+            continue
+        other = runs[runs["variant"] == variant].set_index("seed")
+        seeds = base.index.intersection(other.index)
+        for metric in metric_columns:
+            b = base.loc[seeds, metric].to_numpy(dtype=float)
+            v = other.loc[seeds, metric].to_numpy(dtype=float)
+            ok = np.isfinite(b) & np.isfinite(v)
+            out.append(
+                {"variant": variant, "metric": metric, **_paired_stats(b[ok], v[ok], confidence)}
+            )
+    return pd.DataFrame(out)
+
+
+def _paired_stats(b: np.ndarray, v: np.ndarray, confidence: float) -> dict[str, float]:
+    n = b.shape[0]
+    nan = float("nan")
+    if n == 0:
+        keys = ("baseline_mean", "variant_mean", "effect", "ci_low", "ci_high", "se")
+        return {**dict.fromkeys(keys, nan), "se_independent": nan, "p_value": nan, "n": 0}
+    d = v - b
+    effect = float(d.mean())
+    if n > 1:
+        se = float(d.std(ddof=1) / math.sqrt(n))
+        se_ind = float(math.sqrt((b.var(ddof=1) + v.var(ddof=1)) / n))
+        half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * se
+        p = float(stats.ttest_rel(v, b).pvalue) if se > 0 else nan
+    else:
+        se = se_ind = half = p = nan
+    return {
+        "baseline_mean": float(b.mean()),
+        "variant_mean": float(v.mean()),
+        "effect": effect,
+        "ci_low": effect - half,
+        "ci_high": effect + half,
+        "se": se,
+        "se_independent": se_ind,
+        "p_value": p,
+        "n": n,
+    }
+
+
+def _seed_list(seeds: int | Iterable[int], root_seed: int) -> list[int]:
+    if isinstance(seeds, bool):
+        raise ValueError("seeds must be a number of replicates or a list of seeds")
+    if isinstance(seeds, int | np.integer):
+        if seeds < 2:
+            raise ValueError(
+                f"compare needs at least 2 seeds for a confidence interval, got {seeds}"
+            )
+        return spawn_seeds(root_seed, int(seeds))
+    seed_list = [int(s) for s in seeds]
+    if len(seed_list) < 2 or len(set(seed_list)) != len(seed_list):
+        raise ValueError("compare needs at least 2 distinct seeds")
+    if any(s < 0 for s in seed_list):
+        raise ValueError("seeds must be non-negative integers")
+    return seed_list
+
+
+class _Ticker:
+    def __init__(self, callback: Callable[[int], Any] | None, bar: Any) -> None:
+        self._callback, self._bar = callback, bar
+
+    def __call__(self) -> None:
+        if self._callback is not None:
+            self._callback(1)
+        if self._bar is not None:
+            self._bar.update(1)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _progress(progress: bool | Callable[[int], Any], total: int) -> _Ticker:
+    if callable(progress):
+        return _Ticker(progress, None)
+    if progress:
+        from tqdm import tqdm
+
+        return _Ticker(None, tqdm(total=total, unit="run", desc="compare"))
+    return _Ticker(None, None)

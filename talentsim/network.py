@@ -1,0 +1,161 @@
+"""Colleague ties: a sparse, undirected network among researchers.
+
+Ties are generated once, at set-up: a random graph inside each starting lab (mean degree
+``network.degree``) plus, for cohorts with a ``previous_lab``, ties to people who work there
+(``former_colleague_ties`` per researcher: the people they worked with before). Ties are kept
+when people move, so a colleague who leaves for another lab makes that lab pull (turnover
+contagion) and makes staying less attractive. A reorganisation breaks a share of the ties
+inside the lab. Researchers who enter the field later start without ties.
+
+The adjacency is a symmetric ``scipy.sparse.csr_array`` of 0/1 entries over the researchers
+present at set-up. The peer term of researcher ``i`` at place ``j`` is the share of ``i``'s
+ties (to people still in the field) who are at ``j`` now.
+
+References:
+    Felps, W., Mitchell, T. R., Hekman, D. R., Lee, T. W., Holtom, B. C. & Harman, W. S.
+    (2009). Turnover contagion. *Academy of Management Journal* 52(3), 545–561.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+
+from talentsim.population import GONE
+
+
+class ColleagueNetwork:
+    """Undirected colleague ties over the first ``size`` researcher rows.
+
+    Attributes:
+        adjacency: Symmetric ``csr_array`` (size × size) with 1 where two researchers are tied.
+    """
+
+    def __init__(self, adjacency: sparse.csr_array) -> None:
+        self.adjacency = adjacency
+        self._counts: np.ndarray | None = None
+        self._degree: np.ndarray | None = None
+
+    @property
+    def size(self) -> int:
+        """Researcher rows the network covers (those present at set-up)."""
+        return int(self.adjacency.shape[0])
+
+    @property
+    def n_ties(self) -> int:
+        """Number of undirected ties."""
+        return int(self.adjacency.nnz // 2)
+
+    @classmethod
+    def generate(
+        cls,
+        location: np.ndarray,
+        degree: float,
+        former_ties: np.ndarray,
+        former_lab: np.ndarray,
+        n_labs: int,
+        rng: np.random.Generator,
+    ) -> ColleagueNetwork:
+        """Draw the set-up network.
+
+        Args:
+            location: Starting place of each researcher (labs ``0..n_labs-1``; others ignored).
+            degree: Mean number of in-lab ties per researcher.
+            former_ties: Ties each researcher has with staff of ``former_lab``.
+            former_lab: Former lab of each researcher (negative for none).
+            n_labs: Number of labs.
+            rng: Random stream for the network.
+        """
+        size = location.shape[0]
+        heads: list[np.ndarray] = []
+        tails: list[np.ndarray] = []
+        members_of = [np.flatnonzero(location == j) for j in range(n_labs)]
+        for members in members_of:
+            m = members.shape[0]
+            n_edges = round(m * degree / 2)
+            if m < 2 or n_edges == 0:
+                continue
+            a = rng.integers(0, m, n_edges)
+            b = rng.integers(0, m - 1, n_edges)
+            b += b >= a  # never a tie to oneself
+            heads.append(members[a])
+            tails.append(members[b])
+        wants = np.flatnonzero((former_ties > 0) & (former_lab >= 0))
+        for lab in np.unique(former_lab[wants]):
+            staff = members_of[lab]
+            people = wants[former_lab[wants] == lab]
+            if staff.shape[0] == 0 or people.shape[0] == 0:
+                continue
+            counts = former_ties[people]
+            heads.append(np.repeat(people, counts))
+            tails.append(staff[rng.integers(0, staff.shape[0], int(counts.sum()))])
+        if heads:
+            head, tail = np.concatenate(heads), np.concatenate(tails)
+        else:
+            head = tail = np.zeros(0, dtype=np.int64)
+        return cls(_symmetric(head, tail, size))
+
+    def break_ties(
+        self, location: np.ndarray, lab: int, fraction: float, rng: np.random.Generator
+    ) -> int:
+        """Break each tie between two researchers now at ``lab`` with probability ``fraction``.
+
+        Returns:
+            The number of ties broken.
+        """
+        if fraction <= 0 or self.adjacency.nnz == 0:
+            return 0
+        upper = sparse.triu(self.adjacency, k=1, format="coo")
+        head, tail = upper.row, upper.col
+        here = location[: self.size]
+        inside = (here[head] == lab) & (here[tail] == lab)
+        broken = inside & (rng.random(head.shape[0]) < fraction)
+        n_broken = int(broken.sum())
+        if n_broken:
+            keep = ~broken
+            self.adjacency = _symmetric(head[keep], tail[keep], self.size)
+        return n_broken
+
+    def update_shares(self, location: np.ndarray, n_places: int) -> None:
+        """Count each researcher's ties per place from current locations (call once a step)."""
+        here = location[: self.size]
+        present = here != GONE
+        rows = np.flatnonzero(present)
+        onehot = sparse.csr_array(
+            (np.ones(rows.shape[0]), (rows, here[present])), shape=(self.size, n_places)
+        )
+        counts = (self.adjacency @ onehot).toarray()
+        self._counts = counts
+        self._degree = counts.sum(axis=1)
+
+    def share(self, rows: np.ndarray, place: np.ndarray) -> np.ndarray:
+        """Share of each researcher's ties who are at ``place`` (0 without ties).
+
+        Uses the counts from the last :meth:`update_shares`.
+        """
+        out = np.zeros(rows.shape[0])
+        if self._counts is None or self._degree is None:
+            return out
+        covered = rows < self.size
+        r, p = rows[covered], place[covered]
+        degree = self._degree[r]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[covered] = np.where(degree > 0, self._counts[r, p] / degree, 0.0)
+        return out
+
+    def degrees(self) -> np.ndarray:
+        """Number of ties of each covered researcher (including to people who left the field)."""
+        return np.asarray(self.adjacency.sum(axis=1)).ravel()
+
+
+def _symmetric(head: np.ndarray, tail: np.ndarray, size: int) -> sparse.csr_array:
+    """A symmetric 0/1 adjacency from undirected pairs (duplicates merged, no self-ties)."""
+    keep = head != tail
+    rows = np.concatenate([head[keep], tail[keep]])
+    cols = np.concatenate([tail[keep], head[keep]])
+    matrix = sparse.csr_array(
+        (np.ones(rows.shape[0], dtype=np.float64), (rows, cols)), shape=(size, size)
+    )
+    matrix.sum_duplicates()
+    matrix.data[:] = 1.0
+    return matrix
