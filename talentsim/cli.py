@@ -1,4 +1,4 @@
-"""Command line: ``talentsim run FILE`` and ``talentsim validate FILE``.
+"""Command line: ``talentsim run FILE``, ``talentsim compare FILE`` and ``talentsim validate FILE``.
 
 Errors in input (a malformed scenario, an unknown key, an unwritable output folder) print one
 clear message and exit with status 2; they never print a traceback.
@@ -63,6 +63,51 @@ def _build_parser():
     run.add_argument("--force", action="store_true", help="overwrite a non-empty results folder")
     run.add_argument("--quiet", action="store_true", help="no progress bar or table")
 
+    compare = sub.add_parser(
+        "compare",
+        help="paired what-if runs: a scenario and variants on the same seeds",
+        description="Run a scenario and its variants on the same seeds (common random "
+        "numbers) and print each variant's effect on headline metrics with confidence "
+        "intervals. Example: talentsim compare scenarios/msl_exodus.toml "
+        "--variant 'no_reorgs:events=[]' --variant 'no_reorgs:mechanisms.random_reorganisations"
+        "=false' --variant 'double_pay:labs.MSL.pay_level=5.0' --seeds 20",
+    )
+    compare.add_argument("file", help="scenario TOML file (the baseline)")
+    compare.add_argument(
+        "--variant",
+        dest="variants",
+        action="append",
+        default=[],
+        metavar="NAME:KEY=VALUE",
+        help="a variant's override (values read as TOML); repeat a NAME to give it several",
+    )
+    compare.add_argument("--seeds", type=int, default=20, help="replicates per variant (20)")
+    compare.add_argument(
+        "--root-seed", type=int, default=0, help="root of the spawned replicate seeds (0)"
+    )
+    compare.add_argument(
+        "--metric",
+        dest="metrics",
+        action="append",
+        default=None,
+        metavar="KEY",
+        help="summary metric to report, e.g. attrition.MSL (repeatable; default: headline "
+        "metrics per lab)",
+    )
+    compare.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a value of the baseline (and so of every variant)",
+    )
+    compare.add_argument(
+        "--out", default=None, help="results folder (default: results/<scenario>-compare)"
+    )
+    compare.add_argument("--force", action="store_true", help="overwrite a non-empty folder")
+    compare.add_argument("--quiet", action="store_true", help="no progress bar or table")
+
     validate = sub.add_parser("validate", help="check a scenario file and report problems")
     validate.add_argument("file", help="scenario TOML file")
     return parser
@@ -78,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "validate":
             return _validate(args)
+        if args.command == "compare":
+            return _compare(args)
         return _run(args)
     except ScenarioError as exc:
         sys.stderr.write(f"error: {exc}\n")
@@ -133,6 +180,95 @@ def _run(args) -> int:
     return 0
 
 
+def _parse_variants(items: list[str]) -> dict[str, dict[str, object]]:
+    from talentsim.scenario import ScenarioError
+
+    variants: dict[str, dict[str, object]] = {}
+    for item in items:
+        name, sep, assignment = item.partition(":")
+        name = name.strip()
+        if not sep or not name or "=" in name:
+            raise ScenarioError(
+                f"--variant {item!r}: expected NAME:KEY=VALUE, e.g. double_pay:labs.MSL.pay_level=5"
+            )
+        key, value = _parse_or_fail(assignment)
+        variants.setdefault(name, {})[key] = value
+    if not variants:
+        raise ScenarioError("compare: give at least one --variant NAME:KEY=VALUE")
+    return variants
+
+
+def _compare(args) -> int:
+    from pathlib import Path
+
+    from talentsim.compare import compare
+    from talentsim.scenario import ScenarioError, load_scenario
+
+    scenario = load_scenario(args.file)
+    overrides = dict(_parse_or_fail(item) for item in args.overrides)
+    if overrides:
+        scenario = scenario.with_overrides(overrides)
+    variants = _parse_variants(args.variants)
+    if args.seeds < 2:
+        raise ScenarioError(f"--seeds: expected at least 2 replicates, got {args.seeds}")
+    if args.root_seed < 0:
+        raise ScenarioError(f"--root-seed: expected a non-negative integer, got {args.root_seed}")
+    out = Path(args.out) if args.out else Path("results") / f"{scenario.name}-compare"
+    _check_output_folder(out, force=args.force)
+    show = not args.quiet and sys.stderr.isatty()
+    try:
+        comparison = compare(
+            scenario,
+            variants,
+            seeds=args.seeds,
+            metrics=args.metrics,
+            root_seed=args.root_seed,
+            progress=show,
+        )
+    except ScenarioError:
+        raise
+    except ValueError as exc:
+        raise ScenarioError(f"compare: {exc}") from None
+    try:
+        comparison.save(out, overwrite=args.force)
+    except OSError as exc:
+        raise ScenarioError(f"{out}: cannot write results ({exc.strerror or exc})") from None
+    if not args.quiet:
+        _print_effects(comparison, args.metrics, out)
+    return 0
+
+
+def _headline_metrics(scenario) -> list[str]:
+    labs = scenario.lab_names
+    per_lab = [f"{m}.{lab}" for m in ("attrition", "net_flow") for lab in labs]
+    return [*per_lab, "boomerangs", "early_exits", "moves"]
+
+
+def _print_effects(comparison, metrics, out) -> None:
+    shown = metrics or _headline_metrics(comparison.scenario)
+    effects = comparison.effects
+    n = int(effects["n"].max()) if len(effects) else 0
+    level = f"{comparison.confidence:.0%}"
+    header = f"{'variant':<16}{'metric':<28}{'baseline':>10}{'variant':>10}{'effect':>10}"
+    _print_heading(
+        f"scenario {comparison.scenario.name!r}: {len(comparison.variants)} variant(s) against "
+        f"the baseline, {n} paired seeds, {level} t intervals",
+        header + f"  {level + ' CI':<22}{'p':>8}",
+    )
+    order = {metric: i for i, metric in enumerate(shown)}
+    rows = effects[effects["metric"].isin(shown)].copy()
+    rows["order"] = rows["metric"].map(order)
+    rows = rows.sort_values(["variant", "order"], kind="stable").round(12)
+    for row in rows.itertuples():
+        ci = f"[{row.ci_low:+.3g}, {row.ci_high:+.3g}]"
+        p = "—" if row.p_value != row.p_value else f"{row.p_value:.2g}"
+        print(
+            f"{row.variant!s:<16}{row.metric!s:<28}{row.baseline_mean:>10.3g}"
+            f"{row.variant_mean:>10.3g}{row.effect:>+10.3g}  {ci:<22}{p:>8}"
+        )
+    print(f"runs and effects written to {out}/ (runs.csv, effects.csv, comparison.json)")
+
+
 def _parse_or_fail(item: str) -> tuple[str, object]:
     from talentsim.scenario import ScenarioError
 
@@ -161,17 +297,21 @@ def _check_output_folder(out, *, force: bool) -> None:
         raise ScenarioError(f"--out {out}: cannot write in {parent} (permission denied)")
 
 
+def _print_heading(title: str, header: str) -> None:
+    print(title)
+    print(header)
+    print("-" * len(header))
+
+
 def _print_table(result, out) -> None:
     table = result.lab_table()
     summary = result.summary()
-    print(
-        f"scenario {result.scenario.name!r}: {summary['steps']} steps "
-        f"({summary['years']:.2f} years), seed {result.seed}"
-    )
     header = f"{'lab':<14}{'start':>7}{'end':>7}{'hires':>7}{'quits':>7}{'returns':>9}"
-    header += f"{'exits':>7}{'net flow':>10}{'attrition':>11}"
-    print(header)
-    print("-" * len(header))
+    _print_heading(
+        f"scenario {result.scenario.name!r}: {summary['steps']} steps "
+        f"({summary['years']:.2f} years), seed {result.seed}",
+        header + f"{'exits':>7}{'net flow':>10}{'attrition':>11}",
+    )
     for row in table.itertuples():
         print(
             f"{row.Index!s:<14}{row.start:>7}{row.end:>7}{row.hires:>7}{row.quits:>7}"

@@ -109,11 +109,6 @@ def _run_metrics(
             for key, value in summary.items()
             if key not in _NOT_METRICS and isinstance(value, int | float)
         }
-    missing = [m for m in metrics if m not in summary]
-    if missing:
-        raise ScenarioError(
-            f"compare: unknown metric(s) {missing}; summary() has: {', '.join(summary)}"
-        )
     return {m: float(summary[m]) for m in metrics}
 
 
@@ -165,6 +160,16 @@ def compare(
             base.with_overrides(overrides)
         except ScenarioError as exc:
             raise ScenarioError(f"variant {name!r}: {exc}") from None
+    if metrics is not None and not isinstance(metrics, Mapping):
+        if isinstance(metrics, str):
+            raise ValueError("metrics must be a list of summary keys, not a string")
+        known = run(base, seed=0, steps=1).summary()
+        missing = [m for m in metrics if m not in known or m in _NOT_METRICS]
+        if missing:
+            raise ScenarioError(
+                f"compare: unknown metric(s) {missing}; choose from: "
+                + ", ".join(k for k in known if k not in _NOT_METRICS)
+            )
     seed_list = _seed_list(seeds, root_seed)
     plans: list[tuple[str, dict[str, Any]]] = [(BASELINE, {})]
     plans += [(name, dict(overrides)) for name, overrides in variants.items()]

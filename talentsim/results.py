@@ -12,7 +12,7 @@ import os
 import platform
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,22 @@ from talentsim.scenario import OUTSIDE, Scenario
 
 EARLY_EXIT_YEARS = 0.25
 """Departures with tenure below this (about 13 weeks) count as early exits."""
+
+LAB_FLOWS = (
+    "hires",
+    "quits",
+    "returns",
+    "exits",
+    "separations",
+    "offers",
+    "acceptances",
+    "counter_offers",
+    "counter_retained",
+)
+"""Flows summed per lab in :meth:`RunResult.summary`."""
+
+DEPARTURE_KINDS = ("quit", "return", "exit", "separation")
+"""Kinds of move that take a researcher out of a lab."""
 
 RESULT_FILES = ("timeseries.parquet", "events.parquet", "researchers.parquet", "run.json")
 
@@ -143,10 +159,13 @@ class RunResult:
         """Headline metrics as a flat dict (keys like ``"attrition.MSL"``), ready for a table.
 
         Per lab: ``headcount_start``, ``headcount_end``, ``hires``, ``quits``, ``returns``
-        (boomerang arrivals), ``exits``, ``separations``, ``net_flow`` (hires − quits − exits −
-        separations), ``attrition`` (share of the starting staff who left at least once),
-        ``early_exits`` (departures with tenure under 13 weeks). Overall: ``moves``,
-        ``boomerangs``, ``early_exits``, ``population_end``, ``steps``, ``years``, ``seed``.
+        (boomerang arrivals), ``exits``, ``separations``, ``offers`` (made by the lab),
+        ``acceptances`` (offers accepted by the researcher), ``offer_acceptance`` (their
+        ratio), ``counter_offers`` (made by the lab), ``counter_retained`` (researchers they
+        kept), ``net_flow`` (hires − quits − exits − separations), ``attrition`` (share of
+        the starting staff who left at least once), ``early_exits`` (departures with tenure
+        under 13 weeks). Overall: ``moves``, ``boomerangs``, ``early_exits``,
+        ``population_end``, ``steps``, ``years``, ``seed``.
         """
         ts, ev = self.timeseries, self.events
         labs = self.scenario.lab_names
@@ -159,13 +178,16 @@ class RunResult:
         first = ts[ts["step"] == 0].set_index("lab")["headcount"]
         last = ts[ts["step"] == ts["step"].max()].set_index("lab")["headcount"]
         totals = ts[ts["step"] > 0].groupby("lab", observed=True)[list(FLOWS)].sum()
-        departures = ev[ev["kind"].isin(["quit", "return", "exit", "separation"])]
-        departures = departures[departures["origin"].isin(labs)]
+        departures = self.departures()
         for lab in labs:
             out[f"headcount_start.{lab}"] = int(first[lab])
             out[f"headcount_end.{lab}"] = int(last[lab])
-            for flow in ("hires", "quits", "returns", "exits", "separations"):
+            for flow in LAB_FLOWS:
                 out[f"{flow}.{lab}"] = int(totals.loc[lab, flow])
+            offers = int(totals.loc[lab, "offers"])
+            out[f"offer_acceptance.{lab}"] = (
+                float(totals.loc[lab, "acceptances"] / offers) if offers else float("nan")
+            )
             out[f"net_flow.{lab}"] = int(
                 totals.loc[lab, "hires"]
                 - totals.loc[lab, "quits"]
@@ -188,6 +210,86 @@ class RunResult:
         """Researcher ids at ``lab`` at step 0."""
         people = self.researchers
         return people.loc[people["start"] == lab, "researcher"].to_numpy()
+
+    def departures(
+        self,
+        lab: str | None = None,
+        *,
+        cohorts: Sequence[str] | None = None,
+        until: float | None = None,
+        kinds: Sequence[str] = DEPARTURE_KINDS,
+    ) -> pd.DataFrame:
+        """Moves out of a lab (any lab if ``lab`` is None), as rows of :attr:`events`.
+
+        Args:
+            lab: The lab left.
+            cohorts: Keep only researchers of these cohorts.
+            until: Keep only moves up to this time (years since the start, inclusive).
+            kinds: Kinds of move counted (default: quits, returns, exits and separations).
+        """
+        ev = self.events
+        labs = self.scenario.lab_names
+        if lab is not None:
+            self._check_lab(lab)
+        keep = ev["kind"].isin(list(kinds)) & ev["origin"].isin(labs if lab is None else [lab])
+        if cohorts is not None:
+            self._check_cohorts(cohorts)
+            keep &= ev["cohort"].isin(list(cohorts))
+        if until is not None:
+            keep &= ev["time"] <= until + 1e-9
+        return ev[keep]
+
+    def retention(
+        self, lab: str, *, cohorts: Sequence[str] | None = None, at: float | None = None
+    ) -> float:
+        """Share of the researchers who started at ``lab`` who had not left it by time ``at``.
+
+        Args:
+            lab: The lab.
+            cohorts: Count only starters of these cohorts.
+            at: Time in years since the start (default: the end of the run).
+        """
+        self._check_lab(lab)
+        people = self.researchers
+        starters = people["start"] == lab
+        if cohorts is not None:
+            self._check_cohorts(cohorts)
+            starters &= people["cohort"].isin(list(cohorts))
+        ids = people.loc[starters, "researcher"]
+        if len(ids) == 0:
+            return float("nan")
+        left = self.departures(lab, until=at)
+        gone = left.loc[left["researcher"].isin(ids), "researcher"].nunique()
+        return float(1.0 - gone / len(ids))
+
+    def offer_acceptance(self, lab: str, start: float = 0.0, end: float | None = None) -> float:
+        """Share of the offers ``lab`` made in ``(start, end]`` (years) that were accepted.
+
+        Acceptance is the researcher's choice, before capacity and counter-offers. NaN when
+        the lab made no offers in the window.
+        """
+        self._check_lab(lab)
+        ts = self.timeseries
+        window = (ts["lab"] == lab) & (ts["time"] > start + 1e-9)
+        if end is not None:
+            window &= ts["time"] <= end + 1e-9
+        offers = ts.loc[window, "offers"].sum()
+        return float(ts.loc[window, "acceptances"].sum() / offers) if offers else float("nan")
+
+    def _check_lab(self, lab: str) -> None:
+        if lab not in self.scenario.labs:
+            known = ", ".join(self.scenario.lab_names)
+            raise KeyError(f"no lab named {lab!r} in scenario {self.scenario.name!r} ({known})")
+
+    def _check_cohorts(self, cohorts: Sequence[str]) -> None:
+        if isinstance(cohorts, str):
+            raise TypeError("cohorts must be a list of cohort names, not a string")
+        unknown = [c for c in cohorts if c not in self.scenario.cohorts]
+        if unknown:
+            known = ", ".join(self.scenario.cohorts)
+            raise KeyError(
+                f"no cohort named {unknown} in scenario {self.scenario.name!r} ({known})"
+            )
 
     def exit_reasons(self, by: tuple[str, ...] = ("lab", "cohort")) -> pd.DataFrame:
         """Why people left: departures from labs by main reason (exit-interview attribution).
@@ -213,11 +315,8 @@ class RunResult:
         unknown = [column for column in by if column not in allowed]
         if unknown:
             raise ValueError(f"exit_reasons: cannot group by {unknown}; choose from {allowed}")
-        ev = self.events
         labs = self.scenario.lab_names
-        leaving = ev[
-            ev["kind"].isin(["quit", "return", "exit", "separation"]) & ev["origin"].isin(labs)
-        ].copy()
+        leaving = self.departures().copy()
         leaving["lab"] = pd.Categorical(leaving["origin"].astype(str), categories=labs)
         leaving["kind"] = leaving["kind"].astype(str)
         leaving["reason"] = main_reasons(leaving)

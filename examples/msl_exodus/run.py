@@ -38,11 +38,12 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
                 "MSL end headcount": result.summary()["headcount_end.MSL"],
             }
         )
-        # Exit-interview view: which utility terms drove the departures from MSL?
+        # Exit-interview view: why did people leave MSL?
         if seed == 0:
-            gains = first_two_months.filter(like="gain_").mean()
-            print("mean utility gain of the move, by term (seed 0, first 8 weeks):")
-            print(gains.round(2).to_string())
+            reasons = result.exit_reasons(by=("lab", "cohort"))
+            msl = reasons[(reasons["lab"] == "MSL") & (reasons["count"] > 0)]
+            print("departures from MSL by main reason (seed 0, whole run):")
+            print(msl[["cohort", "reason", "count", "share"]].to_string(index=False))
     table = pd.DataFrame(rows).set_index("seed")
     print(table.to_string())
     return table

@@ -1,0 +1,235 @@
+"""Paired comparisons (``ts.compare``, ``talentsim compare``) and exit-interview attribution."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import talentsim as ts
+from talentsim.cli import main
+from talentsim.kernels import TERMS
+from talentsim.results import main_reasons
+from tests.conftest import FLAGSHIP, small_scenario_dict
+
+VARIANTS = {
+    "richer_a": {"labs.A.pay_level": 3.0},
+    "no_switching_cost": {"market.switching_cost": 0},
+}
+
+
+@pytest.fixture(scope="module")
+def comparison() -> ts.Comparison:
+    return ts.compare(
+        ts.Scenario.from_dict(small_scenario_dict()),
+        VARIANTS,
+        seeds=6,
+        metrics=["quits.A", "attrition.A", "boomerangs"],
+    )
+
+
+def test_runs_table_has_every_variant_and_seed(comparison: ts.Comparison) -> None:
+    runs = comparison.runs
+    assert list(runs["variant"].unique()) == ["baseline", *VARIANTS]
+    seeds = runs.groupby("variant")["seed"].apply(tuple)
+    assert len(set(seeds)) == 1, "every variant runs on the same seeds"
+    assert len(set(seeds.iloc[0])) == 6
+
+
+def test_effects_are_paired_t_statistics(comparison: ts.Comparison) -> None:
+    runs = comparison.runs
+    for variant in VARIANTS:
+        for metric in ("quits.A", "attrition.A", "boomerangs"):
+            b = runs[runs["variant"] == "baseline"].set_index("seed")[metric]
+            v = runs[runs["variant"] == variant].set_index("seed").loc[b.index, metric]
+            d = (v - b).to_numpy()
+            row = comparison.effect(variant, metric)
+            half = stats.t.ppf(0.975, 5) * d.std(ddof=1) / np.sqrt(6)
+            assert row["effect"] == pytest.approx(d.mean())
+            assert row["ci_low"] == pytest.approx(d.mean() - half)
+            assert row["ci_high"] == pytest.approx(d.mean() + half)
+            assert row["p_value"] == pytest.approx(stats.ttest_rel(v, b).pvalue)
+            assert row["n"] == 6
+
+
+def test_each_run_replays_from_its_recorded_seed(comparison: ts.Comparison) -> None:
+    row = comparison.runs[comparison.runs["variant"] == "richer_a"].iloc[2]
+    replay = ts.run(
+        ts.Scenario.from_dict(small_scenario_dict()),
+        seed=int(row["seed"]),
+        overrides=VARIANTS["richer_a"],
+    )
+    assert replay.summary()["quits.A"] == row["quits.A"]
+
+
+def test_an_executor_gives_the_same_result(comparison: ts.Comparison) -> None:
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        parallel = ts.compare(
+            ts.Scenario.from_dict(small_scenario_dict()),
+            VARIANTS,
+            seeds=6,
+            metrics=["quits.A", "attrition.A", "boomerangs"],
+            executor=pool,
+        )
+    pd.testing.assert_frame_equal(parallel.runs, comparison.runs)
+
+
+def test_metric_functions_and_progress() -> None:
+    ticks: list[int] = []
+    result = ts.compare(
+        ts.Scenario.from_dict(small_scenario_dict()),
+        {"richer_a": {"labs.A.pay_level": 3.0}},
+        seeds=[1, 2, 3],
+        metrics={"a_at_end": lambda r: r.summary()["headcount_end.A"]},
+        progress=ticks.append,
+    )
+    assert len(ticks) == 6
+    assert list(result.runs["seed"].unique()) == [1, 2, 3]
+    assert set(result.effects["metric"]) == {"a_at_end"}
+
+
+@pytest.mark.parametrize(
+    ("variants", "seeds", "metrics", "message"),
+    [
+        ({"baseline": {}}, 3, None, "reserved"),
+        ({}, 3, None, "at least one variant"),
+        ({"v": {"labs.Z.pay_level": 2.0}}, 3, None, "variant 'v'"),
+        ({"v": {"labs.A.pay_level": -1}}, 3, None, "greater than 0"),
+        ({"v": {"labs.A.pay_level": 2.0}}, 1, None, "at least 2 seeds"),
+        ({"v": {"labs.A.pay_level": 2.0}}, [4, 4], None, "distinct"),
+        ({"v": {"labs.A.pay_level": 2.0}}, 3, ["attrition.Z"], "unknown metric"),
+        ({"v": {"labs.A.pay_level": 2.0}}, 3, "attrition.A", "not a string"),
+    ],
+    ids=["reserved", "none", "bad-path", "bad-value", "one-seed", "dup-seeds", "metric", "str"],
+)
+def test_bad_comparisons_fail_before_running(variants, seeds, metrics, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        ts.compare(
+            ts.Scenario.from_dict(small_scenario_dict()), variants, seeds=seeds, metrics=metrics
+        )
+
+
+def test_comparison_saves_readable_files(comparison: ts.Comparison, tmp_path: Path) -> None:
+    out = comparison.save(tmp_path / "cmp")
+    effects = pd.read_csv(out / "effects.csv")
+    assert len(effects) == len(comparison.effects)
+    document = json.loads((out / "comparison.json").read_text())
+    assert document["variants"] == {k: dict(v) for k, v in VARIANTS.items()}
+    assert len(document["seeds"]) == 6
+    with pytest.raises(FileExistsError):
+        comparison.save(tmp_path / "cmp")
+
+
+# --------------------------------------------------------------------------------------------
+# Exit reasons
+# --------------------------------------------------------------------------------------------
+
+
+def test_main_reason_is_the_largest_gain() -> None:
+    gains = {f"gain_{t}": [0.0, np.nan] for t in TERMS}
+    gains["gain_fairness"] = [0.7, np.nan]
+    gains["gain_pay"] = [-1.0, np.nan]
+    gains["gain_stability"] = [0.5, np.nan]
+    assert list(main_reasons(pd.DataFrame(gains))) == ["fairness", "exogenous"]
+
+
+@pytest.fixture(scope="module")
+def flagship_run() -> ts.RunResult:
+    return ts.run(FLAGSHIP, seed=5)
+
+
+def test_exit_reasons_account_for_every_departure(flagship_run: ts.RunResult) -> None:
+    table = flagship_run.exit_reasons()
+    assert set(table["reason"].astype(str)) == {*TERMS, "exogenous"}
+    groups = table.groupby(["lab", "cohort"], observed=True)
+    sums = groups["count"].sum()
+    departures = groups["departures"].first()
+    assert (sums == departures).all()
+    assert np.allclose(groups["share"].sum()[departures > 0], 1.0)
+    assert sums.sum() == len(flagship_run.departures())
+    msl = table[table["lab"] == "MSL"]
+    assert msl["count"].sum() > 0
+
+
+def test_exit_reasons_by_lab_only_and_overall(flagship_run: ts.RunResult) -> None:
+    by_lab = flagship_run.exit_reasons(by=("lab",))
+    assert list(by_lab.columns) == ["lab", "reason", "count", "departures", "share", "mean_gain"]
+    overall = flagship_run.exit_reasons(by=())
+    assert overall["count"].sum() == len(flagship_run.departures())
+    with pytest.raises(ValueError, match="cannot group by"):
+        flagship_run.exit_reasons(by=("destination",))
+
+
+def test_result_helpers_check_their_arguments(flagship_run: ts.RunResult) -> None:
+    with pytest.raises(KeyError, match="no lab named 'MLS'"):
+        flagship_run.retention("MLS")
+    with pytest.raises(KeyError, match="no cohort named"):
+        flagship_run.departures("MSL", cohorts=["veterans"])
+    with pytest.raises(TypeError, match="list of cohort names"):
+        flagship_run.departures("MSL", cohorts="msl_veterans")
+    assert 0.0 <= flagship_run.retention("MSL", cohorts=["msl_veterans"], at=0.5) <= 1.0
+    assert 0.0 <= flagship_run.offer_acceptance("MSL", 0.0, 0.1) <= 1.0
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
+    code = main([str(arg) for arg in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cli_compare_prints_effects_and_writes_files(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "cmp"
+    code, printed, err = _cli(
+        capsys,
+        "compare",
+        FLAGSHIP,
+        "--variant",
+        "no_reorgs:events=[]",
+        "--variant",
+        "no_reorgs:mechanisms.random_reorganisations=false",
+        "--seeds",
+        "3",
+        "--metric",
+        "attrition.MSL",
+        "--out",
+        out,
+    )
+    assert code == 0, err
+    assert "no_reorgs" in printed and "attrition.MSL" in printed and "95% CI" in printed
+    assert sorted(p.name for p in out.iterdir()) == ["comparison.json", "effects.csv", "runs.csv"]
+    document = json.loads((out / "comparison.json").read_text())
+    assert document["variants"]["no_reorgs"] == {
+        "events": [],
+        "mechanisms.random_reorganisations": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--variant", "nocolon"], ["--variant", "NAME:KEY=VALUE"]),
+        (["--variant", "v:labs.MSL.pay_levl=3"], ["variant 'v'", "pay_level"]),
+        (["--variant", "v:labs.MSL.pay_level=3", "--metric", "nope"], ["unknown metric"]),
+        (["--variant", "v:labs.MSL.pay_level=3", "--seeds", "1"], ["--seeds"]),
+        ([], ["at least one --variant"]),
+    ],
+    ids=["syntax", "bad-key", "bad-metric", "one-seed", "no-variant"],
+)
+def test_cli_compare_errors_are_clear(tmp_path: Path, capsys, args, words) -> None:
+    out = tmp_path / "cmp"
+    code, printed, err = _cli(capsys, "compare", FLAGSHIP, *args, "--out", out)
+    assert code == 2
+    assert err.startswith("error:") and "Traceback" not in printed + err
+    for word in words:
+        assert word in err, err
+    assert not out.exists()
