@@ -14,10 +14,12 @@ Each step (length ``dt`` years, ``scenario.time.step``) covers the interval
    recruiting intensity among labs with room that are not frozen, never the researcher's own;
    a poaching raid replaces the regular offers of the researchers it targets;
 5. binary-logit acceptance against staying, with a switching cost for lab-to-lab moves, then
-   capacity (a random subset of acceptances into a full lab go ahead);
-6. outside opportunities for employed researchers who did not move (exit to the pool);
-7. counter-offers: a lab may match the pay of a leaving researcher's offer (up to a limit);
-   the researcher stays if the raise reverses the decision under the same noise draw;
+   capacity (a random subset of acceptances into a full lab go ahead), then counter-offers:
+   the lab being left may match the offer's pay (up to a limit), and the researcher stays if
+   the raise reverses the decision under the same noise draw;
+6. outside opportunities for employed researchers who did not accept an offer this step
+   (exit to the pool), with counter-offers as in 5;
+7. the moves are recorded and applied (at most one move per researcher per step);
 8. reputation: each lab's recent attrition is updated with this step's voluntary departures;
 9. retirements from the pool and entries of new researchers into it;
 10. clocks: tenure grows, turmoil and attachment decay by their half-lives.
@@ -121,9 +123,15 @@ def _as_scenario(scenario: Scenario | str | Path | Mapping[str, Any]) -> Scenari
 def make_seed_sequence(
     seed: int | np.random.SeedSequence | None,
 ) -> np.random.SeedSequence:
-    """Build the run's SeedSequence; an unseeded run draws fresh entropy (recorded)."""
+    """Build the run's SeedSequence; an unseeded run draws fresh entropy (recorded).
+
+    A SeedSequence that is not a plain root (a spawned child, or one with list entropy) is
+    turned into an integer seed drawn from it, so that the recorded seed replays the run.
+    """
     if isinstance(seed, np.random.SeedSequence):
-        return seed
+        if not seed.spawn_key and isinstance(seed.entropy, int | np.integer):
+            return seed
+        return np.random.SeedSequence(int(seed.generate_state(1, np.uint64)[0] >> np.uint64(1)))
     if seed is None:
         return np.random.SeedSequence()
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
@@ -304,8 +312,7 @@ class TalentModel(mesa.Model):
         if all_overrides:
             spec = spec.with_overrides(all_overrides)
         self.spec: Scenario = spec
-        entropy = seed_sequence.entropy
-        self.seed: int = int(entropy) if isinstance(entropy, int | np.integer) else 0
+        self.seed: int = int(seed_sequence.entropy)  # type: ignore[arg-type]
         self.dt: float = spec.time.step
         self.n_steps: int = spec.time.n_steps
 
@@ -400,8 +407,9 @@ class TalentModel(mesa.Model):
         self._schedule: dict[int, list[Any]] = {}
         for event in self.spec.events:
             # Step k covers ((k-1)dt, k dt]; an event at time t is applied at the start of the
-            # step that begins nearest to t, so its timing error is at most dt/2.
-            step = round(event.at / self.dt) + 1
+            # step that begins nearest to t, so its timing error is at most dt/2. An event in
+            # the last half step is applied at the start of the last step rather than dropped.
+            step = min(round(event.at / self.dt) + 1, self.n_steps)
             self._schedule.setdefault(step, []).append(event)
 
     # ----------------------------------------------------------------------------------------
@@ -476,9 +484,8 @@ class TalentModel(mesa.Model):
                     if premium is not None:
                         labs.new_hire_premium[j] = premium
                 case HiringFreeze(duration=duration):
-                    end = (
-                        self.n_steps + 1 if duration is None else k - 1 + round(duration / self.dt)
-                    )
+                    forever = np.iinfo(np.int64).max  # also holds if the run is extended
+                    end = forever if duration is None else k - 1 + round(duration / self.dt)
                     labs.frozen_until[j] = max(labs.frozen_until[j], end)
                 case PoachingRaid():
                     self._raids_due.append(event)
@@ -570,6 +577,7 @@ class TalentModel(mesa.Model):
         np.add.at(flows[FLOWS.index("acceptances")], offer_lab[accepted], 1)
         fits = kernels.within_capacity(offer_lab[accepted], room, draws[D_CAPACITY, rows[accepted]])
         go = np.flatnonzero(accepted)[fits]
+        decided = rows[accepted]  # chose to move: no second decision this step
         rows, current, offer_lab = rows[go], current[go], offer_lab[go]
         offered_pay, term_gain, switching = offered_pay[go], term_gain[:, go], switching[go]
         stays = self._counter_offers(
@@ -578,10 +586,11 @@ class TalentModel(mesa.Model):
         rows, current, offer_lab = rows[~stays], current[~stays], offer_lab[~stays]
         offered_pay, term_gain = offered_pay[~stays], term_gain[:, ~stays]
 
-        # Outside opportunities for employed researchers who are not already moving.
-        moving = np.zeros(n, dtype=bool)
-        moving[rows] = True
-        chance = employed & ~separated & ~moving & (draws[D_OPPORTUNITY] < self._p_opportunity)
+        # Outside opportunities for employed researchers who did not accept an offer (whether
+        # they move, were turned away by capacity or were kept by a counter-offer).
+        busy = np.zeros(n, dtype=bool)
+        busy[decided] = True
+        chance = employed & ~separated & ~busy & (draws[D_OPPORTUNITY] < self._p_opportunity)
         exit_rows = np.flatnonzero(chance)
         exit_from = location[exit_rows]
         outside_pay = self.spec.outside.pay_ratio * pop.market_value[exit_rows]
@@ -718,6 +727,10 @@ class TalentModel(mesa.Model):
         leavers = rows[left_lab]
         pop.last_lab[leavers] = origin[left_lab]
         pop.attachment[leavers] = -np.expm1(-pop.tenure[leavers] / bond)
+        # Back at one's former lab (e.g. from the pool): it is no longer a former lab.
+        home = rows[destination == pop.last_lab[rows]]
+        pop.last_lab[home] = NO_LAB
+        pop.attachment[home] = 0.0
         pop.location[rows] = destination
         pop.pay[rows] = pay
         pop.tenure[rows] = 0.0

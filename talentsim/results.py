@@ -54,13 +54,21 @@ class RunResult:
         seed: The seed (or recorded entropy) that reproduces the run exactly.
         timeseries: One row per (step, place): ``step``, ``time`` (years), ``lab``,
             ``headcount`` (end of step), flows during the step (``hires``, ``quits``,
-            ``returns``, ``exits``, ``separations``, and for ``outside`` ``entries`` and
-            ``retirements``), ``mean_pay`` and ``turmoil``.
+            ``returns``, ``exits``, ``separations``, for ``outside`` ``entries`` and
+            ``retirements``; ``offers`` made by the lab, ``acceptances`` of them by the
+            researchers, ``counter_offers`` made and ``counter_retained``), and the lab's state
+            at the end of the step: ``mean_pay``, ``turmoil`` and ``reputation`` (recent
+            attrition).
         events: One row per move: ``step``, ``time``, ``researcher``, ``cohort``, ``origin``,
             ``destination``, ``kind``, ``tenure`` (years at the origin, for departures from a
             lab), ``pay_before``, ``pay_after``, and ``gain_<term>``: the utility gain of the
-            destination over the origin per term (pay, mission, stability, attachment, amenity),
-            for choices (NaN for separations, entries and retirements).
+            destination over the origin per term (pay, mission, stability, peers, fairness,
+            attachment, reputation, amenity), for choices (NaN for separations, entries and
+            retirements). :meth:`exit_reasons` summarises them.
+        researchers: One row per researcher who was ever in the run: ``researcher``,
+            ``cohort``, ``start`` (place at step 0, ``outside`` for entrants),
+            ``entered_step``, ``market_value``, ``orientation`` and the weights ``w_*``.
+        metadata: Versions of the software that produced the result.
     """
 
     scenario: Scenario
@@ -142,6 +150,9 @@ class RunResult:
                 "w_mission": pop.view("w_mission").copy(),
                 "w_stability": pop.view("w_stability").copy(),
                 "w_attachment": pop.view("w_attachment").copy(),
+                "w_peers": pop.view("w_peers").copy(),
+                "w_fairness": pop.view("w_fairness").copy(),
+                "w_reputation": pop.view("w_reputation").copy(),
             }
         )
         return cls(
@@ -297,8 +308,9 @@ class RunResult:
         Every voluntary departure (``quit``, ``return``, ``exit``) records the utility gain of
         the destination over the lab left, term by term. Its *main reason* is the term with the
         largest gain (pay, mission, stability, peers, fairness, attachment, reputation, amenity
-        — the last includes the outside option's appeal). Exogenous separations have the reason
-        ``exogenous``.
+        — the last includes the outside option's appeal), or ``idiosyncratic`` when no term
+        favoured the move (it was made on the random part of utility). Exogenous separations
+        have the reason ``exogenous``.
 
         Args:
             by: Grouping columns, any of ``"lab"`` (the lab left), ``"cohort"``, ``"kind"``.
@@ -307,7 +319,8 @@ class RunResult:
             A tidy DataFrame, one row per group and reason: the group columns, ``reason``,
             ``count`` (departures whose main reason it is), ``departures`` (all departures of
             the group), ``share`` (count / departures) and ``mean_gain`` (the mean gain in that
-            term over the group's voluntary departures; NaN for ``exogenous``).
+            term over the group's voluntary departures; NaN for ``idiosyncratic`` and
+            ``exogenous``).
         """
         from talentsim.kernels import TERMS
 
@@ -320,13 +333,13 @@ class RunResult:
         leaving["lab"] = pd.Categorical(leaving["origin"].astype(str), categories=labs)
         leaving["kind"] = leaving["kind"].astype(str)
         leaving["reason"] = main_reasons(leaving)
-        reasons = [*TERMS, "exogenous"]
+        reasons = [*TERMS, "idiosyncratic", "exogenous"]
         group = list(by)
         counts = (
             leaving.groupby([*group, "reason"], observed=True).size().rename("count").reset_index()
         )
         gain_columns = [f"gain_{term}" for term in TERMS]
-        voluntary = leaving[leaving["reason"] != "exogenous"]
+        voluntary = leaving[leaving["kind"] != "separation"]
         if group:
             totals = leaving.groupby(group, observed=True).size().rename("departures")
             gains = voluntary.groupby(group, observed=True)[gain_columns].mean()
@@ -434,15 +447,21 @@ class RunResult:
 def main_reasons(events: pd.DataFrame) -> np.ndarray:
     """The main reason of each move: the utility term with the largest gain.
 
-    Moves without recorded gains (separations, entries, retirements) get ``"exogenous"``.
+    A choice that no term favoured (every gain ≤ 0: it was made on the idiosyncratic, random
+    part of utility) gets ``"idiosyncratic"``; moves without recorded gains (separations,
+    entries, retirements) get ``"exogenous"``.
     """
     from talentsim.kernels import TERMS
 
     gains = events[[f"gain_{term}" for term in TERMS]].to_numpy(dtype=float)
     recorded = ~np.isnan(gains).all(axis=1)
-    best = np.argmax(np.where(np.isnan(gains), -np.inf, gains), axis=1)
+    filled = np.where(np.isnan(gains), -np.inf, gains)
+    best = np.argmax(filled, axis=1)
     names = np.array(TERMS, dtype=object)
-    return np.where(recorded, names[best], "exogenous")
+    # A choice no term favoured was made on the idiosyncratic (logit noise) part of utility.
+    favoured = filled.max(axis=1, initial=-np.inf) > 0
+    reason = np.where(favoured, names[best], "idiosyncratic")
+    return np.where(recorded, reason, "exogenous")
 
 
 def _empty_events(model: TalentModel, place_categories: list[str]) -> pd.DataFrame:

@@ -166,7 +166,10 @@ class TimeSettings(BaseModel):
 
 
 class Mechanisms(BaseModel):
-    """Switches for each utility term (off means the term contributes nothing)."""
+    """Switches for the utility terms (off means the term contributes nothing) and shocks.
+
+    The amenity term (``labs.NAME.amenity``, ``outside.amenity``) has no switch: set it to 0.
+    """
 
     model_config = _STRICT
     pay: bool = Field(default=True, description="w_pay·log(pay).")
@@ -405,7 +408,7 @@ class _Event(BaseModel):
 
 
 class Reorganisation(_Event):
-    """A reorganisation or leadership change: turmoil jumps by ``severity``."""
+    """A reorganisation: turmoil jumps by ``severity`` and a share of in-lab ties break."""
 
     kind: Literal["reorganisation"] = "reorganisation"
     severity: float = Field(default=1.0, ge=0, description="Turmoil added.")
@@ -513,6 +516,16 @@ class Scenario(BaseModel):
                 )
             if cohort.previous_lab is not None and cohort.previous_lab == cohort.lab:
                 problems.append(f"cohorts.{cname}.previous_lab: must differ from lab")
+            if cohort.attachment and cohort.previous_lab is None:
+                problems.append(
+                    f"cohorts.{cname}.attachment: needs previous_lab (the lab it is attachment to)"
+                )
+            if cohort.lab == OUTSIDE and (cohort.tenure or cohort.hired_at_premium):
+                key = "tenure" if cohort.tenure else "hired_at_premium"
+                problems.append(
+                    f"cohorts.{cname}.{key}: a cohort starting in the outside pool has no lab "
+                    "tenure or premium; remove it"
+                )
             if cohort.former_colleague_ties and cohort.previous_lab is None:
                 problems.append(
                     f"cohorts.{cname}.former_colleague_ties: needs previous_lab (the lab where "

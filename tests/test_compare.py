@@ -136,6 +136,8 @@ def test_main_reason_is_the_largest_gain() -> None:
     gains["gain_pay"] = [-1.0, np.nan]
     gains["gain_stability"] = [0.5, np.nan]
     assert list(main_reasons(pd.DataFrame(gains))) == ["fairness", "exogenous"]
+    against = {f"gain_{t}": [-0.1] for t in TERMS}  # made on the logit noise alone
+    assert list(main_reasons(pd.DataFrame(against))) == ["idiosyncratic"]
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +147,7 @@ def flagship_run() -> ts.RunResult:
 
 def test_exit_reasons_account_for_every_departure(flagship_run: ts.RunResult) -> None:
     table = flagship_run.exit_reasons()
-    assert set(table["reason"].astype(str)) == {*TERMS, "exogenous"}
+    assert set(table["reason"].astype(str)) == {*TERMS, "idiosyncratic", "exogenous"}
     groups = table.groupby(["lab", "cohort"], observed=True)
     sums = groups["count"].sum()
     departures = groups["departures"].first()

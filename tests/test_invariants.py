@@ -26,6 +26,8 @@ def scenarios(draw: st.DrawFn) -> ts.Scenario:
             "recruiting_intensity": draw(st.floats(0.0, 3.0)),
             "reorg_rate": draw(rates),
             "reorg_severity": draw(st.floats(0.0, 3.0)),
+            "counter_offer_probability": draw(st.sampled_from([0.0, 0.5, 1.0])),
+            "counter_offer_limit": draw(st.floats(1.0, 3.0)),
         }
     cohorts = {}
     for c in range(draw(st.integers(1, 3))):
@@ -34,7 +36,7 @@ def scenarios(draw: st.DrawFn) -> ts.Scenario:
             "size": draw(st.integers(0, 40)),
             "lab": lab,
             "entry_rate": draw(rates),
-            "tenure": draw(st.sampled_from(["0w", "1y"])),
+            "tenure": "0w" if lab == "outside" else draw(st.sampled_from(["0w", "1y"])),
             "market_value": {"dist": "lognormal", "median": 1.0, "sigma": draw(st.floats(0, 1))},
             "orientation": {"dist": "uniform", "low": 0.0, "high": 1.0},
             "weights": {"pay": {"dist": "normal", "mean": 1.0, "sd": draw(st.floats(0, 1))}},
@@ -58,8 +60,16 @@ def scenarios(draw: st.DrawFn) -> ts.Scenario:
         "outside": {"opportunity_rate": draw(rates), "retirement_rate": draw(rates)},
         "labs": labs,
         "cohorts": cohorts,
-        "events": [{"kind": "reorganisation", "lab": names[0], "at": "4w", "severity": 1.0}],
+        "network": {"degree": draw(st.sampled_from([0.0, 4.0])), "reorg_tie_break": 0.5},
+        "events": [
+            {"kind": "reorganisation", "lab": names[0], "at": "4w", "severity": 1.0},
+            {"kind": "leadership_change", "lab": names[-1], "at": "6w", "mission_clarity": 0.2},
+        ],
     }
+    if n_labs > 1:
+        raid = {"kind": "poaching_raid", "lab": names[1], "target": names[0], "at": "8w"}
+        raid |= {"offers": draw(st.integers(1, 60)), "former_staff_first": draw(st.booleans())}
+        data["events"].append(raid)
     return ts.Scenario.from_dict(data)
 
 
@@ -81,6 +91,10 @@ def test_books_balance(scenario: ts.Scenario, seed: int) -> None:
             assert np.isfinite(model.population.view(name)).all()
         assert (model.population.view("pay") > 0).all()
         assert (model.lab_state.turmoil >= 0).all()
+        assert (model.lab_state.reputation >= 0).all()
+        if model.network is not None:
+            adjacency = model.network.adjacency
+            assert (adjacency != adjacency.T).nnz == 0
     res = ts.RunResult.from_model(model)
     ts_ = res.timeseries
     # Flows add up: the headcount change of each place equals its inflow minus its outflow.

@@ -426,3 +426,68 @@ def test_common_random_numbers_reduce_the_variance_of_effects() -> None:
     for metric in ("quits.A", "headcount_end.A"):
         row = comparison.effect("richer_a", metric)
         assert row["se"] < 0.7 * row["se_independent"], row
+
+
+# --------------------------------------------------------------------------------------------
+# Edge cases found in review
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_spawned_seed_sequence_records_a_seed_that_replays_the_run(small: ts.Scenario) -> None:
+    child = np.random.SeedSequence(5).spawn(3)[2]
+    model = ts.TalentModel(small, rng=child)
+    model.run()
+    first = ts.RunResult.from_model(model)
+    replay = ts.run(small, seed=first.seed)
+    assert first.timeseries.equals(replay.timeseries)
+    assert first.events.equals(replay.events)
+
+
+def test_an_event_in_the_last_half_step_is_applied() -> None:
+    data = small_scenario_dict()
+    data["events"] = [{"kind": "mission_pivot", "lab": "A", "at": "1y", "mission_clarity": 0.05}]
+    model = ts.TalentModel(ts.Scenario.from_dict(data), seed=0)
+    model.run()
+    assert model.lab_state.mission_clarity[0] == 0.05
+
+
+def test_an_open_ended_hiring_freeze_outlasts_an_extended_run() -> None:
+    data = small_scenario_dict()
+    data["events"] = [{"kind": "hiring_freeze", "lab": "B", "at": "10w"}]
+    model = ts.TalentModel(ts.Scenario.from_dict(data), seed=0)
+    model.run()
+    model.run(steps=20)  # beyond the scenario's duration
+    b = model.spec.lab_names.index("B")
+    hires_b = model.flow_history[12:, ts.model.FLOWS.index("hires"), b]
+    assert model.steps == model.n_steps and hires_b.sum() == 0
+
+
+def test_coming_back_from_the_pool_ends_the_former_lab_attachment() -> None:
+    # Researchers who left A for the pool and were hired back by A are home again: A is no
+    # longer their former lab, so attachment cannot make staying there more attractive.
+    data = small_scenario_dict()
+    data["outside"] = {"opportunity_rate": "4/year", "retirement_rate": "0/year", "amenity": 1.0}
+    model = ts.TalentModel(ts.Scenario.from_dict(data), seed=2)
+    model.run()
+    log = model.move_log()
+    pop = model.population
+    from_pool = (log["kind"] == ts.model.RETURN) & (log["origin"] == model.lab_state.outside)
+    assert from_pool.sum() > 0
+    location, former = pop.view("location"), pop.view("last_lab")
+    assert not ((location >= 0) & (former == location)).any()
+
+
+@pytest.mark.parametrize(
+    ("changes", "key"),
+    [
+        ({"attachment": 0.5}, "cohorts.c_staff.attachment: needs previous_lab"),
+        ({"lab": "outside", "tenure": "1y"}, "cohorts.c_staff.tenure"),
+        ({"lab": "outside", "hired_at_premium": True}, "cohorts.c_staff.hired_at_premium"),
+    ],
+    ids=["attachment", "pool-tenure", "pool-premium"],
+)
+def test_settings_that_would_be_ignored_are_errors(changes: dict[str, Any], key: str) -> None:
+    data = small_scenario_dict()
+    data["cohorts"]["c_staff"].update(changes)
+    with pytest.raises(ts.ScenarioError, match=key):
+        ts.Scenario.from_dict(data)
