@@ -22,7 +22,7 @@ if sys.version_info < (3, 12):  # noqa: UP036  # pragma: no cover - before 3.12-
 
 from talentsim.compare import Comparison, compare
 from talentsim.model import Lab, Researcher, TalentModel
-from talentsim.results import RunResult, run
+from talentsim.results import RunResult, replicates, run
 from talentsim.scenario import Scenario, ScenarioError, load_scenario
 
 __version__ = "0.1.0"
@@ -38,5 +38,6 @@ __all__ = [
     "__version__",
     "compare",
     "load_scenario",
+    "replicates",
     "run",
 ]

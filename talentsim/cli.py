@@ -35,6 +35,25 @@ def _parse_assignment(text: str) -> tuple[str, object]:
     return key, parsed
 
 
+def script_arguments(description: str | None, argv: list[str] | None = None, *, seeds: int = 5):
+    """Parse the arguments every example or analysis script takes: ``--seeds N --out DIR``.
+
+    Args:
+        description: Help text (usually the script's ``__doc__``).
+        argv: Arguments (default: ``sys.argv[1:]``).
+        seeds: Default number of replicate seeds.
+
+    Returns:
+        An ``argparse.Namespace`` with ``seeds`` (int) and ``out`` (folder or None).
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--seeds", type=int, default=seeds, help=f"replicates (default {seeds})")
+    parser.add_argument("--out", default=None, help="save the first run's results here")
+    return parser.parse_args(argv)
+
+
 def _build_parser():
     import argparse
 

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from talentsim.model import spawn_seeds
+from talentsim.model import seed_list
 from talentsim.results import RunResult, atomic_folder, run
 from talentsim.scenario import Scenario, ScenarioError
 
@@ -170,10 +170,13 @@ def compare(
                 f"compare: unknown metric(s) {missing}; choose from: "
                 + ", ".join(k for k in known if k not in _NOT_METRICS)
             )
-    seed_list = _seed_list(seeds, root_seed)
+    try:
+        chosen = seed_list(seeds, root_seed, minimum=2)
+    except ValueError as exc:
+        raise ValueError(f"compare: {exc} (a confidence interval needs 2 or more)") from None
     plans: list[tuple[str, dict[str, Any]]] = [(BASELINE, {})]
     plans += [(name, dict(overrides)) for name, overrides in variants.items()]
-    tasks = [(name, overrides, r, s) for name, overrides in plans for r, s in enumerate(seed_list)]
+    tasks = [(name, overrides, r, s) for name, overrides in plans for r, s in enumerate(chosen)]
 
     tick = _progress(progress, len(tasks))
     rows: list[dict[str, Any]] = []
@@ -245,7 +248,10 @@ def _paired_stats(b: np.ndarray, v: np.ndarray, confidence: float) -> dict[str, 
         se = float(d.std(ddof=1) / math.sqrt(n))
         se_ind = float(math.sqrt((b.var(ddof=1) + v.var(ddof=1)) / n))
         half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * se
-        p = float(stats.ttest_rel(v, b).pvalue) if se > 0 else nan
+        # Differences that are all equal up to rounding carry no test (scipy would warn).
+        spread = float(np.ptp(d))
+        scale = max(1.0, float(np.abs(b).max()), float(np.abs(v).max()))
+        p = float(stats.ttest_rel(v, b).pvalue) if spread > 1e-12 * scale else nan
     else:
         se = se_ind = half = p = nan
     return {
@@ -259,23 +265,6 @@ def _paired_stats(b: np.ndarray, v: np.ndarray, confidence: float) -> dict[str, 
         "p_value": p,
         "n": n,
     }
-
-
-def _seed_list(seeds: int | Iterable[int], root_seed: int) -> list[int]:
-    if isinstance(seeds, bool):
-        raise ValueError("seeds must be a number of replicates or a list of seeds")
-    if isinstance(seeds, int | np.integer):
-        if seeds < 2:
-            raise ValueError(
-                f"compare needs at least 2 seeds for a confidence interval, got {seeds}"
-            )
-        return spawn_seeds(root_seed, int(seeds))
-    seed_list = [int(s) for s in seeds]
-    if len(seed_list) < 2 or len(set(seed_list)) != len(seed_list):
-        raise ValueError("compare needs at least 2 distinct seeds")
-    if any(s < 0 for s in seed_list):
-        raise ValueError("seeds must be non-negative integers")
-    return seed_list
 
 
 class _Ticker:

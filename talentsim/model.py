@@ -34,7 +34,7 @@ same researcher the same draws (common random numbers; see :func:`talentsim.comp
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -146,6 +146,26 @@ def spawn_seeds(root: int, count: int) -> list[int]:
     """
     children = np.random.SeedSequence(root).spawn(count)
     return [int(child.generate_state(1, np.uint64)[0] >> np.uint64(1)) for child in children]
+
+
+def seed_list(seeds: int | Iterable[int], root_seed: int = 0, *, minimum: int = 1) -> list[int]:
+    """Replicate seeds: ``seeds`` spawned from ``root_seed`` if a count, else the given seeds.
+
+    Raises:
+        ValueError: for fewer than ``minimum`` seeds, repeated or negative seeds.
+    """
+    if isinstance(seeds, bool):
+        raise ValueError("seeds must be a number of replicates or a list of seeds")
+    if isinstance(seeds, int | np.integer):
+        if seeds < minimum:
+            raise ValueError(f"need at least {minimum} seeds, got {seeds}")
+        return spawn_seeds(root_seed, int(seeds))
+    chosen = [int(s) for s in seeds]
+    if len(chosen) < minimum or len(set(chosen)) != len(chosen):
+        raise ValueError(f"need at least {minimum} distinct seeds, got {chosen}")
+    if any(s < 0 for s in chosen):
+        raise ValueError("seeds must be non-negative integers")
+    return chosen
 
 
 def child_generator(seed_sequence: np.random.SeedSequence, purpose: str) -> np.random.Generator:

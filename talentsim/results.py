@@ -12,7 +12,7 @@ import os
 import platform
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -551,6 +551,34 @@ def run_metadata() -> dict[str, Any]:
             "python": platform.python_version(),
         }
     }
+
+
+def replicates(
+    scenario: Scenario | str | Path | Mapping[str, Any],
+    seeds: int | Iterable[int] = 10,
+    *,
+    root_seed: int = 0,
+    overrides: Mapping[str, Any] | None = None,
+    save_first: str | Path | None = None,
+) -> Iterator[RunResult]:
+    """Run a scenario once per replicate seed, yielding each run's result as it finishes.
+
+    Args:
+        scenario: A Scenario, a path to a TOML file, or a dict.
+        seeds: A number of replicates (their seeds spawned from ``root_seed`` with
+            ``SeedSequence.spawn``) or explicit seeds. Each result records its seed.
+        root_seed: Root of the spawned seeds.
+        overrides: Dotted-path overrides applied to every run.
+        save_first: Save the first run's results to this folder (replacing its contents).
+    """
+    from talentsim.model import _as_scenario, seed_list
+
+    base = _as_scenario(scenario)
+    for index, seed in enumerate(seed_list(seeds, root_seed)):
+        result = run(base, seed=seed, overrides=overrides)
+        if index == 0 and save_first is not None:
+            result.save(save_first, overwrite=True)
+        yield result
 
 
 def run(

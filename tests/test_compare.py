@@ -235,3 +235,14 @@ def test_cli_compare_errors_are_clear(tmp_path: Path, capsys, args, words) -> No
     for word in words:
         assert word in err, err
     assert not out.exists()
+
+
+def test_replicates_spawn_recorded_seeds_and_save_the_first(tmp_path: Path) -> None:
+    scenario = ts.Scenario.from_dict(small_scenario_dict())
+    results = list(ts.replicates(scenario, 3, root_seed=4, save_first=tmp_path / "first"))
+    seeds = [r.seed for r in results]
+    assert seeds == ts.model.spawn_seeds(4, 3) and len(set(seeds)) == 3
+    assert ts.RunResult.load(tmp_path / "first").seed == seeds[0]
+    assert [r.seed for r in ts.replicates(scenario, [7, 9])] == [7, 9]
+    with pytest.raises(ValueError, match="distinct"):
+        list(ts.replicates(scenario, [7, 7]))

@@ -5,32 +5,27 @@ Usage: python examples/msl_exodus/run.py [--seeds N] [--out DIR]
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pandas as pd
 
 import talentsim as ts
+from talentsim.cli import script_arguments
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "msl_exodus.toml"
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seeds", type=int, default=5, help="number of seeds")
-    parser.add_argument("--out", default=None, help="save the first run's results here")
-    args = parser.parse_args(argv)
+    args = script_arguments(__doc__, argv)
 
     scenario = ts.load_scenario(SCENARIO)
     rows = []
-    for seed in range(args.seeds):
-        result = ts.run(scenario, seed=seed)
-        if seed == 0 and args.out:
-            result.save(args.out, overwrite=True)
-        events = result.events
-        first_two_months = events[(events["origin"] == "MSL") & (events["time"] <= 8 / 52)]
+    for replicate, result in enumerate(ts.replicates(scenario, args.seeds, save_first=args.out)):
+        seed = result.seed  # spawned from one root seed; replays with ts.run(..., seed=seed)
+        first_two_months = result.departures("MSL", until=8 * 7 / 365.25)
         rows.append(
             {
+                "replicate": replicate,
                 "seed": seed,
                 "left MSL in 8 weeks": len(first_two_months),
                 "returned to former lab": int((first_two_months["kind"] == "return").sum()),
@@ -39,12 +34,12 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
             }
         )
         # Exit-interview view: why did people leave MSL?
-        if seed == 0:
+        if replicate == 0:
             reasons = result.exit_reasons(by=("lab", "cohort"))
             msl = reasons[(reasons["lab"] == "MSL") & (reasons["count"] > 0)]
-            print("departures from MSL by main reason (seed 0, whole run):")
+            print(f"departures from MSL by main reason (seed {seed}, whole run):")
             print(msl[["cohort", "reason", "count", "share"]].to_string(index=False))
-    table = pd.DataFrame(rows).set_index("seed")
+    table = pd.DataFrame(rows).set_index("replicate")
     print(table.to_string())
     return table
 
