@@ -234,6 +234,16 @@ class Researcher(mesa.Agent):
         """Preferred research orientation (0 product, 1 frontier)."""
         return float(self._pop.orientation[self.row])
 
+    @property
+    def colleagues(self) -> list[Researcher]:
+        """The researchers this one has colleague ties with (empty without a network)."""
+        network = self.model.network
+        if network is None or self.row >= network.size:
+            return []
+        adjacency = network.adjacency
+        start, end = adjacency.indptr[self.row], adjacency.indptr[self.row + 1]
+        return [self.model._researchers[int(j)] for j in adjacency.indices[start:end]]
+
 
 class Lab(mesa.Agent):
     """A lab: a thin view over row ``index`` of the model's :class:`LabState`."""

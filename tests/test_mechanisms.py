@@ -491,3 +491,83 @@ def test_settings_that_would_be_ignored_are_errors(changes: dict[str, Any], key:
     data["cohorts"]["c_staff"].update(changes)
     with pytest.raises(ts.ScenarioError, match=key):
         ts.Scenario.from_dict(data)
+
+
+# --------------------------------------------------------------------------------------------
+# Turnover contagion, end to end
+# --------------------------------------------------------------------------------------------
+
+
+def _contagion_scenario(peers: bool) -> ts.Scenario:
+    """Lab A (300, colleague ties) is raided by B at week 1; labs B and C are otherwise alike."""
+    return ts.Scenario.from_dict(
+        {
+            "name": "contagion",
+            "time": {"step": "1w", "duration": "26w"},
+            "mechanisms": {
+                "peers": peers,
+                "reputation": False,
+                "fairness": False,
+                "random_reorganisations": False,
+            },
+            "market": {"offer_rate_employed": "4/year", "noise_scale": 0.5, "switching_cost": 0.5},
+            "outside": {"opportunity_rate": "0/year"},
+            "network": {"degree": 6.0},
+            "labs": {"A": {}, "B": {}, "C": {}},
+            "cohorts": {
+                "a": {"size": 300, "lab": "A", "tenure": "2y", "weights": {"peers": 1.5}},
+                "b": {"size": 100, "lab": "B"},
+                "c": {"size": 100, "lab": "C"},
+            },
+            "events": [
+                {"kind": "poaching_raid", "lab": "B", "target": "A", "at": "1w", "offers": 150}
+                | {"premium": 5.0}
+            ],
+        }
+    )
+
+
+def _contagion_gaps(seed: int, peers: bool) -> tuple[float, float]:
+    """After the raid: how much more often those tied to a raided colleague move to B and to C.
+
+    Returns the differences in the share moving (tied − untied) to B and to C.
+    """
+    model = ts.TalentModel(_contagion_scenario(peers), seed=seed)
+    model.run()
+    ties = ts.TalentModel(_contagion_scenario(True), seed=seed).network.adjacency
+    log = model.move_log()
+    raided = log["researcher"][
+        (log["step"] <= 3) & (log["origin"] == 0) & (log["destination"] == 1)
+    ]
+    early = log["researcher"][log["step"] <= 3]
+    stayers = np.setdiff1d(np.flatnonzero(model.initial_location == 0), early)
+    tied = np.asarray(ties[stayers][:, raided].sum(axis=1)).ravel() > 0
+    later = (log["step"] > 3) & (log["origin"] == 0)
+    gaps = []
+    for lab in (1, 2):
+        moved = np.isin(stayers, log["researcher"][later & (log["destination"] == lab)])
+        gaps.append(float(moved[tied].mean() - moved[~tied].mean()))
+    return gaps[0], gaps[1]
+
+
+def test_colleagues_who_left_pull_towards_their_new_lab() -> None:
+    # Across 20 seeds: researchers tied to a raided colleague later move to the raider (B) more
+    # often than untied ones, and more so than to the similar lab C (one-sided t-tests, 0.1% and
+    # 1%). Without the peer term the tied/untied gap towards B is zero within a 99% t interval.
+    on = np.array([_contagion_gaps(seed, True) for seed in range(20)])
+    assert stats.ttest_1samp(on[:, 0], 0.0, alternative="greater").pvalue < 1e-3
+    assert stats.ttest_1samp(on[:, 0] - on[:, 1], 0.0, alternative="greater").pvalue < 1e-2
+    off = np.array([_contagion_gaps(seed, False) for seed in range(20)])[:, 0]
+    half = stats.t.ppf(0.995, off.shape[0] - 1) * off.std(ddof=1) / np.sqrt(off.shape[0])
+    assert abs(off.mean()) < half
+
+
+def test_researcher_agents_expose_their_colleagues() -> None:
+    model = _network_model(degree=6.0, former=0, seed=3)
+    agent = model._researchers[0]
+    colleagues = agent.colleagues
+    assert colleagues and all(isinstance(c, ts.Researcher) for c in colleagues)
+    assert all(agent in c.colleagues for c in colleagues)  # ties are mutual
+    assert all(c.lab == agent.lab for c in colleagues)  # in-lab ties at the start
+    plain = ts.TalentModel(ts.Scenario.from_dict(small_scenario_dict()), seed=3)
+    assert plain._researchers[0].colleagues == []
