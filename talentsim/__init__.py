@@ -21,23 +21,30 @@ if sys.version_info < (3, 12):  # noqa: UP036  # pragma: no cover - before 3.12-
     )
 
 from talentsim.compare import Comparison, compare
+from talentsim.designs import Range, make_design
+from talentsim.experiments import sweep
 from talentsim.model import Lab, Researcher, TalentModel
 from talentsim.results import RunResult, replicates, run
 from talentsim.scenario import Scenario, ScenarioError, load_scenario
+from talentsim.store import SweepStore
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Comparison",
     "Lab",
+    "Range",
     "Researcher",
     "RunResult",
     "Scenario",
     "ScenarioError",
+    "SweepStore",
     "TalentModel",
     "__version__",
     "compare",
     "load_scenario",
+    "make_design",
     "replicates",
     "run",
+    "sweep",
 ]

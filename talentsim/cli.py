@@ -1,4 +1,4 @@
-"""Command line: ``talentsim run FILE``, ``talentsim compare FILE`` and ``talentsim validate FILE``.
+"""Command line: ``talentsim run``, ``compare``, ``sweep`` and ``validate``.
 
 Errors in input (a malformed scenario, an unknown key, an unwritable output folder) print one
 clear message and exit with status 2; they never print a traceback.
@@ -127,6 +127,23 @@ def _build_parser():
     compare.add_argument("--force", action="store_true", help="overwrite a non-empty folder")
     compare.add_argument("--quiet", action="store_true", help="no progress bar or table")
 
+    sweep = sub.add_parser(
+        "sweep",
+        help="run a parameter sweep with replicates into a resumable store",
+        description="Run the sweep declared in FILE (a sweep file, or a scenario file with a "
+        "[sweep] table; see docs/sweeps.md) on all local cores, or on a Dask cluster.",
+    )
+    sweep.add_argument("file", help="sweep TOML file")
+    sweep.add_argument("--workers", type=int, default=None, help="local processes (all cores)")
+    sweep.add_argument("--dask", default=None, metavar="ADDRESS", help="Dask scheduler address")
+    sweep.add_argument("--shard", default=None, metavar="I/N", help="run only shard I of N")
+    sweep.add_argument("--store", default=None, help="store folder (overrides sweep.store)")
+    sweep.add_argument("--resume", action="store_true", help="finish a sweep in its store")
+    sweep.add_argument(
+        "--retry-failed", action="store_true", help="with --resume, also redo failed runs"
+    )
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
     validate = sub.add_parser("validate", help="check a scenario file and report problems")
     validate.add_argument("file", help="scenario TOML file")
     return parser
@@ -144,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
             return _validate(args)
         if args.command == "compare":
             return _compare(args)
+        if args.command == "sweep":
+            return _sweep(args)
         return _run(args)
     except ScenarioError as exc:
         sys.stderr.write(f"error: {exc}\n")
@@ -255,6 +274,94 @@ def _compare(args) -> int:
     if not args.quiet:
         _print_effects(comparison, args.metrics, out)
     return 0
+
+
+def _sweep(args) -> int:
+    from pathlib import Path
+
+    from talentsim.designs import DesignError
+    from talentsim.experiments import SweepError, parse_shard, sweep
+    from talentsim.scenario import ScenarioError
+    from talentsim.store import StoreError
+    from talentsim.sweepfile import load_sweep_file
+
+    scenario, spec = load_sweep_file(args.file)
+    if args.workers is not None and args.workers < 1:
+        raise ScenarioError(f"--workers: expected a positive integer, got {args.workers}")
+    try:
+        shard = parse_shard(args.shard)
+    except ValueError as exc:
+        raise ScenarioError(f"--{exc}") from None
+    store = Path(args.store or spec.store or Path("results") / f"{scenario.name}-sweep")
+    if shard is not None and args.store is None and spec.store is None:
+        store = store.with_name(f"{store.name}-shard{shard[0]}of{shard[1]}")
+    executor, client = None, None
+    if args.dask:
+        executor, client = _dask_executor(args.dask)
+    try:
+        table = sweep(
+            scenario,
+            spec.parameter_specs(),
+            replicates=spec.replicates,
+            design=spec.design,
+            samples=spec.samples,
+            design_seed=spec.design_seed,
+            root_seed=spec.root_seed,
+            metrics=spec.metrics,
+            timeseries=spec.timeseries,
+            store=store,
+            resume=args.resume,
+            retry_failed=args.retry_failed,
+            executor=executor,
+            workers=args.workers,
+            shard=shard,
+            progress=not args.quiet and sys.stderr.isatty(),
+            chunk_runs=spec.chunk_runs,
+        )
+    except (DesignError, StoreError) as exc:
+        raise ScenarioError(f"{args.file}: {exc}") from None
+    except SweepError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write(
+            f"interrupted: finished runs are in {store}/; rerun with --resume to finish\n"
+        )
+        return 130
+    finally:
+        if client is not None:
+            client.close()
+    counts = table["status"].value_counts()
+    done, failed = int(counts.get("done", 0)), int(counts.get("failed", 0))
+    if not args.quiet:
+        print(
+            f"sweep {scenario.name!r}: {len(table)} runs ({done} done, {failed} failed) "
+            f"in {store}/ — read it with talentsim.SweepStore({str(store)!r}).table()"
+        )
+    if failed:
+        first = table.loc[table["status"] == "failed", "error"].iloc[0]
+        sys.stderr.write(
+            f"error: {failed} runs failed (first: {first}); see SweepStore(...).failed(); "
+            "fix the cause and rerun with --resume --retry-failed\n"
+        )
+        return 1
+    return 0
+
+
+def _dask_executor(address: str):
+    from talentsim.scenario import ScenarioError
+
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ScenarioError(
+            "--dask needs dask.distributed: pip install 'talentsim[dask]'"
+        ) from None
+    try:
+        client = Client(address, timeout="10s")
+    except (OSError, TimeoutError) as exc:
+        raise ScenarioError(f"--dask {address}: cannot connect to the scheduler ({exc})") from None
+    return client.get_executor(), client
 
 
 def _headline_metrics(scenario) -> list[str]:

@@ -16,7 +16,7 @@ References:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,14 +27,11 @@ import pandas as pd
 from scipy import stats
 
 from talentsim.model import seed_list
-from talentsim.results import RunResult, atomic_folder, run
+from talentsim.progress import Progress
+from talentsim.results import MetricSpec, atomic_folder, check_metrics, metric_values, run
 from talentsim.scenario import Scenario, ScenarioError
 
 BASELINE = "baseline"
-
-MetricSpec = Sequence[str] | Mapping[str, Callable[[RunResult], float]] | None
-
-_NOT_METRICS = {"scenario", "seed", "steps", "years"}
 
 
 @dataclass
@@ -99,17 +96,7 @@ def _run_metrics(
     seed: int,
     metrics: MetricSpec,
 ) -> dict[str, float]:
-    result = run(scenario, seed=seed, overrides=overrides or None)
-    if isinstance(metrics, Mapping):
-        return {name: float(fn(result)) for name, fn in metrics.items()}
-    summary = result.summary()
-    if metrics is None:
-        return {
-            key: float(value)
-            for key, value in summary.items()
-            if key not in _NOT_METRICS and isinstance(value, int | float)
-        }
-    return {m: float(summary[m]) for m in metrics}
+    return metric_values(run(scenario, seed=seed, overrides=overrides or None), metrics)
 
 
 def compare(
@@ -160,16 +147,7 @@ def compare(
             base.with_overrides(overrides)
         except ScenarioError as exc:
             raise ScenarioError(f"variant {name!r}: {exc}") from None
-    if metrics is not None and not isinstance(metrics, Mapping):
-        if isinstance(metrics, str):
-            raise ValueError("metrics must be a list of summary keys, not a string")
-        known = run(base, seed=0, steps=1).summary()
-        missing = [m for m in metrics if m not in known or m in _NOT_METRICS]
-        if missing:
-            raise ScenarioError(
-                f"compare: unknown metric(s) {missing}; choose from: "
-                + ", ".join(k for k in known if k not in _NOT_METRICS)
-            )
+    check_metrics(base, metrics, "compare")
     try:
         chosen = seed_list(seeds, root_seed, minimum=2)
     except ValueError as exc:
@@ -178,14 +156,14 @@ def compare(
     plans += [(name, dict(overrides)) for name, overrides in variants.items()]
     tasks = [(name, overrides, r, s) for name, overrides in plans for r, s in enumerate(chosen)]
 
-    tick = _progress(progress, len(tasks))
+    bar = Progress(progress, len(tasks), "compare")
     rows: list[dict[str, Any]] = []
     try:
         if executor is None:
             for name, overrides, replicate, seed in tasks:
                 values = _run_metrics(base, overrides, seed, metrics)
                 rows.append({"variant": name, "replicate": replicate, "seed": seed, **values})
-                tick()
+                bar.advance()
         else:
             futures = [
                 (name, replicate, seed, executor.submit(_run_metrics, base, o, seed, metrics))
@@ -194,9 +172,9 @@ def compare(
             for name, replicate, seed, future in futures:
                 values = future.result()
                 rows.append({"variant": name, "replicate": replicate, "seed": seed, **values})
-                tick()
+                bar.advance()
     finally:
-        tick.close()
+        bar.close()
     runs = pd.DataFrame(rows)
     effects = paired_effects(runs, confidence)
     from talentsim.results import run_metadata
@@ -265,28 +243,3 @@ def _paired_stats(b: np.ndarray, v: np.ndarray, confidence: float) -> dict[str, 
         "p_value": p,
         "n": n,
     }
-
-
-class _Ticker:
-    def __init__(self, callback: Callable[[int], Any] | None, bar: Any) -> None:
-        self._callback, self._bar = callback, bar
-
-    def __call__(self) -> None:
-        if self._callback is not None:
-            self._callback(1)
-        if self._bar is not None:
-            self._bar.update(1)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-
-
-def _progress(progress: bool | Callable[[int], Any], total: int) -> _Ticker:
-    if callable(progress):
-        return _Ticker(progress, None)
-    if progress:
-        from tqdm import tqdm
-
-        return _Ticker(None, tqdm(total=total, unit="run", desc="compare"))
-    return _Ticker(None, None)

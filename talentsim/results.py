@@ -553,6 +553,49 @@ def run_metadata() -> dict[str, Any]:
     }
 
 
+MetricSpec = Sequence[str] | Mapping[str, Callable[["RunResult"], float]] | None
+"""Which metrics to take from a run: summary keys, or names mapped to functions of a result."""
+
+NOT_METRICS = frozenset({"scenario", "seed", "steps", "years"})
+"""Summary keys that describe a run rather than measure it."""
+
+
+def metric_values(result: RunResult, metrics: MetricSpec = None) -> dict[str, float]:
+    """The metrics of one run.
+
+    Every numeric summary key (default), the keys listed, or the values of the functions
+    given by name.
+    """
+    if isinstance(metrics, Mapping):
+        return {name: float(fn(result)) for name, fn in metrics.items()}
+    summary = result.summary()
+    if metrics is None:
+        return {
+            key: float(value)
+            for key, value in summary.items()
+            if key not in NOT_METRICS and isinstance(value, int | float)
+        }
+    return {m: float(summary[m]) for m in metrics}
+
+
+def check_metrics(scenario: Scenario, metrics: MetricSpec, who: str) -> None:
+    """Fail early, with the list of known keys, if ``metrics`` names an unknown summary key.
+
+    Raises:
+        ScenarioError: for unknown keys; ValueError: for a string instead of a list.
+    """
+    if metrics is None or isinstance(metrics, Mapping):
+        return
+    if isinstance(metrics, str):
+        raise ValueError(f"{who}: metrics must be a list of summary keys, not a string")
+    known = [k for k in run(scenario, seed=0, steps=1).summary() if k not in NOT_METRICS]
+    missing = [m for m in metrics if m not in known]
+    if missing:
+        from talentsim.scenario import ScenarioError
+
+        raise ScenarioError(f"{who}: unknown metric(s) {missing}; choose from: {', '.join(known)}")
+
+
 def replicates(
     scenario: Scenario | str | Path | Mapping[str, Any],
     seeds: int | Iterable[int] = 10,

@@ -693,13 +693,15 @@ def load_scenario(path: str | Path) -> Scenario:
     return Scenario.from_dict(data, source=str(path))
 
 
-def format_validation_error(exc: ValidationError, source: str | None) -> str:
+def format_validation_error(
+    exc: ValidationError, source: str | None, root: type[BaseModel] | None = None
+) -> str:
     """Turn a pydantic error into lines of ``file: key.path: what was expected (got ...)``."""
     where = source or "scenario"
     lines = []
     for err in exc.errors(include_url=False):
         loc = _display_loc(err["loc"])
-        msg = _explain(err, loc)
+        msg = _explain(err, loc, root or Scenario)
         got = err.get("input")
         quiet = err["type"] in {"missing", "extra_forbidden"} or loc == "" or "got " in msg
         shown = "" if quiet else _short(got)
@@ -738,11 +740,11 @@ def _short(value: object) -> str:
     return f" (got {text})"
 
 
-def _explain(err: Any, loc: str) -> str:
+def _explain(err: Any, loc: str, root: type[BaseModel]) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
         key = str(err["loc"][-1])
-        allowed = _allowed_keys(err["loc"][:-1])
+        allowed = _allowed_keys(err["loc"][:-1], root)
         if allowed:
             hint = difflib.get_close_matches(key, allowed, n=1)
             suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
@@ -766,9 +768,9 @@ def _explain(err: Any, loc: str) -> str:
     return message[:1].lower() + message[1:]
 
 
-def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
+def _allowed_keys(loc: tuple[int | str, ...], root: type[BaseModel]) -> list[str]:
     """Best-effort walk of the schema to list the keys allowed at a location."""
-    node: Any = Scenario
+    node: Any = root
     for item in loc:
         node = _unwrap(node)
         if isinstance(node, list):  # a union: pick the member named by a tag in loc

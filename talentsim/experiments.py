@@ -1,0 +1,371 @@
+"""Parameter sweeps with replicates: local process pool, Dask, shards, and a resumable store.
+
+``sweep(scenario, params, replicates=20)`` runs every point of a design (see
+:mod:`talentsim.designs`) ``replicates`` times and returns a tidy table, one row per run.
+
+- **Seeds.** One root ``SeedSequence(root_seed)`` spawns one seed per replicate; replicate
+  ``r`` uses the same seed at every point (common random numbers, so differences between points
+  are paired). Each run's seed is in the table and replays it: ``ts.run(scenario, seed=...,
+  overrides=...)`` or ``talentsim run --seed``.
+- **Execution.** One seam, a ``concurrent.futures.Executor``: by default a process pool with an
+  explicit spawn context sized to the machine; ``workers=1`` runs in this process; any executor
+  can be given, e.g. a Dask cluster's ``Client(address).get_executor()``. Results do not depend
+  on the executor or the number of workers.
+- **Store.** With ``store=FOLDER`` results go to a crash-safe store (:mod:`talentsim.store`) as
+  they arrive; a sweep that is interrupted, even by ``kill -9``, is finished with
+  ``resume=True`` and the final table has every run exactly once. Without a store, nothing is
+  written and time series are not kept.
+- **Shards.** ``shard=(i, n)`` (``--shard i/n``) runs every n-th run starting at the i-th, a
+  deterministic split for array jobs (SLURM, PBS) with no scheduler.
+- **Failures.** A run that raises is recorded as failed with its error and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from talentsim.designs import Design, make_design
+from talentsim.model import _as_scenario, spawn_seeds
+from talentsim.progress import Progress
+from talentsim.results import (
+    MetricSpec,
+    check_metrics,
+    metric_values,
+    run,
+    run_metadata,
+)
+from talentsim.scenario import Scenario, ScenarioError
+from talentsim.store import DONE, FAILED, PENDING, PlannedRun, RunOutcome, SweepStore
+
+RUN_COLUMNS = ("run_id", "point", "replicate", "seed", "status", "error")
+"""The columns that describe a run, first in a sweep table."""
+
+
+class SweepError(RuntimeError):
+    """A sweep could not finish (a worker died, for example); what was done is stored."""
+
+
+def execute_run(
+    scenario: Scenario,
+    run_id: str,
+    overrides: dict[str, Any],
+    seed: int,
+    metrics: MetricSpec,
+    timeseries: bool,
+) -> RunOutcome:
+    """Run one point of a sweep; never raises (a failure is returned as a failed outcome)."""
+    started = time.perf_counter()
+    try:
+        result = run(scenario, seed=seed, overrides=overrides)
+        return RunOutcome(
+            run_id=run_id,
+            status=DONE,
+            summary=metric_values(result, metrics),
+            timeseries=result.timeseries if timeseries else None,
+            seconds=time.perf_counter() - started,
+        )
+    except Exception as exc:  # a failed run is data, not a crash
+        text = "".join(traceback.format_exception_only(exc)).strip()
+        return RunOutcome(run_id, FAILED, error=text, seconds=time.perf_counter() - started)
+
+
+def plan_runs(design: Design, replicates: int, root_seed: int) -> list[PlannedRun]:
+    """Every run of a sweep, in design order (point, then replicate), with its id and seed.
+
+    The id is a hash of the point's index, its overrides and the replicate, so the same sweep
+    always gives the same ids (which is what makes resuming and sharding deterministic).
+    """
+    seeds = spawn_seeds(root_seed, replicates)
+    planned = []
+    for point in range(len(design)):
+        overrides = design.overrides(point)
+        for replicate, seed in enumerate(seeds):
+            key = json.dumps(
+                {"point": point, "overrides": overrides, "replicate": replicate}, sort_keys=True
+            )
+            run_id = hashlib.sha256(key.encode()).hexdigest()[:16]
+            planned.append(PlannedRun(run_id, point, replicate, seed))
+    return planned
+
+
+def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int] | None:
+    """Parse ``"i/n"`` (or a tuple) into ``(i, n)`` with ``0 <= i < n``."""
+    if shard is None:
+        return None
+    if isinstance(shard, str):
+        left, sep, right = shard.partition("/")
+        if not sep or not left.strip().isdigit() or not right.strip().isdigit():
+            raise ValueError(f"shard: expected i/n such as 0/4, got {shard!r}")
+        index, count = int(left), int(right)
+    else:
+        index, count = shard
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"shard: need 0 <= i < n, got {index}/{count}")
+    return index, count
+
+
+def sweep(
+    scenario: Scenario | str | Path | Mapping[str, Any],
+    params: Mapping[str, Any] | Design,
+    *,
+    replicates: int = 1,
+    design: str = "grid",
+    samples: int | None = None,
+    design_seed: int = 0,
+    root_seed: int = 0,
+    metrics: MetricSpec = None,
+    timeseries: bool = True,
+    store: str | Path | None = None,
+    resume: bool = False,
+    retry_failed: bool = False,
+    executor: Executor | None = None,
+    workers: int | None = None,
+    shard: str | tuple[int, int] | None = None,
+    progress: bool | Callable[[int], Any] = True,
+    chunk_runs: int | None = None,
+) -> pd.DataFrame:
+    """Run a parameter sweep with replicates and return one row per run.
+
+    Args:
+        scenario: The base scenario (a Scenario, a TOML path or a dict).
+        params: Scenario key → list of values or range (see :mod:`talentsim.designs`), or a
+            ready :class:`~talentsim.designs.Design`.
+        replicates: Runs per point (seeds spawned from ``root_seed``).
+        design: ``grid``, ``lhs``, ``sobol``, ``halton``, ``saltelli`` or ``morris``.
+        samples: Size of a sampled design (see :func:`~talentsim.designs.make_design`).
+        design_seed: Seed of the design's sampler.
+        root_seed: Root of the replicate seeds.
+        metrics: Summary keys to keep (default: all numeric ones) or name → function of a
+            RunResult (functions must be picklable to run in other processes).
+        timeseries: Keep each run's time series in the store.
+        store: Folder of a crash-safe store; None keeps results in memory only.
+        resume: Finish the sweep in an existing store (only missing runs are done).
+        retry_failed: With ``resume``, also redo runs that failed.
+        executor: A ``concurrent.futures.Executor`` (e.g. Dask's); not shut down here.
+        workers: Processes of the default pool (default: all cores); 1 runs in this process.
+        shard: ``(i, n)`` or ``"i/n"``: run only every n-th run starting at the i-th.
+        progress: Show a progress bar (True), or a callable called with 1 after each run.
+        chunk_runs: Runs per stored chunk (default: 50).
+
+    Returns:
+        A DataFrame with ``run_id``, ``point``, ``replicate``, ``seed``, ``status`` (``done``,
+        ``failed`` or ``pending``), ``error``, one column per parameter (named by its path) and
+        one per metric. ``table.attrs`` holds ``store`` (the folder or None), ``design`` and
+        the SALib ``problem`` of a sensitivity design.
+
+    Raises:
+        ScenarioError: if the scenario, a point's overrides or a metric are invalid (checked
+            before anything runs).
+        DesignError: for a bad parameter spec or design.
+        StoreError: if the store holds another sweep, or this one without ``resume``.
+        SweepError: if a worker process died; finished runs are stored, rerun with resume.
+    """
+    base = _as_scenario(scenario)
+    if isinstance(replicates, bool) or not isinstance(replicates, int) or replicates < 1:
+        raise ValueError(f"replicates must be a positive integer, got {replicates!r}")
+    if workers is not None and (isinstance(workers, bool) or workers < 1):
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    chosen = (
+        params
+        if isinstance(params, Design)
+        else make_design(params, design, samples=samples, seed=design_seed)
+    )
+    _check_points(base, chosen)
+    check_metrics(base, metrics, "sweep")
+    planned = plan_runs(chosen, replicates, root_seed)
+    split = parse_shard(shard)
+    if split is not None:
+        planned = [r for k, r in enumerate(planned) if k % split[1] == split[0]]
+
+    sink: SweepStore | None = None
+    if store is not None and isinstance(metrics, Mapping):
+        raise ValueError("sweep: metric functions cannot be stored; give summary keys")
+    if store is not None:
+        spec = {
+            "talentsim_sweep": 1,
+            "scenario": base.to_dict(),
+            "design": chosen.describe(),
+            "replicates": replicates,
+            "root_seed": root_seed,
+            "metrics": None if metrics is None else sorted(metrics),
+            "timeseries": timeseries,
+        }
+        sink = SweepStore.create(store, spec, resume=resume)
+        sink.set_meta("versions", run_metadata()["versions"])
+        if chosen.problem is not None:
+            sink.set_meta("problem", chosen.problem)
+        sink.set_meta("points", json.loads(chosen.points.to_json(orient="split")))
+        sink.plan(planned)
+        statuses = sink.statuses()
+        redo = {PENDING, FAILED} if retry_failed else {PENDING}
+        todo = [r for r in planned if statuses.get(r.run_id) in redo]
+    else:
+        todo = planned
+
+    keep_series = timeseries and sink is not None
+    outcomes = _execute(
+        base,
+        chosen,
+        todo,
+        metrics,
+        keep_series,
+        sink,
+        executor,
+        workers,
+        progress,
+        chunk_runs or 50,
+    )
+    if sink is not None:
+        table = sink.table(r.run_id for r in planned)
+        sink.close()
+    else:
+        table = _table_from_outcomes(outcomes, chosen, planned)
+        table.attrs["store"] = None
+        table.attrs["design"] = chosen.describe()
+        table.attrs["problem"] = chosen.problem
+    return table
+
+
+def _check_points(base: Scenario, design: Design) -> None:
+    seen: set[str] = set()
+    for point in range(len(design)):
+        overrides = design.overrides(point)
+        key = json.dumps(overrides, sort_keys=True, default=str)
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            base.with_overrides(overrides)
+        except ScenarioError as exc:
+            raise ScenarioError(f"sweep point {point} {overrides}: {exc}") from None
+
+
+def _execute(
+    base: Scenario,
+    design: Design,
+    todo: list[PlannedRun],
+    metrics: MetricSpec,
+    timeseries: bool,
+    sink: SweepStore | None,
+    executor: Executor | None,
+    workers: int | None,
+    progress: bool | Callable[[int], Any],
+    chunk_runs: int,
+) -> list[RunOutcome]:
+    outcomes: list[RunOutcome] = []
+    buffer: list[RunOutcome] = []
+    last_flush = time.monotonic()
+    bar = Progress(progress, len(todo), "sweep")
+
+    def record(outcome: RunOutcome) -> None:
+        nonlocal last_flush
+        outcomes.append(outcome)
+        buffer.append(outcome)
+        bar.advance(outcome.status == FAILED)
+        if sink is not None and (len(buffer) >= chunk_runs or time.monotonic() - last_flush > 30):
+            sink.commit(buffer)
+            buffer.clear()
+            last_flush = time.monotonic()
+
+    def task(planned: PlannedRun) -> tuple[Any, ...]:
+        overrides = design.overrides(planned.point)
+        return (base, planned.run_id, overrides, planned.seed, metrics, timeseries)
+
+    own_pool = None
+    try:
+        count = workers or os.cpu_count() or 1
+        if executor is None and (count == 1 or len(todo) <= 1):
+            for planned in todo:
+                record(execute_run(*task(planned)))
+        else:
+            if executor is None:
+                own_pool = ProcessPoolExecutor(
+                    max_workers=count, mp_context=multiprocessing.get_context("spawn")
+                )
+            pool = executor or own_pool
+            assert pool is not None
+            window = 4 * count
+            pending: set[Future[RunOutcome]] = set()
+            queue = iter(todo)
+            exhausted = False
+            while pending or not exhausted:
+                while not exhausted and len(pending) < window:
+                    upcoming = next(queue, None)
+                    if upcoming is None:
+                        exhausted = True
+                        break
+                    pending.add(pool.submit(execute_run, *task(upcoming)))
+                if not pending:
+                    break
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    record(future.result())
+    except BrokenProcessPool as exc:
+        _flush(sink, buffer)
+        left = len(todo) - len(outcomes)
+        raise SweepError(
+            f"a worker process died ({exc}); {len(outcomes)} runs are stored, {left} remain: "
+            "rerun with resume=True (--resume)"
+        ) from None
+    except BaseException:
+        _flush(sink, buffer)
+        raise
+    finally:
+        bar.close()
+        if own_pool is not None:
+            own_pool.shutdown(wait=False, cancel_futures=True)
+    _flush(sink, buffer)
+    return outcomes
+
+
+def _flush(sink: SweepStore | None, buffer: list[RunOutcome]) -> None:
+    if sink is not None and buffer:
+        sink.commit(buffer)
+        buffer.clear()
+
+
+def _table_from_outcomes(
+    outcomes: list[RunOutcome], design: Design, planned: list[PlannedRun]
+) -> pd.DataFrame:
+    by_id = {o.run_id: o for o in outcomes}
+    runs = pd.DataFrame(
+        [
+            {
+                "run_id": r.run_id,
+                "point": r.point,
+                "replicate": r.replicate,
+                "seed": r.seed,
+                "status": by_id[r.run_id].status if r.run_id in by_id else PENDING,
+                "error": by_id[r.run_id].error if r.run_id in by_id else None,
+            }
+            for r in planned
+        ],
+        columns=list(RUN_COLUMNS),
+    )
+    summaries = pd.DataFrame(
+        [{"run_id": o.run_id, **(o.summary or {})} for o in outcomes if o.status == DONE]
+    )
+    return _assemble(runs, summaries, design)
+
+
+def _assemble(runs: pd.DataFrame, summaries: pd.DataFrame, design: Design) -> pd.DataFrame:
+    points = design.points.copy()
+    points.insert(0, "point", range(len(points)))
+    table = runs.merge(points, on="point", how="left")
+    if "run_id" in summaries.columns and len(summaries.columns) > 1:
+        table = table.merge(summaries, on="run_id", how="left")
+    table = table.sort_values(["point", "replicate"], kind="stable").reset_index(drop=True)
+    table["seed"] = table["seed"].astype("int64")
+    return table

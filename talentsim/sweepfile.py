@@ -1,0 +1,120 @@
+"""Sweeps declared in TOML: a ``[sweep]`` table in a scenario file, or a file of its own.
+
+A separate sweep file names its scenario (a path relative to the sweep file)::
+
+    [sweep]
+    scenario = "../scenarios/msl_exodus.toml"
+    design = "grid"
+    replicates = 20
+    metrics = ["attrition.MSL", "net_flow.Rival"]
+    store = "results/phase"            # relative to where talentsim runs
+
+    [sweep.parameters]
+    "labs.MSL.pay_level" = [1.5, 2.5, 3.5, 5.0]
+    "labs.MSL.reorg_rate" = { low = 0, high = 8, unit = "/year", levels = 5 }
+
+A scenario file may carry the same ``[sweep]`` table (without ``scenario``): the rest of the
+file is the scenario. Like scenarios, sweep files are data: nothing in them is executed.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from talentsim.designs import DESIGNS
+from talentsim.scenario import Scenario, ScenarioError, format_validation_error, load_scenario
+
+_STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class RangeSpec(BaseModel):
+    """A continuous range of a parameter (see :class:`talentsim.designs.Range`)."""
+
+    model_config = _STRICT
+    low: float = Field(description="Lower bound.")
+    high: float = Field(description="Upper bound.")
+    unit: str = Field(default="", description="Appended to each value, e.g. '/year'.")
+    log: bool = Field(default=False, description="Sample in log space.")
+    integer: bool = Field(default=False, description="Round to integers.")
+    levels: int | None = Field(default=None, ge=2, description="Grid levels.")
+
+
+class SweepSpec(BaseModel):
+    """The ``[sweep]`` table."""
+
+    model_config = _STRICT
+    scenario: str | None = Field(
+        default=None, description="Scenario file, relative to this file (separate files only)."
+    )
+    parameters: dict[str, list[Any] | RangeSpec] = Field(
+        description="Scenario key → list of values or range table."
+    )
+    design: Literal["grid", "lhs", "sobol", "halton", "saltelli", "morris"] = "grid"
+    samples: int | None = Field(default=None, ge=1, description="Size of a sampled design.")
+    design_seed: int = Field(default=0, ge=0, description="Seed of the design's sampler.")
+    second_order: bool = Field(default=False, description="Saltelli: second-order indices.")
+    levels: int = Field(default=4, ge=2, description="Morris: grid levels.")
+    replicates: int = Field(default=1, ge=1, description="Runs per point.")
+    root_seed: int = Field(default=0, ge=0, description="Root of the replicate seeds.")
+    metrics: list[str] | None = Field(default=None, description="Summary keys to keep.")
+    timeseries: bool = Field(default=True, description="Store each run's time series.")
+    store: str | None = Field(default=None, description="Store folder (default: results/NAME).")
+    chunk_runs: int = Field(default=50, ge=1, description="Runs per stored chunk.")
+
+    def parameter_specs(self) -> dict[str, Any]:
+        """Parameters in the form :func:`talentsim.designs.make_design` takes."""
+        return {
+            path: spec.model_dump(exclude_defaults=True) if isinstance(spec, RangeSpec) else spec
+            for path, spec in self.parameters.items()
+        }
+
+
+class _SweepDocument(BaseModel):
+    model_config = _STRICT
+    sweep: SweepSpec
+
+
+def load_sweep_file(path: str | Path) -> tuple[Scenario, SweepSpec]:
+    """Read a sweep file (or a scenario file with a ``[sweep]`` table).
+
+    Raises:
+        ScenarioError: naming the file, the key path and what was expected.
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{path}: cannot be read ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+    if "sweep" not in data:
+        raise ScenarioError(f"{path}: no [sweep] table; see docs/sweeps.md for the format")
+    sweep_part = {"sweep": data.pop("sweep")}
+    try:
+        spec = _SweepDocument.model_validate(sweep_part).sweep
+    except ValidationError as exc:
+        raise ScenarioError(format_validation_error(exc, str(path), _SweepDocument)) from None
+    if data:  # the rest of the file is the scenario
+        if spec.scenario is not None:
+            raise ScenarioError(
+                f"{path}: sweep.scenario: a scenario file with a [sweep] table is its own "
+                "scenario; remove sweep.scenario (or move [sweep] to a file of its own)"
+            )
+        scenario = Scenario.from_dict(data, source=str(path))
+    else:
+        if spec.scenario is None:
+            raise ScenarioError(
+                f"{path}: sweep.scenario: required in a sweep file of its own (the scenario "
+                "file, relative to this one)"
+            )
+        scenario = load_scenario(path.parent / spec.scenario)
+    if spec.design != "grid" and spec.samples is None:
+        raise ScenarioError(f"{path}: sweep.samples: design {spec.design!r} needs samples")
+    assert spec.design in DESIGNS
+    return scenario, spec

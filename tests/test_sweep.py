@@ -1,0 +1,322 @@
+"""Sweeps: tidy tables, seeds that replay, executors that agree, and a store that survives."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import talentsim as ts
+from talentsim.cli import main
+from talentsim.store import StoreError, SweepStore
+from talentsim.sweepfile import load_sweep_file
+from tests.conftest import FLAGSHIP, ROOT, small_scenario_dict
+
+PARAMS = {"labs.A.pay_level": [1.5, 3.0], "labs.A.reorg_rate": ["0/year", "4/year"]}
+METRICS = ["attrition.A", "quits.A", "headcount_end.B"]
+
+
+@pytest.fixture(scope="module")
+def small_scenario() -> ts.Scenario:
+    return ts.Scenario.from_dict(small_scenario_dict())
+
+
+@pytest.fixture(scope="module")
+def table(small_scenario: ts.Scenario) -> pd.DataFrame:
+    return ts.sweep(
+        small_scenario, PARAMS, replicates=3, metrics=METRICS, workers=1, progress=False
+    )
+
+
+def test_the_table_has_one_tidy_row_per_run(table: pd.DataFrame) -> None:
+    assert len(table) == 4 * 3
+    assert list(table.columns) == [
+        "run_id", "point", "replicate", "seed", "status", "error", *PARAMS, *METRICS
+    ]  # fmt: skip
+    assert table["run_id"].is_unique
+    assert (table["status"] == "done").all() and table["error"].isna().all()
+    assert table.groupby("point").size().tolist() == [3, 3, 3, 3]
+    assert table.attrs["design"]["kind"] == "grid" and table.attrs["store"] is None
+
+
+def test_replicate_seeds_are_spawned_and_shared_across_points(table: pd.DataFrame) -> None:
+    seeds = table.pivot(index="replicate", columns="point", values="seed")
+    assert (seeds.nunique(axis=1) == 1).all(), "replicate r uses the same seed at every point"
+    assert seeds[0].tolist() == ts.model.spawn_seeds(0, 3)
+
+
+def test_every_run_replays_from_its_recorded_seed(
+    table: pd.DataFrame, small_scenario: ts.Scenario
+) -> None:
+    row = table.iloc[7]
+    overrides = {path: row[path] for path in PARAMS}
+    replay = ts.run(small_scenario, seed=int(row["seed"]), overrides=overrides).summary()
+    assert [replay[m] for m in METRICS] == pytest.approx([row[m] for m in METRICS])
+
+
+def test_results_do_not_depend_on_the_executor(
+    table: pd.DataFrame, small_scenario: ts.Scenario
+) -> None:
+    kwargs = {"replicates": 3, "metrics": METRICS, "progress": False}
+    processes = ts.sweep(small_scenario, PARAMS, workers=2, **kwargs)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        threads = ts.sweep(small_scenario, PARAMS, executor=pool, **kwargs)
+    pd.testing.assert_frame_equal(processes, table)
+    pd.testing.assert_frame_equal(threads, table)
+
+
+def test_shards_partition_the_sweep(table: pd.DataFrame, small_scenario: ts.Scenario) -> None:
+    kwargs = {"replicates": 3, "metrics": METRICS, "workers": 1, "progress": False}
+    parts = [ts.sweep(small_scenario, PARAMS, shard=f"{i}/3", **kwargs) for i in range(3)]
+    assert sum(len(p) for p in parts) == len(table)
+    merged = pd.concat(parts).sort_values(["point", "replicate"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(merged, table, check_like=True)
+    with pytest.raises(ValueError, match="shard"):
+        ts.sweep(small_scenario, PARAMS, shard="3/3", **kwargs)
+
+
+def test_a_failing_run_is_recorded_and_the_sweep_goes_on(
+    small_scenario: ts.Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import talentsim.experiments as sweep_module
+
+    bad_seed = ts.model.spawn_seeds(0, 2)[1]
+    real_run = sweep_module.run
+
+    def flaky(scenario, seed=None, **kwargs):
+        if seed == bad_seed:
+            raise RuntimeError("simulated failure")
+        return real_run(scenario, seed=seed, **kwargs)
+
+    monkeypatch.setattr(sweep_module, "run", flaky)
+    store = tmp_path / "store"
+    kwargs = {"replicates": 2, "metrics": METRICS, "workers": 1, "progress": False}
+    first = ts.sweep(small_scenario, PARAMS, store=store, **kwargs)
+    assert (first["status"] == "failed").sum() == 4  # replicate 1 at each of the 4 points
+    assert first.loc[first["status"] == "failed", "error"].str.contains("simulated").all()
+    assert first.loc[first["status"] == "failed", METRICS].isna().all().all()
+    assert len(SweepStore(store).failed()) == 4
+    # Resuming skips failed runs unless asked to retry them.
+    monkeypatch.setattr(sweep_module, "run", real_run)
+    again = ts.sweep(small_scenario, PARAMS, store=store, resume=True, **kwargs)
+    assert (again["status"] == "failed").sum() == 4
+    fixed = ts.sweep(small_scenario, PARAMS, store=store, resume=True, retry_failed=True, **kwargs)
+    assert (fixed["status"] == "done").all()
+    clean = ts.sweep(small_scenario, PARAMS, **kwargs)
+    pd.testing.assert_frame_equal(fixed[clean.columns], clean, check_dtype=False)
+
+
+def test_an_interrupted_sweep_resumes_to_every_run_exactly_once(
+    small_scenario: ts.Scenario, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    kwargs = {"replicates": 3, "metrics": METRICS, "workers": 1, "chunk_runs": 2}
+    done = []
+
+    def stop_after_five(_: int) -> None:
+        done.append(1)
+        if len(done) == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ts.sweep(small_scenario, PARAMS, store=store, progress=stop_after_five, **kwargs)
+    partial = SweepStore(store).runs()
+    assert (partial["status"] == "done").sum() == 5  # the last partial chunk was flushed
+    resumed = ts.sweep(small_scenario, PARAMS, store=store, resume=True, progress=False, **kwargs)
+    _assert_complete_once(store, 12)
+    clean = ts.sweep(small_scenario, PARAMS, progress=False, **kwargs)
+    pd.testing.assert_frame_equal(resumed[clean.columns], clean, check_dtype=False)
+
+
+def _assert_complete_once(store: Path, total: int) -> None:
+    opened = SweepStore(store)
+    runs = opened.runs()
+    assert len(runs) == total and (runs["status"] == "done").all()
+    summaries = opened.summaries()
+    assert summaries["run_id"].is_unique and set(summaries["run_id"]) == set(runs["run_id"])
+    series = opened.timeseries()
+    per_run = series.groupby("run_id").size()
+    assert set(per_run.index) == set(runs["run_id"]) and per_run.nunique() == 1
+    assert not series.duplicated(["run_id", "step", "lab"]).any()
+
+
+def test_the_store_refuses_another_sweep_and_unasked_resumes(
+    small_scenario: ts.Scenario, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    kwargs = {"replicates": 1, "metrics": METRICS, "workers": 1, "progress": False}
+    ts.sweep(small_scenario, PARAMS, store=store, **kwargs)
+    with pytest.raises(StoreError, match="already holds this sweep"):
+        ts.sweep(small_scenario, PARAMS, store=store, **kwargs)
+    with pytest.raises(StoreError, match=r"holds a different sweep.*replicates"):
+        ts.sweep(small_scenario, PARAMS, store=store, resume=True, **{**kwargs, "replicates": 2})
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(StoreError, match="not an empty folder"):
+        ts.sweep(small_scenario, PARAMS, store=other, **kwargs)
+    with pytest.raises(StoreError, match="not a sweep store"):
+        SweepStore(other)
+
+
+def test_an_orphaned_chunk_is_never_read(small_scenario: ts.Scenario, tmp_path: Path) -> None:
+    # A crash between writing a chunk and updating the manifest leaves an orphan file: its
+    # rows must not appear (the manifest is the only truth), so nothing is duplicated.
+    store = tmp_path / "store"
+    kwargs = {"replicates": 1, "metrics": METRICS, "workers": 1, "progress": False}
+    table = ts.sweep(small_scenario, PARAMS, store=store, **kwargs)
+    orphan = table[["run_id", *METRICS]].assign(**{"attrition.A": -1.0})
+    orphan.to_parquet(store / "summaries" / "part-orphan.parquet", index=False)
+    reread = SweepStore(store).table()
+    assert len(reread) == len(table) and (reread["attrition.A"] >= 0).all()
+
+
+def test_bad_points_and_metrics_fail_before_anything_runs(
+    small_scenario: ts.Scenario, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    with pytest.raises(ts.ScenarioError, match=r"sweep point 1 .*labs\.A\.pay_level"):
+        ts.sweep(small_scenario, {"labs.A.pay_level": [1.0, -2.0]}, store=store, progress=False)
+    with pytest.raises(ts.ScenarioError, match=r"unknown metric"):
+        ts.sweep(small_scenario, PARAMS, metrics=["attrition.Z"], store=store, progress=False)
+    with pytest.raises(ts.ScenarioError, match=r"labs\.Z"):
+        ts.sweep(small_scenario, {"labs.Z.pay_level": [1.0]}, store=store, progress=False)
+    assert not store.exists()
+
+
+def test_sampled_designs_run_with_units(small_scenario: ts.Scenario) -> None:
+    params = {
+        "labs.A.pay_level": {"low": 1.0, "high": 3.0},
+        "market.offer_rate_employed": {"low": 1.0, "high": 8.0, "unit": "/year"},
+    }
+    table = ts.sweep(
+        small_scenario, params, design="lhs", samples=6, metrics=["quits.A"], progress=False
+    )
+    assert len(table) == 6 and (table["status"] == "done").all()
+    assert table["market.offer_rate_employed"].between(1, 8).all()
+
+
+# --------------------------------------------------------------------------------------------
+# Sweep files and the command line
+# --------------------------------------------------------------------------------------------
+
+
+def _sweep_file(tmp_path: Path, body: str, name: str = "sweep.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+SWEEP = f"""
+[sweep]
+scenario = "{FLAGSHIP.as_posix()}"
+replicates = 2
+metrics = ["attrition.MSL", "net_flow.Rival"]
+chunk_runs = 3
+
+[sweep.parameters]
+"labs.MSL.pay_level" = [2.5, 5.0]
+"labs.MSL.reorg_rate" = {{ low = 0, high = 8, unit = "/year", levels = 3 }}
+"""
+
+
+def test_a_sweep_file_names_its_scenario(tmp_path: Path) -> None:
+    scenario, spec = load_sweep_file(_sweep_file(tmp_path, SWEEP))
+    assert scenario.name == "msl_exodus" and spec.replicates == 2
+    assert spec.parameter_specs()["labs.MSL.reorg_rate"] == {
+        "low": 0.0, "high": 8.0, "unit": "/year", "levels": 3
+    }  # fmt: skip
+
+
+def test_a_scenario_file_can_carry_its_sweep(tmp_path: Path) -> None:
+    text = (
+        FLAGSHIP.read_text(encoding="utf-8")
+        + '\n[sweep]\nparameters = { "labs.MSL.pay_level" = [2.0, 3.0] }\n'
+    )
+    scenario, spec = load_sweep_file(_sweep_file(tmp_path, text))
+    assert scenario.name == "msl_exodus" and list(spec.parameters) == ["labs.MSL.pay_level"]
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (SWEEP.replace("replicates = 2", "replicate = 2"), ["sweep.replicate", "replicates"]),
+        (SWEEP.replace('scenario = "', 'scenario = "missing/'), ["no such file"]),
+        (SWEEP.replace("replicates = 2", 'design = "lhs"'), ["sweep.samples", "needs samples"]),
+        (SWEEP.replace("replicates = 2", 'design = "taguchi"'), ["sweep.design"]),
+        ("[sweep]\nparameters = {}\n", ["sweep.scenario", "required"]),
+        ("name = 'x'\n", ["no [sweep] table"]),
+    ],
+    ids=["typo", "missing-scenario", "no-samples", "bad-design", "no-scenario", "no-sweep"],
+)
+def test_bad_sweep_files_give_one_clear_error(tmp_path: Path, capsys, body, words) -> None:
+    path = _sweep_file(tmp_path, body)
+    code = main(["sweep", str(path), "--store", str(tmp_path / "store")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error:") and "Traceback" not in err
+    for word in words:
+        assert word in err, err
+    assert not (tmp_path / "store").exists()
+
+
+def test_cli_sweep_runs_and_refuses_to_overwrite(tmp_path: Path, capsys) -> None:
+    path = _sweep_file(tmp_path, SWEEP)
+    store = tmp_path / "store"
+    assert main(["sweep", str(path), "--store", str(store), "--workers", "1"]) == 0
+    assert "12 runs (12 done, 0 failed)" in capsys.readouterr().out
+    assert main(["sweep", str(path), "--store", str(store)]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main(["sweep", str(path), "--store", str(store), "--shard", "2/1"]) == 2
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_sweep_killed_with_sigkill_resumes_to_every_run_once(
+    tmp_path: Path, workers: str
+) -> None:
+    # A real sweep in a subprocess, killed with SIGKILL (with its worker processes) once a few
+    # chunks are stored, then resumed: the store ends with every run exactly once.
+    body = SWEEP.replace("levels = 3 }", "levels = 12 }").replace(
+        "replicates = 2", "replicates = 4"
+    )
+    path = _sweep_file(tmp_path, body)
+    store = tmp_path / "store"
+    command = [sys.executable, "-m", "talentsim", "sweep", str(path), "--store", str(store)]
+    command += ["--workers", workers, "--quiet"]
+    process = subprocess.Popen(command, cwd=ROOT, start_new_session=True)
+    try:
+        done = _wait_for_done_runs(store, at_least=9, process=process)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    total = 2 * 12 * 4
+    assert 9 <= done < total, "the sweep must be interrupted part-way"
+    resumed = subprocess.run([*command, "--resume"], cwd=ROOT, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    _assert_complete_once(store, total)
+
+
+def _wait_for_done_runs(store: Path, at_least: int, process: subprocess.Popen) -> int:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the sweep finished before it could be killed"
+        manifest = store / "manifest.sqlite"
+        if manifest.exists():
+            try:
+                with sqlite3.connect(manifest, timeout=5) as connection:
+                    (done,) = connection.execute(
+                        "SELECT COUNT(*) FROM runs WHERE status = 'done'"
+                    ).fetchone()
+            except sqlite3.OperationalError:
+                done = 0  # tables not created yet
+            if done >= at_least:
+                return int(done)
+        time.sleep(0.02)
+    raise AssertionError("the sweep stored nothing within 2 minutes")
