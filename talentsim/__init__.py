@@ -20,12 +20,14 @@ if sys.version_info < (3, 12):  # noqa: UP036  # pragma: no cover - before 3.12-
         + "; install Python 3.12 (e.g. 'pyenv install 3.12')."
     )
 
+from talentsim.analysis import aggregate
 from talentsim.compare import Comparison, compare
 from talentsim.designs import Range, make_design
 from talentsim.experiments import sweep
 from talentsim.model import Lab, Researcher, TalentModel
 from talentsim.results import RunResult, replicates, run
 from talentsim.scenario import Scenario, ScenarioError, load_scenario
+from talentsim.sensitivity_analysis import sensitivity
 from talentsim.store import SweepStore
 
 __version__ = "0.1.0"
@@ -41,10 +43,12 @@ __all__ = [
     "SweepStore",
     "TalentModel",
     "__version__",
+    "aggregate",
     "compare",
     "load_scenario",
     "make_design",
     "replicates",
     "run",
+    "sensitivity",
     "sweep",
 ]

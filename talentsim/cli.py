@@ -306,6 +306,8 @@ def _sweep(args) -> int:
             design=spec.design,
             samples=spec.samples,
             design_seed=spec.design_seed,
+            second_order=spec.second_order,
+            levels=spec.levels,
             root_seed=spec.root_seed,
             metrics=spec.metrics,
             timeseries=spec.timeseries,

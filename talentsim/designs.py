@@ -14,7 +14,7 @@ Designs:
   Sobol or Halton sequence on the unit cube (``scipy.stats.qmc``), mapped onto the ranges (and
   onto lists by equal-width bins);
 - ``"saltelli"`` and ``"morris"``: the sampling schemes of SALib for Sobol and Morris
-  sensitivity analysis (see :mod:`talentsim.sensitivity`).
+  sensitivity analysis (see :mod:`talentsim.sensitivity_analysis`).
 
 References:
     Saltelli, A. et al. (2010). Variance based sensitivity analysis of model output. Design and
@@ -260,10 +260,11 @@ def _salib_unit_sample(
         from SALib.sample import sobol as sobol_sample
     except ImportError:  # pragma: no cover - SALib is a declared extra
         raise DesignError(f"design {design!r} needs SALib: pip install 'talentsim[sa]'") from None
+    given = dict(problem)  # SALib adds keys to the problem it is given
     if design == "saltelli":
-        x = sobol_sample.sample(problem, samples, calc_second_order=second_order, seed=seed)
+        x = sobol_sample.sample(given, samples, calc_second_order=second_order, seed=seed)
     else:
-        x = morris_sample.sample(problem, samples, num_levels=levels, seed=seed)
+        x = morris_sample.sample(given, samples, num_levels=levels, seed=seed)
     # Back to the unit cube; for a log range the bounds are in log space, and
     # Range.from_unit maps back through exp.
     bounds = np.asarray(problem["bounds"], dtype=float)

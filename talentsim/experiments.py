@@ -124,6 +124,8 @@ def sweep(
     design: str = "grid",
     samples: int | None = None,
     design_seed: int = 0,
+    second_order: bool = False,
+    levels: int = 4,
     root_seed: int = 0,
     metrics: MetricSpec = None,
     timeseries: bool = True,
@@ -146,6 +148,8 @@ def sweep(
         design: ``grid``, ``lhs``, ``sobol``, ``halton``, ``saltelli`` or ``morris``.
         samples: Size of a sampled design (see :func:`~talentsim.designs.make_design`).
         design_seed: Seed of the design's sampler.
+        second_order: A Saltelli design for second-order Sobol indices.
+        levels: Grid levels of a Morris design.
         root_seed: Root of the replicate seeds.
         metrics: Summary keys to keep (default: all numeric ones) or name → function of a
             RunResult (functions must be picklable to run in other processes).
@@ -180,7 +184,14 @@ def sweep(
     chosen = (
         params
         if isinstance(params, Design)
-        else make_design(params, design, samples=samples, seed=design_seed)
+        else make_design(
+            params,
+            design,
+            samples=samples,
+            seed=design_seed,
+            second_order=second_order,
+            levels=levels,
+        )
     )
     _check_points(base, chosen)
     check_metrics(base, metrics, "sweep")

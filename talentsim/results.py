@@ -174,7 +174,8 @@ class RunResult:
         ``acceptances`` (offers accepted by the researcher), ``offer_acceptance`` (their
         ratio), ``counter_offers`` (made by the lab), ``counter_retained`` (researchers they
         kept), ``net_flow`` (hires − quits − exits − separations), ``attrition`` (share of
-        the starting staff who left at least once), ``early_exits`` (departures with tenure
+        the starting staff who left at least once), ``early_attrition`` (share of the starting
+        staff who left within the first 13 weeks), ``early_exits`` (departures with tenure
         under 13 weeks). Overall: ``moves``, ``boomerangs``, ``early_exits``,
         ``population_end``, ``steps``, ``years``, ``seed``.
         """
@@ -209,6 +210,11 @@ class RunResult:
             initial = self._initial_staff(lab)
             left = leavers.loc[leavers["researcher"].isin(initial), "researcher"].nunique()
             out[f"attrition.{lab}"] = float(left / len(initial)) if len(initial) else float("nan")
+            early = leavers[leavers["time"] <= EARLY_EXIT_YEARS + 1e-9]
+            left_early = early.loc[early["researcher"].isin(initial), "researcher"].nunique()
+            out[f"early_attrition.{lab}"] = (
+                float(left_early / len(initial)) if len(initial) else float("nan")
+            )
             out[f"early_exits.{lab}"] = int((leavers["tenure"] < EARLY_EXIT_YEARS).sum())
         out["moves"] = int(ev["kind"].isin(["hire", "quit", "return", "exit"]).sum())
         out["boomerangs"] = int((ev["kind"] == "return").sum())

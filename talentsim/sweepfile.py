@@ -8,6 +8,7 @@ A separate sweep file names its scenario (a path relative to the sweep file)::
     replicates = 20
     metrics = ["attrition.MSL", "net_flow.Rival"]
     store = "results/phase"            # relative to where talentsim runs
+    overrides = { events = [] }        # the same in every run
 
     [sweep.parameters]
     "labs.MSL.pay_level" = [1.5, 2.5, 3.5, 5.0]
@@ -52,6 +53,10 @@ class SweepSpec(BaseModel):
     )
     parameters: dict[str, list[Any] | RangeSpec] = Field(
         description="Scenario key → list of values or range table."
+    )
+    overrides: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Scenario keys set to the same value in every run (dotted paths).",
     )
     design: Literal["grid", "lhs", "sobol", "halton", "saltelli", "morris"] = "grid"
     samples: int | None = Field(default=None, ge=1, description="Size of a sampled design.")
@@ -114,6 +119,11 @@ def load_sweep_file(path: str | Path) -> tuple[Scenario, SweepSpec]:
                 "file, relative to this one)"
             )
         scenario = load_scenario(path.parent / spec.scenario)
+    if spec.overrides:
+        try:
+            scenario = scenario.with_overrides(spec.overrides)
+        except ScenarioError as exc:
+            raise ScenarioError(f"{path}: sweep.overrides: {exc}") from None
     if spec.design != "grid" and spec.samples is None:
         raise ScenarioError(f"{path}: sweep.samples: design {spec.design!r} needs samples")
     assert spec.design in DESIGNS

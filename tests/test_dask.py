@@ -1,6 +1,6 @@
 """Sweeps on a Dask cluster: the same results as locally, through the executor seam.
 
-The test starts a ``dask.distributed.LocalCluster`` with two worker processes (no dashboard,
+The test starts a ``dask.distributed.LocalCluster`` with two worker processes (dashboard on a free port,
 nothing downloaded) and passes ``Client.get_executor()`` to ``ts.sweep``, which is how users
 run on a cluster (or, with dask-jobqueue, on SLURM/PBS).
 """
@@ -22,7 +22,7 @@ METRICS = ["attrition.A", "quits.A"]
 @pytest.fixture(scope="module")
 def client():
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     )
     with distributed.Client(cluster) as connected:
         yield connected

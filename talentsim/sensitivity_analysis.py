@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from talentsim.experiments import RUN_COLUMNS as _RUN_COLUMNS
+
 METHODS = ("sobol", "morris")
 """The analyses :func:`sensitivity` knows."""
 
@@ -92,7 +94,9 @@ def sensitivity(
     if not 0 < confidence < 1:
         raise ValueError(f"sensitivity: confidence must be in (0, 1), got {confidence!r}")
     if isinstance(num_resamples, bool) or not isinstance(num_resamples, int) or num_resamples < 2:
-        raise ValueError(f"sensitivity: num_resamples must be an integer >= 2, got {num_resamples!r}")
+        raise ValueError(
+            f"sensitivity: num_resamples must be an integer >= 2, got {num_resamples!r}"
+        )
     design = _design_attrs(table)
     kind = design.get("kind") if design else None
     chosen = _choose_method(method, kind)
@@ -114,7 +118,7 @@ def sensitivity(
         if chosen == "sobol":
             from SALib.analyze import sobol as analyzer
         else:
-            from SALib.analyze import morris as analyzer  # type: ignore[no-redef]
+            from SALib.analyze import morris as analyzer
     except ImportError:  # pragma: no cover - SALib is a declared extra
         raise ImportError("sensitivity analysis needs SALib: pip install 'talentsim[sa]'") from None
 
@@ -220,14 +224,10 @@ def _check_output(table: pd.DataFrame, output: str) -> None:
     if output not in table.columns:
         metrics = [c for c in table.columns if c not in _RUN_COLUMNS]
         raise ValueError(
-            f"sensitivity: no output column {output!r}; the table's other columns are "
-            f"{metrics}"
+            f"sensitivity: no output column {output!r}; the table's other columns are {metrics}"
         )
     if not pd.api.types.is_numeric_dtype(table[output]):
         raise ValueError(f"sensitivity: output {output!r} is not numeric")
-
-
-_RUN_COLUMNS = ("run_id", "point", "replicate", "seed", "status", "error")
 
 
 def _second_order(options: Mapping[str, Any], table: pd.DataFrame, d: int) -> bool:
@@ -279,8 +279,7 @@ def _averaged_output(table: pd.DataFrame, output: str, expected: int) -> np.ndar
     extra = sorted(set(means.index) - set(range(expected)))
     if extra:
         raise ValueError(
-            f"sensitivity: the table has points {extra[:_SHOW]} beyond the {expected} of its "
-            "design"
+            f"sensitivity: the table has points {extra[:_SHOW]} beyond the {expected} of its design"
         )
     return y.to_numpy(dtype=float)
 
