@@ -1,8 +1,8 @@
 """Sweeps on a Dask cluster: the same results as locally, through the executor seam.
 
-The test starts a ``dask.distributed.LocalCluster`` with two worker processes (dashboard on a free port,
-nothing downloaded) and passes ``Client.get_executor()`` to ``ts.sweep``, which is how users
-run on a cluster (or, with dask-jobqueue, on SLURM/PBS).
+The test starts a ``dask.distributed.LocalCluster`` with two worker processes (its dashboard
+on a free port; nothing downloaded) and passes ``Client.get_executor()`` to ``ts.sweep``,
+which is how users run on a cluster (or, with dask-jobqueue, on SLURM/PBS).
 """
 
 from __future__ import annotations
