@@ -28,6 +28,7 @@ import multiprocessing
 import os
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -246,6 +247,16 @@ def sweep(
         table.attrs["store"] = None
         table.attrs["design"] = chosen.describe()
         table.attrs["problem"] = chosen.problem
+    failed = int((table["status"] == FAILED).sum())
+    if failed:
+        first = table.loc[table["status"] == FAILED, "error"].iloc[0]
+        hint = "resume=True, retry_failed=True" if store is not None else "sweep again"
+        warnings.warn(
+            f"{failed} of {len(table)} runs failed (first: {first}); their rows have "
+            f"status 'failed' and the error; fix the cause and {hint}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return table
 
 

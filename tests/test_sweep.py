@@ -99,14 +99,16 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(
     monkeypatch.setattr(sweep_module, "run", flaky)
     store = tmp_path / "store"
     kwargs = {"replicates": 2, "metrics": METRICS, "workers": 1, "progress": False}
-    first = ts.sweep(small_scenario, PARAMS, store=store, **kwargs)
+    with pytest.warns(RuntimeWarning, match="4 of 8 runs failed.*simulated failure"):
+        first = ts.sweep(small_scenario, PARAMS, store=store, **kwargs)
     assert (first["status"] == "failed").sum() == 4  # replicate 1 at each of the 4 points
     assert first.loc[first["status"] == "failed", "error"].str.contains("simulated").all()
     assert first.loc[first["status"] == "failed", METRICS].isna().all().all()
     assert len(SweepStore(store).failed()) == 4
     # Resuming skips failed runs unless asked to retry them.
     monkeypatch.setattr(sweep_module, "run", real_run)
-    again = ts.sweep(small_scenario, PARAMS, store=store, resume=True, **kwargs)
+    with pytest.warns(RuntimeWarning, match="retry_failed=True"):
+        again = ts.sweep(small_scenario, PARAMS, store=store, resume=True, **kwargs)
     assert (again["status"] == "failed").sum() == 4
     fixed = ts.sweep(small_scenario, PARAMS, store=store, resume=True, retry_failed=True, **kwargs)
     assert (fixed["status"] == "done").all()
