@@ -10,7 +10,7 @@ References:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 from scipy.special import expit
@@ -45,8 +45,45 @@ class DecisionContext:
     network: ColleagueNetwork | None = None
 
 
+@dataclass
+class Chooser:
+    """The state of the researchers making a choice, gathered once from the population.
+
+    Evaluating two places for the same researchers (stay or go) then reads the population's
+    large arrays once instead of twice.
+    """
+
+    rows: np.ndarray
+    w_pay: np.ndarray
+    w_mission: np.ndarray
+    w_stability: np.ndarray
+    w_peers: np.ndarray
+    w_fairness: np.ndarray
+    w_attachment: np.ndarray
+    w_reputation: np.ndarray
+    orientation: np.ndarray
+    market_value: np.ndarray
+    last_lab: np.ndarray
+    attachment: np.ndarray
+    location: np.ndarray
+
+    @classmethod
+    def gather(cls, pop: Population, rows: np.ndarray) -> Chooser:
+        """Read the rows' state from the population."""
+        names = [f.name for f in fields(cls) if f.name != "rows"]
+        return cls(rows, *(getattr(pop, name)[rows] for name in names))
+
+    def subset(self, keep: np.ndarray) -> Chooser:
+        """The choosers selected by an index or mask."""
+        return Chooser(*(getattr(self, f.name)[keep] for f in fields(self)))
+
+
 def utility_terms(
-    rows: np.ndarray, place: np.ndarray, pay: np.ndarray, ctx: DecisionContext
+    rows: np.ndarray | Chooser,
+    place: np.ndarray,
+    pay: np.ndarray,
+    ctx: DecisionContext,
+    peer_share: np.ndarray | None = None,
 ) -> np.ndarray:
     """Deterministic utility of researchers ``rows`` at ``place`` when paid ``pay``.
 
@@ -63,10 +100,12 @@ def utility_terms(
     outside pool only pay, peers and the outside amenity count.
 
     Args:
-        rows: Researcher rows.
+        rows: Researcher rows, or their state already gathered (:class:`Chooser`).
         place: Location of each (a lab index, or ``labs.outside``).
         pay: Pay each would receive there (> 0).
         ctx: Researcher and lab state, switches, reference pay and network.
+        peer_share: The share of each researcher's ties at ``place``, if already computed
+            (see :meth:`talentsim.network.ColleagueNetwork.shares`).
 
     Returns:
         Array of shape ``(len(TERMS), len(rows))``; the utility is its column sum.
@@ -77,34 +116,34 @@ def utility_terms(
         Felps, W. et al. (2009). Turnover contagion. *Academy of Management Journal* 52(3),
         545–561 (peers).
     """
-    pop, labs, mechanisms = ctx.pop, ctx.labs, ctx.mechanisms
-    n = rows.shape[0]
+    labs, mechanisms = ctx.labs, ctx.mechanisms
+    who = rows if isinstance(rows, Chooser) else Chooser.gather(ctx.pop, rows)
+    n = who.rows.shape[0]
     terms = np.zeros((len(TERMS), n))
     at_lab = place < labs.n
     lab = np.where(at_lab, place, 0)
     if mechanisms.pay:
-        terms[0] = pop.w_pay[rows] * np.log(pay)
+        terms[0] = who.w_pay * np.log(pay)
     if mechanisms.mission:
-        alignment = 1.0 - 2.0 * np.abs(pop.orientation[rows] - labs.orientation[lab])
-        terms[1] = np.where(
-            at_lab, pop.w_mission[rows] * labs.mission_clarity[lab] * alignment, 0.0
-        )
+        alignment = 1.0 - 2.0 * np.abs(who.orientation - labs.orientation[lab])
+        terms[1] = np.where(at_lab, who.w_mission * labs.mission_clarity[lab] * alignment, 0.0)
     if mechanisms.stability:
-        terms[2] = np.where(at_lab, -pop.w_stability[rows] * labs.turmoil[lab], 0.0)
+        terms[2] = np.where(at_lab, -who.w_stability * labs.turmoil[lab], 0.0)
     if mechanisms.peers and ctx.network is not None:
-        terms[3] = pop.w_peers[rows] * ctx.network.share(rows, place)
+        share = ctx.network.share(who.rows, place) if peer_share is None else peer_share
+        terms[3] = who.w_peers * share
     if mechanisms.fairness:
         reference = ctx.reference_ratio[lab]
         with np.errstate(invalid="ignore"):
-            shortfall = np.log(reference * pop.market_value[rows] / pay)
+            shortfall = np.log(reference * who.market_value / pay)
         shortfall = np.where(at_lab & (shortfall > 0), shortfall, 0.0)
-        terms[4] = -pop.w_fairness[rows] * shortfall
+        terms[4] = -who.w_fairness * shortfall
     if mechanisms.attachment:
-        former = at_lab & (place == pop.last_lab[rows])
-        terms[5] = np.where(former, pop.w_attachment[rows] * pop.attachment[rows], 0.0)
+        former = at_lab & (place == who.last_lab)
+        terms[5] = np.where(former, who.w_attachment * who.attachment, 0.0)
     if mechanisms.reputation:
-        elsewhere = at_lab & (place != pop.location[rows])
-        terms[6] = np.where(elsewhere, -pop.w_reputation[rows] * labs.reputation[lab], 0.0)
+        elsewhere = at_lab & (place != who.location)
+        terms[6] = np.where(elsewhere, -who.w_reputation * labs.reputation[lab], 0.0)
     terms[7] = np.where(at_lab, labs.amenity[lab], ctx.outside_amenity)
     return terms
 

@@ -37,12 +37,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import mesa
 import numpy as np
 
 from talentsim import kernels
+from talentsim.hashing import derive_key, uniform_hash
 from talentsim.network import ColleagueNetwork
 from talentsim.population import GONE, NO_LAB, LabState, Population
 from talentsim.scenario import (
@@ -106,6 +107,37 @@ _DRAWS = (
     D_RETIREMENT,
     D_RAID,
 ) = range(len(_DRAWS))
+
+
+class _StepUniforms:
+    """This step's uniforms, indexed like ``draws[purpose]`` or ``draws[purpose, rows]``.
+
+    The draws every researcher needs each step (separation, offer, outside opportunity,
+    retirement) come as one float32 block from the decision stream, the same size every step;
+    the others (offering lab, acceptance, capacity, counter-offer, raid) only for the rows
+    that need them, as a keyed hash of (step, purpose, row). Either way a researcher's draw
+    does not depend on what anyone else did: common random numbers across variants.
+    """
+
+    BLOCK: ClassVar[dict[int, int]] = {
+        D_SEPARATION: 0,
+        D_OFFER: 1,
+        D_OPPORTUNITY: 2,
+        D_RETIREMENT: 3,
+    }
+
+    def __init__(self, rng: np.random.Generator, n: int, key: np.uint64, step: int) -> None:
+        self.block = rng.random((len(self.BLOCK), n), dtype=np.float32)
+        self.n, self.key, self.step = n, key, step
+
+    def __getitem__(self, index: int | tuple[int, np.ndarray]) -> np.ndarray:
+        purpose, rows = (index, None) if isinstance(index, int) else index
+        if purpose in self.BLOCK:
+            row = self.block[self.BLOCK[purpose]]
+            return row if rows is None else row[rows]
+        if rows is None:
+            rows = np.arange(self.n)
+        return uniform_hash(rows, derive_key(self.key, self.step * 16 + purpose))
 
 
 def _as_scenario(scenario: Scenario | str | Path | Mapping[str, Any]) -> Scenario:
@@ -242,7 +274,8 @@ class Researcher(mesa.Agent):
             return []
         adjacency = network.adjacency
         start, end = adjacency.indptr[self.row], adjacency.indptr[self.row + 1]
-        return [self.model._researchers[int(j)] for j in adjacency.indices[start:end]]
+        agents = self.model.materialise_agents()
+        return [agents[int(j)] for j in adjacency.indices[start:end]]
 
 
 class Lab(mesa.Agent):
@@ -286,6 +319,9 @@ class Lab(mesa.Agent):
         """Recent attrition (share of staff who left, discounted by the memory half-life)."""
         return float(self._labs.reputation[self.index])
 
+
+LAZY_AGENTS_ABOVE = 50_000
+"""Above this many researchers at the start, their Mesa agents are made on first access."""
 
 MAX_LAB_COLUMNS = 50
 """Above this many labs the DataCollector keeps one dict-valued ``headcounts`` column."""
@@ -352,6 +388,7 @@ class TalentModel(mesa.Model):
         self._outside_code = self.lab_state.outside
         self._lab_code = {name: j for j, name in enumerate(self.place_names)}
         self._streams = {purpose: child_generator(seed_sequence, purpose) for purpose in STREAMS}
+        self._hash_key = np.uint64(self._streams["decisions"].integers(0, 2**63))
         self._prepare_rates()
         self._prepare_schedule()
 
@@ -376,9 +413,12 @@ class TalentModel(mesa.Model):
         self.initial_location = self.population.view("location").copy()
         self.network: ColleagueNetwork | None = self._build_network()
         self.labs = [Lab(self, j) for j in range(self.lab_state.n)]
-        self._researchers: list[Researcher] = [
-            Researcher(self, row) for row in range(self.population.size)
-        ]
+        # Above LAZY_AGENTS_ABOVE researchers their Mesa agents are made on first access to
+        # model.agents (or agents_by_type / agent_types): a million agent objects cost seconds
+        # and hundreds of megabytes that a batch run never uses.
+        self._researchers: list[Researcher] | None = None
+        if self.population.size <= LAZY_AGENTS_ABOVE:
+            self.materialise_agents()
 
         # Per step × place: headcount (end of step) and flows during the step.
         n_places = len(self.place_names)
@@ -446,6 +486,40 @@ class TalentModel(mesa.Model):
     # Public helpers
     # ----------------------------------------------------------------------------------------
 
+    def materialise_agents(self) -> list[Researcher]:
+        """Create the Mesa agents of all researchers now, if they are not made yet.
+
+        Called automatically by ``model.agents``, ``agents_by_type`` and ``agent_types``.
+        Retired researchers' agents are made and removed, as if created eagerly.
+
+        Returns:
+            The researchers' agents, indexed by population row.
+        """
+        if self._researchers is None:
+            location = self.population.view("location")
+            self._researchers = [Researcher(self, row) for row in range(self.population.size)]
+            for row in np.flatnonzero(location == GONE):
+                self._researchers[row].remove()
+        return self._researchers
+
+    @property
+    def agents(self):
+        """All agents (labs and researchers); researchers' agents are made on first access."""
+        self.materialise_agents()
+        return super().agents
+
+    @property
+    def agents_by_type(self):
+        """Agents by type; researchers' agents are made on first access."""
+        self.materialise_agents()
+        return super().agents_by_type
+
+    @property
+    def agent_types(self) -> list[type]:
+        """Agent types; researchers' agents are made on first access."""
+        self.materialise_agents()
+        return super().agent_types
+
     @property
     def time_years(self) -> float:
         """Simulated time since the start, in years."""
@@ -454,8 +528,8 @@ class TalentModel(mesa.Model):
     def headcounts(self) -> np.ndarray:
         """Researchers per place now: one entry per lab, then the outside pool."""
         location = self.population.view("location")
-        present = location[location != GONE]
-        return np.bincount(present, minlength=len(self.place_names))
+        # GONE is −1: shifting by one counts the retired in bin 0, which is dropped
+        return np.bincount(location + 1, minlength=len(self.place_names) + 1)[1:]
 
     def run(self, steps: int | None = None, progress: Any = None) -> None:
         """Run the scenario's duration (or ``steps`` more steps).
@@ -568,7 +642,7 @@ class TalentModel(mesa.Model):
         employed = (location >= 0) & (location < outside)
         in_pool = location == outside
         # The same block of uniforms for every researcher each step (common random numbers).
-        draws = self._streams["decisions"].random((len(_DRAWS), n))
+        draws = _StepUniforms(self._streams["decisions"], n, self._hash_key, k)
         self._retirement_draws = draws[D_RETIREMENT]
         ctx = self._context()
         flows = self.flow_history[k]
@@ -600,8 +674,11 @@ class TalentModel(mesa.Model):
         current_pay = np.where(
             current < outside, pop.pay[rows], self.spec.outside.pay_ratio * pop.market_value[rows]
         )
-        terms_now = kernels.utility_terms(rows, current, current_pay, ctx)
-        term_gain = kernels.utility_terms(rows, offer_lab, offered_pay, ctx) - terms_now
+        peers_now, peers_offer = self._peer_shares(rows, current, offer_lab)
+        who = kernels.Chooser.gather(pop, rows)
+        terms_now = kernels.utility_terms(who, current, current_pay, ctx, peers_now)
+        terms_offer = kernels.utility_terms(who, offer_lab, offered_pay, ctx, peers_offer)
+        term_gain = terms_offer - terms_now
         switching = np.where(current < outside, market.switching_cost, 0.0)
         accepted = kernels.accept(term_gain.sum(axis=0) - switching, noise, draws[D_ACCEPT, rows])
         np.add.at(flows[FLOWS.index("acceptances")], offer_lab[accepted], 1)
@@ -625,9 +702,11 @@ class TalentModel(mesa.Model):
         exit_from = location[exit_rows]
         outside_pay = self.spec.outside.pay_ratio * pop.market_value[exit_rows]
         exit_places = np.full(exit_rows.shape[0], outside)
+        peers_out, peers_here = self._peer_shares(exit_rows, exit_places, exit_from)
+        leaver = kernels.Chooser.gather(pop, exit_rows)
         exit_gain = kernels.utility_terms(
-            exit_rows, exit_places, outside_pay, ctx
-        ) - kernels.utility_terms(exit_rows, exit_from, pop.pay[exit_rows], ctx)
+            leaver, exit_places, outside_pay, ctx, peers_out
+        ) - kernels.utility_terms(leaver, exit_from, pop.pay[exit_rows], ctx, peers_here)
         exits = kernels.accept(exit_gain.sum(axis=0), noise, draws[D_EXIT_ACCEPT, exit_rows])
         exit_rows, exit_from = exit_rows[exits], exit_from[exits]
         exit_gain, outside_pay = exit_gain[:, exits], outside_pay[exits]
@@ -663,6 +742,15 @@ class TalentModel(mesa.Model):
         self._move(sep_rows, sep_from, np.full_like(sep_rows, outside), sep_pay)
         self._update_reputation(k)
 
+    def _peer_shares(
+        self, rows: np.ndarray, first: np.ndarray, second: np.ndarray
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Tie shares at two places per row, gathered once (None without a network)."""
+        if self.network is None or not self.spec.mechanisms.peers:
+            return None, None
+        a, b = self.network.shares(rows, first, second)
+        return a, b
+
     def _add_raids(
         self,
         rows: np.ndarray,
@@ -697,7 +785,7 @@ class TalentModel(mesa.Model):
         offered_pay: np.ndarray,
         term_gain: np.ndarray,
         switching: np.ndarray,
-        draws: np.ndarray,
+        draws: _StepUniforms,
         accept_row: int,
         ctx: kernels.DecisionContext,
     ) -> np.ndarray:
@@ -729,8 +817,10 @@ class TalentModel(mesa.Model):
         raise_to = kernels.counter_offer_pay(
             current_pay[idx], offered_pay[idx], labs.counter_offer_limit[c_lab]
         )
-        before = kernels.utility_terms(c_rows, c_lab, current_pay[idx], ctx)
-        after = kernels.utility_terms(c_rows, c_lab, raise_to, ctx)
+        same_place = np.zeros(c_rows.shape[0])  # the peer term cancels in after − before
+        kept = kernels.Chooser.gather(pop, c_rows)
+        before = kernels.utility_terms(kept, c_lab, current_pay[idx], ctx, same_place)
+        after = kernels.utility_terms(kept, c_lab, raise_to, ctx, same_place)
         gain = (term_gain[:, idx] - (after - before)).sum(axis=0) - switching[idx]
         leaves = kernels.accept(gain, self.spec.market.noise_scale, draws[accept_row, c_rows])
         retained = idx[~leaves]
@@ -826,8 +916,9 @@ class TalentModel(mesa.Model):
             )
             self.flow_history[k, FLOWS.index("retirements"), outside] += retiring.shape[0]
             pop.location[retiring] = GONE
-            for row in retiring:  # few per step: Mesa's registry needs per-agent removal
-                self._researchers[row].remove()
+            if self._researchers is not None:
+                for row in retiring:  # few per step: Mesa's registry needs per-agent removal
+                    self._researchers[row].remove()
         entries = self._streams["entries"]
         counts = entries.poisson(self._entry_means)
         for index, (cohort, count) in enumerate(
@@ -848,13 +939,13 @@ class TalentModel(mesa.Model):
                 None,
             )
             self.flow_history[k, FLOWS.index("entries"), outside] += rows.shape[0]
-            # Entrants get their Mesa agent views (a handful per step).
-            self._researchers.extend(Researcher(self, int(row)) for row in rows)
+            if self._researchers is not None:  # entrants' Mesa agents (a handful per step)
+                self._researchers.extend(Researcher(self, int(row)) for row in rows)
 
     def _advance_clocks(self) -> None:
         pop = self.population
-        present = pop.view("location") != GONE
-        pop.view("tenure")[present] += self.dt
+        # Everyone's clock runs; a retired researcher's tenure is never read again.
+        pop.view("tenure")[:] += self.dt
         pop.view("attachment")[:] *= self._attachment_decay
         self.lab_state.turmoil *= self.lab_state.turmoil_decay
 
@@ -862,10 +953,8 @@ class TalentModel(mesa.Model):
         pop, labs = self.population, self.lab_state
         location = pop.view("location")
         self.headcount_history[k] = self.headcounts()
-        employed = (location >= 0) & (location < labs.n)
-        pay_sum = np.bincount(
-            location[employed], weights=pop.view("pay")[employed], minlength=labs.n
-        )
+        pay_sum = np.bincount(location + 1, weights=pop.view("pay"), minlength=labs.n + 2)
+        pay_sum = pay_sum[1 : labs.n + 1]  # bin 0 is the retired, the last the outside pool
         with np.errstate(invalid="ignore", divide="ignore"):
             self.pay_history[k] = pay_sum / self.headcount_history[k, : labs.n]
         self.turmoil_history[k] = labs.turmoil

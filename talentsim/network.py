@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
+from talentsim.hashing import uniform_hash
 from talentsim.population import GONE
 
 
@@ -33,8 +34,8 @@ class ColleagueNetwork:
 
     def __init__(self, adjacency: sparse.csr_array) -> None:
         self.adjacency = adjacency
-        self._counts: np.ndarray | None = None
-        self._degree: np.ndarray | None = None
+        self._location: np.ndarray | None = None
+        self._row_lengths: np.ndarray | None = None
 
     @property
     def size(self) -> int:
@@ -100,48 +101,79 @@ class ColleagueNetwork:
     ) -> int:
         """Break each tie between two researchers now at ``lab`` with probability ``fraction``.
 
+        Works on the rows of the lab's members only: the decision for a tie is a hash of the
+        pair and of one key drawn from ``rng``, so both directions of a tie break together.
+
         Returns:
             The number of ties broken.
         """
         if fraction <= 0 or self.adjacency.nnz == 0:
             return 0
-        upper = sparse.triu(self.adjacency, k=1, format="coo")
-        head, tail = upper.row, upper.col
         here = location[: self.size]
-        inside = (here[head] == lab) & (here[tail] == lab)
-        broken = inside & (rng.random(head.shape[0]) < fraction)
-        n_broken = int(broken.sum())
-        if n_broken:
-            keep = ~broken
-            self.adjacency = _symmetric(head[keep], tail[keep], self.size)
-        return n_broken
+        members = np.flatnonzero(here == lab)
+        owner, position = self._entries_of(members)
+        neighbour = self.adjacency.indices[position]
+        inside = here[neighbour] == lab
+        owner, position, neighbour = owner[inside], position[inside], neighbour[inside]
+        key = np.uint64(rng.integers(0, 2**63))
+        low = np.minimum(owner, neighbour).astype(np.uint64)
+        high = np.maximum(owner, neighbour).astype(np.uint64)
+        broken = uniform_hash(low * np.uint64(self.size) + high, key) < fraction
+        if not broken.any():
+            return 0
+        adjacency = self.adjacency
+        adjacency.data[position[broken]] = 0.0
+        adjacency.eliminate_zeros()
+        self._row_lengths = None
+        return int(broken.sum() // 2)
+
+    def _entries_of(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For the given rows: each stored entry's row and its position in the CSR arrays."""
+        starts = self.adjacency.indptr[rows]
+        lengths = self._lengths()[rows]
+        owner = np.repeat(rows, lengths)
+        offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+        position = np.arange(owner.shape[0]) + offsets
+        return owner, position
 
     def update_shares(self, location: np.ndarray, n_places: int) -> None:
-        """Count each researcher's ties per place from current locations (call once a step)."""
-        here = location[: self.size]
-        present = here != GONE
-        rows = np.flatnonzero(present)
-        onehot = sparse.csr_array(
-            (np.ones(rows.shape[0]), (rows, here[present])), shape=(self.size, n_places)
-        )
-        counts = (self.adjacency @ onehot).toarray()
-        self._counts = counts
-        self._degree = counts.sum(axis=1)
+        """Take the locations that shares are computed from (those at the start of a step)."""
+        self._location = location[: self.size]
 
     def share(self, rows: np.ndarray, place: np.ndarray) -> np.ndarray:
-        """Share of each researcher's ties who are at ``place`` (0 without ties).
+        """Share of each researcher's ties (to people still in the field) who are at ``place``.
 
-        Uses the counts from the last :meth:`update_shares`.
+        Computed from the rows' own ties only (cost in proportion to their number), with the
+        locations given to the last :meth:`update_shares`; 0 for researchers without ties.
         """
-        out = np.zeros(rows.shape[0])
-        if self._counts is None or self._degree is None:
-            return out
-        covered = rows < self.size
-        r, p = rows[covered], place[covered]
-        degree = self._degree[r]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[covered] = np.where(degree > 0, self._counts[r, p] / degree, 0.0)
-        return out
+        return self.shares(rows, place)[0]
+
+    def shares(self, rows: np.ndarray, *places: np.ndarray) -> list[np.ndarray]:
+        """:meth:`share` for several places per row at once (the ties are gathered once)."""
+        outs = [np.zeros(rows.shape[0]) for _ in places]
+        location = self._location
+        if location is None:
+            return outs
+        covered = np.flatnonzero(rows < self.size)
+        if covered.shape[0] == 0:
+            return outs
+        chosen = rows[covered]
+        _, position = self._entries_of(chosen)
+        where = location[self.adjacency.indices[position]]
+        slot = np.repeat(np.arange(covered.shape[0]), self._lengths()[chosen])
+        degree = np.bincount(slot, weights=where != GONE, minlength=covered.shape[0])
+        has_ties = degree > 0
+        safe = np.where(has_ties, degree, 1.0)
+        for out, place in zip(outs, places, strict=True):
+            matches = where == place[covered][slot]
+            count = np.bincount(slot, weights=matches, minlength=covered.shape[0])
+            out[covered] = np.where(has_ties, count / safe, 0.0)
+        return outs
+
+    def _lengths(self) -> np.ndarray:
+        if self._row_lengths is None:
+            self._row_lengths = np.diff(self.adjacency.indptr)
+        return self._row_lengths
 
     def degrees(self) -> np.ndarray:
         """Number of ties of each covered researcher (including to people who left the field)."""

@@ -212,16 +212,19 @@ class LabState:
         Uses the nearest rank at or below ``quantile·(count − 1)`` in each lab's sorted ratios;
         NaN for an empty lab.
         """
-        pay = pay_ratio
         employed = (location >= 0) & (location < self.n)
-        lab, lab_pay = location[employed], pay[employed]
-        order = np.lexsort((lab_pay, lab))
+        lab, ratio = location[employed], pay_ratio[employed]
         counts = np.bincount(lab, minlength=self.n)
+        # Group by lab with a stable radix sort of small integers (linear time), then take
+        # each lab's order statistic with a linear-time partition.
+        order = np.argsort(lab.astype(np.int16 if self.n < 2**15 else np.int32), kind="stable")
+        grouped = ratio[order]
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
         reference = np.full(self.n, np.nan)
-        staffed = counts > 0
-        picks = starts[staffed] + np.floor(quantile * (counts[staffed] - 1)).astype(np.int64)
-        reference[staffed] = lab_pay[order][picks]
+        for j in np.flatnonzero(counts):
+            rank = int(np.floor(quantile * (counts[j] - 1)))
+            block = grouped[starts[j] : starts[j] + counts[j]]
+            reference[j] = np.partition(block, rank)[rank]
         return reference
 
     @property

