@@ -17,25 +17,32 @@ from __future__ import annotations
 
 import numpy as np
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_GOLDEN = 0x9E3779B97F4A7C15
+_MASK = (1 << 64) - 1
 
 
 def _mix(z: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return z ^ (z >> np.uint64(31))
+    # Array arithmetic on uint64 wraps silently (modulo 2**64), as the mixer needs.
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
 
 
-def uniform_hash(values: np.ndarray, key: np.uint64) -> np.ndarray:
+def _mix_int(z: int) -> int:
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+    return z ^ (z >> 31)
+
+
+def uniform_hash(values: np.ndarray, key: np.uint64 | int) -> np.ndarray:
     """One uniform in [0, 1) per value, a deterministic function of (value, key)."""
-    with np.errstate(over="ignore"):
-        z = values.astype(np.uint64, copy=False) + key * _GOLDEN
+    if values.shape[0] == 0:
+        return np.zeros(0)
+    offset = np.uint64((int(key) * _GOLDEN) & _MASK)
+    z = values.astype(np.uint64) + offset
     return (_mix(z) >> np.uint64(11)).astype(np.float64) * (1.0 / 2**53)
 
 
-def derive_key(key: np.uint64, salt: int) -> np.uint64:
+def derive_key(key: np.uint64 | int, salt: int) -> np.uint64:
     """A new key from a key and a salt (e.g. the step and purpose of a draw)."""
-    with np.errstate(over="ignore"):
-        z = np.array([key ^ (np.uint64(salt) * _GOLDEN)], dtype=np.uint64)
-    return np.uint64(_mix(z)[0])
+    return np.uint64(_mix_int(int(key) ^ ((salt * _GOLDEN) & _MASK)))

@@ -118,8 +118,11 @@ def utility_terms(
     """
     labs, mechanisms = ctx.labs, ctx.mechanisms
     who = rows if isinstance(rows, Chooser) else Chooser.gather(ctx.pop, rows)
+
     n = who.rows.shape[0]
     terms = np.zeros((len(TERMS), n))
+    if n == 0:
+        return terms
     at_lab = place < labs.n
     lab = np.where(at_lab, place, 0)
     if mechanisms.pay:

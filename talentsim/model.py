@@ -129,6 +129,7 @@ class _StepUniforms:
     def __init__(self, rng: np.random.Generator, n: int, key: np.uint64, step: int) -> None:
         self.block = rng.random((len(self.BLOCK), n), dtype=np.float32)
         self.n, self.key, self.step = n, key, step
+        self.keys: dict[int, np.uint64] = {}
 
     def __getitem__(self, index: int | tuple[int, np.ndarray]) -> np.ndarray:
         purpose, rows = (index, None) if isinstance(index, int) else index
@@ -137,7 +138,10 @@ class _StepUniforms:
             return row if rows is None else row[rows]
         if rows is None:
             rows = np.arange(self.n)
-        return uniform_hash(rows, derive_key(self.key, self.step * 16 + purpose))
+        key = self.keys.get(purpose)
+        if key is None:
+            key = self.keys[purpose] = derive_key(self.key, self.step * 16 + purpose)
+        return uniform_hash(rows, key)
 
 
 def _as_scenario(scenario: Scenario | str | Path | Mapping[str, Any]) -> Scenario:

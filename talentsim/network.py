@@ -159,15 +159,19 @@ class ColleagueNetwork:
             return outs
         chosen = rows[covered]
         _, position = self._entries_of(chosen)
+        if position.shape[0] == 0:
+            return outs
         where = location[self.adjacency.indices[position]]
-        slot = np.repeat(np.arange(covered.shape[0]), self._lengths()[chosen])
-        degree = np.bincount(slot, weights=where != GONE, minlength=covered.shape[0])
-        has_ties = degree > 0
-        safe = np.where(has_ties, degree, 1.0)
+        # Entries are laid out row after row: sum each row's segment with reduceat.
+        lengths = self._lengths()[chosen]
+        has_ties = lengths > 0
+        starts = (np.cumsum(lengths) - lengths)[has_ties]
+        degree = np.add.reduceat((where != GONE).astype(np.int32), starts)
+        safe = np.maximum(degree, 1)
+        index = covered[has_ties]
         for out, place in zip(outs, places, strict=True):
-            matches = where == place[covered][slot]
-            count = np.bincount(slot, weights=matches, minlength=covered.shape[0])
-            out[covered] = np.where(has_ties, count / safe, 0.0)
+            matches = (where == np.repeat(place[covered], lengths)).astype(np.int32)
+            out[index] = np.where(degree > 0, np.add.reduceat(matches, starts) / safe, 0.0)
         return outs
 
     def _lengths(self) -> np.ndarray:

@@ -215,16 +215,18 @@ class LabState:
         employed = (location >= 0) & (location < self.n)
         lab, ratio = location[employed], pay_ratio[employed]
         counts = np.bincount(lab, minlength=self.n)
-        # Group by lab with a stable radix sort of small integers (linear time), then take
-        # each lab's order statistic with a linear-time partition.
-        order = np.argsort(lab.astype(np.int16 if self.n < 2**15 else np.int32), kind="stable")
-        grouped = ratio[order]
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
         reference = np.full(self.n, np.nan)
-        for j in np.flatnonzero(counts):
-            rank = int(np.floor(quantile * (counts[j] - 1)))
-            block = grouped[starts[j] : starts[j] + counts[j]]
-            reference[j] = np.partition(block, rank)[rank]
+        if lab.shape[0] == 0:
+            return reference
+        # One partition for every lab at once: sort keys lab·span + ratio keep the labs apart
+        # (span exceeds every ratio), and each lab's order statistic sits at its own rank.
+        span = 2.0 * float(ratio.max()) + 1.0
+        keys = lab * span + ratio
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        staffed = np.flatnonzero(counts)
+        ranks = starts[staffed] + np.floor(quantile * (counts[staffed] - 1)).astype(np.int64)
+        picked = np.partition(keys, ranks)[ranks]
+        reference[staffed] = picked - staffed * span
         return reference
 
     @property
