@@ -162,16 +162,20 @@ class ColleagueNetwork:
         if position.shape[0] == 0:
             return outs
         where = location[self.adjacency.indices[position]]
-        # Entries are laid out row after row: sum each row's segment with reduceat.
+        # Entries are laid out row after row: a row's count is a difference of prefix sums.
         lengths = self._lengths()[chosen]
-        has_ties = lengths > 0
-        starts = (np.cumsum(lengths) - lengths)[has_ties]
-        degree = np.add.reduceat((where != GONE).astype(np.int32), starts)
+        ends = np.cumsum(lengths)
+        starts = ends - lengths
+
+        def per_row(flags: np.ndarray) -> np.ndarray:
+            prefix = np.concatenate([[0], np.cumsum(flags, dtype=np.int64)])
+            return prefix[ends] - prefix[starts]
+
+        degree = per_row(where != GONE)
         safe = np.maximum(degree, 1)
-        index = covered[has_ties]
         for out, place in zip(outs, places, strict=True):
-            matches = (where == np.repeat(place[covered], lengths)).astype(np.int32)
-            out[index] = np.where(degree > 0, np.add.reduceat(matches, starts) / safe, 0.0)
+            count = per_row(where == np.repeat(place[covered].astype(where.dtype), lengths))
+            out[covered] = np.where(degree > 0, count / safe, 0.0)
         return outs
 
     def _lengths(self) -> np.ndarray:
