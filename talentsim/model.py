@@ -650,7 +650,6 @@ class TalentModel(mesa.Model):
         self._retirement_draws = draws[D_RETIREMENT]
         ctx = self._context()
         flows = self.flow_history[k]
-        noise, market = self.spec.market.noise_scale, self.spec.market
 
         # Exogenous separations.
         separated = employed & (draws[D_SEPARATION] < self._p_separation)
@@ -663,10 +662,13 @@ class TalentModel(mesa.Model):
         room = labs.capacity - self.headcount_history[k - 1, : labs.n]
         hiring = (room >= 1) & (labs.frozen_until < k)
         weights = np.where(hiring, labs.recruiting_intensity, 0.0)
-        offer_lab, has_offer = kernels.draw_offer_labs(
-            location[rows], weights, draws[D_OFFER_LAB, rows]
-        )
-        rows, offer_lab = rows[has_offer], offer_lab[has_offer]
+        if rows.shape[0]:
+            offer_lab, has_offer = kernels.draw_offer_labs(
+                location[rows], weights, draws[D_OFFER_LAB, rows]
+            )
+            rows, offer_lab = rows[has_offer], offer_lab[has_offer]
+        else:
+            offer_lab = rows
         premium = labs.new_hire_premium[offer_lab]
         rows, offer_lab, premium = self._add_raids(
             rows, offer_lab, premium, location, separated, draws[D_RAID]
@@ -674,6 +676,58 @@ class TalentModel(mesa.Model):
         offered_pay = labs.pay_level[offer_lab] * (1.0 + premium) * pop.market_value[rows]
         np.add.at(flows[FLOWS.index("offers")], offer_lab, 1)
 
+        rows, current, offer_lab, offered_pay, term_gain, decided = self._choose_offers(
+            k, rows, offer_lab, offered_pay, room, draws, ctx
+        )
+
+        # Outside opportunities for employed researchers who did not accept an offer (whether
+        # they move, were turned away by capacity or were kept by a counter-offer).
+        busy = np.zeros(n, dtype=bool)
+        busy[decided] = True
+        chance = employed & ~separated & ~busy & (draws[D_OPPORTUNITY] < self._p_opportunity)
+        exit_rows, exit_from, outside_pay, exit_gain = self._choose_exits(
+            k, np.flatnonzero(chance), draws, ctx
+        )
+
+        sep_rows = np.flatnonzero(separated)
+        sep_from = location[sep_rows]
+
+        # Record, then apply. Kinds: a move into one's former lab is a return.
+        is_return = offer_lab == pop.last_lab[rows]
+        kinds = np.where(is_return, RETURN, np.where(current < outside, QUIT, HIRE))
+        self._log_moves(k, rows, current, offer_lab, kinds, offered_pay, term_gain)
+        to_pool = np.full_like(exit_rows, outside)
+        self._log_moves(k, exit_rows, exit_from, to_pool, EXIT, outside_pay, exit_gain)
+        sep_pay = self.spec.outside.pay_ratio * pop.market_value[sep_rows]
+        self._log_moves(
+            k, sep_rows, sep_from, np.full_like(sep_rows, outside), SEPARATION, sep_pay, None
+        )
+        self._move(rows, current, offer_lab, offered_pay)
+        self._move(exit_rows, exit_from, to_pool, outside_pay)
+        self._move(sep_rows, sep_from, np.full_like(sep_rows, outside), sep_pay)
+        self._update_reputation(k)
+
+    def _choose_offers(
+        self,
+        k: int,
+        rows: np.ndarray,
+        offer_lab: np.ndarray,
+        offered_pay: np.ndarray,
+        room: np.ndarray,
+        draws: _StepUniforms,
+        ctx: kernels.DecisionContext,
+    ) -> tuple[np.ndarray, ...]:
+        """Offers: logit choice, capacity, counter-offers. Returns the moves that go ahead.
+
+        Returns ``(rows, current, offer_lab, offered_pay, term_gain, decided)``, where
+        ``decided`` are all who accepted (moving or not).
+        """
+        if rows.shape[0] == 0:
+            none = np.zeros(0, dtype=np.int64)
+            return none, none, none, np.zeros(0), np.zeros((len(kernels.TERMS), 0)), none
+        pop, outside = self.population, self._outside_code
+        flows, market = self.flow_history[k], self.spec.market
+        location = pop.view("location")
         current = location[rows]
         current_pay = np.where(
             current < outside, pop.pay[rows], self.spec.outside.pay_ratio * pop.market_value[rows]
@@ -684,7 +738,9 @@ class TalentModel(mesa.Model):
         terms_offer = kernels.utility_terms(who, offer_lab, offered_pay, ctx, peers_offer)
         term_gain = terms_offer - terms_now
         switching = np.where(current < outside, market.switching_cost, 0.0)
-        accepted = kernels.accept(term_gain.sum(axis=0) - switching, noise, draws[D_ACCEPT, rows])
+        accepted = kernels.accept(
+            term_gain.sum(axis=0) - switching, market.noise_scale, draws[D_ACCEPT, rows]
+        )
         np.add.at(flows[FLOWS.index("acceptances")], offer_lab[accepted], 1)
         fits = kernels.within_capacity(offer_lab[accepted], room, draws[D_CAPACITY, rows[accepted]])
         go = np.flatnonzero(accepted)[fits]
@@ -697,12 +753,22 @@ class TalentModel(mesa.Model):
         rows, current, offer_lab = rows[~stays], current[~stays], offer_lab[~stays]
         offered_pay, term_gain = offered_pay[~stays], term_gain[:, ~stays]
 
-        # Outside opportunities for employed researchers who did not accept an offer (whether
-        # they move, were turned away by capacity or were kept by a counter-offer).
-        busy = np.zeros(n, dtype=bool)
-        busy[decided] = True
-        chance = employed & ~separated & ~busy & (draws[D_OPPORTUNITY] < self._p_opportunity)
-        exit_rows = np.flatnonzero(chance)
+        return rows, current, offer_lab, offered_pay, term_gain, decided
+
+    def _choose_exits(
+        self,
+        k: int,
+        exit_rows: np.ndarray,
+        draws: _StepUniforms,
+        ctx: kernels.DecisionContext,
+    ) -> tuple[np.ndarray, ...]:
+        """Outside opportunities: logit choice and counter-offers. Returns the exits."""
+        if exit_rows.shape[0] == 0:
+            none = np.zeros(0, dtype=np.int64)
+            return none, none, np.zeros(0), np.zeros((len(kernels.TERMS), 0))
+        pop, outside = self.population, self._outside_code
+        location = pop.view("location")
+        noise = self.spec.market.noise_scale
         exit_from = location[exit_rows]
         outside_pay = self.spec.outside.pay_ratio * pop.market_value[exit_rows]
         exit_places = np.full(exit_rows.shape[0], outside)
@@ -728,23 +794,7 @@ class TalentModel(mesa.Model):
         exit_rows, exit_from = exit_rows[~stays], exit_from[~stays]
         exit_gain, outside_pay = exit_gain[:, ~stays], outside_pay[~stays]
 
-        sep_rows = np.flatnonzero(separated)
-        sep_from = location[sep_rows]
-
-        # Record, then apply. Kinds: a move into one's former lab is a return.
-        is_return = offer_lab == pop.last_lab[rows]
-        kinds = np.where(is_return, RETURN, np.where(current < outside, QUIT, HIRE))
-        self._log_moves(k, rows, current, offer_lab, kinds, offered_pay, term_gain)
-        to_pool = np.full_like(exit_rows, outside)
-        self._log_moves(k, exit_rows, exit_from, to_pool, EXIT, outside_pay, exit_gain)
-        sep_pay = self.spec.outside.pay_ratio * pop.market_value[sep_rows]
-        self._log_moves(
-            k, sep_rows, sep_from, np.full_like(sep_rows, outside), SEPARATION, sep_pay, None
-        )
-        self._move(rows, current, offer_lab, offered_pay)
-        self._move(exit_rows, exit_from, to_pool, outside_pay)
-        self._move(sep_rows, sep_from, np.full_like(sep_rows, outside), sep_pay)
-        self._update_reputation(k)
+        return exit_rows, exit_from, outside_pay, exit_gain
 
     def _peer_shares(
         self, rows: np.ndarray, first: np.ndarray, second: np.ndarray
@@ -845,6 +895,8 @@ class TalentModel(mesa.Model):
     def _move(
         self, rows: np.ndarray, origin: np.ndarray, destination: np.ndarray, pay: np.ndarray
     ) -> None:
+        if rows.shape[0] == 0:
+            return
         pop = self.population
         left_lab = origin < self._outside_code
         bond = self.spec.market.attachment_bond_time
