@@ -35,12 +35,13 @@ import numpy as np
 import talentsim as ts
 from talentsim.population import draw
 from talentsim.scenario import OUTSIDE, Reorganisation
+from talentsim.units import half_life_factor, rate_to_probability
 
 SOCIAL = ("peers", "fairness", "reputation", "counter_offers")
 
 
 def _p(rate: float, dt: float) -> float:
-    return 1.0 - math.exp(-rate * dt)
+    return float(rate_to_probability(rate, dt))
 
 
 class Researcher(mesa.Agent):
@@ -171,7 +172,7 @@ class ReferenceModel(mesa.Model):
                 "clarity": lab.mission_clarity,
                 "orientation": lab.orientation,
                 "turmoil": lab.turmoil,
-                "decay": 0.5 ** (dt / lab.recovery_half_life),
+                "decay": half_life_factor(lab.recovery_half_life, dt),
                 "capacity": math.inf if lab.capacity is None else lab.capacity,
                 "intensity": lab.recruiting_intensity,
                 "p_reorg": _p(lab.reorg_rate, dt) if spec.mechanisms.random_reorganisations else 0,
@@ -180,7 +181,7 @@ class ReferenceModel(mesa.Model):
             }
             for name, lab in spec.labs.items()
         }
-        self.attachment_decay = 0.5 ** (dt / market.attachment_half_life)
+        self.attachment_decay = half_life_factor(market.attachment_half_life, dt)
         self.schedule_of = {}
         for event in spec.events:
             self.schedule_of.setdefault(round(event.at / dt) + 1, []).append(event)

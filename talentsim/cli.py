@@ -54,6 +54,21 @@ def script_arguments(description: str | None, argv: list[str] | None = None, *, 
     return parser.parse_args(argv)
 
 
+def _add_set_option(parser, help_text: str) -> None:
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=help_text
+    )
+
+
+def _load_with_overrides(file: str, assignments: list[str]):
+    """The scenario in ``file`` with the ``--set KEY=VALUE`` assignments applied."""
+    from talentsim.scenario import load_scenario
+
+    scenario = load_scenario(file)
+    overrides = dict(_parse_or_fail(item) for item in assignments)
+    return scenario.with_overrides(overrides) if overrides else scenario
+
+
 def _build_parser():
     import argparse
 
@@ -70,13 +85,9 @@ def _build_parser():
     run.add_argument(
         "--out", default=None, help="results folder (default: results/<scenario name>)"
     )
-    run.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a scenario value by dotted path, e.g. labs.MSL.pay_level=3.0 "
+    _add_set_option(
+        run,
+        "override a scenario value by dotted path, e.g. labs.MSL.pay_level=3.0 "
         "(values are read as TOML; repeatable)",
     )
     run.add_argument("--force", action="store_true", help="overwrite a non-empty results folder")
@@ -113,14 +124,7 @@ def _build_parser():
         help="summary metric to report, e.g. attrition.MSL (repeatable; default: headline "
         "metrics per lab)",
     )
-    compare.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a value of the baseline (and so of every variant)",
-    )
+    _add_set_option(compare, "override a value of the baseline (and so of every variant)")
     compare.add_argument(
         "--out", default=None, help="results folder (default: results/<scenario>-compare)"
     )
@@ -188,12 +192,9 @@ def _validate(args) -> int:
 def _run(args) -> int:
     from pathlib import Path
 
-    from talentsim.scenario import ScenarioError, load_scenario
+    from talentsim.scenario import ScenarioError
 
-    scenario = load_scenario(args.file)
-    overrides = dict(_parse_or_fail(item) for item in args.overrides)
-    if overrides:
-        scenario = scenario.with_overrides(overrides)
+    scenario = _load_with_overrides(args.file, args.overrides)
     if args.seed is not None and args.seed < 0:
         raise ScenarioError(f"--seed: expected a non-negative integer, got {args.seed}")
     if args.steps is not None and args.steps < 1:
@@ -240,12 +241,9 @@ def _compare(args) -> int:
     from pathlib import Path
 
     from talentsim.compare import compare
-    from talentsim.scenario import ScenarioError, load_scenario
+    from talentsim.scenario import ScenarioError
 
-    scenario = load_scenario(args.file)
-    overrides = dict(_parse_or_fail(item) for item in args.overrides)
-    if overrides:
-        scenario = scenario.with_overrides(overrides)
+    scenario = _load_with_overrides(args.file, args.overrides)
     variants = _parse_variants(args.variants)
     if args.seeds < 2:
         raise ScenarioError(f"--seeds: expected at least 2 replicates, got {args.seeds}")

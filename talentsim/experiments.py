@@ -48,7 +48,15 @@ from talentsim.results import (
     run_metadata,
 )
 from talentsim.scenario import Scenario, ScenarioError
-from talentsim.store import DONE, FAILED, PENDING, PlannedRun, RunOutcome, SweepStore
+from talentsim.store import (
+    DONE,
+    FAILED,
+    PENDING,
+    PlannedRun,
+    RunOutcome,
+    SweepStore,
+    assemble_table,
+)
 
 RUN_COLUMNS = ("run_id", "point", "replicate", "seed", "status", "error")
 """The columns that describe a run, first in a sweep table."""
@@ -379,15 +387,4 @@ def _table_from_outcomes(
     summaries = pd.DataFrame(
         [{"run_id": o.run_id, **(o.summary or {})} for o in outcomes if o.status == DONE]
     )
-    return _assemble(runs, summaries, design)
-
-
-def _assemble(runs: pd.DataFrame, summaries: pd.DataFrame, design: Design) -> pd.DataFrame:
-    points = design.points.copy()
-    points.insert(0, "point", range(len(points)))
-    table = runs.merge(points, on="point", how="left")
-    if "run_id" in summaries.columns and len(summaries.columns) > 1:
-        table = table.merge(summaries, on="run_id", how="left")
-    table = table.sort_values(["point", "replicate"], kind="stable").reset_index(drop=True)
-    table["seed"] = table["seed"].astype("int64")
-    return table
+    return assemble_table(runs, design.points, summaries)

@@ -73,10 +73,6 @@ class Chooser:
         names = [f.name for f in fields(cls) if f.name != "rows"]
         return cls(rows, *(getattr(pop, name)[rows] for name in names))
 
-    def subset(self, keep: np.ndarray) -> Chooser:
-        """The choosers selected by an index or mask."""
-        return Chooser(*(getattr(self, f.name)[keep] for f in fields(self)))
-
 
 def utility_terms(
     rows: np.ndarray | Chooser,

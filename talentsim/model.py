@@ -623,12 +623,13 @@ class TalentModel(mesa.Model):
         pop, labs, spec = self.population, self.lab_state, self.spec
         location = pop.view("location")
         if spec.mechanisms.fairness:
-            ratio = pop.view("pay") / pop.view("market_value")
-            reference = labs.reference_ratio(location, ratio, spec.market.fairness_quantile)
+            reference = labs.reference_ratio(
+                location, pop.view("pay"), pop.view("market_value"), spec.market.fairness_quantile
+            )
         else:
             reference = np.full(labs.n, np.nan)
         if self.network is not None:
-            self.network.update_shares(location, len(self.place_names))
+            self.network.set_locations(location)
         return kernels.DecisionContext(
             pop=pop,
             labs=labs,
@@ -671,7 +672,7 @@ class TalentModel(mesa.Model):
             offer_lab = rows
         premium = labs.new_hire_premium[offer_lab]
         rows, offer_lab, premium = self._add_raids(
-            rows, offer_lab, premium, location, separated, draws[D_RAID]
+            rows, offer_lab, premium, location, separated, draws
         )
         offered_pay = labs.pay_level[offer_lab] * (1.0 + premium) * pop.market_value[rows]
         np.add.at(flows[FLOWS.index("offers")], offer_lab, 1)
@@ -812,13 +813,13 @@ class TalentModel(mesa.Model):
         premium: np.ndarray,
         location: np.ndarray,
         separated: np.ndarray,
-        priority: np.ndarray,
+        draws: _StepUniforms,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Poaching raids due this step replace the regular offers of the people they target."""
         for raid in self._raids_due:
             raider, target = self._lab_code[raid.lab], self._lab_code[raid.target]
             staff = np.flatnonzero((location == target) & ~separated)
-            order = priority[staff]
+            order = draws[D_RAID, staff]  # drawn only for the raided lab's staff
             if raid.former_staff_first:
                 order = order - (self.population.last_lab[staff] == raider)  # alumni sort first
             chosen = staff[np.argsort(order, kind="stable")[: raid.offers]]

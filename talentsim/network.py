@@ -136,7 +136,7 @@ class ColleagueNetwork:
         position = np.arange(owner.shape[0]) + offsets
         return owner, position
 
-    def update_shares(self, location: np.ndarray, n_places: int) -> None:
+    def set_locations(self, location: np.ndarray) -> None:
         """Take the locations that shares are computed from (those at the start of a step)."""
         self._location = location[: self.size]
 
@@ -144,7 +144,7 @@ class ColleagueNetwork:
         """Share of each researcher's ties (to people still in the field) who are at ``place``.
 
         Computed from the rows' own ties only (cost in proportion to their number), with the
-        locations given to the last :meth:`update_shares`; 0 for researchers without ties.
+        locations given to the last :meth:`set_locations`; 0 for researchers without ties.
         """
         return self.shares(rows, place)[0]
 

@@ -205,7 +205,7 @@ class LabState:
         )
 
     def reference_ratio(
-        self, location: np.ndarray, pay_ratio: np.ndarray, quantile: float
+        self, location: np.ndarray, pay: np.ndarray, market_value: np.ndarray, quantile: float
     ) -> np.ndarray:
         """Each lab's reference pay ratio: the ``quantile`` of its researchers' pay / market value.
 
@@ -213,7 +213,7 @@ class LabState:
         NaN for an empty lab.
         """
         employed = (location >= 0) & (location < self.n)
-        lab, ratio = location[employed], pay_ratio[employed]
+        lab, ratio = location[employed], pay[employed] / market_value[employed]
         counts = np.bincount(lab, minlength=self.n)
         reference = np.full(self.n, np.nan)
         if lab.shape[0] == 0:

@@ -207,14 +207,8 @@ class RunResult:
                 - totals.loc[lab, "separations"]
             )
             leavers = departures[departures["origin"] == lab]
-            initial = self._initial_staff(lab)
-            left = leavers.loc[leavers["researcher"].isin(initial), "researcher"].nunique()
-            out[f"attrition.{lab}"] = float(left / len(initial)) if len(initial) else float("nan")
-            early = leavers[leavers["time"] <= EARLY_EXIT_YEARS + 1e-9]
-            left_early = early.loc[early["researcher"].isin(initial), "researcher"].nunique()
-            out[f"early_attrition.{lab}"] = (
-                float(left_early / len(initial)) if len(initial) else float("nan")
-            )
+            out[f"attrition.{lab}"] = self._share_left(lab)
+            out[f"early_attrition.{lab}"] = self._share_left(lab, at=EARLY_EXIT_YEARS)
             out[f"early_exits.{lab}"] = int((leavers["tenure"] < EARLY_EXIT_YEARS).sum())
         out["moves"] = int(ev["kind"].isin(["hire", "quit", "return", "exit"]).sum())
         out["boomerangs"] = int((ev["kind"] == "return").sum())
@@ -222,11 +216,6 @@ class RunResult:
         out[f"headcount_end.{OUTSIDE}"] = int(last[OUTSIDE])
         out["population_end"] = int(last.sum())
         return out
-
-    def _initial_staff(self, lab: str) -> np.ndarray:
-        """Researcher ids at ``lab`` at step 0."""
-        people = self.researchers
-        return people.loc[people["start"] == lab, "researcher"].to_numpy()
 
     def departures(
         self,
@@ -267,6 +256,12 @@ class RunResult:
             at: Time in years since the start (default: the end of the run).
         """
         self._check_lab(lab)
+        return 1.0 - self._share_left(lab, cohorts=cohorts, at=at)
+
+    def _share_left(
+        self, lab: str, *, cohorts: Sequence[str] | None = None, at: float | None = None
+    ) -> float:
+        """Share of the researchers who started at ``lab`` who left it by ``at`` (NaN if none)."""
         people = self.researchers
         starters = people["start"] == lab
         if cohorts is not None:
@@ -277,7 +272,7 @@ class RunResult:
             return float("nan")
         left = self.departures(lab, until=at)
         gone = left.loc[left["researcher"].isin(ids), "researcher"].nunique()
-        return float(1.0 - gone / len(ids))
+        return float(gone / len(ids))
 
     def offer_acceptance(self, lab: str, start: float = 0.0, end: float | None = None) -> float:
         """Share of the offers ``lab`` made in ``(start, end]`` (years) that were accepted.

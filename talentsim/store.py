@@ -237,13 +237,7 @@ class SweepStore:
             runs = runs[runs["run_id"].isin(set(run_ids))]
         points_json = self.meta("points")
         points = pd.DataFrame(points_json["data"], columns=points_json["columns"])
-        points.insert(0, "point", range(len(points)))
-        table = runs.merge(points, on="point", how="left")
-        summaries = self.summaries()
-        if len(summaries.columns) > 1:
-            table = table.merge(summaries, on="run_id", how="left")
-        table = table.sort_values(["point", "replicate"], kind="stable").reset_index(drop=True)
-        table["seed"] = table["seed"].astype("int64")
+        table = assemble_table(runs, points, self.summaries())
         spec = self.meta("spec") or {}
         table.attrs["store"] = str(self.folder)
         table.attrs["design"] = spec.get("design")
@@ -275,6 +269,28 @@ class SweepStore:
         if not frames:
             return pd.DataFrame({"run_id": pd.Series(dtype=str)})
         return pd.concat(frames, ignore_index=True)
+
+
+def assemble_table(
+    runs: pd.DataFrame, points: pd.DataFrame, summaries: pd.DataFrame
+) -> pd.DataFrame:
+    """The sweep table: runs joined with their point's parameters and their metrics.
+
+    Args:
+        runs: One row per run with ``run_id``, ``point``, ``replicate``, ``seed``, ``status``,
+            ``error``.
+        points: The design's points, one row per point (in point order), a column per
+            parameter.
+        summaries: ``run_id`` and the metrics of done runs (may have no rows or columns).
+    """
+    points = points.copy()
+    points.insert(0, "point", range(len(points)))
+    table = runs.merge(points, on="point", how="left")
+    if "run_id" in summaries.columns and len(summaries.columns) > 1:
+        table = table.merge(summaries, on="run_id", how="left")
+    table = table.sort_values(["point", "replicate"], kind="stable").reset_index(drop=True)
+    table["seed"] = table["seed"].astype("int64")
+    return table
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -69,11 +69,11 @@ def test_peer_share_counts_ties_per_place() -> None:
     head, tail = np.array([0, 0, 0]), np.array([1, 2, 3])
     adjacency = sparse.csr_array((np.ones(6), (np.r_[head, tail], np.r_[tail, head])), shape=(4, 4))
     network = ColleagueNetwork(adjacency)
-    network.update_shares(np.array([1, 0, 0, 2]), n_places=3)
+    network.set_locations(np.array([1, 0, 0, 2]))
     share = network.share(np.array([0, 0, 0, 3]), np.array([0, 1, 2, 1]))
     assert share == pytest.approx([2 / 3, 0.0, 1 / 3, 1.0])
     # someone who retired (GONE) no longer counts
-    network.update_shares(np.array([1, 0, -1, 2]), n_places=3)
+    network.set_locations(np.array([1, 0, -1, 2]))
     assert network.share(np.array([0]), np.array([0])) == pytest.approx([0.5])
 
 
@@ -135,11 +135,11 @@ def test_reference_ratio_is_the_lower_quantile_per_lab(small: ts.Scenario) -> No
     rng = np.random.default_rng(5)
     location = rng.integers(-1, labs.n + 1, 500)  # includes retired (-1) and the pool
     ratio = rng.lognormal(0.0, 0.5, 500)
-    reference = labs.reference_ratio(location, ratio, 0.9)
+    reference = labs.reference_ratio(location, ratio, np.ones(500), 0.9)
     for j in range(labs.n):
         expected = np.quantile(ratio[location == j], 0.9, method="lower")
         assert reference[j] == pytest.approx(expected)
-    empty = labs.reference_ratio(np.full(5, labs.n), ratio[:5], 0.9)
+    empty = labs.reference_ratio(np.full(5, labs.n), ratio[:5], np.ones(5), 0.9)
     assert np.isnan(empty).all()
 
 
@@ -357,7 +357,7 @@ def _raid_offers(former_first: bool, seed: int) -> tuple[np.ndarray, np.ndarray,
         np.zeros(0),
         location,
         np.zeros(location.shape[0], dtype=bool),
-        np.random.default_rng(seed).random(location.shape[0]),
+        ts.model._StepUniforms(np.random.default_rng(seed), location.shape[0], np.uint64(seed), 5),
     )
     alumni = np.flatnonzero(model.population.view("cohort") == 0)
     return rows, lab, np.isin(rows, alumni)
