@@ -77,64 +77,122 @@ def versus_reference(sizes: list[int]) -> list[dict[str, Any]]:
 
 
 def bare_kernel_step(state: dict[str, np.ndarray], params: dict[str, Any], rng) -> None:
-    """The core rule in plain NumPy: offers, a lab drawn by weight, logit acceptance, moves."""
-    location, pay, value = state["location"], state["pay"], state["value"]
-    n, labs = location.shape[0], params["pay_level"].shape[0]
+    """The core rules of talentsim written directly in NumPy, as a skilled user would.
+
+    The same rules as talentsim's core market, step for step: random reorganisations;
+    exogenous separations; offers (employed and pool rates) from a lab drawn by recruiting
+    weight, never one's own; binary-logit acceptance on pay, mission, stability and attachment
+    with a switching cost; outside opportunities (exit to the pool) for the employed who did
+    not accept; the moves (tenure reset, the lab left becomes the former lab, attachment from
+    tenure); retirements from the pool; clocks (tenure, attachment, turmoil); headcounts.
+    Draws come from one generator: a float32 block for the three draws everyone needs, then
+    draws for the subsets that need them. No event log, flows or common random numbers.
+    """
+    loc, pay, value, tenure = state["location"], state["pay"], state["value"], state["tenure"]
+    last, attach = state["last_lab"], state["attachment"]
+    n, labs = loc.shape[0], params["pay_level"].shape[0]
+    turmoil = params["turmoil"]
+    turmoil += np.where(rng.random(labs) < params["p_reorg"], params["reorg_severity"], 0.0)
+
+    def utility(rows: np.ndarray, place: np.ndarray, wage: np.ndarray) -> np.ndarray:
+        at_lab = place < labs
+        j = np.where(at_lab, place, 0)
+        alignment = 1 - 2 * np.abs(state["orientation"][rows] - params["orientation"][j])
+        lab_part = (
+            state["w_mission"][rows] * params["clarity"][j] * alignment
+            - state["w_stability"][rows] * turmoil[j]
+            + np.where(place == last[rows], state["w_attachment"][rows] * attach[rows], 0.0)
+        )
+        return state["w_pay"][rows] * np.log(wage) + np.where(at_lab, lab_part, 0.0)
+
     u = rng.random((3, n), dtype=np.float32)
-    employed = location < labs
-    offered = np.flatnonzero(u[0] < np.where(employed, params["p_employed"], params["p_outside"]))
-    cumulative = np.cumsum(params["weights"])
-    lab = np.minimum(np.searchsorted(cumulative, u[1, offered] * cumulative[-1]), labs - 1)
-    here = location[offered]
-    at_lab = here < labs
-    safe = np.where(at_lab, here, 0)
-    orientation = state["orientation"][offered]
-    v_now = np.log(np.where(at_lab, pay[offered], params["outside_ratio"] * value[offered]))
-    v_now += np.where(
-        at_lab,
-        params["clarity"][safe] * (1 - 2 * np.abs(orientation - params["orientation"][safe]))
-        - params["turmoil"][safe],
-        0.0,
+    employed = (loc >= 0) & (loc < labs)
+    separated = employed & (u[0] < params["p_separation"])
+    p_offer = np.where(employed, params["p_employed"], params["p_outside"])
+    offered = np.flatnonzero((employed & ~separated | (loc == labs)) & (u[1] < p_offer))
+    here = loc[offered]
+    # the offering lab, by weight, never one's own
+    weights = params["weights"]
+    cumulative = np.cumsum(weights)
+    mine = here < labs
+    own = np.where(mine, here, 0)
+    own_weight = np.where(mine, weights[own], 0.0)
+    target = rng.random(offered.shape[0]) * (cumulative[-1] - own_weight)
+    target += np.where(
+        target >= np.where(mine, cumulative[own] - own_weight, np.inf), own_weight, 0
     )
+    lab = np.minimum(np.searchsorted(cumulative, target, side="right"), labs - 1)
+    now_pay = np.where(mine, pay[offered], params["outside_ratio"] * value[offered])
     new_pay = params["pay_level"][lab] * value[offered]
-    v_offer = (
-        np.log(new_pay)
-        + params["clarity"][lab] * (1 - 2 * np.abs(orientation - params["orientation"][lab]))
-        - params["turmoil"][lab]
+    gain = (
+        utility(offered, lab, new_pay)
+        - utility(offered, here, now_pay)
+        - np.where(mine, params["switching_cost"], 0.0)
     )
-    gain = v_offer - v_now - np.where(at_lab, params["switching_cost"], 0.0)
-    accept = u[2, offered] < 1.0 / (1.0 + np.exp(-gain / params["noise"]))
-    accept &= lab != here
-    movers = offered[accept]
-    location[movers] = lab[accept]
-    pay[movers] = new_pay[accept]
-    np.bincount(location + 1, minlength=labs + 2)  # headcounts, as talentsim records them
+    accepted = rng.random(offered.shape[0]) < 1.0 / (1.0 + np.exp(-gain / params["noise"]))
+    busy = np.zeros(n, dtype=bool)
+    busy[offered[accepted]] = True
+    chance = np.flatnonzero(employed & ~separated & ~busy & (u[2] < params["p_opportunity"]))
+    out_pay = params["outside_ratio"] * value[chance]
+    exit_gain = (
+        state["w_pay"][chance] * np.log(out_pay)
+        + params["outside_amenity"]
+        - utility(chance, loc[chance], pay[chance])
+    )
+    exits = rng.random(chance.shape[0]) < 1.0 / (1.0 + np.exp(-exit_gain / params["noise"]))
+    sep = np.flatnonzero(separated)
+    rows = np.concatenate([offered[accepted], chance[exits], sep])
+    destination = np.concatenate([lab[accepted], np.full(int(exits.sum()) + sep.shape[0], labs)])
+    wage = np.concatenate([new_pay[accepted], out_pay[exits], params["outside_ratio"] * value[sep]])
+    origin = loc[rows]
+    leaving = rows[origin < labs]
+    last[leaving] = origin[origin < labs]
+    attach[leaving] = -np.expm1(-tenure[leaving] / params["bond_time"])
+    home = rows[destination == last[rows]]
+    last[home], attach[home] = -1, 0.0
+    loc[rows], pay[rows], tenure[rows] = destination, wage, 0.0
+    pool = np.flatnonzero(loc == labs)
+    loc[pool[rng.random(pool.shape[0]) < params["p_retirement"]]] = -1
+    tenure += params["dt"]
+    attach *= params["attachment_decay"]
+    turmoil *= params["turmoil_decay"]
+    np.bincount(loc + 1, minlength=labs + 2)  # headcounts, as talentsim records them
 
 
 def versus_bare_kernel(n: int) -> dict[str, Any]:
-    """Talentsim's step on a core-rules market against the bare kernel of the same rule."""
+    """Talentsim's step on a core-rules market against the bare kernel of the same rules."""
     scenario = core_market(n, labs=5, duration="20y")
     model = ts.TalentModel(scenario, seed=1)
     ours = seconds_per_step(model, steps=20)
-    labs = model.lab_state
+    bare = ts.TalentModel(scenario, seed=1)  # its starting state, for the bare kernel
+    labs, pop = bare.lab_state, bare.population
     rng = np.random.default_rng(1)
-    state = {
-        "location": model.population.view("location").copy(),
-        "pay": model.population.view("pay").copy(),
-        "value": model.population.view("market_value").copy(),
-        "orientation": model.population.view("orientation").copy(),
-    }
+    columns = ("location", "pay", "tenure", "last_lab", "attachment", "orientation")
+    weights = ("w_pay", "w_mission", "w_stability", "w_attachment")
+    state = {name: pop.view(name).copy() for name in (*columns, *weights)}
+    state["value"] = pop.view("market_value").copy()
+    market = scenario.market
     params = {
         "pay_level": labs.pay_level,
         "clarity": labs.mission_clarity,
         "orientation": labs.orientation,
-        "turmoil": labs.turmoil,
+        "turmoil": labs.turmoil.copy(),
+        "turmoil_decay": labs.turmoil_decay,
+        "p_reorg": labs.reorg_probability,
+        "reorg_severity": labs.reorg_severity,
         "weights": labs.recruiting_intensity,
         "outside_ratio": scenario.outside.pay_ratio,
-        "switching_cost": scenario.market.switching_cost,
-        "noise": scenario.market.noise_scale,
-        "p_employed": model._p_offer_employed,
-        "p_outside": model._p_offer_outside,
+        "outside_amenity": scenario.outside.amenity,
+        "switching_cost": market.switching_cost,
+        "noise": market.noise_scale,
+        "bond_time": market.attachment_bond_time,
+        "attachment_decay": bare._attachment_decay,
+        "dt": bare.dt,
+        "p_employed": bare._p_offer_employed,
+        "p_outside": bare._p_offer_outside,
+        "p_separation": bare._p_separation,
+        "p_opportunity": bare._p_opportunity,
+        "p_retirement": bare._p_retirement,
     }
     bare_kernel_step(state, params, rng)
     best = math.inf

@@ -1,8 +1,8 @@
 """Paired "what if" comparisons under common random numbers.
 
 ``compare(scenario, variants, seeds)`` runs the baseline scenario and each variant (a set of
-dotted-path overrides) with the same seeds. Within a run, every researcher draws the same block
-of uniforms each step whatever the scenario (see :mod:`talentsim.model`), so a baseline run and
+dotted-path overrides) with the same seeds. Every decision draw is a keyed hash of (researcher,
+step, purpose) whatever the scenario (see :mod:`talentsim.model`), so a baseline run and
 a variant run with the same seed differ only through the change itself, as far as the model
 allows: once people's paths diverge, their later draws are used for different choices. The
 effect of a variant on a metric is the mean paired difference with a t confidence interval and

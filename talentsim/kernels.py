@@ -1,6 +1,7 @@
-"""Vectorised decision kernels: utilities, offers, choices and capacity.
+"""Decision kernels: utilities, offers, choices and capacity.
 
-Each function works on whole arrays of researchers at once; none loops over agents.
+Each function works on whole arrays of researchers at once; none loops over agents in Python
+(the utility terms are one compiled loop, :mod:`talentsim.compiled`).
 
 References:
     Train, K. (2009). *Discrete Choice Methods with Simulation*, 2nd ed., ch. 3 (logit).
@@ -10,17 +11,32 @@ References:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import expit
 
+from talentsim import compiled
 from talentsim.network import ColleagueNetwork
 from talentsim.population import LabState, Population
 from talentsim.scenario import Mechanisms
 
 TERMS = ("pay", "mission", "stability", "peers", "fairness", "attachment", "reputation", "amenity")
 """Names of the utility terms, in the row order returned by :func:`utility_terms`."""
+
+#: Population columns the utility terms read (in :func:`talentsim.compiled.utility_terms`).
+RESEARCHER_COLUMNS = (
+    "w_pay",
+    "w_mission",
+    "w_stability",
+    "w_peers",
+    "w_fairness",
+    "w_attachment",
+    "w_reputation",
+    "orientation",
+    "market_value",
+    "attachment",
+)
 
 
 @dataclass
@@ -45,37 +61,8 @@ class DecisionContext:
     network: ColleagueNetwork | None = None
 
 
-@dataclass
-class Chooser:
-    """The state of the researchers making a choice, gathered once from the population.
-
-    Evaluating two places for the same researchers (stay or go) then reads the population's
-    large arrays once instead of twice.
-    """
-
-    rows: np.ndarray
-    w_pay: np.ndarray
-    w_mission: np.ndarray
-    w_stability: np.ndarray
-    w_peers: np.ndarray
-    w_fairness: np.ndarray
-    w_attachment: np.ndarray
-    w_reputation: np.ndarray
-    orientation: np.ndarray
-    market_value: np.ndarray
-    last_lab: np.ndarray
-    attachment: np.ndarray
-    location: np.ndarray
-
-    @classmethod
-    def gather(cls, pop: Population, rows: np.ndarray) -> Chooser:
-        """Read the rows' state from the population."""
-        names = [f.name for f in fields(cls) if f.name != "rows"]
-        return cls(rows, *(getattr(pop, name)[rows] for name in names))
-
-
 def utility_terms(
-    rows: np.ndarray | Chooser,
+    rows: np.ndarray,
     place: np.ndarray,
     pay: np.ndarray,
     ctx: DecisionContext,
@@ -96,7 +83,7 @@ def utility_terms(
     outside pool only pay, peers and the outside amenity count.
 
     Args:
-        rows: Researcher rows, or their state already gathered (:class:`Chooser`).
+        rows: Researcher rows.
         place: Location of each (a lab index, or ``labs.outside``).
         pay: Pay each would receive there (> 0).
         ctx: Researcher and lab state, switches, reference pay and network.
@@ -112,39 +99,41 @@ def utility_terms(
         Felps, W. et al. (2009). Turnover contagion. *Academy of Management Journal* 52(3),
         545–561 (peers).
     """
-    labs, mechanisms = ctx.labs, ctx.mechanisms
-    who = rows if isinstance(rows, Chooser) else Chooser.gather(ctx.pop, rows)
-
-    n = who.rows.shape[0]
-    terms = np.zeros((len(TERMS), n))
-    if n == 0:
-        return terms
-    at_lab = place < labs.n
-    lab = np.where(at_lab, place, 0)
-    if mechanisms.pay:
-        terms[0] = who.w_pay * np.log(pay)
-    if mechanisms.mission:
-        alignment = 1.0 - 2.0 * np.abs(who.orientation - labs.orientation[lab])
-        terms[1] = np.where(at_lab, who.w_mission * labs.mission_clarity[lab] * alignment, 0.0)
-    if mechanisms.stability:
-        terms[2] = np.where(at_lab, -who.w_stability * labs.turmoil[lab], 0.0)
-    if mechanisms.peers and ctx.network is not None:
-        share = ctx.network.share(who.rows, place) if peer_share is None else peer_share
-        terms[3] = who.w_peers * share
-    if mechanisms.fairness:
-        reference = ctx.reference_ratio[lab]
-        with np.errstate(invalid="ignore"):
-            shortfall = np.log(reference * who.market_value / pay)
-        shortfall = np.where(at_lab & (shortfall > 0), shortfall, 0.0)
-        terms[4] = -who.w_fairness * shortfall
-    if mechanisms.attachment:
-        former = at_lab & (place == who.last_lab)
-        terms[5] = np.where(former, who.w_attachment * who.attachment, 0.0)
-    if mechanisms.reputation:
-        elsewhere = at_lab & (place != who.location)
-        terms[6] = np.where(elsewhere, -who.w_reputation * labs.reputation[lab], 0.0)
-    terms[7] = np.where(at_lab, labs.amenity[lab], ctx.outside_amenity)
-    return terms
+    labs, mechanisms, pop = ctx.labs, ctx.mechanisms, ctx.pop
+    rows, place = np.asarray(rows, dtype=np.int64), np.asarray(place, dtype=np.int64)
+    peers = mechanisms.peers and ctx.network is not None and rows.shape[0] > 0
+    if peers and peer_share is None:
+        peer_share = ctx.network.share(rows, place)  # type: ignore[union-attr]
+    switches = np.array(
+        [
+            mechanisms.pay,
+            mechanisms.mission,
+            mechanisms.stability,
+            peers,
+            mechanisms.fairness,
+            mechanisms.attachment,
+            mechanisms.reputation,
+        ]
+    )
+    return compiled.utility_terms(
+        rows,
+        place,
+        np.asarray(pay, dtype=float),
+        np.zeros(rows.shape[0]) if peer_share is None else peer_share,
+        switches,
+        tuple(getattr(pop, name) for name in RESEARCHER_COLUMNS),
+        pop.last_lab,
+        pop.location,
+        (
+            labs.orientation,
+            labs.mission_clarity,
+            labs.turmoil,
+            ctx.reference_ratio,
+            labs.reputation,
+            labs.amenity,
+        ),
+        float(ctx.outside_amenity),
+    )
 
 
 def counter_offer_pay(

@@ -27,9 +27,10 @@ Each step (length ``dt`` years, ``scenario.time.step``) covers the interval
 Every move is recorded (see :mod:`talentsim.results`).
 
 Randomness: the run's SeedSequence has one child stream per purpose (set-up, network, events,
-decisions, entries). The decision stream draws the same fixed block of uniforms per researcher
-every step, whatever happens, so two variants of a scenario run with the same seed give the
-same researcher the same draws (common random numbers; see :func:`talentsim.compare`).
+decisions, entries). Each decision draw is a keyed hash of (step, purpose, researcher) under a
+key from the decision stream, so two variants of a scenario run with the same seed give the
+same researcher the same draws whatever else happens (common random numbers; see
+:func:`talentsim.compare`), and draws are computed only for the researchers who need them.
 """
 
 from __future__ import annotations
@@ -37,13 +38,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import mesa
 import numpy as np
 
-from talentsim import kernels
-from talentsim.hashing import derive_key, uniform_hash
+from talentsim import compiled, kernels
+from talentsim.hashing import derive_key, key_offset, uniform_hash
 from talentsim.network import ColleagueNetwork
 from talentsim.population import GONE, NO_LAB, LabState, Population
 from talentsim.scenario import (
@@ -82,7 +83,7 @@ FLOWS = (
 #: Child random streams of a run, by purpose (index = spawn key).
 STREAMS = ("setup", "network", "events", "decisions", "entries")
 
-#: Rows of the per-step block of decision uniforms (one column per researcher).
+#: Purposes of the per-step decision uniforms (each a keyed hash of step, purpose and row).
 _DRAWS = (
     "separation",
     "offer",
@@ -110,38 +111,23 @@ _DRAWS = (
 
 
 class _StepUniforms:
-    """This step's uniforms, indexed like ``draws[purpose]`` or ``draws[purpose, rows]``.
+    """This step's uniforms, indexed like ``draws[purpose, rows]``.
 
-    The draws every researcher needs each step (separation, offer, outside opportunity,
-    retirement) come as one float32 block from the decision stream, the same size every step;
-    the others (offering lab, acceptance, capacity, counter-offer, raid) only for the rows
-    that need them, as a keyed hash of (step, purpose, row). Either way a researcher's draw
-    does not depend on what anyone else did: common random numbers across variants.
+    Every draw is a keyed hash of (step, purpose, row), computed only for the rows that need
+    it, so a researcher's draw does not depend on what anyone else did or on how many
+    researchers there are: common random numbers across variants.
     """
 
-    BLOCK: ClassVar[dict[int, int]] = {
-        D_SEPARATION: 0,
-        D_OFFER: 1,
-        D_OPPORTUNITY: 2,
-        D_RETIREMENT: 3,
-    }
+    def __init__(self, key: np.uint64, step: int) -> None:
+        self.key, self.step = key, step
 
-    def __init__(self, rng: np.random.Generator, n: int, key: np.uint64, step: int) -> None:
-        self.block = rng.random((len(self.BLOCK), n), dtype=np.float32)
-        self.n, self.key, self.step = n, key, step
-        self.keys: dict[int, np.uint64] = {}
+    def offset(self, purpose: int) -> np.uint64:
+        """The hash offset of one purpose's draws this step."""
+        return key_offset(derive_key(self.key, self.step * 16 + purpose))
 
-    def __getitem__(self, index: int | tuple[int, np.ndarray]) -> np.ndarray:
-        purpose, rows = (index, None) if isinstance(index, int) else index
-        if purpose in self.BLOCK:
-            row = self.block[self.BLOCK[purpose]]
-            return row if rows is None else row[rows]
-        if rows is None:
-            rows = np.arange(self.n)
-        key = self.keys.get(purpose)
-        if key is None:
-            key = self.keys[purpose] = derive_key(self.key, self.step * 16 + purpose)
-        return uniform_hash(rows, key)
+    def __getitem__(self, index: tuple[int, np.ndarray]) -> np.ndarray:
+        purpose, rows = index
+        return uniform_hash(rows, derive_key(self.key, self.step * 16 + purpose))
 
 
 def _as_scenario(scenario: Scenario | str | Path | Mapping[str, Any]) -> Scenario:
@@ -432,9 +418,8 @@ class TalentModel(mesa.Model):
         self.turmoil_history = np.zeros((self.n_steps + 1, self.lab_state.n))
         self.reputation_history = np.zeros((self.n_steps + 1, self.lab_state.n))
         self._raids_due: list[PoachingRaid] = []
-        self._retirement_draws = np.zeros(0)
         self._move_log: list[dict[str, np.ndarray]] = []
-        self._record_state(0)
+        self._advance_clocks_and_record(0, dt=0.0)
 
         reporters: dict[str, Any] = {"time_years": "time_years"}
         if len(self.place_names) <= MAX_LAB_COLUMNS:
@@ -562,8 +547,7 @@ class TalentModel(mesa.Model):
         self._apply_events(k)
         self._decide(k)
         self._entries_and_retirements(k)
-        self._advance_clocks()
-        self._record_state(k)
+        self._advance_clocks_and_record(k)
         self.datacollector.collect(self)
         if k >= self.n_steps:
             self.running = False
@@ -641,24 +625,23 @@ class TalentModel(mesa.Model):
 
     def _decide(self, k: int) -> None:
         pop, labs = self.population, self.lab_state
-        n = pop.size
         location = pop.view("location")
         outside = self._outside_code
-        employed = (location >= 0) & (location < outside)
-        in_pool = location == outside
-        # The same block of uniforms for every researcher each step (common random numbers).
-        draws = _StepUniforms(self._streams["decisions"], n, self._hash_key, k)
-        self._retirement_draws = draws[D_RETIREMENT]
+        draws = _StepUniforms(self._hash_key, k)
         ctx = self._context()
         flows = self.flow_history[k]
 
-        # Exogenous separations.
-        separated = employed & (draws[D_SEPARATION] < self._p_separation)
-
-        # Offers.
-        p_offer = np.where(employed, self._p_offer_employed, self._p_offer_outside)
-        gets_offer = (employed & ~separated | in_pool) & (draws[D_OFFER] < p_offer)
-        rows = np.flatnonzero(gets_offer)
+        # Exogenous separations, offers and outside opportunities: one pass over everyone.
+        offsets = np.array([draws.offset(p) for p in (D_SEPARATION, D_OFFER, D_OPPORTUNITY)])
+        sep_rows, rows, chance = compiled.screen(
+            location,
+            labs.n,
+            self._p_separation,
+            self._p_offer_employed,
+            self._p_offer_outside,
+            self._p_opportunity,
+            offsets,
+        )
         # Headcounts at the start of this step were recorded at the end of the last one.
         room = labs.capacity - self.headcount_history[k - 1, : labs.n]
         hiring = (room >= 1) & (labs.frozen_until < k)
@@ -672,7 +655,7 @@ class TalentModel(mesa.Model):
             offer_lab = rows
         premium = labs.new_hire_premium[offer_lab]
         rows, offer_lab, premium = self._add_raids(
-            rows, offer_lab, premium, location, separated, draws
+            rows, offer_lab, premium, location, sep_rows, draws
         )
         offered_pay = labs.pay_level[offer_lab] * (1.0 + premium) * pop.market_value[rows]
         np.add.at(flows[FLOWS.index("offers")], offer_lab, 1)
@@ -683,29 +666,32 @@ class TalentModel(mesa.Model):
 
         # Outside opportunities for employed researchers who did not accept an offer (whether
         # they move, were turned away by capacity or were kept by a counter-offer).
-        busy = np.zeros(n, dtype=bool)
+        busy = np.zeros(location.shape[0], dtype=bool)
         busy[decided] = True
-        chance = employed & ~separated & ~busy & (draws[D_OPPORTUNITY] < self._p_opportunity)
-        exit_rows, exit_from, outside_pay, exit_gain = self._choose_exits(
-            k, np.flatnonzero(chance), draws, ctx
-        )
+        chance = chance[~busy[chance]]
+        exit_rows, exit_from, outside_pay, exit_gain = self._choose_exits(k, chance, draws, ctx)
 
-        sep_rows = np.flatnonzero(separated)
         sep_from = location[sep_rows]
 
-        # Record, then apply. Kinds: a move into one's former lab is a return.
+        # Record, then apply (one move at most per researcher). Kinds: a move into one's former
+        # lab is a return.
         is_return = offer_lab == pop.last_lab[rows]
         kinds = np.where(is_return, RETURN, np.where(current < outside, QUIT, HIRE))
-        self._log_moves(k, rows, current, offer_lab, kinds, offered_pay, term_gain)
-        to_pool = np.full_like(exit_rows, outside)
-        self._log_moves(k, exit_rows, exit_from, to_pool, EXIT, outside_pay, exit_gain)
+        n_out = exit_rows.shape[0] + sep_rows.shape[0]
         sep_pay = self.spec.outside.pay_ratio * pop.market_value[sep_rows]
-        self._log_moves(
-            k, sep_rows, sep_from, np.full_like(sep_rows, outside), SEPARATION, sep_pay, None
+        movers = np.concatenate([rows, exit_rows, sep_rows])
+        origin = np.concatenate([current, exit_from, sep_from])
+        destination = np.concatenate([offer_lab, np.full(n_out, outside)])
+        kind = np.concatenate(
+            [kinds, np.full(exit_rows.shape[0], EXIT), np.full(sep_rows.shape[0], SEPARATION)]
         )
-        self._move(rows, current, offer_lab, offered_pay)
-        self._move(exit_rows, exit_from, to_pool, outside_pay)
-        self._move(sep_rows, sep_from, np.full_like(sep_rows, outside), sep_pay)
+        pay_after = np.concatenate([offered_pay, outside_pay, sep_pay])
+        gains = np.concatenate(
+            [term_gain, exit_gain, np.full((len(kernels.TERMS), sep_rows.shape[0]), np.nan)],
+            axis=1,
+        )
+        self._log_moves(k, movers, origin, destination, kind, pay_after, gains)
+        self._move(movers, origin, destination, pay_after)
         self._update_reputation(k)
 
     def _choose_offers(
@@ -734,9 +720,8 @@ class TalentModel(mesa.Model):
             current < outside, pop.pay[rows], self.spec.outside.pay_ratio * pop.market_value[rows]
         )
         peers_now, peers_offer = self._peer_shares(rows, current, offer_lab)
-        who = kernels.Chooser.gather(pop, rows)
-        terms_now = kernels.utility_terms(who, current, current_pay, ctx, peers_now)
-        terms_offer = kernels.utility_terms(who, offer_lab, offered_pay, ctx, peers_offer)
+        terms_now = kernels.utility_terms(rows, current, current_pay, ctx, peers_now)
+        terms_offer = kernels.utility_terms(rows, offer_lab, offered_pay, ctx, peers_offer)
         term_gain = terms_offer - terms_now
         switching = np.where(current < outside, market.switching_cost, 0.0)
         accepted = kernels.accept(
@@ -774,10 +759,9 @@ class TalentModel(mesa.Model):
         outside_pay = self.spec.outside.pay_ratio * pop.market_value[exit_rows]
         exit_places = np.full(exit_rows.shape[0], outside)
         peers_out, peers_here = self._peer_shares(exit_rows, exit_places, exit_from)
-        leaver = kernels.Chooser.gather(pop, exit_rows)
         exit_gain = kernels.utility_terms(
-            leaver, exit_places, outside_pay, ctx, peers_out
-        ) - kernels.utility_terms(leaver, exit_from, pop.pay[exit_rows], ctx, peers_here)
+            exit_rows, exit_places, outside_pay, ctx, peers_out
+        ) - kernels.utility_terms(exit_rows, exit_from, pop.pay[exit_rows], ctx, peers_here)
         exits = kernels.accept(exit_gain.sum(axis=0), noise, draws[D_EXIT_ACCEPT, exit_rows])
         exit_rows, exit_from = exit_rows[exits], exit_from[exits]
         exit_gain, outside_pay = exit_gain[:, exits], outside_pay[exits]
@@ -815,10 +799,14 @@ class TalentModel(mesa.Model):
         separated: np.ndarray,
         draws: _StepUniforms,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Poaching raids due this step replace the regular offers of the people they target."""
+        """Poaching raids due this step replace the regular offers of the people they target.
+
+        ``separated`` are the rows separated this step (they receive no offer).
+        """
         for raid in self._raids_due:
             raider, target = self._lab_code[raid.lab], self._lab_code[raid.target]
-            staff = np.flatnonzero((location == target) & ~separated)
+            staff = np.flatnonzero(location == target)
+            staff = staff[~np.isin(staff, separated)]
             order = draws[D_RAID, staff]  # drawn only for the raided lab's staff
             if raid.former_staff_first:
                 order = order - (self.population.last_lab[staff] == raider)  # alumni sort first
@@ -873,9 +861,8 @@ class TalentModel(mesa.Model):
             current_pay[idx], offered_pay[idx], labs.counter_offer_limit[c_lab]
         )
         same_place = np.zeros(c_rows.shape[0])  # the peer term cancels in after − before
-        kept = kernels.Chooser.gather(pop, c_rows)
-        before = kernels.utility_terms(kept, c_lab, current_pay[idx], ctx, same_place)
-        after = kernels.utility_terms(kept, c_lab, raise_to, ctx, same_place)
+        before = kernels.utility_terms(c_rows, c_lab, current_pay[idx], ctx, same_place)
+        after = kernels.utility_terms(c_rows, c_lab, raise_to, ctx, same_place)
         gain = (term_gain[:, idx] - (after - before)).sum(axis=0) - switching[idx]
         leaves = kernels.accept(gain, self.spec.market.noise_scale, draws[accept_row, c_rows])
         retained = idx[~leaves]
@@ -923,45 +910,49 @@ class TalentModel(mesa.Model):
         pay_after: np.ndarray,
         term_gain: np.ndarray | None,
     ) -> None:
+        """Record moves (before they are applied) and count them in this step's flows."""
         count = rows.shape[0]
         if count == 0:
             return
-        pop = self.population
-        kinds = np.broadcast_to(np.asarray(kind, dtype=np.int8), (count,)).copy()
-        record: dict[str, np.ndarray] = {
-            "step": np.full(count, k, dtype=np.int32),
-            "researcher": rows.astype(np.int64),
-            "cohort": pop.cohort[rows].copy(),
-            "origin": origin.astype(np.int32),
-            "destination": destination.astype(np.int32),
-            "kind": kinds,
-            "tenure": np.where(
-                (origin >= 0) & (origin < self._outside_code), pop.tenure[rows], np.nan
-            ),
-            "pay_before": pop.pay[rows].copy(),
-            "pay_after": np.asarray(pay_after, dtype=float).copy(),
-        }
-        for t, name in enumerate(kernels.TERMS):
-            record[f"gain_{name}"] = (
-                np.full(count, np.nan) if term_gain is None else term_gain[t].copy()
-            )
-        self._move_log.append(record)
-        flows = self.flow_history[k]
+        pop, outside = self.population, self._outside_code
+        kinds = np.broadcast_to(np.asarray(kind, dtype=np.int8), (count,))
+        from_lab = (origin >= 0) & (origin < outside)
+        self._move_log.append(
+            {
+                "step": np.full(count, k, dtype=np.int32),
+                "researcher": rows.astype(np.int64),
+                "cohort": pop.cohort[rows],
+                "origin": origin.astype(np.int32),
+                "destination": destination.astype(np.int32),
+                "kind": kinds.copy(),
+                "tenure": np.where(from_lab, pop.tenure[rows], np.nan),
+                "pay_before": pop.pay[rows],
+                "pay_after": np.array(pay_after, dtype=float),
+                "gains": (
+                    np.full((len(kernels.TERMS), count), np.nan) if term_gain is None else term_gain
+                ),
+            }
+        )
         # Arrivals count as hires at the destination lab; lab-to-lab departures as quits.
-        lab_arrival = (destination >= 0) & (destination < self._outside_code)
-        np.add.at(flows[FLOWS.index("hires")], destination[lab_arrival], 1)
-        np.add.at(flows[FLOWS.index("returns")], destination[kinds == RETURN], 1)
-        lab_to_lab = (origin >= 0) & (origin < self._outside_code) & lab_arrival
-        np.add.at(flows[FLOWS.index("quits")], origin[lab_to_lab], 1)
-        np.add.at(flows[FLOWS.index("exits")], origin[kinds == EXIT], 1)
-        np.add.at(flows[FLOWS.index("separations")], origin[kinds == SEPARATION], 1)
+        flows, n_places = self.flow_history[k], len(self.place_names)
+
+        def count_at(places: np.ndarray) -> np.ndarray:
+            return np.bincount(places, minlength=n_places)
+
+        lab_arrival = (destination >= 0) & (destination < outside)
+        flows[FLOWS.index("hires")] += count_at(destination[lab_arrival])
+        flows[FLOWS.index("returns")] += count_at(destination[kinds == RETURN])
+        flows[FLOWS.index("quits")] += count_at(origin[from_lab & lab_arrival])
+        flows[FLOWS.index("exits")] += count_at(origin[kinds == EXIT])
+        flows[FLOWS.index("separations")] += count_at(origin[kinds == SEPARATION])
 
     def _entries_and_retirements(self, k: int) -> None:
         pop, outside = self.population, self._outside_code
         if self._p_retirement > 0:
-            location = pop.view("location")
-            in_pool = np.flatnonzero(location[: self._retirement_draws.shape[0]] == outside)
-            retiring = in_pool[self._retirement_draws[in_pool] < self._p_retirement]
+            offset = _StepUniforms(self._hash_key, k).offset(D_RETIREMENT)
+            retiring = compiled.draw_below(
+                pop.view("location"), outside, self._p_retirement, offset
+            )
             self._log_moves(
                 k,
                 retiring,
@@ -999,21 +990,29 @@ class TalentModel(mesa.Model):
             if self._researchers is not None:  # entrants' Mesa agents (a handful per step)
                 self._researchers.extend(Researcher(self, int(row)) for row in rows)
 
-    def _advance_clocks(self) -> None:
-        pop = self.population
-        # Everyone's clock runs; a retired researcher's tenure is never read again.
-        pop.view("tenure")[:] += self.dt
-        pop.view("attachment")[:] *= self._attachment_decay
-        self.lab_state.turmoil *= self.lab_state.turmoil_decay
+    def _advance_clocks_and_record(self, k: int, dt: float | None = None) -> None:
+        """Advance the clocks by ``dt`` (default: one step), then record the state of step k.
 
-    def _record_state(self, k: int) -> None:
+        Tenure grows and attachment decays for everyone (a retired researcher's clock is never
+        read again); turmoil decays. One pass over the population also counts headcounts and
+        pay per place.
+        """
         pop, labs = self.population, self.lab_state
-        location = pop.view("location")
-        self.headcount_history[k] = self.headcounts()
-        pay_sum = np.bincount(location + 1, weights=pop.view("pay"), minlength=labs.n + 2)
-        pay_sum = pay_sum[1 : labs.n + 1]  # bin 0 is the retired, the last the outside pool
+        advance = dt is None
+        headcount, pay_sum = compiled.clock_and_tally(
+            pop.view("location"),
+            pop.view("pay"),
+            pop.view("tenure"),
+            pop.view("attachment"),
+            self.dt if advance else 0.0,
+            self._attachment_decay if advance else 1.0,
+            len(self.place_names),
+        )
+        if advance:
+            labs.turmoil *= labs.turmoil_decay
+        self.headcount_history[k] = headcount
         with np.errstate(invalid="ignore", divide="ignore"):
-            self.pay_history[k] = pay_sum / self.headcount_history[k, : labs.n]
+            self.pay_history[k] = pay_sum[: labs.n] / headcount[: labs.n]
         self.turmoil_history[k] = labs.turmoil
         self.reputation_history[k] = labs.reputation
 
@@ -1039,4 +1038,11 @@ class TalentModel(mesa.Model):
         if not self._move_log:
             empty: dict[str, np.ndarray] = {}
             return empty
-        return {key: np.concatenate([r[key] for r in self._move_log]) for key in self._move_log[0]}
+        records = self._move_log
+        log = {
+            key: np.concatenate([r[key] for r in records]) for key in records[0] if key != "gains"
+        }
+        gains = np.concatenate([r["gains"] for r in records], axis=1)
+        for t, name in enumerate(kernels.TERMS):
+            log[f"gain_{name}"] = gains[t]
+        return log

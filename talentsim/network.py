@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
+from talentsim import compiled
 from talentsim.hashing import uniform_hash
 from talentsim.population import GONE
 
@@ -146,37 +147,24 @@ class ColleagueNetwork:
         Computed from the rows' own ties only (cost in proportion to their number), with the
         locations given to the last :meth:`set_locations`; 0 for researchers without ties.
         """
-        return self.shares(rows, place)[0]
+        return self.shares(rows, place, place)[0]
 
-    def shares(self, rows: np.ndarray, *places: np.ndarray) -> list[np.ndarray]:
-        """:meth:`share` for several places per row at once (the ties are gathered once)."""
-        outs = [np.zeros(rows.shape[0]) for _ in places]
-        location = self._location
-        if location is None:
-            return outs
-        covered = np.flatnonzero(rows < self.size)
-        if covered.shape[0] == 0:
-            return outs
-        chosen = rows[covered]
-        _, position = self._entries_of(chosen)
-        if position.shape[0] == 0:
-            return outs
-        where = location[self.adjacency.indices[position]]
-        # Entries are laid out row after row: a row's count is a difference of prefix sums.
-        lengths = self._lengths()[chosen]
-        ends = np.cumsum(lengths)
-        starts = ends - lengths
-
-        def per_row(flags: np.ndarray) -> np.ndarray:
-            prefix = np.concatenate([[0], np.cumsum(flags, dtype=np.int64)])
-            return prefix[ends] - prefix[starts]
-
-        degree = per_row(where != GONE)
-        safe = np.maximum(degree, 1)
-        for out, place in zip(outs, places, strict=True):
-            count = per_row(where == np.repeat(place[covered].astype(where.dtype), lengths))
-            out[covered] = np.where(degree > 0, count / safe, 0.0)
-        return outs
+    def shares(
+        self, rows: np.ndarray, first: np.ndarray, second: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`share` at two places per row at once (the ties are read once)."""
+        if self._location is None:
+            return np.zeros(rows.shape[0]), np.zeros(rows.shape[0])
+        adjacency = self.adjacency
+        return compiled.tie_shares(
+            adjacency.indptr,
+            adjacency.indices,
+            self._location,
+            GONE,
+            np.asarray(rows, dtype=np.int64),
+            np.asarray(first, dtype=np.int64),
+            np.asarray(second, dtype=np.int64),
+        )
 
     def _lengths(self) -> np.ndarray:
         if self._row_lengths is None:

@@ -356,8 +356,8 @@ def _raid_offers(former_first: bool, seed: int) -> tuple[np.ndarray, np.ndarray,
         none,
         np.zeros(0),
         location,
-        np.zeros(location.shape[0], dtype=bool),
-        ts.model._StepUniforms(np.random.default_rng(seed), location.shape[0], np.uint64(seed), 5),
+        none,  # nobody separated this step
+        ts.model._StepUniforms(np.uint64(seed), 5),
     )
     alumni = np.flatnonzero(model.population.view("cohort") == 0)
     return rows, lab, np.isin(rows, alumni)
