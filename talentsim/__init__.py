@@ -24,6 +24,7 @@ from talentsim.analysis import aggregate
 from talentsim.compare import Comparison, compare
 from talentsim.designs import Range, make_design
 from talentsim.experiments import sweep
+from talentsim.mean_field import MeanFieldError, MeanFieldResult, meanfield
 from talentsim.model import Lab, Researcher, TalentModel
 from talentsim.results import RunResult, replicates, run
 from talentsim.scenario import Scenario, ScenarioError, load_scenario
@@ -32,9 +33,23 @@ from talentsim.store import SweepStore
 
 __version__ = "0.1.0"
 
+_LAZY_MODULES = ("plots", "report")
+"""Submodules loaded on first use (``ts.plots``): they import matplotlib, which runs need not."""
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY_MODULES:
+        import importlib
+
+        return importlib.import_module(f"talentsim.{name}")
+    raise AttributeError(f"module 'talentsim' has no attribute {name!r}")
+
+
 __all__ = [
     "Comparison",
     "Lab",
+    "MeanFieldError",
+    "MeanFieldResult",
     "Range",
     "Researcher",
     "RunResult",
@@ -47,7 +62,10 @@ __all__ = [
     "compare",
     "load_scenario",
     "make_design",
+    "meanfield",
+    "plots",
     "replicates",
+    "report",
     "run",
     "sensitivity",
     "sweep",

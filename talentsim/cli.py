@@ -1,10 +1,11 @@
-"""Command line: ``talentsim run``, ``compare``, ``sweep`` and ``validate``.
+"""Command line: ``talentsim run``, ``compare``, ``sweep``, ``report``, ``meanfield``, ``validate``.
 
 Errors in input (a malformed scenario, an unknown key, an unwritable output folder) print one
 clear message and exit with status 2; they never print a traceback.
 """
 
 import sys
+from pathlib import Path
 
 MIN_PYTHON = (3, 12)
 EXIT_USAGE = 2
@@ -92,6 +93,11 @@ def _build_parser():
     )
     run.add_argument("--force", action="store_true", help="overwrite a non-empty results folder")
     run.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    run.add_argument(
+        "--report",
+        action="store_true",
+        help="also write an HTML report with figures to OUT/report (see 'talentsim report')",
+    )
 
     compare = sub.add_parser(
         "compare",
@@ -148,6 +154,41 @@ def _build_parser():
     )
     sweep.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
+    report = sub.add_parser(
+        "report",
+        help="write an HTML report (figures, tables, scenario, seeds) of a results folder",
+        description="Write a self-contained HTML report of RESULTS_DIR, the output folder of "
+        "'talentsim run', 'talentsim compare' or a sweep store: figures (also saved as PNG), "
+        "summary tables, the resolved scenario (scenario.toml) and the seeds.",
+    )
+    report.add_argument("folder", metavar="RESULTS_DIR", help="results folder to report on")
+    report.add_argument("--out", default=None, help="report folder (default: RESULTS_DIR/report)")
+    report.add_argument(
+        "--force", action="store_true", help="replace a non-empty folder that holds no report"
+    )
+    report.add_argument("--quiet", action="store_true", help="no progress bar or message")
+
+    mean_field = sub.add_parser(
+        "meanfield",
+        help="solve a scenario's mean-field equations (expected headcounts, no sampling)",
+        description="Expected headcount and flows per lab and step from the mean-field "
+        "equations (see docs/validation.md). Refuses, naming the key, mechanisms it cannot "
+        "treat exactly (colleague ties, fairness, reputation, counter-offers, attachment, "
+        "random reorganisations, raids, binding capacity) unless --lenient is given.",
+    )
+    mean_field.add_argument("file", help="scenario TOML file")
+    mean_field.add_argument(
+        "--method",
+        choices=("ode", "steps"),
+        default="ode",
+        help="ode: continuous time (default); steps: the simulation's own discrete steps",
+    )
+    mean_field.add_argument(
+        "--lenient", action="store_true", help="ignore untreatable mechanisms (listed) instead"
+    )
+    mean_field.add_argument("--out", default=None, help="write the time series as CSV here")
+    _add_set_option(mean_field, "override a scenario value by dotted path (repeatable)")
+
     validate = sub.add_parser("validate", help="check a scenario file and report problems")
     validate.add_argument("file", help="scenario TOML file")
     return parser
@@ -167,6 +208,10 @@ def main(argv: list[str] | None = None) -> int:
             return _compare(args)
         if args.command == "sweep":
             return _sweep(args)
+        if args.command == "report":
+            return _report(args)
+        if args.command == "meanfield":
+            return _meanfield(args)
         return _run(args)
     except ScenarioError as exc:
         sys.stderr.write(f"error: {exc}\n")
@@ -216,6 +261,62 @@ def _run(args) -> int:
         raise ScenarioError(f"{out}: cannot write results ({exc.strerror or exc})") from None
     if not args.quiet:
         _print_table(result, out)
+    if args.report:
+        from talentsim.report import ReportError, write_report
+
+        try:
+            path = write_report(out, overwrite=True, progress=show)
+        except ReportError as exc:
+            raise ScenarioError(f"results written to {out}/, but not the report: {exc}") from None
+        if not args.quiet:
+            print(f"report written to {path}")
+    return 0
+
+
+def _meanfield(args) -> int:
+    import warnings
+
+    from talentsim.mean_field import MeanFieldError, MeanFieldWarning, meanfield
+    from talentsim.scenario import ScenarioError
+
+    scenario = _load_with_overrides(args.file, args.overrides)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MeanFieldWarning)  # listed as caveats below
+            result = meanfield(scenario, method=args.method, strict=not args.lenient)
+    except MeanFieldError as exc:
+        raise ScenarioError(f"{args.file}: {exc}") from None
+    for caveat in result.caveats:
+        print(f"caveat: {caveat}")
+    wide = result.headcounts()
+    steps = wide.index.shape[0]
+    shown = wide.iloc[sorted({0, steps // 4, steps // 2, 3 * steps // 4, steps - 1})]
+    print(f"expected headcount ({args.method}; time in years):")
+    print(shown.round(1).to_string())
+    if args.out:
+        out = Path(args.out)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            temporary = out.with_name(out.name + ".partial")
+            result.timeseries.to_csv(temporary, index=False)
+            temporary.replace(out)
+        except OSError as exc:
+            raise ScenarioError(f"{out}: cannot write ({exc.strerror or exc})") from None
+        print(f"time series written to {out}")
+    return 0
+
+
+def _report(args) -> int:
+    from talentsim.report import ReportError, write_report
+    from talentsim.scenario import ScenarioError
+
+    show = not args.quiet and sys.stderr.isatty()
+    try:
+        path = write_report(args.folder, args.out, overwrite=args.force, progress=show)
+    except ReportError as exc:
+        raise ScenarioError(str(exc)) from None
+    if not args.quiet:
+        print(f"report written to {path} (figures as PNG beside it)")
     return 0
 
 

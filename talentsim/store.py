@@ -126,9 +126,7 @@ class SweepStore:
                 );
                 """
             )
-            connection.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('spec', ?)", (json.dumps(spec, sort_keys=True),)
-            )
+            connection.execute("INSERT OR IGNORE INTO meta VALUES ('spec', ?)", (json.dumps(spec),))
         connection.close()
         return cls(folder)
 
@@ -154,7 +152,7 @@ class SweepStore:
         with self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                (key, json.dumps(value, sort_keys=True)),
+                (key, json.dumps(value)),
             )
 
     # ----------------------------------------------------------------------------------------

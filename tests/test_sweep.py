@@ -322,3 +322,23 @@ def _wait_for_done_runs(store: Path, at_least: int, process: subprocess.Popen) -
                 return int(done)
         time.sleep(0.02)
     raise AssertionError("the sweep stored nothing within 2 minutes")
+
+
+def test_the_store_keeps_the_scenario_as_written(tmp_path: Path) -> None:
+    # Lab and cohort order decides which random draws go where: the stored scenario must keep
+    # the file's order, so a run replays from the store alone (not only from the file).
+    scenario = ts.load_scenario(FLAGSHIP).with_overrides({"time.duration": "8w"})
+    assert scenario.lab_names != sorted(scenario.lab_names)
+    table = ts.sweep(
+        scenario,
+        {"labs.MSL.pay_level": [2.0]},
+        replicates=1,
+        metrics=["attrition.MSL"],
+        store=tmp_path / "s",
+        progress=False,
+    )
+    stored = ts.Scenario.from_dict(SweepStore(tmp_path / "s").meta("spec")["scenario"])
+    assert stored.lab_names == scenario.lab_names
+    assert list(stored.cohorts) == list(scenario.cohorts)
+    replay = ts.run(stored, seed=int(table["seed"][0]), overrides={"labs.MSL.pay_level": 2.0})
+    assert replay.summary()["attrition.MSL"] == pytest.approx(table["attrition.MSL"][0])

@@ -1,0 +1,460 @@
+"""talentsim.plots: every figure draws from small inputs, numbers behind them are right, and
+bad input gets a clear error from talentsim, not a traceback from inside matplotlib."""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+from scipy import stats
+
+import talentsim as ts
+from talentsim import plots
+from talentsim.compare import Comparison, paired_effects
+from tests.conftest import small_scenario_dict
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+WEEK = 7 / 365.25
+
+
+@pytest.fixture(scope="module")
+def scenario() -> ts.Scenario:
+    return ts.Scenario.from_dict(small_scenario_dict())
+
+
+@pytest.fixture(scope="module")
+def runs(scenario: ts.Scenario) -> list[ts.RunResult]:
+    return list(ts.replicates(scenario, 3))
+
+
+@pytest.fixture(scope="module")
+def variant_runs(scenario: ts.Scenario) -> list[ts.RunResult]:
+    return list(ts.replicates(scenario, 3, overrides={"labs.A.pay_level": 3.0}))
+
+
+def _sweep_table() -> pd.DataFrame:
+    """A grid sweep table by hand: 2 pay levels × 3 reorganisation rates × 2 replicates."""
+    rows = []
+    point = 0
+    for pay in (1.5, 3.0):
+        for rate in ("0/year", "4/year", "12/year"):
+            for replicate in (0, 1):
+                value = pay / 10 + float(rate.split("/")[0]) / 100 + replicate / 100
+                rows.append(
+                    {
+                        "run_id": f"r{point}{replicate}",
+                        "point": point,
+                        "replicate": replicate,
+                        "seed": 100 + replicate,
+                        "status": "done",
+                        "error": None,
+                        "labs.A.pay_level": pay,
+                        "labs.A.reorg_rate": rate,
+                        "attrition.A": value,
+                    }
+                )
+            point += 1
+    # A failed run must not count in any mean.
+    rows.append({**rows[0], "run_id": "bad", "status": "failed", "attrition.A": 99.0})
+    return pd.DataFrame(rows)
+
+
+def _sobol_table() -> pd.DataFrame:
+    rows = []
+    for index, values in (("S1", (0.5, 0.2)), ("ST", (0.7, 0.3))):
+        for parameter, value in zip(("labs.A.pay_level", "labs.A.reorg_rate"), values, strict=True):
+            rows.append(
+                {
+                    "parameter": parameter,
+                    "index": index,
+                    "value": value,
+                    "ci_low": value - 0.1,
+                    "ci_high": value + 0.1,
+                    "output": "attrition.A",
+                    "method": "sobol",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _comparison(scenario: ts.Scenario) -> Comparison:
+    rng = np.random.default_rng(1)
+    rows = []
+    for variant, shift in (("baseline", 0.0), ("no_reorgs", -0.2), ("double_pay", -0.05)):
+        for replicate in range(5):
+            rows.append(
+                {
+                    "variant": variant,
+                    "replicate": replicate,
+                    "seed": replicate,
+                    "attrition.A": 0.5 + shift + rng.normal(0, 0.01),
+                    "net_flow.B": 10 + 20 * shift + rng.normal(0, 1),
+                    "boomerangs": 3 + replicate,
+                }
+            )
+    runs = pd.DataFrame(rows)
+    return Comparison(
+        runs=runs,
+        effects=paired_effects(runs, 0.95),
+        variants={"no_reorgs": {"events": []}, "double_pay": {"labs.A.pay_level": 4.0}},
+        confidence=0.95,
+        scenario=scenario,
+    )
+
+
+FIGURES: dict[str, Callable[[Any], Figure]] = {
+    "headcount": lambda f: plots.headcount(f["runs"], include_outside=True),
+    "headcount:one-run": lambda f: plots.headcount(f["runs"][0], labs=["A"]),
+    "retention": lambda f: plots.retention(
+        {"baseline": f["runs"], "pay x3": f["variant_runs"]}, "A", cohorts=["a_staff"]
+    ),
+    "offer_acceptance": lambda f: plots.offer_acceptance(f["runs"], "A", window="6w"),
+    "flows": lambda f: plots.flows(f["runs"], start="4w", end="12w"),
+    "tenure_survival": lambda f: plots.tenure_survival(f["runs"]),
+    "tenure_survival:by-lab": lambda f: plots.tenure_survival(f["runs"][0], by_cohort=False),
+    "exit_reasons": lambda f: plots.exit_reasons(f["runs"], labs=["A", "B"]),
+    "exit_reasons:counts": lambda f: plots.exit_reasons(f["runs"][0], share=False),
+    "sweep_heatmap": lambda f: plots.sweep_heatmap(
+        f["sweep"], "labs.A.pay_level", "labs.A.reorg_rate", "attrition.A", percent=True
+    ),
+    "sweep_line": lambda f: plots.sweep_line(f["sweep"], "labs.A.reorg_rate", "attrition.A"),
+    "sensitivity_bars": lambda f: plots.sensitivity_bars(f["sobol"]),
+    "comparison_effects": lambda f: plots.comparison_effects(f["comparison"]),
+}
+
+
+@pytest.fixture(scope="module")
+def inputs(
+    runs: list[ts.RunResult], variant_runs: list[ts.RunResult], scenario: ts.Scenario
+) -> dict[str, Any]:
+    return {
+        "runs": runs,
+        "variant_runs": variant_runs,
+        "sweep": _sweep_table(),
+        "sobol": _sobol_table(),
+        "comparison": _comparison(scenario),
+    }
+
+
+@pytest.mark.parametrize("name", list(FIGURES))
+def test_every_figure_draws_and_saves_a_png(
+    name: str, inputs: dict[str, Any], tmp_path: Path
+) -> None:
+    figure = FIGURES[name](inputs)
+    assert isinstance(figure, Figure)
+    path = tmp_path / "figure.png"
+    figure.savefig(path, dpi=60)
+    data = path.read_bytes()
+    assert data.startswith(PNG_SIGNATURE)
+    assert len(data) > 5_000
+    visible = [ax for ax in figure.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
+    assert visible
+
+    def labelled_y(ax: Any) -> bool:
+        return bool(ax.get_ylabel() or any(t.get_text() for t in ax.get_yticklabels()))
+
+    for ax in visible:  # readable in print: every panel says what its axes show
+        assert ax.get_xlabel()
+        assert any(labelled_y(other) for other in ax.get_shared_y_axes().get_siblings(ax))
+    assert any(ax.get_title() for ax in visible) or figure.get_suptitle()
+
+
+def test_every_public_figure_function_is_exercised() -> None:
+    drawing = {
+        name
+        for name, function in inspect.getmembers(plots, inspect.isfunction)
+        if function.__module__ == plots.__name__
+        and not name.startswith("_")
+        and inspect.signature(function).return_annotation in ("Figure", Figure)
+    }
+    assert drawing == {name.partition(":")[0] for name in FIGURES}
+
+
+def test_labs_keep_their_okabe_ito_colour(runs: list[ts.RunResult]) -> None:
+    figure = plots.headcount(runs, labs=["C", "A"])
+    colours = {line.get_label(): line.get_color() for line in figure.axes[0].lines}
+    assert colours == {"C": plots.OKABE_ITO[2], "A": plots.OKABE_ITO[0]}
+
+
+def test_headcount_line_is_the_mean_and_the_band_a_t_interval(runs: list[ts.RunResult]) -> None:
+    figure = plots.headcount(runs, labs=["A"], confidence=0.9)
+    ax = figure.axes[0]
+    curves = np.vstack(
+        [r.timeseries[r.timeseries["lab"] == "A"]["headcount"].to_numpy(float) for r in runs]
+    )
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), curves.mean(axis=0))
+    np.testing.assert_allclose(ax.lines[0].get_xdata()[-1], 52, atol=0.3)  # weeks
+    assert "90% t interval" in ax.get_title() and "3 runs" in ax.get_title()
+    assert ax.get_xlabel().endswith("(weeks)")
+    _, low, high = plots.mean_band(curves, 0.9)
+    step = 20
+    expected = stats.t.interval(
+        0.9, 2, loc=curves[:, step].mean(), scale=stats.sem(curves[:, step])
+    )
+    np.testing.assert_allclose([low[step], high[step]], expected)
+
+
+def test_long_runs_are_drawn_in_years() -> None:
+    scenario = ts.Scenario.from_dict(
+        small_scenario_dict(time={"step": "1mo", "duration": "3y"}, events=[])
+    )
+    figure = plots.headcount(ts.run(scenario, seed=1))
+    assert figure.axes[0].get_xlabel().endswith("(years)")
+
+
+def test_flow_matrix_counts_every_move(runs: list[ts.RunResult]) -> None:
+    run = runs[0]
+    matrix = plots.flow_matrix(run)
+    summary = run.summary()
+    for lab in "ABC":
+        assert matrix.loc[lab].sum() == len(run.departures(lab))
+        assert math.isnan(matrix.loc[lab, lab])
+        # Arrivals minus departures is the change of headcount.
+        change = summary[f"headcount_end.{lab}"] - summary[f"headcount_start.{lab}"]
+        assert matrix[lab].sum() - matrix.loc[lab].sum() == change
+    assert np.nansum(matrix.to_numpy(dtype=float)) == len(run.events)
+    assert matrix.loc["entered the field", "outside"] == (run.events["kind"] == "entry").sum()
+    # The mean over runs is the sum over runs divided by their number.
+    total = sum(plots.flow_matrix(r).fillna(0) for r in runs)
+    pd.testing.assert_frame_equal(plots.flow_matrix(runs).fillna(0), total / 3)
+
+
+def test_a_generator_of_runs_is_read_once(runs: list[ts.RunResult]) -> None:
+    for draw in (plots.flows, plots.tenure_survival, plots.exit_reasons, plots.headcount):
+        figure = draw(run for run in runs)
+        ax = figure.axes[0]
+        assert "3 runs" in ax.get_title() + ax.get_xlabel() + figure.get_suptitle()
+
+
+def test_flows_period_keeps_only_moves_in_it(runs: list[ts.RunResult]) -> None:
+    run = runs[0]
+    matrix = plots.flow_matrix(run, start="4w", end=8 * WEEK)
+    events = run.events[(run.events["time"] > 4 * WEEK + 1e-9) & (run.events["time"] <= 8 * WEEK)]
+    assert np.nansum(matrix.to_numpy(dtype=float)) == len(events)
+
+
+def test_exit_reason_bars_add_up(runs: list[ts.RunResult]) -> None:
+    figure = plots.exit_reasons(runs[0], labs=["A"], share=False)
+    ax = figure.axes[0]
+    widths = sum(np.array([p.get_width() for p in c.patches]) for c in ax.containers)
+    reasons = runs[0].exit_reasons(by=("lab", "cohort"))
+    per_cohort = reasons[reasons["lab"] == "A"].groupby("cohort", observed=True)["count"].sum()
+    assert sorted(widths) == sorted(per_cohort[per_cohort > 0].to_numpy())
+    shares = plots.exit_reasons(runs[0], labs=["A"])
+    ax = shares.axes[0]
+    widths = sum(np.array([p.get_width() for p in c.patches]) for c in ax.containers)
+    np.testing.assert_allclose(widths, 100)
+
+
+def test_sweep_heatmap_shows_replicate_means_of_done_runs() -> None:
+    table = _sweep_table()
+    figure = plots.sweep_heatmap(table, "labs.A.pay_level", "labs.A.reorg_rate", "attrition.A")
+    ax = figure.axes[0]
+    shown = sorted(float(t.get_text()) for t in ax.texts)
+    done = table[table["status"] == "done"]
+    means = done.groupby(["labs.A.pay_level", "labs.A.reorg_rate"])["attrition.A"].mean()
+    np.testing.assert_allclose(shown, sorted(float(f"{m:.3g}") for m in means))
+    # Rates are ordered by size, not as strings ("12/year" after "4/year").
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["0/year", "4/year", "12/year"]
+
+
+def test_kaplan_meier_matches_a_hand_computation() -> None:
+    # Durations 1, 1+, 2, 2, 3, 4, 5+ (+: censored). At risk and deaths at each time:
+    # t=1: 7 at risk, 1 death; t=2: 5, 2; t=3: 3, 1; t=4: 2, 1.
+    durations = [1, 1, 2, 2, 3, 4, 5]
+    left = [True, False, True, True, True, True, False]
+    table = plots.kaplan_meier(durations, left, confidence=0.95)
+    expected = {0: 1.0, 1: 6 / 7, 2: 18 / 35, 3: 12 / 35, 4: 6 / 35, 5: 6 / 35}
+    got = dict(zip(table["time"], table["survival"], strict=True))
+    assert got.keys() == expected.keys()
+    for time, value in expected.items():
+        assert got[time] == pytest.approx(value, rel=1e-12)
+    # The log-log interval of Greenwood's variance at t = 2.
+    s = 18 / 35
+    variance = 1 / (7 * 6) + 2 / (5 * 3)
+    z = stats.norm.ppf(0.975)
+    sigma = math.sqrt(variance) / abs(math.log(s))
+    row = table[table["time"] == 2].iloc[0]
+    assert row["ci_low"] == pytest.approx(s ** math.exp(z * sigma), rel=1e-9)
+    assert row["ci_high"] == pytest.approx(s ** math.exp(-z * sigma), rel=1e-9)
+
+
+def _hand_run(scenario: ts.Scenario) -> ts.RunResult:
+    """Seven spells at lab A, by hand, in weekly steps over five weeks.
+
+    Researchers 0–3 and 5 start at A; 4 starts outside. 0 quits to B in week 1, 1 exits in
+    week 2, 2 is separated in week 2, 3 stays (censored at 5), 4 is hired in week 1 and
+    leaves in week 5 (4 weeks), 5 quits to C in week 3 and returns in week 4 (censored after
+    1 week). Spells: 1, 2, 2, 5+, 4, 3, 1+ — the example of the test above.
+    """
+    moves = [
+        (1, 0, "A", "B", "quit"),
+        (1, 4, "outside", "A", "hire"),
+        (2, 1, "A", "outside", "exit"),
+        (2, 2, "A", "outside", "separation"),
+        (3, 5, "A", "C", "quit"),
+        (4, 5, "C", "A", "return"),
+        (5, 4, "A", "B", "quit"),
+    ]
+    places = [*scenario.lab_names, "outside", "gone"]
+    events = pd.DataFrame(
+        {
+            "step": [m[0] for m in moves],
+            "time": [m[0] * WEEK for m in moves],
+            "researcher": [m[1] for m in moves],
+            "cohort": pd.Categorical(["a_staff"] * len(moves), categories=list(scenario.cohorts)),
+            "origin": pd.Categorical([m[2] for m in moves], categories=places),
+            "destination": pd.Categorical([m[3] for m in moves], categories=places),
+            "kind": [m[4] for m in moves],
+        }
+    )
+    researchers = pd.DataFrame(
+        {
+            "researcher": range(6),
+            "cohort": ["a_staff"] * 4 + ["pool", "a_staff"],
+            "start": ["A", "A", "A", "A", "outside", "A"],
+        }
+    )
+    steps = np.repeat(np.arange(6), 4)
+    timeseries = pd.DataFrame(
+        {"step": steps, "time": steps * WEEK, "lab": ["A", "B", "C", "outside"] * 6}
+    )
+    return ts.RunResult(scenario, 0, timeseries, events, researchers)
+
+
+def test_tenure_survival_draws_the_kaplan_meier_of_the_run_records(scenario: ts.Scenario) -> None:
+    run = _hand_run(scenario)
+    spells = plots.tenure_spells(run, labs=["A"])
+    weeks = sorted(zip((spells["duration"] / WEEK).round(9), spells["left"], strict=True))
+    assert weeks == [(1, False), (1, True), (2, True), (2, True), (3, True), (4, True), (5, False)]
+    figure = plots.tenure_survival(run, labs=["A"], by_cohort=False)
+    line = figure.axes[0].lines[0]
+    drawn = dict(zip(np.round(line.get_xdata(), 9), line.get_ydata(), strict=False))
+    for week, value in {0: 1.0, 1: 6 / 7, 2: 18 / 35, 3: 12 / 35, 4: 6 / 35, 5: 6 / 35}.items():
+        assert drawn[week] == pytest.approx(100 * value)
+    # Researcher 4 (pool) spent 4 weeks at A, then arrived at B as the run ended.
+    pool = plots.tenure_spells(run, cohorts=["pool"])
+    assert pool[["lab", "left"]].values.tolist() == [["A", True], ["B", False]]
+    assert pool["duration"].tolist() == pytest.approx([4 * WEEK, 0])
+
+
+def test_kaplan_meier_with_everyone_censored_stays_at_one() -> None:
+    table = plots.kaplan_meier([1.0, 2.0, 3.0], [False, False, False])
+    assert (table["survival"] == 1.0).all()
+
+
+def test_plots_leave_the_matplotlib_backend_alone(tmp_path: Path) -> None:
+    # Importing and drawing must not select a backend or import pyplot.
+    code = (
+        "import sys, matplotlib\n"
+        "from talentsim import plots\n"
+        "import pandas as pd\n"
+        "table = pd.DataFrame({'parameter': ['a'], 'index': ['S1'], 'value': [0.5],"
+        " 'ci_low': [0.4], 'ci_high': [0.6]})\n"
+        "plots.sensitivity_bars(table).savefig(sys.argv[1])\n"
+        "assert matplotlib.get_backend().lower() == 'svg', matplotlib.get_backend()\n"
+        "assert 'matplotlib.pyplot' not in sys.modules\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "figure.png")],
+        env={**os.environ, "MPLBACKEND": "svg"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# Bad input: one clear ValueError from talentsim
+# --------------------------------------------------------------------------------------------
+
+
+BAD_INPUTS: list[tuple[str, Callable[[Any], Any], list[str]]] = [
+    ("unknown lab", lambda f: plots.headcount(f["runs"], labs=["Z"]), ["'Z'", "A, B, C"]),
+    ("retention lab", lambda f: plots.retention(f["runs"], "MSL"), ["'MSL'", "A, B, C"]),
+    ("unknown cohort", lambda f: plots.exit_reasons(f["runs"], cohorts=["x"]), ["'x'", "pool"]),
+    ("empty list", lambda f: plots.headcount([]), ["headcount", "empty"]),
+    ("not results", lambda f: plots.flows(["a"]), ["flows", "RunResult"]),
+    ("a table", lambda f: plots.tenure_survival(f["sweep"]), ["RunResult", "DataFrame"]),
+    ("confidence", lambda f: plots.headcount(f["runs"], confidence=95), ["confidence", "95"]),
+    ("period", lambda f: plots.flows(f["runs"], start="8w", end="4w"), ["end > start"]),
+    ("duration", lambda f: plots.flows(f["runs"], end="8"), ["end", "units"]),
+    (
+        "missing column",
+        lambda f: plots.sweep_heatmap(f["sweep"], "labs.A.pay_level", "x", "attrition.A"),
+        ["sweep_heatmap", "'x'", "columns"],
+    ),
+    (
+        "same axis",
+        lambda f: plots.sweep_heatmap(f["sweep"], "point", "point", "attrition.A"),
+        ["different"],
+    ),
+    (
+        "text outcome",
+        lambda f: plots.sweep_line(f["sweep"], "labs.A.pay_level", "status"),
+        ["not numeric"],
+    ),
+    (
+        "no done run",
+        lambda f: plots.sweep_line(
+            f["sweep"].assign(status="failed"), "labs.A.pay_level", "attrition.A"
+        ),
+        ["no done run"],
+    ),
+    (
+        "two outputs",
+        lambda f: plots.sensitivity_bars(
+            pd.concat([f["sobol"], f["sobol"].assign(output="other")])
+        ),
+        ["several outputs", "output="],
+    ),
+    (
+        "not indices",
+        lambda f: plots.sensitivity_bars(f["sweep"]),
+        ["sensitivity_bars", "'parameter'"],
+    ),
+    (
+        "unknown metric",
+        lambda f: plots.comparison_effects(f["comparison"], metrics=["attrition.Z"]),
+        ["attrition.Z", "attrition.A"],
+    ),
+    (
+        "not a comparison",
+        lambda f: plots.comparison_effects(f["sweep"]),
+        ["expected a talentsim Comparison"],
+    ),
+    ("no durations", lambda f: plots.kaplan_meier([], []), ["kaplan_meier", "no durations"]),
+]
+
+
+@pytest.mark.parametrize(("case", "call", "words"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
+def test_bad_input_is_a_clear_error(
+    inputs: dict[str, Any], case: str, call: Callable[[Any], Any], words: list[str]
+) -> None:
+    with pytest.raises(ValueError) as caught:
+        call(inputs)
+    message = str(caught.value)
+    for word in words:
+        assert word in message, f"{word!r} not in {message!r}"
+    # Raised by talentsim's own checks, not from deep inside matplotlib or pandas.
+    assert caught.traceback[-1].path.parent.name == "talentsim"
+
+
+def test_runs_of_different_scenarios_are_refused(runs: list[ts.RunResult]) -> None:
+    two_labs = small_scenario_dict(
+        labs={"A": {}, "D": {}}, cohorts={"x": {"size": 5, "lab": "A"}}, events=[]
+    )
+    other = ts.Scenario.from_dict(two_labs)
+    with pytest.raises(ValueError, match="different labs"):
+        plots.headcount([runs[0], ts.run(other, seed=1, steps=3)])

@@ -1,0 +1,294 @@
+"""talentsim.report and ``talentsim report``: complete reports of runs, comparisons and sweep
+stores, written all at once; clear errors for anything else."""
+
+from __future__ import annotations
+
+import base64
+import errno
+import html
+import os
+import re
+import shutil
+import tomllib
+from pathlib import Path
+
+import pytest
+
+import talentsim as ts
+from talentsim import report
+from tests.conftest import FLAGSHIP, ROOT, small_scenario_dict
+from tests.test_cli import _assert_usage_error as _assert_error
+from tests.test_cli import _run as _cli
+
+SECTIONS = ("summary", "figures", "seeds", "scenario", "provenance")
+
+
+@pytest.fixture(scope="module")
+def scenario() -> ts.Scenario:
+    return ts.Scenario.from_dict(small_scenario_dict())
+
+
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory: pytest.TempPathFactory, scenario: ts.Scenario) -> Path:
+    folder = tmp_path_factory.mktemp("run") / "results"
+    ts.run(scenario, seed=7).save(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def comparison_folder(tmp_path_factory: pytest.TempPathFactory, scenario: ts.Scenario) -> Path:
+    short = scenario.with_overrides({"time.duration": "26w", "events": []})
+    comparison = ts.compare(
+        short,
+        {"no_reorgs": {"labs.A.reorg_rate": 0}, "pay": {"labs.A.pay_level": 4.0}},
+        seeds=3,
+        metrics=["attrition.A", "net_flow.B", "boomerangs", "moves"],
+    )
+    return comparison.save(tmp_path_factory.mktemp("compare") / "results")
+
+
+@pytest.fixture(scope="module")
+def sweep_folder(tmp_path_factory: pytest.TempPathFactory, scenario: ts.Scenario) -> Path:
+    store = tmp_path_factory.mktemp("sweep") / "store"
+    ts.sweep(
+        scenario.with_overrides({"time.duration": "12w", "events": []}),
+        {"labs.A.pay_level": [1.0, 3.0], "labs.A.reorg_rate": ["0/year", "6/year"]},
+        replicates=2,
+        metrics=["attrition.A", "net_flow.B"],
+        store=store,
+        workers=1,
+        progress=False,
+    )
+    return store
+
+
+def _sections(document: str) -> list[str]:
+    return re.findall(r'<section id="([a-z]+)">', document)
+
+
+def _check_complete(path: Path) -> str:
+    """The report is a self-contained page whose embedded figures are the PNGs beside it."""
+    assert path.name == "report.html"
+    document = path.read_text(encoding="utf-8")
+    assert document.startswith("<!DOCTYPE html>") and document.rstrip().endswith("</html>")
+    for section in SECTIONS:
+        assert section in _sections(document)
+    embedded = re.findall(r'src="data:image/png;base64,([^"]+)"', document)
+    pngs = sorted(path.parent.glob("*.png"))
+    assert len(embedded) == len(pngs) > 0
+    assert {base64.b64decode(data) for data in embedded} == {p.read_bytes() for p in pngs}
+    assert all(p.stat().st_size > 5_000 for p in pngs)
+    assert "was not drawn" not in document
+    assert f"talentsim {ts.__version__}" in document
+    assert 'src="http' not in document and "<script" not in document  # nothing to fetch
+    return document
+
+
+def test_report_of_a_run(run_folder: Path, tmp_path: Path, scenario: ts.Scenario) -> None:
+    path = report.write_report(run_folder, tmp_path / "report")
+    document = _check_complete(path)
+    assert {p.stem for p in path.parent.glob("*.png")} == {
+        "headcount",
+        "flows",
+        "tenure_survival",
+        "exit_reasons",
+    }
+    for heading in ("Per lab", "Moves by kind", "Departures by main reason"):
+        assert heading in document
+    assert "talentsim run scenario.toml --seed 7" in document
+    # The resolved scenario beside the report replays the run exactly.
+    written = ts.load_scenario(path.parent / "scenario.toml")
+    assert written.to_dict() == scenario.to_dict()
+    rerun = ts.run(written, seed=7).summary()
+    assert rerun == ts.RunResult.load(run_folder).summary()
+
+
+def test_report_of_a_comparison(comparison_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = report.write_report(comparison_folder)
+    assert path == comparison_folder / "report" / "report.html"
+    document = _check_complete(path)
+    assert [p.name for p in path.parent.glob("*.png")] == ["effects.png"]
+    for text in ("Effects on headline metrics", "no_reorgs", "pay", "attrition.A", "95% t"):
+        assert text in document
+    saved = report.load_comparison(comparison_folder)
+    # The rerun recipe in the report reproduces the comparison exactly.
+    recipe = re.search(r"To rerun:</p><pre>(.*?)</pre>", document, re.DOTALL)
+    assert recipe is not None
+    *setup, call = html.unescape(recipe.group(1)).strip().splitlines()
+    namespace: dict[str, object] = {}
+    monkeypatch.chdir(path.parent)
+    exec("\n".join(setup), namespace)
+    again = eval(call, namespace)
+    for metric in ("attrition.A", "net_flow.B", "boomerangs", "moves"):
+        for variant in ("no_reorgs", "pay"):
+            assert again.effect(variant, metric)["effect"] == pytest.approx(
+                saved.effect(variant, metric)["effect"], rel=1e-12, abs=1e-12
+            )
+
+
+def test_report_of_a_sweep_store(sweep_folder: Path, tmp_path: Path) -> None:
+    path = report.write_report(sweep_folder, tmp_path / "sweep-report", progress=True)
+    document = _check_complete(path)
+    assert {p.stem for p in path.parent.glob("*.png")} == {
+        "heatmap_attrition_A",
+        "heatmap_net_flow_B",
+    }
+    for text in ("Runs by status", "Replicate means per point", "labs.A.reorg_rate", "6/year"):
+        assert text in document
+    table = ts.SweepStore(sweep_folder).table()
+    for seed in table["seed"].unique():
+        assert str(seed) in document
+
+
+def test_report_of_a_sensitivity_sweep(tmp_path: Path, scenario: ts.Scenario) -> None:
+    store = tmp_path / "store"
+    ts.sweep(
+        scenario.with_overrides({"time.duration": "8w", "events": []}),
+        {"labs.A.pay_level": {"low": 1.0, "high": 3.0}, "labs.B.mission_clarity": [0.2, 0.9]},
+        design="saltelli",
+        samples=4,
+        metrics=["attrition.A"],
+        store=store,
+        workers=1,
+        progress=False,
+    )
+    document = _check_complete(report.write_report(store))
+    assert "Sensitivity indices" in document
+    assert "sensitivity_attrition_A.png" in document
+
+
+def test_a_figure_the_data_cannot_make_is_replaced_by_a_note(
+    tmp_path: Path, scenario: ts.Scenario
+) -> None:
+    # Nobody leaves in a single step without offers: no exit reasons to draw.
+    calm = scenario.with_overrides(
+        {
+            "market.offer_rate_employed": "0/year",
+            "market.separation_rate": "0/year",
+            "outside.opportunity_rate": "0/year",
+            "events": [],
+        }
+    )
+    folder = ts.run(calm, seed=1, steps=2).save(tmp_path / "calm")
+    document = report.write_report(folder).read_text(encoding="utf-8")
+    assert "(exit_reasons) was not drawn: exit_reasons: no departures" in document
+    assert "headcount.png" in document
+
+
+def test_scenario_toml_round_trips_every_scenario_file() -> None:
+    for path in sorted((ROOT / "scenarios").glob("*.toml")):
+        scenario = ts.load_scenario(path)
+        text = report.scenario_toml(scenario)
+        again = ts.Scenario.from_dict(tomllib.loads(text))
+        assert again.to_dict() == scenario.to_dict(), path.name
+        assert list(again.labs) == list(scenario.labs)  # lab order sets the random draws
+
+
+def test_an_interrupted_report_leaves_the_previous_one(
+    run_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "report"
+    first = report.write_report(run_folder, out).read_bytes()
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ts.plots, "exit_reasons", broken)
+    with pytest.raises(KeyboardInterrupt):
+        report.write_report(run_folder, out)
+    assert (out / "report.html").read_bytes() == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]  # no staging folder left
+
+
+# --------------------------------------------------------------------------------------------
+# The command line
+# --------------------------------------------------------------------------------------------
+
+
+def test_cli_report_writes_and_says_where(
+    comparison_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "cmp-report"
+    code, printed, err = _cli(capsys, "report", comparison_folder, "--out", out)
+    assert code == 0, err
+    assert str(out / "report.html") in printed
+    _check_complete(out / "report.html")
+    # Writing it again replaces the previous report without --force.
+    code, _, err = _cli(capsys, "report", comparison_folder, "--out", out, "--quiet")
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("kind", ["empty", "missing", "file"])
+def test_cli_report_of_a_folder_that_is_no_results(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    folder = tmp_path / "things"
+    if kind == "empty":
+        folder.mkdir()
+        (folder / "notes.txt").write_text("hello", encoding="utf-8")
+    elif kind == "file":
+        folder.write_text("hello", encoding="utf-8")
+    code, out, err = _cli(capsys, "report", folder)
+    _assert_error(code, out, err, str(folder), "run.json", "comparison.json", "manifest.sqlite")
+    if kind == "empty":
+        assert [p.name for p in folder.iterdir()] == ["notes.txt"]
+
+
+def test_cli_report_of_an_incomplete_run_folder(
+    run_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "incomplete"
+    shutil.copytree(run_folder, folder)
+    (folder / "events.parquet").unlink()
+    code, out, err = _cli(capsys, "report", folder)
+    _assert_error(code, out, err, str(folder), "missing file", "events.parquet")
+    assert not (folder / "report").exists()
+
+
+def test_cli_report_refuses_to_replace_other_files_or_the_results(
+    run_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "paper.tex").write_text("draft", encoding="utf-8")
+    code, out, err = _cli(capsys, "report", run_folder, "--out", busy)
+    _assert_error(code, out, err, str(busy), "not empty", "--force")
+    assert [p.name for p in busy.iterdir()] == ["paper.tex"]
+    before = sorted(p.name for p in run_folder.iterdir())
+    for target in (run_folder, run_folder.parent):
+        code, out, err = _cli(capsys, "report", run_folder, "--out", target, "--force")
+        _assert_error(code, out, err, "would replace the results folder")
+    assert sorted(p.name for p in run_folder.iterdir()) == before
+
+
+def test_cli_report_unwritable_output(
+    run_folder: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Tests may run as root, where permission bits do not stop writes: write under a file.
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a folder", encoding="utf-8")
+    code, out, err = _cli(capsys, "report", run_folder, "--out", blocker / "report")
+    _assert_error(code, out, err, str(blocker / "report"), "is a file")
+    assert blocker.read_text(encoding="utf-8") == "not a folder"
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(report, "atomic_folder", full_disk)
+    code, out, err = _cli(capsys, "report", run_folder, "--out", tmp_path / "report")
+    _assert_error(code, out, err, str(tmp_path / "report"), "No space left on device")
+
+
+def test_cli_run_with_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    code, printed, err = _cli(
+        capsys, "run", FLAGSHIP, "--seed", "3", "--steps", "10", "--out", out, "--report"
+    )
+    assert code == 0, err
+    assert f"report written to {out / 'report' / 'report.html'}" in printed
+    document = _check_complete(out / "report" / "report.html")
+    assert "seed 3" in document
+    assert (out / "run.json").is_file()
