@@ -50,9 +50,6 @@ from talentsim.population import GONE, NO_LAB, LabState, Population
 from talentsim.scenario import (
     OUTSIDE,
     HiringFreeze,
-    LeadershipChange,
-    MissionPivot,
-    PayChange,
     PoachingRaid,
     Reorganisation,
     Scenario,
@@ -557,24 +554,13 @@ class TalentModel(mesa.Model):
         self._raids_due = []
         for event in self._schedule.get(k, ()):
             j = self._lab_code[event.lab]
+            factor = labs.apply_event(event, j)
+            if factor != 1.0:
+                staff = self.population.view("location") == j
+                self.population.view("pay")[staff] *= factor
             match event:
-                case Reorganisation(severity=severity):
-                    self._reorganise(j, severity)
-                case LeadershipChange(
-                    severity=severity, mission_clarity=clarity, orientation=orientation
-                ):
-                    labs.turmoil[j] += severity
-                    self._restate_mission(j, clarity, orientation)
-                case MissionPivot(mission_clarity=clarity, orientation=orientation):
-                    self._restate_mission(j, clarity, orientation)
-                case PayChange(pay_level=level, new_hire_premium=premium, applies_to=who):
-                    if level is not None:
-                        if who == "everyone":
-                            staff = self.population.view("location") == j
-                            self.population.view("pay")[staff] *= level / labs.pay_level[j]
-                        labs.pay_level[j] = level
-                    if premium is not None:
-                        labs.new_hire_premium[j] = premium
+                case Reorganisation():
+                    self._break_ties(j)
                 case HiringFreeze(duration=duration):
                     forever = np.iinfo(np.int64).max  # also holds if the run is extended
                     end = forever if duration is None else k - 1 + round(duration / self.dt)
@@ -588,6 +574,9 @@ class TalentModel(mesa.Model):
     def _reorganise(self, lab: int, severity: float) -> None:
         """Turmoil jumps by ``severity`` and a share of the ties inside the lab break."""
         self.lab_state.turmoil[lab] += severity
+        self._break_ties(lab)
+
+    def _break_ties(self, lab: int) -> None:
         if self.network is not None:
             self.network.break_ties(
                 self.population.view("location"),
@@ -595,12 +584,6 @@ class TalentModel(mesa.Model):
                 self.spec.network.reorg_tie_break,
                 self._streams["network"],
             )
-
-    def _restate_mission(self, lab: int, clarity: float | None, orientation: float | None) -> None:
-        if clarity is not None:
-            self.lab_state.mission_clarity[lab] = clarity
-        if orientation is not None:
-            self.lab_state.orientation[lab] = orientation
 
     def _context(self) -> kernels.DecisionContext:
         """Reference pay and tie shares from the state at the start of the step."""

@@ -15,7 +15,20 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from talentsim import compiled
-from talentsim.scenario import Cohort, Distribution, Fixed, LogNormal, Normal, Scenario, Uniform
+from talentsim.scenario import (
+    Cohort,
+    Distribution,
+    Event,
+    Fixed,
+    LeadershipChange,
+    LogNormal,
+    MissionPivot,
+    Normal,
+    PayChange,
+    Reorganisation,
+    Scenario,
+    Uniform,
+)
 from talentsim.units import half_life_factor, rate_to_probability
 
 GONE = -1
@@ -215,6 +228,42 @@ class LabState:
         partitioned once.
         """
         return compiled.lab_quantiles(location, pay, market_value, self.n, quantile)
+
+    def apply_event(self, event: Event, j: int) -> float:
+        """Apply what a scheduled event does to lab ``j``'s parameters.
+
+        Reorganisations and leadership changes raise turmoil; leadership changes and mission
+        pivots restate the mission; pay changes set the pay level and new-hire premium.
+        Hiring freezes, poaching raids and the breaking of ties are left to the caller (they
+        act on the population or the clock).
+
+        Returns:
+            The factor by which the pay of the lab's current staff changes (1 unless a pay
+            change applies to everyone).
+        """
+        factor = 1.0
+        match event:
+            case Reorganisation(severity=severity):
+                self.turmoil[j] += severity
+            case LeadershipChange(severity=severity, mission_clarity=clarity, orientation=side):
+                self.turmoil[j] += severity
+                self._restate(j, clarity, side)
+            case MissionPivot(mission_clarity=clarity, orientation=side):
+                self._restate(j, clarity, side)
+            case PayChange(pay_level=level, new_hire_premium=premium, applies_to=who):
+                if level is not None:
+                    if who == "everyone":
+                        factor = level / self.pay_level[j]
+                    self.pay_level[j] = level
+                if premium is not None:
+                    self.new_hire_premium[j] = premium
+        return factor
+
+    def _restate(self, j: int, clarity: float | None, orientation: float | None) -> None:
+        if clarity is not None:
+            self.mission_clarity[j] = clarity
+        if orientation is not None:
+            self.orientation[j] = orientation
 
     @property
     def n(self) -> int:

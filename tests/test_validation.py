@@ -1,0 +1,246 @@
+"""The mean-field solver, and the simulation validated against theory (docs/validation.md).
+
+The checks' tolerances come from sampling error (Bonferroni t bounds at family-wise level
+0.001, see talentsim/validation.py); the fast suite runs each check with enough replicates to
+be meaningful, the slow suite with more researchers and seeds. A negative control shows the
+trajectory check detects a wrong theory.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import talentsim as ts
+from talentsim import validation
+from talentsim.mean_field import (
+    MeanFieldError,
+    MeanFieldWarning,
+    meanfield,
+    relaxation_time,
+    stationary_logit_shares,
+    untreatable,
+)
+from tests.conftest import ROOT
+
+# --------------------------------------------------------------------------------------------
+# The solver
+# --------------------------------------------------------------------------------------------
+
+
+def test_meanfield_has_the_shape_of_a_run_timeseries() -> None:
+    scenario = validation.shock_scenario(2_000, years=1.0)
+    expected = ts.meanfield(scenario).timeseries
+    simulated = ts.run(scenario, seed=1).timeseries
+    assert list(expected[["step", "lab"]].astype(str).itertuples(index=False)) == list(
+        simulated[["step", "lab"]].astype(str).itertuples(index=False)
+    )
+    np.testing.assert_allclose(expected["time"], simulated["time"])
+    for column in ("headcount", "hires", "quits", "exits", "separations", "mean_pay", "turmoil"):
+        assert column in expected
+    assert expected.loc[expected["step"] == 0, "headcount"].sum() == pytest.approx(2_000)
+
+
+@pytest.mark.parametrize("method", ["ode", "steps"])
+def test_meanfield_conserves_researchers(method: str) -> None:
+    # Headcounts change only by entries and retirements: the flows must balance exactly.
+    scenario = validation.shock_scenario(5_000, years=2.0)
+    table = meanfield(scenario, method=method).timeseries
+    total = table.groupby("step")["headcount"].sum().to_numpy()
+    pool = table[table["lab"] == "outside"]
+    change = (pool["entries"] - pool["retirements"]).to_numpy()
+    np.testing.assert_allclose(np.diff(total), change[1:], rtol=1e-6, atol=1e-6)
+
+
+def test_meanfield_refuses_what_it_cannot_treat_and_says_how_to_fix_it() -> None:
+    flagship = ts.load_scenario(ROOT / "scenarios" / "msl_exodus.toml")
+    with pytest.raises(MeanFieldError) as caught:
+        meanfield(flagship)
+    message = str(caught.value)
+    for key in ("mechanisms.peers", "mechanisms.fairness", "mechanisms.reputation"):
+        assert key in message
+    assert "strict=False" in message
+    raid = {"kind": "poaching_raid", "lab": "B", "target": "A", "at": "0.5y", "offers": 50}
+    raided = validation.shock_scenario(1_000, events=[raid])
+    assert untreatable(raided) == [
+        "events.0 (poaching_raid): a fixed number of targeted offers is not a rate "
+        "(remove the event)"
+    ]
+    assert untreatable(validation.shock_scenario(1_000)) == []
+
+
+def test_meanfield_can_ignore_with_a_warning_and_caveats() -> None:
+    scenario = validation.shock_scenario(1_000, years=0.5).with_overrides(
+        {"mechanisms.fairness": True}
+    )
+    with pytest.warns(MeanFieldWarning, match="mechanisms.fairness"):
+        result = meanfield(scenario, strict=False)
+    assert any("mechanisms.fairness" in c for c in result.caveats)
+
+
+def test_meanfield_detects_binding_capacity() -> None:
+    scenario = validation.shock_scenario(2_000, years=1.0).with_overrides({"labs.C.capacity": 600})
+    with pytest.raises(MeanFieldError, match=r"labs\.C\.capacity binds"):
+        meanfield(scenario, method="steps")
+    with pytest.raises(MeanFieldError, match=r"labs\.C\.capacity binds"):
+        meanfield(scenario, method="ode")
+    roomy = scenario.with_overrides({"labs.C.capacity": 5_000})
+    assert meanfield(roomy).caveats == []
+
+
+def test_meanfield_rejects_bad_arguments() -> None:
+    scenario = validation.shock_scenario(1_000)
+    with pytest.raises(ValueError, match="method"):
+        meanfield(scenario, method="euler")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="types"):
+        meanfield(scenario, types=0)
+
+
+def test_fixed_attributes_need_one_type_and_random_ones_converge() -> None:
+    fixed = validation.shock_scenario(1_000).with_overrides({"cohorts.a.orientation": 0.5})
+    assert meanfield(fixed).types == 1
+    scenario = validation.shock_scenario(10_000, years=1.5)
+    fine = meanfield(scenario, types=2048, method="steps").headcounts().to_numpy()
+    coarse = meanfield(scenario, types=256, method="steps").headcounts().to_numpy()
+    # quasi-Monte Carlo over a smooth integrand: 256 points are within 0.05% of 2048
+    assert np.abs(coarse - fine).max() / 10_000 < 5e-4
+
+
+def test_steps_and_ode_agree_as_the_step_shrinks() -> None:
+    scenario = validation.shock_scenario(5_000, years=1.5, step="1d")
+    steps = meanfield(scenario, method="steps").headcounts().to_numpy()
+    ode = meanfield(scenario, method="ode").headcounts().to_numpy()
+    assert np.abs(steps - ode).max() / 5_000 < 5e-3
+
+
+def test_stationary_logit_shares_satisfy_balance() -> None:
+    # The closed form is the stationary distribution of the switching chain it describes.
+    rng = np.random.default_rng(3)
+    utility, intensity = rng.normal(0, 1, 5), rng.uniform(0.5, 2, 5)
+    shares = stationary_logit_shares(utility, intensity, 0.7)
+    others = intensity.sum() - intensity
+    offer = intensity[None, :] / others[:, None]
+    np.fill_diagonal(offer, 0.0)
+    accept = 1 / (1 + np.exp(-(utility[None, :] - utility[:, None]) / 0.7))
+    rate = offer * accept
+    np.fill_diagonal(rate, 0.0)
+    np.fill_diagonal(rate, -rate.sum(axis=1))
+    np.testing.assert_allclose(shares @ rate, 0.0, atol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(tau=st.floats(0.05, 2.0), jump=st.floats(-100, 100).filter(lambda x: abs(x) > 1))
+def test_relaxation_time_of_an_exponential(tau: float, jump: float) -> None:
+    time = np.linspace(0, 1 + 20 * tau, 20_001)
+    value = 50 + np.where(time < 1, 0, jump * np.exp(-(time - 1) / tau))
+    assert relaxation_time(time, value, 1.0, 50.0) == pytest.approx(tau, rel=1e-3)
+
+
+def test_relaxation_time_is_nan_without_relaxation() -> None:
+    time = np.linspace(0, 1, 11)
+    assert math.isnan(relaxation_time(time, np.ones(11), 0.0))
+
+
+# --------------------------------------------------------------------------------------------
+# The validation checks (docs/validation.md)
+# --------------------------------------------------------------------------------------------
+
+
+def test_meanfield_matches_burdett_mortensen() -> None:
+    check = validation.job_ladder_check()
+    assert check.passed, check
+
+
+def test_stationary_shares() -> None:
+    check = validation.stationary_shares_check(seeds=range(8))
+    assert check.passed, check
+
+
+def test_trajectories_with_reorganisations() -> None:
+    check = validation.trajectory_check(seeds=range(16))
+    assert check.passed, check
+
+
+def test_trajectory_check_detects_a_wrong_theory() -> None:
+    # Negative control: the mean field of a milder reorganisation (severity 0.7, not 1.0) must
+    # be rejected by the same test on the same number of replicates.
+    wrong = validation.shock_scenario(20_000, severity=0.7)
+    check = validation.trajectory_check(seeds=range(16), expected_from=wrong)
+    assert not check.passed, check
+
+
+def test_daily_and_weekly_steps() -> None:
+    check = validation.timestep_check(seeds=range(6), researchers=5_000)
+    assert check.passed, check
+
+
+def test_relaxation_time_after_a_shock() -> None:
+    check = validation.relaxation_check(seeds=range(16), researchers=10_000, bootstrap=200)
+    assert check.passed, check
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("stationary_shares", {"seeds": range(100, 140), "researchers": 50_000}),
+        ("trajectories", {"seeds": range(100, 160), "researchers": 50_000}),
+        ("timestep", {"seeds": range(100, 130), "researchers": 20_000}),
+        ("relaxation", {"seeds": range(100, 180), "researchers": 40_000}),
+    ],
+)
+def test_validation_checks_with_more_replicates(name: str, kwargs: dict) -> None:
+    check = validation.ALL_CHECKS[name](**kwargs)
+    assert check.passed, check
+
+
+def test_validate_script_writes_the_page(tmp_path) -> None:
+    import runpy
+    import sys
+
+    out = tmp_path / "docs"
+    argv = sys.argv
+    sys.argv = ["validate.py", "--quick", "--out", str(out)]
+    try:
+        with pytest.raises(SystemExit) as done:
+            runpy.run_path(str(ROOT / "examples" / "validate.py"), run_name="__main__")
+    finally:
+        sys.argv = argv
+    assert done.value.code == 0
+    page = (out / "validation.md").read_text(encoding="utf-8")
+    for section in (
+        "## Summary",
+        "## 2. Stationary shares",
+        "## 3. Trajectories",
+        "## 4. Time-step invariance",
+        "## 5. Relaxation",
+    ):
+        assert section in page
+    for name in ("shares", "trajectories", "convergence", "relaxation"):
+        figure = out / "figures" / f"validation_{name}.png"
+        assert figure.stat().st_size > 10_000
+        assert f"figures/validation_{name}.png" in page
+
+
+def test_meanfield_command(tmp_path, capsys) -> None:
+    from talentsim.cli import main
+
+    flagship = str(ROOT / "scenarios" / "msl_exodus.toml")
+    assert main(["meanfield", flagship]) == 2
+    assert "mechanisms.fairness" in capsys.readouterr().err
+    out = tmp_path / "mf.csv"
+    assert main(["meanfield", flagship, "--lenient", "--method", "steps", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "caveat: ignored: mechanisms.fairness" in printed
+    table = pd.read_csv(out)
+    assert set(table["lab"]) == {"MSL", "Rival", "Frontier", "outside"}
+    assert main(["meanfield", flagship, "--lenient", "--out", str(tmp_path / "no" / "x.csv")]) == 0
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    assert main(["meanfield", flagship, "--lenient", "--out", str(blocked / "x.csv")]) == 2
+    assert "cannot write" in capsys.readouterr().err
