@@ -1,4 +1,6 @@
-"""Command line: ``talentsim run``, ``compare``, ``sweep``, ``report``, ``meanfield``, ``validate``.
+"""Command line: ``talentsim run``, ``compare``, ``sweep``, ``report``, ``meanfield``, ``viz``.
+
+Also ``talentsim validate FILE``, which checks a scenario file.
 
 Errors in input (a malformed scenario, an unknown key, an unwritable output folder) print one
 clear message and exit with status 2; they never print a traceback.
@@ -189,6 +191,19 @@ def _build_parser():
     mean_field.add_argument("--out", default=None, help="write the time series as CSV here")
     _add_set_option(mean_field, "override a scenario value by dotted path (repeatable)")
 
+    viz = sub.add_parser(
+        "viz",
+        help="explore a scenario live in the browser (a Mesa SolaraViz dashboard)",
+        description="Serve the interactive dashboard for FILE (sliders, play/step, live "
+        "headcount and flows, an events feed) until Ctrl-C; see docs/dashboard.md. Needs the "
+        "viz extra: pip install 'talentsim[viz]'.",
+    )
+    viz.add_argument("file", help="scenario TOML file")
+    viz.add_argument("--host", default="127.0.0.1", help="interface (default: this machine)")
+    viz.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free)")
+    viz.add_argument("--open", action="store_true", help="open the page in the default browser")
+    viz.add_argument("--seed", type=int, default=42, help="seed of the first run (default 42)")
+
     validate = sub.add_parser("validate", help="check a scenario file and report problems")
     validate.add_argument("file", help="scenario TOML file")
     return parser
@@ -212,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
             return _report(args)
         if args.command == "meanfield":
             return _meanfield(args)
+        if args.command == "viz":
+            return _viz(args)
         return _run(args)
     except ScenarioError as exc:
         sys.stderr.write(f"error: {exc}\n")
@@ -271,6 +288,19 @@ def _run(args) -> int:
         if not args.quiet:
             print(f"report written to {path}")
     return 0
+
+
+def _viz(args) -> int:
+    from talentsim.scenario import ScenarioError
+
+    try:
+        from talentsim.viz import launch
+    except ImportError as exc:
+        raise ScenarioError(
+            f"the dashboard needs the viz extra ({exc.name or exc} is missing): "
+            "pip install 'talentsim[viz]'"
+        ) from None
+    return launch(args.file, args.host, args.port, args.open, seed=args.seed)
 
 
 def _meanfield(args) -> int:

@@ -394,3 +394,12 @@ def test_run_end_to_end_refuses_non_empty_out(tmp_path: Path) -> None:
     assert proc.stderr.startswith("error:")
     assert "Traceback" not in proc.stdout + proc.stderr
     assert _snapshot(out_dir) == {"keep.txt": b"precious"}
+
+
+def test_viz_command_refuses_bad_input_before_serving(tmp_path, capsys) -> None:
+    code, _, err = _run(capsys, "viz", tmp_path / "missing.toml")
+    assert code == 2 and "no such file" in err
+    code, _, err = _run(capsys, "viz", FLAGSHIP, "--port", "70000")
+    assert code == 2 and "--port" in err
+    code, _, err = _run(capsys, "viz", FLAGSHIP, "--seed", "-1")
+    assert code == 2 and "seed" in err

@@ -1,0 +1,825 @@
+"""Interactive dashboard: a Mesa SolaraViz app for one scenario.
+
+Three ways in:
+
+- ``talentsim viz FILE`` (or :func:`launch`) serves the dashboard for a scenario file with
+  ``solara run``;
+- ``dashboard(scenario_or_path)`` returns the page as a solara element, to show in Jupyter;
+- ``solara run talentsim.viz`` serves :data:`Page`, reading the scenario file named in the
+  environment variable ``TALENTSIM_VIZ_SCENARIO``.
+
+The page is Mesa's :class:`~mesa.visualization.SolaraViz`: its sidebar has the play / step /
+reset controls and one slider per scenario value in :func:`controls` (pay levels, mission
+clarity, reorganisation rates, preference weights). A slider value reaches the model through
+the same dotted-path overrides as ``talentsim run --set KEY=VALUE``
+(:meth:`~talentsim.Scenario.with_overrides`) and takes effect when the model is reset.
+Beside it: headcount per lab over time, the moves between places in the recent past, and a
+feed of the shocks and departures so far. Everything is drawn from the model's lab-level
+arrays (``headcount_history``, ``turmoil_history``, the move log), never from per-researcher
+agents, so a step costs the same with or without Mesa agent objects.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import math
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import solara
+from matplotlib.figure import Figure
+from mesa.visualization import SolaraViz
+from mesa.visualization.user_param import Slider
+from mesa.visualization.utils import update_counter
+from pydantic import BaseModel, BeforeValidator
+
+from talentsim.model import EXIT, QUIT, RETURN, SEPARATION, TalentModel
+from talentsim.plots import OKABE_ITO
+from talentsim.scenario import (
+    OUTSIDE,
+    Fixed,
+    HiringFreeze,
+    LeadershipChange,
+    LogNormal,
+    MissionPivot,
+    Normal,
+    PayChange,
+    PoachingRaid,
+    Reorganisation,
+    Scenario,
+    ScenarioError,
+    load_scenario,
+)
+from talentsim.units import format_per_year, format_years, parse_duration, parse_rate
+
+SCENARIO_ENV = "TALENTSIM_VIZ_SCENARIO"
+"""Environment variable naming the scenario file that :data:`Page` shows."""
+
+SEED_ENV = "TALENTSIM_VIZ_SEED"
+"""Environment variable with the seed :data:`Page` starts from (blank: fresh entropy)."""
+
+DEFAULT_SEED = 42
+"""Seed of the first run; the same seed after a reset isolates the effect of a slider."""
+
+FEED_LENGTH = 60
+"""Most recent feed lines shown."""
+
+
+# --------------------------------------------------------------------------------------------
+# Sliders: scenario values by dotted path
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Control:
+    """A slider for one numeric scenario value, addressed by its dotted path.
+
+    Attributes:
+        path: Dotted key path, as in ``talentsim run --set`` (``"labs.MSL.pay_level"``).
+        label: Text shown beside the slider.
+        value: The scenario's value (per year for a rate, in years for a duration).
+        low: Smallest slider value.
+        high: Largest slider value.
+        step: Slider increment.
+        unit: ``"rate"`` (per year), ``"duration"`` (years) or ``""`` (a plain number).
+        integer: Whether the value is an integer (an integer slider).
+    """
+
+    path: str
+    label: str
+    value: float
+    low: float
+    high: float
+    step: float
+    unit: str = ""
+    integer: bool = False
+
+    def slider(self) -> Slider:
+        """The Mesa ``Slider`` for this value."""
+        if self.integer:
+            bounds = (int(self.value), int(self.low), int(self.high), 1)
+            return Slider(self.label, *bounds, dtype=int)
+        return Slider(self.label, self.value, self.low, self.high, self.step, dtype=float)
+
+    def override(self, value: float) -> object:
+        """The slider value as the scenario file writes it (``"2.0/year"`` for a rate)."""
+        if self.integer:
+            return round(value)
+        if self.unit == "rate":
+            return format_per_year(float(value))
+        if self.unit == "duration":
+            return format_years(float(value))
+        return float(value)
+
+
+def controls(scenario: Scenario, paths: Sequence[str] | None = None) -> tuple[Control, ...]:
+    """Sliders for scenario values, by dotted path.
+
+    Args:
+        scenario: The scenario whose values the sliders start from.
+        paths: Dotted key paths of numeric values. Default: each lab's ``pay_level``,
+            ``mission_clarity`` and ``reorg_rate``, then each cohort's weights on pay, mission
+            and stability (the mean or median of a normal or log-normal weight; a uniform
+            weight gets no slider).
+
+    Returns:
+        One :class:`Control` per path. A slider's range comes from the schema's bounds
+        (mission clarity 0–1, positive pay levels, ...) and otherwise runs from 0 to three
+        times the value (at least 3).
+
+    Raises:
+        ScenarioError: if a path does not exist or does not lead to a number.
+    """
+    if paths is None:
+        paths = _default_paths(scenario)
+    return tuple(_control(scenario, path) for path in paths)
+
+
+def _default_paths(scenario: Scenario) -> list[str]:
+    paths = [
+        f"labs.{lab}.{key}"
+        for lab in scenario.labs
+        for key in ("pay_level", "mission_clarity", "reorg_rate")
+    ]
+    summary: dict[type, str] = {Fixed: "", Normal: ".mean", LogNormal: ".median"}
+    for name, cohort in scenario.cohorts.items():
+        if cohort.size == 0 and cohort.entry_rate == 0:
+            continue
+        for weight in ("pay", "mission", "stability"):
+            suffix = summary.get(type(getattr(cohort.weights, weight)))
+            if suffix is not None:
+                paths.append(f"cohorts.{name}.weights.{weight}{suffix}")
+    return paths
+
+
+def _control(scenario: Scenario, path: str) -> Control:
+    value, field = _locate(scenario, path)
+    validators = [m.func for m in field.metadata if isinstance(m, BeforeValidator)]
+    unit = "rate" if parse_rate in validators else ""
+    unit = "duration" if parse_duration in validators else unit
+    bounds = {
+        name: float(getattr(m, name))
+        for m in field.metadata
+        for name in ("ge", "gt", "le", "lt")
+        if getattr(m, name, None) is not None
+    }
+    low = bounds.get("ge", bounds.get("gt", min(0.0, value)))
+    high = bounds.get("le", bounds.get("lt", max(3 * abs(value), 3.0)))
+    integer = isinstance(value, int)
+    step = 1.0 if integer else _slider_step(low, high, value)
+    if "gt" in bounds:  # the smallest allowed value on the slider's grid
+        low = round((math.floor(low / step) + 1) * step, 9)
+    parts = path.split(".")
+    owner, rest = (
+        (parts[1], parts[2:]) if parts[0] in ("labs", "cohorts") else (parts[0], parts[1:])
+    )
+    what = " ".join(rest).replace("weights ", "weight on ").replace("_", " ")
+    suffix = {"rate": " (per year)", "duration": " (years)"}.get(unit, "")
+    return Control(
+        path=path,
+        label=f"{owner} · {what}{suffix}",
+        value=float(value),
+        low=low,
+        high=max(round(math.ceil(high / step - 1e-9) * step, 9), value),
+        step=step,
+        unit=unit,
+        integer=integer,
+    )
+
+
+def _locate(scenario: Scenario, path: str) -> tuple[int | float, Any]:
+    """The number at a dotted path and the pydantic field that holds it (for its bounds)."""
+    node: Any = scenario
+    field = None
+    for part in path.split("."):
+        if isinstance(node, BaseModel):
+            field = type(node).model_fields.get(part)
+            if field is None:
+                allowed = ", ".join(type(node).model_fields)
+                raise ScenarioError(
+                    f"dashboard: {path}: no key {part!r} (expected one of: {allowed})"
+                )
+            node = getattr(node, part)
+        elif isinstance(node, dict) and part in node:
+            node, field = node[part], None
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node, field = node[int(part)], None
+        else:
+            raise ScenarioError(f"dashboard: {path}: no key {part!r} in the scenario")
+    if isinstance(node, Fixed):  # a bare number in the file: the override sets it again
+        node, field = node.value, Fixed.model_fields["value"]
+    if isinstance(node, bool) or not isinstance(node, int | float) or field is None:
+        raise ScenarioError(f"dashboard: {path}: expected a number for a slider, got {node!r}")
+    return node, field
+
+
+_STEPS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.025, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 5.0)
+
+
+def _slider_step(low: float, high: float, value: float) -> float:
+    """The coarsest round increment with at least 20 positions that has ``value`` on its grid.
+
+    A value off the grid would be shown rounded to it (2.5 as 2.6 on a 0.2 grid from 0.2).
+    """
+    best = _STEPS[0]
+    for step in _STEPS:
+        if step > (high - low) / 20:
+            break
+        if all(abs(x / step - round(x / step)) < 1e-9 for x in (value, low)):
+            best = step
+    return best
+
+
+def _parse_seed(seed: object) -> int | None:
+    """A seed from the dashboard's text box: blank means fresh entropy (recorded)."""
+    text = "" if seed is None else str(seed).strip()
+    if not text:
+        return None
+    if isinstance(seed, bool) or not (text.isascii() and text.isdigit()):
+        raise ScenarioError(f"seed: expected a non-negative integer, got {seed!r}")
+    return int(text)
+
+
+class DashboardModel(TalentModel):
+    """A :class:`~talentsim.TalentModel` as SolaraViz builds it: a scenario plus slider values.
+
+    SolaraViz's reset calls ``type(model)(**params)`` with the dashboard's parameters and adds
+    a ``scenario=`` keyword holding a *Mesa* scenario object, which would replace talentsim's
+    scenario argument; so the talentsim scenario travels as ``spec`` and the Mesa one is
+    ignored. Everything else is TalentModel unchanged.
+
+    A reset has no way to report an error but the page itself: a seed that is not a
+    non-negative integer is replaced by fresh entropy, and slider values that make the
+    scenario invalid (say, a capacity below the starting headcount) are dropped, each with a
+    note that the page shows.
+
+    Args:
+        spec: The talentsim scenario.
+        controls: The dashboard's sliders.
+        seed: Seed (an integer, its text, or blank / None for fresh entropy).
+        scenario: Ignored: the Mesa scenario object SolaraViz passes on reset.
+        **values: Slider values by dotted path; each becomes an override of ``spec``.
+
+    Attributes:
+        changes: The slider values in force that differ from the scenario, by dotted path.
+        notes: What was not applied as asked, and why.
+    """
+
+    def __init__(
+        self,
+        spec: Scenario,
+        controls: Sequence[Control] = (),
+        *,
+        seed: int | str | None = None,
+        scenario: object = None,
+        **values: float,
+    ) -> None:
+        by_path = {control.path: control for control in controls}
+        unknown = sorted(set(values) - set(by_path))
+        if unknown:
+            raise TypeError(f"DashboardModel: no slider for {', '.join(unknown)}")
+        self.notes: list[str] = []
+        try:
+            seed = _parse_seed(seed)
+        except ScenarioError as exc:
+            self.notes.append(f"{exc}; used fresh entropy")
+            seed = None
+        overrides = {path: by_path[path].override(value) for path, value in values.items()}
+        try:
+            configured = spec.with_overrides(overrides) if overrides else spec
+        except ScenarioError as exc:
+            self.notes.append(f"sliders not applied, the scenario they give is invalid: {exc}")
+            configured, values = spec, {}
+        super().__init__(configured, seed=seed)
+        self.changes: dict[str, float] = {
+            path: float(value) for path, value in values.items() if value != by_path[path].value
+        }
+
+
+def model_params(
+    scenario: Scenario, sliders: Sequence[Control], seed: int | None
+) -> dict[str, Any]:
+    """SolaraViz ``model_params`` for :class:`DashboardModel`: fixed scenario, sliders, seed."""
+    return {
+        "spec": scenario,
+        "controls": tuple(sliders),
+        "seed": {
+            "type": "InputText",
+            "value": "" if seed is None else str(seed),
+            "label": "Seed (blank: fresh)",
+        },
+        **{control.path: control.slider() for control in sliders},
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# What the panels show (plain functions of a model; usable without a browser)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """One line of the events feed.
+
+    Attributes:
+        step: The step it happened in (scheduled events: the step they are applied in).
+        kind: An event kind (``"reorganisation"``, ``"leadership_change"``, ...),
+            ``"random_reorganisation"``, or ``"moves"`` for the step's departures from labs.
+        lab: The lab it concerns ("" for moves, which may concern several).
+        text: What happened, in words.
+    """
+
+    step: int
+    kind: str
+    lab: str
+    text: str
+
+
+def scheduled_events(model: TalentModel) -> list[tuple[int, Any]]:
+    """The scenario's scheduled events with the step each is applied in, in time order."""
+    # TalentModel keeps its schedule (step -> events) privately; reading it keeps the feed's
+    # timing identical to the model's rather than re-deriving the rounding rule here.
+    schedule: dict[int, list[Any]] = model._schedule
+    return [(step, event) for step in sorted(schedule) for event in schedule[step]]
+
+
+def event_feed(model: TalentModel) -> list[FeedItem]:
+    """Shocks (:func:`shocks`) and departures from labs so far, newest first.
+
+    Departures (quits, boomerang returns, exits, separations) come from the move log, one line
+    per step.
+    """
+    items = shocks(model) + _departures(model)
+    items.sort(key=lambda item: (-item.step, item.kind == "moves"))
+    return items
+
+
+def shocks(model: TalentModel) -> list[FeedItem]:
+    """Scheduled events applied so far and random reorganisations, in time order.
+
+    Scheduled events count from the step they are applied in. Random reorganisations are not
+    logged by the model; they are recovered from the turmoil history: turmoil follows
+    ``T_k = (T_{k-1} + jumps_k) · decay``, so a jump that no scheduled event explains is a
+    random reorganisation (of the lab's ``reorg_severity``).
+    """
+    now, names = model.steps, model.place_names
+    items: list[FeedItem] = []
+    explained = np.zeros((now + 1, model.lab_state.n))
+    for step, event in scheduled_events(model):
+        if step > now:
+            continue
+        items.append(FeedItem(step, event.kind, event.lab, describe_event(event)))
+        if isinstance(event, Reorganisation | LeadershipChange):
+            explained[step, names.index(event.lab)] += event.severity
+    labs = model.lab_state
+    turmoil = model.turmoil_history[: now + 1]
+    jumps = turmoil[1:] / labs.turmoil_decay - turmoil[:-1] - explained[1:]
+    random_shock = (labs.reorg_severity > 0) & (jumps > 0.5 * labs.reorg_severity)
+    for k, j in zip(*np.nonzero(random_shock), strict=True):
+        severity = float(labs.reorg_severity[j])
+        text = f"random reorganisation at {names[j]} (turmoil +{severity:g})"
+        items.append(FeedItem(int(k) + 1, "random_reorganisation", names[j], text))
+    items.sort(key=lambda item: item.step)
+    return items
+
+
+def _departures(model: TalentModel) -> list[FeedItem]:
+    log = model.move_log()
+    if not log:
+        return []
+    outside, names = model.place_names.index(OUTSIDE), model.place_names
+    origin, kind = log["origin"], log["kind"]
+    leaving = (origin >= 0) & (origin < outside) & np.isin(kind, (QUIT, RETURN, EXIT, SEPARATION))
+    moves = np.stack([log["step"], origin, log["destination"]], axis=1)[leaving]
+    pairs, which, counts = np.unique(moves, axis=0, return_inverse=True, return_counts=True)
+    returns = np.bincount(which.ravel(), weights=kind[leaving] == RETURN, minlength=len(pairs))
+    parts: dict[int, list[tuple[int, str]]] = {}
+    for (k, o, d), count, back in zip(
+        pairs, counts.tolist(), returns.astype(int).tolist(), strict=True
+    ):
+        note = f" ({back} boomerang{'s' * (back != 1)})" if back else ""
+        parts.setdefault(int(k), []).append((-count, f"{names[o]} → {names[d]} ×{count}{note}"))
+    return [
+        FeedItem(k, "moves", "", "departures: " + ", ".join(text for _, text in sorted(texts)))
+        for k, texts in parts.items()
+    ]
+
+
+def describe_event(event: Any) -> str:
+    """A scheduled event in words."""
+    lab = event.lab
+    match event:
+        case Reorganisation(severity=severity):
+            return f"reorganisation at {lab} (turmoil +{severity:g})"
+        case LeadershipChange(severity=severity):
+            return f"leadership change at {lab} (turmoil +{severity:g}{_restated(event)})"
+        case MissionPivot():
+            restated = _restated(event).lstrip(", ")
+            return f"mission pivot at {lab}" + (f" ({restated})" if restated else "")
+        case PayChange(pay_level=level, new_hire_premium=premium, applies_to=who):
+            changes = (
+                [f"pay level → {level:g} for {who.replace('_', ' ')}"] if level is not None else []
+            )
+            changes += [f"new-hire premium → {premium:g}"] if premium is not None else []
+            return f"pay change at {lab} ({'; '.join(changes)})"
+        case PoachingRaid(target=target, offers=offers, premium=premium):
+            terms = "" if premium is None else f" at a premium of {premium:g}"
+            first = ", alumni first" if event.former_staff_first else ""
+            return f"poaching raid: {lab} sends {offers} offers to {target}'s staff{terms}{first}"
+        case HiringFreeze(duration=duration):
+            until = "until the end" if duration is None else f"for {duration * 52.18:.0f} weeks"
+            return f"hiring freeze at {lab} {until}"
+    return f"{event.kind} at {lab}"
+
+
+def _restated(event: LeadershipChange | MissionPivot) -> str:
+    parts = []
+    if event.mission_clarity is not None:
+        parts.append(f"mission clarity → {event.mission_clarity:g}")
+    if event.orientation is not None:
+        parts.append(f"orientation → {event.orientation:g}")
+    return "".join(f", {part}" for part in parts)
+
+
+def recent_flows(model: TalentModel, window: int) -> np.ndarray:
+    """Moves between places in the last ``window`` steps: ``[origin, destination]`` counts.
+
+    Places are the labs then the outside pool (``model.place_names``); entries into and
+    retirements from the field are left out.
+    """
+    places = len(model.place_names)
+    log = model.move_log()
+    counts = np.zeros((places, places), dtype=np.int64)
+    if not log:
+        return counts
+    origin, destination = log["origin"], log["destination"]
+    keep = (log["step"] > model.steps - window) & (origin >= 0) & (destination >= 0)
+    np.add.at(counts, (origin[keep], destination[keep]), 1)
+    return counts
+
+
+def _time_axis(model: TalentModel) -> tuple[float, str]:
+    """Steps → display time: weeks for runs up to two years, else years."""
+    if model.n_steps * model.dt <= 2.0:
+        return model.dt * 365.25 / 7, "weeks"
+    return model.dt, "years"
+
+
+def _when(model: TalentModel, step: int) -> str:
+    """The end of a step in display time: ``"week 3"``, ``"year 1.5"``."""
+    per_step, unit = _time_axis(model)
+    return f"{unit[:-1]} {step * per_step:.3g}"
+
+
+def _step_label(model: TalentModel, step: int) -> str:
+    return f"step {step} ({_when(model, step)})"
+
+
+def headcount_png(model: TalentModel) -> bytes:
+    """Headcount per lab over time so far, on the run's full time axis, as a PNG."""
+    per_step, unit = _time_axis(model)
+    names, now = model.lab_state.names, model.steps
+    fig = Figure(figsize=(5.2, 3.8), dpi=100)
+    # Fixed margins (legend below): a constrained layout costs ~30 ms a frame.
+    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.25, top=0.92)
+    ax = fig.subplots()
+    time = np.arange(now + 1) * per_step
+    counts = model.headcount_history[: now + 1, : len(names)]
+    for j, name in enumerate(names):
+        ax.plot(time, counts[:, j], color=_colour(j), label=name, linewidth=2)
+    for item in shocks(model):
+        x = (item.step - 1) * per_step
+        ax.axvline(x, color=_colour(names.index(item.lab)), linestyle=":", linewidth=1)
+    ax.set_xlim(0, max(model.n_steps, now) * per_step)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel(f"time ({unit})")
+    ax.set_ylabel("researchers")
+    ax.set_title("Headcount per lab (dotted: shocks)", fontsize=11)
+    columns = min(len(names), 4)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=columns, frameon=False)
+    return _png(fig)
+
+
+def flows_png(model: TalentModel, window: int) -> bytes:
+    """The recent moves between places (:func:`recent_flows`) as a heatmap PNG."""
+    per_step, unit = _time_axis(model)
+    counts = recent_flows(model, window)
+    names = model.place_names
+    fig = Figure(figsize=(5.2, 3.8), dpi=100)
+    longest = max(map(len, names))
+    fig.subplots_adjust(
+        left=min(0.45, (0.5 + 0.08 * longest) / 5.2),
+        bottom=min(0.45, (0.5 + 0.055 * longest) / 3.8),
+        right=0.97,
+        top=0.9,
+    )
+    ax = fig.subplots()
+    ax.imshow(counts, cmap="Blues", vmin=0, vmax=max(1, int(counts.max())), aspect="auto")
+    if len(names) <= 12:  # a count in each cell (no colour bar needed)
+        for (o, d), count in np.ndenumerate(counts):
+            dark = count > 0.6 * counts.max()
+            colour = "white" if dark else "black"
+            ax.text(d, o, str(count) if count else "", ha="center", va="center", color=colour)
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("to")
+    ax.set_ylabel("from")
+    span = min(window, model.steps) * per_step
+    ax.set_title(f"Researchers who moved in the last {span:.3g} {unit}", fontsize=11)
+    return _png(fig)
+
+
+def _colour(lab: int) -> str:
+    """Lab ``lab``'s colour, the same as in :mod:`talentsim.plots` (Okabe–Ito)."""
+    return OKABE_ITO[lab % len(OKABE_ITO)]
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def status_html(model: TalentModel) -> str:
+    """The run's position, each lab's state now and the sliders in force, as HTML."""
+    labs, counts = model.lab_state, model.headcounts()
+    rows = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{counts[j]}</td><td>{labs.pay_level[j]:.3g}</td>"
+        f"<td>{labs.mission_clarity[j]:.3g}</td><td>{model.spec.labs[name].reorg_rate:.3g}</td>"
+        f"<td>{labs.turmoil[j]:.2f}</td></tr>"
+        for j, name in enumerate(labs.names)
+    )
+    changes, notes = getattr(model, "changes", {}), getattr(model, "notes", [])
+    changed = ", ".join(f"{html.escape(path)} = {value:g}" for path, value in changes.items())
+    when = _when(model, model.steps)
+    return (
+        f'<p class="talentsim-step">Step {model.steps} of {model.n_steps} · {when} · '
+        f"seed {model.seed}</p>"
+        '<table class="talentsim-labs" style="width: 100%; text-align: left">'
+        "<tr><th>lab</th><th>headcount</th><th>pay level</th><th>mission clarity</th>"
+        f"<th>reorgs per year</th><th>turmoil</th></tr>{rows}</table>"
+        f"<p>outside pool: {counts[labs.n]} · changed from the file: {changed or 'nothing'}</p>"
+        + "".join(f'<p style="color: #D55E00">{html.escape(note)}</p>' for note in notes)
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The page
+# --------------------------------------------------------------------------------------------
+
+
+@solara.component
+def _Status(model: TalentModel) -> None:
+    update_counter.get()  # re-render after every step (Mesa's controller bumps it)
+    with solara.Card("Now"):
+        solara.HTML(
+            tag="div", unsafe_innerHTML=status_html(model), attributes={"data-testid": "status"}
+        )
+
+
+@solara.component
+def _Charts(model: TalentModel, window: int) -> None:
+    update_counter.get()
+    headcounts = solara.use_memo(lambda: headcount_png(model), [model, model.steps])
+    flows = solara.use_memo(lambda: flows_png(model, window), [model, model.steps, window])
+    with solara.Columns([1, 1]):
+        with solara.Card("Headcount"):
+            solara.Image(headcounts, width="100%", classes=["talentsim-headcount"])
+        with solara.Card("Flows"):
+            solara.Image(flows, width="100%", classes=["talentsim-flows"])
+
+
+@solara.component
+def _Feed(model: TalentModel) -> None:
+    update_counter.get()
+    items = event_feed(model)[:FEED_LENGTH]
+    coming = [(s, e) for s, e in scheduled_events(model) if s > model.steps][:3]
+    lines = [f"<li><b>{_step_label(model, i.step)}</b> {html.escape(i.text)}</li>" for i in items]
+    upcoming = [
+        f"<li>{_step_label(model, s)} {html.escape(describe_event(e))}</li>" for s, e in coming
+    ]
+    body = "<ul>" + "".join(lines or ["<li>nothing yet: press Step or ▶</li>"]) + "</ul>"
+    if upcoming:
+        body += "<p><b>Coming up</b></p><ul>" + "".join(upcoming) + "</ul>"
+    with solara.Card("Events"):
+        solara.HTML(
+            tag="div",
+            unsafe_innerHTML=body,
+            style="max-height: 22em; overflow-y: auto",
+            attributes={"data-testid": "events"},
+        )
+
+
+@solara.component
+def TalentDashboard(
+    scenario: Scenario,
+    sliders: tuple[Control, ...],
+    seed: int | None = DEFAULT_SEED,
+    flow_window: int = 13,
+    play_interval: int = 150,
+) -> None:
+    """The dashboard component; build it with :func:`dashboard`."""
+    first = solara.use_memo(lambda: DashboardModel(scenario, sliders, seed=seed), [])
+    model: solara.Reactive[DashboardModel] = solara.use_reactive(first)
+    params = solara.use_memo(lambda: model_params(scenario, sliders, seed), [])
+    # Mesa's plot components sit in a draggable grid that needs Vue 2 (it stays blank with
+    # ipyvue 3, mesa issue #3806); the panels below are laid out by solara alone.
+    SolaraViz(
+        model,
+        components=[],
+        model_params=params,
+        name=f"talentsim · {scenario.name}",
+        play_interval=play_interval,
+    )
+    _Status(model.value)
+    _Charts(model.value, flow_window)
+    _Feed(model.value)
+
+
+def dashboard(
+    scenario: Scenario | str | Path,
+    *,
+    seed: int | None = DEFAULT_SEED,
+    parameters: Sequence[str] | None = None,
+    flow_window: float = 0.25,
+    play_interval: int = 150,
+) -> Any:
+    """The dashboard for a scenario, as a solara element (display it in Jupyter).
+
+    Args:
+        scenario: A :class:`~talentsim.Scenario` or the path of a TOML scenario file.
+        seed: Seed of the first run; the seed box in the sidebar changes it on reset. None
+            draws fresh entropy (shown on the page, so the run can be replayed).
+        parameters: Dotted paths of the values to put on sliders (see :func:`controls`).
+        flow_window: Length of the recent past the flows panel counts moves over, in years.
+        play_interval: Milliseconds between steps while playing.
+
+    Returns:
+        The page element (it renders Mesa's ``SolaraViz``).
+
+    Raises:
+        ScenarioError: if the file cannot be read or is invalid, or a path is not a number.
+    """
+    return TalentDashboard(*_prepare(scenario, seed, parameters, flow_window), play_interval)
+
+
+def _prepare(
+    scenario: Scenario | str | Path,
+    seed: int | str | None,
+    parameters: Sequence[str] | None,
+    flow_window: float,
+) -> tuple[Scenario, tuple[Control, ...], int | None, int]:
+    spec = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    window = max(1, round(flow_window / spec.time.step))
+    return spec, controls(spec, parameters), _parse_seed(seed), window
+
+
+@solara.component
+def Page() -> None:
+    """The dashboard for the file in ``$TALENTSIM_VIZ_SCENARIO`` (``solara run talentsim.viz``)."""
+    path = os.environ.get(SCENARIO_ENV, "")
+    seed_text = os.environ.get(SEED_ENV, str(DEFAULT_SEED))
+
+    def prepare() -> Any:
+        if not path:
+            return ScenarioError(
+                f"no scenario: set {SCENARIO_ENV} to a scenario file, or run `talentsim viz FILE`"
+            )
+        try:
+            return _prepare(path, seed_text, None, 0.25)
+        except ScenarioError as exc:
+            return exc
+
+    prepared = solara.use_memo(prepare, [path, seed_text])
+    if isinstance(prepared, ScenarioError):
+        solara.Error(f"error: {prepared}")
+    else:
+        TalentDashboard(*prepared)
+
+
+# --------------------------------------------------------------------------------------------
+# Serving
+# --------------------------------------------------------------------------------------------
+
+
+def server_command(
+    host: str = "127.0.0.1", port: int = 8765, *, open_browser: bool = False
+) -> list[str]:
+    """The ``solara run`` command that serves :data:`Page` (production mode, no reloader)."""
+    return [
+        sys.executable,
+        "-m",
+        "solara",
+        "run",
+        "talentsim.viz",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--production",
+        "--open" if open_browser else "--no-open",
+    ]
+
+
+def server_environment(path: str | Path, seed: int | None = DEFAULT_SEED) -> dict[str, str]:
+    """The environment for :func:`server_command`: this one plus the scenario and seed."""
+    env = dict(os.environ)
+    env[SCENARIO_ENV] = str(Path(path).resolve())
+    env[SEED_ENV] = "" if seed is None else str(seed)
+    # solara reports usage to an analytics service by default; a local research tool should not.
+    env.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "False")
+    # ...nor warn about iframe cookies on every http page it serves on 127.0.0.1.
+    env.setdefault("PYTHONWARNINGS", "ignore:Cookies with samesite=none require https")
+    return env
+
+
+def launch(
+    path: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    open_browser: bool = False,
+    *,
+    seed: int | None = DEFAULT_SEED,
+) -> int:
+    """Serve the dashboard for a scenario file until interrupted (Ctrl-C).
+
+    The file is checked first, so a bad file fails at once with the scenario loader's message,
+    before any server starts. The server is ``solara run talentsim.viz`` in a child process.
+
+    Args:
+        path: The TOML scenario file.
+        host: Interface to listen on (default: this machine only).
+        port: Port (0: any free port; solara prints the address).
+        open_browser: Open the page in the default browser.
+        seed: Seed of the first run (None: fresh entropy).
+
+    Returns:
+        The exit status: 0 after Ctrl-C, else the server's own status.
+
+    Raises:
+        ScenarioError: if the file is missing or invalid, the seed is negative, or the port
+            cannot be used; the message says which.
+    """
+    load_scenario(path)
+    _parse_seed(seed)
+    _check_port(host, port)
+    process = subprocess.Popen(
+        server_command(host, port, open_browser=open_browser), env=server_environment(path, seed)
+    )
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        # A terminal's Ctrl-C reaches the server too; otherwise stop it ourselves.
+        for stop in (process.wait, process.terminate, process.kill):
+            if stop is not process.wait:
+                stop()
+            try:
+                process.wait(timeout=5)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        return 0
+
+
+def _check_port(host: str, port: int) -> None:
+    if not 0 <= port <= 65535:
+        raise ScenarioError(f"--port: expected 0–65535, got {port}")
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        raise ScenarioError(
+            f"--host/--port: cannot listen on {host}:{port} ({exc.strerror or exc}); "
+            "choose another port with --port"
+        ) from None
+
+
+__all__ = [
+    "DEFAULT_SEED",
+    "SCENARIO_ENV",
+    "SEED_ENV",
+    "Control",
+    "DashboardModel",
+    "FeedItem",
+    "Page",
+    "TalentDashboard",
+    "controls",
+    "dashboard",
+    "event_feed",
+    "launch",
+    "model_params",
+    "recent_flows",
+    "scheduled_events",
+    "server_command",
+    "server_environment",
+    "shocks",
+]

@@ -1,0 +1,463 @@
+"""The interactive dashboard (talentsim.viz): sliders, panels and serving, in and out of a browser.
+
+The browser test serves the dashboard with ``solara run`` on a free localhost port and drives
+Debian's Chromium (``/usr/bin/chromium``, installed by ``.ci/run``) through Playwright's Python
+package; it never downloads a browser.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import ipyvuetify as v
+import ipywidgets
+import numpy as np
+import pytest
+import solara
+
+import talentsim as ts
+from talentsim import viz
+from talentsim.results import RunResult
+from tests.conftest import FLAGSHIP, small_scenario_dict
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+# --------------------------------------------------------------------------------------------
+# Sliders map onto the scenario schema
+# --------------------------------------------------------------------------------------------
+
+
+def test_default_sliders_cover_pay_mission_reorganisations_and_weights(small: ts.Scenario) -> None:
+    by_path = {control.path: control for control in viz.controls(small)}
+    pay = by_path["labs.A.pay_level"]
+    assert (pay.value, pay.unit) == (2.0, "")
+    assert 0 < pay.low <= pay.step and pay.high >= 3 * pay.value  # pay_level > 0 in the schema
+    clarity = by_path["labs.B.mission_clarity"]
+    assert (clarity.low, clarity.high, clarity.value) == (0.0, 1.0, 0.9)  # 0 <= clarity <= 1
+    reorgs = by_path["labs.A.reorg_rate"]
+    assert (reorgs.value, reorgs.unit, reorgs.override(3.0)) == (2.0, "rate", "3.0/year")
+    # A normal weight gets a slider on its mean; a fixed one on its value.
+    assert by_path["cohorts.b_staff.weights.pay.mean"].value == 1.0
+    assert by_path["cohorts.stars.weights.mission"].value == 1.0
+    for control in by_path.values():
+        assert control.low <= control.value <= control.high
+        assert abs(control.value / control.step - round(control.value / control.step)) < 1e-9
+
+
+def test_slider_values_become_scenario_overrides(small: ts.Scenario) -> None:
+    sliders = viz.controls(small)
+    model = viz.DashboardModel(
+        small,
+        sliders,
+        seed="3",
+        scenario=object(),  # SolaraViz's reset passes a Mesa scenario: ignored
+        **{
+            "labs.A.pay_level": 4.0,
+            "labs.A.reorg_rate": 6.0,
+            "cohorts.b_staff.weights.pay.mean": 2,
+        },
+    )
+    expected = small.with_overrides(
+        {
+            "labs.A.pay_level": 4.0,
+            "labs.A.reorg_rate": "6/year",
+            "cohorts.b_staff.weights.pay.mean": 2.0,
+        }
+    )
+    assert model.spec == expected
+    assert model.seed == 3
+    assert model.changes == {
+        "labs.A.pay_level": 4.0,
+        "labs.A.reorg_rate": 6.0,
+        "cohorts.b_staff.weights.pay.mean": 2.0,
+    }
+    with pytest.raises(TypeError, match=r"no slider for labs\.B\.capacity"):
+        viz.DashboardModel(small, sliders, **{"labs.B.capacity": 3})
+
+
+def test_an_integer_value_gets_an_integer_slider(small: ts.Scenario) -> None:
+    [capacity] = viz.controls(small, ["labs.A.capacity"])
+    assert (capacity.integer, capacity.value, capacity.step) == (True, 80, 1)
+    assert capacity.slider().is_float_slider is False
+    model = viz.DashboardModel(small, [capacity], **{"labs.A.capacity": 95.0})
+    assert model.spec.labs["A"].capacity == 95
+
+
+def test_a_reset_that_cannot_be_honoured_says_why_on_the_page(small: ts.Scenario) -> None:
+    sliders = viz.controls(small, ["labs.A.capacity", "labs.A.pay_level"])
+    # A's cohorts start with 60 researchers: a capacity of 10 is invalid, so no slider applies.
+    model = viz.DashboardModel(
+        small, sliders, seed="x1", **{"labs.A.capacity": 10, "labs.A.pay_level": 3.0}
+    )
+    assert model.spec == small and model.changes == {}
+    assert len(model.notes) == 2
+    status = viz.status_html(model)
+    assert "seed: expected a non-negative integer, got &#x27;x1&#x27;; used fresh entropy" in status
+    assert "labs.A.capacity: 10 is below the 60 researchers" in status
+
+
+@pytest.mark.parametrize(
+    ("path", "words"),
+    [
+        ("labs.Nope.pay_level", ["labs.Nope.pay_level", "'Nope'"]),
+        ("labs.A.pay_levle", ["'pay_levle'", "pay_level"]),
+        ("mechanisms.pay", ["mechanisms.pay", "expected a number"]),
+        ("cohorts.b_staff.weights.pay", ["expected a number", "Normal"]),
+    ],
+)
+def test_a_slider_path_that_is_not_a_number_is_a_clear_error(
+    small: ts.Scenario, path: str, words: list[str]
+) -> None:
+    with pytest.raises(ts.ScenarioError) as caught:
+        viz.controls(small, [path])
+    for word in words:
+        assert word in str(caught.value)
+
+
+# --------------------------------------------------------------------------------------------
+# Panels
+# --------------------------------------------------------------------------------------------
+
+
+def test_random_reorganisations_are_recovered_from_the_turmoil_history(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario = ts.Scenario.from_dict(
+        small_scenario_dict(
+            labs={
+                "A": {"reorg_rate": "12/year", "reorg_severity": 0.7, "recovery_half_life": "3w"},
+                "B": {"reorg_rate": "4/year", "reorg_severity": 0.2},
+                "C": {},
+            },
+            cohorts={"a": {"size": 30, "lab": "A"}, "b": {"size": 30, "lab": "B"}},
+            events=[{"kind": "reorganisation", "lab": "A", "at": "3w", "severity": 1.5}],
+        )
+    )
+    model = ts.TalentModel(scenario, seed=11)
+    realised: list[tuple[int, int]] = []
+    reorganise = model._reorganise
+
+    def record(lab: int, severity: float) -> None:  # ground truth from the model itself
+        if severity == model.lab_state.reorg_severity[lab]:  # random, not the scheduled 1.5
+            realised.append((model.steps, lab))
+        reorganise(lab, severity)
+
+    monkeypatch.setattr(model, "_reorganise", record)
+    model.run()
+    feed = viz.shocks(model)
+    scheduled = [(item.step, item.lab) for item in feed if item.kind == "reorganisation"]
+    assert scheduled == [(4, "A")]
+    random = [
+        (item.step, model.place_names.index(item.lab))
+        for item in feed
+        if item.kind == "random_reorganisation"
+    ]
+    assert random == realised  # in time order, one at step 4 besides the scheduled one
+    assert (4, 0) in random and len(random) >= 5
+
+
+def test_feed_lists_scheduled_events_and_departures_newest_first(small: ts.Scenario) -> None:
+    model = ts.TalentModel(small, seed=5)
+    model.run(steps=12)
+    feed = viz.event_feed(model)
+    steps = [item.step for item in feed]
+    assert steps == sorted(steps, reverse=True)
+    texts = [item.text for item in feed]
+    assert "reorganisation at A (turmoil +1.5)" in texts
+    assert "pay change at C (pay level → 1.5 for everyone)" in texts
+    assert not any("hiring freeze" in text for text in texts)  # due at week 20, not yet
+    # One line a step: "departures: A → B ×2 (1 boomerang), ...", matching the event table.
+    events = RunResult.from_model(model).events
+    leaving = events[
+        events["kind"].isin(["quit", "return", "exit", "separation"])
+        & (events["origin"] != "outside")
+    ]
+    pattern = re.compile(r"(\w+) → (\w+) ×(\d+)(?: \((\d+) boomerangs?\))?")
+    moves = {item.step: item.text for item in feed if item.kind == "moves"}
+    assert sorted(moves) == sorted(leaving["step"].unique())
+    for step, text in moves.items():
+        assert text.startswith("departures: ")
+        here = leaving[leaving["step"] == step]
+        for origin, destination, count, back in pattern.findall(text):
+            pair = here[(here["origin"] == origin) & (here["destination"] == destination)]
+            assert len(pair) == int(count)
+            assert (pair["kind"] == "return").sum() == int(back or 0)
+        assert sum(int(count) for _, _, count, _ in pattern.findall(text)) == len(here)
+
+
+def test_recent_flows_count_the_moves_of_the_window(small: ts.Scenario) -> None:
+    model = ts.TalentModel(small, seed=2)
+    model.run(steps=20)
+    flows = viz.recent_flows(model, window=5)
+    events = RunResult.from_model(model).events
+    recent = events[(events["step"] > 15) & ~events["kind"].isin(["entry", "retirement"])]
+    assert flows.sum() == len(recent) > 0
+    names = model.place_names
+    for (origin, destination), count in recent.groupby(["origin", "destination"]).size().items():
+        assert flows[names.index(origin), names.index(destination)] == count
+    assert np.trace(flows) == 0
+
+
+# --------------------------------------------------------------------------------------------
+# The page, rendered without a browser
+# --------------------------------------------------------------------------------------------
+
+
+def _render(element: Any) -> Any:
+    # SolaraViz puts its controls in an app layout's sidebar, as `solara run` does.
+    _, rc = solara.render(solara.AppLayout(children=[element]), handle_error=False)
+    return rc
+
+
+def _html(rc: Any, testid: str) -> str:
+    [widget] = [
+        w for w in rc.find(solara.widgets.HTML).widgets if w.attributes.get("data-testid") == testid
+    ]
+    return widget.unsafe_innerHTML
+
+
+def _image(rc: Any, css_class: str) -> bytes:
+    [widget] = [w for w in rc.find(ipywidgets.Image).widgets if css_class in w._dom_classes]
+    return bytes(widget.value)
+
+
+def test_dashboard_steps_and_resets_through_solaraviz_controls(small: ts.Scenario) -> None:
+    rc = _render(viz.dashboard(small, seed=1))
+    assert "Step 0 of 52" in _html(rc, "status")
+    headcount_before = _image(rc, "talentsim-headcount")
+
+    step = rc.find(v.Btn, children=["Step"]).widget
+    for _ in range(4):
+        step.click()
+    assert "Step 4 of 52" in _html(rc, "status")
+    assert _image(rc, "talentsim-headcount") != headcount_before
+    assert "reorganisation at A" in _html(rc, "events")
+
+    slider = rc.find(v.Slider, label="A · pay level").widget
+    slider.v_model = 3.5
+    rc.find(v.Btn, children=["Reset"]).widget.click()
+    status = _html(rc, "status")
+    assert "Step 0 of 52" in status
+    assert "<td>A</td><td>60</td><td>3.5</td>" in status
+    assert "labs.A.pay_level = 3.5" in status
+
+
+def test_page_without_a_scenario_says_what_to_do(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv(viz.SCENARIO_ENV, raising=False)
+    rc = _render(viz.Page())
+    assert viz.SCENARIO_ENV in rc.find(v.Alert).widget.children[0]
+    broken = tmp_path / "broken.toml"
+    broken.write_text(FLAGSHIP.read_text().replace("pay_level = 2.5", "pay_levle = 2.5"))
+    monkeypatch.setenv(viz.SCENARIO_ENV, str(broken))
+    rc = _render(viz.Page())
+    message = rc.find(v.Alert).widget.children[0]
+    assert "labs.MSL.pay_levle" in message and "did you mean 'pay_level'" in message
+
+
+# --------------------------------------------------------------------------------------------
+# Serving
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("launch started a server for a bad input")
+
+    monkeypatch.setattr(subprocess, "Popen", refuse)
+
+
+@pytest.mark.usefixtures("no_server")
+def test_launch_checks_the_file_before_starting_a_server(tmp_path: Path) -> None:
+    with pytest.raises(ts.ScenarioError, match="no such file"):
+        viz.launch(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[labs.A\n")
+    with pytest.raises(ts.ScenarioError, match="not valid TOML"):
+        viz.launch(bad)
+    bad.write_text(FLAGSHIP.read_text().replace('lab = "MSL"', 'lab = "MSLL"', 1))
+    with pytest.raises(ts.ScenarioError, match=r"cohorts\.msl_veterans\.lab: no lab named 'MSLL'"):
+        viz.launch(bad)
+
+
+@pytest.mark.usefixtures("no_server")
+def test_launch_refuses_a_port_in_use() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ts.ScenarioError, match=f"cannot listen on 127.0.0.1:{port}"):
+            viz.launch(FLAGSHIP, port=port)
+
+
+def test_server_command_serves_the_page_in_production_mode() -> None:
+    command = viz.server_command("127.0.0.1", 9999)
+    assert command[1:5] == ["-m", "solara", "run", "talentsim.viz"]
+    assert {"--production", "--no-open"} <= set(command)
+    env = viz.server_environment(FLAGSHIP, seed=None)
+    assert env[viz.SCENARIO_ENV] == str(FLAGSHIP) and env[viz.SEED_ENV] == ""
+
+
+# --------------------------------------------------------------------------------------------
+# In a real browser
+# --------------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The dashboard for the flagship scenario, served by `solara run` on a free local port."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (.ci/run does)")
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("server") / "solara.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            viz.server_command("127.0.0.1", port),
+            env=viz.server_environment(FLAGSHIP, seed=7),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, stopped as a whole below
+        )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if server.poll() is not None:
+                pytest.fail(
+                    f"the solara server exited ({server.returncode}):\n{log_path.read_text()}"
+                )
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the solara server did not answer in 60 s:\n{log_path.read_text()}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        _stop(server)
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(server.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            server.wait(timeout=10)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def test_dashboard_in_chromium(server_url: str, tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=20_000)  # generous: CI's two cores may be busy
+    failed_assets: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"),  # a fresh, empty profile
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1400, "height": 1000},
+        )
+        try:
+            page = browser.new_page()
+            page.on(
+                "response",
+                lambda r: failed_assets.append(f"{r.status} {r.url}") if r.status >= 400 else None,
+            )
+            page.goto(server_url)
+            step = page.get_by_role("button", name="Step")
+            try:
+                step.wait_for(timeout=60_000)
+            except Exception:
+                pytest.fail(
+                    "the dashboard did not load; failed requests:\n  "
+                    + "\n  ".join(failed_assets or ["none"])
+                    + "\nsolara serves its front-end from a cache that `.ci/run` fills "
+                    "(solara fetches it from a CDN where there is internet)"
+                )
+            status, events = page.get_by_test_id("status"), page.get_by_test_id("events")
+            expect(status).to_contain_text("Step 0 of 52")
+            chart = page.locator("img.talentsim-headcount")
+            before = (chart.get_attribute("src"), chart.screenshot())
+
+            # Step through the page: the counter, the chart and the feed follow.
+            for k in (1, 2, 3):
+                step.click()
+                expect(status).to_contain_text(f"Step {k} of 52")
+            expect(events).to_contain_text("reorganisation at MSL")
+            after = (chart.get_attribute("src"), chart.screenshot())
+            assert after[0] != before[0] and after[1] != before[1]
+
+            # A slider takes effect on reset: MSL's pay level to the slider's maximum.
+            slider = page.locator(
+                ".v-input", has=page.get_by_text("MSL · pay level", exact=True)
+            ).get_by_role("slider")
+            slider.focus()
+            slider.press("End")
+            expect(slider).to_have_attribute("aria-valuenow", "7.5")
+            expect(status).to_contain_text("Step 3 of 52")  # nothing changes before reset
+            page.get_by_role("button", name="Reset").click()
+            expect(status).to_contain_text("Step 0 of 52")
+            expect(status.locator("tr", has_text="MSL")).to_contain_text("7.5")
+            expect(status).to_contain_text("labs.MSL.pay_level = 7.5")
+
+            # Play until eight steps have run, then pause.
+            page.get_by_role("button", name="▶").click()
+            expect(status).to_contain_text(re.compile(r"Step ([89]|[1-5]\d) of 52"))
+            page.get_by_role("button", name="❚❚").click()
+            expect(page.get_by_role("button", name="▶")).to_be_visible()
+            # Mesa's player finishes the step it was sleeping before, then stops.
+            page.wait_for_timeout(600)
+            paused = status.locator(".talentsim-step").inner_text()
+            page.wait_for_timeout(800)
+            assert status.locator(".talentsim-step").inner_text() == paused
+
+            shot = tmp_path / "dashboard.png"
+            page.screenshot(path=str(shot))
+        finally:
+            browser.close()
+    data = shot.read_bytes()
+    assert data.startswith(PNG_SIGNATURE) and len(data) > 20_000
+    # `TALENTSIM_SCREENSHOT=docs/figures/dashboard.png pytest tests/test_viz.py` refreshes the
+    # picture in docs/dashboard.md.
+    target = os.environ.get("TALENTSIM_SCREENSHOT")
+    if target:
+        shutil.copyfile(shot, target)
