@@ -244,3 +244,32 @@ def test_meanfield_command(tmp_path, capsys) -> None:
     blocked.write_text("")
     assert main(["meanfield", flagship, "--lenient", "--out", str(blocked / "x.csv")]) == 2
     assert "cannot write" in capsys.readouterr().err
+
+
+def test_trajectories_with_every_event_kind_the_mean_field_treats() -> None:
+    events = [
+        {
+            "kind": "leadership_change",
+            "lab": "B",
+            "at": "0.4y",
+            "severity": 0.6,
+            "mission_clarity": 0.3,
+        },
+        {"kind": "hiring_freeze", "lab": "C", "at": "0.6y", "duration": "0.3y"},
+        {"kind": "pay_change", "lab": "A", "at": "0.8y", "new_hire_premium": 0.3},
+        {"kind": "mission_pivot", "lab": "C", "at": "1.0y", "orientation": 0.9},
+        {
+            "kind": "pay_change",
+            "lab": "B",
+            "at": "1.2y",
+            "pay_level": 1.3,
+            "applies_to": "everyone",
+        },
+    ]
+    scenario = validation.shock_scenario(10_000, years=1.5, events=events)
+    check = validation.trajectory_check(seeds=range(12), scenario=scenario)
+    assert check.passed, check
+    # the events matter: the mean field without them is rejected by the same test
+    calm = validation.shock_scenario(10_000, years=1.5, events=[])
+    control = validation.trajectory_check(seeds=range(12), scenario=scenario, expected_from=calm)
+    assert not control.passed, control

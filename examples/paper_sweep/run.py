@@ -18,15 +18,10 @@ import argparse
 import sys
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only
-
-import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
 import talentsim as ts
+from talentsim import plots
 from talentsim.sweepfile import load_sweep_file
 
 HERE = Path(__file__).resolve().parent
@@ -52,20 +47,12 @@ def phase_diagram(out: Path, replicates: int, workers: int | None) -> pd.DataFra
     )
     table["retention.MSL"] = 1.0 - table["attrition.MSL"]
     cells = ts.aggregate(table, ["retention.MSL"], by=[PAY, REORG])
-    grid = cells.pivot(index=REORG, columns=PAY, values="mean")
-    grid = grid.loc[sorted(grid.index, key=lambda rate: float(rate.split("/")[0]))]
-    fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=120)
-    image = ax.imshow(grid.to_numpy() * 100, origin="lower", cmap="viridis", vmin=0, vmax=100)
-    ax.set_xticks(range(grid.shape[1]), [f"{p:g}×" for p in grid.columns])
-    ax.set_yticks(range(grid.shape[0]), [r.replace("/year", "") for r in grid.index])
-    ax.set_xlabel("MSL pay level (multiple of market value)")
-    ax.set_ylabel("MSL reorganisations per year")
-    for (i, j), value in np.ndenumerate(grid.to_numpy() * 100):
-        ax.text(j, i, f"{value:.0f}", ha="center", va="center", color="white", fontsize=8)
-    fig.colorbar(image, ax=ax, label=f"starting staff still there after a year (%), n={replicates}")
-    fig.tight_layout()
-    fig.savefig(out / "phase_diagram.png")
-    plt.close(fig)
+    figure = plots.sweep_heatmap(table, PAY, REORG, "retention.MSL", percent=True)
+    axes = figure.axes[0]
+    axes.set_xlabel("MSL pay level (multiple of market value)")
+    axes.set_ylabel("MSL reorganisations per year")
+    axes.set_title("Share of MSL's starting staff still there after a year")
+    figure.savefig(out / "phase_diagram.png", dpi=150)
     return cells
 
 
@@ -83,7 +70,9 @@ def sobol_indices(out: Path, replicates: int, samples: int, workers: int | None)
         workers=workers,
         progress=sys.stderr.isatty(),
     )
-    return ts.sensitivity(table, "early_attrition.MSL")
+    indices = ts.sensitivity(table, "early_attrition.MSL")
+    plots.sensitivity_bars(indices).savefig(out / "sobol_indices.png", dpi=150)
+    return indices
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
@@ -106,7 +95,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     indices = sobol_indices(out, max(2, args.seeds // 10), samples, args.workers)
     print("\nSobol indices of early attrition (share of MSL's starting staff gone in 13 weeks):")
     print(indices[["parameter", "index", "value", "ci_low", "ci_high"]].round(3).to_string())
-    print(f"\nfigure: {out / 'phase_diagram.png'}; stores: {out}/phase-store, {out}/sobol-store")
+    print(f"\nfigures: {out}/phase_diagram.png, {out}/sobol_indices.png")
+    print(f"stores: {out}/phase-store, {out}/sobol-store")
     return cells
 
 
