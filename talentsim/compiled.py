@@ -15,7 +15,34 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from talentsim.hashing import uniform_at
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
+_UNIT = 1.0 / 2**53
+
+
+@numba.njit(inline="always", cache=True)
+def mix(z: np.uint64) -> np.uint64:  # pragma: no cover - compiled
+    """The SplitMix64 finaliser (uint64 arithmetic wraps modulo 2**64); see talentsim.hashing."""
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+
+@numba.njit(inline="always", cache=True)
+def uniform_at(value: np.uint64, offset: np.uint64) -> float:  # pragma: no cover - compiled
+    """The uniform in [0, 1) of one value under a key's offset (``hashing.key_offset``)."""
+    return float(mix(value + offset) >> _S11) * _UNIT
+
+
+@numba.njit(cache=True)
+def uniforms(values: np.ndarray, offset: np.uint64) -> np.ndarray:  # pragma: no cover
+    """:func:`uniform_at` of each non-negative integer value."""
+    out = np.empty(values.shape[0])
+    for i in range(values.shape[0]):
+        out[i] = uniform_at(np.uint64(values[i]), offset)
+    return out
+
 
 # Positions of the utility terms (as in kernels.TERMS).
 _PAY, _MISSION, _STABILITY, _PEERS, _FAIRNESS, _ATTACHMENT, _REPUTATION, _AMENITY = range(8)

@@ -15,37 +15,15 @@ References:
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+# The compiled mixer lives in talentsim.compiled with the loops that inline it: Numba's disk
+# cache does not notice edits to functions in other files, so keeping them in one file keeps
+# the cached kernels and these functions on the same mixer.
+from talentsim.compiled import mix, uniforms
 
 _GOLDEN = 0x9E3779B97F4A7C15
 _MASK = (1 << 64) - 1
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
-_UNIT = 1.0 / 2**53
-
-
-@numba.njit(inline="always", cache=True)
-def mix(z: np.uint64) -> np.uint64:  # pragma: no cover - compiled
-    """The SplitMix64 finaliser (uint64 arithmetic wraps modulo 2**64)."""
-    z = (z ^ (z >> _S30)) * _M1
-    z = (z ^ (z >> _S27)) * _M2
-    return z ^ (z >> _S31)
-
-
-@numba.njit(inline="always", cache=True)
-def uniform_at(value: np.uint64, offset: np.uint64) -> float:  # pragma: no cover - compiled
-    """The uniform in [0, 1) of one value under a key's offset (see :func:`key_offset`)."""
-    return float(mix(value + offset) >> _S11) * _UNIT
-
-
-@numba.njit(cache=True)
-def _uniforms(values: np.ndarray, offset: np.uint64) -> np.ndarray:  # pragma: no cover
-    out = np.empty(values.shape[0])
-    for i in range(values.shape[0]):
-        out[i] = uniform_at(np.uint64(values[i]), offset)
-    return out
 
 
 def key_offset(key: np.uint64 | int) -> np.uint64:
@@ -57,7 +35,7 @@ def uniform_hash(values: np.ndarray, key: np.uint64 | int) -> np.ndarray:
     """One uniform in [0, 1) per non-negative integer value, a function of (value, key)."""
     if values.shape[0] == 0:
         return np.zeros(0)
-    return _uniforms(values, key_offset(key))
+    return uniforms(values, key_offset(key))
 
 
 def derive_key(key: np.uint64 | int, salt: int) -> np.uint64:

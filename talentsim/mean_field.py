@@ -378,6 +378,7 @@ class _System:
         self.frozen_until = np.full(n_labs, -math.inf)
 
         # Events, at the times the simulation applies them (or exactly), grouped by time.
+        self.align = align
         self.events: dict[float, list[Any]] = {}
         for event in spec.events:
             at = self._event_time(event.at) if align else event.at
@@ -433,8 +434,9 @@ class _System:
                 case PayChange():
                     new_epoch = True
                 case HiringFreeze(duration=duration):
-                    end = math.inf if duration is None else time + duration
-                    self.frozen_until[j] = max(self.frozen_until[j], end)
+                    self.frozen_until[j] = max(
+                        self.frozen_until[j], self._freeze_end(time, duration)
+                    )
         if new_epoch:
             self.epoch += 1
             self.log_pay[:, :, 1 + self.epoch] = self._new_hire_log_pay()
@@ -502,13 +504,18 @@ class _System:
             "room": self.lab.capacity - headcount,
         }
 
-    def _check_capacity(self, arrivals: np.ndarray, room: np.ndarray, time: float) -> None:
-        """Note the first lab whose capacity binds.
+    def _check_capacity(
+        self, arrivals: np.ndarray, room: np.ndarray, time: float, x: np.ndarray
+    ) -> None:
+        """Note the first lab whose capacity binds, or comes close enough to bind in a run.
 
-        A lab binds when it would stop hiring (fewer than one free place) or would take more
-        arrivals than it has places.
+        A lab binds when its free places minus the expected arrivals fall below three standard
+        deviations of its headcount (taken as √(headcount + arrivals), the Poisson scale) plus
+        one place: in expectation it may be below capacity, but runs would reach it.
         """
-        binds = np.flatnonzero((room < 1) | (arrivals > room + 1e-9))
+        headcount = x.sum(axis=(0, 1, 3))
+        margin = 1.0 + 3.0 * np.sqrt(headcount + arrivals)
+        binds = np.flatnonzero(room - arrivals < margin)
         if binds.shape[0] and self.binding is None:
             self.binding = (self.labs[int(binds[0])], time)
 
@@ -552,7 +559,7 @@ class _System:
             while times and times[0] <= start + 1e-9:
                 self.apply_events(times.pop(0))
             f = self.flows(x, pool, self.lab.turmoil, start + dt / 2, rates)
-            self._check_capacity(f["hires"], f["room"], start)
+            self._check_capacity(f["hires"], f["room"], start, x)
             x = x - f["out"]
             x[:, :, :, 1 + self.epoch] += f["arrivals"]
             pool = pool + f["to_pool"] - f["from_pool"]
@@ -579,8 +586,11 @@ class _System:
             return y[:n_x].reshape(shape_x), y[n_x : n_x + n_pool].reshape(shape_pool)
 
         states = np.zeros((grid.shape[0], n_x + n_pool + n_flow))
-        turmoils = np.zeros((grid.shape[0], self.n_labs))
+        rows = np.zeros((grid.shape[0], self.n_labs + 1, 3 + len(MEAN_FIELD_FLOWS)))
+        no_flow = np.zeros((self.n_labs + 1, len(MEAN_FIELD_FLOWS)))
         y = np.concatenate([self.x0.ravel(), self.pool0.ravel(), np.zeros(n_flow)])
+        states[0] = y
+        rows[0] = self._record(self.x0, self.pool0, self.lab.turmoil, no_flow)  # before events
         for a, b in itertools.pairwise(boundaries):
             self.apply_events(a)
             turmoil0 = self.lab.turmoil.copy()
@@ -598,35 +608,46 @@ class _System:
                 flow = self._flow_row(f, retire.sum(), float(self.entry_rate.sum() * self.n_types))
                 return np.concatenate([dx.ravel(), dpool.ravel(), flow.ravel()])
 
-            inside = (grid >= a - 1e-12) & (grid <= b + 1e-12)
+            # Grid points in (a, b]: a point at an event time shows the state before the
+            # event, as the simulation records it (at the end of the previous step).
+            inside = (grid > a + 1e-12) & (grid <= b + 1e-12)
             scale = max(1.0, float(y[: n_x + n_pool].sum()))
             sol = solve_ivp(
                 rhs, (a, b), y, rtol=rtol, atol=rtol * scale, method="RK45", dense_output=True
             )
             if not sol.success:  # pragma: no cover - smooth right-hand sides
                 raise MeanFieldError(f"{self.spec.name}: the ODE solver failed: {sol.message}")
-            states[inside] = sol.sol(grid[inside]).T
-            turmoils[inside] = [turmoil_at(t) for t in grid[inside]]
+            for i in np.flatnonzero(inside):
+                states[i] = sol.sol(grid[i])
+                x, pool = unpack(states[i])
+                # recorded with this segment's pay classes (before later pay changes)
+                rows[i] = self._record(x, pool, turmoil_at(grid[i]), no_flow)
+                room = self.lab.capacity - x.sum(axis=(0, 1, 3))
+                self._check_capacity(np.zeros(self.n_labs), room, float(grid[i]), x)
             y = sol.sol(b)
             self.lab.turmoil = turmoil_at(b)
-        for i, t in enumerate(grid):
-            x, _ = unpack(states[i])
-            room = self.lab.capacity - x.sum(axis=(0, 1, 3))
-            self._check_capacity(np.zeros(self.n_labs), room, float(t))
         cumulative = states[:, n_x + n_pool :].reshape(grid.shape[0], self.n_labs + 1, -1)
-        flows = np.diff(cumulative, axis=0, prepend=cumulative[:1])
-        rows = []
-        for i in range(grid.shape[0]):
-            x, pool = unpack(states[i])
-            rows.append(self._record(x, pool, turmoils[i], flows[i]))
-        return self._frame(np.array(rows))
+        rows[:, :, 1 : 1 + len(MEAN_FIELD_FLOWS)] = np.diff(
+            cumulative, axis=0, prepend=cumulative[:1]
+        )
+        return self._frame(rows)
+
+    def _freeze_end(self, time: float, duration: float | None) -> float:
+        """When a freeze starting at ``time`` ends.
+
+        With events aligned to steps, as in the simulation: a whole number of steps,
+        ``round(duration/dt)`` with Python's rounding (halves to even).
+        """
+        if duration is None:
+            return math.inf
+        return time + (round(duration / self.dt) * self.dt if self.align else duration)
 
     def _freeze_ends(self) -> list[float]:
         ends = []
         for time, group in self.events.items():
             for event in group:
                 if isinstance(event, HiringFreeze) and event.duration is not None:
-                    ends.append(time + event.duration)
+                    ends.append(self._freeze_end(time, event.duration))
         return ends
 
     def _frame(self, rows: np.ndarray) -> pd.DataFrame:

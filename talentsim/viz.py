@@ -479,8 +479,13 @@ def _when(model: TalentModel, step: int) -> str:
     return f"{unit[:-1]} {step * per_step:.3g}"
 
 
-def _step_label(model: TalentModel, step: int) -> str:
-    return f"step {step} ({_when(model, step)})"
+def _step_label(model: TalentModel, step: int, at_start: bool = False) -> str:
+    """``"step 3 (week 3)"``, dated by the end of the step.
+
+    A shock applied at the start of its step is dated by the start instead, the time the
+    headcount chart draws it at.
+    """
+    return f"step {step} ({_when(model, step - 1 if at_start else step)})"
 
 
 def headcount_png(model: TalentModel) -> bytes:
@@ -602,9 +607,13 @@ def _Feed(model: TalentModel) -> None:
     update_counter.get()
     items = event_feed(model)[:FEED_LENGTH]
     coming = [(s, e) for s, e in scheduled_events(model) if s > model.steps][:3]
-    lines = [f"<li><b>{_step_label(model, i.step)}</b> {html.escape(i.text)}</li>" for i in items]
+    lines = [
+        f"<li><b>{_step_label(model, i.step, i.kind != 'moves')}</b> {html.escape(i.text)}</li>"
+        for i in items
+    ]
     upcoming = [
-        f"<li>{_step_label(model, s)} {html.escape(describe_event(e))}</li>" for s, e in coming
+        f"<li>{_step_label(model, s, True)} {html.escape(describe_event(e))}</li>"
+        for s, e in coming
     ]
     body = "<ul>" + "".join(lines or ["<li>nothing yet: press Step or ▶</li>"]) + "</ul>"
     if upcoming:

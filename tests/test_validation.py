@@ -175,7 +175,7 @@ def test_trajectory_check_detects_a_wrong_theory() -> None:
 
 
 def test_daily_and_weekly_steps() -> None:
-    check = validation.timestep_check(seeds=range(6), researchers=5_000)
+    check = validation.timestep_check(seeds=range(12), researchers=5_000)
     assert check.passed, check
 
 
@@ -273,3 +273,47 @@ def test_trajectories_with_every_event_kind_the_mean_field_treats() -> None:
     calm = validation.shock_scenario(10_000, years=1.5, events=[])
     control = validation.trajectory_check(seeds=range(12), scenario=scenario, expected_from=calm)
     assert not control.passed, control
+
+
+def test_ode_records_pay_and_turmoil_as_the_simulation_does() -> None:
+    # Before a pay change for everyone, mean pay is the old one; at an event's step the
+    # recorded state is the one before the event (the simulation records the end of a step).
+    events = [
+        {"kind": "pay_change", "lab": "A", "at": "1y", "pay_level": 2.4, "applies_to": "everyone"},
+        {"kind": "reorganisation", "lab": "B", "at": "1y", "severity": 1.0},
+    ]
+    scenario = validation.shock_scenario(5_000, years=2.0, events=events)
+    shock = round(1.0 / scenario.time.step)
+    tables = {m: meanfield(scenario, method=m).timeseries for m in ("ode", "steps")}
+    for table in tables.values():
+        a = table[table["lab"] == "A"].set_index("step")["mean_pay"]
+        assert a[shock] < 0.6 * a[shock + 1]  # the doubling shows after the event, not before
+        b = table[table["lab"] == "B"].set_index("step")["turmoil"]
+        assert b[shock] == 0 and b[shock + 1] > 0.9
+    ode, steps = (t.set_index(["step", "lab"]) for t in tables.values())
+    np.testing.assert_allclose(ode["mean_pay"], steps["mean_pay"], rtol=0.02)
+
+
+@pytest.mark.parametrize("weeks", [2.5, 3.5, 4.5])
+def test_hiring_freeze_lasts_as_many_steps_as_in_the_simulation(weeks: float) -> None:
+    freeze = [{"kind": "hiring_freeze", "lab": "C", "at": "10w", "duration": f"{weeks}w"}]
+    scenario = validation.shock_scenario(2_000, years=0.5, events=freeze)
+    expected = meanfield(scenario, method="steps").timeseries
+    hires = expected[expected["lab"] == "C"].set_index("step")["hires"]
+    simulated = ts.run(scenario, seed=1).timeseries
+    sim_hires = simulated[simulated["lab"] == "C"].set_index("step")["hires"]
+    frozen = sorted(hires.index[hires == 0].drop(0))
+    assert frozen == sorted(sim_hires.index[sim_hires == 0].drop(0))
+    assert len(frozen) == round(weeks)
+
+
+def test_path_comparison_counts_constant_places_and_needs_replicates() -> None:
+    runs = np.tile(np.array([[10.0, 5.0], [10.0, 5.0], [10.0, 5.0]]), (4, 1, 1))
+    runs[:, :, 0] += np.arange(4)[:, None]  # place 0 varies across replicates
+    expected = np.array([[11.5, 5.0], [11.5, 5.0], [11.5, 5.0]])
+    assert validation._compare_paths(runs, expected)["max_t"] == 0
+    wrong = expected.copy()
+    wrong[:, 1] = 6.0  # a place that never varies, off by one researcher
+    assert validation._compare_paths(runs, wrong)["max_t"] == math.inf
+    with pytest.raises(ValueError, match="at least 2 replicates"):
+        validation._compare_paths(runs[:1], expected)
