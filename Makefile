@@ -32,7 +32,7 @@ $(VENV)/.stamp-dev: pyproject.toml | check-python
 	@touch $@ $(VENV)/.stamp-base
 
 demo: $(VENV)/.stamp-base
-	$(VENV)/bin/talentsim run scenarios/msl_exodus.toml --seed 42 --out results/msl_exodus --force
+	$(VENV)/bin/talentsim run scenarios/msl_exodus.toml --seed 42 --out results/msl_exodus --force --report
 
 lint: $(VENV)/.stamp-dev
 	$(VENV)/bin/ruff check .
