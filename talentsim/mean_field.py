@@ -59,9 +59,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from scipy.integrate import solve_ivp
-from scipy.special import expit
+from scipy.special import expit, ndtri
 
 from talentsim.population import LabState
 from talentsim.scenario import (
@@ -289,12 +287,12 @@ def _quantile(dist: Distribution, u: np.ndarray) -> np.ndarray:
         case Fixed(value=value):
             return np.full(u.shape, value, dtype=float)
         case Normal(mean=mean, sd=sd, low=low, high=high):
-            values = mean + sd * stats.norm.ppf(u)
+            values = mean + sd * ndtri(u)
             if low is not None or high is not None:
                 values = np.clip(values, low, high)
             return values
         case LogNormal(median=median, sigma=sigma):
-            return median * np.exp(sigma * stats.norm.ppf(u))
+            return median * np.exp(sigma * ndtri(u))
         case Uniform(low=low, high=high):
             return low + (high - low) * u
     raise TypeError(f"unknown distribution {dist!r}")  # pragma: no cover - schema forbids it
@@ -343,6 +341,8 @@ class _System:
         n_labs = len(labs)
         self.n_labs = n_labs
 
+        from scipy.stats import qmc  # imported here: scipy.stats takes ~0.3 s to import
+
         # Types: a scrambled Sobol sample over the random attributes of each cohort.
         dists = [
             [c.weights.pay, c.weights.mission, c.weights.stability, c.orientation] for c in cohorts
@@ -350,7 +350,7 @@ class _System:
         random = any(not isinstance(d, Fixed) for row in dists for d in row)
         self.n_types = types if random else 1
         u = (
-            stats.qmc.Sobol(len(_ATTRIBUTES), scramble=True, seed=12345).random(self.n_types)
+            qmc.Sobol(len(_ATTRIBUTES), scramble=True, seed=12345).random(self.n_types)
             if random
             else np.full((1, len(_ATTRIBUTES)), 0.5)
         )
@@ -574,6 +574,8 @@ class _System:
 
     def solve_ode(self, rtol: float) -> pd.DataFrame:
         """Integrate the flow equations in continuous time, events as jumps."""
+        from scipy.integrate import solve_ivp  # imported here: sweep workers never need it
+
         rates = _Rates(*self.rates, sequential=False)  # per-year hazards
         shape_x, shape_pool = self.x0.shape, self.pool0.shape
         n_x, n_pool = self.x0.size, self.pool0.size

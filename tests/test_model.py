@@ -292,3 +292,25 @@ def test_run_json_is_standard_json_when_a_metric_is_undefined(tmp_path) -> None:
     document = json.loads(text, parse_constant=lambda name: pytest.fail(f"non-JSON {name}"))
     assert document["summary"]["attrition.C"] is None
     assert oct(out.stat().st_mode & 0o777) != oct(0o700)
+
+
+def test_a_run_does_not_import_the_heavy_optional_modules() -> None:
+    # Sweep workers import talentsim and run models: scipy.stats (~0.3 s), scipy.integrate and
+    # matplotlib are needed only by analysis, the mean field and figures, and are imported there.
+    code = (
+        "import sys, talentsim as ts\n"
+        "from tests.conftest import small_scenario_dict\n"
+        "ts.run(ts.Scenario.from_dict(small_scenario_dict()), seed=1).summary()\n"
+        "optional = ('scipy.stats', 'scipy.integrate', 'matplotlib')\n"
+        "heavy = [m for m in optional if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
