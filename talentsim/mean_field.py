@@ -74,7 +74,7 @@ from talentsim.scenario import (
     Scenario,
     Uniform,
 )
-from talentsim.units import half_life_factor, rate_to_probability
+from talentsim.units import rate_to_probability
 
 #: Flows reported per step (per lab, and ``entries``/``retirements`` for the pool).
 MEAN_FIELD_FLOWS = ("hires", "quits", "exits", "separations", "entries", "retirements")
@@ -550,7 +550,6 @@ class _System:
         dt = self.dt
         p = [float(rate_to_probability(rate, dt)) for rate in self.rates]
         rates = _Rates(p[0], p[1], p[2], p[3], p[4], sequential=True)
-        decay = np.array([half_life_factor(math.log(2) / k, dt) for k in self.recovery])
         x, pool = self.x0.copy(), self.pool0.copy()
         rows = [self._record(x, pool, self.lab.turmoil, np.zeros((self.n_labs + 1, 6)))]
         times = sorted(self.events)
@@ -565,7 +564,7 @@ class _System:
             pool = pool + f["to_pool"] - f["from_pool"]
             retired = pool * rates.retirement
             pool = pool - retired + self.entry_rate[:, None] * dt
-            self.lab.turmoil = self.lab.turmoil * decay
+            self.lab.turmoil = self.lab.turmoil * self.lab.turmoil_decay
             entered = float(self.entry_rate.sum() * self.n_types * dt)
             rows.append(
                 self._record(x, pool, self.lab.turmoil, self._flow_row(f, retired.sum(), entered))

@@ -118,13 +118,17 @@ class _StepUniforms:
     def __init__(self, key: np.uint64, step: int) -> None:
         self.key, self.step = key, step
 
+    def purpose_key(self, purpose: int) -> np.uint64:
+        """The key of one purpose's draws this step."""
+        return derive_key(self.key, self.step * 16 + purpose)
+
     def offset(self, purpose: int) -> np.uint64:
-        """The hash offset of one purpose's draws this step."""
-        return key_offset(derive_key(self.key, self.step * 16 + purpose))
+        """The hash offset of one purpose's draws this step (for the compiled loops)."""
+        return key_offset(self.purpose_key(purpose))
 
     def __getitem__(self, index: tuple[int, np.ndarray]) -> np.ndarray:
         purpose, rows = index
-        return uniform_hash(rows, derive_key(self.key, self.step * 16 + purpose))
+        return uniform_hash(rows, self.purpose_key(purpose))
 
 
 def _as_scenario(scenario: Scenario | str | Path | Mapping[str, Any]) -> Scenario:
