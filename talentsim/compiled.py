@@ -19,6 +19,36 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
 _UNIT = 1.0 / 2**53
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+# Codes shared with talentsim.population (GONE, NO_LAB) and talentsim.model (the positions
+# of FLOWS, the codes of MOVE_KINDS and of the draw purposes); tests/test_compiled.py checks
+# that they agree.
+GONE = NO_LAB = -1
+_HIRES, _QUITS, _RETURNS, _EXITS, _SEPARATIONS = range(5)
+_OFFERS, _ACCEPTANCES, _COUNTER_OFFERS, _COUNTER_RETAINED = range(7, 11)
+_HIRE, _QUIT, _RETURN, _EXIT, _SEPARATION = range(1, 6)
+PURPOSES = (
+    "separation",
+    "offer",
+    "offer_lab",
+    "accept",
+    "opportunity",
+    "exit_accept",
+    "capacity",
+    "counter",
+    "retirement",
+    "raid",
+)
+"""Purposes of the per-step decision draws; a purpose's code is its position here."""
+_SEPARATION_DRAW, _OFFER_DRAW, _OFFER_LAB, _ACCEPT, _OPPORTUNITY = range(5)
+_EXIT_ACCEPT, _CAPACITY, _COUNTER, _RAID = 5, 6, 7, 9
+#: Decorator of the helpers the hot loops call with arrays: compiled without Numba's reference
+#: counting (they allocate nothing), then inlined by LLVM. A helper inlined by Numba instead
+#: (``inline="always"``) that reads arrays in branches pays an atomic reference count per
+#: array per call, ~40x slower here.
+_helper = numba.njit(_nrt=False, forceinline=True, cache=True)  # type: ignore[call-overload]
+_CHUNK = 4096  # rows per block of the vectorised passes (a block's outcomes stay in cache)
 
 
 @numba.njit(inline="always", cache=True)
@@ -33,6 +63,20 @@ def mix(z: np.uint64) -> np.uint64:  # pragma: no cover - compiled
 def uniform_at(value: np.uint64, offset: np.uint64) -> float:  # pragma: no cover - compiled
     """The uniform in [0, 1) of one value under a key's offset (``hashing.key_offset``)."""
     return float(mix(value + offset) >> _S11) * _UNIT
+
+
+@numba.njit(cache=True)
+def step_offsets(key: np.uint64, step: int) -> np.ndarray:  # pragma: no cover - compiled
+    """Each purpose's hash offset for one step: ``key_offset(derive_key(key, 16·step + p))``.
+
+    The same arithmetic as :func:`talentsim.hashing.derive_key` and
+    :func:`~talentsim.hashing.key_offset` (uint64 products wrap modulo 2**64).
+    """
+    offsets = np.empty(len(PURPOSES), np.uint64)
+    for purpose in range(len(PURPOSES)):
+        salt = np.uint64(step * 16 + purpose) * _GOLDEN
+        offsets[purpose] = mix(key ^ salt) * _GOLDEN
+    return offsets
 
 
 @numba.njit(cache=True)
@@ -74,44 +118,61 @@ def screen(
     offered = np.empty(n, np.int64)
     opportunity = np.empty(n, np.int64)
     n_sep = n_off = n_opp = 0
-    for i in range(n):
-        place = location[i]
-        row = np.uint64(i)
-        if 0 <= place < n_labs:
-            if p_separation > 0 and uniform_at(row, offsets[0]) < p_separation:
+    outcome = np.empty(_CHUNK, np.uint8)
+    key_separation, key_offer, key_opportunity = offsets[0], offsets[1], offsets[2]
+    for start in range(0, n, _CHUNK):
+        stop = min(start + _CHUNK, n)
+        # Branch-free, so the compiler vectorises the hashes; a draw never read (a
+        # separated researcher's offer draw, say) does not change the outcome.
+        for i in range(start, stop):
+            place, row = location[i], np.uint64(i)
+            employed = (place >= 0) & (place < n_labs)
+            separates = employed & (uniform_at(row, key_separation) < p_separation)
+            u_offer = uniform_at(row, key_offer)
+            offer = ~separates & (
+                (employed & (u_offer < p_offer_employed))
+                | ((place == n_labs) & (u_offer < p_offer_outside))
+            )
+            chance = employed & ~separates & (uniform_at(row, key_opportunity) < p_opportunity)
+            outcome[i - start] = np.uint8(separates) | np.uint8(offer) << 1 | np.uint8(chance) << 2
+        for i in range(start, stop):
+            code = outcome[i - start]
+            if code == 0:
+                continue
+            if code & 1:
                 separated[n_sep] = i
                 n_sep += 1
-                continue
-            if p_offer_employed > 0 and uniform_at(row, offsets[1]) < p_offer_employed:
+            if code & 2:
                 offered[n_off] = i
                 n_off += 1
-            if p_opportunity > 0 and uniform_at(row, offsets[2]) < p_opportunity:
+            if code & 4:
                 opportunity[n_opp] = i
                 n_opp += 1
-        elif (
-            place == n_labs
-            and p_offer_outside > 0
-            and uniform_at(row, offsets[1]) < p_offer_outside
-        ):
-            offered[n_off] = i
-            n_off += 1
     return separated[:n_sep].copy(), offered[:n_off].copy(), opportunity[:n_opp].copy()
 
 
-@numba.njit(cache=True)
-def draw_below(
-    location: np.ndarray, place: int, probability: float, offset: np.uint64
-) -> np.ndarray:  # pragma: no cover - compiled
-    """Rows at ``place`` whose hashed uniform (under ``offset``) is below ``probability``."""
-    n = location.shape[0]
-    chosen = np.empty(n, np.int64)
-    count = 0
-    if probability > 0:
-        for i in range(n):
-            if location[i] == place and uniform_at(np.uint64(i), offset) < probability:
-                chosen[count] = i
-                count += 1
-    return chosen[:count].copy()
+@_helper
+def _tie_pair(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    location: np.ndarray,
+    row: int,
+    first: int,
+    second: int,
+) -> tuple[float, float]:  # pragma: no cover - compiled
+    """Share of one row's ties (to people still in the field) located at two places."""
+    if row >= indptr.shape[0] - 1:  # joined after the network was made: no ties
+        return 0.0, 0.0
+    degree = at_first = at_second = 0
+    for entry in range(indptr[row], indptr[row + 1]):
+        where = location[indices[entry]]
+        if where != GONE:
+            degree += 1
+            at_first += where == first
+            at_second += where == second
+    if degree == 0:
+        return 0.0, 0.0
+    return at_first / degree, at_second / degree
 
 
 @numba.njit(cache=True)
@@ -119,35 +180,88 @@ def tie_shares(
     indptr: np.ndarray,
     indices: np.ndarray,
     location: np.ndarray,
-    gone: int,
     rows: np.ndarray,
     first: np.ndarray,
     second: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
-    """Share of each row's ties (to people not ``gone``) located at ``first`` and ``second``.
+    """Share of each row's ties (to people not retired) located at ``first`` and ``second``.
 
     Rows beyond the network (``indptr`` covers the rows present at set-up) and rows without
     ties get 0.
     """
     n = rows.shape[0]
-    size = indptr.shape[0] - 1
     share_first = np.zeros(n)
     share_second = np.zeros(n)
     for k in range(n):
-        row = rows[k]
-        if row >= size:
-            continue
-        degree = at_first = at_second = 0
-        for entry in range(indptr[row], indptr[row + 1]):
-            where = location[indices[entry]]
-            if where != gone:
-                degree += 1
-                at_first += where == first[k]
-                at_second += where == second[k]
-        if degree > 0:
-            share_first[k] = at_first / degree
-            share_second[k] = at_second / degree
+        share_first[k], share_second[k] = _tie_pair(
+            indptr, indices, location, rows[k], first[k], second[k]
+        )
     return share_first, share_second
+
+
+@_helper
+def _terms_at(
+    terms: np.ndarray, k: int, i: int, j: int, pay: float, peer_share: float, context: tuple
+) -> None:  # pragma: no cover - compiled
+    """Write researcher ``i``'s utility terms at place ``j`` paid ``pay`` into ``terms[:, k]``.
+
+    ``context`` is ``(switches, researcher, last_lab, location, lab, outside_amenity)`` as
+    for :func:`utility_terms`.
+    """
+    switches, researcher, last_lab, location, lab, outside_amenity = context
+    for t in range(8):
+        terms[t, k] = 0.0
+    if switches[_PAY]:
+        terms[_PAY, k] = researcher[0][i] * np.log(pay)
+    if switches[_PEERS]:
+        terms[_PEERS, k] = researcher[3][i] * peer_share
+    if j >= lab[1].shape[0]:
+        terms[_AMENITY, k] = outside_amenity
+    else:
+        terms[_AMENITY, k] = lab[5][j]
+        if switches[_MISSION]:
+            alignment = 1.0 - 2.0 * abs(researcher[7][i] - lab[0][j])
+            terms[_MISSION, k] = researcher[1][i] * lab[1][j] * alignment
+        if switches[_STABILITY]:
+            terms[_STABILITY, k] = -researcher[2][i] * lab[2][j]
+        if switches[_FAIRNESS]:
+            shortfall = np.log(lab[3][j] * researcher[8][i] / pay)
+            if shortfall > 0:  # False for NaN (an empty lab has no reference)
+                terms[_FAIRNESS, k] = -researcher[4][i] * shortfall
+        if switches[_ATTACHMENT] and j == last_lab[i]:
+            terms[_ATTACHMENT, k] = researcher[5][i] * researcher[9][i]
+        if switches[_REPUTATION] and j != location[i]:
+            terms[_REPUTATION, k] = -researcher[6][i] * lab[4][j]
+
+
+@_helper
+def _gain(
+    gains: np.ndarray,
+    column: int,
+    r: int,
+    here: int,
+    here_pay: float,
+    there: int,
+    there_pay: float,
+    ties: tuple,
+    pair: np.ndarray,
+    context: tuple,
+) -> float:  # pragma: no cover - compiled
+    """Researcher ``r``'s utility gain from moving to ``there`` (paid ``there_pay``).
+
+    The term-by-term gains go to ``gains[:, column]``; returns their sum (added in term
+    order). Tie shares are read only if the peers term is on.
+    """
+    share_here = share_there = 0.0
+    if context[0][_PEERS]:
+        share_here, share_there = _tie_pair(ties[0], ties[1], context[3], r, here, there)
+    _terms_at(pair, 0, r, here, here_pay, share_here, context)
+    _terms_at(pair, 1, r, there, there_pay, share_there, context)
+    gain = 0.0
+    for t in range(8):
+        gains[t, column] = pair[t, 1] - pair[t, 0]
+        gain = gains[t, column] if t == 0 else gain + gains[t, column]
+    return gain
 
 
 @numba.njit(cache=True)
@@ -180,36 +294,426 @@ def utility_terms(
             reputation, amenity)``.
         outside_amenity: Amenity of the outside pool.
     """
-    (w_pay, w_mission, w_stability, w_peers, w_fairness, w_attach, w_reputation) = researcher[:7]
-    orientation, market_value, attachment = researcher[7], researcher[8], researcher[9]
-    lab_orientation, clarity, turmoil, reference, reputation, amenity = lab
-    n_labs = clarity.shape[0]
     n = rows.shape[0]
-    terms = np.zeros((8, n))
+    terms = np.empty((8, n))
+    context = (switches, researcher, last_lab, location, lab, outside_amenity)
     for k in range(n):
-        i, j = rows[k], place[k]
-        if switches[_PAY]:
-            terms[_PAY, k] = w_pay[i] * np.log(pay[k])
-        if switches[_PEERS]:
-            terms[_PEERS, k] = w_peers[i] * peer_share[k]
-        if j >= n_labs:
-            terms[_AMENITY, k] = outside_amenity
-            continue
-        terms[_AMENITY, k] = amenity[j]
-        if switches[_MISSION]:
-            alignment = 1.0 - 2.0 * abs(orientation[i] - lab_orientation[j])
-            terms[_MISSION, k] = w_mission[i] * clarity[j] * alignment
-        if switches[_STABILITY]:
-            terms[_STABILITY, k] = -w_stability[i] * turmoil[j]
-        if switches[_FAIRNESS]:
-            shortfall = np.log(reference[j] * market_value[i] / pay[k])
-            if shortfall > 0:  # False for NaN (an empty lab has no reference)
-                terms[_FAIRNESS, k] = -w_fairness[i] * shortfall
-        if switches[_ATTACHMENT] and j == last_lab[i]:
-            terms[_ATTACHMENT, k] = w_attach[i] * attachment[i]
-        if switches[_REPUTATION] and j != location[i]:
-            terms[_REPUTATION, k] = -w_reputation[i] * reputation[j]
+        _terms_at(terms, k, rows[k], place[k], pay[k], peer_share[k], context)
     return terms
+
+
+@numba.njit(inline="always", cache=True)
+def accepts(gain: float, noise_scale: float, uniform: float) -> bool:  # pragma: no cover
+    """Binary-logit acceptance (see kernels.accept): ``uniform < 1 / (1 + exp(−gain/scale))``."""
+    if noise_scale == 0:
+        return gain > 0
+    return uniform < 1.0 / (1.0 + np.exp(-(gain / noise_scale)))
+
+
+@_helper
+def offer_lab(
+    current: int, weights: np.ndarray, cumulative: np.ndarray, uniform: float
+) -> tuple[int, bool]:  # pragma: no cover - compiled
+    """The lab making an offer, by weight, never one's own (see kernels.draw_offer_labs).
+
+    ``cumulative`` is ``np.cumsum(weights)``. The uniform is scaled to the total weight less
+    one's own lab's and stepped over one's own lab on the cumulative-weight axis.
+
+    Returns:
+        ``(lab, has_offer)``: the lab, and whether any lab could make an offer.
+    """
+    n_labs = weights.shape[0]
+    total = cumulative[n_labs - 1] if n_labs > 0 else 0.0
+    own_weight, own_start = 0.0, np.inf
+    if current < n_labs:
+        own_weight = weights[current]
+        own_start = cumulative[current] - own_weight
+    remaining = total - own_weight
+    target = uniform * remaining
+    if target >= own_start:
+        target = target + own_weight
+    lab = np.searchsorted(cumulative, target, side="right")
+    return min(lab, n_labs - 1), remaining > 1e-12 * max(total, 1.0)
+
+
+@numba.njit(inline="always", cache=True)
+def counter_offer_pay(current: float, offered: float, limit: float) -> float:  # pragma: no cover
+    """Pay a lab counter-offers: the offer, up to ``limit`` × current pay, never a cut."""
+    return max(current, min(offered, limit * current))
+
+
+@numba.njit(cache=True)
+def within_capacity(
+    destination: np.ndarray, room: np.ndarray, priority: np.ndarray
+) -> np.ndarray:  # pragma: no cover - compiled
+    """Keep at most ``room[j]`` of the moves into each lab ``j``: those of lowest priority.
+
+    Ties in priority keep the earlier move. Returns a mask of the moves that go ahead.
+    """
+    n_labs = room.shape[0]
+    keep = np.ones(destination.shape[0], np.bool_)
+    takers = np.zeros(n_labs, np.int64)
+    for j in destination:
+        takers[j] += 1
+    for j in range(n_labs):
+        if takers[j] == 0 or takers[j] - 1 < room[j]:
+            continue  # room for all
+        members = np.flatnonzero(destination == j)
+        order = np.argsort(priority[members], kind="mergesort")
+        for rank in range(members.shape[0]):
+            if not rank < room[j]:
+                keep[members[order[rank]]] = False
+    return keep
+
+
+@numba.njit(cache=True)
+def accept_all(
+    gain: np.ndarray, noise_scale: float, uniform: np.ndarray
+) -> np.ndarray:  # pragma: no cover - compiled
+    """:func:`accepts` for each gain and its uniform."""
+    out = np.empty(gain.shape[0], np.bool_)
+    for k in range(gain.shape[0]):
+        out[k] = accepts(gain[k], noise_scale, uniform[k])
+    return out
+
+
+@numba.njit(cache=True)
+def offer_labs(
+    current: np.ndarray, weights: np.ndarray, uniform: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """:func:`offer_lab` for each researcher: ``(lab, has_offer)``."""
+    cumulative = np.cumsum(weights)
+    lab = np.empty(current.shape[0], np.int64)
+    has_offer = np.empty(current.shape[0], np.bool_)
+    for k in range(current.shape[0]):
+        lab[k], has_offer[k] = offer_lab(current[k], weights, cumulative, uniform[k])
+    return lab, has_offer
+
+
+@numba.njit(cache=True)
+def counter_offer_pays(
+    current: np.ndarray, offered: np.ndarray, limit: np.ndarray
+) -> np.ndarray:  # pragma: no cover - compiled
+    """:func:`counter_offer_pay` for each researcher."""
+    out = np.empty(current.shape[0])
+    for k in range(current.shape[0]):
+        out[k] = counter_offer_pay(current[k], offered[k], limit[k])
+    return out
+
+
+@numba.njit(cache=True)
+def raid_offers(
+    location: np.ndarray,
+    last_lab: np.ndarray,
+    separated: np.ndarray,
+    raids: tuple[np.ndarray, ...],
+    offset: np.uint64,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """The offers of the poaching raids due this step: ``(rows, lab, premium)``.
+
+    Each raid ``(raider, target, offers, premium, former_staff_first)`` courts ``offers`` of
+    its target's staff (not the ``separated``) in the order of their draws under ``offset``,
+    its former staff first if asked. A researcher courted by two raids keeps the later one's
+    offer.
+    """
+    raider, target, count, premium, former_first = raids
+    rows = np.zeros(0, np.int64)
+    lab = np.zeros(0, np.int64)
+    bonus = np.zeros(0)
+    if raider.shape[0] == 0:
+        return rows, lab, bonus
+    n = location.shape[0]
+    is_separated = np.zeros(n, np.bool_)
+    for r in separated:
+        is_separated[r] = True
+    for q in range(raider.shape[0]):
+        staff = np.empty(n, np.int64)
+        n_staff = 0
+        for i in range(n):
+            if location[i] == target[q] and not is_separated[i]:
+                staff[n_staff] = i
+                n_staff += 1
+        order = np.empty(n_staff)
+        for s in range(n_staff):
+            order[s] = uniform_at(np.uint64(staff[s]), offset)
+            if former_first[q] and last_lab[staff[s]] == raider[q]:
+                order[s] -= 1.0  # alumni sort first
+        ranked = np.argsort(order, kind="mergesort")
+        chosen = staff[ranked[: min(count[q], n_staff)]]
+        courted = np.zeros(n, np.bool_)
+        for r in chosen:
+            courted[r] = True
+        keep = np.array([not courted[r] for r in rows], dtype=np.bool_)
+        rows = np.concatenate((rows[keep], chosen))
+        lab = np.concatenate((lab[keep], np.full(chosen.shape[0], raider[q])))
+        bonus = np.concatenate((bonus[keep], np.full(chosen.shape[0], premium[q])))
+    return rows, lab, bonus
+
+
+@numba.njit(cache=True)
+def decide(
+    step: int,
+    state: tuple[np.ndarray, ...],
+    researcher: tuple[np.ndarray, ...],
+    lab: tuple[np.ndarray, ...],
+    hiring: tuple[np.ndarray, ...],
+    headcount: np.ndarray,
+    raids: tuple[np.ndarray, ...],
+    ties: tuple[np.ndarray, np.ndarray],
+    switches: np.ndarray,
+    market: np.ndarray,
+    offsets: np.ndarray,
+    flows: np.ndarray,
+) -> tuple[np.ndarray, ...]:  # pragma: no cover - compiled
+    """A step's decisions: separations, offers, opportunities, moves, flows, reputation.
+
+    The rules are those of :mod:`talentsim.model` (steps 3–8 of its step) with the terms of
+    :func:`utility_terms`; every draw is the keyed hash of the row under its purpose's offset
+    (:func:`step_offsets`). In order:
+
+    1. :func:`screen`: who separates, gets an offer or meets an outside opportunity;
+    2. each researcher offered one gets an offer from a lab drawn by hiring weight
+       (:func:`offer_lab`; a lab hires when it has room and is not frozen); a poaching
+       raid's offers (:func:`raid_offers`) replace the regular offers of those it courts;
+    3. each decides by the binary logit on the utility gain less the switching cost
+       (lab-to-lab moves); a lab takes at most its room of those who accept, by a random
+       priority; the lab being left may counter-offer (with its probability, when the offer
+       pays more), and the researcher re-decides with the same draw;
+    4. employed researchers with an outside opportunity who did not accept an offer weigh it,
+       with counter-offers as in 3;
+    5. the moves (offers, exits, then separations) are counted in ``flows`` and applied:
+       location, pay, tenure, the former lab and attachment; each lab's reputation (recent
+       attrition) decays and adds this step's voluntary departures per member.
+
+    Args:
+        step: The step number (recorded as the movers' ``joined_step``).
+        state: Population columns ``(location, pay, market_value, tenure, last_lab,
+            joined_step, cohort)``; updated in place.
+        researcher: As for :func:`utility_terms`.
+        lab: As for :func:`utility_terms`; the reputation column is updated in place.
+        hiring: Lab columns ``(capacity, frozen_until, recruiting_intensity, pay_level,
+            new_hire_premium, counter_offer_probability, counter_offer_limit)``.
+        headcount: Each lab's headcount at the start of the step.
+        raids: This step's poaching raids, as for :func:`raid_offers`.
+        ties: ``(indptr, indices)`` of the colleague network (``indptr = [0]`` for none).
+        switches: The seven term switches of :func:`utility_terms`, then counter-offers.
+        market: ``(noise_scale, switching_cost, outside_pay_ratio, outside_amenity,
+            attachment_bond_time, p_separation, p_offer_employed, p_offer_outside,
+            p_opportunity, reputation_decay)``.
+        offsets: Hash offsets by purpose (:data:`PURPOSES`).
+        flows: This step's flows (``model.FLOWS`` × places); incremented in place.
+
+    Returns:
+        The moves as they were before being applied, ``(codes, kind, values)``: ``codes``
+        rows are step, researcher, cohort, origin and destination; ``values`` rows are the
+        tenure (NaN for those not leaving a lab), pay before, pay after and the eight
+        utility-term gains (NaN for separations).
+    """
+    location, pay, market_value, tenure, last_lab, joined_step, cohort = state
+    capacity, frozen_until, intensity, pay_level, new_hire_premium = hiring[:5]
+    noise, switching_cost, outside_ratio, outside_amenity, bond_time = market[:5]
+    counter_offers = switches[7]
+    attachment, reputation = researcher[9], lab[4]
+    n_labs = pay_level.shape[0]
+    outside = n_labs
+    context = (switches, researcher, last_lab, location, lab, outside_amenity)
+    counters = (pay, hiring[5], hiring[6], noise, offsets, flows)
+
+    # 1. Who separates, is offered a job or meets an opportunity.
+    first_pass = np.array([offsets[_SEPARATION_DRAW], offsets[_OFFER_DRAW], offsets[_OPPORTUNITY]])
+    separated, offered, chance = screen(
+        location, n_labs, market[5], market[6], market[7], market[8], first_pass
+    )
+    # 2. Offers: rows, offering lab and pay; raids replace the regular offers of their targets.
+    room = np.empty(n_labs)
+    weight = np.empty(n_labs)
+    for j in range(n_labs):
+        room[j] = capacity[j] - headcount[j]
+        weight[j] = intensity[j] if room[j] >= 1 and frozen_until[j] < step else 0.0
+    cumulative = np.cumsum(weight)
+    raid_rows, raid_lab, raid_premium = raid_offers(
+        location, last_lab, separated, raids, offsets[_RAID]
+    )
+    raided = np.zeros(location.shape[0] if raid_rows.shape[0] else 0, np.bool_)
+    for r in raid_rows:
+        raided[r] = True
+    size = offered.shape[0] + raid_rows.shape[0]
+    rows = np.empty(size, np.int64)
+    to = np.empty(size, np.int64)
+    offer_pay = np.empty(size)
+    n = 0
+    key_offer_lab = offsets[_OFFER_LAB]
+    for r in offered:
+        j, has_offer = offer_lab(
+            location[r], weight, cumulative, uniform_at(np.uint64(r), key_offer_lab)
+        )
+        if has_offer and not (raid_rows.shape[0] and raided[r]):
+            rows[n], to[n] = r, j
+            offer_pay[n] = pay_level[j] * (1.0 + new_hire_premium[j]) * market_value[r]
+            n += 1
+    for m in range(raid_rows.shape[0]):
+        r, j = raid_rows[m], raid_lab[m]
+        rows[n], to[n] = r, j
+        offer_pay[n] = pay_level[j] * (1.0 + raid_premium[m]) * market_value[r]
+        n += 1
+
+    # 3. Logit choice on the utility gain, less the switching cost of a lab-to-lab move.
+    gains = np.empty((8, size))
+    pair = np.empty((8, 2))
+    accepted = np.empty(n, np.int64)
+    n_accepted = 0
+    for m in range(n):
+        r, j, here = rows[m], to[m], location[rows[m]]
+        flows[_OFFERS, j] += 1
+        now_pay = pay[r] if here < outside else outside_ratio * market_value[r]
+        gain = _gain(gains, m, r, here, now_pay, j, offer_pay[m], ties, pair, context)
+        switching = switching_cost if here < outside else 0.0
+        if accepts(gain - switching, noise, uniform_at(np.uint64(r), offsets[_ACCEPT])):
+            flows[_ACCEPTANCES, j] += 1
+            accepted[n_accepted] = m
+            n_accepted += 1
+    decided = np.zeros(location.shape[0], np.bool_)  # accepted: no second decision this step
+    for a in range(n_accepted):
+        decided[rows[accepted[a]]] = True
+
+    # Capacity: a lab takes at most its room of those who accept, by a random priority.
+    taken = accepted[:n_accepted]
+    priority = np.empty(n_accepted)
+    for a in range(n_accepted):
+        priority[a] = uniform_at(np.uint64(rows[taken[a]]), offsets[_CAPACITY])
+    fits = within_capacity(to[taken], room, priority)
+    go = np.zeros(n, np.bool_)
+    for a in range(n_accepted):
+        go[taken[a]] = fits[a]
+
+    # Counter-offers from the lab being left; then the moves of those who still go.
+    n_moves = 0
+    size = n + chance.shape[0] + separated.shape[0]
+    record = np.empty((5, size), np.int64)  # step, researcher, cohort, origin, destination
+    kind = np.empty(size, np.int8)
+    values = np.empty((11, size))  # tenure, pay before, pay after, the 8 term gains
+    movers, origin, destination = record[1], record[3], record[4]
+    tenure_before, pay_before, pay_after = values[0], values[1], values[2]
+    move_gains = values[3:]
+    for m in range(n):
+        if not go[m]:
+            continue
+        r, j, here = rows[m], to[m], location[rows[m]]
+        switching = switching_cost if here < outside else 0.0
+        if counter_offers and _retained(
+            r, here, offer_pay[m], gains, m, switching, _ACCEPT, pair, context, counters
+        ):
+            continue
+        movers[n_moves], origin[n_moves], destination[n_moves] = r, here, j
+        if j == last_lab[r]:
+            kind[n_moves] = _RETURN
+        else:
+            kind[n_moves] = _QUIT if here < outside else _HIRE
+        pay_after[n_moves] = offer_pay[m]
+        for t in range(8):
+            move_gains[t, n_moves] = gains[t, m]
+        n_moves += 1
+
+    # 4. Outside opportunities for the employed who did not accept an offer.
+    for r in chance:
+        if decided[r]:
+            continue
+        here = location[r]
+        outside_pay = outside_ratio * market_value[r]
+        gain = _gain(
+            move_gains, n_moves, r, here, pay[r], outside, outside_pay, ties, pair, context
+        )
+        if not accepts(gain, noise, uniform_at(np.uint64(r), offsets[_EXIT_ACCEPT])):
+            continue
+        if counter_offers and _retained(
+            r, here, outside_pay, move_gains, n_moves, 0.0, _EXIT_ACCEPT, pair, context, counters
+        ):
+            continue
+        movers[n_moves], origin[n_moves], destination[n_moves] = r, here, outside
+        kind[n_moves], pay_after[n_moves] = _EXIT, outside_pay
+        n_moves += 1
+
+    # 5. Separations; then count and apply the moves (at most one per researcher), and
+    # update reputation with this step's voluntary departures.
+    for r in separated:
+        movers[n_moves], origin[n_moves], destination[n_moves] = r, location[r], outside
+        kind[n_moves], pay_after[n_moves] = _SEPARATION, outside_ratio * market_value[r]
+        for t in range(8):
+            move_gains[t, n_moves] = np.nan
+        n_moves += 1
+    for m in range(n_moves):
+        r, here, there = movers[m], origin[m], destination[m]
+        record[0, m], record[2, m] = step, cohort[r]
+        from_lab = 0 <= here < outside
+        to_lab = 0 <= there < outside
+        tenure_before[m] = tenure[r] if from_lab else np.nan
+        pay_before[m] = pay[r]
+        if to_lab:
+            flows[_HIRES, there] += 1
+            if from_lab:
+                flows[_QUITS, here] += 1
+        if kind[m] == _RETURN:
+            flows[_RETURNS, there] += 1
+        elif kind[m] == _EXIT:
+            flows[_EXITS, here] += 1
+        elif kind[m] == _SEPARATION:
+            flows[_SEPARATIONS, here] += 1
+        if here < outside:
+            last_lab[r] = here
+            attachment[r] = -np.expm1(-tenure[r] / bond_time)
+        if there == last_lab[r]:  # back at one's former lab: no longer a former lab
+            last_lab[r] = NO_LAB
+            attachment[r] = 0.0
+        location[r], pay[r], tenure[r], joined_step[r] = there, pay_after[m], 0.0, step
+    for j in range(n_labs):
+        departures = flows[_QUITS, j] + flows[_EXITS, j]
+        reputation[j] = reputation[j] * market[9] + departures / max(headcount[j], 1)
+    return record[:, :n_moves].copy(), kind[:n_moves].copy(), values[:, :n_moves].copy()
+
+
+@_helper
+def _retained(
+    r: int,
+    here: int,
+    offered_pay: float,
+    gains: np.ndarray,
+    column: int,
+    switching: float,
+    accept_purpose: int,
+    pair: np.ndarray,
+    context: tuple,
+    counters: tuple,
+) -> bool:  # pragma: no cover - compiled
+    """Whether a counter-offer keeps researcher ``r`` at lab ``here`` (then pay rises).
+
+    ``counters`` is ``(pay, counter_offer_probability, counter_offer_limit, noise_scale,
+    offsets, flows)``; ``context`` as for :func:`_terms_at`.
+
+    The lab counters with its probability when the offer pays more than ``r`` earns now,
+    matching it up to its limit × current pay; ``r`` re-decides with the same draw
+    (``accept_purpose``), the pay terms of staying replaced by those of the raise.
+    """
+    pay, counter_probability, counter_limit, noise, offsets, flows = counters
+    if not here < counter_probability.shape[0]:
+        return False
+    current = pay[r]
+    chance = uniform_at(np.uint64(r), offsets[_COUNTER])
+    if not (chance < counter_probability[here] and offered_pay > current):
+        return False
+    flows[_COUNTER_OFFERS, here] += 1
+    raise_to = counter_offer_pay(current, offered_pay, counter_limit[here])
+    # before (column 0) and after (column 1) the raise; the peer term cancels
+    _terms_at(pair, 0, r, here, current, 0.0, context)
+    _terms_at(pair, 1, r, here, raise_to, 0.0, context)
+    gain = 0.0
+    for t in range(8):
+        term = gains[t, column] - (pair[t, 1] - pair[t, 0])
+        gain = term if t == 0 else gain + term
+    if accepts(gain - switching, noise, uniform_at(np.uint64(r), offsets[accept_purpose])):
+        return False
+    flows[_COUNTER_RETAINED, here] += 1
+    pay[r] = raise_to
+    return True
 
 
 @numba.njit(cache=True)
@@ -246,28 +750,49 @@ def lab_quantiles(
 
 
 @numba.njit(cache=True)
-def clock_and_tally(
+def retire_and_clock(
     location: np.ndarray,
     pay: np.ndarray,
     tenure: np.ndarray,
     attachment: np.ndarray,
+    retirement: tuple[int, int, float, np.uint64],
     dt: float,
     decay: float,
-    n_places: int,
-) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
-    """Advance everyone's clocks (tenure += dt, attachment ×= decay) and count the places.
+    headcount: np.ndarray,
+    mean_pay: np.ndarray,
+) -> np.ndarray:  # pragma: no cover - compiled
+    """Retirements, then everyone's clocks and the count of each place, in one pass.
+
+    ``retirement`` is ``(rows, place, probability, offset)``: of the first ``rows`` rows,
+    those at ``place`` whose hashed uniform under ``offset`` is below ``probability`` retire
+    (their location becomes ``GONE``). Then tenure grows by ``dt`` and attachment decays by
+    ``decay`` for everyone, each place's headcount (labs, then the pool; the retired are not
+    counted) goes to ``headcount`` and each lab's mean pay (NaN if empty) to ``mean_pay``.
 
     Returns:
-        ``(headcount, pay_sum)`` per place (labs, then the outside pool); the retired
-        (negative locations) are not counted.
+        The rows that retired, ascending.
     """
-    headcount = np.zeros(n_places, np.int64)
-    pay_sum = np.zeros(n_places)
+    eligible, place_retiring, probability, offset = retirement
+    retired = np.empty(min(eligible, location.shape[0]), np.int64)
+    n_retired = 0
+    n_places = headcount.shape[0]
+    counts = np.zeros(n_places + 1, np.int64)  # bin 0: the retired (location −1)
+    pay_sum = np.zeros(n_places + 1)
     for i in range(location.shape[0]):
+        if (
+            location[i] == place_retiring
+            and i < eligible
+            and uniform_at(np.uint64(i), offset) < probability
+        ):
+            location[i] = GONE
+            retired[n_retired] = i
+            n_retired += 1
         tenure[i] += dt
         attachment[i] *= decay
-        place = location[i]
-        if place >= 0:
-            headcount[place] += 1
-            pay_sum[place] += pay[i]
-    return headcount, pay_sum
+        place = location[i] + 1
+        counts[place] += 1
+        pay_sum[place] += pay[i]
+    headcount[:] = counts[1:]
+    for j in range(mean_pay.shape[0]):
+        mean_pay[j] = pay_sum[j + 1] / counts[j + 1] if counts[j + 1] > 0 else np.nan
+    return retired[:n_retired].copy()

@@ -1,7 +1,9 @@
-"""Decision kernels: utilities, offers, choices and capacity.
+"""Decision kernels: utilities, offers, choices and capacity, on arrays of researchers.
 
-Each function works on whole arrays of researchers at once; none loops over agents in Python
-(the utility terms are one compiled loop, :mod:`talentsim.compiled`).
+These are the rules of a step's decisions, one function each, for use and testing on their
+own. Each applies, to every researcher given, the compiled per-researcher function that the
+step itself uses (:func:`talentsim.compiled.decide` runs them all in one compiled pass), so
+there is one implementation of each rule.
 
 References:
     Train, K. (2009). *Discrete Choice Methods with Simulation*, 2nd ed., ch. 3 (logit).
@@ -14,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit
 
 from talentsim import compiled
 from talentsim.network import ColleagueNetwork
@@ -143,7 +144,14 @@ def counter_offer_pay(
 
     Never below the current pay (a counter-offer is not a pay cut).
     """
-    return np.maximum(current_pay, np.minimum(offered_pay, limit * current_pay))
+    current, offered, limits = np.broadcast_arrays(
+        np.asarray(current_pay, dtype=float),
+        np.asarray(offered_pay, dtype=float),
+        np.asarray(limit, dtype=float),
+    )
+    return compiled.counter_offer_pays(current.ravel(), offered.ravel(), limits.ravel()).reshape(
+        current.shape
+    )
 
 
 def accept(gain: np.ndarray, noise_scale: float, uniform: np.ndarray) -> np.ndarray:
@@ -153,9 +161,9 @@ def accept(gain: np.ndarray, noise_scale: float, uniform: np.ndarray) -> np.ndar
     scale (Train 2009, §3.1). A scale of 0 is deterministic best response (accept when the
     gain is positive).
     """
-    if noise_scale == 0:
-        return gain > 0
-    return uniform < expit(gain / noise_scale)
+    return compiled.accept_all(
+        np.asarray(gain, dtype=float), float(noise_scale), np.asarray(uniform, dtype=float)
+    )
 
 
 def draw_offer_labs(
@@ -164,8 +172,8 @@ def draw_offer_labs(
     """Draw the offering lab for each researcher, in proportion to ``weights``.
 
     A researcher's own lab never makes them an offer: its weight is removed from their draw.
-    Exact and vectorised: the uniform is scaled to the remaining total weight and stepped over
-    the researcher's own lab on the cumulative-weight axis.
+    Exact: the uniform is scaled to the remaining total weight and stepped over the
+    researcher's own lab on the cumulative-weight axis.
 
     Args:
         current: Current location of each researcher (lab index, or ``len(weights)`` or more
@@ -176,19 +184,11 @@ def draw_offer_labs(
     Returns:
         ``(lab, has_offer)``: the drawn lab and whether any lab could make an offer.
     """
-    n_labs = weights.shape[0]
-    cumulative = np.cumsum(weights)
-    total = cumulative[-1] if n_labs else 0.0
-    employed = current < n_labs
-    own = np.where(employed, current, 0)
-    own_weight = np.where(employed, weights[own], 0.0)
-    own_start = np.where(employed, cumulative[own] - weights[own], np.inf)
-    remaining = total - own_weight
-    has_offer = remaining > 1e-12 * max(total, 1.0)
-    target = uniform * remaining
-    target = target + np.where(target >= own_start, own_weight, 0.0)
-    lab = np.searchsorted(cumulative, target, side="right")
-    return np.minimum(lab, n_labs - 1), has_offer
+    return compiled.offer_labs(
+        np.asarray(current, dtype=np.int64),
+        np.asarray(weights, dtype=float),
+        np.asarray(uniform, dtype=float),
+    )
 
 
 def within_capacity(destination: np.ndarray, room: np.ndarray, uniform: np.ndarray) -> np.ndarray:
@@ -202,13 +202,8 @@ def within_capacity(destination: np.ndarray, room: np.ndarray, uniform: np.ndarr
     Returns:
         Boolean mask of the moves that go ahead.
     """
-    n = destination.shape[0]
-    if n == 0:
-        return np.zeros(0, dtype=bool)
-    order = np.lexsort((uniform, destination))
-    sorted_destination = destination[order]
-    first = np.searchsorted(sorted_destination, sorted_destination, side="left")
-    rank = np.arange(n) - first
-    keep = np.empty(n, dtype=bool)
-    keep[order] = rank < room[sorted_destination]
-    return keep
+    return compiled.within_capacity(
+        np.asarray(destination, dtype=np.int64),
+        np.asarray(room, dtype=float),
+        np.asarray(uniform, dtype=float),
+    )

@@ -81,18 +81,7 @@ FLOWS = (
 STREAMS = ("setup", "network", "events", "decisions", "entries")
 
 #: Purposes of the per-step decision uniforms (each a keyed hash of step, purpose and row).
-_DRAWS = (
-    "separation",
-    "offer",
-    "offer_lab",
-    "accept",
-    "opportunity",
-    "exit_accept",
-    "capacity",
-    "counter",
-    "retirement",
-    "raid",
-)
+_DRAWS = compiled.PURPOSES
 (
     D_SEPARATION,
     D_OFFER,
@@ -105,6 +94,26 @@ _DRAWS = (
     D_RETIREMENT,
     D_RAID,
 ) = range(len(_DRAWS))
+
+_NO_TIES = (np.zeros(1, dtype=np.int32), np.zeros(0, dtype=np.int32))  # (indptr, indices)
+_NO_RAIDS = (
+    np.zeros(0, dtype=np.int64),
+    np.zeros(0, dtype=np.int64),
+    np.zeros(0, dtype=np.int64),
+    np.zeros(0),
+    np.zeros(0, dtype=np.bool_),
+)
+
+#: Population columns the compiled decision reads and updates (compiled.decide's ``state``).
+_STATE_COLUMNS = (
+    "location",
+    "pay",
+    "market_value",
+    "tenure",
+    "last_lab",
+    "joined_step",
+    "cohort",
+)
 
 
 class _StepUniforms:
@@ -403,6 +412,19 @@ class TalentModel(mesa.Model):
 
         self.initial_location = self.population.view("location").copy()
         self.network: ColleagueNetwork | None = self._build_network()
+        mechanisms = spec.mechanisms
+        self._switches = np.array(
+            [
+                mechanisms.pay,
+                mechanisms.mission,
+                mechanisms.stability,
+                mechanisms.peers and self.network is not None,
+                mechanisms.fairness,
+                mechanisms.attachment,
+                mechanisms.reputation,
+                mechanisms.counter_offers,
+            ]
+        )
         self.labs = [Lab(self, j) for j in range(self.lab_state.n)]
         # Above LAZY_AGENTS_ABOVE researchers their Mesa agents are made on first access to
         # model.agents (or agents_by_type / agent_types): a million agent objects cost seconds
@@ -419,7 +441,7 @@ class TalentModel(mesa.Model):
         self.turmoil_history = np.zeros((self.n_steps + 1, self.lab_state.n))
         self.reputation_history = np.zeros((self.n_steps + 1, self.lab_state.n))
         self._raids_due: list[PoachingRaid] = []
-        self._move_log: list[dict[str, np.ndarray]] = []
+        self._move_log: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._advance_clocks_and_record(0, dt=0.0)
 
         reporters: dict[str, Any] = {"time_years": "time_years"}
@@ -445,6 +467,24 @@ class TalentModel(mesa.Model):
         self._p_retirement = float(rate_to_probability(outside.retirement_rate, dt))
         self._attachment_decay = half_life_factor(market.attachment_half_life, dt)
         self._entry_means = np.array([c.entry_rate * dt for c in spec.cohorts.values()])
+        self._has_entries = bool(np.any(self._entry_means > 0))
+        self._market = np.array(  # the market parameters of compiled.decide
+            [
+                market.noise_scale,
+                market.switching_cost,
+                outside.pay_ratio,
+                outside.amenity,
+                market.attachment_bond_time,
+                self._p_separation,
+                self._p_offer_employed,
+                self._p_offer_outside,
+                self._p_opportunity,
+                self.lab_state.reputation_decay,
+            ]
+        )
+        self._column_key: tuple[int, np.ndarray] | None = None
+        self._no_reference = np.full(self.lab_state.n, np.nan)  # no fairness: no reference pay
+        self._column_views: tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]] = ((), ())
         if not spec.mechanisms.random_reorganisations:
             self.lab_state.reorg_probability[:] = 0.0
 
@@ -546,9 +586,11 @@ class TalentModel(mesa.Model):
         if k > self.n_steps:
             self._extend_history(k)
         self._apply_events(k)
-        self._decide(k)
-        self._entries_and_retirements(k)
-        self._advance_clocks_and_record(k)
+        offsets = compiled.step_offsets(self._hash_key, k)
+        self._decide(k, offsets)
+        eligible = self.population.size  # this step's entrants do not retire yet
+        self._entries(k)
+        self._advance_clocks_and_record(k, retire=(eligible, offsets[D_RETIREMENT]))
         self.datacollector.collect(self)
         if k >= self.n_steps:
             self.running = False
@@ -589,371 +631,120 @@ class TalentModel(mesa.Model):
                 self._streams["network"],
             )
 
-    def _context(self) -> kernels.DecisionContext:
-        """Reference pay and tie shares from the state at the start of the step."""
+    def _reference_ratio(self) -> np.ndarray:
+        """Each lab's reference pay ratio now (NaN for all without fairness)."""
         pop, labs, spec = self.population, self.lab_state, self.spec
-        location = pop.view("location")
-        if spec.mechanisms.fairness:
-            reference = labs.reference_ratio(
-                location, pop.view("pay"), pop.view("market_value"), spec.market.fairness_quantile
-            )
-        else:
-            reference = np.full(labs.n, np.nan)
+        if not spec.mechanisms.fairness:
+            return self._no_reference
+        return labs.reference_ratio(
+            pop.view("location"),
+            pop.view("pay"),
+            pop.view("market_value"),
+            spec.market.fairness_quantile,
+        )
+
+    def _context(self) -> kernels.DecisionContext:
+        """Reference pay and tie shares from the state now (for utilities outside the step)."""
         if self.network is not None:
-            self.network.set_locations(location)
+            self.network.set_locations(self.population.view("location"))
         return kernels.DecisionContext(
-            pop=pop,
-            labs=labs,
-            mechanisms=spec.mechanisms,
-            outside_amenity=spec.outside.amenity,
-            reference_ratio=reference,
+            pop=self.population,
+            labs=self.lab_state,
+            mechanisms=self.spec.mechanisms,
+            outside_amenity=self.spec.outside.amenity,
+            reference_ratio=self._reference_ratio(),
             network=self.network,
         )
 
-    def _decide(self, k: int) -> None:
-        pop, labs = self.population, self.lab_state
-        location = pop.view("location")
-        outside = self._outside_code
-        draws = _StepUniforms(self._hash_key, k)
-        ctx = self._context()
-        flows = self.flow_history[k]
-
-        # Exogenous separations, offers and outside opportunities: one pass over everyone.
-        offsets = np.array([draws.offset(p) for p in (D_SEPARATION, D_OFFER, D_OPPORTUNITY)])
-        sep_rows, rows, chance = compiled.screen(
-            location,
-            labs.n,
-            self._p_separation,
-            self._p_offer_employed,
-            self._p_offer_outside,
-            self._p_opportunity,
-            offsets,
-        )
-        # Headcounts at the start of this step were recorded at the end of the last one.
-        room = labs.capacity - self.headcount_history[k - 1, : labs.n]
-        hiring = (room >= 1) & (labs.frozen_until < k)
-        weights = np.where(hiring, labs.recruiting_intensity, 0.0)
-        if rows.shape[0]:
-            offer_lab, has_offer = kernels.draw_offer_labs(
-                location[rows], weights, draws[D_OFFER_LAB, rows]
-            )
-            rows, offer_lab = rows[has_offer], offer_lab[has_offer]
-        else:
-            offer_lab = rows
-        premium = labs.new_hire_premium[offer_lab]
-        rows, offer_lab, premium = self._add_raids(
-            rows, offer_lab, premium, location, sep_rows, draws
-        )
-        offered_pay = labs.pay_level[offer_lab] * (1.0 + premium) * pop.market_value[rows]
-        np.add.at(flows[FLOWS.index("offers")], offer_lab, 1)
-
-        rows, current, offer_lab, offered_pay, term_gain, decided = self._choose_offers(
-            k, rows, offer_lab, offered_pay, room, draws, ctx
-        )
-
-        # Outside opportunities for employed researchers who did not accept an offer (whether
-        # they move, were turned away by capacity or were kept by a counter-offer).
-        busy = np.zeros(location.shape[0], dtype=bool)
-        busy[decided] = True
-        chance = chance[~busy[chance]]
-        exit_rows, exit_from, outside_pay, exit_gain = self._choose_exits(k, chance, draws, ctx)
-
-        sep_from = location[sep_rows]
-
-        # Record, then apply (one move at most per researcher). Kinds: a move into one's former
-        # lab is a return.
-        is_return = offer_lab == pop.last_lab[rows]
-        kinds = np.where(is_return, RETURN, np.where(current < outside, QUIT, HIRE))
-        n_out = exit_rows.shape[0] + sep_rows.shape[0]
-        sep_pay = self.spec.outside.pay_ratio * pop.market_value[sep_rows]
-        movers = np.concatenate([rows, exit_rows, sep_rows])
-        origin = np.concatenate([current, exit_from, sep_from])
-        destination = np.concatenate([offer_lab, np.full(n_out, outside)])
-        kind = np.concatenate(
-            [kinds, np.full(exit_rows.shape[0], EXIT), np.full(sep_rows.shape[0], SEPARATION)]
-        )
-        pay_after = np.concatenate([offered_pay, outside_pay, sep_pay])
-        gains = np.concatenate(
-            [term_gain, exit_gain, np.full((len(kernels.TERMS), sep_rows.shape[0]), np.nan)],
-            axis=1,
-        )
-        self._log_moves(k, movers, origin, destination, kind, pay_after, gains)
-        self._move(movers, origin, destination, pay_after)
-        self._update_reputation(k)
-
-    def _choose_offers(
-        self,
-        k: int,
-        rows: np.ndarray,
-        offer_lab: np.ndarray,
-        offered_pay: np.ndarray,
-        room: np.ndarray,
-        draws: _StepUniforms,
-        ctx: kernels.DecisionContext,
-    ) -> tuple[np.ndarray, ...]:
-        """Offers: logit choice, capacity, counter-offers. Returns the moves that go ahead.
-
-        Returns ``(rows, current, offer_lab, offered_pay, term_gain, decided)``, where
-        ``decided`` are all who accepted (moving or not).
-        """
-        if rows.shape[0] == 0:
-            none = np.zeros(0, dtype=np.int64)
-            return none, none, none, np.zeros(0), np.zeros((len(kernels.TERMS), 0)), none
-        pop, outside = self.population, self._outside_code
-        flows, market = self.flow_history[k], self.spec.market
-        location = pop.view("location")
-        current = location[rows]
-        current_pay = np.where(
-            current < outside, pop.pay[rows], self.spec.outside.pay_ratio * pop.market_value[rows]
-        )
-        peers_now, peers_offer = self._peer_shares(rows, current, offer_lab)
-        terms_now = kernels.utility_terms(rows, current, current_pay, ctx, peers_now)
-        terms_offer = kernels.utility_terms(rows, offer_lab, offered_pay, ctx, peers_offer)
-        term_gain = terms_offer - terms_now
-        switching = np.where(current < outside, market.switching_cost, 0.0)
-        accepted = kernels.accept(
-            term_gain.sum(axis=0) - switching, market.noise_scale, draws[D_ACCEPT, rows]
-        )
-        np.add.at(flows[FLOWS.index("acceptances")], offer_lab[accepted], 1)
-        fits = kernels.within_capacity(offer_lab[accepted], room, draws[D_CAPACITY, rows[accepted]])
-        go = np.flatnonzero(accepted)[fits]
-        decided = rows[accepted]  # chose to move: no second decision this step
-        rows, current, offer_lab = rows[go], current[go], offer_lab[go]
-        offered_pay, term_gain, switching = offered_pay[go], term_gain[:, go], switching[go]
-        stays = self._counter_offers(
-            k, rows, current, offered_pay, term_gain, switching, draws, D_ACCEPT, ctx
-        )
-        rows, current, offer_lab = rows[~stays], current[~stays], offer_lab[~stays]
-        offered_pay, term_gain = offered_pay[~stays], term_gain[:, ~stays]
-
-        return rows, current, offer_lab, offered_pay, term_gain, decided
-
-    def _choose_exits(
-        self,
-        k: int,
-        exit_rows: np.ndarray,
-        draws: _StepUniforms,
-        ctx: kernels.DecisionContext,
-    ) -> tuple[np.ndarray, ...]:
-        """Outside opportunities: logit choice and counter-offers. Returns the exits."""
-        if exit_rows.shape[0] == 0:
-            none = np.zeros(0, dtype=np.int64)
-            return none, none, np.zeros(0), np.zeros((len(kernels.TERMS), 0))
-        pop, outside = self.population, self._outside_code
-        location = pop.view("location")
-        noise = self.spec.market.noise_scale
-        exit_from = location[exit_rows]
-        outside_pay = self.spec.outside.pay_ratio * pop.market_value[exit_rows]
-        exit_places = np.full(exit_rows.shape[0], outside)
-        peers_out, peers_here = self._peer_shares(exit_rows, exit_places, exit_from)
-        exit_gain = kernels.utility_terms(
-            exit_rows, exit_places, outside_pay, ctx, peers_out
-        ) - kernels.utility_terms(exit_rows, exit_from, pop.pay[exit_rows], ctx, peers_here)
-        exits = kernels.accept(exit_gain.sum(axis=0), noise, draws[D_EXIT_ACCEPT, exit_rows])
-        exit_rows, exit_from = exit_rows[exits], exit_from[exits]
-        exit_gain, outside_pay = exit_gain[:, exits], outside_pay[exits]
-        stays = self._counter_offers(
-            k,
-            exit_rows,
-            exit_from,
-            outside_pay,
-            exit_gain,
-            np.zeros(exit_rows.shape[0]),
-            draws,
-            D_EXIT_ACCEPT,
-            ctx,
-        )
-        exit_rows, exit_from = exit_rows[~stays], exit_from[~stays]
-        exit_gain, outside_pay = exit_gain[:, ~stays], outside_pay[~stays]
-
-        return exit_rows, exit_from, outside_pay, exit_gain
-
-    def _peer_shares(
-        self, rows: np.ndarray, first: np.ndarray, second: np.ndarray
-    ) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """Tie shares at two places per row, gathered once (None without a network)."""
-        if self.network is None or not self.spec.mechanisms.peers:
-            return None, None
-        a, b = self.network.shares(rows, first, second)
-        return a, b
-
-    def _add_raids(
-        self,
-        rows: np.ndarray,
-        offer_lab: np.ndarray,
-        premium: np.ndarray,
-        location: np.ndarray,
-        separated: np.ndarray,
-        draws: _StepUniforms,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Poaching raids due this step replace the regular offers of the people they target.
-
-        ``separated`` are the rows separated this step (they receive no offer).
-        """
-        for raid in self._raids_due:
-            raider, target = self._lab_code[raid.lab], self._lab_code[raid.target]
-            staff = np.flatnonzero(location == target)
-            staff = staff[~np.isin(staff, separated)]
-            order = draws[D_RAID, staff]  # drawn only for the raided lab's staff
-            if raid.former_staff_first:
-                order = order - (self.population.last_lab[staff] == raider)  # alumni sort first
-            chosen = staff[np.argsort(order, kind="stable")[: raid.offers]]
-            keep = ~np.isin(rows, chosen)
-            bonus = (
-                self.lab_state.new_hire_premium[raider] if raid.premium is None else raid.premium
-            )
-            rows = np.concatenate([rows[keep], chosen])
-            offer_lab = np.concatenate([offer_lab[keep], np.full(chosen.shape[0], raider)])
-            premium = np.concatenate([premium[keep], np.full(chosen.shape[0], bonus)])
-        return rows, offer_lab, premium
-
-    def _counter_offers(
-        self,
-        k: int,
-        rows: np.ndarray,
-        origin: np.ndarray,
-        offered_pay: np.ndarray,
-        term_gain: np.ndarray,
-        switching: np.ndarray,
-        draws: _StepUniforms,
-        accept_row: int,
-        ctx: kernels.DecisionContext,
-    ) -> np.ndarray:
-        """Labs counter some departures by matching pay; returns who stays after all.
-
-        A lab counters with its ``counter_offer_probability`` when the offer pays more than
-        the researcher earns now, raising pay to the offer (at most ``counter_offer_limit`` ×
-        current pay). The researcher re-decides with the same noise draw, so a counter-offer
-        retains exactly those for whom the raise reverses the choice. Pay rises only for those
-        retained.
-        """
-        stays = np.zeros(rows.shape[0], dtype=bool)
+    def _decide(self, k: int, offsets: np.ndarray) -> None:
+        """Steps 3–8 of the module docstring, in one compiled function (compiled.decide)."""
         labs = self.lab_state
-        if not self.spec.mechanisms.counter_offers or rows.shape[0] == 0:
-            return stays
-        from_lab = origin < labs.n
-        lab = np.where(from_lab, origin, 0)
-        pop = self.population
-        current_pay = pop.pay[rows]
-        countered = (
-            from_lab
-            & (draws[D_COUNTER, rows] < labs.counter_offer_probability[lab])
-            & (offered_pay > current_pay)
+        record = compiled.decide(
+            k,
+            *self._columns(),
+            (
+                labs.orientation,
+                labs.mission_clarity,
+                labs.turmoil,
+                self._reference_ratio(),
+                labs.reputation,
+                labs.amenity,
+            ),
+            (
+                labs.capacity,
+                labs.frozen_until,
+                labs.recruiting_intensity,
+                labs.pay_level,
+                labs.new_hire_premium,
+                labs.counter_offer_probability,
+                labs.counter_offer_limit,
+            ),
+            self.headcount_history[k - 1, : labs.n],
+            self._raids(self._raids_due),
+            _NO_TIES if self.network is None else self.network.csr(),
+            self._switches,
+            self._market,
+            offsets,
+            self.flow_history[k],
         )
-        idx = np.flatnonzero(countered)
-        if idx.shape[0] == 0:
-            return stays
-        c_rows, c_lab = rows[idx], lab[idx]
-        raise_to = kernels.counter_offer_pay(
-            current_pay[idx], offered_pay[idx], labs.counter_offer_limit[c_lab]
-        )
-        same_place = np.zeros(c_rows.shape[0])  # the peer term cancels in after − before
-        before = kernels.utility_terms(c_rows, c_lab, current_pay[idx], ctx, same_place)
-        after = kernels.utility_terms(c_rows, c_lab, raise_to, ctx, same_place)
-        gain = (term_gain[:, idx] - (after - before)).sum(axis=0) - switching[idx]
-        leaves = kernels.accept(gain, self.spec.market.noise_scale, draws[accept_row, c_rows])
-        retained = idx[~leaves]
-        stays[retained] = True
-        pop.pay[rows[retained]] = raise_to[~leaves]
-        flows = self.flow_history[k]
-        np.add.at(flows[FLOWS.index("counter_offers")], c_lab, 1)
-        np.add.at(flows[FLOWS.index("counter_retained")], c_lab[~leaves], 1)
-        return stays
+        self._record(*record)
 
-    def _update_reputation(self, k: int) -> None:
-        """Reputation memory: decayed past attrition plus this step's voluntary departures."""
-        labs, flows = self.lab_state, self.flow_history[k]
-        departures = flows[FLOWS.index("quits"), : labs.n] + flows[FLOWS.index("exits"), : labs.n]
-        staff = np.maximum(self.headcount_history[k - 1, : labs.n], 1)
-        labs.reputation = labs.reputation * labs.reputation_decay + departures / staff
-
-    def _move(
-        self, rows: np.ndarray, origin: np.ndarray, destination: np.ndarray, pay: np.ndarray
-    ) -> None:
-        if rows.shape[0] == 0:
-            return
+    def _columns(self) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+        """The population columns compiled.decide reads (views, rebuilt when rows are added)."""
         pop = self.population
-        left_lab = origin < self._outside_code
-        bond = self.spec.market.attachment_bond_time
-        leavers = rows[left_lab]
-        pop.last_lab[leavers] = origin[left_lab]
-        pop.attachment[leavers] = -np.expm1(-pop.tenure[leavers] / bond)
-        # Back at one's former lab (e.g. from the pool): it is no longer a former lab.
-        home = rows[destination == pop.last_lab[rows]]
-        pop.last_lab[home] = NO_LAB
-        pop.attachment[home] = 0.0
-        pop.location[rows] = destination
-        pop.pay[rows] = pay
-        pop.tenure[rows] = 0.0
-        pop.joined_step[rows] = self.steps
+        key = (pop.size, pop.location)
+        if self._column_key is None or key[0] != self._column_key[0] or key[1] is not pop.location:
+            self._column_views = (
+                tuple(pop.view(name) for name in _STATE_COLUMNS),
+                tuple(pop.view(name) for name in kernels.RESEARCHER_COLUMNS),
+            )
+            self._column_key = key
+        return self._column_views
 
-    def _log_moves(
-        self,
-        k: int,
-        rows: np.ndarray,
-        origin: np.ndarray,
-        destination: np.ndarray,
-        kind: np.ndarray | int,
-        pay_after: np.ndarray,
-        term_gain: np.ndarray | None,
+    def _raids(self, raids: list[PoachingRaid]) -> tuple[np.ndarray, ...]:
+        """Poaching raids as the arrays of compiled.raid_offers."""
+        if not raids:
+            return _NO_RAIDS
+        code, labs = self._lab_code, self.lab_state
+        return (
+            np.array([code[raid.lab] for raid in raids], dtype=np.int64),
+            np.array([code[raid.target] for raid in raids], dtype=np.int64),
+            np.array([raid.offers for raid in raids], dtype=np.int64),
+            np.array(
+                [
+                    labs.new_hire_premium[code[raid.lab]] if raid.premium is None else raid.premium
+                    for raid in raids
+                ],
+                dtype=float,
+            ),
+            np.array([raid.former_staff_first for raid in raids], dtype=np.bool_),
+        )
+
+    def _record(self, codes: np.ndarray, kind: np.ndarray, values: np.ndarray) -> None:
+        """Keep moves in the log, as compiled.decide returns them (see :meth:`move_log`)."""
+        if kind.shape[0]:
+            self._move_log.append((codes, kind, values))
+
+    def _record_outside(
+        self, k: int, rows: np.ndarray, origin: int, destination: int, kind: int
     ) -> None:
-        """Record moves (before they are applied) and count them in this step's flows."""
+        """Keep entries into and retirements from the pool in the log (pay as after the move)."""
         count = rows.shape[0]
-        if count == 0:
-            return
+        pay = self.population.pay[rows]
+        codes = np.empty((5, count), dtype=np.int64)
+        codes[0], codes[1], codes[2] = k, rows, self.population.cohort[rows]
+        codes[3], codes[4] = origin, destination
+        values = np.full((3 + len(kernels.TERMS), count), np.nan)
+        values[1] = pay
+        if kind == ENTRY:
+            values[2] = pay
+        self._record(codes, np.full(count, kind, dtype=np.int8), values)
+
+    def _entries(self, k: int) -> None:
+        """New researchers enter the pool (a Poisson number per cohort)."""
+        if not self._has_entries:
+            return  # (a Poisson draw with mean 0 takes nothing from the stream)
         pop, outside = self.population, self._outside_code
-        kinds = np.broadcast_to(np.asarray(kind, dtype=np.int8), (count,))
-        from_lab = (origin >= 0) & (origin < outside)
-        self._move_log.append(
-            {
-                "step": np.full(count, k, dtype=np.int32),
-                "researcher": rows.astype(np.int64),
-                "cohort": pop.cohort[rows],
-                "origin": origin.astype(np.int32),
-                "destination": destination.astype(np.int32),
-                "kind": kinds.copy(),
-                "tenure": np.where(from_lab, pop.tenure[rows], np.nan),
-                "pay_before": pop.pay[rows],
-                "pay_after": np.array(pay_after, dtype=float),
-                "gains": (
-                    np.full((len(kernels.TERMS), count), np.nan) if term_gain is None else term_gain
-                ),
-            }
-        )
-        # Arrivals count as hires at the destination lab; lab-to-lab departures as quits.
-        flows, n_places = self.flow_history[k], len(self.place_names)
-
-        def count_at(places: np.ndarray) -> np.ndarray:
-            return np.bincount(places, minlength=n_places)
-
-        lab_arrival = (destination >= 0) & (destination < outside)
-        flows[FLOWS.index("hires")] += count_at(destination[lab_arrival])
-        flows[FLOWS.index("returns")] += count_at(destination[kinds == RETURN])
-        flows[FLOWS.index("quits")] += count_at(origin[from_lab & lab_arrival])
-        flows[FLOWS.index("exits")] += count_at(origin[kinds == EXIT])
-        flows[FLOWS.index("separations")] += count_at(origin[kinds == SEPARATION])
-
-    def _entries_and_retirements(self, k: int) -> None:
-        pop, outside = self.population, self._outside_code
-        if self._p_retirement > 0:
-            offset = _StepUniforms(self._hash_key, k).offset(D_RETIREMENT)
-            retiring = compiled.draw_below(
-                pop.view("location"), outside, self._p_retirement, offset
-            )
-            self._log_moves(
-                k,
-                retiring,
-                np.full_like(retiring, outside),
-                np.full_like(retiring, GONE),
-                RETIREMENT,
-                np.full(retiring.shape[0], np.nan),
-                None,
-            )
-            self.flow_history[k, FLOWS.index("retirements"), outside] += retiring.shape[0]
-            pop.location[retiring] = GONE
-            if self._researchers is not None:
-                for row in retiring:  # few per step: Mesa's registry needs per-agent removal
-                    self._researchers[row].remove()
         entries = self._streams["entries"]
         counts = entries.poisson(self._entry_means)
         for index, (cohort, count) in enumerate(
@@ -964,42 +755,49 @@ class TalentModel(mesa.Model):
             rows = pop.add_cohort(
                 index, cohort, int(count), outside, NO_LAB, k, self.spec, self.lab_state, entries
             )
-            self._log_moves(
-                k,
-                rows,
-                np.full_like(rows, GONE),
-                np.full_like(rows, outside),
-                ENTRY,
-                pop.pay[rows],
-                None,
-            )
+            self._record_outside(k, rows, GONE, outside, ENTRY)
             self.flow_history[k, FLOWS.index("entries"), outside] += rows.shape[0]
             if self._researchers is not None:  # entrants' Mesa agents (a handful per step)
                 self._researchers.extend(Researcher(self, int(row)) for row in rows)
 
-    def _advance_clocks_and_record(self, k: int, dt: float | None = None) -> None:
-        """Advance the clocks by ``dt`` (default: one step), then record the state of step k.
+    def _retired(self, k: int, rows: np.ndarray) -> None:
+        """Record the researchers who retired from the pool this step."""
+        outside = self._outside_code
+        self._record_outside(k, rows, outside, GONE, RETIREMENT)
+        self.flow_history[k, FLOWS.index("retirements"), outside] += rows.shape[0]
+        if self._researchers is not None:
+            for row in rows:  # few per step: Mesa's registry removes agents one by one
+                self._researchers[row].remove()
 
-        Tenure grows and attachment decays for everyone (a retired researcher's clock is never
-        read again); turmoil decays. One pass over the population also counts headcounts and
-        pay per place.
+    def _advance_clocks_and_record(
+        self, k: int, dt: float | None = None, retire: tuple[int, np.uint64] | None = None
+    ) -> None:
+        """Retirements, advance the clocks by ``dt`` (default: one step), record step k.
+
+        With ``retire=(rows, offset)``, researchers in the pool among the first ``rows`` rows
+        retire with the retirement probability (hashed draws under ``offset``). Tenure grows
+        and attachment decays for everyone (a retired researcher's clock is never read
+        again); turmoil decays. The same pass over the population counts headcounts and pay
+        per place.
         """
         pop, labs = self.population, self.lab_state
         advance = dt is None
-        headcount, pay_sum = compiled.clock_and_tally(
+        eligible, offset = (0, np.uint64(0)) if retire is None else retire
+        retired = compiled.retire_and_clock(
             pop.view("location"),
             pop.view("pay"),
             pop.view("tenure"),
             pop.view("attachment"),
+            (eligible, self._outside_code, self._p_retirement, np.uint64(offset)),
             self.dt if advance else 0.0,
             self._attachment_decay if advance else 1.0,
-            len(self.place_names),
+            self.headcount_history[k],
+            self.pay_history[k],
         )
+        if retired.shape[0]:
+            self._retired(k, retired)
         if advance:
             labs.turmoil *= labs.turmoil_decay
-        self.headcount_history[k] = headcount
-        with np.errstate(invalid="ignore", divide="ignore"):
-            self.pay_history[k] = pay_sum[: labs.n] / headcount[: labs.n]
         self.turmoil_history[k] = labs.turmoil
         self.reputation_history[k] = labs.reputation
 
@@ -1021,15 +819,29 @@ class TalentModel(mesa.Model):
         self.running = True
 
     def move_log(self) -> dict[str, np.ndarray]:
-        """All recorded moves as concatenated arrays (codes, not names)."""
+        """All recorded moves as concatenated arrays (codes, not names).
+
+        Keys: ``step``, ``researcher``, ``cohort``, ``origin``, ``destination``, ``kind``
+        (see :data:`MOVE_KINDS`), ``tenure`` (at the place left; NaN if not a lab),
+        ``pay_before``, ``pay_after`` and ``gain_<term>`` for each of ``kernels.TERMS``.
+        """
         if not self._move_log:
             empty: dict[str, np.ndarray] = {}
             return empty
-        records = self._move_log
+        codes = np.concatenate([r[0] for r in self._move_log], axis=1)
+        kind = np.concatenate([r[1] for r in self._move_log])
+        values = np.concatenate([r[2] for r in self._move_log], axis=1)
         log = {
-            key: np.concatenate([r[key] for r in records]) for key in records[0] if key != "gains"
+            "step": codes[0].astype(np.int32),
+            "researcher": codes[1],
+            "cohort": codes[2].astype(np.int32),
+            "origin": codes[3].astype(np.int32),
+            "destination": codes[4].astype(np.int32),
+            "kind": kind,
+            "tenure": values[0],
+            "pay_before": values[1],
+            "pay_after": values[2],
         }
-        gains = np.concatenate([r["gains"] for r in records], axis=1)
         for t, name in enumerate(kernels.TERMS):
-            log[f"gain_{name}"] = gains[t]
+            log[f"gain_{name}"] = values[3 + t]
         return log

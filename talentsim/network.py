@@ -23,7 +23,6 @@ from scipy import sparse
 
 from talentsim import compiled
 from talentsim.hashing import uniform_hash
-from talentsim.population import GONE
 
 
 class ColleagueNetwork:
@@ -137,6 +136,13 @@ class ColleagueNetwork:
         position = np.arange(owner.shape[0]) + offsets
         return owner, position
 
+    def csr(self) -> tuple[np.ndarray, np.ndarray]:
+        """The ties as CSR arrays ``(indptr, indices)``.
+
+        Row i's colleagues are ``indices[indptr[i]:indptr[i + 1]]``.
+        """
+        return self.adjacency.indptr, self.adjacency.indices
+
     def set_locations(self, location: np.ndarray) -> None:
         """Take the locations that shares are computed from (those at the start of a step)."""
         self._location = location[: self.size]
@@ -155,12 +161,9 @@ class ColleagueNetwork:
         """:meth:`share` at two places per row at once (the ties are read once)."""
         if self._location is None:
             return np.zeros(rows.shape[0]), np.zeros(rows.shape[0])
-        adjacency = self.adjacency
         return compiled.tie_shares(
-            adjacency.indptr,
-            adjacency.indices,
+            *self.csr(),
             self._location,
-            GONE,
             np.asarray(rows, dtype=np.int64),
             np.asarray(first, dtype=np.int64),
             np.asarray(second, dtype=np.int64),

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 import talentsim as ts
-from talentsim import kernels
+from talentsim import compiled, kernels
 from talentsim.network import ColleagueNetwork
 from talentsim.population import LabState
 from tests.conftest import small_scenario_dict
@@ -348,16 +348,13 @@ def test_poaching_raid_sends_its_offers_to_the_target() -> None:
 
 def _raid_offers(former_first: bool, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     model = ts.TalentModel(ts.Scenario.from_dict(_raid_scenario(5, former_first)), seed=seed)
-    model._raids_due = list(model.spec.events)
-    location = model.population.view("location")
-    none = np.zeros(0, dtype=np.int64)
-    rows, lab, _ = model._add_raids(
-        none,
-        none,
-        np.zeros(0),
-        location,
-        none,  # nobody separated this step
-        ts.model._StepUniforms(np.uint64(seed), 5),
+    pop = model.population
+    rows, lab, _ = compiled.raid_offers(
+        pop.view("location"),
+        pop.view("last_lab"),
+        np.zeros(0, dtype=np.int64),  # nobody separated this step
+        model._raids(list(model.spec.events)),
+        compiled.step_offsets(np.uint64(seed), 5)[ts.model.D_RAID],
     )
     alumni = np.flatnonzero(model.population.view("cohort") == 0)
     return rows, lab, np.isin(rows, alumni)
