@@ -1,13 +1,20 @@
-"""Compiled (Numba) loops for the step's passes over researchers and ties.
+"""The step's work over researchers, compiled with Numba.
 
-A step's work over the whole population is a chain of cheap operations (a comparison, a
-hash, a count); written as NumPy expressions each of them is a separate pass over memory with
-its own temporary array. Here each chain is one loop that reads each researcher once. The
-functions are compiled on first use and cached on disk (``cache=True``), so a new process
-loads them in milliseconds.
+:func:`decide` makes a step's decisions (separations, offers, choices, capacity,
+counter-offers, outside opportunities, the moves and their flows) in one compiled call, and
+:func:`retire_and_clock` does retirements, clocks and headcounts in one pass. They are built
+from small per-researcher functions (:func:`offer_lab`, :func:`accepts`,
+:func:`counter_offer_pay`, the utility terms), which :mod:`talentsim.kernels` applies to arrays
+so that each rule can be used and tested on its own with the code the step runs.
 
-Every function is a plain loop with the same meaning as the NumPy expression it replaces;
-:mod:`talentsim.kernels` and :mod:`talentsim.model` document the rules.
+Why compiled: a step makes a few decisions for a few researchers each (a few dozen at 1,000
+researchers), and as NumPy statements each costs a call of a few microseconds whatever its
+size; at 10^5–10^6 researchers each statement is also a pass over memory with its own
+temporaries. One compiled function does the lot in one call, and each pass over everyone reads
+each researcher once. The functions are compiled on first use and cached on disk
+(``cache=True``), so a new process loads them in milliseconds.
+
+:mod:`talentsim.model` documents the rules and their order.
 """
 
 from __future__ import annotations
@@ -589,7 +596,7 @@ def decide(
     # Counter-offers from the lab being left; then the moves of those who still go.
     n_moves = 0
     size = n + chance.shape[0] + separated.shape[0]
-    record = np.empty((5, size), np.int64)  # step, researcher, cohort, origin, destination
+    record = np.empty((5, size), np.int32)  # step, researcher, cohort, origin, destination
     kind = np.empty(size, np.int8)
     values = np.empty((11, size))  # tenure, pay before, pay after, the 8 term gains
     movers, origin, destination = record[1], record[3], record[4]

@@ -484,6 +484,16 @@ class TalentModel(mesa.Model):
         )
         self._column_key: tuple[int, np.ndarray] | None = None
         self._no_reference = np.full(self.lab_state.n, np.nan)  # no fairness: no reference pay
+        labs = self.lab_state  # (its arrays are updated in place, never replaced)
+        self._hiring = (
+            labs.capacity,
+            labs.frozen_until,
+            labs.recruiting_intensity,
+            labs.pay_level,
+            labs.new_hire_premium,
+            labs.counter_offer_probability,
+            labs.counter_offer_limit,
+        )
         self._column_views: tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]] = ((), ())
         if not spec.mechanisms.random_reorganisations:
             self.lab_state.reorg_probability[:] = 0.0
@@ -670,15 +680,7 @@ class TalentModel(mesa.Model):
                 labs.reputation,
                 labs.amenity,
             ),
-            (
-                labs.capacity,
-                labs.frozen_until,
-                labs.recruiting_intensity,
-                labs.pay_level,
-                labs.new_hire_premium,
-                labs.counter_offer_probability,
-                labs.counter_offer_limit,
-            ),
+            self._hiring,
             self.headcount_history[k - 1, : labs.n],
             self._raids(self._raids_due),
             _NO_TIES if self.network is None else self.network.csr(),
@@ -731,7 +733,7 @@ class TalentModel(mesa.Model):
         """Keep entries into and retirements from the pool in the log (pay as after the move)."""
         count = rows.shape[0]
         pay = self.population.pay[rows]
-        codes = np.empty((5, count), dtype=np.int64)
+        codes = np.empty((5, count), dtype=np.int32)
         codes[0], codes[1], codes[2] = k, rows, self.population.cohort[rows]
         codes[3], codes[4] = origin, destination
         values = np.full((3 + len(kernels.TERMS), count), np.nan)
@@ -780,14 +782,15 @@ class TalentModel(mesa.Model):
         again); turmoil decays. The same pass over the population counts headcounts and pay
         per place.
         """
-        pop, labs = self.population, self.lab_state
+        labs = self.lab_state
         advance = dt is None
         eligible, offset = (0, np.uint64(0)) if retire is None else retire
+        state, researcher = self._columns()
         retired = compiled.retire_and_clock(
-            pop.view("location"),
-            pop.view("pay"),
-            pop.view("tenure"),
-            pop.view("attachment"),
+            state[_STATE_COLUMNS.index("location")],
+            state[_STATE_COLUMNS.index("pay")],
+            state[_STATE_COLUMNS.index("tenure")],
+            researcher[kernels.RESEARCHER_COLUMNS.index("attachment")],
             (eligible, self._outside_code, self._p_retirement, np.uint64(offset)),
             self.dt if advance else 0.0,
             self._attachment_decay if advance else 1.0,
@@ -832,11 +835,11 @@ class TalentModel(mesa.Model):
         kind = np.concatenate([r[1] for r in self._move_log])
         values = np.concatenate([r[2] for r in self._move_log], axis=1)
         log = {
-            "step": codes[0].astype(np.int32),
-            "researcher": codes[1],
-            "cohort": codes[2].astype(np.int32),
-            "origin": codes[3].astype(np.int32),
-            "destination": codes[4].astype(np.int32),
+            "step": codes[0],
+            "researcher": codes[1].astype(np.int64),
+            "cohort": codes[2],
+            "origin": codes[3],
+            "destination": codes[4],
             "kind": kind,
             "tenure": values[0],
             "pay_before": values[1],
