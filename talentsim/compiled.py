@@ -121,9 +121,34 @@ def screen(
         ``(separated, offered, opportunity)``: ascending row indices.
     """
     n = location.shape[0]
-    separated = np.empty(n, np.int64)
-    offered = np.empty(n, np.int64)
-    opportunity = np.empty(n, np.int64)
+    buffers = (np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64))
+    counts = screen_into(
+        location,
+        n_labs,
+        (p_separation, p_offer_employed, p_offer_outside, p_opportunity),
+        offsets,
+        buffers,
+    )
+    return buffers[0][: counts[0]], buffers[1][: counts[1]], buffers[2][: counts[2]]
+
+
+@numba.njit(cache=True)
+def screen_into(
+    location: np.ndarray,
+    n_labs: int,
+    probabilities: tuple[float, float, float, float],
+    offsets: np.ndarray,
+    buffers: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[int, int, int]:  # pragma: no cover - compiled
+    """:func:`screen` into given buffers (each at least as long as ``location``).
+
+    Returns:
+        How many rows separate, get an offer and meet an opportunity: the first that many
+        entries of each buffer.
+    """
+    p_separation, p_offer_employed, p_offer_outside, p_opportunity = probabilities
+    separated, offered, opportunity = buffers
+    n = location.shape[0]
     n_sep = n_off = n_opp = 0
     outcome = np.empty(_CHUNK, np.uint8)
     key_separation, key_offer, key_opportunity = offsets[0], offsets[1], offsets[2]
@@ -155,7 +180,7 @@ def screen(
             if code & 4:
                 opportunity[n_opp] = i
                 n_opp += 1
-    return separated[:n_sep].copy(), offered[:n_off].copy(), opportunity[:n_opp].copy()
+    return n_sep, n_off, n_opp
 
 
 @_helper
@@ -471,6 +496,7 @@ def decide(
     market: np.ndarray,
     offsets: np.ndarray,
     flows: np.ndarray,
+    workspace: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
 ) -> tuple[np.ndarray, ...]:  # pragma: no cover - compiled
     """A step's decisions: separations, offers, opportunities, moves, flows, reputation.
 
@@ -509,6 +535,10 @@ def decide(
             p_opportunity, reputation_decay)``.
         offsets: Hash offsets by purpose (:data:`PURPOSES`).
         flows: This step's flows (``model.FLOWS`` × places); incremented in place.
+        workspace: Scratch arrays at least as long as the population, kept between steps so
+            that a step allocates nothing in proportion to the population (each such
+            allocation costs page faults): three int64 arrays and a boolean one that is all
+            False (and is left so).
 
     Returns:
         The moves as they were before being applied, ``(codes, kind, values)``: ``codes``
@@ -528,9 +558,14 @@ def decide(
 
     # 1. Who separates, is offered a job or meets an opportunity.
     first_pass = np.array([offsets[_SEPARATION_DRAW], offsets[_OFFER_DRAW], offsets[_OPPORTUNITY]])
-    separated, offered, chance = screen(
-        location, n_labs, market[5], market[6], market[7], market[8], first_pass
+    n_sep, n_off, n_opp = screen_into(
+        location,
+        n_labs,
+        (market[5], market[6], market[7], market[8]),
+        first_pass,
+        (workspace[0], workspace[1], workspace[2]),
     )
+    separated, offered, chance = workspace[0][:n_sep], workspace[1][:n_off], workspace[2][:n_opp]
     # 2. Offers: rows, offering lab and pay; raids replace the regular offers of their targets.
     room = np.empty(n_labs)
     weight = np.empty(n_labs)
@@ -565,7 +600,7 @@ def decide(
         n += 1
 
     # 3. Logit choice on the utility gain, less the switching cost of a lab-to-lab move.
-    gains = np.empty((8, size))
+    gains = np.empty((8, n))  # of the accepted offers (column a: the a-th accepted)
     pair = np.empty((8, 2))
     accepted = np.empty(n, np.int64)
     n_accepted = 0
@@ -573,13 +608,13 @@ def decide(
         r, j, here = rows[m], to[m], location[rows[m]]
         flows[_OFFERS, j] += 1
         now_pay = pay[r] if here < outside else outside_ratio * market_value[r]
-        gain = _gain(gains, m, r, here, now_pay, j, offer_pay[m], ties, pair, context)
+        gain = _gain(gains, n_accepted, r, here, now_pay, j, offer_pay[m], ties, pair, context)
         switching = switching_cost if here < outside else 0.0
         if accepts(gain - switching, noise, uniform_at(np.uint64(r), offsets[_ACCEPT])):
             flows[_ACCEPTANCES, j] += 1
             accepted[n_accepted] = m
-            n_accepted += 1
-    decided = np.zeros(location.shape[0], np.bool_)  # accepted: no second decision this step
+            n_accepted += 1  # (else the next offer's gains overwrite this column)
+    decided = workspace[3]  # accepted: no second decision this step (all False on entry)
     for a in range(n_accepted):
         decided[rows[accepted[a]]] = True
 
@@ -589,26 +624,24 @@ def decide(
     for a in range(n_accepted):
         priority[a] = uniform_at(np.uint64(rows[taken[a]]), offsets[_CAPACITY])
     fits = within_capacity(to[taken], room, priority)
-    go = np.zeros(n, np.bool_)
-    for a in range(n_accepted):
-        go[taken[a]] = fits[a]
 
     # Counter-offers from the lab being left; then the moves of those who still go.
     n_moves = 0
-    size = n + chance.shape[0] + separated.shape[0]
+    size = n_accepted + chance.shape[0] + separated.shape[0]
     record = np.empty((5, size), np.int32)  # step, researcher, cohort, origin, destination
     kind = np.empty(size, np.int8)
     values = np.empty((11, size))  # tenure, pay before, pay after, the 8 term gains
     movers, origin, destination = record[1], record[3], record[4]
     tenure_before, pay_before, pay_after = values[0], values[1], values[2]
     move_gains = values[3:]
-    for m in range(n):
-        if not go[m]:
+    for a in range(n_accepted):
+        if not fits[a]:
             continue
+        m = accepted[a]
         r, j, here = rows[m], to[m], location[rows[m]]
         switching = switching_cost if here < outside else 0.0
         if counter_offers and _retained(
-            r, here, offer_pay[m], gains, m, switching, _ACCEPT, pair, context, counters
+            r, here, offer_pay[m], gains, a, switching, _ACCEPT, pair, context, counters
         ):
             continue
         movers[n_moves], origin[n_moves], destination[n_moves] = r, here, j
@@ -618,7 +651,7 @@ def decide(
             kind[n_moves] = _QUIT if here < outside else _HIRE
         pay_after[n_moves] = offer_pay[m]
         for t in range(8):
-            move_gains[t, n_moves] = gains[t, m]
+            move_gains[t, n_moves] = gains[t, a]
         n_moves += 1
 
     # 4. Outside opportunities for the employed who did not accept an offer.
@@ -672,6 +705,8 @@ def decide(
             last_lab[r] = NO_LAB
             attachment[r] = 0.0
         location[r], pay[r], tenure[r], joined_step[r] = there, pay_after[m], 0.0, step
+    for a in range(n_accepted):
+        decided[rows[accepted[a]]] = False  # (left all False for the next step)
     for j in range(n_labs):
         departures = flows[_QUITS, j] + flows[_EXITS, j]
         reputation[j] = reputation[j] * market[9] + departures / max(headcount[j], 1)
@@ -767,7 +802,8 @@ def retire_and_clock(
     decay: float,
     headcount: np.ndarray,
     mean_pay: np.ndarray,
-) -> np.ndarray:  # pragma: no cover - compiled
+    retired: np.ndarray,
+) -> int:  # pragma: no cover - compiled
     """Retirements, then everyone's clocks and the count of each place, in one pass.
 
     ``retirement`` is ``(rows, place, probability, offset)``: of the first ``rows`` rows,
@@ -777,10 +813,10 @@ def retire_and_clock(
     counted) goes to ``headcount`` and each lab's mean pay (NaN if empty) to ``mean_pay``.
 
     Returns:
-        The rows that retired, ascending.
+        How many retired; their rows, ascending, are the first entries of ``retired`` (at
+        least as long as ``location``).
     """
     eligible, place_retiring, probability, offset = retirement
-    retired = np.empty(min(eligible, location.shape[0]), np.int64)
     n_retired = 0
     n_places = headcount.shape[0]
     counts = np.zeros(n_places + 1, np.int64)  # bin 0: the retired (location −1)
@@ -802,4 +838,4 @@ def retire_and_clock(
     headcount[:] = counts[1:]
     for j in range(mean_pay.shape[0]):
         mean_pay[j] = pay_sum[j + 1] / counts[j + 1] if counts[j + 1] > 0 else np.nan
-    return retired[:n_retired].copy()
+    return n_retired

@@ -495,6 +495,8 @@ class TalentModel(mesa.Model):
             labs.counter_offer_limit,
         )
         self._column_views: tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]] = ((), ())
+        none = np.zeros(0, dtype=np.int64)
+        self._workspace = (none, none, none, np.zeros(0, dtype=np.bool_))  # set by _columns
         if not spec.mechanisms.random_reorganisations:
             self.lab_state.reorg_probability[:] = 0.0
 
@@ -688,6 +690,7 @@ class TalentModel(mesa.Model):
             self._market,
             offsets,
             self.flow_history[k],
+            self._workspace,
         )
         self._record(*record)
 
@@ -700,6 +703,15 @@ class TalentModel(mesa.Model):
                 tuple(pop.view(name) for name in _STATE_COLUMNS),
                 tuple(pop.view(name) for name in kernels.RESEARCHER_COLUMNS),
             )
+            if self._column_key is None or key[1] is not self._column_key[1]:
+                # compiled.decide's scratch arrays, as long as the population's allocation
+                capacity = pop.capacity
+                self._workspace = (
+                    np.empty(capacity, dtype=np.int64),
+                    np.empty(capacity, dtype=np.int64),
+                    np.empty(capacity, dtype=np.int64),
+                    np.zeros(capacity, dtype=np.bool_),
+                )
             self._column_key = key
         return self._column_views
 
@@ -786,7 +798,7 @@ class TalentModel(mesa.Model):
         advance = dt is None
         eligible, offset = (0, np.uint64(0)) if retire is None else retire
         state, researcher = self._columns()
-        retired = compiled.retire_and_clock(
+        n_retired = compiled.retire_and_clock(
             state[_STATE_COLUMNS.index("location")],
             state[_STATE_COLUMNS.index("pay")],
             state[_STATE_COLUMNS.index("tenure")],
@@ -796,9 +808,10 @@ class TalentModel(mesa.Model):
             self._attachment_decay if advance else 1.0,
             self.headcount_history[k],
             self.pay_history[k],
+            self._workspace[0],
         )
-        if retired.shape[0]:
-            self._retired(k, retired)
+        if n_retired:
+            self._retired(k, self._workspace[0][:n_retired].copy())
         if advance:
             labs.turmoil *= labs.turmoil_decay
         self.turmoil_history[k] = labs.turmoil

@@ -117,7 +117,8 @@ def test_retire_and_clock_retires_advances_and_counts(
     key = derive_key(seed, 8)
     headcount = np.full(n_labs + 1, -7, dtype=np.int64)  # overwritten, not added to
     mean_pay = np.zeros(n_labs)
-    retired = compiled.retire_and_clock(
+    buffer = np.empty(n, dtype=np.int64)
+    n_retired = compiled.retire_and_clock(
         location,
         pay,
         tenure,
@@ -127,7 +128,9 @@ def test_retire_and_clock_retires_advances_and_counts(
         0.9,
         headcount,
         mean_pay,
+        buffer,
     )
+    retired = buffer[:n_retired]
     rows = np.arange(n)
     expected = (before_location == n_labs) & (rows < eligible) & (uniform_hash(rows, key) < p)
     np.testing.assert_array_equal(retired, np.flatnonzero(expected))
