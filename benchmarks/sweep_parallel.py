@@ -98,8 +98,8 @@ PARAMS: dict[str, list[Any]] = {
 METRICS = ["attrition.MSL", "quits.MSL", "hires.Rival", "moves"]
 """The summary keys kept per run."""
 
-FULL = {"scale": 32, "duration": "10y", "runs": 20, "repeats": 3, "burn": 0.5}
-"""The full workload: the flagship ×32 (17,408 researchers) over 10 years, ~0.8 s per run here;
+FULL = {"scale": 48, "duration": "10y", "runs": 20, "repeats": 3, "burn": 0.5}
+"""The full workload: the flagship ×48 (26,112 researchers) over 10 years, ~1 s per run here;
 ``burn`` is the length in seconds of one task of the machine-ceiling probe."""
 
 QUICK = {"scale": 1, "duration": "1y", "runs": 4, "repeats": 1, "burn": 0.1}

@@ -26,6 +26,12 @@ Each step (length ``dt`` years, ``scenario.time.step``) covers the interval
 
 Every move is recorded (see :mod:`talentsim.results`).
 
+Steps 3–8 are one compiled call (:func:`talentsim.compiled.decide`); retirements from step 9
+share one compiled pass over everyone with the clocks and headcounts of step 10
+(:func:`talentsim.compiled.retire_and_clock`), after the entries (this step's entrants do not
+retire yet). The rules of single decisions are also in :mod:`talentsim.kernels`, applied to
+arrays with the same compiled code.
+
 Randomness: the run's SeedSequence has one child stream per purpose (set-up, network, events,
 decisions, entries). Each decision draw is a keyed hash of (step, purpose, researcher) under a
 key from the decision stream, so two variants of a scenario run with the same seed give the
@@ -44,7 +50,6 @@ import mesa
 import numpy as np
 
 from talentsim import compiled, kernels
-from talentsim.hashing import derive_key, key_offset, uniform_hash
 from talentsim.network import ColleagueNetwork
 from talentsim.population import GONE, NO_LAB, LabState, Population
 from talentsim.scenario import (
@@ -114,30 +119,6 @@ _STATE_COLUMNS = (
     "joined_step",
     "cohort",
 )
-
-
-class _StepUniforms:
-    """This step's uniforms, indexed like ``draws[purpose, rows]``.
-
-    Every draw is a keyed hash of (step, purpose, row), computed only for the rows that need
-    it, so a researcher's draw does not depend on what anyone else did or on how many
-    researchers there are: common random numbers across variants.
-    """
-
-    def __init__(self, key: np.uint64, step: int) -> None:
-        self.key, self.step = key, step
-
-    def purpose_key(self, purpose: int) -> np.uint64:
-        """The key of one purpose's draws this step."""
-        return derive_key(self.key, self.step * 16 + purpose)
-
-    def offset(self, purpose: int) -> np.uint64:
-        """The hash offset of one purpose's draws this step (for the compiled loops)."""
-        return key_offset(self.purpose_key(purpose))
-
-    def __getitem__(self, index: tuple[int, np.ndarray]) -> np.ndarray:
-        purpose, rows = index
-        return uniform_hash(rows, self.purpose_key(purpose))
 
 
 def _as_scenario(scenario: Scenario | str | Path | Mapping[str, Any]) -> Scenario:

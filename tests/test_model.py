@@ -8,6 +8,7 @@ import pytest
 
 import talentsim as ts
 from talentsim.model import FLOWS
+from tests.conftest import small_scenario_dict
 
 
 def test_same_seed_gives_identical_results(small: ts.Scenario) -> None:
@@ -314,3 +315,31 @@ def test_a_run_does_not_import_the_heavy_optional_modules() -> None:
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_growing_population_keeps_the_step_consistent() -> None:
+    # 10 researchers and 500 entrants a year: the arrays (and the compiled step's scratch
+    # arrays) are reallocated several times during the run.
+    data = small_scenario_dict()
+    data["cohorts"] = {
+        "a_staff": {"size": 5, "lab": "A"},
+        "pool": {"size": 5, "lab": "outside", "entry_rate": "500/year"},
+    }
+    data["events"] = []
+    model = ts.TalentModel(ts.Scenario.from_dict(data), seed=4)
+    start_rows = model.population.capacity
+    model.run()
+    pop = model.population
+    assert pop.capacity >= 8 * start_rows  # grown three times or more
+    assert all(w.shape[0] >= pop.size for w in model._workspace)
+    assert not model._workspace[3].any()  # the "decided" marks are cleared after each step
+    location = pop.view("location")
+    counts = np.bincount(location[location >= 0], minlength=len(model.place_names))
+    np.testing.assert_array_equal(model.headcount_history[model.steps], counts)
+    flows = model.flow_history.sum(axis=0)
+    entries = flows[FLOWS.index("entries")].sum()
+    assert pop.size == 10 + entries
+    again = ts.TalentModel(ts.Scenario.from_dict(data), seed=4)
+    again.run()
+    for key, column in model.move_log().items():
+        np.testing.assert_array_equal(column, again.move_log()[key])
