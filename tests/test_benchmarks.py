@@ -1,0 +1,51 @@
+"""The benchmark scripts still run (smoke checks with their tiny ``--quick`` workloads).
+
+Their figures are not checked here: speed is measured by the benchmarks themselves, as ratios
+taken side by side, never by timed tests on a shared machine.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), "--quick", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+
+
+def test_the_speed_benchmark_runs_and_writes_its_figures(tmp_path: Path) -> None:
+    done = _run("run.py", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    figures = json.loads((tmp_path / "performance_quick.json").read_text())
+    assert [row["N"] for row in figures["reference"]] == sorted(
+        r["N"] for r in figures["reference"]
+    )
+    for row in figures["reference"]:
+        assert row["talentsim_researcher_steps_per_s"] > 0 and row["ratio"] > 0
+    assert figures["bare_kernel"]["ratio"] > 0
+    assert figures["million"]["peak_mib"] > 0 and figures["million"]["run_s"] > 0
+    assert figures["overhead"]["microseconds_per_step"] > 0
+    assert (tmp_path / "performance_quick.csv").stat().st_size > 0
+
+
+def test_the_sweep_benchmark_runs_and_every_executor_agrees(tmp_path: Path) -> None:
+    # exit status 1 would mean a variant's table differed from the serial sweep's
+    done = _run("sweep_parallel.py", "--no-store", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "tables identical across all" in done.stdout
+    figures = json.loads((tmp_path / "sweep_parallel_quick.json").read_text())
+    assert figures["tables_identical"] is True and figures["problems"] == []
+    variants = {row["variant"]: row for row in figures["variants"]}
+    assert {"serial", "pool", "dask"} <= set(variants)
+    assert all(row["runs_per_second"] > 0 for row in variants.values())
