@@ -370,8 +370,11 @@ def offer_lab(
 
 @numba.njit(inline="always", cache=True)
 def counter_offer_pay(current: float, offered: float, limit: float) -> float:  # pragma: no cover
-    """Pay a lab counter-offers: the offer, up to ``limit`` × current pay, never a cut."""
-    return max(current, min(offered, limit * current))
+    """Pay a lab counter-offers: the offer, up to ``limit`` × current pay, never a cut.
+
+    NaN in any input gives NaN (as NumPy's maximum and minimum).
+    """
+    return np.maximum(current, np.minimum(offered, limit * current))
 
 
 @numba.njit(cache=True)

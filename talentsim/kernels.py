@@ -137,33 +137,41 @@ def utility_terms(
     )
 
 
+def _flat(*arrays: object, dtypes: tuple[type, ...]) -> tuple[tuple[int, ...], list[np.ndarray]]:
+    """Broadcast the inputs together; their common shape and flat contiguous copies."""
+    broadcast = np.broadcast_arrays(*(np.asarray(a) for a in arrays))
+    shape = broadcast[0].shape if broadcast else ()
+    flat: list[np.ndarray] = [
+        np.ascontiguousarray(b.ravel(), dtype=dtype)
+        for b, dtype in zip(broadcast, dtypes, strict=True)
+    ]
+    return shape, flat
+
+
 def counter_offer_pay(
     current_pay: np.ndarray, offered_pay: np.ndarray, limit: np.ndarray
 ) -> np.ndarray:
     """Pay a lab counter-offers: it matches the offer, up to ``limit`` × current pay.
 
-    Never below the current pay (a counter-offer is not a pay cut).
+    Never below the current pay (a counter-offer is not a pay cut). Inputs broadcast.
     """
-    current, offered, limits = np.broadcast_arrays(
-        np.asarray(current_pay, dtype=float),
-        np.asarray(offered_pay, dtype=float),
-        np.asarray(limit, dtype=float),
+    shape, (current, offered, limits) = _flat(
+        current_pay, offered_pay, limit, dtypes=(float, float, float)
     )
-    return compiled.counter_offer_pays(current.ravel(), offered.ravel(), limits.ravel()).reshape(
-        current.shape
-    )
+    return compiled.counter_offer_pays(current, offered, limits).reshape(shape)
 
 
-def accept(gain: np.ndarray, noise_scale: float, uniform: np.ndarray) -> np.ndarray:
+def accept(gain: np.ndarray, noise_scale: float, uniform: np.ndarray | None) -> np.ndarray:
     """Binary-logit acceptance: accept with probability ``1 / (1 + exp(−gain / scale))``.
 
     This is the choice between two options each carrying i.i.d. Gumbel noise of the given
     scale (Train 2009, §3.1). A scale of 0 is deterministic best response (accept when the
-    gain is positive).
+    gain is positive; ``uniform`` is then not used). ``gain`` and ``uniform`` broadcast.
     """
-    return compiled.accept_all(
-        np.asarray(gain, dtype=float), float(noise_scale), np.asarray(uniform, dtype=float)
-    )
+    if noise_scale == 0:
+        return np.asarray(gain) > 0
+    shape, (gains, uniforms) = _flat(gain, uniform, dtypes=(float, float))
+    return compiled.accept_all(gains, float(noise_scale), uniforms).reshape(shape)
 
 
 def draw_offer_labs(
@@ -179,16 +187,18 @@ def draw_offer_labs(
         current: Current location of each researcher (lab index, or ``len(weights)`` or more
             for the outside pool, which excludes nothing).
         weights: Recruiting weight of each lab (0 for labs that cannot hire now).
-        uniform: One U(0, 1) draw per researcher.
+        uniform: One U(0, 1) draw per researcher (``current`` and ``uniform`` broadcast).
 
     Returns:
         ``(lab, has_offer)``: the drawn lab and whether any lab could make an offer.
     """
-    return compiled.offer_labs(
-        np.asarray(current, dtype=np.int64),
-        np.asarray(weights, dtype=float),
-        np.asarray(uniform, dtype=float),
+    shape, (places, uniforms) = _flat(current, uniform, dtypes=(np.int64, float))
+    if (places < 0).any():
+        raise ValueError("draw_offer_labs: current locations must be labs or the pool (>= 0)")
+    lab, has_offer = compiled.offer_labs(
+        places, np.ascontiguousarray(weights, dtype=float), uniforms
     )
+    return lab.reshape(shape), has_offer.reshape(shape)
 
 
 def within_capacity(destination: np.ndarray, room: np.ndarray, uniform: np.ndarray) -> np.ndarray:
@@ -202,8 +212,8 @@ def within_capacity(destination: np.ndarray, room: np.ndarray, uniform: np.ndarr
     Returns:
         Boolean mask of the moves that go ahead.
     """
-    return compiled.within_capacity(
-        np.asarray(destination, dtype=np.int64),
-        np.asarray(room, dtype=float),
-        np.asarray(uniform, dtype=float),
-    )
+    rooms = np.ascontiguousarray(room, dtype=float)
+    shape, (labs, priority) = _flat(destination, uniform, dtypes=(np.int64, float))
+    if labs.size and (labs.min() < 0 or labs.max() >= rooms.shape[0]):
+        raise ValueError(f"within_capacity: destinations must be labs 0..{rooms.shape[0] - 1}")
+    return compiled.within_capacity(labs, rooms, priority).reshape(shape)

@@ -463,18 +463,7 @@ class TalentModel(mesa.Model):
                 self.lab_state.reputation_decay,
             ]
         )
-        self._column_key: tuple[int, np.ndarray] | None = None
         self._no_reference = np.full(self.lab_state.n, np.nan)  # no fairness: no reference pay
-        labs = self.lab_state  # (its arrays are updated in place, never replaced)
-        self._hiring = (
-            labs.capacity,
-            labs.frozen_until,
-            labs.recruiting_intensity,
-            labs.pay_level,
-            labs.new_hire_premium,
-            labs.counter_offer_probability,
-            labs.counter_offer_limit,
-        )
         self._column_views: tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]] = ((), ())
         none = np.zeros(0, dtype=np.int64)
         self._workspace = (none, none, none, np.zeros(0, dtype=np.bool_))  # set by _columns
@@ -582,8 +571,10 @@ class TalentModel(mesa.Model):
         offsets = compiled.step_offsets(self._hash_key, k)
         self._decide(k, offsets)
         eligible = self.population.size  # this step's entrants do not retire yet
-        self._entries(k)
+        entered = self._entries(k)
         self._advance_clocks_and_record(k, retire=(eligible, offsets[D_RETIREMENT]))
+        for record in entered:  # logged after the retirements, as they happen after them
+            self._record(*record)
         self.datacollector.collect(self)
         if k >= self.n_steps:
             self.running = False
@@ -652,6 +643,8 @@ class TalentModel(mesa.Model):
     def _decide(self, k: int, offsets: np.ndarray) -> None:
         """Steps 3–8 of the module docstring, in one compiled function (compiled.decide)."""
         labs = self.lab_state
+        if self.network is not None:  # shares asked of the network read the current places
+            self.network.set_locations(self.population.view("location"))
         record = compiled.decide(
             k,
             *self._columns(),
@@ -663,7 +656,15 @@ class TalentModel(mesa.Model):
                 labs.reputation,
                 labs.amenity,
             ),
-            self._hiring,
+            (
+                labs.capacity,
+                labs.frozen_until,
+                labs.recruiting_intensity,
+                labs.pay_level,
+                labs.new_hire_premium,
+                labs.counter_offer_probability,
+                labs.counter_offer_limit,
+            ),
             self.headcount_history[k - 1, : labs.n],
             self._raids(self._raids_due),
             _NO_TIES if self.network is None else self.network.csr(),
@@ -676,15 +677,19 @@ class TalentModel(mesa.Model):
         self._record(*record)
 
     def _columns(self) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
-        """The population columns compiled.decide reads (views, rebuilt when rows are added)."""
+        """The population columns compiled.decide reads, as views kept between steps.
+
+        Rebuilt when rows are added, when the arrays are reallocated, and after the model is
+        copied or unpickled (a copy's views are no longer views of its population).
+        """
         pop = self.population
-        key = (pop.size, pop.location)
-        if self._column_key is None or key[0] != self._column_key[0] or key[1] is not pop.location:
+        views = self._column_views
+        if not (views[0] and views[0][0].base is pop.location and views[0][0].shape[0] == pop.size):
             self._column_views = (
                 tuple(pop.view(name) for name in _STATE_COLUMNS),
                 tuple(pop.view(name) for name in kernels.RESEARCHER_COLUMNS),
             )
-            if self._column_key is None or key[1] is not self._column_key[1]:
+            if self._workspace[0].shape[0] < pop.capacity:
                 # compiled.decide's scratch arrays, as long as the population's allocation
                 capacity = pop.capacity
                 self._workspace = (
@@ -693,7 +698,6 @@ class TalentModel(mesa.Model):
                     np.empty(capacity, dtype=np.int64),
                     np.zeros(capacity, dtype=np.bool_),
                 )
-            self._column_key = key
         return self._column_views
 
     def _raids(self, raids: list[PoachingRaid]) -> tuple[np.ndarray, ...]:
@@ -720,10 +724,10 @@ class TalentModel(mesa.Model):
         if kind.shape[0]:
             self._move_log.append((codes, kind, values))
 
-    def _record_outside(
+    def _outside_record(
         self, k: int, rows: np.ndarray, origin: int, destination: int, kind: int
-    ) -> None:
-        """Keep entries into and retirements from the pool in the log (pay as after the move)."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The log record of entries into or retirements from the pool (pay as after)."""
         count = rows.shape[0]
         pay = self.population.pay[rows]
         codes = np.empty((5, count), dtype=np.int32)
@@ -733,12 +737,13 @@ class TalentModel(mesa.Model):
         values[1] = pay
         if kind == ENTRY:
             values[2] = pay
-        self._record(codes, np.full(count, kind, dtype=np.int8), values)
+        return codes, np.full(count, kind, dtype=np.int8), values
 
-    def _entries(self, k: int) -> None:
-        """New researchers enter the pool (a Poisson number per cohort)."""
+    def _entries(self, k: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """New researchers enter the pool (a Poisson number per cohort); their log records."""
+        records: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         if not self._has_entries:
-            return  # (a Poisson draw with mean 0 takes nothing from the stream)
+            return records  # (a Poisson draw with mean 0 takes nothing from the stream)
         pop, outside = self.population, self._outside_code
         entries = self._streams["entries"]
         counts = entries.poisson(self._entry_means)
@@ -750,15 +755,16 @@ class TalentModel(mesa.Model):
             rows = pop.add_cohort(
                 index, cohort, int(count), outside, NO_LAB, k, self.spec, self.lab_state, entries
             )
-            self._record_outside(k, rows, GONE, outside, ENTRY)
+            records.append(self._outside_record(k, rows, GONE, outside, ENTRY))
             self.flow_history[k, FLOWS.index("entries"), outside] += rows.shape[0]
             if self._researchers is not None:  # entrants' Mesa agents (a handful per step)
                 self._researchers.extend(Researcher(self, int(row)) for row in rows)
+        return records
 
     def _retired(self, k: int, rows: np.ndarray) -> None:
         """Record the researchers who retired from the pool this step."""
         outside = self._outside_code
-        self._record_outside(k, rows, outside, GONE, RETIREMENT)
+        self._record(*self._outside_record(k, rows, outside, GONE, RETIREMENT))
         self.flow_history[k, FLOWS.index("retirements"), outside] += rows.shape[0]
         if self._researchers is not None:
             for row in rows:  # few per step: Mesa's registry removes agents one by one

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import sparse
 from scipy.special import expit
 
-from talentsim import compiled, model, population
+from talentsim import compiled, kernels, model, population
 from talentsim.hashing import derive_key, key_offset, uniform_hash
 from talentsim.network import ColleagueNetwork
 from talentsim.population import GONE
@@ -215,3 +216,20 @@ def test_a_later_raid_takes_over_the_offers_of_an_earlier_one() -> None:
     )
     # the second raid courts all three of lab 0's remaining staff; it replaces the first's
     assert sorted(rows.tolist()) == [0, 1, 3] and (lab == 1).all() and (premium == 0.2).all()
+
+
+def test_the_kernels_rule_functions_broadcast_and_check_their_input() -> None:
+    # a single uniform for several gains, and scalars, broadcast as NumPy would
+    gain = np.array([0.1, -2.0, 1.0, 5.0])
+    np.testing.assert_array_equal(
+        kernels.accept(gain, 0.5, np.array([0.1])), expit(gain / 0.5) > 0.1
+    )
+    assert kernels.accept(gain, 0.0, None).tolist() == [True, False, True, True]
+    assert kernels.counter_offer_pay(1.0, 1.5, 2.0) == 1.5
+    assert np.isnan(kernels.counter_offer_pay(np.nan, 2.0, 1.5))
+    labs, has_offer = kernels.draw_offer_labs(np.array([[0, 3]]), np.array([1.0, 2.0, 3.0]), 0.5)
+    assert labs.shape == (1, 2) and has_offer.all() and labs[0, 0] != 0
+    with pytest.raises(ValueError, match=r"destinations must be labs 0\.\.1"):
+        kernels.within_capacity(np.array([0, 5]), np.array([1.0, 1.0]), np.array([0.1, 0.2]))
+    with pytest.raises(ValueError, match="current locations"):
+        kernels.draw_offer_labs(np.array([-1]), np.array([1.0]), np.array([0.5]))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -343,3 +346,36 @@ def test_growing_population_keeps_the_step_consistent() -> None:
     again.run()
     for key, column in model.move_log().items():
         np.testing.assert_array_equal(column, again.move_log()[key])
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_a_copied_model_continues_exactly_like_the_original(how: str) -> None:
+    # the compiled step keeps views of the population between steps; a copy must not write
+    # into stale ones
+    model = ts.TalentModel("scenarios/msl_exodus.toml", seed=3)
+    model.run(steps=5)
+    twin = copy.deepcopy(model) if how == "deepcopy" else pickle.loads(pickle.dumps(model))
+    model.run(steps=10)
+    twin.run(steps=10)
+    np.testing.assert_array_equal(twin.headcount_history, model.headcount_history)
+    np.testing.assert_array_equal(
+        twin.population.view("location"), model.population.view("location")
+    )
+    for key, column in model.move_log().items():
+        np.testing.assert_array_equal(twin.move_log()[key], column)
+
+
+def test_retirements_are_logged_before_the_same_steps_entries(small: ts.Scenario) -> None:
+    model = ts.TalentModel(small, seed=2)
+    model.run()
+    log = model.move_log()
+    kinds = ts.model.MOVE_KINDS
+    both = 0
+    for step in np.unique(log["step"]):
+        here = log["kind"][log["step"] == step]
+        retire = np.flatnonzero(here == kinds.index("retirement"))
+        enter = np.flatnonzero(here == kinds.index("entry"))
+        if retire.size and enter.size:
+            both += 1
+            assert retire.max() < enter.min()
+    assert both > 0  # the scenario has steps with both
