@@ -364,7 +364,12 @@ def offer_lab(
     target = uniform * remaining
     if target >= own_start:
         target = target + own_weight
-    lab = np.searchsorted(cumulative, target, side="right")
+    if n_labs <= 32:  # counting is the binary search's answer, branch-free: faster when short
+        lab = 0
+        for t in range(n_labs):
+            lab += cumulative[t] <= target
+    else:
+        lab = int(np.searchsorted(cumulative, target, side="right"))
     return min(lab, n_labs - 1), remaining > 1e-12 * max(total, 1.0)
 
 

@@ -233,3 +233,34 @@ def test_the_kernels_rule_functions_broadcast_and_check_their_input() -> None:
         kernels.within_capacity(np.array([0, 5]), np.array([1.0, 1.0]), np.array([0.1, 0.2]))
     with pytest.raises(ValueError, match="current locations"):
         kernels.draw_offer_labs(np.array([-1]), np.array([1.0]), np.array([0.5]))
+
+
+def _offer_labs_numpy(current: np.ndarray, weights: np.ndarray, uniform: np.ndarray):
+    # the rule as NumPy statements: scale the uniform to the weight left once one's own lab is
+    # removed, step over one's own lab on the cumulative axis, binary-search the lab
+    n_labs = weights.shape[0]
+    cumulative = np.cumsum(weights)
+    total = cumulative[-1]
+    employed = current < n_labs
+    own = np.where(employed, current, 0)
+    own_weight = np.where(employed, weights[own], 0.0)
+    own_start = np.where(employed, cumulative[own] - weights[own], np.inf)
+    remaining = total - own_weight
+    target = uniform * remaining
+    target = target + np.where(target >= own_start, own_weight, 0.0)
+    lab = np.searchsorted(cumulative, target, side="right")
+    return np.minimum(lab, n_labs - 1), remaining > 1e-12 * max(total, 1.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=SEEDS, n_labs=st.integers(1, 60))  # short (counted) and long (searched) lab lists
+def test_offering_lab_matches_numpy(seed: int, n_labs: int) -> None:
+    rng = np.random.default_rng(seed)
+    weights = rng.random(n_labs) * (rng.random(n_labs) < 0.8)  # some labs not hiring
+    current = rng.integers(0, n_labs + 1, 500)
+    uniform = rng.random(500)
+    lab, has_offer = compiled.offer_labs(current, weights, uniform)
+    expected_lab, expected_has = _offer_labs_numpy(current, weights, uniform)
+    np.testing.assert_array_equal(has_offer, expected_has)
+    np.testing.assert_array_equal(lab[has_offer], expected_lab[has_offer])
+    assert (lab[has_offer] != current[has_offer]).all()
