@@ -100,39 +100,6 @@ _PAY, _MISSION, _STABILITY, _PEERS, _FAIRNESS, _ATTACHMENT, _REPUTATION, _AMENIT
 
 
 @numba.njit(cache=True)
-def screen(
-    location: np.ndarray,
-    n_labs: int,
-    p_separation: float,
-    p_offer_employed: float,
-    p_offer_outside: float,
-    p_opportunity: float,
-    offsets: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
-    """The step's first pass: who separates, who gets an offer, who meets an opportunity.
-
-    Draws are keyed hashes of the row (``offsets``: separation, offer, opportunity), computed
-    only where the rule reads them. Employed researchers separate with ``p_separation``; the
-    others get an offer with ``p_offer_employed`` and an outside opportunity with
-    ``p_opportunity``; researchers in the pool (location ``n_labs``) get an offer with
-    ``p_offer_outside``.
-
-    Returns:
-        ``(separated, offered, opportunity)``: ascending row indices.
-    """
-    n = location.shape[0]
-    buffers = (np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64))
-    counts = screen_into(
-        location,
-        n_labs,
-        (p_separation, p_offer_employed, p_offer_outside, p_opportunity),
-        offsets,
-        buffers,
-    )
-    return buffers[0][: counts[0]], buffers[1][: counts[1]], buffers[2][: counts[2]]
-
-
-@numba.njit(cache=True)
 def screen_into(
     location: np.ndarray,
     n_labs: int,
@@ -140,7 +107,16 @@ def screen_into(
     offsets: np.ndarray,
     buffers: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> tuple[int, int, int]:  # pragma: no cover - compiled
-    """:func:`screen` into given buffers (each at least as long as ``location``).
+    """The step's first pass: who separates, who gets an offer, who meets an opportunity.
+
+    Draws are keyed hashes of the row (``offsets``: separation, offer, opportunity).
+    Employed researchers separate with ``p_separation``; the others get an offer with
+    ``p_offer_employed`` and an outside opportunity with ``p_opportunity``; researchers in the
+    pool (location ``n_labs``) get an offer with ``p_offer_outside``. ``probabilities`` is
+    ``(p_separation, p_offer_employed, p_offer_outside, p_opportunity)``.
+
+    The rows go, ascending, into ``buffers`` (each at least as long as ``location``):
+    separated, offered, opportunity.
 
     Returns:
         How many rows separate, get an offer and meet an opportunity: the first that many
@@ -512,7 +488,7 @@ def decide(
     :func:`utility_terms`; every draw is the keyed hash of the row under its purpose's offset
     (:func:`step_offsets`). In order:
 
-    1. :func:`screen`: who separates, gets an offer or meets an outside opportunity;
+    1. :func:`screen_into`: who separates, gets an offer or meets an outside opportunity;
     2. each researcher offered one gets an offer from a lab drawn by hiring weight
        (:func:`offer_lab`; a lab hires when it has room and is not frozen); a poaching
        raid's offers (:func:`raid_offers`) replace the regular offers of those it courts;

@@ -62,6 +62,38 @@ class DecisionContext:
     network: ColleagueNetwork | None = None
 
 
+def lab_columns(labs: LabState, reference_ratio: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The lab columns the utility terms read (``lab`` of compiled.utility_terms)."""
+    return (
+        labs.orientation,
+        labs.mission_clarity,
+        labs.turmoil,
+        reference_ratio,
+        labs.reputation,
+        labs.amenity,
+    )
+
+
+def term_switches(mechanisms: Mechanisms, peers: bool) -> np.ndarray:
+    """Which utility terms are on, in :data:`TERMS` order without the amenity (always on).
+
+    Args:
+        mechanisms: The scenario's switches.
+        peers: Whether the peers term can count (it is on and there are colleague ties).
+    """
+    return np.array(
+        [
+            mechanisms.pay,
+            mechanisms.mission,
+            mechanisms.stability,
+            peers,
+            mechanisms.fairness,
+            mechanisms.attachment,
+            mechanisms.reputation,
+        ]
+    )
+
+
 def utility_terms(
     rows: np.ndarray,
     place: np.ndarray,
@@ -105,34 +137,16 @@ def utility_terms(
     peers = mechanisms.peers and ctx.network is not None and rows.shape[0] > 0
     if peers and peer_share is None:
         peer_share = ctx.network.share(rows, place)  # type: ignore[union-attr]
-    switches = np.array(
-        [
-            mechanisms.pay,
-            mechanisms.mission,
-            mechanisms.stability,
-            peers,
-            mechanisms.fairness,
-            mechanisms.attachment,
-            mechanisms.reputation,
-        ]
-    )
     return compiled.utility_terms(
         rows,
         place,
         np.asarray(pay, dtype=float),
         np.zeros(rows.shape[0]) if peer_share is None else peer_share,
-        switches,
+        term_switches(mechanisms, peers),
         tuple(getattr(pop, name) for name in RESEARCHER_COLUMNS),
         pop.last_lab,
         pop.location,
-        (
-            labs.orientation,
-            labs.mission_clarity,
-            labs.turmoil,
-            ctx.reference_ratio,
-            labs.reputation,
-            labs.amenity,
-        ),
+        lab_columns(labs, ctx.reference_ratio),
         float(ctx.outside_amenity),
     )
 

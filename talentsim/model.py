@@ -394,17 +394,9 @@ class TalentModel(mesa.Model):
         self.initial_location = self.population.view("location").copy()
         self.network: ColleagueNetwork | None = self._build_network()
         mechanisms = spec.mechanisms
-        self._switches = np.array(
-            [
-                mechanisms.pay,
-                mechanisms.mission,
-                mechanisms.stability,
-                mechanisms.peers and self.network is not None,
-                mechanisms.fairness,
-                mechanisms.attachment,
-                mechanisms.reputation,
-                mechanisms.counter_offers,
-            ]
+        self._switches = np.append(  # compiled.decide's: the terms', then counter-offers
+            kernels.term_switches(mechanisms, mechanisms.peers and self.network is not None),
+            mechanisms.counter_offers,
         )
         self.labs = [Lab(self, j) for j in range(self.lab_state.n)]
         # Above LAZY_AGENTS_ABOVE researchers their Mesa agents are made on first access to
@@ -648,14 +640,7 @@ class TalentModel(mesa.Model):
         record = compiled.decide(
             k,
             *self._columns(),
-            (
-                labs.orientation,
-                labs.mission_clarity,
-                labs.turmoil,
-                self._reference_ratio(),
-                labs.reputation,
-                labs.amenity,
-            ),
+            kernels.lab_columns(labs, self._reference_ratio()),
             (
                 labs.capacity,
                 labs.frozen_until,

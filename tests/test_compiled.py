@@ -22,6 +22,12 @@ def _locations(rng: np.random.Generator, n: int, n_labs: int) -> np.ndarray:
     return rng.integers(GONE, n_labs + 1, n).astype(np.int32)
 
 
+def _screen(location: np.ndarray, n_labs: int, probabilities: tuple, offsets: np.ndarray):
+    buffers = tuple(np.empty(location.shape[0], dtype=np.int64) for _ in range(3))
+    counts = compiled.screen_into(location, n_labs, probabilities, offsets, buffers)
+    return tuple(buffer[:count] for buffer, count in zip(buffers, counts, strict=True))
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     seed=SEEDS,
@@ -34,8 +40,8 @@ def test_screen_matches_numpy(seed: int, n: int, n_labs: int) -> None:
     p_sep, p_emp, p_out, p_opp = rng.uniform(0, 0.6, 4)
     keys = [derive_key(seed, salt) for salt in range(3)]
     offsets = np.array([key_offset(key) for key in keys])
-    separated, offered, opportunity = compiled.screen(
-        location, n_labs, p_sep, p_emp, p_out, p_opp, offsets
+    separated, offered, opportunity = _screen(
+        location, n_labs, (p_sep, p_emp, p_out, p_opp), offsets
     )
     rows = np.arange(n)
     u_sep, u_offer, u_opp = (uniform_hash(rows, key) for key in keys)
@@ -54,7 +60,7 @@ def test_screen_draws_have_the_stated_probabilities() -> None:
     n, p = 200_000, 0.1
     location = np.zeros(n, dtype=np.int32)
     offsets = np.array([key_offset(derive_key(7, salt)) for salt in range(3)])
-    separated, offered, opportunity = compiled.screen(location, 1, p, p, 0.0, p, offsets)
+    separated, offered, opportunity = _screen(location, 1, (p, p, 0.0, p), offsets)
     assert abs(separated.shape[0] - n * p) < 5 * np.sqrt(n * p * (1 - p))
     stayed = n - separated.shape[0]
     for chosen in (offered, opportunity):
