@@ -713,16 +713,10 @@ class TalentModel(mesa.Model):
         self, k: int, rows: np.ndarray, origin: int, destination: int, kind: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The log record of entries into or retirements from the pool (pay as after)."""
-        count = rows.shape[0]
-        pay = self.population.pay[rows]
-        codes = np.empty((5, count), dtype=np.int32)
-        codes[0], codes[1], codes[2] = k, rows, self.population.cohort[rows]
-        codes[3], codes[4] = origin, destination
-        values = np.full((3 + len(kernels.TERMS), count), np.nan)
-        values[1] = pay
-        if kind == ENTRY:
-            values[2] = pay
-        return codes, np.full(count, kind, dtype=np.int8), values
+        pop = self.population
+        return compiled.outside_record(
+            k, rows, pop.cohort, pop.pay, (origin, destination), kind, kind == ENTRY
+        )
 
     def _entries(self, k: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """New researchers enter the pool (a Poisson number per cohort); their log records."""
@@ -783,7 +777,7 @@ class TalentModel(mesa.Model):
             self._workspace[0],
         )
         if n_retired:
-            self._retired(k, self._workspace[0][:n_retired].copy())
+            self._retired(k, self._workspace[0][:n_retired])
         if advance:
             labs.turmoil *= labs.turmoil_decay
         self.turmoil_history[k] = labs.turmoil

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -270,3 +271,17 @@ def test_offering_lab_matches_numpy(seed: int, n_labs: int) -> None:
     np.testing.assert_array_equal(has_offer, expected_has)
     np.testing.assert_array_equal(lab[has_offer], expected_lab[has_offer])
     assert (lab[has_offer] != current[has_offer]).all()
+
+
+def test_prefetch_is_only_a_hint():
+    """compiled.prefetch changes no value, whatever the index (a prefetch never faults)."""
+
+    @numba.njit
+    def touch(first, second, index):
+        compiled.prefetch((first, second), index)
+        return first.sum() + second.sum()
+
+    first, second = np.arange(5, dtype=np.int32), np.ones(5)
+    assert touch(first, second, 2) == 15.0
+    assert touch(first, second, 10**12) == 15.0
+    np.testing.assert_array_equal(first, np.arange(5))
