@@ -125,7 +125,8 @@ def _prefetch(typingctx, arrays, index):
     def codegen(context, builder, sig, args):
         int32, byte_pointer = ir.IntType(32), ir.IntType(8).as_pointer()
         hint = ir.FunctionType(ir.VoidType(), [byte_pointer, int32, int32, int32])
-        function = cgutils.get_or_insert_function(builder.module, hint, "llvm.prefetch.p0")
+        # (named by llvmlite: llvm.prefetch.p0, or .p0i8 with LLVM's older typed pointers)
+        function = builder.module.declare_intrinsic("llvm.prefetch", [byte_pointer], hint)
         for position, array_type in enumerate(sig.args[0]):
             array = context.make_array(array_type)(
                 context, builder, builder.extract_value(args[0], position)
