@@ -59,7 +59,9 @@ def versus_reference(sizes: list[int]) -> list[dict[str, Any]]:
         theirs = seconds_per_step(
             # best of three runs of at least two steps: one step of 100k researchers is
             # too short a sample (the reference's garbage collections come and go)
-            ReferenceModel(scenario, seed=1), steps=max(2, 20_000 // n), repeats=3
+            ReferenceModel(scenario, seed=1),
+            steps=max(2, 20_000 // n),
+            repeats=3,
         )
         rows.append(
             {
