@@ -55,13 +55,13 @@ PURPOSES = (
 """Purposes of the per-step decision draws; a purpose's code is its position here."""
 _SEPARATION_DRAW, _OFFER_DRAW, _OFFER_LAB, _ACCEPT, _OPPORTUNITY = range(5)
 _EXIT_ACCEPT, _CAPACITY, _COUNTER, _RAID = 5, 6, 7, 9
+#: Rows of a move record: the codes (int32: step, researcher, cohort, origin, destination) and
+#: the values (float: tenure, pay before, pay after, then the eight utility-term gains).
+CODE_ROWS, VALUE_ROWS = 5, 11
 #: Decorator of the helpers the hot loops call with arrays: compiled without Numba's reference
 #: counting (they allocate nothing), then inlined by LLVM. A helper inlined by Numba instead
 #: (``inline="always"``) that reads arrays in branches pays an atomic reference count per
 #: array per call, ~40x slower here.
-#: Rows of a move record: the codes (int32: step, researcher, cohort, origin, destination) and
-#: the values (float: tenure, pay before, pay after, then the eight utility-term gains).
-CODE_ROWS, VALUE_ROWS = 5, 11
 _helper = numba.njit(_nrt=False, forceinline=True, cache=True)  # type: ignore[call-overload]
 _TALLIES = 4  # interleaved tallies of the per-place sums (a power of two)
 _CHUNK = 4096  # rows per block of the vectorised passes (a block's outcomes stay in cache)
@@ -109,7 +109,7 @@ _PAY, _MISSION, _STABILITY, _PEERS, _FAIRNESS, _ATTACHMENT, _REPUTATION, _AMENIT
 
 #: How many researchers ahead the decision loops ask for the columns they will read. A
 #: decision is a long chain of work on one researcher's row, so without the hint the
-#: processor waits on each row's memory in turn (~10% of a step at 10^5 researchers).
+#: processor waits on each row's memory in turn (~6% of a step at 10^5 researchers).
 _AHEAD = 8
 
 
