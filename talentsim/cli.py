@@ -268,6 +268,7 @@ def _run(args) -> int:
 
     from talentsim.results import run
 
+    _compile_first(scenario, quiet=args.quiet)
     total = args.steps if args.steps is not None else scenario.time.n_steps
     show = not args.quiet and sys.stderr.isatty()
     with tqdm(total=total, disable=not show, unit="step", desc=scenario.name) as bar:
@@ -382,6 +383,7 @@ def _compare(args) -> int:
         raise ScenarioError(f"--root-seed: expected a non-negative integer, got {args.root_seed}")
     out = Path(args.out) if args.out else Path("results") / f"{scenario.name}-compare"
     _check_output_folder(out, force=args.force)
+    _compile_first(scenario, quiet=args.quiet)
     show = not args.quiet and sys.stderr.isatty()
     try:
         comparison = compare(
@@ -424,6 +426,7 @@ def _sweep(args) -> int:
     store = Path(args.store or spec.store or Path("results") / f"{scenario.name}-sweep")
     if shard is not None and args.store is None and spec.store is None:
         store = store.with_name(f"{store.name}-shard{shard[0]}of{shard[1]}")
+    _compile_first(scenario, quiet=args.quiet)
     executor, client = None, None
     if args.dask:
         executor, client = _dask_executor(args.dask)
@@ -533,6 +536,24 @@ def _parse_or_fail(item: str) -> tuple[str, object]:
         return _parse_assignment(item)
     except ValueError as exc:
         raise ScenarioError(str(exc)) from None
+
+
+def _compile_first(scenario, *, quiet: bool) -> None:
+    """Compile the step's code before any progress bar starts, saying so (first run only).
+
+    Once after installing, the first step compiles for ~15 s; done here, the progress bars
+    do not stall at 0, and a sweep's worker processes find the code compiled on disk.
+    """
+    from talentsim import compiled
+    from talentsim.model import TalentModel
+
+    if compiled.kernels_cached():
+        return
+    if not quiet:
+        sys.stderr.write(
+            "compiling talentsim's simulation code (once after installing; about 15 s)...\n"
+        )
+    TalentModel(scenario, seed=0).step()
 
 
 def _check_output_folder(out, *, force: bool) -> None:

@@ -848,6 +848,19 @@ def _retained(
     return True
 
 
+def kernels_cached() -> bool:
+    """Whether the step's compiled code is in Numba's disk cache, up to date.
+
+    False means that the first step in a new process compiles it (~15 s; once after
+    installing or upgrading talentsim). Reads Numba's cache index of :func:`decide`; with a
+    Numba whose cache works differently, says True rather than guess.
+    """
+    try:
+        return bool(decide._cache._cache_file._load_index())  # type: ignore[attr-defined]
+    except Exception:  # Numba's internals, not an API: do not guess
+        return True
+
+
 @numba.njit(cache=True)
 def lab_quantiles(
     location: np.ndarray, pay: np.ndarray, market_value: np.ndarray, n_labs: int, q: float

@@ -1,6 +1,7 @@
 """The command line: clear one-line errors with exit status 2, and complete results folders."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -403,3 +404,48 @@ def test_viz_command_refuses_bad_input_before_serving(tmp_path, capsys) -> None:
     assert code == 2 and "--port" in err
     code, _, err = _run(capsys, "viz", FLAGSHIP, "--seed", "-1")
     assert code == 2 and "seed" in err
+
+
+# --------------------------------------------------------------------------------------------
+# the first run after installing compiles the step's code, and says so
+# --------------------------------------------------------------------------------------------
+
+
+def test_kernels_cached_reads_numba_cache(tmp_path: Path) -> None:
+    from talentsim import compiled
+
+    talentsim.TalentModel(talentsim.load_scenario(FLAGSHIP), seed=0).step()
+    assert compiled.kernels_cached()  # just compiled or loaded: in the cache
+    empty = subprocess.run(  # a new process with an empty cache folder
+        [sys.executable, "-c", "from talentsim import compiled; print(compiled.kernels_cached())"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")},
+        check=True,
+    )
+    assert empty.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_run_compiles_first_with_a_notice(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    quiet: bool,
+) -> None:
+    from talentsim import compiled, model
+
+    made: list[int] = []
+    monkeypatch.setattr(compiled, "kernels_cached", lambda: False)
+    original = model.TalentModel.__init__
+
+    def counting_init(self, *args: Any, **kwargs: Any) -> None:
+        made.append(1)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(model.TalentModel, "__init__", counting_init)
+    argv = ["run", FLAGSHIP, "--seed", "1", "--out", tmp_path / "out", "--steps", "3"]
+    code, _, err = _run(capsys, *argv, *(["--quiet"] if quiet else []))
+    assert code == 0
+    assert len(made) == 2  # the compiling step's model, then the run's
+    assert ("compiling talentsim's simulation code" in err) is not quiet
