@@ -42,6 +42,7 @@ same researcher the same draws whatever else happens (common random numbers; see
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,9 @@ from talentsim.network import ColleagueNetwork
 from talentsim.population import GONE, NO_LAB, LabState, Population
 from talentsim.scenario import (
     OUTSIDE,
+    Event,
     HiringFreeze,
+    LeadershipChange,
     PoachingRaid,
     Reorganisation,
     Scenario,
@@ -62,6 +65,27 @@ from talentsim.scenario import (
     load_scenario,
 )
 from talentsim.units import half_life_factor, rate_to_probability
+
+
+@dataclass(frozen=True)
+class Shock:
+    """A shock the model applied: a scheduled event, or a random reorganisation.
+
+    Attributes:
+        step: The step it was applied in (at the start of the step, before the decisions).
+        lab: The lab it concerns (for a poaching raid, the raiding lab).
+        kind: The scheduled event's kind (``"reorganisation"``, ``"poaching_raid"``, ...), or
+            ``"random_reorganisation"``.
+        severity: Turmoil it added at ``lab`` (0 for events that add none).
+        event: The scenario's event (None for a random reorganisation).
+    """
+
+    step: int
+    lab: str
+    kind: str
+    severity: float
+    event: Event | None = None
+
 
 #: Event kinds, in the order of their integer codes in the model's move log.
 MOVE_KINDS = ("entry", "hire", "quit", "return", "exit", "separation", "retirement")
@@ -338,6 +362,8 @@ class TalentModel(mesa.Model):
         population: Researcher arrays (:class:`~talentsim.population.Population`).
         lab_state: Lab arrays (:class:`~talentsim.population.LabState`).
         datacollector: A Mesa ``DataCollector`` with a headcount reporter per lab.
+        shock_log: The shocks applied so far (:class:`Shock`), in the order applied:
+            scheduled events and random reorganisations.
     """
 
     def __init__(
@@ -485,6 +511,17 @@ class TalentModel(mesa.Model):
             # the last half step is applied at the start of the last step rather than dropped.
             step = min(round(event.at / self.dt) + 1, self.n_steps)
             self._schedule.setdefault(step, []).append(event)
+        self.shock_log: list[Shock] = []
+
+    @property
+    def schedule(self) -> list[tuple[int, Event]]:
+        """The scenario's events with the step each is applied in, in time order.
+
+        Step k covers ``((k−1)·dt, k·dt]``; an event at time t is applied at the start of the
+        step that begins nearest to t (so at most dt/2 off), and one in the last half step at
+        the start of the last step.
+        """
+        return [(step, event) for step in sorted(self._schedule) for event in self._schedule[step]]
 
     # ----------------------------------------------------------------------------------------
     # Public helpers
@@ -577,6 +614,8 @@ class TalentModel(mesa.Model):
         for event in self._schedule.get(k, ()):
             j = self._lab_code[event.lab]
             factor = labs.apply_event(event, j)
+            severity = event.severity if isinstance(event, Reorganisation | LeadershipChange) else 0
+            self.shock_log.append(Shock(k, event.lab, event.kind, float(severity), event))
             if factor != 1.0:
                 staff = self.population.view("location") == j
                 self.population.view("pay")[staff] *= factor
@@ -591,7 +630,9 @@ class TalentModel(mesa.Model):
                     self._raids_due.append(event)
         shocks = self._streams["events"].random(labs.n) < labs.reorg_probability
         for shocked in np.flatnonzero(shocks):
-            self._reorganise(int(shocked), float(labs.reorg_severity[shocked]))
+            severity = float(labs.reorg_severity[shocked])
+            self._reorganise(int(shocked), severity)
+            self.shock_log.append(Shock(k, labs.names[shocked], "random_reorganisation", severity))
 
     def _reorganise(self, lab: int, severity: float) -> None:
         """Turmoil jumps by ``severity`` and a share of the ties inside the lab break."""

@@ -345,10 +345,7 @@ class FeedItem:
 
 def scheduled_events(model: TalentModel) -> list[tuple[int, Any]]:
     """The scenario's scheduled events with the step each is applied in, in time order."""
-    # TalentModel keeps its schedule (step -> events) privately; reading it keeps the feed's
-    # timing identical to the model's rather than re-deriving the rounding rule here.
-    schedule: dict[int, list[Any]] = model._schedule
-    return [(step, event) for step in sorted(schedule) for event in schedule[step]]
+    return model.schedule
 
 
 def event_feed(model: TalentModel) -> list[FeedItem]:
@@ -363,31 +360,18 @@ def event_feed(model: TalentModel) -> list[FeedItem]:
 
 
 def shocks(model: TalentModel) -> list[FeedItem]:
-    """Scheduled events applied so far and random reorganisations, in time order.
+    """The shocks applied so far (the model's ``shock_log``), in time order.
 
-    Scheduled events count from the step they are applied in. Random reorganisations are not
-    logged by the model; they are recovered from the turmoil history: turmoil follows
-    ``T_k = (T_{k-1} + jumps_k) · decay``, so a jump that no scheduled event explains is a
-    random reorganisation (of the lab's ``reorg_severity``).
+    Scheduled events count from the step they are applied in; random reorganisations are
+    those the model drew.
     """
-    now, names = model.steps, model.place_names
-    items: list[FeedItem] = []
-    explained = np.zeros((now + 1, model.lab_state.n))
-    for step, event in scheduled_events(model):
-        if step > now:
-            continue
-        items.append(FeedItem(step, event.kind, event.lab, describe_event(event)))
-        if isinstance(event, Reorganisation | LeadershipChange):
-            explained[step, names.index(event.lab)] += event.severity
-    labs = model.lab_state
-    turmoil = model.turmoil_history[: now + 1]
-    jumps = turmoil[1:] / labs.turmoil_decay - turmoil[:-1] - explained[1:]
-    random_shock = (labs.reorg_severity > 0) & (jumps > 0.5 * labs.reorg_severity)
-    for k, j in zip(*np.nonzero(random_shock), strict=True):
-        severity = float(labs.reorg_severity[j])
-        text = f"random reorganisation at {names[j]} (turmoil +{severity:g})"
-        items.append(FeedItem(int(k) + 1, "random_reorganisation", names[j], text))
-    items.sort(key=lambda item: item.step)
+    items = []
+    for shock in model.shock_log:
+        if shock.event is not None:
+            text = describe_event(shock.event)
+        else:
+            text = f"random reorganisation at {shock.lab} (turmoil +{shock.severity:g})"
+        items.append(FeedItem(shock.step, shock.kind, shock.lab, text))
     return items
 
 

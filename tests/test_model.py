@@ -122,6 +122,34 @@ def test_scheduled_events_take_effect(small: ts.Scenario) -> None:
     assert model.lab_state.mission_clarity[0] == 0.8
 
 
+def test_shock_log_records_every_shock_applied(small: ts.Scenario) -> None:
+    """The shock log lists the scheduled events when applied and the random reorganisations,
+    and together they explain the turmoil history exactly."""
+    scenario = small.with_overrides(
+        {
+            "labs.A.reorg_rate": "10/year",
+            "labs.A.reorg_severity": 0.4,
+            "labs.B.reorg_rate": "3/year",
+        }
+    )
+    model = ts.TalentModel(scenario, seed=8)
+    model.run(steps=30)
+    log = model.shock_log
+    scheduled = [(shock.step, shock.event) for shock in log if shock.event is not None]
+    assert scheduled == [(step, event) for step, event in model.schedule if step <= 30]
+    assert [shock.step for shock in log] == sorted(shock.step for shock in log)
+    random = [shock for shock in log if shock.kind == "random_reorganisation"]
+    assert {shock.lab for shock in random} >= {"A"} and len(random) >= 3
+    assert all(shock.event is None for shock in random)
+    jumps = np.zeros_like(model.turmoil_history)
+    for shock in log:
+        jumps[shock.step, model.place_names.index(shock.lab)] += shock.severity
+    decay = model.lab_state.turmoil_decay
+    expected = (model.turmoil_history[:-1] + jumps[1:]) * decay
+    np.testing.assert_allclose(model.turmoil_history[1:31], expected[:30], rtol=1e-12)
+    assert copy.deepcopy(model).shock_log == log
+
+
 def test_hiring_freeze_blocks_offers() -> None:
     from tests.conftest import small_scenario_dict
 
