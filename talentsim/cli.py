@@ -203,6 +203,15 @@ def _build_parser():
     viz.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free)")
     viz.add_argument("--open", action="store_true", help="open the page in the default browser")
     viz.add_argument("--seed", type=int, default=42, help="seed of the first run (default 42)")
+    viz.add_argument(
+        "--slider",
+        action="append",
+        default=None,
+        metavar="PATH",
+        help="dotted path of a value to put on a slider, e.g. labs.MSL.pay_level (repeat for "
+        "more; default: each lab's pay level, mission clarity and reorganisation rate, and "
+        "each cohort's weights on pay, mission and stability)",
+    )
 
     validate = sub.add_parser("validate", help="check a scenario file and report problems")
     validate.add_argument("file", help="scenario TOML file")
@@ -301,7 +310,9 @@ def _viz(args) -> int:
             f"the dashboard needs the viz extra ({exc.name or exc} is missing): "
             "pip install 'talentsim[viz]'"
         ) from None
-    return launch(args.file, args.host, args.port, args.open, seed=args.seed)
+    return launch(
+        args.file, args.host, args.port, args.open, seed=args.seed, parameters=args.slider
+    )
 
 
 def _meanfield(args) -> int:

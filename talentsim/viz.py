@@ -66,6 +66,10 @@ SCENARIO_ENV = "TALENTSIM_VIZ_SCENARIO"
 SEED_ENV = "TALENTSIM_VIZ_SEED"
 """Environment variable with the seed :data:`Page` starts from (blank: fresh entropy)."""
 
+PARAMETERS_ENV = "TALENTSIM_VIZ_PARAMETERS"
+"""Environment variable with the dotted paths :data:`Page` puts on sliders, one per line
+(unset or blank: the default sliders of :func:`controls`)."""
+
 DEFAULT_SEED = 42
 """Seed of the first run; the same seed after a reset isolates the effect of a slider."""
 
@@ -680,6 +684,7 @@ def Page() -> None:
     """The dashboard for the file in ``$TALENTSIM_VIZ_SCENARIO`` (``solara run talentsim.viz``)."""
     path = os.environ.get(SCENARIO_ENV, "")
     seed_text = os.environ.get(SEED_ENV, str(DEFAULT_SEED))
+    parameters_text = os.environ.get(PARAMETERS_ENV, "")
 
     def prepare() -> Any:
         if not path:
@@ -687,11 +692,11 @@ def Page() -> None:
                 f"no scenario: set {SCENARIO_ENV} to a scenario file, or run `talentsim viz FILE`"
             )
         try:
-            return _prepare(path, seed_text, None, 0.25)
+            return _prepare(path, seed_text, _parameter_paths(parameters_text), 0.25)
         except ScenarioError as exc:
             return exc
 
-    prepared = solara.use_memo(prepare, [path, seed_text])
+    prepared = solara.use_memo(prepare, [path, seed_text, parameters_text])
     if isinstance(prepared, ScenarioError):
         solara.Error(f"error: {prepared}")
     else:
@@ -722,11 +727,22 @@ def server_command(
     ]
 
 
-def server_environment(path: str | Path, seed: int | None = DEFAULT_SEED) -> dict[str, str]:
-    """The environment for :func:`server_command`: this one plus the scenario and seed."""
+def _parameter_paths(text: str) -> list[str] | None:
+    """The slider paths of :data:`PARAMETERS_ENV` (None: the defaults)."""
+    paths = [line.strip() for line in text.splitlines() if line.strip()]
+    return paths or None
+
+
+def server_environment(
+    path: str | Path,
+    seed: int | None = DEFAULT_SEED,
+    parameters: Sequence[str] | None = None,
+) -> dict[str, str]:
+    """The environment for :func:`server_command`: this one plus the scenario, seed, sliders."""
     env = dict(os.environ)
     env[SCENARIO_ENV] = str(Path(path).resolve())
     env[SEED_ENV] = "" if seed is None else str(seed)
+    env[PARAMETERS_ENV] = "\n".join(parameters or ())
     # solara reports usage to an analytics service by default; a local research tool should not.
     env.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "False")
     # ...nor warn about iframe cookies on every http page it serves on 127.0.0.1.
@@ -741,6 +757,7 @@ def launch(
     open_browser: bool = False,
     *,
     seed: int | None = DEFAULT_SEED,
+    parameters: Sequence[str] | None = None,
 ) -> int:
     """Serve the dashboard for a scenario file until interrupted (Ctrl-C).
 
@@ -753,19 +770,23 @@ def launch(
         port: Port (0: any free port; solara prints the address).
         open_browser: Open the page in the default browser.
         seed: Seed of the first run (None: fresh entropy).
+        parameters: Dotted paths of the values to put on sliders (see :func:`controls`;
+            default: each lab's pay level, mission clarity and reorganisation rate, and each
+            cohort's weights on pay, mission and stability).
 
     Returns:
         The exit status: 0 after Ctrl-C, else the server's own status.
 
     Raises:
-        ScenarioError: if the file is missing or invalid, the seed is negative, or the port
-            cannot be used; the message says which.
+        ScenarioError: if the file is missing or invalid, the seed is negative, a slider path
+            does not lead to a number, or the port cannot be used; the message says which.
     """
-    load_scenario(path)
+    controls(load_scenario(path), parameters)
     _parse_seed(seed)
     _check_port(host, port)
     process = subprocess.Popen(
-        server_command(host, port, open_browser=open_browser), env=server_environment(path, seed)
+        server_command(host, port, open_browser=open_browser),
+        env=server_environment(path, seed, parameters),
     )
     try:
         return process.wait()

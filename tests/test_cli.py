@@ -404,6 +404,10 @@ def test_viz_command_refuses_bad_input_before_serving(tmp_path, capsys) -> None:
     assert code == 2 and "--port" in err
     code, _, err = _run(capsys, "viz", FLAGSHIP, "--seed", "-1")
     assert code == 2 and "seed" in err
+    code, _, err = _run(
+        capsys, "viz", FLAGSHIP, "--slider", "labs.MSL.pay_level", "--slider", "x.y"
+    )
+    assert code == 2 and "x.y" in err and "Traceback" not in err
 
 
 # --------------------------------------------------------------------------------------------

@@ -141,7 +141,7 @@ def test_a_slider_path_that_is_not_a_number_is_a_clear_error(
 # --------------------------------------------------------------------------------------------
 
 
-def test_random_reorganisations_are_recovered_from_the_turmoil_history(
+def test_feed_lists_the_model_s_own_random_reorganisations(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     scenario = ts.Scenario.from_dict(
@@ -278,6 +278,24 @@ def test_page_without_a_scenario_says_what_to_do(
     assert "labs.MSL.pay_levle" in message and "did you mean 'pay_level'" in message
 
 
+def test_page_puts_the_chosen_paths_on_sliders(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(viz.SCENARIO_ENV, str(FLAGSHIP))
+    env = viz.server_environment(FLAGSHIP, parameters=["labs.MSL.pay_level", "market.noise_scale"])
+    monkeypatch.setenv(viz.PARAMETERS_ENV, env[viz.PARAMETERS_ENV])
+
+    def scenario_sliders() -> list[str]:  # (SolaraViz adds sliders of its own)
+        rc = _render(viz.Page())
+        return sorted(w.label for w in rc.find(v.Slider).widgets if " · " in w.label)
+
+    assert scenario_sliders() == ["MSL · pay level", "market · noise scale"]
+    monkeypatch.setenv(viz.PARAMETERS_ENV, "labs.MSL.pay_levle")
+    message = _render(viz.Page()).find(v.Alert).widget.children[0]
+    assert "labs.MSL.pay_levle" in message
+    monkeypatch.setenv(viz.PARAMETERS_ENV, "")  # blank: the default sliders
+    defaults = viz.controls(ts.load_scenario(FLAGSHIP))
+    assert scenario_sliders() == sorted(control.label for control in defaults)
+
+
 # --------------------------------------------------------------------------------------------
 # Serving
 # --------------------------------------------------------------------------------------------
@@ -302,6 +320,28 @@ def test_launch_checks_the_file_before_starting_a_server(tmp_path: Path) -> None
     bad.write_text(FLAGSHIP.read_text().replace('lab = "MSL"', 'lab = "MSLL"', 1))
     with pytest.raises(ts.ScenarioError, match=r"cohorts\.msl_veterans\.lab: no lab named 'MSLL'"):
         viz.launch(bad)
+
+
+@pytest.mark.usefixtures("no_server")
+def test_launch_checks_slider_paths_before_starting_a_server() -> None:
+    with pytest.raises(ts.ScenarioError, match=r"labs\.NOPE\.pay_level"):
+        viz.launch(FLAGSHIP, parameters=["labs.NOPE.pay_level"])
+
+
+def test_launch_hands_the_sliders_to_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[dict[str, str]] = []
+
+    class Server:
+        def __init__(self, command: list[str], env: dict[str, str]) -> None:
+            started.append(env)
+
+        def wait(self, timeout: float | None = None) -> int:
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", Server)
+    paths = ["labs.MSL.pay_level", "market.noise_scale"]
+    assert viz.launch(FLAGSHIP, port=0, parameters=paths) == 0
+    assert viz._parameter_paths(started[0][viz.PARAMETERS_ENV]) == paths
 
 
 @pytest.mark.usefixtures("no_server")
