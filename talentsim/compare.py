@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,14 @@ import pandas as pd
 
 from talentsim.model import seed_list
 from talentsim.progress import Progress
-from talentsim.results import MetricSpec, atomic_folder, check_metrics, metric_values, run
+from talentsim.results import (
+    MetricSpec,
+    atomic_folder,
+    check_metrics,
+    check_picklable,
+    metric_values,
+    run,
+)
 from talentsim.scenario import Scenario, ScenarioError
 
 BASELINE = "baseline"
@@ -147,6 +154,8 @@ def compare(
         except ScenarioError as exc:
             raise ScenarioError(f"variant {name!r}: {exc}") from None
     check_metrics(base, metrics, "compare")
+    if isinstance(executor, ProcessPoolExecutor):
+        check_picklable(metrics, "compare", "no executor")
     try:
         chosen = seed_list(seeds, root_seed, minimum=2)
     except ValueError as exc:

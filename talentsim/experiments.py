@@ -43,6 +43,7 @@ from talentsim.progress import Progress
 from talentsim.results import (
     MetricSpec,
     check_metrics,
+    check_picklable,
     metric_values,
     run,
     run_metadata,
@@ -205,6 +206,9 @@ def sweep(
     _check_points(base, chosen)
     check_metrics(base, metrics, "sweep")
     planned = plan_runs(chosen, replicates, root_seed)
+    in_processes = executor is None and (workers or os.cpu_count() or 1) > 1 and len(planned) > 1
+    if in_processes or isinstance(executor, ProcessPoolExecutor):
+        check_picklable(metrics, "sweep", "workers=1 and no executor")
     split = parse_shard(shard)
     if split is not None:
         planned = [r for k, r in enumerate(planned) if k % split[1] == split[0]]

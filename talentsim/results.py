@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import platform
 import shutil
 import tempfile
@@ -595,6 +596,33 @@ def check_metrics(scenario: Scenario, metrics: MetricSpec, who: str) -> None:
         from talentsim.scenario import ScenarioError
 
         raise ScenarioError(f"{who}: unknown metric(s) {missing}; choose from: {', '.join(known)}")
+
+
+def check_picklable(metrics: MetricSpec, who: str, in_process: str) -> None:
+    """Fail early, naming the metric, if a metric function cannot go to worker processes.
+
+    Process pools send each task's arguments pickled; a lambda or a function defined inside
+    another cannot be, and would otherwise fail at the first run with Python's own message.
+
+    Args:
+        metrics: The metrics asked for.
+        who: The function asking (for the message).
+        in_process: How to run in this process instead (for the message).
+
+    Raises:
+        ValueError: naming the metric and saying what to do instead.
+    """
+    if not isinstance(metrics, Mapping):
+        return
+    for name, function in metrics.items():
+        try:
+            pickle.dumps(function)
+        except Exception as exc:  # pickling raises several kinds of error
+            raise ValueError(
+                f"{who}: metric {name!r} cannot be sent to worker processes ({exc}): define it "
+                "at the top level of a module (a lambda or a function defined inside another "
+                f"cannot be pickled), or run in this process ({in_process})"
+            ) from None
 
 
 def replicates(

@@ -93,6 +93,19 @@ def test_metric_functions_and_progress() -> None:
     assert set(result.effects["metric"]) == {"a_at_end"}
 
 
+def test_metric_functions_with_a_process_pool_fail_first() -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1) as pool, pytest.raises(ValueError, match="no executor"):
+        ts.compare(
+            ts.Scenario.from_dict(small_scenario_dict()),
+            {"richer_a": {"labs.A.pay_level": 3.0}},
+            seeds=2,
+            metrics={"a_at_end": lambda r: r.summary()["headcount_end.A"]},
+            executor=pool,
+        )
+
+
 @pytest.mark.parametrize(
     ("variants", "seeds", "metrics", "message"),
     [

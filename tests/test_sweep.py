@@ -194,6 +194,25 @@ def test_bad_points_and_metrics_fail_before_anything_runs(
     assert not store.exists()
 
 
+def test_metric_functions_that_cannot_reach_worker_processes_fail_first(
+    small_scenario: ts.Scenario,
+) -> None:
+    """A lambda metric with worker processes: a clear error before anything runs."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    metrics = {"a_end": lambda r: r.summary()["headcount_end.A"]}
+    grid = {"labs.A.pay_level": [1.0, 2.0]}
+    with pytest.raises(ValueError, match=r"metric 'a_end' cannot be sent to worker processes"):
+        ts.sweep(small_scenario, grid, replicates=2, metrics=metrics, workers=2)
+    with ProcessPoolExecutor(1) as pool, pytest.raises(ValueError, match="workers=1"):
+        ts.sweep(small_scenario, grid, replicates=2, metrics=metrics, executor=pool)
+    # in this process, or in threads, the same metric works
+    table = ts.sweep(small_scenario, grid, replicates=2, metrics=metrics, workers=1)
+    with ThreadPoolExecutor(2) as pool:
+        threaded = ts.sweep(small_scenario, grid, replicates=2, metrics=metrics, executor=pool)
+    assert table["a_end"].tolist() == threaded["a_end"].tolist()
+
+
 def test_sampled_designs_run_with_units(small_scenario: ts.Scenario) -> None:
     params = {
         "labs.A.pay_level": {"low": 1.0, "high": 3.0},
