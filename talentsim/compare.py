@@ -95,6 +95,31 @@ class Comparison:
 
         return atomic_folder(folder, write, overwrite=overwrite)
 
+    @classmethod
+    def load(cls, folder: str | Path) -> Comparison:
+        """Read a folder written by :meth:`save` back into a Comparison.
+
+        Raises:
+            OSError: if a file is missing or unreadable; ValueError or KeyError: if one is
+                not what :meth:`save` writes (ScenarioError, a ValueError, for its scenario).
+        """
+        import json
+
+        folder = Path(folder)
+        with open(folder / "comparison.json", encoding="utf-8") as handle:
+            document = json.load(handle)
+        text = {"variant": str}
+        return cls(
+            runs=pd.read_csv(folder / "runs.csv", dtype=text),
+            effects=pd.read_csv(folder / "effects.csv", dtype=text),
+            variants=dict(document["variants"]),
+            confidence=float(document["confidence"]),
+            scenario=Scenario.from_dict(
+                document["scenario"], source=str(folder / "comparison.json")
+            ),
+            metadata=document.get("metadata") or {},
+        )
+
 
 def _run_metrics(
     scenario: Scenario,

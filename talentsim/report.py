@@ -174,25 +174,11 @@ def write_report(
 
 
 def load_comparison(folder: str | Path) -> Any:
-    """Read a folder written by :meth:`talentsim.Comparison.save` back into a Comparison."""
+    """:meth:`talentsim.Comparison.load`, with a :class:`ReportError` for a bad folder."""
     from talentsim.compare import Comparison
 
-    folder = Path(folder)
     try:
-        with open(folder / "comparison.json", encoding="utf-8") as handle:
-            document = json.load(handle)
-        text = {"variant": str}
-        runs = pd.read_csv(folder / "runs.csv", dtype=text)
-        effects = pd.read_csv(folder / "effects.csv", dtype=text)
-        scenario = Scenario.from_dict(document["scenario"], source=str(folder / "comparison.json"))
-        return Comparison(
-            runs=runs,
-            effects=effects,
-            variants=dict(document["variants"]),
-            confidence=float(document["confidence"]),
-            scenario=scenario,
-            metadata=document.get("metadata") or {},
-        )
+        return Comparison.load(folder)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ReportError(f"{folder}: cannot read the comparison ({_reason(exc)})") from None
 

@@ -136,6 +136,15 @@ def test_comparison_saves_readable_files(comparison: ts.Comparison, tmp_path: Pa
     assert len(document["seeds"]) == 6
     with pytest.raises(FileExistsError):
         comparison.save(tmp_path / "cmp")
+    loaded = ts.Comparison.load(out)
+    pd.testing.assert_frame_equal(loaded.runs, comparison.runs, check_dtype=False)
+    pd.testing.assert_frame_equal(loaded.effects, comparison.effects, check_dtype=False)
+    assert loaded.variants == comparison.variants
+    assert loaded.confidence == comparison.confidence
+    assert loaded.scenario.to_dict() == comparison.scenario.to_dict()
+    (out / "runs.csv").unlink()
+    with pytest.raises(FileNotFoundError):
+        ts.Comparison.load(out)
 
 
 # --------------------------------------------------------------------------------------------
