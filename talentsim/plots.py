@@ -25,6 +25,7 @@ Function                       Draws
 :func:`exit_reasons`           departures by main reason, by lab and cohort (stacked bars)
 :func:`sweep_heatmap`          two swept parameters → replicate means of an outcome
 :func:`sweep_line`             one swept parameter → replicate means with t intervals
+:func:`sweep_headcount`        a lab's headcount over time at each point of a sweep
 :func:`sensitivity_bars`       Sobol (S1, ST) or Morris (μ*, σ) indices with intervals
 :func:`comparison_effects`     paired effects of variants with t intervals
 =============================  ====================================================
@@ -764,6 +765,86 @@ def sweep_line(
     if others:
         title += f"\n(averaged over {', '.join(others)})"
     ax.set_title(title)
+    return _finish(fig)
+
+
+@_styled
+def sweep_headcount(
+    series: pd.DataFrame,
+    table: pd.DataFrame,
+    lab: str,
+    *,
+    parameters: Sequence[str] | None = None,
+    points: Sequence[int] | None = None,
+    confidence: float = 0.95,
+) -> Figure:
+    """A lab's headcount over time at each design point of a sweep, one line per point.
+
+    Each line is the mean across the point's replicates, with a t confidence band.
+
+    Args:
+        series: Stored time series of the sweep's runs (``SweepStore.timeseries()``: columns
+            ``run_id``, ``time`` in years, ``lab`` and ``headcount``).
+        table: The sweep table (``run_id``, ``point`` and the parameter columns).
+        lab: The lab (or ``"outside"``).
+        parameters: Parameter columns that label the lines (default: the swept parameters of
+            ``table.attrs["design"]``).
+        points: Design points to draw (default: all; at most eight, one colour each).
+        confidence: Level of the bands.
+
+    Raises:
+        ValueError: for missing columns, an unknown lab or point, more than eight points, or
+            no time series of the chosen points.
+    """
+    who = "sweep_headcount"
+    _check_confidence(confidence, who)
+    _columns(series, ["run_id", "time", "lab", "headcount"], who, "the time series")
+    if parameters is None:
+        design = table.attrs.get("design")
+        listed = design.get("parameters") if isinstance(design, Mapping) else None
+        if not listed:
+            raise ValueError(f"{who}: the table names no swept parameters; give parameters=")
+        parameters = [str(p.get("path")) for p in listed]
+    _columns(table, ["run_id", "point", *parameters], who, "the sweep table")
+    known = set(series["lab"].astype(str))
+    if lab not in known:
+        raise ValueError(f"{who}: no time series of lab {lab!r}; choose from {sorted(known)}")
+    chosen = list(dict.fromkeys(table["point"])) if points is None else list(points)
+    missing = [p for p in chosen if p not in set(table["point"])]
+    if missing:
+        raise ValueError(f"{who}: no design point {missing} in the table")
+    if len(chosen) > len(OKABE_ITO):
+        raise ValueError(
+            f"{who}: {len(chosen)} design points are too many lines for one figure; "
+            f"choose at most {len(OKABE_ITO)} with points="
+        )
+    rows = series[series["lab"].astype(str) == lab]
+    runs_of = table.groupby("point")["run_id"].apply(list)
+    fig, ax = _figure()
+    scale, unit, drawn, counts = 1.0, "years", 0, []
+    for k, point in enumerate(chosen):
+        mine = rows[rows["run_id"].isin(set(runs_of[point]))]
+        if mine.empty:
+            continue
+        curves = mine.pivot_table(index="run_id", columns="time", values="headcount")
+        time = curves.columns.to_numpy(dtype=float)
+        if time[-1] <= 2.0 + 1e-9:
+            scale, unit = DAYS_PER_YEAR / 7.0, "weeks"
+        values = table.loc[table["point"] == point, parameters].iloc[0]
+        label = ", ".join(f"{name} = {_tick(value)}" for name, value in values.items())
+        colour = OKABE_ITO[k % len(OKABE_ITO)]
+        _band(ax, time * scale, curves.to_numpy(dtype=float), colour, label, confidence)
+        drawn += 1
+        counts.append(curves.shape[0])
+    if not drawn:
+        raise ValueError(f"{who}: no stored time series of the chosen points")
+    ax.set_xlabel(f"time since the start of the run ({unit})")
+    ax.set_ylabel(f"researchers at {lab} (headcount)")
+    ax.set_ylim(bottom=0)
+    ax.legend(title="design point", loc="best", fontsize="small")
+    runs_text = f"{min(counts)}" if min(counts) == max(counts) else f"{min(counts)}–{max(counts)}"
+    note = "one run" if max(counts) == 1 else f"band: {confidence:.0%} t interval"
+    ax.set_title(f"Headcount at {lab} — mean of {runs_text} runs per point, {note}")
     return _finish(fig)
 
 

@@ -29,6 +29,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,10 @@ KINDS = ("run", "comparison", "sweep")
 """The kinds of results folder a report can be written for."""
 
 DPI = 150
+MAX_FIGURE_LABS = 4
+"""Labs whose headcount over time a sweep's page draws (from its stored time series, when
+the sweep has at most eight design points)."""
+
 MAX_FIGURE_METRICS = 6
 """Most metrics of a sweep drawn as figures (all are in the tables)."""
 MAX_ROWS = 200
@@ -372,6 +377,8 @@ def _sweep_page(folder: Path) -> _Page:
         table = store.table()
         versions = store.meta("versions") or {}
         scenario = Scenario.from_dict(spec["scenario"], source=str(folder / MANIFEST))
+        few_points = table["point"].nunique() <= len(plots.OKABE_ITO)
+        series = store.timeseries() if spec.get("timeseries") and few_points else None
         store.close()
     except (StoreError, sqlite3.Error, OSError, ValueError, KeyError) as exc:
         raise ReportError(f"{folder}: cannot read the sweep store ({_reason(exc)})") from None
@@ -446,6 +453,16 @@ def _sweep_page(folder: Path) -> _Page:
                         _bind(plots.sweep_line, table, x, metric),
                     )
                 )
+    if series is not None and "headcount" in series.columns:
+        for lab in scenario.lab_names[:MAX_FIGURE_LABS]:
+            page.figures.append(
+                _Figure(
+                    f"headcount_{_slug(lab)}",
+                    f"Headcount at {lab} over time at each design point: the mean across the "
+                    "point's replicates, with 95% t bands (from the stored time series).",
+                    partial(plots.sweep_headcount, series, table, lab, parameters=parameters),
+                )
+            )
     return page
 
 

@@ -69,6 +69,21 @@ def _sweep_table() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _sweep_series(
+    runs: list[ts.RunResult], variant_runs: list[ts.RunResult]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stored time series and the sweep table of a two-point sweep, from replicate runs."""
+    rows, frames = [], []
+    for point, (pay, group) in enumerate(((1.0, runs), (3.0, variant_runs))):
+        for replicate, result in enumerate(group):
+            run_id = f"p{point}r{replicate}"
+            rows.append({"run_id": run_id, "point": point, "labs.A.pay_level": pay})
+            frames.append(result.timeseries.assign(run_id=run_id))
+    table = pd.DataFrame(rows)
+    table.attrs["design"] = {"parameters": [{"path": "labs.A.pay_level"}]}
+    return pd.concat(frames, ignore_index=True), table
+
+
 def _sobol_table() -> pd.DataFrame:
     rows = []
     for index, values in (("S1", (0.5, 0.2)), ("ST", (0.7, 0.3))):
@@ -128,6 +143,7 @@ FIGURES: dict[str, Callable[[Any], Figure]] = {
         f["sweep"], "labs.A.pay_level", "labs.A.reorg_rate", "attrition.A", percent=True
     ),
     "sweep_line": lambda f: plots.sweep_line(f["sweep"], "labs.A.reorg_rate", "attrition.A"),
+    "sweep_headcount": lambda f: plots.sweep_headcount(*f["sweep_series"], "A"),
     "sensitivity_bars": lambda f: plots.sensitivity_bars(f["sobol"]),
     "comparison_effects": lambda f: plots.comparison_effects(f["comparison"]),
 }
@@ -141,6 +157,7 @@ def inputs(
         "runs": runs,
         "variant_runs": variant_runs,
         "sweep": _sweep_table(),
+        "sweep_series": _sweep_series(runs, variant_runs),
         "sobol": _sobol_table(),
         "comparison": _comparison(scenario),
     }
@@ -266,6 +283,24 @@ def test_sweep_heatmap_shows_replicate_means_of_done_runs() -> None:
     np.testing.assert_allclose(shown, sorted(float(f"{m:.3g}") for m in means))
     # Rates are ordered by size, not as strings ("12/year" after "4/year").
     assert [t.get_text() for t in ax.get_yticklabels()] == ["0/year", "4/year", "12/year"]
+
+
+def test_sweep_headcount_draws_each_point_s_replicate_mean(
+    runs: list[ts.RunResult], variant_runs: list[ts.RunResult]
+) -> None:
+    series, table = _sweep_series(runs, variant_runs)
+    ax = plots.sweep_headcount(series, table, "A", confidence=0.9).axes[0]
+    assert [line.get_label() for line in ax.lines] == [
+        "labs.A.pay_level = 1",
+        "labs.A.pay_level = 3",
+    ]
+    for line, group in zip(ax.lines, (runs, variant_runs), strict=True):
+        curves = [r.timeseries[r.timeseries["lab"] == "A"]["headcount"] for r in group]
+        np.testing.assert_allclose(line.get_ydata(), np.mean(curves, axis=0))
+    assert "3 runs per point" in ax.get_title() and "90% t interval" in ax.get_title()
+    assert ax.get_xlabel().endswith("(weeks)")
+    one = plots.sweep_headcount(series, table, "A", points=[1]).axes[0]
+    assert [line.get_label() for line in one.lines] == ["labs.A.pay_level = 3"]
 
 
 def test_kaplan_meier_matches_a_hand_computation() -> None:
@@ -399,6 +434,21 @@ BAD_INPUTS: list[tuple[str, Callable[[Any], Any], list[str]]] = [
         "same axis",
         lambda f: plots.sweep_heatmap(f["sweep"], "point", "point", "attrition.A"),
         ["different"],
+    ),
+    (
+        "sweep_headcount lab",
+        lambda f: plots.sweep_headcount(*f["sweep_series"], "Z"),
+        ["sweep_headcount", "'Z'", "'A'"],
+    ),
+    (
+        "sweep_headcount points",
+        lambda f: plots.sweep_headcount(*f["sweep_series"], "A", points=[7]),
+        ["no design point [7]"],
+    ),
+    (
+        "sweep_headcount parameters",
+        lambda f: plots.sweep_headcount(f["sweep_series"][0], f["sweep"], "A"),
+        ["no swept parameters", "parameters="],
     ),
     (
         "text outcome",

@@ -132,6 +132,7 @@ def test_report_of_a_sweep_store(sweep_folder: Path, tmp_path: Path) -> None:
     assert {p.stem for p in path.parent.glob("*.png")} == {
         "heatmap_attrition_A",
         "heatmap_net_flow_B",
+        *(f"headcount_{lab}" for lab in ("A", "B", "C")),  # from the stored time series
     }
     for text in ("Runs by status", "Replicate means per point", "labs.A.reorg_rate", "6/year"):
         assert text in document
