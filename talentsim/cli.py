@@ -68,8 +68,22 @@ def _load_with_overrides(file: str, assignments: list[str]):
     from talentsim.scenario import load_scenario
 
     scenario = load_scenario(file)
-    overrides = dict(_parse_or_fail(item) for item in assignments)
+    overrides: dict[str, object] = {}
+    for item in assignments:
+        key, value = _parse_or_fail(item)
+        _refuse_twice(overrides, key, value, "--set")
+        overrides[key] = value
     return scenario.with_overrides(overrides) if overrides else scenario
+
+
+def _refuse_twice(overrides: dict[str, object], key: str, value: object, option: str) -> None:
+    """Two values for one key: an error, not the last one silently winning."""
+    from talentsim.scenario import ScenarioError
+
+    if key in overrides and overrides[key] != value:
+        raise ScenarioError(
+            f"{option}: {key} is given twice ({overrides[key]!r} and {value!r}); give it once"
+        )
 
 
 def _build_parser():
@@ -374,7 +388,8 @@ def _parse_variants(items: list[str]) -> dict[str, dict[str, object]]:
                 f"--variant {item!r}: expected NAME:KEY=VALUE, e.g. double_pay:labs.MSL.pay_level=5"
             )
         key, value = _parse_or_fail(assignment)
-        variants.setdefault(name, {})[key] = value
+        _refuse_twice(variants.setdefault(name, {}), key, value, f"--variant {name}")
+        variants[name][key] = value
     if not variants:
         raise ScenarioError("compare: give at least one --variant NAME:KEY=VALUE")
     return variants
@@ -435,7 +450,7 @@ def _sweep(args) -> int:
     except ValueError as exc:
         raise ScenarioError(f"--{exc}") from None
     store = Path(args.store or spec.store or Path("results") / f"{scenario.name}-sweep")
-    if shard is not None and args.store is None and spec.store is None:
+    if shard is not None and args.store is None:  # (a store named by --store is used as is)
         store = store.with_name(f"{store.name}-shard{shard[0]}of{shard[1]}")
     _compile_first(scenario, quiet=args.quiet)
     executor, client = None, None
@@ -571,8 +586,13 @@ def _check_output_folder(out, *, force: bool) -> None:
     """Fail before running if the results could not be written."""
     import os
 
+    from talentsim.results import unsafe_results_folder
     from talentsim.scenario import ScenarioError
 
+    problem = unsafe_results_folder(out)
+    if problem:
+        raise ScenarioError(f"--out {out}: {problem}")
+    out = out.resolve()
     if out.exists() and not out.is_dir():
         raise ScenarioError(f"--out {out}: exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not force:
@@ -599,13 +619,16 @@ def _print_table(result, out) -> None:
     _print_heading(
         f"scenario {result.scenario.name!r}: {summary['steps']} steps "
         f"({summary['years']:.2f} years), seed {result.seed}",
-        header + f"{'exits':>7}{'net flow':>10}{'attrition':>11}",
+        header + f"{'exits':>7}{'separated':>11}{'net flow':>10}{'attrition':>11}",
     )
     for row in table.itertuples():
         print(
             f"{row.Index!s:<14}{row.start:>7}{row.end:>7}{row.hires:>7}{row.quits:>7}"
-            f"{row.returns:>9}{row.exits:>7}{row.net_flow:>+10}{row.attrition:>11.0%}"
+            f"{row.returns:>9}{row.exits:>7}{row.separations:>11}{row.net_flow:>+10}"
+            f"{row.attrition:>11.0%}"
         )
+    print("hires include returns to a former lab; net flow = hires - quits - exits - separated;")
+    print("attrition = share of the starting staff gone by the end")
     print(
         f"moves {summary['moves']}, boomerang returns {summary['boomerangs']}, "
         f"early exits (< 13 weeks) {summary['early_exits']}"

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from talentsim.results import RunResult, atomic_folder
+from talentsim.results import RunResult, atomic_folder, unsafe_results_folder
 from talentsim.scenario import Scenario
 from talentsim.store import MANIFEST
 
@@ -751,6 +751,9 @@ def _toml_value(value: Any) -> str:
 
 def _check_target(source: Path, target: Path, overwrite: bool) -> None:
     """Refuse targets that would destroy results, and fail early on unwritable ones."""
+    problem = unsafe_results_folder(target)
+    if problem:
+        raise ReportError(f"--out {target}: {problem}")
     resolved_source, resolved_target = source.resolve(), target.resolve()
     if resolved_target == resolved_source or resolved_target in resolved_source.parents:
         raise ReportError(

@@ -8,6 +8,7 @@ pandas DataFrames that plot directly.
 from __future__ import annotations
 
 import json
+import numbers
 import os
 import pickle
 import platform
@@ -23,6 +24,7 @@ import pandas as pd
 
 from talentsim.model import FLOWS, MOVE_KINDS, TalentModel
 from talentsim.scenario import OUTSIDE, Scenario
+from talentsim.units import parse_duration
 
 EARLY_EXIT_YEARS = 0.25
 """Departures with tenure below this (about 13 weeks) count as early exits."""
@@ -254,10 +256,36 @@ class RunResult:
         Args:
             lab: The lab.
             cohorts: Count only starters of these cohorts.
-            at: Time in years since the start (default: the end of the run).
+            at: Time since the start, in years or as a duration (``"6mo"``, ``"26w"``);
+                default: the end of the run.
+
+        Returns:
+            The share; NaN when no researcher (of those cohorts) started at ``lab``.
+
+        Raises:
+            ValueError: for an unknown lab or cohort, or a time outside the run.
         """
         self._check_lab(lab)
-        return 1.0 - self._share_left(lab, cohorts=cohorts, at=at)
+        return 1.0 - self._share_left(lab, cohorts=cohorts, at=self._time_in_run(at, "at"))
+
+    def _time_in_run(self, value: float | str | None, name: str) -> float | None:
+        """A time since the start in years (from years or a duration), within the run.
+
+        Up to one step past the last step is allowed: a run of 52 weekly steps is 0.997 years
+        long, and "after one year" should mean its end.
+        """
+        if value is None:
+            return None
+        try:
+            years = parse_duration(value) if isinstance(value, str) else float(value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"{name}: expected years or a duration such as '6mo' ({exc})"
+            ) from None
+        end = float(self.timeseries["time"].max())
+        if not 0 <= years <= end + self.scenario.time.step + 1e-9:
+            raise ValueError(f"{name}: {value!r} is outside the run (0 to {end:.4g} years)")
+        return years
 
     def _share_left(
         self, lab: str, *, cohorts: Sequence[str] | None = None, at: float | None = None
@@ -488,6 +516,21 @@ def _empty_events(model: TalentModel, place_categories: list[str]) -> pd.DataFra
     return frame
 
 
+def unsafe_results_folder(folder: str | Path) -> str | None:
+    """Why ``folder`` must not be replaced by a results folder (None if it may be).
+
+    A results folder is written elsewhere and moved into place, replacing what was there: so
+    not ``.`` or ``..``, nor the current folder, one that holds it, or a filesystem root.
+    """
+    folder = Path(folder)
+    if folder.name in ("", ".", ".."):
+        return "name a folder of its own for the results, not '.' or '..'"
+    target, here = folder.resolve(), Path.cwd().resolve()
+    if target == here or target in here.parents:
+        return "is the current folder or holds it; name a folder of its own for the results"
+    return None
+
+
 def atomic_folder(
     folder: str | Path, write: Callable[[Path], None], *, overwrite: bool = False
 ) -> Path:
@@ -496,11 +539,17 @@ def atomic_folder(
     An interrupted write never leaves a folder that looks complete.
 
     Raises:
+        ValueError: if the path is ``.`` or ``..``, or the current folder or one holding it
+            (replacing it would delete the working folder).
         FileExistsError: if the folder is not empty and ``overwrite`` is false.
         NotADirectoryError: if the path exists and is a file.
         OSError: if the folder cannot be written.
     """
     folder = Path(folder)
+    problem = unsafe_results_folder(folder)
+    if problem:
+        raise ValueError(f"{folder}: {problem}")
+    folder = folder.resolve()  # ("results/.." would otherwise be replaced once results/ exists)
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"{folder}: exists and is not a folder")
     if folder.is_dir() and any(folder.iterdir()) and not overwrite:
@@ -672,7 +721,14 @@ def run(
 
     Returns:
         The run's :class:`RunResult`.
+
+    Raises:
+        ValueError: if ``steps`` is not a positive whole number.
     """
+    if steps is not None and (
+        isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1
+    ):
+        raise ValueError(f"run: steps must be a positive whole number, got {steps!r}")
     model = TalentModel(scenario, seed=seed, overrides=overrides)
     model.run(steps=steps, progress=progress)
     return RunResult.from_model(model)

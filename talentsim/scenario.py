@@ -498,6 +498,12 @@ class Scenario(BaseModel):
         import re
 
         problems: list[str] = []
+        if self.name.strip() in ("", ".", "..") or any(c in self.name for c in "/\\\0"):
+            # (it names the default results folder: results/<name>)
+            problems.append(
+                f"name: {self.name!r} cannot name a results folder; use a short name without "
+                "slashes (not empty, '.' or '..')"
+            )
         if not self.labs:
             problems.append("labs: at least one lab is required")
         for name in self.labs:
@@ -599,7 +605,9 @@ class Scenario(BaseModel):
         """
         data = self.to_dict()
         for path, value in overrides.items():
-            _set_path(data, path, value)
+            # NumPy scalars (a value from a design table, say) as the Python numbers they are
+            plain = value.item() if getattr(value, "ndim", None) == 0 else value
+            _set_path(data, path, plain)
         return Scenario.from_dict(data, source="overrides")
 
     # ----------------------------------------------------------------------------------------

@@ -453,3 +453,52 @@ def test_run_compiles_first_with_a_notice(
     assert code == 0
     assert len(made) == 2  # the compiling step's model, then the run's
     assert ("compiling talentsim's simulation code" in err) is not quiet
+
+
+# --------------------------------------------------------------------------------------------
+# results folders never replace the working folder
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--set", 'name=".."'],
+        ["--set", 'name=""'],
+        ["--set", 'name="a/b"'],
+        ["--out", "fresh/.."],
+        ["--out", ".", "--force"],
+        ["--out", "..", "--force"],
+    ],
+)
+def test_run_never_replaces_the_working_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, argv
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "keep.txt").write_text("mine")
+    monkeypatch.chdir(work)
+    code, out, err = _run(capsys, "run", FLAGSHIP, "--seed", "1", *argv)
+    _assert_usage_error(code, out, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["work"]
+    assert sorted(p.name for p in work.iterdir()) == ["keep.txt"]
+
+
+def test_saving_into_dot_dot_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "keep.txt").write_text("mine")
+    result = talentsim.run(FLAGSHIP, seed=1, steps=2)
+    for folder in ("nothere/..", ".", str(tmp_path)):
+        with pytest.raises(ValueError, match="folder of its own"):
+            result.save(folder, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+
+
+def test_a_key_given_twice_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    twice = ["--set", "labs.MSL.pay_level=5", "--set", "labs.MSL.pay_level=6"]
+    code, out, err = _run(capsys, "run", FLAGSHIP, "--out", tmp_path / "run", *twice)
+    _assert_usage_error(code, out, err, "--set", "labs.MSL.pay_level", "twice")
+    variants = ["--variant", "x:labs.MSL.pay_level=5", "--variant", "x:labs.MSL.pay_level=6"]
+    code, out, err = _run(capsys, "compare", FLAGSHIP, "--out", tmp_path / "cmp", *variants)
+    _assert_usage_error(code, out, err, "--variant x", "labs.MSL.pay_level", "twice")
+    assert not (tmp_path / "run").exists() and not (tmp_path / "cmp").exists()

@@ -11,6 +11,7 @@ import pytest
 
 import talentsim as ts
 from talentsim.model import FLOWS
+from talentsim.units import DAYS_PER_YEAR
 from tests.conftest import small_scenario_dict
 
 
@@ -407,3 +408,18 @@ def test_retirements_are_logged_before_the_same_steps_entries(small: ts.Scenario
             both += 1
             assert retire.max() < enter.min()
     assert both > 0  # the scenario has steps with both
+
+
+@pytest.mark.parametrize("steps", [0, -3, 2.5, True])
+def test_run_refuses_steps_that_are_not_a_positive_whole_number(steps) -> None:
+    with pytest.raises(ValueError, match="steps must be a positive whole number"):
+        ts.run(ts.Scenario.from_dict(small_scenario_dict()), seed=1, steps=steps)
+
+
+def test_retention_reads_durations_and_refuses_times_outside_the_run() -> None:
+    result = ts.run(ts.Scenario.from_dict(small_scenario_dict()), seed=3)
+    assert result.retention("A", at="26w") == result.retention("A", at=26 * 7 / DAYS_PER_YEAR)
+    assert result.retention("A", at="1y") == result.retention("A")  # one step past the end
+    for bad in (-0.1, 5, "soon"):
+        with pytest.raises(ValueError, match="at: "):
+            result.retention("A", at=bad)

@@ -714,3 +714,15 @@ def test_rate_and_duration_units_are_inverse(unit: str) -> None:
     # One event per unit of time happens once in one unit of time.
     assert parse_rate(f"1/{unit}") * parse_duration(f"1{unit}") == pytest.approx(1.0)
     assert math.isfinite(parse_rate(f"1e300/{unit}"))
+
+
+def test_numpy_scalars_are_accepted_as_overrides() -> None:
+    import numpy as np
+
+    base = load_scenario(Path(__file__).resolve().parent.parent / "scenarios" / "msl_exodus.toml")
+    changed = base.with_overrides(
+        {"cohorts.msl_veterans.size": np.int64(20), "labs.MSL.pay_level": np.float64(3.5)}
+    )
+    assert changed.cohorts["msl_veterans"].size == 20
+    assert isinstance(changed.cohorts["msl_veterans"].size, int)
+    assert changed.labs["MSL"].pay_level == 3.5

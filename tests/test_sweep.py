@@ -361,3 +361,17 @@ def test_the_store_keeps_the_scenario_as_written(tmp_path: Path) -> None:
     assert list(stored.cohorts) == list(scenario.cohorts)
     replay = ts.run(stored, seed=int(table["seed"][0]), overrides={"labs.MSL.pay_level": 2.0})
     assert replay.summary()["attrition.MSL"] == pytest.approx(table["attrition.MSL"][0])
+
+
+def test_shards_of_a_sweep_file_with_a_store_each_get_their_own(tmp_path: Path, capsys) -> None:
+    """An array job: every shard of a file that names its store writes a store of its own."""
+    store = tmp_path / "phase"
+    body = SWEEP.replace("replicates = 2", f'replicates = 2\nstore = "{store.as_posix()}"')
+    path = _sweep_file(tmp_path, body)
+    for i in range(2):
+        assert main(["sweep", str(path), "--shard", f"{i}/2", "--workers", "1", "--quiet"]) == 0
+    capsys.readouterr()
+    tables = [ts.SweepStore(tmp_path / f"phase-shard{i}of2").table() for i in range(2)]
+    assert not store.exists()
+    run_ids = pd.concat(tables)["run_id"]
+    assert len(run_ids) == 12 and run_ids.is_unique  # 2 × 3 points × 2 replicates, once each
