@@ -262,15 +262,46 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _validate(args) -> int:
-    from talentsim.scenario import load_scenario
+    import tomllib
 
-    scenario = load_scenario(args.file)
+    from talentsim.scenario import ScenarioError, load_scenario
+    from talentsim.sweepfile import load_sweep_file
+
+    try:
+        with open(args.file, "rb") as handle:
+            has_sweep = "sweep" in tomllib.load(handle)
+    except (OSError, ValueError):  # (TOMLDecodeError, UnicodeDecodeError)
+        has_sweep = False  # load_scenario says what is wrong with the file
+    spec = None
+    if has_sweep:
+        scenario, spec = load_sweep_file(args.file)
+    else:
+        scenario = load_scenario(args.file)
     n_researchers = sum(c.size for c in scenario.cohorts.values())
     print(
         f"{args.file}: ok — scenario {scenario.name!r}, {len(scenario.labs)} labs, "
         f"{len(scenario.cohorts)} cohorts ({n_researchers} researchers), "
         f"{len(scenario.events)} scheduled events, {scenario.time.n_steps} steps"
     )
+    if spec is not None:
+        from talentsim.designs import DesignError, make_design
+
+        try:
+            design = make_design(
+                spec.parameter_specs(),
+                spec.design,
+                samples=spec.samples,
+                seed=spec.design_seed,
+                second_order=spec.second_order,
+                levels=spec.levels,
+            )
+        except DesignError as exc:
+            raise ScenarioError(f"{args.file}: {exc}") from None
+        points = len(design.points)
+        print(
+            f"  and a sweep: {spec.design} design of {', '.join(spec.parameters)}: {points} "
+            f"points × {spec.replicates} replicates = {points * spec.replicates} runs"
+        )
     return 0
 
 
@@ -443,6 +474,10 @@ def _sweep(args) -> int:
     from talentsim.sweepfile import load_sweep_file
 
     scenario, spec = load_sweep_file(args.file)
+    if args.retry_failed and not args.resume:
+        raise ScenarioError(
+            "--retry-failed goes with --resume (it reruns a stored sweep's failures)"
+        )
     if args.workers is not None and args.workers < 1:
         raise ScenarioError(f"--workers: expected a positive integer, got {args.workers}")
     try:
@@ -478,8 +513,10 @@ def _sweep(args) -> int:
             progress=not args.quiet and sys.stderr.isatty(),
             chunk_runs=spec.chunk_runs,
         )
-    except (DesignError, StoreError) as exc:
-        raise ScenarioError(f"{args.file}: {exc}") from None
+    except (DesignError, StoreError, ScenarioError) as exc:
+        text = str(exc)
+        named = text if text.startswith(str(args.file)) else f"{args.file}: {text}"
+        raise ScenarioError(named) from None
     except SweepError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 1

@@ -48,7 +48,7 @@ DEPARTURE_KINDS = ("quit", "return", "exit", "separation")
 RESULT_FILES = ("timeseries.parquet", "events.parquet", "researchers.parquet", "run.json")
 
 
-@dataclass
+@dataclass(repr=False)
 class RunResult:
     """What one run produced.
 
@@ -165,6 +165,13 @@ class RunResult:
             events=events,
             researchers=researchers,
             metadata=run_metadata(),
+        )
+
+    def __repr__(self) -> str:
+        steps = int(self.timeseries["step"].max()) if len(self.timeseries) else 0
+        return (
+            f"RunResult(scenario={self.scenario.name!r}, seed={self.seed}, steps={steps}, "
+            f"labs={self.scenario.lab_names}, events={len(self.events)})"
         )
 
     # ----------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import difflib
 import math
+import os
 import tomllib
 import types
 import typing
@@ -674,6 +675,9 @@ def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a TOML scenario file.
 
+    A ``[sweep]`` table in it (the file's own sweep, see :mod:`talentsim.sweepfile`) is left
+    to ``talentsim sweep``.
+
     Args:
         path: The file.
 
@@ -681,6 +685,11 @@ def load_scenario(path: str | Path) -> Scenario:
         ScenarioError: if the file cannot be read, is not valid TOML, or does not match the
             schema; the message names the file, the key path and what was expected.
     """
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(
+            f"load_scenario: expected the path of a TOML file, got {type(path).__name__}; "
+            "for a dict use ts.Scenario.from_dict (ts.run and ts.TalentModel take either)"
+        )
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -698,6 +707,16 @@ def load_scenario(path: str | Path) -> Scenario:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+    if "sweep" in data:
+        # A scenario file may carry its sweep ([sweep], read by `talentsim sweep`); a sweep
+        # file of its own only names its scenario.
+        sweep = data.pop("sweep")
+        if not data:
+            named = sweep.get("scenario") if isinstance(sweep, dict) else None
+            where = f" (its scenario is {named!r})" if isinstance(named, str) else ""
+            raise ScenarioError(
+                f"{path}: is a sweep file{where}, not a scenario; run it with `talentsim sweep`"
+            )
     return Scenario.from_dict(data, source=str(path))
 
 

@@ -217,11 +217,23 @@ def _locate(scenario: Scenario, path: str) -> tuple[int | float, Any]:
         elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
             node, field = node[int(part)], None
         else:
-            raise ScenarioError(f"dashboard: {path}: no key {part!r} in the scenario")
+            known = (
+                ", ".join(map(str, node))
+                if isinstance(node, dict)
+                else f"0 to {len(node) - 1}"
+                if isinstance(node, list) and node
+                else "none"
+            )
+            raise ScenarioError(f"dashboard: {path}: no key {part!r} (expected one of: {known})")
     if isinstance(node, Fixed):  # a bare number in the file: the override sets it again
         node, field = node.value, Fixed.model_fields["value"]
     if isinstance(node, bool) or not isinstance(node, int | float) or field is None:
-        raise ScenarioError(f"dashboard: {path}: expected a number for a slider, got {node!r}")
+        what = (
+            f"{type(node).__name__}, a group of keys ({', '.join(type(node).model_fields)})"
+            if isinstance(node, BaseModel)
+            else f"{node!r}"
+        )
+        raise ScenarioError(f"dashboard: {path}: expected a number for a slider, got {what}")
     return node, field
 
 

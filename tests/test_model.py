@@ -423,3 +423,15 @@ def test_retention_reads_durations_and_refuses_times_outside_the_run() -> None:
     for bad in (-0.1, 5, "soon"):
         with pytest.raises(ValueError, match="at: "):
             result.retention("A", at=bad)
+
+
+def test_a_run_result_prints_short() -> None:
+    result = ts.run(ts.Scenario.from_dict(small_scenario_dict()), seed=3, steps=4)
+    text = repr(result)
+    assert text.startswith("RunResult(scenario=") and "seed=3" in text and "steps=4" in text
+    assert len(text) < 200
+
+
+def test_load_scenario_says_what_it_takes() -> None:
+    with pytest.raises(TypeError, match=r"Scenario\.from_dict"):
+        ts.load_scenario(small_scenario_dict())  # type: ignore[arg-type]

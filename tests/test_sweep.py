@@ -375,3 +375,20 @@ def test_shards_of_a_sweep_file_with_a_store_each_get_their_own(tmp_path: Path, 
     assert not store.exists()
     run_ids = pd.concat(tables)["run_id"]
     assert len(run_ids) == 12 and run_ids.is_unique  # 2 × 3 points × 2 replicates, once each
+
+
+def test_validate_run_and_load_know_sweep_tables(tmp_path: Path, capsys) -> None:
+    """A scenario carrying its [sweep] still validates and runs as a scenario; a sweep file
+    of its own is validated as a sweep and refused, clearly, as a scenario."""
+    text = FLAGSHIP.read_text(encoding="utf-8")
+    table = '\n[sweep]\nparameters = { "labs.MSL.pay_level" = [2.0, 3.0] }\nreplicates = 3\n'
+    carrying = _sweep_file(tmp_path, text + table, "carrying.toml")
+    assert main(["validate", str(carrying)]) == 0
+    assert "2 points × 3 replicates = 6 runs" in capsys.readouterr().out
+    assert ts.load_scenario(carrying).to_dict() == ts.load_scenario(FLAGSHIP).to_dict()
+    assert main(["run", str(carrying), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    alone = _sweep_file(tmp_path, SWEEP)
+    assert main(["validate", str(alone)]) == 0
+    assert "6 points × 2 replicates = 12 runs" in capsys.readouterr().out
+    with pytest.raises(ts.ScenarioError, match=r"is a sweep file .*talentsim sweep"):
+        ts.load_scenario(alone)

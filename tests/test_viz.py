@@ -501,3 +501,10 @@ def test_dashboard_in_chromium(server_url: str, tmp_path: Path) -> None:
     target = os.environ.get("TALENTSIM_SCREENSHOT")
     if target:
         shutil.copyfile(shot, target)
+
+
+def test_a_slider_path_error_lists_what_exists(small: ts.Scenario) -> None:
+    with pytest.raises(ts.ScenarioError, match=r"no key 'Z' \(expected one of: A, B, C\)"):
+        viz.controls(small, ["labs.Z.pay_level"])
+    with pytest.raises(ts.ScenarioError, match="a group of keys"):
+        viz.controls(small, ["labs.A"])
