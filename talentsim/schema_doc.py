@@ -32,7 +32,6 @@ from talentsim.scenario import (
     Uniform,
     Weights,
 )
-from talentsim.units import format_per_year, format_years
 
 SECTIONS: list[tuple[str, type[BaseModel], str]] = [
     ("(top level)", Scenario, "The whole file."),
@@ -120,9 +119,9 @@ def _default(field_info: typing.Any, kind: str) -> str:
     if isinstance(default, BaseModel):
         return f"`{default.model_dump(exclude_defaults=False)}`"
     if kind == "rate" and isinstance(default, float):
-        return f'`"{_tidy(format_per_year(default))}"`'
+        return f'`"{_tidy(f"{default!r}/year")}"`'
     if kind == "duration" and isinstance(default, float):
-        return f'`"{_tidy(format_years(default))}"`'
+        return f'`"{_tidy(f"{default!r}y")}"`'
     if isinstance(default, bool):
         return f"`{str(default).lower()}`"
     return f"`{default!r}`"

@@ -94,7 +94,7 @@ class SweepStore:
         manifest = folder / MANIFEST
         if manifest.is_file():
             store = cls(folder)
-            stored = store.meta("spec")
+            stored = _normalised(store.meta("spec"))
             if stored != spec:
                 raise StoreError(
                     f"{folder}: holds a different sweep ({_first_difference(stored, spec)}); "
@@ -267,6 +267,22 @@ class SweepStore:
         if not frames:
             return pd.DataFrame({"run_id": pd.Series(dtype=str)})
         return pd.concat(frames, ignore_index=True)
+
+
+def _normalised(spec: Any) -> Any:
+    """A stored sweep spec with its scenario written as this version writes scenarios.
+
+    (How rates and durations are written can change between versions, e.g. ``"1w"`` for
+    ``"0.019164955509924708y"``; the values are the same, so such a store is the same sweep.)
+    """
+    if not isinstance(spec, dict) or not isinstance(spec.get("scenario"), dict):
+        return spec
+    from talentsim.scenario import Scenario, ScenarioError
+
+    try:
+        return {**spec, "scenario": Scenario.from_dict(spec["scenario"]).to_dict()}
+    except ScenarioError:
+        return spec
 
 
 def assemble_table(

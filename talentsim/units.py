@@ -99,12 +99,28 @@ def parse_rate(text: object) -> float:
 
 
 def format_years(years: float) -> str:
-    """Write a duration in years back in scenario-file form (``"0.25y"``), exactly."""
+    """Write a duration in years back in scenario-file form, exactly.
+
+    In the most readable unit that reads back to the same float: ``"1w"`` rather than
+    ``"0.019164955509924708y"``, ``"6mo"``, ``"2y"``; else in years with every digit.
+    """
+    for unit in ("y", "mo", "w", "d") if math.isfinite(years) else ():
+        text = f"{years / UNIT_YEARS[unit]:.12g}{unit}"
+        if parse_duration(text) == years:
+            return text
     return f"{years!r}y"
 
 
 def format_per_year(rate: float) -> str:
-    """Write a rate per year back in scenario-file form (``"4.0/year"``), exactly."""
+    """Write a rate per year back in scenario-file form, exactly.
+
+    As for :func:`format_years`: ``"4/year"``, ``"1/month"``, ``"2/week"`` where that reads
+    back to the same float, else per year with every digit.
+    """
+    for unit in ("year", "month", "week", "day") if math.isfinite(rate) else ():
+        text = f"{rate * UNIT_YEARS[unit]:.12g}/{unit}"
+        if parse_rate(text) == rate:
+            return text
     return f"{rate!r}/year"
 
 

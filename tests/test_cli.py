@@ -271,7 +271,7 @@ def test_run_set_overrides_are_applied(tmp_path: Path, capsys: pytest.CaptureFix
     assert code == 0, err
     scenario = _read_run_json(out_dir)["scenario"]
     assert scenario["labs"]["MSL"]["pay_level"] == 2.5
-    assert scenario["market"]["offer_rate_employed"] == "3.0/year"
+    assert scenario["market"]["offer_rate_employed"] == "3/year"
     assert scenario["labs"]["Rival"]["pay_level"] == 1.3
 
 

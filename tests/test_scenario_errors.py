@@ -726,3 +726,41 @@ def test_numpy_scalars_are_accepted_as_overrides() -> None:
     assert changed.cohorts["msl_veterans"].size == 20
     assert isinstance(changed.cohorts["msl_veterans"].size, int)
     assert changed.labs["MSL"].pay_level == 3.5
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(min_value=0, max_value=1e6, allow_nan=False, allow_infinity=False))
+def test_durations_and_rates_are_written_back_exactly(value: float) -> None:
+    from talentsim.units import format_per_year, format_years
+
+    assert parse_duration(format_years(value)) == value
+    assert parse_rate(format_per_year(value)) == value
+
+
+def test_durations_and_rates_are_written_in_readable_units() -> None:
+    from talentsim.units import format_per_year, format_years
+
+    assert [format_years(parse_duration(t)) for t in ("1w", "13w", "2y", "3d")] == [
+        "1w",
+        "13w",
+        "2y",
+        "3d",
+    ]
+    assert format_years(parse_duration("6mo")) == "0.5y"
+    assert format_per_year(parse_rate("4/year")) == "4/year"
+    assert format_per_year(parse_rate("2/week")) == "2/week"
+
+
+def test_a_store_written_before_a_change_of_unit_format_still_resumes(tmp_path: Path) -> None:
+    """Stored scenarios written with durations in years ("0.0191...y") are the same sweep."""
+    import talentsim as ts
+    from talentsim.store import SweepStore
+
+    base = load_scenario(Path(__file__).resolve().parent.parent / "scenarios" / "msl_exodus.toml")
+    spec = {"scenario": base.to_dict(), "replicates": 2}
+    old = json.loads(json.dumps(spec))
+    old["scenario"]["time"]["step"] = f"{base.time.step!r}y"  # how earlier versions wrote it
+    SweepStore.create(tmp_path / "store", old, resume=False).close()
+    with pytest.raises(ts.store.StoreError, match="already holds this sweep"):
+        SweepStore.create(tmp_path / "store", spec, resume=False)
+    SweepStore.create(tmp_path / "store", spec, resume=True).close()

@@ -57,7 +57,7 @@ def test_default_sliders_cover_pay_mission_reorganisations_and_weights(small: ts
     clarity = by_path["labs.B.mission_clarity"]
     assert (clarity.low, clarity.high, clarity.value) == (0.0, 1.0, 0.9)  # 0 <= clarity <= 1
     reorgs = by_path["labs.A.reorg_rate"]
-    assert (reorgs.value, reorgs.unit, reorgs.override(3.0)) == (2.0, "rate", "3.0/year")
+    assert (reorgs.value, reorgs.unit, reorgs.override(3.0)) == (2.0, "rate", "3/year")
     # A normal weight gets a slider on its mean; a fixed one on its value.
     assert by_path["cohorts.b_staff.weights.pay.mean"].value == 1.0
     assert by_path["cohorts.stars.weights.mission"].value == 1.0
