@@ -379,7 +379,18 @@ def _meanfield(args) -> int:
     steps = wide.index.shape[0]
     shown = wide.iloc[sorted({0, steps // 4, steps // 2, 3 * steps // 4, steps - 1})]
     print(f"expected headcount ({args.method}; time in years):")
-    print(shown.round(1).to_string())
+    table = shown.round(1).astype(str)
+    over = []  # expected headcounts above a lab's capacity, which the mean field cannot hold
+    for lab, spec in scenario.labs.items():
+        if spec.capacity is not None and lab in shown and (shown[lab] > spec.capacity).any():
+            table[lab] = [f"{v:.1f}*" if v > spec.capacity else f"{v:.1f}" for v in shown[lab]]
+            over.append(f"{lab} {spec.capacity}")
+    print(table.to_string())
+    if over:
+        print(
+            f"* above the lab's capacity ({', '.join(over)}): the mean field does not hold a "
+            "binding capacity, so these numbers are not what the simulation would give"
+        )
     if args.out:
         out = Path(args.out)
         try:

@@ -502,3 +502,13 @@ def test_a_key_given_twice_is_an_error(tmp_path: Path, capsys: pytest.CaptureFix
     code, out, err = _run(capsys, "compare", FLAGSHIP, "--out", tmp_path / "cmp", *variants)
     _assert_usage_error(code, out, err, "--variant x", "labs.MSL.pay_level", "twice")
     assert not (tmp_path / "run").exists() and not (tmp_path / "cmp").exists()
+
+
+def test_meanfield_marks_headcounts_above_capacity(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "meanfield", FLAGSHIP, "--lenient")
+    assert code == 0
+    assert "* above the lab's capacity (MSL 60)" in out
+    rows = [line.split() for line in out.splitlines() if line[:1].isdigit()]
+    starred = [row[1] for row in rows if row[1].endswith("*")]
+    assert starred and all(float(value[:-1]) > 60 for value in starred)
+    assert all(float(row[1].rstrip("*")) <= 60 for row in rows if not row[1].endswith("*"))
