@@ -564,7 +564,7 @@ class Scenario(BaseModel):
                     "researchers the cohorts start with"
                 )
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("\n".join(problems))  # one line each in the error message
         return self
 
     # ----------------------------------------------------------------------------------------
@@ -725,7 +725,7 @@ def format_validation_error(
 ) -> str:
     """Turn a pydantic error into lines of ``file: key.path: what was expected (got ...)``."""
     where = source or "scenario"
-    lines = []
+    lines: list[str] = []
     for err in exc.errors(include_url=False):
         loc = _display_loc(err["loc"])
         msg = _explain(err, loc, root or Scenario)
@@ -733,7 +733,8 @@ def format_validation_error(
         quiet = err["type"] in {"missing", "extra_forbidden"} or loc == "" or "got " in msg
         shown = "" if quiet else _short(got)
         location = f"{where}: {loc}" if loc else where
-        lines.append(f"{location}: {msg}{shown}")
+        # (the checks across the scenario report several problems, one per line)
+        lines.extend(f"{location}: {part}{shown}" for part in msg.split("\n"))
     header = f"{where}: invalid scenario ({len(lines)} problem{'s' * (len(lines) != 1)})"
     return "\n".join([header, *("  " + line for line in lines)])
 

@@ -512,3 +512,15 @@ def test_meanfield_marks_headcounts_above_capacity(capsys: pytest.CaptureFixture
     starred = [row[1] for row in rows if row[1].endswith("*")]
     assert starred and all(float(value[:-1]) > 60 for value in starred)
     assert all(float(row[1].rstrip("*")) <= 60 for row in rows if not row[1].endswith("*"))
+
+
+def test_set_errors_name_the_file_and_count_every_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _run(
+        capsys, "run", FLAGSHIP, "--set", "time.duration=2 weeks", "--out", tmp_path / "o"
+    )
+    _assert_usage_error(code, out, err, f"{FLAGSHIP} with --set", "events.1.at", "events.2.at")
+    lines = err.strip().splitlines()
+    assert "invalid scenario (2 problems)" in lines[0] and len(lines) == 3
+    assert "overrides" not in err
