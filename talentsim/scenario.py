@@ -156,7 +156,7 @@ class TimeSettings(BaseModel):
         if not math.isfinite(ratio) or ratio > MAX_STEPS:
             raise ValueError(
                 f"duration / step must be at most {MAX_STEPS:,} steps "
-                f"(step {self.step:.3g}y, duration {self.duration:.3g}y)"
+                f"(step {format_years(self.step)}, duration {format_years(self.duration)})"
             )
         return self
 
@@ -549,7 +549,7 @@ class Scenario(BaseModel):
             if event.at > self.time.duration:
                 problems.append(
                     f"events.{i}.at: the event is after the end of the run "
-                    f"({event.at:.4g}y > duration {self.time.duration:.4g}y)"
+                    f"({format_years(event.at)} > duration {format_years(self.time.duration)})"
                 )
         if self.time.step > self.time.duration:
             problems.append("time.step: must not exceed time.duration")

@@ -524,3 +524,4 @@ def test_set_errors_name_the_file_and_count_every_problem(
     lines = err.strip().splitlines()
     assert "invalid scenario (2 problems)" in lines[0] and len(lines) == 3
     assert "overrides" not in err
+    assert "(5w > duration 2w)" in err  # times in the units they read best in
