@@ -65,7 +65,7 @@ def _add_set_option(parser, help_text: str) -> None:
 
 def _load_with_overrides(file: str, assignments: list[str]):
     """The scenario in ``file`` with the ``--set KEY=VALUE`` assignments applied."""
-    from talentsim.scenario import ScenarioError, load_scenario
+    from talentsim.scenario import load_scenario
 
     scenario = load_scenario(file)
     overrides: dict[str, object] = {}
@@ -75,16 +75,7 @@ def _load_with_overrides(file: str, assignments: list[str]):
         overrides[key] = value
     if not overrides:
         return scenario
-    try:
-        return scenario.with_overrides(overrides)
-    except ScenarioError as exc:  # say where the values came from
-        lines = []
-        for line in str(exc).split("\n"):
-            body = line.lstrip()
-            if body.startswith("overrides"):
-                body = f"{file} with --set{body[len('overrides') :]}"
-            lines.append(line[: len(line) - len(line.lstrip())] + body)
-        raise ScenarioError("\n".join(lines)) from None
+    return scenario.with_overrides(overrides, source=f"{file} with --set")
 
 
 def _refuse_twice(overrides: dict[str, object], key: str, value: object, option: str) -> None:

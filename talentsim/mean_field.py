@@ -428,7 +428,7 @@ class _System:
         new_epoch = False
         for event in self.events.get(time, ()):
             j = code[event.lab]
-            factor = self.lab.apply_event(event, j)
+            factor, _ = self.lab.apply_event(event, j)
             self.log_pay[:, j, :] += math.log(factor)
             match event:
                 case PayChange():

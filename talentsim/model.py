@@ -57,7 +57,6 @@ from talentsim.scenario import (
     OUTSIDE,
     Event,
     HiringFreeze,
-    LeadershipChange,
     PoachingRaid,
     Reorganisation,
     Scenario,
@@ -613,9 +612,8 @@ class TalentModel(mesa.Model):
         self._raids_due = []
         for event in self._schedule.get(k, ()):
             j = self._lab_code[event.lab]
-            factor = labs.apply_event(event, j)
-            severity = event.severity if isinstance(event, Reorganisation | LeadershipChange) else 0
-            self.shock_log.append(Shock(k, event.lab, event.kind, float(severity), event))
+            factor, turmoil = labs.apply_event(event, j)
+            self.shock_log.append(Shock(k, event.lab, event.kind, float(turmoil), event))
             if factor != 1.0:
                 staff = self.population.view("location") == j
                 self.population.view("pay")[staff] *= factor

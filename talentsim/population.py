@@ -229,7 +229,7 @@ class LabState:
         """
         return compiled.lab_quantiles(location, pay, market_value, self.n, quantile)
 
-    def apply_event(self, event: Event, j: int) -> float:
+    def apply_event(self, event: Event, j: int) -> tuple[float, float]:
         """Apply what a scheduled event does to lab ``j``'s parameters.
 
         Reorganisations and leadership changes raise turmoil; leadership changes and mission
@@ -238,15 +238,15 @@ class LabState:
         act on the population or the clock).
 
         Returns:
-            The factor by which the pay of the lab's current staff changes (1 unless a pay
-            change applies to everyone).
+            ``(factor, turmoil)``: the factor by which the pay of the lab's current staff
+            changes (1 unless a pay change applies to everyone), and the turmoil added.
         """
-        factor = 1.0
+        factor, turmoil = 1.0, 0.0
         match event:
             case Reorganisation(severity=severity):
-                self.turmoil[j] += severity
+                turmoil = severity
             case LeadershipChange(severity=severity, mission_clarity=clarity, orientation=side):
-                self.turmoil[j] += severity
+                turmoil = severity
                 self._restate(j, clarity, side)
             case MissionPivot(mission_clarity=clarity, orientation=side):
                 self._restate(j, clarity, side)
@@ -257,7 +257,8 @@ class LabState:
                     self.pay_level[j] = level
                 if premium is not None:
                     self.new_hire_premium[j] = premium
-        return factor
+        self.turmoil[j] += turmoil
+        return factor, turmoil
 
     def _restate(self, j: int, clarity: float | None, orientation: float | None) -> None:
         if clarity is not None:

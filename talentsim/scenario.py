@@ -595,11 +595,17 @@ class Scenario(BaseModel):
         """The scenario as a plain dict in file form (units written out); inverse of from_dict."""
         return self.model_dump(mode="json", exclude_none=True)
 
-    def with_overrides(self, overrides: Mapping[str, Any]) -> Scenario:
+    def with_overrides(
+        self, overrides: Mapping[str, Any], *, source: str = "overrides"
+    ) -> Scenario:
         """Return a copy with values replaced at dotted key paths.
 
         Labs and cohorts are addressed by name, events by index: ``{"labs.MSL.pay_level": 3.0,
         "events.0.severity": 2.0, "market.offer_rate_employed": "3/year"}``.
+
+        Args:
+            overrides: Dotted key paths and their new values.
+            source: Where the values came from, as error messages name it.
 
         Raises:
             ScenarioError: if a path does not exist or a new value is invalid.
@@ -608,8 +614,8 @@ class Scenario(BaseModel):
         for path, value in overrides.items():
             # NumPy scalars (a value from a design table, say) as the Python numbers they are
             plain = value.item() if getattr(value, "ndim", None) == 0 else value
-            _set_path(data, path, plain)
-        return Scenario.from_dict(data, source="overrides")
+            _set_path(data, path, plain, source)
+        return Scenario.from_dict(data, source=source)
 
     # ----------------------------------------------------------------------------------------
     # Convenience
@@ -628,10 +634,10 @@ def _unknown_lab(path: str, name: str, known: typing.Iterable[str]) -> str:
     return f"{path}: no lab named {name!r} (known: {', '.join(known)}){suggestion}"
 
 
-def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
+def _set_path(data: dict[str, Any], path: str, value: Any, source: str) -> None:
     if not isinstance(path, str) or not path or any(not part for part in path.split(".")):
         raise ScenarioError(
-            f"overrides: {path!r} is not a dotted key path like 'labs.MSL.pay_level'"
+            f"{source}: {path!r} is not a dotted key path like 'labs.MSL.pay_level'"
         )
     parts = path.split(".")
     node: Any = data
@@ -640,7 +646,7 @@ def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
         if isinstance(node, list):
             if not part.isdigit() or int(part) >= len(node):
                 raise ScenarioError(
-                    f"overrides: {path}: {here} — expected an index below {len(node)}"
+                    f"{source}: {path}: {here} — expected an index below {len(node)}"
                 )
             node = node[int(part)]
         elif isinstance(node, dict):
@@ -648,23 +654,23 @@ def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
                 hint = difflib.get_close_matches(part, list(node), n=1)
                 suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
                 raise ScenarioError(
-                    f"overrides: {path}: no key {here!r} in the scenario{suggestion}"
+                    f"{source}: {path}: no key {here!r} in the scenario{suggestion}"
                 )
             if not isinstance(node[part], dict | list):
                 # e.g. "cohorts.x.weights.pay.sigma" where weights.pay is a fixed number
                 node[part] = _number_is_fixed(node[part])
             node = node[part]
         else:
-            raise ScenarioError(f"overrides: {path}: {here} is a value, not a table")
+            raise ScenarioError(f"{source}: {path}: {here} is a value, not a table")
     last = parts[-1]
     if isinstance(node, list):
         if not last.isdigit() or int(last) >= len(node):
-            raise ScenarioError(f"overrides: {path}: expected an index below {len(node)}")
+            raise ScenarioError(f"{source}: {path}: expected an index below {len(node)}")
         node[int(last)] = copy.deepcopy(value)
     elif isinstance(node, dict):
         node[last] = copy.deepcopy(value)
     else:
-        raise ScenarioError(f"overrides: {path}: the parent is a value, not a table")
+        raise ScenarioError(f"{source}: {path}: the parent is a value, not a table")
 
 
 # --------------------------------------------------------------------------------------------
