@@ -20,6 +20,7 @@ if sys.version_info < (3, 12):  # noqa: UP036  # pragma: no cover - before 3.12-
         + "; install Python 3.12 (e.g. 'pyenv install 3.12')."
     )
 
+from talentsim import seeds, terms
 from talentsim.analysis import aggregate
 from talentsim.compare import Comparison, compare
 from talentsim.designs import Range, make_design
@@ -30,8 +31,7 @@ from talentsim.results import RunResult, replicates, run
 from talentsim.scenario import Scenario, ScenarioError, load_scenario
 from talentsim.sensitivity_analysis import sensitivity
 from talentsim.store import SweepStore
-
-__version__ = "0.1.0"
+from talentsim.versions import __version__
 
 _LAZY_MODULES = ("plots", "report")
 """Submodules loaded on first use (``ts.plots``): they import matplotlib, which runs need not."""
@@ -67,6 +67,8 @@ __all__ = [
     "replicates",
     "report",
     "run",
+    "seeds",
     "sensitivity",
     "sweep",
+    "terms",
 ]

@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from talentsim.model import seed_list
 from talentsim.progress import Progress
 from talentsim.results import (
     MetricSpec,
@@ -35,7 +34,8 @@ from talentsim.results import (
     metric_values,
     run,
 )
-from talentsim.scenario import Scenario, ScenarioError
+from talentsim.scenario import Scenario, ScenarioError, as_scenario
+from talentsim.seeds import seed_list
 
 BASELINE = "baseline"
 
@@ -164,9 +164,7 @@ def compare(
         ScenarioError: if a variant's overrides are invalid (checked before anything runs).
         ValueError: for a bad number of seeds, a reserved variant name or a bad confidence.
     """
-    from talentsim.model import _as_scenario
-
-    base = _as_scenario(scenario)
+    base = as_scenario(scenario)
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
     if BASELINE in variants:

@@ -38,7 +38,6 @@ from typing import Any
 import pandas as pd
 
 from talentsim.designs import Design, make_design
-from talentsim.model import _as_scenario, spawn_seeds
 from talentsim.progress import Progress
 from talentsim.results import (
     MetricSpec,
@@ -48,7 +47,8 @@ from talentsim.results import (
     run,
     run_metadata,
 )
-from talentsim.scenario import Scenario, ScenarioError
+from talentsim.scenario import Scenario, ScenarioError, as_scenario
+from talentsim.seeds import spawn_seeds
 from talentsim.store import (
     DONE,
     FAILED,
@@ -186,7 +186,7 @@ def sweep(
         StoreError: if the store holds another sweep, or this one without ``resume``.
         SweepError: if a worker process died; finished runs are stored, rerun with resume.
     """
-    base = _as_scenario(scenario)
+    base = as_scenario(scenario)
     if isinstance(replicates, bool) or not isinstance(replicates, int) or replicates < 1:
         raise ValueError(f"replicates must be a positive integer, got {replicates!r}")
     if workers is not None and (isinstance(workers, bool) or workers < 1):

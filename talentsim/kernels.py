@@ -17,27 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from talentsim import compiled
+from talentsim import compiled, terms
+from talentsim.compiled import records
 from talentsim.network import ColleagueNetwork
 from talentsim.population import LabState, Population
 from talentsim.scenario import Mechanisms
-
-TERMS = ("pay", "mission", "stability", "peers", "fairness", "attachment", "reputation", "amenity")
-"""Names of the utility terms, in the row order returned by :func:`utility_terms`."""
-
-#: Population columns the utility terms read (in :func:`talentsim.compiled.utility_terms`).
-RESEARCHER_COLUMNS = (
-    "w_pay",
-    "w_mission",
-    "w_stability",
-    "w_peers",
-    "w_fairness",
-    "w_attachment",
-    "w_reputation",
-    "orientation",
-    "market_value",
-    "attachment",
-)
 
 
 @dataclass
@@ -62,35 +46,34 @@ class DecisionContext:
     network: ColleagueNetwork | None = None
 
 
-def lab_columns(labs: LabState, reference_ratio: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The lab columns the utility terms read (``lab`` of compiled.utility_terms)."""
-    return (
-        labs.orientation,
-        labs.mission_clarity,
-        labs.turmoil,
-        reference_ratio,
-        labs.reputation,
-        labs.amenity,
+def lab_columns(labs: LabState, reference_ratio: np.ndarray) -> records.Labs:
+    """The lab columns the utility terms read, as the compiled step's record."""
+    return records.Labs(
+        orientation=labs.orientation,
+        mission_clarity=labs.mission_clarity,
+        turmoil=labs.turmoil,
+        reference_ratio=reference_ratio,
+        reputation=labs.reputation,
+        amenity=labs.amenity,
     )
 
 
-def term_switches(mechanisms: Mechanisms, peers: bool) -> np.ndarray:
-    """Which utility terms are on, in :data:`TERMS` order without the amenity (always on).
+def term_switches(mechanisms: Mechanisms, has_network: bool) -> np.ndarray:
+    """Whether each utility term is on, in registry order (:func:`talentsim.terms.names`).
+
+    A term without a switch is always on; a term that reads colleague ties is off without a
+    colleague network.
 
     Args:
         mechanisms: The scenario's switches.
-        peers: Whether the peers term can count (it is on and there are colleague ties).
+        has_network: Whether there are colleague ties.
     """
     return np.array(
         [
-            mechanisms.pay,
-            mechanisms.mission,
-            mechanisms.stability,
-            peers,
-            mechanisms.fairness,
-            mechanisms.attachment,
-            mechanisms.reputation,
-        ]
+            mechanisms.term_on(term.name) and (has_network or not term.uses_ties)
+            for term in terms.all_terms()
+        ],
+        dtype=np.bool_,
     )
 
 
@@ -124,7 +107,8 @@ def utility_terms(
             (see :meth:`talentsim.network.ColleagueNetwork.shares`).
 
     Returns:
-        Array of shape ``(len(TERMS), len(rows))``; the utility is its column sum.
+        Array of shape ``(number of terms, len(rows))``, a row per term in registry order
+        (:func:`talentsim.terms.names`); the utility is its column sum.
 
     References:
         Adams, J. S. (1963). Toward an understanding of inequity. *Journal of Abnormal and
@@ -132,22 +116,27 @@ def utility_terms(
         Felps, W. et al. (2009). Turnover contagion. *Academy of Management Journal* 52(3),
         545–561 (peers).
     """
-    labs, mechanisms, pop = ctx.labs, ctx.mechanisms, ctx.pop
+    labs, pop = ctx.labs, ctx.pop
     rows, place = np.asarray(rows, dtype=np.int64), np.asarray(place, dtype=np.int64)
-    peers = mechanisms.peers and ctx.network is not None and rows.shape[0] > 0
-    if peers and peer_share is None:
+    switches = term_switches(ctx.mechanisms, ctx.network is not None)
+    ties_on = bool(any(s and t.uses_ties for s, t in zip(switches, terms.all_terms(), strict=True)))
+    if ties_on and rows.shape[0] > 0 and peer_share is None:
         peer_share = ctx.network.share(rows, place)  # type: ignore[union-attr]
-    return compiled.utility_terms(
+    researchers = records.Researchers(*(pop.view(name) for name in records.Researchers._fields))
+    context = (
+        switches,
+        pop.weights,
+        researchers,
+        lab_columns(labs, ctx.reference_ratio),
+        float(ctx.outside_amenity),
+        ties_on,
+    )
+    return compiled.kernel_set().utility_terms(
         rows,
         place,
         np.asarray(pay, dtype=float),
-        np.zeros(rows.shape[0]) if peer_share is None else peer_share,
-        term_switches(mechanisms, peers),
-        tuple(getattr(pop, name) for name in RESEARCHER_COLUMNS),
-        pop.last_lab,
-        pop.location,
-        lab_columns(labs, ctx.reference_ratio),
-        float(ctx.outside_amenity),
+        np.zeros(rows.shape[0]) if peer_share is None else np.asarray(peer_share, dtype=float),
+        context,
     )
 
 

@@ -61,6 +61,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, ndtri
 
+from talentsim import terms
 from talentsim.population import LabState
 from talentsim.scenario import (
     OUTSIDE,
@@ -73,6 +74,7 @@ from talentsim.scenario import (
     PoachingRaid,
     Scenario,
     Uniform,
+    as_scenario,
 )
 from talentsim.units import rate_to_probability
 
@@ -151,9 +153,7 @@ def meanfield(
         MeanFieldError: With ``strict=True``, for each untreatable mechanism, event or binding
             capacity, naming the scenario key and how to switch it off.
     """
-    from talentsim.model import _as_scenario
-
-    spec = _as_scenario(scenario)
+    spec = as_scenario(scenario)
     if method not in ("ode", "steps"):
         raise ValueError(f"method must be 'ode' or 'steps', not {method!r}")
     if types < 1:
@@ -181,17 +181,12 @@ def meanfield(
 
 
 _WHY_NOT = {
-    "peers": "with colleague ties: turnover contagion depends on who is tied to whom, not on "
-    "expected counts",
-    "fairness": "the reference pay is a quantile of each lab's pay distribution",
-    "reputation": "attrition memory feeds back through realised departures",
     "counter_offers": "re-decisions under the same noise draw",
-    "attachment": "attachment depends on each researcher's tenure when they left, which the "
-    "mean-field state does not track",
     "random_reorganisations": "the expected choice under random turmoil is not the choice "
     "under expected turmoil (or set labs.*.reorg_rate = 0)",
 }
-"""Why each mechanism has no exact mean-field treatment."""
+"""Why each mechanism that is not a utility term has no exact mean-field treatment (the
+terms say so in the registry, :attr:`talentsim.terms.Term.meanfield`)."""
 
 
 def untreatable(spec: Scenario) -> list[str]:
@@ -204,15 +199,19 @@ def untreatable(spec: Scenario) -> list[str]:
         return any(not _is_zero(getattr(c.weights, name)) for c in cohorts)
 
     has_ties = spec.network.degree > 0 or any(c.former_colleague_ties > 0 for c in cohorts)
+    problems = []
+    for term in terms.all_terms():  # every term the equations lack, by name
+        matters = (term.weight is None or weight_matters(term.name)) and (
+            has_ties or not term.uses_ties
+        )
+        if term.meanfield is not None and matters and mech.term_on(term.name):
+            how = f"set mechanisms.{term.name} = false" if term.switch else "it has no switch"
+            problems.append(f"mechanisms.{term.name}: term {term.name!r}: {term.meanfield} ({how})")
     active = {
-        "peers": has_ties and weight_matters("peers"),
-        "fairness": weight_matters("fairness"),
-        "reputation": weight_matters("reputation"),
         "counter_offers": any(lab.counter_offer_probability > 0 for lab in labs),
-        "attachment": weight_matters("attachment"),
         "random_reorganisations": any(lab.reorg_rate > 0 for lab in labs),
     }
-    problems = [
+    problems += [
         f"mechanisms.{name}: {_WHY_NOT[name]} (set mechanisms.{name} = false)"
         for name, matters in active.items()
         if matters and getattr(mech, name)
@@ -356,9 +355,10 @@ class _System:
         )
         values = np.array([[_quantile(d, u[:, a]) for a, d in enumerate(row)] for row in dists])
         # values: (cohort, attribute, type)
-        self.w_pay = values[:, 0] if mech.pay else np.zeros_like(values[:, 0])
-        self.w_mission = values[:, 1] if mech.mission else np.zeros_like(values[:, 1])
-        self.w_stability = values[:, 2] if mech.stability else np.zeros_like(values[:, 2])
+        self.w_pay = values[:, 0] if mech.term_on("pay") else np.zeros_like(values[:, 0])
+        self.w_mission = values[:, 1] if mech.term_on("mission") else np.zeros_like(values[:, 1])
+        stable = mech.term_on("stability")
+        self.w_stability = values[:, 2] if stable else np.zeros_like(values[:, 2])
         self.orientation = np.clip(values[:, 3], 0.0, 1.0)
         self.mean_value = np.array([_mean(c.market_value) for c in cohorts])
 

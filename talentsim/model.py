@@ -26,8 +26,8 @@ Each step (length ``dt`` years, ``scenario.time.step``) covers the interval
 
 Every move is recorded (see :mod:`talentsim.results`).
 
-Steps 3–8 are one compiled call (:func:`talentsim.compiled.decide`); retirements from step 9
-share one compiled pass over everyone with the clocks and headcounts of step 10
+Steps 3–8 are one compiled call (``talentsim.compiled.kernel_set().decide``); retirements
+from step 9 share one compiled pass over everyone with the clocks and headcounts of step 10
 (:func:`talentsim.compiled.retire_and_clock`), after the entries (this step's entrants do not
 retire yet). The rules of single decisions are also in :mod:`talentsim.kernels`, applied to
 arrays with the same compiled code.
@@ -41,7 +41,7 @@ same researcher the same draws whatever else happens (common random numbers; see
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -51,6 +51,7 @@ import mesa
 import numpy as np
 
 from talentsim import compiled, kernels
+from talentsim.compiled import records
 from talentsim.network import ColleagueNetwork
 from talentsim.population import GONE, NO_LAB, LabState, Population
 from talentsim.scenario import (
@@ -60,9 +61,9 @@ from talentsim.scenario import (
     PoachingRaid,
     Reorganisation,
     Scenario,
-    ScenarioError,
-    load_scenario,
+    as_scenario,
 )
+from talentsim.seeds import STREAMS, child_generator, make_seed_sequence
 from talentsim.units import half_life_factor, rate_to_probability
 
 
@@ -105,9 +106,6 @@ FLOWS = (
     "counter_retained",
 )
 
-#: Child random streams of a run, by purpose (index = spawn key).
-STREAMS = ("setup", "network", "events", "decisions", "entries")
-
 #: Purposes of the per-step decision uniforms (each a keyed hash of step, purpose and row).
 _DRAWS = compiled.PURPOSES
 (
@@ -122,99 +120,6 @@ _DRAWS = compiled.PURPOSES
     D_RETIREMENT,
     D_RAID,
 ) = range(len(_DRAWS))
-
-_NO_TIES = (np.zeros(1, dtype=np.int32), np.zeros(0, dtype=np.int32))  # (indptr, indices)
-_NO_RAIDS = (
-    np.zeros(0, dtype=np.int64),
-    np.zeros(0, dtype=np.int64),
-    np.zeros(0, dtype=np.int64),
-    np.zeros(0),
-    np.zeros(0, dtype=np.bool_),
-)
-
-#: Population columns the compiled decision reads and updates (compiled.decide's ``state``).
-_STATE_COLUMNS = (
-    "location",
-    "pay",
-    "market_value",
-    "tenure",
-    "last_lab",
-    "joined_step",
-    "cohort",
-)
-
-
-def _as_scenario(scenario: Scenario | str | Path | Mapping[str, Any]) -> Scenario:
-    if isinstance(scenario, Scenario):
-        return scenario
-    if isinstance(scenario, str | Path):
-        return load_scenario(scenario)
-    if isinstance(scenario, Mapping):
-        return Scenario.from_dict(scenario)
-    raise ScenarioError(
-        f"expected a Scenario, a path to a TOML file or a dict, got {type(scenario).__name__}"
-    )
-
-
-def make_seed_sequence(
-    seed: int | np.random.SeedSequence | None,
-) -> np.random.SeedSequence:
-    """Build the run's SeedSequence; an unseeded run draws fresh entropy (recorded).
-
-    A SeedSequence that is not a plain root (a spawned child, or one with list entropy) is
-    turned into an integer seed drawn from it, so that the recorded seed replays the run.
-    """
-    if isinstance(seed, np.random.SeedSequence):
-        if not seed.spawn_key and isinstance(seed.entropy, int | np.integer):
-            return seed
-        return np.random.SeedSequence(int(seed.generate_state(1, np.uint64)[0] >> np.uint64(1)))
-    if seed is None:
-        return np.random.SeedSequence()
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
-    return np.random.SeedSequence(int(seed))
-
-
-def spawn_seeds(root: int, count: int) -> list[int]:
-    """``count`` independent integer seeds spawned from ``root`` with ``SeedSequence.spawn``.
-
-    Each is recorded with its run and replays it exactly (``talentsim run --seed``).
-    """
-    children = np.random.SeedSequence(root).spawn(count)
-    return [int(child.generate_state(1, np.uint64)[0] >> np.uint64(1)) for child in children]
-
-
-def seed_list(seeds: int | Iterable[int], root_seed: int = 0, *, minimum: int = 1) -> list[int]:
-    """Replicate seeds: ``seeds`` spawned from ``root_seed`` if a count, else the given seeds.
-
-    Raises:
-        ValueError: for fewer than ``minimum`` seeds, repeated or negative seeds.
-    """
-    if isinstance(seeds, bool):
-        raise ValueError("seeds must be a number of replicates or a list of seeds")
-    if isinstance(seeds, int | np.integer):
-        if seeds < minimum:
-            raise ValueError(f"need at least {minimum} seeds, got {seeds}")
-        return spawn_seeds(root_seed, int(seeds))
-    chosen = [int(s) for s in seeds]
-    if len(chosen) < minimum or len(set(chosen)) != len(chosen):
-        raise ValueError(f"need at least {minimum} distinct seeds, got {chosen}")
-    if any(s < 0 for s in chosen):
-        raise ValueError("seeds must be non-negative integers")
-    return chosen
-
-
-def child_generator(seed_sequence: np.random.SeedSequence, purpose: str) -> np.random.Generator:
-    """The run's random stream for one purpose (see :data:`STREAMS`).
-
-    Built from the spawn key, so it does not depend on how often the sequence was spawned.
-    """
-    child = np.random.SeedSequence(
-        seed_sequence.entropy,
-        spawn_key=(*seed_sequence.spawn_key, STREAMS.index(purpose)),
-        pool_size=seed_sequence.pool_size,
-    )
-    return np.random.Generator(np.random.PCG64(child))
 
 
 class Researcher(mesa.Agent):
@@ -379,7 +284,7 @@ class TalentModel(mesa.Model):
         seed_sequence = make_seed_sequence(seed if seed is not None else rng)
         generator = np.random.Generator(np.random.PCG64(seed_sequence))
         super().__init__(rng=generator)
-        spec = _as_scenario(scenario)
+        spec = as_scenario(scenario)
         all_overrides = {**(overrides or {}), **more_overrides}
         if all_overrides:
             spec = spec.with_overrides(all_overrides)
@@ -418,11 +323,8 @@ class TalentModel(mesa.Model):
 
         self.initial_location = self.population.view("location").copy()
         self.network: ColleagueNetwork | None = self._build_network()
-        mechanisms = spec.mechanisms
-        self._switches = np.append(  # compiled.decide's: the terms', then counter-offers
-            kernels.term_switches(mechanisms, mechanisms.peers and self.network is not None),
-            mechanisms.counter_offers,
-        )
+        self._kernels = compiled.kernel_set()
+        self._switches = kernels.term_switches(spec.mechanisms, self.network is not None)
         self.labs = [Lab(self, j) for j in range(self.lab_state.n)]
         # Above LAZY_AGENTS_ABOVE researchers their Mesa agents are made on first access to
         # model.agents (or agents_by_type / agent_types): a million agent objects cost seconds
@@ -466,31 +368,30 @@ class TalentModel(mesa.Model):
         self._attachment_decay = half_life_factor(market.attachment_half_life, dt)
         self._entry_means = np.array([c.entry_rate * dt for c in spec.cohorts.values()])
         self._has_entries = bool(np.any(self._entry_means > 0))
-        self._market = np.array(  # the market parameters of compiled.decide
-            [
-                market.noise_scale,
-                market.switching_cost,
-                outside.pay_ratio,
-                outside.amenity,
-                market.attachment_bond_time,
-                self._p_separation,
-                self._p_offer_employed,
-                self._p_offer_outside,
-                self._p_opportunity,
-                self.lab_state.reputation_decay,
-            ]
+        self._market = records.Market(
+            noise_scale=float(market.noise_scale),
+            switching_cost=float(market.switching_cost),
+            outside_pay_ratio=float(outside.pay_ratio),
+            outside_amenity=float(outside.amenity),
+            attachment_bond_time=float(market.attachment_bond_time),
+            p_separation=self._p_separation,
+            p_offer_employed=self._p_offer_employed,
+            p_offer_outside=self._p_offer_outside,
+            p_opportunity=self._p_opportunity,
+            reputation_decay=float(self.lab_state.reputation_decay),
+            counter_offers=bool(spec.mechanisms.counter_offers),
         )
         self._no_reference = np.full(self.lab_state.n, np.nan)  # no fairness: no reference pay
-        self._column_views: tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]] = ((), ())
+        self._column_views: tuple[records.State, records.Researchers] | None = None
         none = np.zeros(0, dtype=np.int64)
-        self._workspace = (none, none, none, np.zeros(0, dtype=np.bool_))  # set by _columns
+        self._workspace = records.Workspace(none, none, none, np.zeros(0, dtype=np.bool_))
         if not spec.mechanisms.random_reorganisations:
             self.lab_state.reorg_probability[:] = 0.0
 
     def _build_network(self) -> ColleagueNetwork | None:
         spec = self.spec
         former = np.array([c.former_colleague_ties for c in spec.cohorts.values()], dtype=np.int64)
-        if not spec.mechanisms.peers or (spec.network.degree == 0 and not former.any()):
+        if not spec.mechanisms.term_on("peers") or (spec.network.degree == 0 and not former.any()):
             return None
         pop = self.population
         return ColleagueNetwork.generate(
@@ -649,7 +550,7 @@ class TalentModel(mesa.Model):
     def _reference_ratio(self) -> np.ndarray:
         """Each lab's reference pay ratio now (NaN for all without fairness)."""
         pop, labs, spec = self.population, self.lab_state, self.spec
-        if not spec.mechanisms.fairness:
+        if not spec.mechanisms.term_on("fairness"):
             return self._no_reference
         return labs.reference_ratio(
             pop.view("location"),
@@ -672,27 +573,30 @@ class TalentModel(mesa.Model):
         )
 
     def _decide(self, k: int, offsets: np.ndarray) -> None:
-        """Steps 3–8 of the module docstring, in one compiled function (compiled.decide)."""
+        """Steps 3–8 of the module docstring, in one compiled function (``decide``)."""
         labs = self.lab_state
         if self.network is not None:  # shares asked of the network read the current places
             self.network.set_locations(self.population.view("location"))
-        record = compiled.decide(
+        state, researchers = self._columns()
+        record = self._kernels.decide(
             k,
-            *self._columns(),
+            state,
+            researchers,
             kernels.lab_columns(labs, self._reference_ratio()),
-            (
-                labs.capacity,
-                labs.frozen_until,
-                labs.recruiting_intensity,
-                labs.pay_level,
-                labs.new_hire_premium,
-                labs.counter_offer_probability,
-                labs.counter_offer_limit,
+            records.Hiring(
+                capacity=labs.capacity,
+                frozen_until=labs.frozen_until,
+                recruiting_intensity=labs.recruiting_intensity,
+                pay_level=labs.pay_level,
+                new_hire_premium=labs.new_hire_premium,
+                counter_offer_probability=labs.counter_offer_probability,
+                counter_offer_limit=labs.counter_offer_limit,
             ),
             self.headcount_history[k - 1, : labs.n],
             self._raids(self._raids_due),
-            _NO_TIES if self.network is None else self.network.csr(),
+            records.NO_TIES if self.network is None else records.Ties(*self.network.csr()),
             self._switches,
+            self.population.weights,
             self._market,
             offsets,
             self.flow_history[k],
@@ -700,36 +604,41 @@ class TalentModel(mesa.Model):
         )
         self._record(*record)
 
-    def _columns(self) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
-        """The population columns compiled.decide reads, as views kept between steps.
+    def _columns(self) -> tuple[records.State, records.Researchers]:
+        """The population columns the compiled step reads, as views kept between steps.
 
         Rebuilt when rows are added, when the arrays are reallocated, and after the model is
         copied or unpickled (a copy's views are no longer views of its population).
         """
         pop = self.population
         views = self._column_views
-        if not (views[0] and views[0][0].base is pop.location and views[0][0].shape[0] == pop.size):
-            self._column_views = (
-                tuple(pop.view(name) for name in _STATE_COLUMNS),
-                tuple(pop.view(name) for name in kernels.RESEARCHER_COLUMNS),
+        if not (
+            views is not None
+            and views[0].location.base is pop.location
+            and views[0].location.shape[0] == pop.size
+        ):
+            state = records.State(*(pop.view(name) for name in records.State._fields))
+            self._column_views = views = (
+                state,
+                records.Researchers(*(pop.view(name) for name in records.Researchers._fields)),
             )
-            if self._workspace[0].shape[0] < pop.capacity:
-                # compiled.decide's scratch arrays, as long as the population's allocation
+            if self._workspace.separated.shape[0] < pop.capacity:
+                # the step's scratch arrays, as long as the population's allocation
                 capacity = pop.capacity
-                self._workspace = (
+                self._workspace = records.Workspace(
                     np.empty(capacity, dtype=np.int64),
                     np.empty(capacity, dtype=np.int64),
                     np.empty(capacity, dtype=np.int64),
                     np.zeros(capacity, dtype=np.bool_),
                 )
-        return self._column_views
+        return views
 
-    def _raids(self, raids: list[PoachingRaid]) -> tuple[np.ndarray, ...]:
+    def _raids(self, raids: list[PoachingRaid]) -> records.Raids:
         """Poaching raids as the arrays of compiled.raid_offers."""
         if not raids:
-            return _NO_RAIDS
+            return records.NO_RAIDS
         code, labs = self._lab_code, self.lab_state
-        return (
+        return records.Raids(
             np.array([code[raid.lab] for raid in raids], dtype=np.int64),
             np.array([code[raid.target] for raid in raids], dtype=np.int64),
             np.array([raid.offers for raid in raids], dtype=np.int64),
@@ -754,7 +663,14 @@ class TalentModel(mesa.Model):
         """The log record of entries into or retirements from the pool (pay as after)."""
         pop = self.population
         return compiled.outside_record(
-            k, rows, pop.cohort, pop.pay, (origin, destination), kind, kind == ENTRY
+            k,
+            rows,
+            pop.cohort,
+            pop.pay,
+            (origin, destination),
+            kind,
+            kind == ENTRY,
+            self._kernels.n_values,
         )
 
     def _entries(self, k: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -802,12 +718,12 @@ class TalentModel(mesa.Model):
         labs = self.lab_state
         advance = dt is None
         eligible, offset = (0, np.uint64(0)) if retire is None else retire
-        state, researcher = self._columns()
+        state, researchers = self._columns()
         n_retired = compiled.retire_and_clock(
-            state[_STATE_COLUMNS.index("location")],
-            state[_STATE_COLUMNS.index("pay")],
-            state[_STATE_COLUMNS.index("tenure")],
-            researcher[kernels.RESEARCHER_COLUMNS.index("attachment")],
+            state.location,
+            state.pay,
+            state.tenure,
+            researchers.attachment,
             (eligible, self._outside_code, self._p_retirement, np.uint64(offset)),
             self.dt if advance else 0.0,
             self._attachment_decay if advance else 1.0,
@@ -839,12 +755,18 @@ class TalentModel(mesa.Model):
         self.n_steps = max(self.n_steps, last_step)
         self.running = True
 
+    @property
+    def term_names(self) -> tuple[str, ...]:
+        """The utility terms of this model's step, in registry order (``gain_<term>``)."""
+        return self._kernels.names
+
     def move_log(self) -> dict[str, np.ndarray]:
         """All recorded moves as concatenated arrays (codes, not names).
 
         Keys: ``step``, ``researcher``, ``cohort``, ``origin``, ``destination``, ``kind``
         (see :data:`MOVE_KINDS`), ``tenure`` (at the place left; NaN if not a lab),
-        ``pay_before``, ``pay_after`` and ``gain_<term>`` for each of ``kernels.TERMS``.
+        ``pay_before``, ``pay_after`` and ``gain_<term>`` for each utility term
+        (:func:`talentsim.terms.names`, as when the model was made).
         """
         if not self._move_log:
             empty: dict[str, np.ndarray] = {}
@@ -863,6 +785,6 @@ class TalentModel(mesa.Model):
             "pay_before": values[1],
             "pay_after": values[2],
         }
-        for t, name in enumerate(kernels.TERMS):
-            log[f"gain_{name}"] = values[3 + t]
+        for t, name in enumerate(self._kernels.names):
+            log[f"gain_{name}"] = values[compiled.VALUE_ROWS_BEFORE_GAINS + t]
         return log

@@ -55,6 +55,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from talentsim import terms
 from talentsim.results import DEPARTURE_KINDS, LAB_FLOWS, RunResult
 from talentsim.scenario import OUTSIDE, Scenario
 from talentsim.units import DAYS_PER_YEAR, parse_duration, parse_rate
@@ -81,20 +82,6 @@ OUTSIDE_COLOUR = "#7F7F7F"
 
 TOL_BRIGHT = ("#4477AA", "#EE6677", "#228833", "#CCBB44", "#66CCEE", "#AA3377", "#BBBBBB")
 """Paul Tol's colour-blind-safe 'bright' palette, for cohorts (so they never look like labs)."""
-
-REASON_COLOURS = {
-    "pay": "#DDCC77",
-    "mission": "#332288",
-    "stability": "#CC6677",
-    "peers": "#117733",
-    "fairness": "#882255",
-    "attachment": "#88CCEE",
-    "reputation": "#44AA99",
-    "amenity": "#999933",
-    "idiosyncratic": "#AA4499",
-    "exogenous": "#DDDDDD",
-}
-"""One colour per main reason of a departure (Paul Tol's colour-blind-safe 'muted' palette)."""
 
 ARRIVAL_KINDS = ("hire", "quit", "return")
 """Kinds of move that bring a researcher into a lab (its destination)."""
@@ -608,7 +595,11 @@ def exit_reasons(
         raise ValueError(
             f"exit_reasons: no departures from labs {chosen_labs} by cohorts {chosen_cohorts}"
         )
-    columns = [r for r in REASON_COLOURS if r in counts.columns and counts[r].sum() > 0]
+    reason_colour, reason_label = terms.reason_colours(), terms.reason_labels()
+    # registry order; a reason the registry no longer knows is shown too, never skipped
+    present = [str(r) for r in counts.columns]
+    reason_order = [*reason_colour, *(r for r in present if r not in reason_colour)]
+    columns = [r for r in reason_order if r in present and counts[r].sum() > 0]
     counts = counts[columns]
     totals = counts.sum(axis=1)
     values = counts.div(totals, axis=0) * 100 if share else counts.astype(float)
@@ -621,8 +612,8 @@ def exit_reasons(
             positions,
             values[reason],
             left=left,
-            color=REASON_COLOURS[reason],
-            label=reason,
+            color=reason_colour.get(reason, OUTSIDE_COLOUR),
+            label=reason_label.get(reason, reason),
             edgecolor="white",
             linewidth=0.5,
         )

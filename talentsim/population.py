@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from talentsim import compiled
+from talentsim import compiled, terms
 from talentsim.scenario import (
     Cohort,
     Distribution,
@@ -37,13 +37,6 @@ NO_LAB = -1
 _FLOAT_FIELDS = (
     "market_value",
     "pay",
-    "w_pay",
-    "w_mission",
-    "w_stability",
-    "w_attachment",
-    "w_peers",
-    "w_fairness",
-    "w_reputation",
     "orientation",
     "tenure",
     "attachment",
@@ -70,7 +63,12 @@ def draw(dist: Distribution, size: int, rng: np.random.Generator) -> np.ndarray:
 
 @dataclass
 class Population:
-    """Researcher state, one row per researcher (growable)."""
+    """Researcher state, one row per researcher (growable).
+
+    The preference weights are one array, ``weights``, with a row per weighted utility term
+    (:func:`talentsim.terms.weighted`, in that order; ``weight_rows`` maps a term's name to
+    its row); ``view("w_<term>")`` is that term's row.
+    """
 
     location: np.ndarray
     cohort: np.ndarray
@@ -78,22 +76,19 @@ class Population:
     joined_step: np.ndarray
     market_value: np.ndarray
     pay: np.ndarray
-    w_pay: np.ndarray
-    w_mission: np.ndarray
-    w_stability: np.ndarray
-    w_attachment: np.ndarray
-    w_peers: np.ndarray
-    w_fairness: np.ndarray
-    w_reputation: np.ndarray
+    weights: np.ndarray
     orientation: np.ndarray
     tenure: np.ndarray
     attachment: np.ndarray
+    weight_rows: dict[str, int] = field(default_factory=dict)
     size: int = 0
 
     @classmethod
     def empty(cls, capacity: int) -> Population:
         """Allocate room for ``capacity`` researchers."""
         population = cls.__new__(cls)
+        population.weight_rows = {term.name: row for row, term in enumerate(terms.weighted())}
+        population.weights = np.zeros((len(population.weight_rows), capacity), dtype=float)
         for name in _FLOAT_FIELDS:
             setattr(population, name, np.zeros(capacity, dtype=float))
         for name in _INT_FIELDS:
@@ -107,7 +102,9 @@ class Population:
         return int(self.location.shape[0])
 
     def view(self, name: str) -> np.ndarray:
-        """The used part of one field (a view, not a copy)."""
+        """The used part of one field (a view, not a copy); ``w_<term>`` is a term's weights."""
+        if name.startswith("w_") and name[2:] in self.weight_rows:
+            return self.weights[self.weight_rows[name[2:]], : self.size]
         column: np.ndarray = getattr(self, name)
         return column[: self.size]
 
@@ -123,6 +120,9 @@ class Population:
             grown = np.full(new_capacity, fill, dtype=old.dtype)
             grown[: self.size] = old[: self.size]
             setattr(self, name, grown)
+        weights = np.zeros((self.weights.shape[0], new_capacity))
+        weights[:, : self.size] = self.weights[:, : self.size]
+        self.weights = weights
 
     def add_cohort(
         self,
@@ -146,14 +146,9 @@ class Population:
         self.joined_step[rows] = step
         value = draw(cohort.market_value, count, rng)
         self.market_value[rows] = np.maximum(value, 1e-9)
-        weights = cohort.weights
-        self.w_pay[rows] = draw(weights.pay, count, rng)
-        self.w_mission[rows] = draw(weights.mission, count, rng)
-        self.w_stability[rows] = draw(weights.stability, count, rng)
-        self.w_attachment[rows] = draw(weights.attachment, count, rng)
-        self.w_peers[rows] = draw(weights.peers, count, rng)
-        self.w_fairness[rows] = draw(weights.fairness, count, rng)
-        self.w_reputation[rows] = draw(weights.reputation, count, rng)
+        for term in terms.weight_draw_order():
+            distribution = getattr(cohort.weights, term.name)
+            self.weights[self.weight_rows[term.name], rows] = draw(distribution, count, rng)
         self.orientation[rows] = np.clip(draw(cohort.orientation, count, rng), 0.0, 1.0)
         self.tenure[rows] = cohort.tenure if location != labs.outside else 0.0
         self.attachment[rows] = cohort.attachment if last_lab != NO_LAB else 0.0

@@ -39,6 +39,7 @@ import pandas as pd
 from talentsim.results import RunResult, atomic_folder, unsafe_results_folder
 from talentsim.scenario import Scenario
 from talentsim.store import MANIFEST
+from talentsim.versions import __version__
 
 REPORT_FILE = "report.html"
 SCENARIO_FILE = "scenario.toml"
@@ -194,9 +195,7 @@ def scenario_toml(scenario: Scenario, *, header: str | None = None) -> str:
     Rates and durations are written with their units (per year, in years), as
     :meth:`Scenario.to_dict` gives them.
     """
-    import talentsim
-
-    lines = [f"# {header or 'Resolved scenario'} (written by talentsim {talentsim.__version__})"]
+    lines = [f"# {header or 'Resolved scenario'} (written by talentsim {__version__})"]
     _toml_table(lines, [], scenario.to_dict())
     return "\n".join(lines).strip() + "\n"
 
@@ -584,8 +583,6 @@ pre { background: #f6f6f6; padding: .8rem; overflow-x: auto; font-size: .82rem; 
 
 
 def _html(page: _Page, images: list[_Drawn]) -> str:
-    import talentsim
-
     created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     esc = html.escape
     parts = [
@@ -595,7 +592,7 @@ def _html(page: _Page, images: list[_Drawn]) -> str:
         f"<style>{_CSS}</style></head><body>",
         f"<h1>{esc(page.title)}</h1>",
         f'<p class="small">talentsim report ({esc(page.kind)}), written {created} by talentsim '
-        f"{esc(talentsim.__version__)}.</p>",
+        f"{esc(__version__)}.</p>",
         '<nav class="small">Contents: <a href="#summary">Summary</a> · '
         '<a href="#figures">Figures</a> · <a href="#seeds">Seeds</a> · '
         '<a href="#scenario">Resolved scenario</a> · <a href="#provenance">Provenance</a></nav>',
@@ -647,7 +644,7 @@ def _html(page: _Page, images: list[_Drawn]) -> str:
         f"<p>Saved beside this report as <code>{SCENARIO_FILE}</code>.</p>"
         f"<pre>{esc(scenario_toml(page.scenario))}</pre></section>"
     )
-    version_rows = [("talentsim (this report)", talentsim.__version__)]
+    version_rows = [("talentsim (this report)", __version__)]
     version_rows += [(f"{name} (results)", str(v)) for name, v in page.versions.items()]
     parts.append(
         '<section id="provenance"><h2>Provenance</h2>' + _meta_table(version_rows) + "</section>"

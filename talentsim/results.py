@@ -22,9 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from talentsim import terms
 from talentsim.model import FLOWS, MOVE_KINDS, TalentModel
-from talentsim.scenario import OUTSIDE, Scenario
+from talentsim.scenario import OUTSIDE, Scenario, as_scenario
 from talentsim.units import parse_duration
+from talentsim.versions import __version__
 
 EARLY_EXIT_YEARS = 0.25
 """Departures with tenure below this (about 13 weeks) count as early exits."""
@@ -149,13 +151,11 @@ class RunResult:
                 "entered_step": entered,
                 "market_value": pop.view("market_value").copy(),
                 "orientation": pop.view("orientation").copy(),
-                "w_pay": pop.view("w_pay").copy(),
-                "w_mission": pop.view("w_mission").copy(),
-                "w_stability": pop.view("w_stability").copy(),
-                "w_attachment": pop.view("w_attachment").copy(),
-                "w_peers": pop.view("w_peers").copy(),
-                "w_fairness": pop.view("w_fairness").copy(),
-                "w_reputation": pop.view("w_reputation").copy(),
+                **{  # in the order they are drawn
+                    f"w_{term.name}": pop.view(f"w_{term.name}").copy()
+                    for term in terms.weight_draw_order()
+                    if term.name in pop.weight_rows
+                },
             }
         )
         return cls(
@@ -359,8 +359,6 @@ class RunResult:
             term over the group's voluntary departures; NaN for ``idiosyncratic`` and
             ``exogenous``).
         """
-        from talentsim.kernels import TERMS
-
         allowed = ("lab", "cohort", "kind")
         unknown = [column for column in by if column not in allowed]
         if unknown:
@@ -370,12 +368,13 @@ class RunResult:
         leaving["lab"] = pd.Categorical(leaving["origin"].astype(str), categories=labs)
         leaving["kind"] = leaving["kind"].astype(str)
         leaving["reason"] = main_reasons(leaving)
-        reasons = [*TERMS, "idiosyncratic", "exogenous"]
+        term_names = _gain_terms(self.events)
+        reasons = [*term_names, *terms.OTHER_REASONS]
         group = list(by)
         counts = (
             leaving.groupby([*group, "reason"], observed=True).size().rename("count").reset_index()
         )
-        gain_columns = [f"gain_{term}" for term in TERMS]
+        gain_columns = [f"gain_{term}" for term in term_names]
         voluntary = leaving[leaving["kind"] != "separation"]
         if group:
             totals = leaving.groupby(group, observed=True).size().rename("departures")
@@ -488,22 +487,24 @@ def main_reasons(events: pd.DataFrame) -> np.ndarray:
     part of utility) gets ``"idiosyncratic"``; moves without recorded gains (separations,
     entries, retirements) get ``"exogenous"``.
     """
-    from talentsim.kernels import TERMS
-
-    gains = events[[f"gain_{term}" for term in TERMS]].to_numpy(dtype=float)
+    term_names = _gain_terms(events)
+    gains = events[[f"gain_{term}" for term in term_names]].to_numpy(dtype=float)
     recorded = ~np.isnan(gains).all(axis=1)
     filled = np.where(np.isnan(gains), -np.inf, gains)
     best = np.argmax(filled, axis=1)
-    names = np.array(TERMS, dtype=object)
+    names = np.array(term_names, dtype=object)
     # A choice no term favoured was made on the idiosyncratic (logit noise) part of utility.
     favoured = filled.max(axis=1, initial=-np.inf) > 0
     reason = np.where(favoured, names[best], "idiosyncratic")
     return np.where(recorded, reason, "exogenous")
 
 
-def _empty_events(model: TalentModel, place_categories: list[str]) -> pd.DataFrame:
-    from talentsim.kernels import TERMS
+def _gain_terms(events: pd.DataFrame) -> list[str]:
+    """The utility terms whose gains a table of events records (``gain_<term>`` columns)."""
+    return [name.removeprefix("gain_") for name in events.columns if name.startswith("gain_")]
 
+
+def _empty_events(model: TalentModel, place_categories: list[str]) -> pd.DataFrame:
     frame = pd.DataFrame(
         {
             "step": np.zeros(0, dtype=np.int32),
@@ -518,8 +519,8 @@ def _empty_events(model: TalentModel, place_categories: list[str]) -> pd.DataFra
             "pay_after": np.zeros(0),
         }
     )
-    for term in TERMS:
-        frame[f"gain_{term}"] = np.zeros(0)
+    for name in model.term_names:
+        frame[f"gain_{name}"] = np.zeros(0)
     return frame
 
 
@@ -598,11 +599,9 @@ def run_metadata() -> dict[str, Any]:
     """Versions of the software that produced a result."""
     import mesa
 
-    import talentsim
-
     return {
         "versions": {
-            "talentsim": talentsim.__version__,
+            "talentsim": __version__,
             "mesa": mesa.__version__,
             "numpy": np.__version__,
             "pandas": pd.__version__,
@@ -699,9 +698,9 @@ def replicates(
         overrides: Dotted-path overrides applied to every run.
         save_first: Save the first run's results to this folder (replacing its contents).
     """
-    from talentsim.model import _as_scenario, seed_list
+    from talentsim.seeds import seed_list
 
-    base = _as_scenario(scenario)
+    base = as_scenario(scenario)
     for index, seed in enumerate(seed_list(seeds, root_seed)):
         result = run(base, seed=seed, overrides=overrides)
         if index == 0 and save_first is not None:

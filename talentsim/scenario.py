@@ -29,9 +29,11 @@ from pydantic import (
     Field,
     PlainSerializer,
     ValidationError,
+    create_model,
     model_validator,
 )
 
+from talentsim import terms
 from talentsim.units import format_per_year, format_years, parse_duration, parse_rate
 
 OUTSIDE = "outside"
@@ -166,33 +168,53 @@ class TimeSettings(BaseModel):
         return max(1, round(self.duration / self.step))
 
 
-class Mechanisms(BaseModel):
-    """Switches for the utility terms (off means the term contributes nothing) and shocks.
+_OTHER_SWITCHES: dict[str, str] = {
+    "counter_offers": "Labs may match offers to keep a leaving researcher.",
+    "random_reorganisations": "Labs reorganise at random at their reorg_rate.",
+}
+"""The switches of ``[mechanisms]`` that are not utility terms."""
 
-    The amenity term (``labs.NAME.amenity``, ``outside.amenity``) has no switch: set it to 0.
-    """
 
-    model_config = _STRICT
-    pay: bool = Field(default=True, description="w_pay·log(pay).")
-    mission: bool = Field(default=True, description="w_mission·clarity·alignment.")
-    stability: bool = Field(default=True, description="−w_stability·turmoil.")
-    attachment: bool = Field(default=True, description="w_attach·attachment to the former lab.")
-    peers: bool = Field(
-        default=True, description="w_peers·share of one's colleague ties at a place (contagion)."
+def _build_mechanisms() -> type[BaseModel]:
+    """The ``[mechanisms]`` table: a switch per utility term that has one, then the others."""
+    fields: dict[str, Any] = {
+        term.name: (bool, Field(default=True, description=f"{term.formula}."))
+        for term in terms.all_terms()
+        if term.switch
+    }
+    fields |= {
+        name: (bool, Field(default=True, description=text))
+        for name, text in _OTHER_SWITCHES.items()
+    }
+    unswitched = [t.name for t in terms.all_terms() if not t.switch]
+    doc = "Switches for the utility terms (off means the term contributes nothing) and shocks."
+    if unswitched:
+        doc += f"\n\nWithout a switch: {', '.join(unswitched)} (set it to 0 where it is set)."
+    return create_model(
+        "Mechanisms", __config__=_STRICT, __doc__=doc, __module__=__name__, **fields
     )
-    fairness: bool = Field(
-        default=True,
-        description="−w_fairness·max(0, log(reference pay ratio / own pay ratio)) at a lab.",
-    )
-    reputation: bool = Field(
-        default=True, description="−w_reputation·recent attrition of a lab one is not at."
-    )
-    counter_offers: bool = Field(
-        default=True, description="Labs may match offers to keep a leaving researcher."
-    )
-    random_reorganisations: bool = Field(
-        default=True, description="Labs reorganise at random at their reorg_rate."
-    )
+
+
+def _term_on(self: BaseModel, name: str) -> bool:
+    """Whether utility term ``name`` is switched on (a term without a switch always is)."""
+    return bool(getattr(self, name, True))
+
+
+if typing.TYPE_CHECKING:
+
+    class Mechanisms(BaseModel):
+        """Switches: one per utility term with a switch (:mod:`talentsim.terms`), and more."""
+
+        counter_offers: bool = True
+        random_reorganisations: bool = True
+
+        def term_on(self, name: str) -> bool: ...  # noqa: D102
+
+        def __getattr__(self, name: str) -> bool: ...
+
+else:
+    Mechanisms = _build_mechanisms()
+    Mechanisms.term_on = _term_on
 
 
 class Market(BaseModel):
@@ -328,27 +350,31 @@ class Lab(BaseModel):
     )
 
 
-class Weights(BaseModel):
-    """Preference weights of a cohort, each a distribution over its researchers."""
+def _build_weights() -> type[BaseModel]:
+    """The ``weights`` table of a cohort: a distribution per weighted utility term."""
+    fields: dict[str, Any] = {
+        term.name: (Distribution, Field(default=Fixed(value=1.0), description=term.weight))
+        for term in terms.all_terms()
+        if term.weight is not None
+    }
+    return create_model(
+        "Weights",
+        __config__=_STRICT,
+        __doc__="Preference weights of a cohort, each a distribution over its researchers.",
+        __module__=__name__,
+        **fields,
+    )
 
-    model_config = _STRICT
-    pay: Distribution = Field(default=Fixed(value=1.0), description="Weight on log pay.")
-    mission: Distribution = Field(
-        default=Fixed(value=1.0), description="Weight on mission clarity × alignment."
-    )
-    stability: Distribution = Field(default=Fixed(value=1.0), description="Weight on turmoil.")
-    attachment: Distribution = Field(
-        default=Fixed(value=1.0), description="Weight on attachment to a former lab."
-    )
-    peers: Distribution = Field(
-        default=Fixed(value=1.0), description="Weight on the share of one's ties at a place."
-    )
-    fairness: Distribution = Field(
-        default=Fixed(value=1.0), description="Weight on the log shortfall below reference pay."
-    )
-    reputation: Distribution = Field(
-        default=Fixed(value=1.0), description="Weight on a lab's recent attrition (outsiders)."
-    )
+
+if typing.TYPE_CHECKING:
+
+    class Weights(BaseModel):
+        """Preference weights: one distribution per weighted term (:mod:`talentsim.terms`)."""
+
+        def __getattr__(self, name: str) -> Fixed | Normal | LogNormal | Uniform: ...
+
+else:
+    Weights = _build_weights()
 
 
 class Cohort(BaseModel):
@@ -678,6 +704,26 @@ def _set_path(data: dict[str, Any], path: str, value: Any, source: str) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def as_scenario(scenario: Scenario | str | Path | Mapping[str, Any]) -> Scenario:
+    """A Scenario from a Scenario (returned as is), a path to a TOML file, or a dict.
+
+    The one way every entry point (``TalentModel``, ``run``, ``compare``, ``sweep``,
+    ``meanfield``) reads what the user handed it.
+
+    Raises:
+        ScenarioError: for anything else, or an invalid file or dict.
+    """
+    if isinstance(scenario, Scenario):
+        return scenario
+    if isinstance(scenario, str | Path):
+        return load_scenario(scenario)
+    if isinstance(scenario, Mapping):
+        return Scenario.from_dict(scenario)
+    raise ScenarioError(
+        f"expected a Scenario, a path to a TOML file or a dict, got {type(scenario).__name__}"
+    )
+
+
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a TOML scenario file.
 
@@ -855,3 +901,18 @@ def _tag_of(model: Any) -> str | None:
 def is_finite_number(value: object) -> bool:
     """True for an int or float (not bool) that is finite."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _rebuild_term_schema() -> None:
+    """Rebuild the schema parts that derive from the term registry (after it changed)."""
+    mechanisms, weights = _build_mechanisms(), _build_weights()
+    mechanisms.term_on = _term_on  # type: ignore[attr-defined]
+    globals().update(Mechanisms=mechanisms, Weights=weights)  # where pickle looks them up
+    for model, name, part in ((Cohort, "weights", weights), (Scenario, "mechanisms", mechanisms)):
+        model.model_fields[name].annotation = part
+        model.model_fields[name].default_factory = part
+    Cohort.model_rebuild(force=True)
+    Scenario.model_rebuild(force=True)
+
+
+terms.on_change(_rebuild_term_schema)

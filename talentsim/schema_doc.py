@@ -11,6 +11,7 @@ import typing
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from talentsim import scenario, terms
 from talentsim.scenario import (
     Cohort,
     Fixed,
@@ -19,7 +20,6 @@ from talentsim.scenario import (
     LeadershipChange,
     LogNormal,
     Market,
-    Mechanisms,
     MissionPivot,
     Network,
     Normal,
@@ -30,30 +30,64 @@ from talentsim.scenario import (
     Scenario,
     TimeSettings,
     Uniform,
-    Weights,
 )
 
-SECTIONS: list[tuple[str, type[BaseModel], str]] = [
-    ("(top level)", Scenario, "The whole file."),
-    ("[time]", TimeSettings, "Step length and run length."),
-    ("[mechanisms]", Mechanisms, "Switch utility terms and random shocks on or off."),
-    ("[market]", Market, "Offer arrivals and the choice rule."),
-    ("[outside]", OutsideOption, "The outside pool: startups, academia, out of the field."),
-    ("[network]", Network, "Colleague ties, generated at set-up (the peer term)."),
-    ("[labs.NAME]", Lab, "One table per lab; NAME is how overrides and events address it."),
-    ("[cohorts.NAME]", Cohort, "One table per cohort of researchers."),
-    ("[cohorts.NAME.weights]", Weights, "Preference weights, each a distribution."),
-    ('distribution: dist = "fixed"', Fixed, "A bare number means the same."),
-    ('distribution: dist = "normal"', Normal, ""),
-    ('distribution: dist = "lognormal"', LogNormal, ""),
-    ('distribution: dist = "uniform"', Uniform, ""),
-    ('[[events]] kind = "reorganisation"', Reorganisation, ""),
-    ('[[events]] kind = "leadership_change"', LeadershipChange, ""),
-    ('[[events]] kind = "mission_pivot"', MissionPivot, ""),
-    ('[[events]] kind = "pay_change"', PayChange, ""),
-    ('[[events]] kind = "poaching_raid"', PoachingRaid, ""),
-    ('[[events]] kind = "hiring_freeze"', HiringFreeze, ""),
-]
+
+def sections() -> list[tuple[str, type[BaseModel], str]]:
+    """The tables of a scenario file, each with its schema class and a note.
+
+    Read when called: the weights and the mechanisms derive from the term registry.
+    """
+    return [
+        ("(top level)", Scenario, "The whole file."),
+        ("[time]", TimeSettings, "Step length and run length."),
+        ("[mechanisms]", scenario.Mechanisms, "Switch utility terms and random shocks on or off."),
+        ("[market]", Market, "Offer arrivals and the choice rule."),
+        ("[outside]", OutsideOption, "The outside pool: startups, academia, out of the field."),
+        ("[network]", Network, "Colleague ties, generated at set-up (the peer term)."),
+        ("[labs.NAME]", Lab, "One table per lab; NAME is how overrides and events address it."),
+        ("[cohorts.NAME]", Cohort, "One table per cohort of researchers."),
+        ("[cohorts.NAME.weights]", scenario.Weights, "Preference weights, each a distribution."),
+        ('distribution: dist = "fixed"', Fixed, "A bare number means the same."),
+        ('distribution: dist = "normal"', Normal, ""),
+        ('distribution: dist = "lognormal"', LogNormal, ""),
+        ('distribution: dist = "uniform"', Uniform, ""),
+        ('[[events]] kind = "reorganisation"', Reorganisation, ""),
+        ('[[events]] kind = "leadership_change"', LeadershipChange, ""),
+        ('[[events]] kind = "mission_pivot"', MissionPivot, ""),
+        ('[[events]] kind = "pay_change"', PayChange, ""),
+        ('[[events]] kind = "poaching_raid"', PoachingRaid, ""),
+        ('[[events]] kind = "hiring_freeze"', HiringFreeze, ""),
+    ]
+
+
+def terms_table() -> list[str]:
+    """The utility terms (from :mod:`talentsim.terms`) as a Markdown section."""
+    lines = [
+        "## Utility terms\n",
+        "A researcher's utility at a place is the sum of these terms, in this order (the order "
+        "of the `gain_<term>` columns of events). Each has a weight per cohort "
+        "(`cohorts.NAME.weights.<term>`) and a switch (`mechanisms.<term>`) unless marked "
+        "otherwise; *outside* says whether it counts at the outside pool; *mean field* whether "
+        "`talentsim meanfield` treats it exactly (else it refuses it, by name).\n",
+        "| term | contribution | meaning | reads | outside | mean field |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for term in terms.all_terms():
+        cells = [
+            f"`{term.name}`",
+            term.formula,
+            term.meaning
+            + ("" if term.weight else " No weight.")
+            + ("" if term.switch else " No switch."),
+            ", ".join(f"`{field}`" for field in term.reads) or "—",
+            "yes" if term.at_outside else "no",
+            "exact" if term.meanfield is None else f"refused: {term.meanfield}",
+        ]
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    lines.append("")
+    return lines
+
 
 INTRO = """\
 # Scenario file reference
@@ -143,8 +177,8 @@ def _tidy(text: str) -> str:
 
 def render() -> str:
     """The reference document as Markdown."""
-    lines = [INTRO]
-    for title, model, note in SECTIONS:
+    lines = [INTRO, *terms_table()]
+    for title, model, note in sections():
         lines.append(f"## `{title}`\n")
         if note:
             lines.append(f"{note}\n")

@@ -13,7 +13,7 @@ from scipy import stats
 
 import talentsim as ts
 from talentsim.cli import main
-from talentsim.kernels import TERMS
+from talentsim import terms
 from talentsim.results import main_reasons
 from tests.conftest import FLAGSHIP, small_scenario_dict
 
@@ -153,12 +153,12 @@ def test_comparison_saves_readable_files(comparison: ts.Comparison, tmp_path: Pa
 
 
 def test_main_reason_is_the_largest_gain() -> None:
-    gains = {f"gain_{t}": [0.0, np.nan] for t in TERMS}
+    gains = {f"gain_{t}": [0.0, np.nan] for t in terms.names()}
     gains["gain_fairness"] = [0.7, np.nan]
     gains["gain_pay"] = [-1.0, np.nan]
     gains["gain_stability"] = [0.5, np.nan]
     assert list(main_reasons(pd.DataFrame(gains))) == ["fairness", "exogenous"]
-    against = {f"gain_{t}": [-0.1] for t in TERMS}  # made on the logit noise alone
+    against = {f"gain_{t}": [-0.1] for t in terms.names()}  # made on the logit noise alone
     assert list(main_reasons(pd.DataFrame(against))) == ["idiosyncratic"]
 
 
@@ -169,7 +169,7 @@ def flagship_run() -> ts.RunResult:
 
 def test_exit_reasons_account_for_every_departure(flagship_run: ts.RunResult) -> None:
     table = flagship_run.exit_reasons()
-    assert set(table["reason"].astype(str)) == {*TERMS, "idiosyncratic", "exogenous"}
+    assert set(table["reason"].astype(str)) == {*terms.names(), "idiosyncratic", "exogenous"}
     groups = table.groupby(["lab", "cohort"], observed=True)
     sums = groups["count"].sum()
     departures = groups["departures"].first()
@@ -263,7 +263,7 @@ def test_replicates_spawn_recorded_seeds_and_save_the_first(tmp_path: Path) -> N
     scenario = ts.Scenario.from_dict(small_scenario_dict())
     results = list(ts.replicates(scenario, 3, root_seed=4, save_first=tmp_path / "first"))
     seeds = [r.seed for r in results]
-    assert seeds == ts.model.spawn_seeds(4, 3) and len(set(seeds)) == 3
+    assert seeds == ts.seeds.spawn_seeds(4, 3) and len(set(seeds)) == 3
     assert ts.RunResult.load(tmp_path / "first").seed == seeds[0]
     assert [r.seed for r in ts.replicates(scenario, [7, 9])] == [7, 9]
     with pytest.raises(ValueError, match="distinct"):

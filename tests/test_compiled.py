@@ -156,11 +156,11 @@ def test_codes_shared_with_the_model_agree() -> None:
     assert compiled.GONE == population.GONE and compiled.NO_LAB == population.NO_LAB
     assert compiled.PURPOSES == model._DRAWS
     for name in ("hires", "quits", "returns", "exits", "separations"):
-        assert getattr(compiled, f"_{name.upper()}") == model.FLOWS.index(name)
+        assert getattr(compiled, name.upper()) == model.FLOWS.index(name)
     for name in ("offers", "acceptances", "counter_offers", "counter_retained"):
-        assert getattr(compiled, f"_{name.upper()}") == model.FLOWS.index(name)
+        assert getattr(compiled, name.upper()) == model.FLOWS.index(name)
     for name in ("hire", "quit", "return", "exit", "separation"):
-        assert getattr(compiled, f"_{name.upper()}") == model.MOVE_KINDS.index(name)
+        assert getattr(compiled, name.upper()) == model.MOVE_KINDS.index(name)
 
 
 @settings(max_examples=30, deadline=None)

@@ -46,10 +46,10 @@ def test_scenario_reference_is_current() -> None:
 
 
 def test_reference_covers_every_schema_key() -> None:
-    from talentsim.schema_doc import SECTIONS
+    from talentsim.schema_doc import sections
 
     text = render()
-    for _, model, _ in SECTIONS:
+    for _, model, _ in sections():
         for key in model.model_fields:
             if key not in {"dist", "kind"}:
                 assert f"`{key}`" in text

@@ -148,7 +148,7 @@ def test_fairness_term_charges_the_log_shortfall_below_reference(small: ts.Scena
     pop = model.population
     rows = np.array([0, 1, 2])
     pop.market_value[rows] = [1.0, 2.0, 1.0]
-    pop.w_fairness[rows] = [1.5, 1.5, 1.5]
+    pop.view("w_fairness")[rows] = [1.5, 1.5, 1.5]
     ctx = kernels.DecisionContext(
         pop=pop,
         labs=model.lab_state,
@@ -159,7 +159,7 @@ def test_fairness_term_charges_the_log_shortfall_below_reference(small: ts.Scena
     place = np.array([0, 0, model.lab_state.outside])
     pay = np.array([1.5, 6.0, 0.5])  # ratios 1.5 (below 3), 3.0 (at reference), pool
     terms = kernels.utility_terms(rows, place, pay, ctx)
-    fairness = terms[kernels.TERMS.index("fairness")]
+    fairness = terms[ts.terms.names().index("fairness")]
     assert fairness == pytest.approx([-1.5 * np.log(2.0), 0.0, 0.0])
 
 
@@ -182,8 +182,8 @@ def test_a_premium_hiring_spree_raises_veterans_unfairness() -> None:
     assert veterans.shape[0] >= 5  # enough veterans left to check
     place = np.zeros(veterans.shape[0], dtype=np.int64)
     terms = kernels.utility_terms(veterans, place, model.population.pay[veterans], ctx)
-    fairness = terms[kernels.TERMS.index("fairness")]
-    assert fairness == pytest.approx(-np.log(3.0) * model.population.w_fairness[veterans])
+    fairness = terms[ts.terms.names().index("fairness")]
+    assert fairness == pytest.approx(-np.log(3.0) * model.population.view("w_fairness")[veterans])
 
 
 # --------------------------------------------------------------------------------------------
@@ -214,8 +214,8 @@ def test_reputation_only_weighs_on_those_not_at_the_lab(small: ts.Scenario) -> N
     outsider = int(np.flatnonzero(location == 1)[0])
     rows = np.array([insider, outsider])
     terms = kernels.utility_terms(rows, np.array([0, 0]), np.array([1.0, 1.0]), model._context())
-    reputation = terms[kernels.TERMS.index("reputation")]
-    assert reputation == pytest.approx([0.0, -0.5 * pop.w_reputation[outsider]])
+    reputation = terms[ts.terms.names().index("reputation")]
+    assert reputation == pytest.approx([0.0, -0.5 * pop.view("w_reputation")[outsider]])
 
 
 # --------------------------------------------------------------------------------------------

@@ -53,7 +53,7 @@ def final_location(result: ts.RunResult) -> pd.Series:
 
 def test_fixture_seeds_are_distinct() -> None:
     # Guard for the statistics below: N_SEEDS independent replicates.
-    assert len(set(ts.model.spawn_seeds(0, N_SEEDS))) == N_SEEDS
+    assert len(set(ts.seeds.spawn_seeds(0, N_SEEDS))) == N_SEEDS
 
 
 # ---- reorg_shock -----------------------------------------------------------------------------

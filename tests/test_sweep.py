@@ -50,7 +50,7 @@ def test_the_table_has_one_tidy_row_per_run(table: pd.DataFrame) -> None:
 def test_replicate_seeds_are_spawned_and_shared_across_points(table: pd.DataFrame) -> None:
     seeds = table.pivot(index="replicate", columns="point", values="seed")
     assert (seeds.nunique(axis=1) == 1).all(), "replicate r uses the same seed at every point"
-    assert seeds[0].tolist() == ts.model.spawn_seeds(0, 3)
+    assert seeds[0].tolist() == ts.seeds.spawn_seeds(0, 3)
 
 
 def test_every_run_replays_from_its_recorded_seed(
@@ -88,7 +88,7 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(
 ) -> None:
     import talentsim.experiments as sweep_module
 
-    bad_seed = ts.model.spawn_seeds(0, 2)[1]
+    bad_seed = ts.seeds.spawn_seeds(0, 2)[1]
     real_run = sweep_module.run
 
     def flaky(scenario, seed=None, **kwargs):

@@ -30,7 +30,7 @@ import pandas as pd
 import talentsim as ts
 from talentsim import plots
 from talentsim.compare import BASELINE, Comparison, paired_effects
-from talentsim.model import spawn_seeds
+from talentsim.seeds import spawn_seeds
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "scenarios" / "msl_exodus.toml"

@@ -1,0 +1,598 @@
+"""A step's decisions, compiled against the registered utility terms.
+
+The functions here call the terms' kernels (:mod:`talentsim.terms`), so they are compiled
+once per registry: :func:`kernel_set` copies them into a namespace holding that registry's
+kernels and compiles them there, cached on disk under the registry's fingerprint. Call them
+through ``kernel_set().decide`` and ``kernel_set().utility_terms``.
+
+A step's decisions (:func:`decide`), in order (the rules of :mod:`talentsim.model`, steps
+3–8):
+
+1. :func:`~talentsim.compiled.offers.screen_into`: who separates, gets an offer or meets an
+   outside opportunity;
+2. :func:`make_offers`: each researcher offered one gets an offer from a lab drawn by hiring
+   weight (a lab hires when it has room and is not frozen); a poaching raid's offers replace
+   the regular offers of those it courts;
+3. :func:`choose`: each decides by the binary logit on the utility gain less the switching
+   cost (lab-to-lab moves); :func:`moves_from_offers`: a lab takes at most its room of those
+   who accept, by a random priority, and the lab being left may counter-offer (with its
+   probability, when the offer pays more); the researcher re-decides with the same draw;
+4. :func:`exits`: employed researchers with an outside opportunity who did not accept an
+   offer weigh it, with counter-offers as in 3;
+5. :func:`separations`, then :func:`apply_moves`: the moves (offers, exits, then separations)
+   are counted in ``flows`` and applied (location, pay, tenure, the former lab and
+   attachment), and each lab's reputation (recent attrition) decays and adds this step's
+   voluntary departures per member.
+
+Every draw is the keyed hash of the row under its purpose's offset
+(:func:`~talentsim.compiled.draws.step_offsets`).
+"""
+
+from __future__ import annotations
+
+import types
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numba import literal_unroll
+
+from talentsim import terms as registry
+from talentsim.compiled import compat
+from talentsim.compiled.choice import accepts, counter_offer_pay, offer_lab, within_capacity
+from talentsim.compiled.clock import CODE_ROWS, VALUE_ROWS_BEFORE_GAINS
+from talentsim.compiled.compat import prefetch
+from talentsim.compiled.draws import (
+    ACCEPT,
+    CAPACITY,
+    COUNTER,
+    EXIT_ACCEPT,
+    OFFER_DRAW,
+    OFFER_LAB,
+    OPPORTUNITY,
+    RAID,
+    SEPARATION_DRAW,
+    uniform_at,
+)
+from talentsim.compiled.offers import raid_offers, screen_into
+from talentsim.compiled.ties import tie_pair
+
+NO_LAB = -1
+"""Former lab of a researcher who has none (as :data:`talentsim.population.NO_LAB`)."""
+
+# Codes shared with talentsim.model (the positions of FLOWS and the codes of MOVE_KINDS);
+# tests/test_compiled.py checks that they agree.
+HIRES, QUITS, RETURNS, EXITS, SEPARATIONS = range(5)
+OFFERS, ACCEPTANCES, COUNTER_OFFERS, COUNTER_RETAINED = range(7, 11)
+HIRE, QUIT, RETURN, EXIT, SEPARATION = range(1, 6)
+
+#: How many researchers ahead the decision loops ask for the columns they will read. A
+#: decision is a long chain of work on one researcher's row, so without the hint the
+#: processor waits on each row's memory in turn (~6% of a step at 10^5 researchers).
+AHEAD = 8
+
+# What the kernel set fills in for its registry (frozen into the compiled code).
+TERM_KERNELS: tuple = ()
+N_TERMS = 0
+AT_OUTSIDE = np.zeros(0, np.bool_)
+WEIGHT_ROW = np.zeros(0, np.int64)
+#: Functions here compiled once per registry, with their Numba options.
+_TEMPLATES: dict[str, dict[str, Any]] = {}
+
+
+def _template(**options: Any) -> Any:
+    """Mark a function as compiled per registry (see :func:`kernel_set`), with ``options``."""
+
+    def mark(function: Any) -> Any:
+        _TEMPLATES[function.__name__] = options
+        return function
+
+    return mark
+
+
+_HELPER = {"helper": True}
+
+
+# --------------------------------------------------------------------------------------------
+# Utility terms
+# --------------------------------------------------------------------------------------------
+
+
+@_template(**_HELPER)
+def terms_at(terms, k, i, j, pay, peer_share, context):  # pragma: no cover - compiled
+    """Write researcher ``i``'s utility terms at place ``j`` paid ``pay`` into ``terms[:, k]``.
+
+    ``context`` is ``(switches, weights, researchers, labs, outside_amenity, ties_on)``:
+    the terms that are on, the population's weights (a row per weighted term), the
+    :class:`~talentsim.compiled.records.Researchers` and
+    :class:`~talentsim.compiled.records.Labs` records, the outside amenity, and whether tie
+    shares are read. A term that is off, or not counted at the outside pool, is 0.
+    """
+    switches, weights, researchers, labs, outside_amenity = context[:5]
+    at_lab = j < labs.amenity.shape[0]
+    t = 0
+    for kernel in literal_unroll(TERM_KERNELS):
+        value = 0.0
+        if switches[t] and (at_lab or AT_OUTSIDE[t]):
+            row = WEIGHT_ROW[t]
+            w = weights[row, i] if row >= 0 else 0.0
+            value = kernel(w, i, j, pay, peer_share, researchers, labs, outside_amenity)
+        terms[t, k] = value
+        t += 1  # noqa: SIM113 (literal_unroll has no enumerate)
+
+
+@_template(**_HELPER)
+def gain(
+    gains, column, r, here, here_pay, there, there_pay, ties, pair, context
+):  # pragma: no cover - compiled
+    """Researcher ``r``'s utility gain from moving to ``there`` (paid ``there_pay``).
+
+    The term-by-term gains go to ``gains[:, column]``; returns their sum (added in term
+    order). Tie shares are read only if a term that reads them is on.
+    """
+    share_here = share_there = 0.0
+    if context[5]:
+        location = context[2].location
+        share_here, share_there = tie_pair(ties.indptr, ties.indices, location, r, here, there)
+    terms_at(pair, 0, r, here, here_pay, share_here, context)
+    terms_at(pair, 1, r, there, there_pay, share_there, context)
+    total = 0.0
+    for t in range(N_TERMS):
+        gains[t, column] = pair[t, 1] - pair[t, 0]
+        total = gains[t, column] if t == 0 else total + gains[t, column]
+    return total
+
+
+@_template(**_HELPER)
+def fetch_ahead(rows, k, decided, context):  # pragma: no cover - compiled
+    """Prefetch what a decision on researcher ``rows[k + AHEAD]`` reads (if there is one).
+
+    The researcher columns, ``decided``, and the weights of the terms that are on.
+    """
+    if k + AHEAD < rows.shape[0]:
+        row = rows[k + AHEAD]
+        switches, weights, researchers = context[0], context[1], context[2]
+        prefetch(researchers, row)
+        prefetch((decided,), row)
+        for t in range(N_TERMS):
+            if switches[t] and WEIGHT_ROW[t] >= 0:
+                prefetch((weights[WEIGHT_ROW[t]],), row)
+
+
+@_template()
+def utility_terms(rows, place, pay, peer_share, context):  # pragma: no cover - compiled
+    """The utility terms of ``rows`` at ``place`` paid ``pay`` (see kernels.utility_terms).
+
+    Returns an array of shape ``(N_TERMS, len(rows))``; ``peer_share`` is each one's share of
+    ties at ``place``; ``context`` as for :func:`terms_at`.
+    """
+    n = rows.shape[0]
+    terms = np.empty((N_TERMS, n))
+    for k in range(n):
+        terms_at(terms, k, rows[k], place[k], pay[k], peer_share[k], context)
+    return terms
+
+
+# --------------------------------------------------------------------------------------------
+# The step's decisions
+# --------------------------------------------------------------------------------------------
+
+
+@_template()
+def make_offers(
+    step, state, hiring, headcount, raids, offered, separated, offsets
+):  # pragma: no cover - compiled
+    """Step 2: ``(rows, to, offer_pay, n, room)`` of this step's offers, regular then raids.
+
+    ``room`` is each lab's free places at the start of the step.
+    """
+    location, market_value = state.location, state.market_value
+    n_labs = hiring.pay_level.shape[0]
+    room = np.empty(n_labs)
+    weight = np.empty(n_labs)
+    for j in range(n_labs):
+        room[j] = hiring.capacity[j] - headcount[j]
+        hires = room[j] >= 1 and hiring.frozen_until[j] < step
+        weight[j] = hiring.recruiting_intensity[j] if hires else 0.0
+    cumulative = np.cumsum(weight)
+    raid_rows, raid_lab, raid_premium = raid_offers(
+        location, state.last_lab, separated, raids, offsets[RAID]
+    )
+    raided = np.zeros(location.shape[0] if raid_rows.shape[0] else 0, np.bool_)
+    for r in raid_rows:
+        raided[r] = True
+    size = offered.shape[0] + raid_rows.shape[0]
+    rows = np.empty(size, np.int64)
+    to = np.empty(size, np.int64)
+    offer_pay = np.empty(size)
+    n = 0
+    for k in range(offered.shape[0]):
+        r = offered[k]
+        if k + AHEAD < offered.shape[0]:
+            prefetch((location, market_value), offered[k + AHEAD])
+        j, has_offer = offer_lab(
+            location[r], weight, cumulative, uniform_at(np.uint64(r), offsets[OFFER_LAB])
+        )
+        if has_offer and not (raid_rows.shape[0] and raided[r]):
+            rows[n], to[n] = r, j
+            premium = hiring.new_hire_premium[j]
+            offer_pay[n] = hiring.pay_level[j] * (1.0 + premium) * market_value[r]
+            n += 1
+    for m in range(raid_rows.shape[0]):
+        r, j = raid_rows[m], raid_lab[m]
+        rows[n], to[n] = r, j
+        offer_pay[n] = hiring.pay_level[j] * (1.0 + raid_premium[m]) * market_value[r]
+        n += 1
+    return rows, to, offer_pay, n, room
+
+
+@_template()
+def choose(
+    rows, to, offer_pay, n, state, market, ties, offsets, flows, context, decided
+):  # pragma: no cover - compiled
+    """Step 3's choices: ``(gains, accepted, n_accepted)`` of the first ``n`` offers.
+
+    Column ``a`` of ``gains`` holds the term-by-term gains of the ``a``-th accepted offer,
+    whose index is ``accepted[a]``; the accepted are marked in ``decided``.
+    """
+    location, pay, market_value = state.location, state.pay, state.market_value
+    outside = context[3].amenity.shape[0]  # the pool's code: the number of labs
+    gains = np.empty((N_TERMS, n))
+    pair = np.empty((N_TERMS, 2))
+    accepted = np.empty(n, np.int64)
+    n_accepted = 0
+    for m in range(n):
+        fetch_ahead(rows, m, decided, context)
+        r, j, here = rows[m], to[m], location[rows[m]]
+        flows[OFFERS, j] += 1
+        now_pay = pay[r] if here < outside else market.outside_pay_ratio * market_value[r]
+        value = gain(gains, n_accepted, r, here, now_pay, j, offer_pay[m], ties, pair, context)
+        switching = market.switching_cost if here < outside else 0.0
+        draw = uniform_at(np.uint64(r), offsets[ACCEPT])
+        if accepts(value - switching, market.noise_scale, draw):
+            flows[ACCEPTANCES, j] += 1
+            accepted[n_accepted] = m
+            n_accepted += 1  # (else the next offer's gains overwrite this column)
+    for a in range(n_accepted):
+        decided[rows[accepted[a]]] = True  # accepted: no second decision this step
+    return gains, accepted, n_accepted
+
+
+@_template(**_HELPER)
+def retained(
+    r, here, offered_pay, gains, column, switching, accept_purpose, pair, context, counters
+):  # pragma: no cover - compiled
+    """Whether a counter-offer keeps researcher ``r`` at lab ``here`` (then pay rises).
+
+    ``counters`` is ``(pay, hiring, noise_scale, offsets, flows)``; ``context`` as for
+    :func:`terms_at`. The lab counters with its probability when the offer pays more than
+    ``r`` earns now, matching it up to its limit × current pay; ``r`` re-decides with the
+    same draw (``accept_purpose``), the pay terms of staying replaced by those of the raise.
+    """
+    pay, hiring, noise, offsets, flows = counters
+    if not here < hiring.counter_offer_probability.shape[0]:
+        return False
+    current = pay[r]
+    chance = uniform_at(np.uint64(r), offsets[COUNTER])
+    if not (chance < hiring.counter_offer_probability[here] and offered_pay > current):
+        return False
+    flows[COUNTER_OFFERS, here] += 1
+    raise_to = counter_offer_pay(current, offered_pay, hiring.counter_offer_limit[here])
+    # before (column 0) and after (column 1) the raise; the peer term cancels
+    terms_at(pair, 0, r, here, current, 0.0, context)
+    terms_at(pair, 1, r, here, raise_to, 0.0, context)
+    total = 0.0
+    for t in range(N_TERMS):
+        term = gains[t, column] - (pair[t, 1] - pair[t, 0])
+        total = term if t == 0 else total + term
+    if accepts(total - switching, noise, uniform_at(np.uint64(r), offsets[accept_purpose])):
+        return False
+    flows[COUNTER_RETAINED, here] += 1
+    pay[r] = raise_to
+    return True
+
+
+@_template()
+def moves_from_offers(
+    offers, choices, room, state, hiring, market, offsets, flows, context, moves
+):  # pragma: no cover - compiled
+    """Step 3's capacity and counter-offers; the moves of those who still go.
+
+    ``offers`` is ``(rows, to, offer_pay)``, ``choices`` ``(gains, accepted, n_accepted)``
+    and ``moves`` ``(record, kind, values)``, filled from column 0. Returns the number of
+    moves written.
+    """
+    rows, to, offer_pay = offers
+    gains, accepted, n_accepted = choices
+    record, kind, values = moves
+    location, last_lab = state.location, state.last_lab
+    outside = hiring.pay_level.shape[0]
+    # Capacity: a lab takes at most its room of those who accept, by a random priority.
+    taken = accepted[:n_accepted]
+    priority = np.empty(n_accepted)
+    for a in range(n_accepted):
+        priority[a] = uniform_at(np.uint64(rows[taken[a]]), offsets[CAPACITY])
+    fits = within_capacity(to[taken], room, priority)
+    pair = np.empty((N_TERMS, 2))
+    counters = (state.pay, hiring, market.noise_scale, offsets, flows)
+    n_moves = 0
+    for a in range(n_accepted):
+        if not fits[a]:
+            continue
+        m = accepted[a]
+        r, j, here = rows[m], to[m], location[rows[m]]
+        switching = market.switching_cost if here < outside else 0.0
+        if market.counter_offers and retained(
+            r, here, offer_pay[m], gains, a, switching, ACCEPT, pair, context, counters
+        ):
+            continue
+        record[1, n_moves], record[3, n_moves], record[4, n_moves] = r, here, j
+        if j == last_lab[r]:
+            kind[n_moves] = RETURN
+        else:
+            kind[n_moves] = QUIT if here < outside else HIRE
+        values[2, n_moves] = offer_pay[m]
+        for t in range(N_TERMS):
+            values[VALUE_ROWS_BEFORE_GAINS + t, n_moves] = gains[t, a]
+        n_moves += 1
+    return n_moves
+
+
+@_template()
+def exits(
+    chance, n_moves, state, hiring, market, ties, offsets, flows, context, moves, decided
+):  # pragma: no cover - compiled
+    """Step 4: outside opportunities weighed by the employed who did not accept an offer.
+
+    Moves are written from column ``n_moves`` of ``moves``; returns the new count.
+    """
+    record, kind, values = moves
+    location, pay, market_value = state.location, state.pay, state.market_value
+    outside = hiring.pay_level.shape[0]
+    move_gains = values[VALUE_ROWS_BEFORE_GAINS:]
+    pair = np.empty((N_TERMS, 2))
+    counters = (pay, hiring, market.noise_scale, offsets, flows)
+    for k in range(chance.shape[0]):
+        fetch_ahead(chance, k, decided, context)
+        r = chance[k]
+        if decided[r]:
+            continue
+        here = location[r]
+        outside_pay = market.outside_pay_ratio * market_value[r]
+        value = gain(
+            move_gains, n_moves, r, here, pay[r], outside, outside_pay, ties, pair, context
+        )
+        if not accepts(value, market.noise_scale, uniform_at(np.uint64(r), offsets[EXIT_ACCEPT])):
+            continue
+        if market.counter_offers and retained(
+            r, here, outside_pay, move_gains, n_moves, 0.0, EXIT_ACCEPT, pair, context, counters
+        ):
+            continue
+        record[1, n_moves], record[3, n_moves], record[4, n_moves] = r, here, outside
+        kind[n_moves], values[2, n_moves] = EXIT, outside_pay
+        n_moves += 1
+    return n_moves
+
+
+@_template()
+def separations(separated, n_moves, state, market, outside, moves):  # pragma: no cover - compiled
+    """Step 5's separations, written from column ``n_moves``; returns the new count."""
+    record, kind, values = moves
+    for r in separated:
+        record[1, n_moves], record[3, n_moves], record[4, n_moves] = r, state.location[r], outside
+        kind[n_moves] = SEPARATION
+        values[2, n_moves] = market.outside_pay_ratio * state.market_value[r]
+        for t in range(N_TERMS):
+            values[VALUE_ROWS_BEFORE_GAINS + t, n_moves] = np.nan
+        n_moves += 1
+    return n_moves
+
+
+@_template()
+def apply_moves(
+    step, n_moves, state, researchers, market, flows, moves
+):  # pragma: no cover - compiled
+    """Step 5: count the moves in ``flows`` and apply them (at most one per researcher).
+
+    Location, pay, tenure, joining step, the former lab and attachment; the record gets the
+    step, cohort, tenure at the place left (NaN if not a lab) and pay before.
+    """
+    record, kind, values = moves
+    location, pay, tenure, last_lab = state.location, state.pay, state.tenure, state.last_lab
+    attachment = researchers.attachment
+    outside = flows.shape[1] - 1
+    for m in range(n_moves):
+        if m + AHEAD < n_moves:
+            prefetch(state, record[1, m + AHEAD])
+            prefetch((attachment,), record[1, m + AHEAD])
+        r, here, there = record[1, m], record[3, m], record[4, m]
+        record[0, m], record[2, m] = step, state.cohort[r]
+        from_lab = 0 <= here < outside
+        to_lab = 0 <= there < outside
+        values[0, m] = tenure[r] if from_lab else np.nan
+        values[1, m] = pay[r]
+        if to_lab:
+            flows[HIRES, there] += 1
+            if from_lab:
+                flows[QUITS, here] += 1
+        if kind[m] == RETURN:
+            flows[RETURNS, there] += 1
+        elif kind[m] == EXIT:
+            flows[EXITS, here] += 1
+        elif kind[m] == SEPARATION:
+            flows[SEPARATIONS, here] += 1
+        if here < outside:
+            last_lab[r] = here
+            attachment[r] = -np.expm1(-tenure[r] / market.attachment_bond_time)
+        if there == last_lab[r]:  # back at one's former lab: no longer a former lab
+            last_lab[r] = NO_LAB
+            attachment[r] = 0.0
+        location[r], pay[r], tenure[r], state.joined_step[r] = there, values[2, m], 0.0, step
+
+
+@_template()
+def decide(
+    step,
+    state,
+    researchers,
+    labs,
+    hiring,
+    headcount,
+    raids,
+    ties,
+    switches,
+    weights,
+    market,
+    offsets,
+    flows,
+    workspace,
+):  # pragma: no cover - compiled
+    """A step's decisions: separations, offers, opportunities, moves, flows, reputation.
+
+    See the module docstring for the order.
+
+    Args:
+        step: The step number (recorded as the movers' ``joined_step``).
+        state: A :class:`~talentsim.compiled.records.State` record; updated in place.
+        researchers: A :class:`~talentsim.compiled.records.Researchers` record.
+        labs: A :class:`~talentsim.compiled.records.Labs` record; ``reputation`` is updated
+            in place.
+        hiring: A :class:`~talentsim.compiled.records.Hiring` record.
+        headcount: Each lab's headcount at the start of the step.
+        raids: A :class:`~talentsim.compiled.records.Raids` record of this step's raids.
+        ties: A :class:`~talentsim.compiled.records.Ties` record.
+        switches: Whether each term (in registry order) is on.
+        weights: The population's weights, a row per weighted term.
+        market: A :class:`~talentsim.compiled.records.Market` record.
+        offsets: Hash offsets by purpose (:data:`~talentsim.compiled.draws.PURPOSES`).
+        flows: This step's flows (``model.FLOWS`` × places); incremented in place.
+        workspace: A :class:`~talentsim.compiled.records.Workspace` record.
+
+    Returns:
+        The moves as they were before being applied, ``(codes, kind, values)``: ``codes``
+        rows are step, researcher, cohort, origin and destination; ``values`` rows are the
+        tenure (NaN for those not leaving a lab), pay before, pay after and the utility-term
+        gains in registry order (NaN for separations).
+    """
+    location = state.location
+    n_labs = hiring.pay_level.shape[0]
+    ties_on = False
+    for t in range(N_TERMS):
+        ties_on = ties_on or (switches[t] and USES_TIES[t])
+    context = (switches, weights, researchers, labs, market.outside_amenity, ties_on)
+    first_pass = np.array([offsets[SEPARATION_DRAW], offsets[OFFER_DRAW], offsets[OPPORTUNITY]])
+    n_sep, n_off, n_opp = screen_into(
+        location,
+        n_labs,
+        (
+            market.p_separation,
+            market.p_offer_employed,
+            market.p_offer_outside,
+            market.p_opportunity,
+        ),
+        first_pass,
+        (workspace.separated, workspace.offered, workspace.chance),
+    )
+    separated = workspace.separated[:n_sep]
+    offered = workspace.offered[:n_off]
+    chance = workspace.chance[:n_opp]
+    rows, to, offer_pay, n, room = make_offers(
+        step, state, hiring, headcount, raids, offered, separated, offsets
+    )
+    decided = workspace.decided
+    choices = choose(rows, to, offer_pay, n, state, market, ties, offsets, flows, context, decided)
+    size = choices[2] + chance.shape[0] + separated.shape[0]
+    moves = (
+        np.empty((CODE_ROWS, size), np.int32),
+        np.empty(size, np.int8),
+        np.empty((VALUE_ROWS_BEFORE_GAINS + N_TERMS, size)),
+    )
+    offers = (rows, to, offer_pay)
+    n_moves = moves_from_offers(
+        offers, choices, room, state, hiring, market, offsets, flows, context, moves
+    )
+    n_moves = exits(
+        chance, n_moves, state, hiring, market, ties, offsets, flows, context, moves, decided
+    )
+    n_moves = separations(separated, n_moves, state, market, n_labs, moves)
+    apply_moves(step, n_moves, state, researchers, market, flows, moves)
+    accepted, n_accepted = choices[1], choices[2]
+    for a in range(n_accepted):
+        decided[rows[accepted[a]]] = False  # (left all False for the next step)
+    for j in range(n_labs):
+        departures = flows[QUITS, j] + flows[EXITS, j]
+        labs.reputation[j] = labs.reputation[j] * market.reputation_decay + departures / max(
+            headcount[j], 1
+        )
+    record, kind, values = moves
+    return record[:, :n_moves].copy(), kind[:n_moves].copy(), values[:, :n_moves].copy()
+
+
+# --------------------------------------------------------------------------------------------
+# One compiled set per registry
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KernelSet:
+    """The functions of this module compiled against one registry of utility terms."""
+
+    fingerprint: str
+    names: tuple[str, ...]
+    decide: Any
+    utility_terms: Any
+
+    @property
+    def n_values(self) -> int:
+        """Rows of a move record's values: tenure, pay before, pay after, then the gains."""
+        return VALUE_ROWS_BEFORE_GAINS + len(self.names)
+
+    def is_cached(self) -> bool:
+        """Whether the step's compiled code is on disk (False: the first step compiles)."""
+        return compat.is_cached(self.decide)
+
+
+_SETS: dict[str, KernelSet] = {}
+
+
+def kernel_set() -> KernelSet:
+    """The step's decisions compiled against the registered terms (built once per registry).
+
+    The functions are copied into a namespace holding the registry's kernels and compiled
+    there (lazily, on first call), with a disk cache keyed by :func:`talentsim.terms.fingerprint`.
+    """
+    fingerprint = registry.fingerprint()
+    found = _SETS.get(fingerprint)
+    if found is None:
+        found = _SETS[fingerprint] = _build(fingerprint)
+    return found
+
+
+def _build(fingerprint: str) -> KernelSet:
+    terms = registry.all_terms()
+    weighted = [term.name for term in registry.weighted()]
+    namespace = dict(globals())
+    namespace.update(
+        TERM_KERNELS=tuple(term.kernel for term in terms),
+        N_TERMS=len(terms),
+        AT_OUTSIDE=np.array([term.at_outside for term in terms], dtype=np.bool_),
+        USES_TIES=np.array([term.uses_ties for term in terms], dtype=np.bool_),
+        WEIGHT_ROW=np.array(
+            [weighted.index(t.name) if t.weight is not None else -1 for t in terms],
+            dtype=np.int64,
+        ),
+    )
+    for name, options in _TEMPLATES.items():
+        function = globals()[name]
+        copy = types.FunctionType(
+            function.__code__, namespace, function.__name__, function.__defaults__
+        )
+        copy.__qualname__, copy.__module__ = function.__qualname__, function.__module__
+        copy.__doc__ = function.__doc__
+        namespace[name] = compat.compile_keyed(copy, fingerprint, is_helper=bool(options))
+    return KernelSet(
+        fingerprint, tuple(t.name for t in terms), namespace["decide"], namespace["utility_terms"]
+    )
+
+
+USES_TIES = np.zeros(0, np.bool_)

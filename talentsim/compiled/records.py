@@ -1,0 +1,124 @@
+"""Named records of the arrays the compiled step reads: columns by name, never by position.
+
+Each record is a :class:`typing.NamedTuple` of arrays (or numbers), which Numba passes to
+compiled code as a tuple whose fields are read by name (``lab.turmoil[j]``). The model builds
+them (:meth:`talentsim.model.TalentModel`) from its population and lab state.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+
+class Researchers(NamedTuple):
+    """Population columns the utility terms may read (besides the weights), one row each."""
+
+    location: np.ndarray
+    """Place now: a lab index, the outside pool (``n_labs``) or GONE (−1)."""
+    last_lab: np.ndarray
+    """Former lab (NO_LAB, −1, if none)."""
+    orientation: np.ndarray
+    """Preferred research orientation, 0 (product) to 1 (frontier research)."""
+    market_value: np.ndarray
+    """Market value (base pay)."""
+    attachment: np.ndarray
+    """Attachment to the former lab, 0–1."""
+    tenure: np.ndarray
+    """Years at the current place."""
+    pay: np.ndarray
+    """Current pay."""
+
+
+class Labs(NamedTuple):
+    """Lab columns the utility terms may read, one row per lab."""
+
+    orientation: np.ndarray
+    mission_clarity: np.ndarray
+    turmoil: np.ndarray
+    reference_ratio: np.ndarray
+    """This step's reference pay ratio (pay / market value), NaN for an empty lab."""
+    reputation: np.ndarray
+    """Recent attrition (updated in place by the step)."""
+    amenity: np.ndarray
+
+
+class State(NamedTuple):
+    """Population columns the step reads and updates in place."""
+
+    location: np.ndarray
+    pay: np.ndarray
+    market_value: np.ndarray
+    tenure: np.ndarray
+    last_lab: np.ndarray
+    joined_step: np.ndarray
+    cohort: np.ndarray
+
+
+class Hiring(NamedTuple):
+    """Lab columns of hiring and keeping staff."""
+
+    capacity: np.ndarray
+    frozen_until: np.ndarray
+    recruiting_intensity: np.ndarray
+    pay_level: np.ndarray
+    new_hire_premium: np.ndarray
+    counter_offer_probability: np.ndarray
+    counter_offer_limit: np.ndarray
+
+
+class Market(NamedTuple):
+    """Market parameters of a step (probabilities are per step)."""
+
+    noise_scale: float
+    switching_cost: float
+    outside_pay_ratio: float
+    outside_amenity: float
+    attachment_bond_time: float
+    p_separation: float
+    p_offer_employed: float
+    p_offer_outside: float
+    p_opportunity: float
+    reputation_decay: float
+    counter_offers: bool
+
+
+class Raids(NamedTuple):
+    """This step's poaching raids, one row each."""
+
+    raider: np.ndarray
+    target: np.ndarray
+    offers: np.ndarray
+    premium: np.ndarray
+    former_staff_first: np.ndarray
+
+
+class Ties(NamedTuple):
+    """The colleague network in CSR form (``indptr = [0]`` for none)."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+
+
+class Workspace(NamedTuple):
+    """Scratch arrays at least as long as the population, kept between steps.
+
+    So that a step allocates nothing in proportion to the population (each such allocation
+    costs page faults). ``decided`` is all False on entry and is left so.
+    """
+
+    separated: np.ndarray
+    offered: np.ndarray
+    chance: np.ndarray
+    decided: np.ndarray
+
+
+NO_RAIDS = Raids(
+    np.zeros(0, dtype=np.int64),
+    np.zeros(0, dtype=np.int64),
+    np.zeros(0, dtype=np.int64),
+    np.zeros(0),
+    np.zeros(0, dtype=np.bool_),
+)
+NO_TIES = Ties(np.zeros(1, dtype=np.int32), np.zeros(0, dtype=np.int32))
