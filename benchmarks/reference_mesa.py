@@ -19,8 +19,9 @@ with probability p(ρ); new ones enter at each cohort's rate. Turmoil jumps at s
 random reorganisations and decays with its half-life; attachment builds with tenure and decays.
 Here p(r) = 1 − exp(−r·dt).
 
-The social mechanisms (peers, fairness, reputation, counter-offers) and the other event kinds
-are not implemented: a scenario that uses them is refused.
+The social mechanisms (peers, fairness, reputation, counter-offers), any utility term the
+registry does not mark ``reference=True`` (:mod:`talentsim.terms`) and the other event kinds
+are not implemented: a scenario that uses them is refused, naming them.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ from talentsim.population import draw
 from talentsim.scenario import OUTSIDE, Reorganisation
 from talentsim.units import half_life_factor, rate_to_probability
 
-SOCIAL = ("peers", "fairness", "reputation", "counter_offers")
 
 
 def _p(rate: float, dt: float) -> float:
@@ -72,16 +72,17 @@ class Researcher(mesa.Agent):
     def utility(self, place: str, pay: float) -> float:
         """Deterministic utility at ``place`` when paid ``pay``."""
         model, w = self.model, self.weights
-        value = w["pay"] * math.log(pay) if model.mechanisms.pay else 0.0
+        on = model.mechanisms.term_on
+        value = w["pay"] * math.log(pay) if on("pay") else 0.0
         if place == OUTSIDE:
             return value + model.spec.outside.amenity
         lab = model.lab_info[place]
-        if model.mechanisms.mission:
+        if on("mission"):
             alignment = 1.0 - 2.0 * abs(self.orientation - lab["orientation"])
             value += w["mission"] * lab["clarity"] * alignment
-        if model.mechanisms.stability:
+        if on("stability"):
             value -= w["stability"] * lab["turmoil"]
-        if model.mechanisms.attachment and place == self.former:
+        if on("attachment") and place == self.former:
             value += w["attachment"] * self.attachment
         return value + lab["amenity"]
 
@@ -145,16 +146,25 @@ class ReferenceModel(mesa.Model):
     def __init__(self, scenario: ts.Scenario | str | Path, seed: int = 0) -> None:
         super().__init__(rng=seed)
         spec = scenario if isinstance(scenario, ts.Scenario) else ts.load_scenario(scenario)
-        used = [name for name in SOCIAL if getattr(spec.mechanisms, name)]
-        uses_social = used and (
-            spec.network.degree > 0
-            or any(c.former_colleague_ties for c in spec.cohorts.values())
-            or "fairness" in used
-            or "reputation" in used
-            or any(lab.counter_offer_probability > 0 for lab in spec.labs.values())
+        has_ties = spec.network.degree > 0 or any(
+            c.former_colleague_ties for c in spec.cohorts.values()
         )
-        if uses_social:
-            raise ValueError(f"the reference implements the core rules only; switch off {used}")
+        ts.terms.refuse(  # every term the reference lacks, by name (talentsim.terms)
+            "the Mesa reference",
+            {
+                term.name: "the reference implements the core rules only"
+                for term in ts.terms.all_terms()
+                if not term.reference
+                and spec.mechanisms.term_on(term.name)
+                and (has_ties or not term.uses_ties)
+            },
+            "switch them off: mechanisms.<term> = false",
+        )
+        counters = any(lab.counter_offer_probability > 0 for lab in spec.labs.values())
+        if spec.mechanisms.counter_offers and counters:
+            raise ValueError(
+                "the reference implements the core rules only; switch off counter_offers"
+            )
         if any(not isinstance(e, Reorganisation) for e in spec.events):
             raise ValueError("the reference implements only reorganisation events")
         self.spec, self.mechanisms = spec, spec.mechanisms

@@ -12,8 +12,8 @@ import pytest
 from scipy import stats
 
 import talentsim as ts
-from talentsim.cli import main
 from talentsim import terms
+from talentsim.cli import main
 from talentsim.results import main_reasons
 from tests.conftest import FLAGSHIP, small_scenario_dict
 
