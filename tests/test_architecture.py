@@ -58,25 +58,28 @@ def _modules() -> dict[str, Path]:
 MODULES = _modules()
 
 
+def _ours(module: str | None) -> bool:
+    return module is not None and (module == "talentsim" or module.startswith("talentsim."))
+
+
 def _imports(path: Path) -> list[tuple[str, str, int]]:
     """(module imported, name imported or "", line) of each talentsim import in a file."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                if alias.name == "talentsim" or alias.name.startswith("talentsim."):
+                if _ours(alias.name):
                     found.append(
                         (alias.name.removeprefix("talentsim").lstrip("."), "", node.lineno)
                     )
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module == "talentsim" or node.module.startswith("talentsim."):
-                module = node.module.removeprefix("talentsim").lstrip(".")
-                for alias in node.names:
-                    sub = f"{module}.{alias.name}".lstrip(".")
-                    if sub in MODULES:
-                        found.append((sub, "", node.lineno))
-                    else:
-                        found.append((module, alias.name, node.lineno))
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and _ours(node.module):
+            module = str(node.module).removeprefix("talentsim").lstrip(".")
+            for alias in node.names:
+                sub = f"{module}.{alias.name}".lstrip(".")
+                if sub in MODULES:
+                    found.append((sub, "", node.lineno))
+                else:
+                    found.append((module, alias.name, node.lineno))
     return found
 
 

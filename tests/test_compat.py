@@ -31,7 +31,8 @@ out = {}
 for case in sys.argv[1:]:
     name, seed = case.split("/")
     result = ts.run(found[name], seed=int(seed))
-    out[case] = {t: frame_digest(getattr(result, t)) for t in ("timeseries", "events", "researchers")}
+    tables = ("timeseries", "events", "researchers")
+    out[case] = {t: frame_digest(getattr(result, t)) for t in tables}
 print(json.dumps(out))
 """
 
