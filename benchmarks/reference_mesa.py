@@ -39,7 +39,6 @@ from talentsim.scenario import OUTSIDE, Reorganisation
 from talentsim.units import half_life_factor, rate_to_probability
 
 
-
 def _p(rate: float, dt: float) -> float:
     return float(rate_to_probability(rate, dt))
 
