@@ -21,7 +21,6 @@ import base64
 import html
 import io
 import json
-import math
 import os
 import re
 import sys
@@ -195,9 +194,7 @@ def scenario_toml(scenario: Scenario, *, header: str | None = None) -> str:
     Rates and durations are written with their units (per year, in years), as
     :meth:`Scenario.to_dict` gives them.
     """
-    lines = [f"# {header or 'Resolved scenario'} (written by talentsim {__version__})"]
-    _toml_table(lines, [], scenario.to_dict())
-    return "\n".join(lines).strip() + "\n"
+    return scenario.to_toml(header=header)
 
 
 # --------------------------------------------------------------------------------------------
@@ -671,74 +668,6 @@ def _table_html(table: pd.DataFrame) -> str:
     if not (isinstance(table.index, pd.RangeIndex) and table.index.name is None):
         table = table.reset_index()  # index names as ordinary column headers
     return table.to_html(na_rep="—", float_format=_number, border=0, index=False) + note
-
-
-# --------------------------------------------------------------------------------------------
-# TOML
-# --------------------------------------------------------------------------------------------
-
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def _toml_table(lines: list[str], path: list[str], table: Mapping[str, Any]) -> None:
-    def inline(value: Any) -> bool:
-        # Small tables of plain values deep in the file (distributions) stay on one line.
-        return (
-            isinstance(value, Mapping)
-            and len(path) >= 2
-            and not any(isinstance(v, Mapping | list) for v in value.values())
-        )
-
-    plain = {
-        k: v
-        for k, v in table.items()
-        if not (isinstance(v, Mapping) and not inline(v)) and not _table_array(v)
-    }
-    if path and (plain or not table):
-        lines.append("")
-        lines.append(f"[{'.'.join(_toml_key(p) for p in path)}]")
-    for key, value in plain.items():
-        lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
-    for key, value in table.items():
-        if isinstance(value, Mapping) and not inline(value):
-            _toml_table(lines, [*path, key], value)
-    for key, value in table.items():
-        if _table_array(value):
-            for item in value:
-                lines.append("")
-                lines.append(f"[[{'.'.join(_toml_key(p) for p in [*path, key])}]]")
-                for k, v in item.items():
-                    lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
-
-
-def _table_array(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(v, Mapping) for v in value)
-
-
-def _toml_key(key: str) -> str:
-    return key if _BARE_KEY.match(key) else json.dumps(key, ensure_ascii=False)
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    if isinstance(value, float | np.floating):
-        number = float(value)
-        if math.isnan(number):
-            return "nan"
-        if math.isinf(number):
-            return "inf" if number > 0 else "-inf"
-        return repr(number)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
-    if isinstance(value, Mapping):
-        items = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
-        return "{ " + items + " }" if items else "{}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise ReportError(f"cannot write {value!r} ({type(value).__name__}) as TOML")
 
 
 # --------------------------------------------------------------------------------------------

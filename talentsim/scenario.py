@@ -35,6 +35,7 @@ from pydantic import (
 
 from talentsim import terms
 from talentsim.units import format_per_year, format_years, parse_duration, parse_rate
+from talentsim.versions import __version__
 
 OUTSIDE = "outside"
 """Reserved name of the outside pool (startups, academia, out of the field)."""
@@ -620,6 +621,18 @@ class Scenario(BaseModel):
     def to_dict(self) -> dict[str, Any]:
         """The scenario as a plain dict in file form (units written out); inverse of from_dict."""
         return self.model_dump(mode="json", exclude_none=True)
+
+    def to_toml(self, *, header: str | None = None) -> str:
+        """The scenario as a TOML file that :func:`load_scenario` reads back unchanged.
+
+        Written with a real TOML writer (``tomli-w``) from :meth:`to_dict`: rates and
+        durations with their units, labs and cohorts in file order (the order sets the random
+        draws). ``header`` becomes a comment on the first line, with talentsim's version.
+        """
+        import tomli_w
+
+        comment = f"# {header or 'Resolved scenario'} (written by talentsim {__version__})\n\n"
+        return comment + tomli_w.dumps(self.to_dict())
 
     def with_overrides(
         self, overrides: Mapping[str, Any], *, source: str = "overrides"
