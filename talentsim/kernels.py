@@ -2,7 +2,7 @@
 
 These are the rules of a step's decisions, one function each, for use and testing on their
 own. Each applies, to every researcher given, the compiled per-researcher function that the
-step itself uses (:func:`talentsim.compiled.decide` runs them all in one compiled pass), so
+step itself uses (``talentsim.compiled.kernel_set().decide`` runs them all in one pass), so
 there is one implementation of each rule.
 
 References:

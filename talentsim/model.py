@@ -653,7 +653,7 @@ class TalentModel(mesa.Model):
         )
 
     def _record(self, codes: np.ndarray, kind: np.ndarray, values: np.ndarray) -> None:
-        """Keep moves in the log, as compiled.decide returns them (see :meth:`move_log`)."""
+        """Keep moves in the log, as the compiled step returns them (see :meth:`move_log`)."""
         if kind.shape[0]:
             self._move_log.append((codes, kind, values))
 
