@@ -87,6 +87,9 @@ class Shock:
     event: Event | None = None
 
 
+_NO_RAIDS = tuple(records.NO_RAIDS)  # as the compiled step takes records (see _decide)
+_NO_TIES = tuple(records.NO_TIES)
+
 #: Event kinds, in the order of their integer codes in the model's move log.
 MOVE_KINDS = ("entry", "hire", "quit", "return", "exit", "separation", "retirement")
 ENTRY, HIRE, QUIT, RETURN, EXIT, SEPARATION, RETIREMENT = range(len(MOVE_KINDS))
@@ -368,7 +371,19 @@ class TalentModel(mesa.Model):
         self._attachment_decay = half_life_factor(market.attachment_half_life, dt)
         self._entry_means = np.array([c.entry_rate * dt for c in spec.cohorts.values()])
         self._has_entries = bool(np.any(self._entry_means > 0))
-        self._market = records.Market(
+        labs = self.lab_state
+        self._hiring = tuple(  # arrays that events change in place: one record for the run
+            records.Hiring(
+                capacity=labs.capacity,
+                frozen_until=labs.frozen_until,
+                recruiting_intensity=labs.recruiting_intensity,
+                pay_level=labs.pay_level,
+                new_hire_premium=labs.new_hire_premium,
+                counter_offer_probability=labs.counter_offer_probability,
+                counter_offer_limit=labs.counter_offer_limit,
+            )
+        )
+        market_record = records.Market(
             noise_scale=float(market.noise_scale),
             switching_cost=float(market.switching_cost),
             outside_pay_ratio=float(outside.pay_ratio),
@@ -381,6 +396,7 @@ class TalentModel(mesa.Model):
             reputation_decay=float(self.lab_state.reputation_decay),
             counter_offers=bool(spec.mechanisms.counter_offers),
         )
+        self._market = tuple(market_record)  # (see _decide)
         self._no_reference = np.full(self.lab_state.n, np.nan)  # no fairness: no reference pay
         self._column_views: tuple[records.State, records.Researchers] | None = None
         none = np.zeros(0, dtype=np.int64)
@@ -578,29 +594,21 @@ class TalentModel(mesa.Model):
         if self.network is not None:  # shares asked of the network read the current places
             self.network.set_locations(self.population.view("location"))
         state, researchers = self._columns()
-        record = self._kernels.decide(
+        record = self._kernels.decide(  # records as plain tuples (see compiled.decisions.decide)
             k,
-            state,
-            researchers,
-            kernels.lab_columns(labs, self._reference_ratio()),
-            records.Hiring(
-                capacity=labs.capacity,
-                frozen_until=labs.frozen_until,
-                recruiting_intensity=labs.recruiting_intensity,
-                pay_level=labs.pay_level,
-                new_hire_premium=labs.new_hire_premium,
-                counter_offer_probability=labs.counter_offer_probability,
-                counter_offer_limit=labs.counter_offer_limit,
-            ),
+            tuple(state),
+            tuple(researchers),
+            tuple(kernels.lab_columns(labs, self._reference_ratio())),
+            self._hiring,
             self.headcount_history[k - 1, : labs.n],
             self._raids(self._raids_due),
-            records.NO_TIES if self.network is None else records.Ties(*self.network.csr()),
+            _NO_TIES if self.network is None else tuple(records.Ties(*self.network.csr())),
             self._switches,
             self.population.weights,
             self._market,
             offsets,
             self.flow_history[k],
-            self._workspace,
+            tuple(self._workspace),
         )
         self._record(*record)
 
@@ -633,12 +641,12 @@ class TalentModel(mesa.Model):
                 )
         return views
 
-    def _raids(self, raids: list[PoachingRaid]) -> records.Raids:
-        """Poaching raids as the arrays of compiled.raid_offers."""
+    def _raids(self, raids: list[PoachingRaid]) -> tuple[np.ndarray, ...]:
+        """Poaching raids as the arrays of compiled.raid_offers (a Raids record as a tuple)."""
         if not raids:
-            return records.NO_RAIDS
+            return _NO_RAIDS
         code, labs = self._lab_code, self.lab_state
-        return records.Raids(
+        record = records.Raids(
             np.array([code[raid.lab] for raid in raids], dtype=np.int64),
             np.array([code[raid.target] for raid in raids], dtype=np.int64),
             np.array([raid.offers for raid in raids], dtype=np.int64),
@@ -651,6 +659,7 @@ class TalentModel(mesa.Model):
             ),
             np.array([raid.former_staff_first for raid in raids], dtype=np.bool_),
         )
+        return tuple(record)
 
     def _record(self, codes: np.ndarray, kind: np.ndarray, values: np.ndarray) -> None:
         """Keep moves in the log, as the compiled step returns them (see :meth:`move_log`)."""

@@ -67,7 +67,8 @@ class Population:
 
     The preference weights are one array, ``weights``, with a row per weighted utility term
     (:func:`talentsim.terms.weighted`, in that order; ``weight_rows`` maps a term's name to
-    its row); ``view("w_<term>")`` is that term's row.
+    its row); ``view("w_<term>")`` is that term's row. ``draw_order`` is the order in which a
+    cohort's weights are drawn (:func:`talentsim.terms.weight_draw_order`).
     """
 
     location: np.ndarray
@@ -81,6 +82,7 @@ class Population:
     tenure: np.ndarray
     attachment: np.ndarray
     weight_rows: dict[str, int] = field(default_factory=dict)
+    draw_order: tuple[str, ...] = ()
     size: int = 0
 
     @classmethod
@@ -88,6 +90,7 @@ class Population:
         """Allocate room for ``capacity`` researchers."""
         population = cls.__new__(cls)
         population.weight_rows = {term.name: row for row, term in enumerate(terms.weighted())}
+        population.draw_order = tuple(term.name for term in terms.weight_draw_order())
         population.weights = np.zeros((len(population.weight_rows), capacity), dtype=float)
         for name in _FLOAT_FIELDS:
             setattr(population, name, np.zeros(capacity, dtype=float))
@@ -146,9 +149,9 @@ class Population:
         self.joined_step[rows] = step
         value = draw(cohort.market_value, count, rng)
         self.market_value[rows] = np.maximum(value, 1e-9)
-        for term in terms.weight_draw_order():
-            distribution = getattr(cohort.weights, term.name)
-            self.weights[self.weight_rows[term.name], rows] = draw(distribution, count, rng)
+        for name in self.draw_order:
+            distribution = getattr(cohort.weights, name)
+            self.weights[self.weight_rows[name], rows] = draw(distribution, count, rng)
         self.orientation[rows] = np.clip(draw(cohort.orientation, count, rng), 0.0, 1.0)
         self.tenure[rows] = cohort.tenure if location != labs.outside else 0.0
         self.attachment[rows] = cohort.attachment if last_lab != NO_LAB else 0.0

@@ -152,9 +152,7 @@ class RunResult:
                 "market_value": pop.view("market_value").copy(),
                 "orientation": pop.view("orientation").copy(),
                 **{  # in the order they are drawn
-                    f"w_{term.name}": pop.view(f"w_{term.name}").copy()
-                    for term in terms.weight_draw_order()
-                    if term.name in pop.weight_rows
+                    f"w_{name}": pop.view(f"w_{name}").copy() for name in pop.draw_order
                 },
             }
         )

@@ -55,6 +55,16 @@ from talentsim.compiled.draws import (
     uniform_at,
 )
 from talentsim.compiled.offers import raid_offers, screen_into
+from talentsim.compiled.records import (
+    Hiring,
+    Labs,
+    Market,
+    Raids,
+    Researchers,
+    State,
+    Ties,
+    Workspace,
+)
 from talentsim.compiled.ties import tie_pair
 
 NO_LAB = -1
@@ -431,7 +441,7 @@ def apply_moves(
 
 
 @_template()
-def decide(
+def decide_records(
     step,
     state,
     researchers,
@@ -447,7 +457,7 @@ def decide(
     flows,
     workspace,
 ):  # pragma: no cover - compiled
-    """A step's decisions: separations, offers, opportunities, moves, flows, reputation.
+    """A step's decisions (see :func:`decide`), on named records.
 
     See the module docstring for the order.
 
@@ -526,6 +536,48 @@ def decide(
         )
     record, kind, values = moves
     return record[:, :n_moves].copy(), kind[:n_moves].copy(), values[:, :n_moves].copy()
+
+
+@_template()
+def decide(
+    step,
+    state,
+    researchers,
+    labs,
+    hiring,
+    headcount,
+    raids,
+    ties,
+    switches,
+    weights,
+    market,
+    offsets,
+    flows,
+    workspace,
+):  # pragma: no cover - compiled
+    """A step's decisions: separations, offers, opportunities, moves, flows, reputation.
+
+    The records arrive as plain tuples in their fields' order (``tuple(record)``) and are
+    named again here: Numba types a plain tuple from a cached fingerprint but a NamedTuple
+    through Python, which cost ~15 µs a step. The arguments are as for
+    :func:`decide_records`.
+    """
+    return decide_records(
+        step,
+        State(*state),
+        Researchers(*researchers),
+        Labs(*labs),
+        Hiring(*hiring),
+        headcount,
+        Raids(*raids),
+        Ties(*ties),
+        switches,
+        weights,
+        Market(*market),
+        offsets,
+        flows,
+        Workspace(*workspace),
+    )
 
 
 # --------------------------------------------------------------------------------------------
