@@ -441,7 +441,7 @@ def apply_moves(
 
 
 @_template()
-def decide_records(
+def decide(
     step,
     state,
     researchers,
@@ -457,9 +457,11 @@ def decide_records(
     flows,
     workspace,
 ):  # pragma: no cover - compiled
-    """A step's decisions (see :func:`decide`), on named records.
+    """A step's decisions: separations, offers, opportunities, moves, flows, reputation.
 
-    See the module docstring for the order.
+    See the module docstring for the order. The records arrive as plain tuples in their
+    fields' order (``tuple(record)``) and are named again first thing: Numba types a plain
+    tuple from a cached fingerprint but a NamedTuple through Python, which cost ~15 µs a step.
 
     Args:
         step: The step number (recorded as the movers' ``joined_step``).
@@ -484,6 +486,9 @@ def decide_records(
         tenure (NaN for those not leaving a lab), pay before, pay after and the utility-term
         gains in registry order (NaN for separations).
     """
+    state, researchers, labs = State(*state), Researchers(*researchers), Labs(*labs)
+    hiring, raids, ties = Hiring(*hiring), Raids(*raids), Ties(*ties)
+    market, workspace = Market(*market), Workspace(*workspace)
     location = state.location
     n_labs = hiring.pay_level.shape[0]
     ties_on = False
@@ -536,48 +541,6 @@ def decide_records(
         )
     record, kind, values = moves
     return record[:, :n_moves].copy(), kind[:n_moves].copy(), values[:, :n_moves].copy()
-
-
-@_template()
-def decide(
-    step,
-    state,
-    researchers,
-    labs,
-    hiring,
-    headcount,
-    raids,
-    ties,
-    switches,
-    weights,
-    market,
-    offsets,
-    flows,
-    workspace,
-):  # pragma: no cover - compiled
-    """A step's decisions: separations, offers, opportunities, moves, flows, reputation.
-
-    The records arrive as plain tuples in their fields' order (``tuple(record)``) and are
-    named again here: Numba types a plain tuple from a cached fingerprint but a NamedTuple
-    through Python, which cost ~15 µs a step. The arguments are as for
-    :func:`decide_records`.
-    """
-    return decide_records(
-        step,
-        State(*state),
-        Researchers(*researchers),
-        Labs(*labs),
-        Hiring(*hiring),
-        headcount,
-        Raids(*raids),
-        Ties(*ties),
-        switches,
-        weights,
-        Market(*market),
-        offsets,
-        flows,
-        Workspace(*workspace),
-    )
 
 
 # --------------------------------------------------------------------------------------------
