@@ -1,0 +1,42 @@
+"""Small public pieces: reading any scenario form, the version, the seed helpers."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import talentsim as ts
+from talentsim.scenario import as_scenario
+from tests.conftest import FLAGSHIP, small_scenario_dict
+
+
+def test_as_scenario_reads_a_scenario_a_path_or_a_dict() -> None:
+    scenario = ts.load_scenario(FLAGSHIP)
+    assert as_scenario(scenario) is scenario
+    assert as_scenario(FLAGSHIP) == scenario
+    assert as_scenario(str(FLAGSHIP)) == scenario
+    assert as_scenario(small_scenario_dict()).name == "small"
+    with pytest.raises(
+        ts.ScenarioError, match="expected a Scenario, a path to a TOML file or a dict"
+    ):
+        as_scenario(42)  # type: ignore[arg-type]
+    with pytest.raises(ts.ScenarioError, match=r"nope\.toml"):
+        as_scenario(Path("nope.toml"))
+
+
+def test_the_version_is_the_installed_distributions() -> None:
+    assert ts.__version__ == version("talentsim")
+
+
+def test_seed_helpers_live_in_their_own_module() -> None:
+    seeds = ts.seeds.spawn_seeds(7, 3)
+    assert len(set(seeds)) == 3
+    assert ts.seeds.seed_list(3, root_seed=7) == seeds
+    assert ts.seeds.make_seed_sequence(5).entropy == 5
+    first = ts.seeds.child_generator(np.random.SeedSequence(1), "setup").random()
+    again = ts.seeds.child_generator(np.random.SeedSequence(1), "setup").random()
+    other = ts.seeds.child_generator(np.random.SeedSequence(1), "events").random()
+    assert first == again != other
