@@ -15,13 +15,10 @@ import sys
 import time
 from pathlib import Path
 
-import matplotlib as mpl
-import numpy as np
 from matplotlib.figure import Figure
 
 import talentsim as ts
-from talentsim import validation
-from talentsim.plots import OKABE_ITO, OUTSIDE_COLOUR, STYLE
+from talentsim import plots, validation
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,52 +42,6 @@ def _save(fig: Figure, folder: Path, name: str) -> str:
     return f"figures/{name}"
 
 
-def _colours(n: int) -> list[str]:
-    return [*OKABE_ITO[: n - 1], OUTSIDE_COLOUR]
-
-
-def figure_shares(check: validation.Check, labs: list[str]) -> Figure:
-    d = check.details
-    fig = Figure(figsize=(6, 3.2))
-    ax = fig.add_subplot()
-    x = np.arange(len(labs))
-    ax.bar(x - 0.25, d["theory"], 0.25, label="closed form", color="#BBBBBB")
-    ax.bar(x, d["meanfield"], 0.25, label="mean field", color=OKABE_ITO[0])
-    half = 1.96 * d["se"]
-    ax.bar(
-        x + 0.25,
-        d["simulation"],
-        0.25,
-        yerr=half,
-        capsize=3,
-        label="simulation (95% CI)",
-        color=OKABE_ITO[1],
-    )
-    ax.set_xticks(x, labs)
-    ax.set_ylabel("stationary share of researchers")
-    ax.set_title(f"Logit switching: shares ({d['replicates']} replicates)")
-    ax.legend(frameon=False)
-    return fig
-
-
-def figure_trajectories(check: validation.Check, places: list[str]) -> Figure:
-    d = check.details
-    fig = Figure(figsize=(7, 3.8))
-    ax = fig.add_subplot()
-    t = d["time"]
-    for p, (place, colour) in enumerate(zip(places, _colours(len(places)), strict=True)):
-        mean, se = d["mean"][:, p], d["se"][:, p]
-        ax.fill_between(t, mean - 1.96 * se, mean + 1.96 * se, color=colour, alpha=0.3, lw=0)
-        ax.plot(t, d["expected"][:, p], color=colour, lw=1.2, label=f"{place}: mean field")
-    for at in (1, 2):
-        ax.axvline(at, color="k", ls=":", lw=0.8)
-    ax.set_xlabel("time (years); dotted: reorganisations of A")
-    ax.set_ylabel("researchers")
-    ax.set_title("Headcount: simulation 95% band (shaded) and mean field (line)")
-    ax.legend(frameon=False, fontsize=8, ncols=2)
-    return fig
-
-
 def convergence_table(researchers: int) -> list[tuple[str, float, float]]:
     """(step, dt in years, mean |discrete − continuous| / population) for each step length."""
     rows = []
@@ -99,37 +50,6 @@ def convergence_table(researchers: int) -> list[tuple[str, float, float]]:
         error, _ = validation.discretisation_error(scenario)
         rows.append((step, scenario.time.step, error))
     return rows
-
-
-def figure_convergence(rows: list[tuple[str, float, float]]) -> Figure:
-    fig = Figure(figsize=(5, 3.4))
-    ax = fig.add_subplot()
-    dt = np.array([r[1] for r in rows]) * 365.25
-    error = np.array([r[2] for r in rows])
-    ax.loglog(dt, error, "o-", color=OKABE_ITO[0], label="discrete-time expectation")
-    ax.loglog(dt, error[0] * dt / dt[0], "--", color="#999999", label="slope 1 (first order)")
-    for (step, _, e), x in zip(rows, dt, strict=True):
-        ax.annotate(step, (x, e), textcoords="offset points", xytext=(4, -10), fontsize=8)
-    ax.set_xlabel("step length (days)")
-    ax.set_ylabel("mean |E[headcount] − ODE| / population")
-    ax.set_title("Convergence in the step length")
-    ax.legend(frameon=False)
-    return fig
-
-
-def figure_relaxation(check: validation.Check) -> Figure:
-    d = check.details
-    fig = Figure(figsize=(6, 3.4))
-    ax = fig.add_subplot()
-    ax.plot(d["time"], d["mean"], color=OKABE_ITO[1], lw=1, label="simulation (mean)")
-    ax.plot(d["time"], d["mf"], color=OKABE_ITO[0], lw=1.5, ls="--", label="mean field")
-    ax.axvline(1.0, color="k", ls=":", lw=0.8)
-    ax.axvline(1.0 + d["tau_meanfield"], color=OKABE_ITO[0], ls=":", lw=0.8)
-    ax.set_xlabel("time (years); pay cut at 1 year, dotted blue: 1 + τ (mean field)")
-    ax.set_ylabel("researchers at A")
-    ax.set_title("Relaxation after a permanent pay cut")
-    ax.legend(frameon=False)
-    return fig
 
 
 def render(
@@ -319,27 +239,26 @@ def main(argv: list[str] | None = None) -> int:
         checks[name] = validation.ALL_CHECKS[name](**kwargs)
         print(checks[name], flush=True)
     rows = convergence_table(2_000 if args.quick else 10_000)
-    with mpl.rc_context(STYLE):
-        figures = {
-            "shares": _save(
-                figure_shares(checks["stationary_shares"], ["L0", "L1", "L2", "L3"]),
-                out / "figures",
-                "validation_shares.png",
-            ),
-            "trajectories": _save(
-                figure_trajectories(checks["trajectories"], ["A", "B", "C", "outside"]),
-                out / "figures",
-                "validation_trajectories.png",
-            ),
-            "convergence": _save(
-                figure_convergence(rows), out / "figures", "validation_convergence.png"
-            ),
-            "relaxation": _save(
-                figure_relaxation(checks["relaxation"]),
-                out / "figures",
-                "validation_relaxation.png",
-            ),
-        }
+    folder = out / "figures"
+    labs, places = ["L0", "L1", "L2", "L3"], ["A", "B", "C", "outside"]
+    figures = {
+        "shares": _save(
+            plots.validation_shares(checks["stationary_shares"], labs),
+            folder,
+            "validation_shares.png",
+        ),
+        "trajectories": _save(
+            plots.validation_trajectories(checks["trajectories"], places),
+            folder,
+            "validation_trajectories.png",
+        ),
+        "convergence": _save(
+            plots.validation_convergence(rows), folder, "validation_convergence.png"
+        ),
+        "relaxation": _save(
+            plots.validation_relaxation(checks["relaxation"]), folder, "validation_relaxation.png"
+        ),
+    }
     seconds = time.perf_counter() - start
     page = render(checks, rows, figures, args.quick, seconds)
     (out / "validation.md").write_text(page, encoding="utf-8")

@@ -39,7 +39,17 @@ LAYERS: list[tuple[str, ...]] = [
     ("results", "mean_field"),
     ("store", "sweepfile", "experiments", "compare", "analysis", "sensitivity_analysis"),
     ("validation",),
-    ("plots", "report", "viz", "schema_doc"),
+    (
+        "plots",
+        "plots.style",
+        "plots.run",
+        "plots.sweep",
+        "plots.comparison",
+        "plots.validation",
+        "report",
+        "viz",
+        "schema_doc",
+    ),
     ("cli", "__main__"),
     ("",),  # the package itself
 ]
