@@ -226,12 +226,13 @@ def sweep(
             "metrics": None if metrics is None else sorted(metrics),
             "timeseries": timeseries,
         }
-        sink = SweepStore.create(store, spec, resume=resume)
-        sink.set_meta("versions", run_metadata()["versions"])
+        meta = {
+            "versions": run_metadata()["versions"],
+            "points": json.loads(chosen.points.to_json(orient="split")),
+        }
         if chosen.problem is not None:
-            sink.set_meta("problem", chosen.problem)
-        sink.set_meta("points", json.loads(chosen.points.to_json(orient="split")))
-        sink.plan(planned)
+            meta["problem"] = chosen.problem
+        sink = SweepStore.create(store, spec, resume=resume, meta=meta, runs=planned)
         statuses = sink.statuses()
         redo = {PENDING, FAILED} if retry_failed else {PENDING}
         todo = [r for r in planned if statuses.get(r.run_id) in redo]
