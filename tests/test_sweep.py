@@ -16,6 +16,7 @@ import pytest
 
 import talentsim as ts
 from talentsim.cli import main
+from talentsim.designs import DesignError
 from talentsim.store import StoreError, SweepStore
 from talentsim.sweepfile import load_sweep_file
 from tests.conftest import FLAGSHIP, ROOT, small_scenario_dict
@@ -185,7 +186,7 @@ def test_bad_points_and_metrics_fail_before_anything_runs(
     small_scenario: ts.Scenario, tmp_path: Path
 ) -> None:
     store = tmp_path / "store"
-    with pytest.raises(ts.ScenarioError, match=r"sweep point 1 .*labs\.A\.pay_level"):
+    with pytest.raises(ts.ScenarioError, match=r"sweep.parameters at point 1 .*labs\.A\.pay_level"):
         ts.sweep(small_scenario, {"labs.A.pay_level": [1.0, -2.0]}, store=store, progress=False)
     with pytest.raises(ts.ScenarioError, match=r"unknown metric"):
         ts.sweep(small_scenario, PARAMS, metrics=["attrition.Z"], store=store, progress=False)
@@ -392,3 +393,60 @@ def test_validate_run_and_load_know_sweep_tables(tmp_path: Path, capsys) -> None
     assert "6 points × 2 replicates = 12 runs" in capsys.readouterr().out
     with pytest.raises(ts.ScenarioError, match=r"is a sweep file .*talentsim sweep"):
         ts.load_scenario(alone)
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (('"labs.MSL.pay_level" = [2.5, 5.0]', '"labs.MSL.pay_level" = [true]'),
+         ["sweep.parameters.labs.MSL.pay_level", "valid number"]),
+        (('unit = "/year", ', ""),
+         ["sweep.parameters.labs.MSL.reorg_rate", "rate with units"]),
+        (('"labs.MSL.pay_level" = [2.5, 5.0]', '"labs.Nowhere.pay_level" = [2.0]'),
+         ["sweep.parameters", "labs.Nowhere"]),
+        (('"net_flow.Rival"', '"net_flow.Nowhere"'), ["sweep.metrics", "unknown metric"]),
+        (('metrics = ["attrition.MSL", "net_flow.Rival"]', "metrics = []"), ["sweep.metrics"]),
+        (("replicates = 2", "replicates = 100_000_000_000"),
+         ["600,000,000,000 runs", "limit of 1,000,000", "--max-runs"]),
+        (("replicates = 2", "samples = 8"), ["sweep.samples", "grid design takes no samples"]),
+        (("replicates = 2", "levels = 3"), ["sweep.levels", "only a morris design"]),
+    ],
+    ids=["bool", "no-unit", "unknown-path", "metric", "no-metrics", "huge", "samples", "levels"],
+)  # fmt: skip
+def test_validate_reports_everything_sweep_would_refuse(
+    tmp_path: Path, capsys, change, words
+) -> None:
+    """`talentsim validate` makes every check `talentsim sweep` makes before it starts."""
+    assert change[0] in SWEEP
+    path = _sweep_file(tmp_path, SWEEP.replace(*change))
+    store = tmp_path / "store"
+    outputs = []
+    for command in (["validate", str(path)], ["sweep", str(path), "--store", str(store)]):
+        assert main(command) == 2
+        out, err = capsys.readouterr()
+        assert err.startswith(f"error: {path}: ") and "Traceback" not in err and "ok" not in out
+        for word in words:
+            assert word in err, err
+        outputs.append(err)
+    assert outputs[0] == outputs[1]  # the same message, from the same checks
+    assert not store.exists()
+
+
+def test_the_run_limit_is_computed_before_the_design_and_can_be_raised(
+    small_scenario: ts.Scenario, tmp_path: Path, capsys
+) -> None:
+    # 100^6 grid points: building them would never finish; the count says no at once.
+    huge = {"labs.A.capacity": list(range(100, 200))} | {
+        f"events.{k}.severity": [1.0 + j / 100 for j in range(100)] for k in range(5)
+    }
+    with pytest.raises(DesignError, match=r"1,000,000,000,000 points × 1 replicates"):
+        ts.sweep(small_scenario, huge, progress=False)
+    with pytest.raises(DesignError, match="more than the limit of 10"):
+        ts.sweep(small_scenario, PARAMS, replicates=3, max_runs=10, progress=False)
+    with pytest.raises(DesignError, match=r"replicates: expected a positive integer"):
+        ts.sweep(small_scenario, PARAMS, replicates=0, progress=False)
+    path = _sweep_file(tmp_path, SWEEP)  # 2 × 3 points × 2 replicates = 12 runs
+    assert main(["validate", str(path), "--max-runs", "11"]) == 2
+    assert "12 runs, more than the limit of 11" in capsys.readouterr().err
+    assert main(["validate", str(path), "--max-runs", "12"]) == 0
+    assert "= 12 runs" in capsys.readouterr().out
