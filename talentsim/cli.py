@@ -1,6 +1,7 @@
 """Command line: ``talentsim run``, ``compare``, ``sweep``, ``report``, ``meanfield``, ``viz``.
 
-Also ``talentsim validate FILE``, which checks a scenario file.
+Also ``talentsim validate FILE``, which checks a scenario or sweep file, and ``talentsim store
+merge OUT STORE ...``, which combines the stores of a sweep's shards.
 
 Errors in input (a malformed scenario, an unknown key, an unwritable output folder) print one
 clear message and exit with status 2; they never print a traceback.
@@ -246,6 +247,24 @@ def _build_parser():
         "each cohort's weights on pay, mission and stability)",
     )
 
+    store = sub.add_parser(
+        "store",
+        help="work with sweep stores (merge the stores of shards)",
+        description="Work with sweep stores.",
+    )
+    store_sub = store.add_subparsers(dest="store_command", required=True, metavar="ACTION")
+    merge = store_sub.add_parser(
+        "merge",
+        help="combine the stores of one sweep's shards into one store",
+        description="Combine the stores of one sweep (the shards of an array job, "
+        "'talentsim sweep FILE --shard i/N') into the store OUT: every run once, done if any "
+        "shard did it. OUT is then a store like any other (read it, report on it, or finish "
+        "missing runs with 'talentsim sweep FILE --store OUT --resume'). Stores of different "
+        "sweeps are refused.",
+    )
+    merge.add_argument("out", metavar="OUT", help="the merged store (a new folder)")
+    merge.add_argument("stores", metavar="STORE", nargs="+", help="stores to merge")
+
     validate = sub.add_parser(
         "validate",
         help="check a scenario or sweep file and report problems",
@@ -277,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
             return _meanfield(args)
         if args.command == "viz":
             return _viz(args)
+        if args.command == "store":
+            return _store_merge(args)
         return _run(args)
     except ScenarioError as exc:
         sys.stderr.write(f"error: {exc}\n")
@@ -585,6 +606,25 @@ def _sweep(args) -> int:
             "fix the cause and rerun with --resume --retry-failed\n"
         )
         return 1
+    return 0
+
+
+def _store_merge(args) -> int:
+    from talentsim.scenario import ScenarioError
+    from talentsim.store import StoreError, merge_stores
+
+    try:
+        merged = merge_stores(args.out, args.stores)
+    except StoreError as exc:
+        raise ScenarioError(str(exc)) from None
+    counts = merged.runs()["status"].value_counts()
+    merged.close()
+    total = int(counts.sum())
+    print(
+        f"merged {len(set(args.stores))} stores into {args.out}/: {total} runs "
+        f"({int(counts.get('done', 0))} done, {int(counts.get('failed', 0))} failed, "
+        f"{int(counts.get('pending', 0))} pending)"
+    )
     return 0
 
 

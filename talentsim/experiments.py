@@ -15,8 +15,10 @@
   they arrive; a sweep that is interrupted, even by ``kill -9``, is finished with
   ``resume=True`` and the final table has every run exactly once. Without a store, nothing is
   written and time series are not kept.
-- **Shards.** ``shard=(i, n)`` (``--shard i/n``) runs every n-th run starting at the i-th, a
-  deterministic split for array jobs (SLURM, PBS) with no scheduler.
+- **Shards.** ``shard=(i, n)`` (``--shard i/n``) runs every n-th run starting at the i-th,
+  counting from 0 (``0/4`` to ``3/4``), a deterministic split for array jobs (SLURM, PBS)
+  with no scheduler; each shard writes a store of its own, and
+  :func:`talentsim.store.merge_stores` (``talentsim store merge``) combines them.
 - **Failures.** A run that raises is recorded as failed with its error and the sweep goes on.
 """
 
@@ -177,7 +179,8 @@ def sweep(
         retry_failed: With ``resume``, also redo runs that failed.
         executor: A ``concurrent.futures.Executor`` (e.g. Dask's); not shut down here.
         workers: Processes of the default pool (default: all cores); 1 runs in this process.
-        shard: ``(i, n)`` or ``"i/n"``: run only every n-th run starting at the i-th.
+        shard: ``(i, n)`` or ``"i/n"``: run only every n-th run starting at the i-th, counting
+            from 0 (``0 <= i < n``).
         progress: Show a progress bar (True), or a callable called with 1 after each run.
         chunk_runs: Runs per stored chunk (default: 50).
         max_runs: Refuse a sweep of more runs than this (default :data:`MAX_RUNS`); the count

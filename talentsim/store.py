@@ -285,33 +285,41 @@ class SweepStore:
         if not outcomes:
             return
         done = [o for o in outcomes if o.status == DONE]
-        chunk = f"part-{uuid.uuid4().hex}.parquet"
-        written = []
+        summaries = series = None
         if done:
             summaries = pd.DataFrame([{"run_id": o.run_id, **(o.summary or {})} for o in done])
-            written.append(_write_temporary(summaries, self.folder / "summaries" / chunk))
-            series = [
-                o.timeseries.assign(run_id=o.run_id) for o in done if o.timeseries is not None
-            ]
-            if series:
-                frame = pd.concat(series, ignore_index=True)
-                frame = frame[["run_id", *[c for c in frame.columns if c != "run_id"]]]
-                written.append(_write_temporary(frame, self.folder / "timeseries" / chunk))
+            parts = [o.timeseries.assign(run_id=o.run_id) for o in done if o.timeseries is not None]
+            if parts:
+                series = pd.concat(parts, ignore_index=True)
+                series = series[["run_id", *[c for c in series.columns if c != "run_id"]]]
         finished = pd.Timestamp.now(tz="UTC").isoformat()
+        rows = [(o.run_id, o.status, o.error, o.seconds, finished) for o in outcomes]
+        self._commit_chunk(rows, summaries, series)
+
+    def _commit_chunk(
+        self,
+        rows: Sequence[tuple[str, str, str | None, float | None, str | None]],
+        summaries: pd.DataFrame | None,
+        series: pd.DataFrame | None,
+    ) -> None:
+        """Write one chunk and mark its runs (two phases, as :meth:`commit`).
+
+        ``rows`` are (run_id, status, error, seconds, finished); the frames hold the done
+        runs' rows, ``run_id`` first (None: no such rows).
+        """
+        chunk = f"part-{uuid.uuid4().hex}.parquet"
+        written = []
+        if summaries is not None:
+            written.append(_write_temporary(summaries, self.folder / "summaries" / chunk))
+        if series is not None:
+            written.append(_write_temporary(series, self.folder / "timeseries" / chunk))
         with self._db:  # the commit point
             self._db.executemany(
                 "UPDATE runs SET status = ?, error = ?, chunk = ?, seconds = ?, finished = ? "
                 "WHERE run_id = ?",
                 [
-                    (
-                        o.status,
-                        o.error,
-                        chunk if o.status == DONE else None,
-                        o.seconds,
-                        finished,
-                        o.run_id,
-                    )
-                    for o in outcomes
+                    (status, error, chunk if status == DONE else None, seconds, finished, run_id)
+                    for run_id, status, error, seconds, finished in rows
                 ],
             )
         for temporary, final in written:
@@ -378,6 +386,108 @@ class SweepStore:
         if not frames:
             return pd.DataFrame({"run_id": pd.Series(dtype=str)})
         return pd.concat(frames, ignore_index=True)
+
+
+def merge_stores(out: str | Path, stores: Sequence[str | Path]) -> SweepStore:
+    """Combine the stores of one sweep (the shards of an array job) into one store.
+
+    Every run planned in any of the stores is planned in ``out``, once; a run done in any
+    store is copied as done (from the first store that has it done), a run failed everywhere
+    as failed. The merged store is a store like any other: read it with :class:`SweepStore`,
+    or finish what no shard did with ``talentsim sweep FILE --store OUT --resume``. Merging
+    into an existing store of the same sweep adds only what it lacks, so an interrupted merge
+    is simply run again.
+
+    Args:
+        out: The merged store's folder (new, empty, or a store of the same sweep).
+        stores: The stores to merge, all of the same sweep.
+
+    Raises:
+        StoreError: if a store cannot be opened, the stores hold different sweeps, or ``out``
+            is one of them or holds something else.
+    """
+    out = Path(out)
+    folders = list(dict.fromkeys(Path(s) for s in stores))
+    if not folders:
+        raise StoreError("store merge: name at least one store to merge")
+    if any(_same_folder(out, f) for f in folders):
+        raise StoreError(f"{out}: the merged store must be a new folder, not one of the stores")
+    opened = [SweepStore(f) for f in folders]
+    try:
+        first = opened[0]
+        spec = first.meta("spec")
+        if spec is None:
+            raise StoreError(f"{first.folder}: not a complete sweep store (no sweep recorded)")
+        for other in opened[1:]:
+            stored = other.meta("spec")
+            if _normalised(stored) != _normalised(spec):
+                raise StoreError(
+                    f"{other.folder}: holds a different sweep from {first.folder} "
+                    f"({_first_difference(_normalised(spec), _normalised(stored))}); only "
+                    "stores of one sweep (shards of it) can be merged"
+                )
+        manifests = [s.runs() for s in opened]
+        planned = pd.concat(manifests).drop_duplicates("run_id")
+        meta = {
+            key: first.meta(key)
+            for key in ("versions", "points", "problem")
+            if first.meta(key) is not None
+        }
+        runs = [
+            PlannedRun(r.run_id, int(r.point), int(r.replicate), int(r.seed))
+            for r in planned.itertuples()
+        ]
+        merged = SweepStore.create(out, _normalised(spec), resume=True, meta=meta, runs=runs)
+        try:
+            taken = {k for k, v in merged.statuses().items() if v == DONE}
+            for source, manifest in zip(opened, manifests, strict=True):
+                taken |= _copy_done_runs(source, manifest, merged, taken)
+            failed = pd.concat(m[m["status"] == FAILED] for m in manifests)
+            failed = failed[~failed["run_id"].isin(taken)].drop_duplicates("run_id")
+            if len(failed):
+                merged._commit_chunk(
+                    [
+                        (r.run_id, FAILED, r.error, r.seconds, r.finished)
+                        for r in failed.itertuples()
+                    ],
+                    None,
+                    None,
+                )
+        except BaseException:
+            merged.close()
+            raise
+        return merged
+    finally:
+        for store in opened:
+            store.close()
+
+
+def _copy_done_runs(
+    source: SweepStore, manifest: pd.DataFrame, merged: SweepStore, taken: set[str]
+) -> set[str]:
+    """Copy the done runs of ``source`` not yet ``taken``, chunk by chunk; their ids."""
+    done = manifest[(manifest["status"] == DONE) & ~manifest["run_id"].isin(taken)]
+    copied: set[str] = set()
+    for chunk, runs in done.groupby("chunk"):
+        ids = set(runs["run_id"])
+        frames = []
+        for kind in ("summaries", "timeseries"):
+            frame = _read_chunk(source.folder / kind / str(chunk))
+            frames.append(None if frame is None else frame[frame["run_id"].isin(ids)])
+        summaries, series = frames
+        if summaries is None or set(summaries["run_id"]) != ids:
+            continue  # a lost chunk: its runs stay pending, to be done on resume
+        rows = [(r.run_id, DONE, None, r.seconds, r.finished) for r in runs.itertuples()]
+        merged._commit_chunk(rows, summaries.reset_index(drop=True), series)
+        copied |= ids
+    return copied
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
 
 
 def _normalised(spec: Any) -> Any:
