@@ -1,6 +1,7 @@
 """Command line: ``talentsim run``, ``compare``, ``sweep``, ``report``, ``meanfield``, ``viz``.
 
-Also ``talentsim validate FILE``, which checks a scenario file.
+Also ``talentsim validate FILE``, which checks a scenario or sweep file, and ``talentsim store
+merge OUT STORE ...``, which combines the stores of a sweep's shards.
 
 Errors in input (a malformed scenario, an unknown key, an unwritable output folder) print one
 clear message and exit with status 2; they never print a traceback.
@@ -88,6 +89,16 @@ def _refuse_twice(overrides: dict[str, object], key: str, value: object, option:
         )
 
 
+def _add_max_runs_option(parser) -> None:
+    parser.add_argument(
+        "--max-runs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="a sweep of more runs is an error (default 1,000,000)",
+    )
+
+
 def _build_parser():
     import argparse
 
@@ -164,7 +175,14 @@ def _build_parser():
     sweep.add_argument("file", help="sweep TOML file")
     sweep.add_argument("--workers", type=int, default=None, help="local processes (all cores)")
     sweep.add_argument("--dask", default=None, metavar="ADDRESS", help="Dask scheduler address")
-    sweep.add_argument("--shard", default=None, metavar="I/N", help="run only shard I of N")
+    sweep.add_argument(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="run only shard I of N, counted from 0 (0/4, 1/4, 2/4, 3/4): every N-th run from "
+        "the I-th, into a store of its own (merge them with 'talentsim store merge')",
+    )
+    _add_max_runs_option(sweep)
     sweep.add_argument("--store", default=None, help="store folder (overrides sweep.store)")
     sweep.add_argument("--resume", action="store_true", help="finish a sweep in its store")
     sweep.add_argument(
@@ -229,8 +247,32 @@ def _build_parser():
         "each cohort's weights on pay, mission and stability)",
     )
 
-    validate = sub.add_parser("validate", help="check a scenario file and report problems")
-    validate.add_argument("file", help="scenario TOML file")
+    store = sub.add_parser(
+        "store",
+        help="work with sweep stores (merge the stores of shards)",
+        description="Work with sweep stores.",
+    )
+    store_sub = store.add_subparsers(dest="store_command", required=True, metavar="ACTION")
+    merge = store_sub.add_parser(
+        "merge",
+        help="combine the stores of one sweep's shards into one store",
+        description="Combine the stores of one sweep (the shards of an array job, "
+        "'talentsim sweep FILE --shard i/N') into the store OUT: every run once, done if any "
+        "shard did it. OUT is then a store like any other (read it, report on it, or finish "
+        "missing runs with 'talentsim sweep FILE --store OUT --resume'). Stores of different "
+        "sweeps are refused.",
+    )
+    merge.add_argument("out", metavar="OUT", help="the merged store (a new folder)")
+    merge.add_argument("stores", metavar="STORE", nargs="+", help="stores to merge")
+
+    validate = sub.add_parser(
+        "validate",
+        help="check a scenario or sweep file and report problems",
+        description="Check a scenario file, or a sweep file with every check 'talentsim "
+        "sweep' makes before it starts (design, sizes, each point in the scenario, metrics).",
+    )
+    validate.add_argument("file", help="scenario or sweep TOML file")
+    _add_max_runs_option(validate)
     return parser
 
 
@@ -254,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
             return _meanfield(args)
         if args.command == "viz":
             return _viz(args)
+        if args.command == "store":
+            return _store_merge(args)
         return _run(args)
     except ScenarioError as exc:
         sys.stderr.write(f"error: {exc}\n")
@@ -279,32 +323,42 @@ def _validate(args) -> int:
         scenario, spec = load_sweep_file(args.file)
     else:
         scenario = load_scenario(args.file)
+    design = None
+    if spec is not None:
+        from talentsim.designs import DesignError
+        from talentsim.experiments import MAX_RUNS, check_sweep
+
+        limit = MAX_RUNS if args.max_runs is None else args.max_runs
+        try:  # every check `talentsim sweep` makes before it starts
+            design = check_sweep(
+                scenario, spec.parameter_specs(), max_runs=limit, **spec.design_options()
+            )
+        except (DesignError, ScenarioError) as exc:
+            raise ScenarioError(_in_sweep_file(args.file, exc)) from None
     n_researchers = sum(c.size for c in scenario.cohorts.values())
     print(
         f"{args.file}: ok — scenario {scenario.name!r}, {len(scenario.labs)} labs, "
         f"{len(scenario.cohorts)} cohorts ({n_researchers} researchers), "
         f"{len(scenario.events)} scheduled events, {scenario.time.n_steps} steps"
     )
-    if spec is not None:
-        from talentsim.designs import DesignError, make_design
-
-        try:
-            design = make_design(
-                spec.parameter_specs(),
-                spec.design,
-                samples=spec.samples,
-                seed=spec.design_seed,
-                second_order=spec.second_order,
-                levels=spec.levels,
-            )
-        except DesignError as exc:
-            raise ScenarioError(f"{args.file}: {exc}") from None
+    if spec is not None and design is not None:
         points = len(design.points)
         print(
             f"  and a sweep: {spec.design} design of {', '.join(spec.parameters)}: {points} "
             f"points × {spec.replicates} replicates = {points * spec.replicates} runs"
         )
     return 0
+
+
+def _in_sweep_file(file: str, exc: Exception) -> str:
+    """A sweep error's message, naming the file and the key under ``sweep``."""
+    text = str(exc)
+    if text.startswith(str(file)):
+        return text
+    key = text.split(":", 1)[0]
+    if key.replace(".", "").replace("_", "").isalnum() and not key.startswith("sweep"):
+        text = f"sweep.{text}"  # ("samples: ..." → "sweep.samples: ...")
+    return f"{file}: {text}"
 
 
 def _run(args) -> int:
@@ -481,7 +535,7 @@ def _sweep(args) -> int:
     from pathlib import Path
 
     from talentsim.designs import DesignError
-    from talentsim.experiments import SweepError, parse_shard, sweep
+    from talentsim.experiments import MAX_RUNS, SweepError, parse_shard, sweep
     from talentsim.scenario import ScenarioError
     from talentsim.store import StoreError
     from talentsim.sweepfile import load_sweep_file
@@ -508,14 +562,9 @@ def _sweep(args) -> int:
         table = sweep(
             scenario,
             spec.parameter_specs(),
-            replicates=spec.replicates,
-            design=spec.design,
-            samples=spec.samples,
-            design_seed=spec.design_seed,
-            second_order=spec.second_order,
-            levels=spec.levels,
+            **spec.design_options(),
+            max_runs=MAX_RUNS if args.max_runs is None else args.max_runs,
             root_seed=spec.root_seed,
-            metrics=spec.metrics,
             timeseries=spec.timeseries,
             store=store,
             resume=args.resume,
@@ -526,7 +575,9 @@ def _sweep(args) -> int:
             progress=not args.quiet and sys.stderr.isatty(),
             chunk_runs=spec.chunk_runs,
         )
-    except (DesignError, StoreError, ScenarioError) as exc:
+    except (DesignError, ScenarioError) as exc:
+        raise ScenarioError(_in_sweep_file(args.file, exc)) from None
+    except StoreError as exc:
         text = str(exc)
         named = text if text.startswith(str(args.file)) else f"{args.file}: {text}"
         raise ScenarioError(named) from None
@@ -555,6 +606,25 @@ def _sweep(args) -> int:
             "fix the cause and rerun with --resume --retry-failed\n"
         )
         return 1
+    return 0
+
+
+def _store_merge(args) -> int:
+    from talentsim.scenario import ScenarioError
+    from talentsim.store import StoreError, merge_stores
+
+    try:
+        merged = merge_stores(args.out, args.stores)
+    except StoreError as exc:
+        raise ScenarioError(str(exc)) from None
+    counts = merged.runs()["status"].value_counts()
+    merged.close()
+    total = int(counts.sum())
+    print(
+        f"merged {len(set(args.stores))} stores into {args.out}/: {total} runs "
+        f"({int(counts.get('done', 0))} done, {int(counts.get('failed', 0))} failed, "
+        f"{int(counts.get('pending', 0))} pending)"
+    )
     return 0
 
 

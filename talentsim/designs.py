@@ -44,14 +44,20 @@ class DesignError(ValueError):
 
 @dataclass(frozen=True)
 class Range:
-    """A continuous parameter range.
+    """A parameter range.
+
+    Values always lie in ``[low, high]``, and a grid (or Morris) design hits both ends
+    exactly. An integer range (``integer=True``, integral ``low`` and ``high``) takes the
+    integers ``low, low+1, ..., high``: in sampled designs each of them is equally likely (a
+    log integer range: uniform in log space over ``[low, high + 1)``, so integer ``k`` has
+    probability proportional to ``log((k+1)/k)``), and a grid takes distinct integers.
 
     Attributes:
         low: Lower bound.
         high: Upper bound (> low).
         unit: Appended to each value when it is put in the scenario, e.g. ``"/year"``, ``"w"``.
         log: Sample uniformly in log space (needs ``low > 0``).
-        integer: Round values to integers.
+        integer: Integer values (``low`` and ``high`` must be integers).
         levels: Number of evenly spaced values in a grid design.
     """
 
@@ -69,14 +75,65 @@ class Range:
             raise DesignError(f"a log range needs low > 0, got {self.low}")
         if self.levels is not None and self.levels < 2:
             raise DesignError(f"a range's levels must be at least 2, got {self.levels}")
+        if self.integer and not (float(self.low).is_integer() and float(self.high).is_integer()):
+            raise DesignError(
+                f"an integer range needs integer low and high, got [{self.low}, {self.high}]"
+            )
+        if self.integer and max(abs(self.low), abs(self.high)) >= 2**53:
+            raise DesignError(
+                f"an integer range must lie within ±2**53, got [{self.low}, {self.high}]"
+            )
 
     def from_unit(self, u: np.ndarray) -> np.ndarray:
-        """Map points of [0, 1] onto the range."""
+        """Map points of [0, 1] onto the range (uniformly; in log space for a log range).
+
+        An integer range is cut into one equal-probability bin per integer, so that a uniform
+        ``u`` makes every integer equally likely (a log range: uniform over ``[low, high+1)``
+        in log space, then rounded down).
+        """
+        u = np.asarray(u, dtype=float)
+        if not self.integer:
+            return self._continuous(u)
+        low, high = float(self.low), float(self.high)
         if self.log:
-            values = np.exp(np.log(self.low) + u * (np.log(self.high) - np.log(self.low)))
-        else:
-            values = self.low + u * (self.high - self.low)
-        return np.round(values) if self.integer else values
+            spread = np.exp(np.log(low) + u * (np.log(high + 1.0) - np.log(low)))
+            return np.clip(np.floor(spread), low, high)
+        count = high - low + 1.0
+        return low + np.minimum(np.floor(u * count), count - 1.0)
+
+    def on_grid(self, u: np.ndarray) -> np.ndarray:
+        """Map the levels of a grid (points of [0, 1]) onto the range, ends exactly.
+
+        An integer range takes the nearest integer (half up); the caller checks that distinct
+        levels stay distinct.
+        """
+        u = np.asarray(u, dtype=float)
+        values = self._continuous(u)
+        return np.floor(values + 0.5) if self.integer else values
+
+    def grid(self, levels: int) -> list[float]:
+        """``levels`` evenly spaced values (in log space for a log range), ends included.
+
+        Raises:
+            DesignError: if an integer range cannot give ``levels`` distinct integers.
+        """
+        values = [v.item() for v in self.on_grid(np.linspace(0.0, 1.0, levels))]
+        if len(set(values)) < levels:
+            count = int(self.high - self.low) + 1
+            raise DesignError(
+                f"levels = {levels} would repeat integers of the integer range "
+                f"[{int(self.low)}, {int(self.high)}] ({count} integers"
+                + (", spaced evenly in log space" if self.log else "")
+                + "); use fewer levels, or a list of the values"
+            )
+        return values
+
+    def _continuous(self, u: np.ndarray) -> np.ndarray:
+        low, high = float(self.low), float(self.high)
+        values = low * (high / low) ** u if self.log else low + u * (high - low)
+        # (exp(log(8)) is 7.999999999999998): ends exact, and nothing outside [low, high].
+        values = np.where(u <= 0.0, low, np.where(u >= 1.0, high, values))
+        return np.clip(values, low, high)
 
     @property
     def bounds(self) -> list[float]:
@@ -101,10 +158,15 @@ class Parameter:
         number = int(raw) if self.range.integer else float(raw)
         return f"{number}{self.range.unit}" if self.range.unit else number
 
-    def from_unit(self, u: np.ndarray) -> list[Any]:
-        """Map points of [0, 1] onto this parameter's values."""
+    def from_unit(self, u: np.ndarray, *, grid: bool = False) -> list[Any]:
+        """Map points of [0, 1] onto this parameter's values.
+
+        With ``grid``, ``u`` are the levels of a grid (a Morris design): a range maps them
+        with :meth:`Range.on_grid` (ends exact, integers nearest).
+        """
         if self.range is not None:
-            return [v.item() for v in self.range.from_unit(u)]
+            mapped = self.range.on_grid(u) if grid else self.range.from_unit(u)
+            return [v.item() for v in mapped]
         assert self.values is not None
         index = np.minimum((u * len(self.values)).astype(int), len(self.values) - 1)
         return [self.values[i] for i in index]
@@ -185,6 +247,43 @@ def parse_parameters(params: Mapping[str, Any]) -> list[Parameter]:
     return out
 
 
+def design_size(
+    params: Mapping[str, Any] | list[Parameter],
+    design: str = "grid",
+    *,
+    samples: int | None = None,
+    second_order: bool = False,
+) -> int:
+    """The number of points a design will have, computed without building it.
+
+    Raises:
+        DesignError: for an unknown design or a bad parameter spec (as :func:`make_design`).
+    """
+    parameters = params if isinstance(params, list) else parse_parameters(params)
+    d = len(parameters)
+    if design == "grid":
+        size = 1
+        for p in parameters:
+            if p.values is not None:
+                size *= len(p.values)
+            elif p.range is not None and p.range.levels is not None:
+                size *= p.range.levels
+            else:
+                raise DesignError(
+                    f"parameters.{p.path}: a grid needs a list of values, or a range with levels"
+                )
+        return size
+    if design not in DESIGNS:
+        raise DesignError(f"design: unknown design {design!r}; choose from {', '.join(DESIGNS)}")
+    if samples is None or isinstance(samples, bool) or samples < 1:
+        raise DesignError(f"samples: design {design!r} needs samples >= 1 (got {samples!r})")
+    if design == "saltelli":
+        return samples * (2 * d + 2 if second_order else d + 2)
+    if design == "morris":
+        return samples * (d + 1)
+    return samples
+
+
 def make_design(
     params: Mapping[str, Any],
     design: str = "grid",
@@ -192,7 +291,7 @@ def make_design(
     samples: int | None = None,
     seed: int = 0,
     second_order: bool = False,
-    levels: int = 4,
+    levels: int | None = None,
 ) -> Design:
     """Build the points of an experiment.
 
@@ -202,30 +301,37 @@ def make_design(
         samples: Points for ``lhs``/``sobol``/``halton`` (a power of 2 for ``sobol``); the base
             sample size N for ``saltelli`` (a power of 2; N·(D+2) points, N·(2D+2) with
             ``second_order``) and the number of trajectories for ``morris`` (N·(D+1) points).
+            A grid takes none (its size is the product of its lists and levels).
         seed: Seed of the sampler (the design is reproducible).
-        second_order: Saltelli design for second-order Sobol indices.
-        levels: Grid levels of the Morris design.
+        second_order: Saltelli design for second-order Sobol indices (``saltelli`` only).
+        levels: Grid levels of the Morris design (``morris`` only; default 4). An integer
+            range in a Morris design must be linear, ``levels`` even and ``high - low`` a
+            multiple of ``levels - 1``, so that every value is an integer on the grid and
+            every step of a trajectory is the same number of integers (the step the
+            elementary effects divide by).
+
+    The size is known before anything is built: :func:`design_size`.
 
     Raises:
-        DesignError: for an unknown design, a bad parameter spec or sample size.
+        DesignError: for an unknown design, a bad parameter spec or sample size, or an option
+            the design would ignore.
     """
     parameters = parse_parameters(params)
+    _check_options(parameters, design, samples, second_order, levels)
     options: dict[str, Any] = {"seed": seed}
     if design == "grid":
         return _grid(parameters)
-    if design not in DESIGNS:
-        raise DesignError(f"design: unknown design {design!r}; choose from {', '.join(DESIGNS)}")
-    if samples is None or isinstance(samples, bool) or samples < 1:
-        raise DesignError(f"design {design!r} needs samples >= 1 (got {samples!r})")
+    assert samples is not None  # (checked above)
     options["samples"] = samples
     d = len(parameters)
     rng = np.random.default_rng(seed)
     problem = None
+    grid_levels = False
     if design in ("lhs", "sobol", "halton"):
         from scipy.stats import qmc
 
         if design == "sobol" and samples & (samples - 1):
-            raise DesignError(f"design 'sobol': samples must be a power of 2, got {samples}")
+            raise DesignError(f"samples: design 'sobol' needs a power of 2, got {samples}")
         sampler = {
             "lhs": lambda: qmc.LatinHypercube(d, rng=rng),
             "sobol": lambda: qmc.Sobol(d, scramble=True, rng=rng),
@@ -234,16 +340,77 @@ def make_design(
         unit = sampler.random(samples)
     else:
         if design == "saltelli" and samples & (samples - 1):
-            raise DesignError(f"design 'saltelli': samples must be a power of 2, got {samples}")
+            raise DesignError(f"samples: design 'saltelli' needs a power of 2, got {samples}")
+        morris_levels = 4 if levels is None else levels
         problem = {
             "num_vars": d,
             "names": [p.path for p in parameters],
             "bounds": [p.range.bounds if p.range else [0.0, 1.0] for p in parameters],
         }
-        unit = _salib_unit_sample(problem, design, samples, seed, second_order, levels)
-        options.update({"second_order": second_order, "levels": levels})
-    columns = {p.path: p.from_unit(unit[:, k]) for k, p in enumerate(parameters)}
+        unit = _salib_unit_sample(problem, design, samples, seed, second_order, morris_levels)
+        options.update({"second_order": second_order, "levels": morris_levels})
+        grid_levels = design == "morris"  # trajectories step along each range's grid
+    columns = {p.path: p.from_unit(unit[:, k], grid=grid_levels) for k, p in enumerate(parameters)}
     return Design(design, parameters, pd.DataFrame(columns), problem, options)
+
+
+def _check_options(
+    parameters: list[Parameter],
+    design: str,
+    samples: int | None,
+    second_order: bool,
+    levels: int | None,
+) -> None:
+    """Refuse options the design would ignore, and Morris steps that would not be exact."""
+    if design not in DESIGNS:
+        raise DesignError(f"design: unknown design {design!r}; choose from {', '.join(DESIGNS)}")
+    if design == "grid" and samples is not None:
+        raise DesignError(
+            "samples: a grid design takes no samples (its size is the product of its lists "
+            "and levels); remove samples, or choose a sampled design (lhs, sobol, ...)"
+        )
+    if design != "morris" and levels is not None:
+        raise DesignError(
+            f"levels: only a morris design takes levels, not {design!r} (a range's grid "
+            "levels go in the range: {low = .., high = .., levels = ..}); remove it"
+        )
+    if design != "saltelli" and second_order:
+        raise DesignError(f"second_order: only a saltelli design takes it, not {design!r}")
+    if design != "grid":
+        for p in parameters:
+            if p.range is not None and p.range.levels is not None:
+                raise DesignError(
+                    f"parameters.{p.path}.levels: a range's levels give a grid's values; a "
+                    f"{design!r} design samples the whole range; remove levels"
+                )
+    if levels is not None and (isinstance(levels, bool) or levels < 2):
+        raise DesignError(f"levels: a morris design needs levels >= 2, got {levels!r}")
+    design_size(parameters, design, samples=samples, second_order=second_order)
+    if design == "morris":
+        steps = (4 if levels is None else levels) - 1
+        for p in parameters:
+            r = p.range
+            if r is None or not r.integer:
+                continue
+            if r.log:
+                raise DesignError(
+                    f"parameters.{p.path}: a morris design cannot step evenly along a log "
+                    "integer range (rounding makes its steps unequal); use a linear integer "
+                    "range or a continuous log range"
+                )
+            if steps % 2 == 0:
+                raise DesignError(
+                    f"parameters.{p.path}: a morris design over an integer range needs an even "
+                    f"number of levels (with {steps + 1}, SALib's step of {steps + 1}/"
+                    f"{2 * steps} of the range falls between levels); use {steps + 2} levels"
+                )
+            if (r.high - r.low) % steps:
+                raise DesignError(
+                    f"parameters.{p.path}: a morris design with levels = {steps + 1} steps "
+                    f"the integer range [{int(r.low)}, {int(r.high)}] in {steps} equal parts, "
+                    f"which needs high - low to be a multiple of {steps}; change the range or "
+                    "the levels"
+                )
 
 
 def _salib_unit_sample(
@@ -277,7 +444,10 @@ def _grid(parameters: list[Parameter]) -> Design:
         if p.values is not None:
             axes.append(list(p.values))
         elif p.range is not None and p.range.levels is not None:
-            axes.append(p.from_unit(np.linspace(0.0, 1.0, p.range.levels)))
+            try:
+                axes.append(p.range.grid(p.range.levels))
+            except DesignError as exc:
+                raise DesignError(f"parameters.{p.path}: {exc}") from None
         else:
             raise DesignError(
                 f"parameters.{p.path}: a grid needs a list of values, or a range with levels"

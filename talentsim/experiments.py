@@ -15,8 +15,10 @@
   they arrive; a sweep that is interrupted, even by ``kill -9``, is finished with
   ``resume=True`` and the final table has every run exactly once. Without a store, nothing is
   written and time series are not kept.
-- **Shards.** ``shard=(i, n)`` (``--shard i/n``) runs every n-th run starting at the i-th, a
-  deterministic split for array jobs (SLURM, PBS) with no scheduler.
+- **Shards.** ``shard=(i, n)`` (``--shard i/n``) runs every n-th run starting at the i-th,
+  counting from 0 (``0/4`` to ``3/4``), a deterministic split for array jobs (SLURM, PBS)
+  with no scheduler; each shard writes a store of its own, and
+  :func:`talentsim.store.merge_stores` (``talentsim store merge``) combines them.
 - **Failures.** A run that raises is recorded as failed with its error and the sweep goes on.
 """
 
@@ -37,7 +39,7 @@ from typing import Any
 
 import pandas as pd
 
-from talentsim.designs import Design, make_design
+from talentsim.designs import Design, DesignError, design_size, make_design
 from talentsim.progress import Progress
 from talentsim.results import (
     MetricSpec,
@@ -61,6 +63,13 @@ from talentsim.store import (
 
 RUN_COLUMNS = ("run_id", "point", "replicate", "seed", "status", "error")
 """The columns that describe a run, first in a sweep table."""
+
+MAX_RUNS = 1_000_000
+"""The most runs a sweep may plan unless ``max_runs`` says otherwise (``--max-runs``).
+
+A sweep plans every run (id, seed, manifest row) before the first one starts, about a
+kilobyte each; the limit catches a typo such as ``replicates = 10**9`` before that, with the
+count computed from the design's options, not by building it."""
 
 
 class SweepError(RuntimeError):
@@ -135,7 +144,7 @@ def sweep(
     samples: int | None = None,
     design_seed: int = 0,
     second_order: bool = False,
-    levels: int = 4,
+    levels: int | None = None,
     root_seed: int = 0,
     metrics: MetricSpec = None,
     timeseries: bool = True,
@@ -147,6 +156,7 @@ def sweep(
     shard: str | tuple[int, int] | None = None,
     progress: bool | Callable[[int], Any] = True,
     chunk_runs: int | None = None,
+    max_runs: int = MAX_RUNS,
 ) -> pd.DataFrame:
     """Run a parameter sweep with replicates and return one row per run.
 
@@ -159,7 +169,7 @@ def sweep(
         samples: Size of a sampled design (see :func:`~talentsim.designs.make_design`).
         design_seed: Seed of the design's sampler.
         second_order: A Saltelli design for second-order Sobol indices.
-        levels: Grid levels of a Morris design.
+        levels: Grid levels of a Morris design (default 4; only Morris takes it).
         root_seed: Root of the replicate seeds.
         metrics: Summary keys to keep (default: all numeric ones) or name → function of a
             RunResult (functions must be picklable to run in other processes).
@@ -169,9 +179,12 @@ def sweep(
         retry_failed: With ``resume``, also redo runs that failed.
         executor: A ``concurrent.futures.Executor`` (e.g. Dask's); not shut down here.
         workers: Processes of the default pool (default: all cores); 1 runs in this process.
-        shard: ``(i, n)`` or ``"i/n"``: run only every n-th run starting at the i-th.
+        shard: ``(i, n)`` or ``"i/n"``: run only every n-th run starting at the i-th, counting
+            from 0 (``0 <= i < n``).
         progress: Show a progress bar (True), or a callable called with 1 after each run.
         chunk_runs: Runs per stored chunk (default: 50).
+        max_runs: Refuse a sweep of more runs than this (default :data:`MAX_RUNS`); the count
+            is computed before the design is built.
 
     Returns:
         A DataFrame with ``run_id``, ``point``, ``replicate``, ``seed``, ``status`` (``done``,
@@ -181,30 +194,27 @@ def sweep(
 
     Raises:
         ScenarioError: if the scenario, a point's overrides or a metric are invalid (checked
-            before anything runs).
-        DesignError: for a bad parameter spec or design.
+            before anything runs; :func:`check_sweep` makes the same checks).
+        DesignError: for a bad parameter spec or design, an option the design would ignore,
+            or more runs than ``max_runs``.
         StoreError: if the store holds another sweep, or this one without ``resume``.
         SweepError: if a worker process died; finished runs are stored, rerun with resume.
     """
     base = as_scenario(scenario)
-    if isinstance(replicates, bool) or not isinstance(replicates, int) or replicates < 1:
-        raise ValueError(f"replicates must be a positive integer, got {replicates!r}")
     if workers is not None and (isinstance(workers, bool) or workers < 1):
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
-    chosen = (
-        params
-        if isinstance(params, Design)
-        else make_design(
-            params,
-            design,
-            samples=samples,
-            seed=design_seed,
-            second_order=second_order,
-            levels=levels,
-        )
+    chosen = check_sweep(
+        base,
+        params,
+        replicates=replicates,
+        design=design,
+        samples=samples,
+        design_seed=design_seed,
+        second_order=second_order,
+        levels=levels,
+        metrics=metrics,
+        max_runs=max_runs,
     )
-    _check_points(base, chosen)
-    check_metrics(base, metrics, "sweep")
     planned = plan_runs(chosen, replicates, root_seed)
     in_processes = executor is None and (workers or os.cpu_count() or 1) > 1 and len(planned) > 1
     if in_processes or isinstance(executor, ProcessPoolExecutor):
@@ -226,12 +236,13 @@ def sweep(
             "metrics": None if metrics is None else sorted(metrics),
             "timeseries": timeseries,
         }
-        sink = SweepStore.create(store, spec, resume=resume)
-        sink.set_meta("versions", run_metadata()["versions"])
+        meta = {
+            "versions": run_metadata()["versions"],
+            "points": json.loads(chosen.points.to_json(orient="split")),
+        }
         if chosen.problem is not None:
-            sink.set_meta("problem", chosen.problem)
-        sink.set_meta("points", json.loads(chosen.points.to_json(orient="split")))
-        sink.plan(planned)
+            meta["problem"] = chosen.problem
+        sink = SweepStore.create(store, spec, resume=resume, meta=meta, runs=planned)
         statuses = sink.statuses()
         redo = {PENDING, FAILED} if retry_failed else {PENDING}
         todo = [r for r in planned if statuses.get(r.run_id) in redo]
@@ -272,6 +283,65 @@ def sweep(
     return table
 
 
+def check_sweep(
+    scenario: Scenario | str | Path | Mapping[str, Any],
+    params: Mapping[str, Any] | Design,
+    *,
+    replicates: int = 1,
+    design: str = "grid",
+    samples: int | None = None,
+    design_seed: int = 0,
+    second_order: bool = False,
+    levels: int | None = None,
+    metrics: MetricSpec = None,
+    max_runs: int = MAX_RUNS,
+) -> Design:
+    """Every check :func:`sweep` makes before it runs anything; returns the design.
+
+    The number of runs is computed first, from the design's options, and refused above
+    ``max_runs`` before the design is built; then every distinct point is put in the scenario
+    and the metrics are checked. ``talentsim validate`` runs this on a sweep file.
+
+    Raises:
+        DesignError: for a bad design or ``replicates``, an ignored option, an empty list of
+            metrics or too many runs; ScenarioError: for a point the scenario cannot take or
+            an unknown metric.
+    """
+    base = as_scenario(scenario)
+    if isinstance(replicates, bool) or not isinstance(replicates, int) or replicates < 1:
+        raise DesignError(f"replicates: expected a positive integer, got {replicates!r}")
+    if not isinstance(params, Design):
+        points = design_size(params, design, samples=samples, second_order=second_order)
+        _check_size(points, replicates, max_runs)
+        params = make_design(
+            params,
+            design,
+            samples=samples,
+            seed=design_seed,
+            second_order=second_order,
+            levels=levels,
+        )
+    _check_size(len(params), replicates, max_runs)
+    if metrics is not None and not isinstance(metrics, str) and len(metrics) == 0:
+        raise DesignError(
+            "metrics: the list is empty; leave it out for every numeric summary metric, or "
+            "name at least one"
+        )
+    _check_points(base, params)
+    check_metrics(base, metrics, "sweep.metrics")
+    return params
+
+
+def _check_size(points: int, replicates: int, max_runs: int) -> None:
+    runs = points * replicates
+    if runs > max_runs:
+        raise DesignError(
+            f"the sweep has {points:,} points × {replicates:,} replicates = {runs:,} runs, "
+            f"more than the limit of {max_runs:,}: check samples, levels and replicates, or "
+            "raise the limit (max_runs=, --max-runs)"
+        )
+
+
 def _check_points(base: Scenario, design: Design) -> None:
     seen: set[str] = set()
     for point in range(len(design)):
@@ -281,9 +351,16 @@ def _check_points(base: Scenario, design: Design) -> None:
             continue
         seen.add(key)
         try:
-            base.with_overrides(overrides)
+            base.with_overrides(overrides, source="sweep.parameters")
         except ScenarioError as exc:
-            raise ScenarioError(f"sweep point {point} {overrides}: {exc}") from None
+            values = ", ".join(f"{k} = {v!r}" for k, v in overrides.items())
+            header, *details = str(exc).splitlines()
+            header = header.removeprefix("sweep.parameters: ")
+            details = [
+                line.replace("sweep.parameters: ", "sweep.parameters.", 1) for line in details
+            ]
+            text = "\n".join([f"sweep.parameters at point {point} ({values}): {header}", *details])
+            raise ScenarioError(text) from None
 
 
 def _execute(

@@ -6,22 +6,34 @@ Layout of a store folder::
     summaries/*.parquet  summary metrics, one row per run, written in chunks
     timeseries/*.parquet time series, one row per (run, step, place), written in chunks
 
-A chunk is written to a temporary file, flushed to disk and renamed into place; only then is
-the manifest updated, in one transaction, to say which runs it holds. A run counts as done only
-when the manifest says so, and its rows are read only from the chunk the manifest names, so a
-sweep killed at any moment (``kill -9`` included) leaves a store in which every run is done
-exactly once or not at all — an orphaned chunk from an interrupted write is ignored, and the
-run is simply done again on ``resume``.
+Crash safety (a sweep may be killed at any moment, ``kill -9`` included):
 
-The Parquet files are plain tables (with a ``run_id`` column) that pandas, pyarrow or DuckDB
-read directly; :meth:`SweepStore.results` and :meth:`SweepStore.timeseries` join them with the
-manifest for you.
+- **Creation** is atomic: the store is built in a hidden folder beside it
+  (``.NAME.creating-PID-…``), with its sweep, design points and planned runs, and renamed into
+  place when complete. A folder named NAME is therefore always a whole store; a leftover
+  hidden folder of a killed creation is removed by the next creation of the same store.
+- **Chunks** are committed in two phases: the chunk is written under a hidden temporary name
+  (``.part-….parquet.tmp``) and flushed to disk; the manifest is updated, in one transaction,
+  to say which runs it holds (the commit point); then the chunk is renamed to
+  ``part-….parquet``. A run counts as done only when the manifest says so, and its rows are
+  read only from the chunk the manifest names.
+- **Recovery** (on ``resume``, :meth:`SweepStore.recover`): a temporary chunk the manifest
+  names is renamed into place, any other temporary or unnamed chunk (an orphan of a killed
+  write) is deleted, and a run whose chunk is lost is done again.
+
+So ``summaries/*.parquet`` never holds a run twice, and once a sweep has finished (or been
+resumed) it holds every done run exactly once: pandas, pyarrow, polars or DuckDB can read the
+glob directly. A query that is right at every moment, even while a sweep runs or right after a
+crash, reads the chunks the manifest names: :meth:`SweepStore.summaries`,
+:meth:`SweepStore.timeseries` and :meth:`SweepStore.table` do (see docs/sweeps.md for the
+DuckDB version).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import uuid
 from collections.abc import Iterable, Sequence
@@ -78,57 +90,146 @@ class SweepStore:
     # ----------------------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, folder: str | Path, spec: dict[str, Any], *, resume: bool) -> SweepStore:
+    def create(
+        cls,
+        folder: str | Path,
+        spec: dict[str, Any],
+        *,
+        resume: bool,
+        meta: dict[str, Any] | None = None,
+        runs: Iterable[PlannedRun] = (),
+    ) -> SweepStore:
         """Create a store for a sweep, or open it to resume the same sweep.
 
+        A new store is built beside ``folder`` and renamed into place once it holds the sweep,
+        ``meta`` and the planned ``runs``, so a store killed while it is created is either
+        whole or absent. A resumed store is recovered first (see :meth:`recover`) and gets
+        ``meta`` and any planned run it does not hold yet.
+
         Args:
-            folder: The store folder (created if missing).
+            folder: The store folder (its parent is created if missing).
             spec: JSON-ready description of the sweep; a resumed store must hold the same one.
             resume: Allow an existing store of the same sweep.
+            meta: Further metadata to record (key → JSON-ready value).
+            runs: The planned runs, recorded as pending.
 
         Raises:
             StoreError: if the folder holds other files, holds a different sweep, or holds
                 this sweep without ``resume``.
         """
         folder = Path(folder)
-        manifest = folder / MANIFEST
-        if manifest.is_file():
-            store = cls(folder)
-            stored = _normalised(store.meta("spec"))
-            if stored != spec:
-                raise StoreError(
-                    f"{folder}: holds a different sweep ({_first_difference(stored, spec)}); "
-                    "use another folder"
-                )
-            if not resume:
-                raise StoreError(
-                    f"{folder}: already holds this sweep; pass resume=True (--resume) to finish "
-                    "it, or use another folder"
-                )
-            return store
-        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-            raise StoreError(f"{folder}: exists and is not an empty folder or a sweep store")
+        meta = dict(meta or {})
+        runs = list(runs)
+        if (folder / MANIFEST).is_file() and _unfinished_creation(folder):
+            _clear_unfinished_creation(folder)  # (left by a version that built stores in place)
+        if not (folder / MANIFEST).is_file():
+            if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+                raise StoreError(f"{folder}: exists and is not an empty folder or a sweep store")
+            if cls._build(folder, spec, meta, runs):
+                return cls(folder)
+            # (another process created it meanwhile: open it as an existing store)
+        store = cls(folder)
+        stored = _normalised(store.meta("spec"))
+        if stored != spec:
+            store.close()
+            raise StoreError(
+                f"{folder}: holds a different sweep ({_first_difference(stored, spec)}); "
+                "use another folder"
+            )
+        if not resume:
+            store.close()
+            raise StoreError(
+                f"{folder}: already holds this sweep; pass resume=True (--resume) to finish "
+                "it, or use another folder"
+            )
+        store.recover()
+        for key, value in meta.items():
+            store.set_meta(key, value)
+        store.plan(runs)
+        return store
+
+    @classmethod
+    def _build(
+        cls, folder: Path, spec: dict[str, Any], meta: dict[str, Any], runs: list[PlannedRun]
+    ) -> bool:
+        """Build a store beside ``folder`` and rename it into place; False if one appeared."""
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / "summaries").mkdir(exist_ok=True)
-            (folder / "timeseries").mkdir(exist_ok=True)
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            _remove_abandoned_builds(folder)
+            building = folder.with_name(
+                f".{folder.name}.creating-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            )
+            building.mkdir()
         except OSError as exc:
             raise StoreError(f"{folder}: cannot create the store ({exc.strerror or exc})") from None
-        connection = _connect(manifest)
-        with connection:
-            connection.executescript(
-                """
-                CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-                CREATE TABLE IF NOT EXISTS runs (
-                    run_id TEXT PRIMARY KEY, point INTEGER NOT NULL,
-                    replicate INTEGER NOT NULL, seed INTEGER NOT NULL,
-                    status TEXT NOT NULL, error TEXT, chunk TEXT, seconds REAL, finished TEXT
-                );
-                """
+        try:
+            (building / "summaries").mkdir()
+            (building / "timeseries").mkdir()
+            connection = _connect(building / MANIFEST)
+            with connection:
+                connection.executescript(_SCHEMA)
+                connection.executemany(
+                    "INSERT INTO meta VALUES (?, ?)",
+                    [(k, json.dumps(v)) for k, v in {"spec": spec, **meta}.items()],
+                )
+                connection.executemany(
+                    "INSERT OR IGNORE INTO runs (run_id, point, replicate, seed, status) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [(r.run_id, r.point, r.replicate, r.seed, PENDING) for r in runs],
+                )
+            # A rollback journal, so that the store is one file once closed (no -wal to move).
+            connection.execute("PRAGMA journal_mode=DELETE")
+            connection.close()
+            _fsync_folder(building)
+            try:
+                os.rename(building, folder)  # replaces an empty folder; fails on a full one
+            except OSError:
+                if (folder / MANIFEST).is_file():
+                    return False
+                raise
+            _fsync_folder(folder.parent)
+        except OSError as exc:
+            raise StoreError(f"{folder}: cannot create the store ({exc.strerror or exc})") from None
+        finally:
+            shutil.rmtree(building, ignore_errors=True)
+        return True
+
+    def recover(self) -> None:
+        """Finish or undo what a killed writer left: run before writing to a reopened store.
+
+        A temporary chunk that the manifest names is renamed into place (the writer was killed
+        between its commit and the rename); every other temporary chunk, and every chunk the
+        manifest does not name, is an orphan and is deleted; a done run whose summaries chunk
+        is lost is marked pending, to be done again.
+        """
+        named = {
+            chunk
+            for (chunk,) in self._db.execute(
+                "SELECT DISTINCT chunk FROM runs WHERE status = ? AND chunk IS NOT NULL", (DONE,)
             )
-            connection.execute("INSERT OR IGNORE INTO meta VALUES ('spec', ?)", (json.dumps(spec),))
-        connection.close()
-        return cls(folder)
+        }
+        for kind in ("summaries", "timeseries"):
+            folder = self.folder / kind
+            if not folder.is_dir():
+                continue
+            for path in folder.iterdir():
+                name = path.name
+                if name.startswith(".") and name.endswith(".tmp"):
+                    final = folder / name[1 : -len(".tmp")]
+                    if final.name in named and not final.exists():
+                        os.replace(path, final)
+                    else:
+                        path.unlink(missing_ok=True)
+                elif name.endswith(".parquet") and name not in named:
+                    path.unlink(missing_ok=True)
+            _fsync_folder(folder)
+        lost = [c for c in named if not (self.folder / "summaries" / c).is_file()]
+        if lost:
+            with self._db:
+                self._db.executemany(
+                    "UPDATE runs SET status = ?, chunk = NULL WHERE chunk = ?",
+                    [(PENDING, c) for c in lost],
+                )
 
     @property
     def _db(self) -> sqlite3.Connection:
@@ -144,7 +245,10 @@ class SweepStore:
 
     def meta(self, key: str) -> Any:
         """A metadata value (JSON-decoded), or None."""
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        try:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.folder}: not a readable sweep store ({exc})") from None
         return None if row is None else json.loads(row[0])
 
     def set_meta(self, key: str, value: Any) -> None:
@@ -173,38 +277,54 @@ class SweepStore:
         return dict(self._db.execute("SELECT run_id, status FROM runs").fetchall())
 
     def commit(self, outcomes: Sequence[RunOutcome]) -> None:
-        """Store a batch of outcomes: write their chunks, then mark them in the manifest."""
+        """Store a batch of outcomes, in two phases (see the module docstring).
+
+        The chunk is written under a temporary name, the manifest marks its runs, and only
+        then is the chunk renamed into place.
+        """
         if not outcomes:
             return
         done = [o for o in outcomes if o.status == DONE]
-        chunk = f"part-{uuid.uuid4().hex}.parquet"
+        summaries = series = None
         if done:
             summaries = pd.DataFrame([{"run_id": o.run_id, **(o.summary or {})} for o in done])
-            _atomic_parquet(summaries, self.folder / "summaries" / chunk)
-            series = [
-                o.timeseries.assign(run_id=o.run_id) for o in done if o.timeseries is not None
-            ]
-            if series:
-                frame = pd.concat(series, ignore_index=True)
-                frame = frame[["run_id", *[c for c in frame.columns if c != "run_id"]]]
-                _atomic_parquet(frame, self.folder / "timeseries" / chunk)
+            parts = [o.timeseries.assign(run_id=o.run_id) for o in done if o.timeseries is not None]
+            if parts:
+                series = pd.concat(parts, ignore_index=True)
+                series = series[["run_id", *[c for c in series.columns if c != "run_id"]]]
         finished = pd.Timestamp.now(tz="UTC").isoformat()
-        with self._db:
+        rows = [(o.run_id, o.status, o.error, o.seconds, finished) for o in outcomes]
+        self._commit_chunk(rows, summaries, series)
+
+    def _commit_chunk(
+        self,
+        rows: Sequence[tuple[str, str, str | None, float | None, str | None]],
+        summaries: pd.DataFrame | None,
+        series: pd.DataFrame | None,
+    ) -> None:
+        """Write one chunk and mark its runs (two phases, as :meth:`commit`).
+
+        ``rows`` are (run_id, status, error, seconds, finished); the frames hold the done
+        runs' rows, ``run_id`` first (None: no such rows).
+        """
+        chunk = f"part-{uuid.uuid4().hex}.parquet"
+        written = []
+        if summaries is not None:
+            written.append(_write_temporary(summaries, self.folder / "summaries" / chunk))
+        if series is not None:
+            written.append(_write_temporary(series, self.folder / "timeseries" / chunk))
+        with self._db:  # the commit point
             self._db.executemany(
                 "UPDATE runs SET status = ?, error = ?, chunk = ?, seconds = ?, finished = ? "
                 "WHERE run_id = ?",
                 [
-                    (
-                        o.status,
-                        o.error,
-                        chunk if o.status == DONE else None,
-                        o.seconds,
-                        finished,
-                        o.run_id,
-                    )
-                    for o in outcomes
+                    (status, error, chunk if status == DONE else None, seconds, finished, run_id)
+                    for run_id, status, error, seconds, finished in rows
                 ],
             )
+        for temporary, final in written:
+            os.replace(temporary, final)
+            _fsync_folder(final.parent)
 
     # ----------------------------------------------------------------------------------------
     # Reading
@@ -258,15 +378,116 @@ class SweepStore:
             done = done[done["run_id"].isin(wanted)]
         frames = []
         for chunk, ids in done.groupby("chunk")["run_id"]:
-            path = self.folder / kind / str(chunk)
-            if not path.is_file():
+            frame = _read_chunk(self.folder / kind / str(chunk))
+            if frame is None:
                 continue  # a run without time series (timeseries=False)
-            frame = pd.read_parquet(path)
             # Only the rows the manifest attributes to this chunk: never an orphan's.
             frames.append(frame[frame["run_id"].isin(set(ids))])
         if not frames:
             return pd.DataFrame({"run_id": pd.Series(dtype=str)})
         return pd.concat(frames, ignore_index=True)
+
+
+def merge_stores(out: str | Path, stores: Sequence[str | Path]) -> SweepStore:
+    """Combine the stores of one sweep (the shards of an array job) into one store.
+
+    Every run planned in any of the stores is planned in ``out``, once; a run done in any
+    store is copied as done (from the first store that has it done), a run failed everywhere
+    as failed. The merged store is a store like any other: read it with :class:`SweepStore`,
+    or finish what no shard did with ``talentsim sweep FILE --store OUT --resume``. Merging
+    into an existing store of the same sweep adds only what it lacks, so an interrupted merge
+    is simply run again.
+
+    Args:
+        out: The merged store's folder (new, empty, or a store of the same sweep).
+        stores: The stores to merge, all of the same sweep.
+
+    Raises:
+        StoreError: if a store cannot be opened, the stores hold different sweeps, or ``out``
+            is one of them or holds something else.
+    """
+    out = Path(out)
+    folders = list(dict.fromkeys(Path(s) for s in stores))
+    if not folders:
+        raise StoreError("store merge: name at least one store to merge")
+    if any(_same_folder(out, f) for f in folders):
+        raise StoreError(f"{out}: the merged store must be a new folder, not one of the stores")
+    opened = [SweepStore(f) for f in folders]
+    try:
+        first = opened[0]
+        spec = first.meta("spec")
+        if spec is None:
+            raise StoreError(f"{first.folder}: not a complete sweep store (no sweep recorded)")
+        for other in opened[1:]:
+            stored = other.meta("spec")
+            if _normalised(stored) != _normalised(spec):
+                raise StoreError(
+                    f"{other.folder}: holds a different sweep from {first.folder} "
+                    f"({_first_difference(_normalised(spec), _normalised(stored))}); only "
+                    "stores of one sweep (shards of it) can be merged"
+                )
+        manifests = [s.runs() for s in opened]
+        planned = pd.concat(manifests).drop_duplicates("run_id")
+        meta = {
+            key: first.meta(key)
+            for key in ("versions", "points", "problem")
+            if first.meta(key) is not None
+        }
+        runs = [
+            PlannedRun(r.run_id, int(r.point), int(r.replicate), int(r.seed))
+            for r in planned.itertuples()
+        ]
+        merged = SweepStore.create(out, _normalised(spec), resume=True, meta=meta, runs=runs)
+        try:
+            taken = {k for k, v in merged.statuses().items() if v == DONE}
+            for source, manifest in zip(opened, manifests, strict=True):
+                taken |= _copy_done_runs(source, manifest, merged, taken)
+            failed = pd.concat(m[m["status"] == FAILED] for m in manifests)
+            failed = failed[~failed["run_id"].isin(taken)].drop_duplicates("run_id")
+            if len(failed):
+                merged._commit_chunk(
+                    [
+                        (r.run_id, FAILED, r.error, r.seconds, r.finished)
+                        for r in failed.itertuples()
+                    ],
+                    None,
+                    None,
+                )
+        except BaseException:
+            merged.close()
+            raise
+        return merged
+    finally:
+        for store in opened:
+            store.close()
+
+
+def _copy_done_runs(
+    source: SweepStore, manifest: pd.DataFrame, merged: SweepStore, taken: set[str]
+) -> set[str]:
+    """Copy the done runs of ``source`` not yet ``taken``, chunk by chunk; their ids."""
+    done = manifest[(manifest["status"] == DONE) & ~manifest["run_id"].isin(taken)]
+    copied: set[str] = set()
+    for chunk, runs in done.groupby("chunk"):
+        ids = set(runs["run_id"])
+        frames = []
+        for kind in ("summaries", "timeseries"):
+            frame = _read_chunk(source.folder / kind / str(chunk))
+            frames.append(None if frame is None else frame[frame["run_id"].isin(ids)])
+        summaries, series = frames
+        if summaries is None or set(summaries["run_id"]) != ids:
+            continue  # a lost chunk: its runs stay pending, to be done on resume
+        rows = [(r.run_id, DONE, None, r.seconds, r.finished) for r in runs.itertuples()]
+        merged._commit_chunk(rows, summaries.reset_index(drop=True), series)
+        copied |= ids
+    return copied
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
 
 
 def _normalised(spec: Any) -> Any:
@@ -314,17 +535,95 @@ def _connect(path: Path) -> sqlite3.Connection:
     return connection
 
 
-def _atomic_parquet(frame: pd.DataFrame, path: Path) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, point INTEGER NOT NULL,
+    replicate INTEGER NOT NULL, seed INTEGER NOT NULL,
+    status TEXT NOT NULL, error TEXT, chunk TEXT, seconds REAL, finished TEXT
+);
+"""
+
+
+def _temporary_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp")
+
+
+def _write_temporary(frame: pd.DataFrame, path: Path) -> tuple[Path, Path]:
+    """Write ``frame`` beside ``path`` under a hidden temporary name, flushed to disk."""
+    temporary = _temporary_name(path)
     frame.to_parquet(temporary, index=False)
     with open(temporary, "rb") as handle:
         os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    directory = os.open(path.parent, os.O_RDONLY)
+    return temporary, path
+
+
+def _read_chunk(path: Path) -> pd.DataFrame | None:
+    """A committed chunk, renamed or (a writer killed before the rename) still temporary."""
+    for candidate in (path, _temporary_name(path), path):  # the rename may happen meanwhile
+        try:
+            return pd.read_parquet(candidate)
+        except FileNotFoundError:
+            continue
+    return None
+
+
+def _fsync_folder(folder: Path) -> None:
+    directory = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(directory)
     finally:
         os.close(directory)
+
+
+_MANIFEST_FILES = {MANIFEST, f"{MANIFEST}-wal", f"{MANIFEST}-shm", f"{MANIFEST}-journal"}
+
+
+def _unfinished_creation(folder: Path) -> bool:
+    """Whether ``folder`` holds a manifest without its sweep, and nothing else of value."""
+    try:
+        connection = sqlite3.connect(folder / MANIFEST, timeout=60.0)
+        try:
+            row = connection.execute("SELECT value FROM meta WHERE key = 'spec'").fetchone()
+        finally:
+            connection.close()
+        if row is not None:
+            return False
+    except sqlite3.OperationalError:
+        pass  # no meta table
+    except sqlite3.DatabaseError:
+        return False  # not a database: refused as a store, not ours to delete
+    for path in folder.iterdir():
+        empty_folder = path.is_dir() and not any(path.iterdir())
+        if path.name not in _MANIFEST_FILES and not empty_folder:
+            return False
+    return True
+
+
+def _clear_unfinished_creation(folder: Path) -> None:
+    for path in folder.iterdir():
+        if path.is_dir():
+            path.rmdir()
+        else:
+            path.unlink()
+
+
+def _remove_abandoned_builds(folder: Path) -> None:
+    """Remove hidden half-built copies of ``folder`` whose creating process is gone."""
+    for leftover in folder.parent.glob(f".{folder.name}.creating-*"):
+        pid = leftover.name.rsplit(".creating-", 1)[1].split("-")[0]
+        if not pid.isdigit() or not _process_alive(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # (exists, owned by someone else)
+    return True
 
 
 def _first_difference(stored: Any, spec: Any, path: str = "") -> str:

@@ -62,13 +62,29 @@ class SweepSpec(BaseModel):
     samples: int | None = Field(default=None, ge=1, description="Size of a sampled design.")
     design_seed: int = Field(default=0, ge=0, description="Seed of the design's sampler.")
     second_order: bool = Field(default=False, description="Saltelli: second-order indices.")
-    levels: int = Field(default=4, ge=2, description="Morris: grid levels.")
+    levels: int | None = Field(default=None, ge=2, description="Morris: grid levels (4).")
     replicates: int = Field(default=1, ge=1, description="Runs per point.")
     root_seed: int = Field(default=0, ge=0, description="Root of the replicate seeds.")
-    metrics: list[str] | None = Field(default=None, description="Summary keys to keep.")
+    metrics: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="Summary keys to keep (leave out for every numeric one).",
+    )
     timeseries: bool = Field(default=True, description="Store each run's time series.")
     store: str | None = Field(default=None, description="Store folder (default: results/NAME).")
     chunk_runs: int = Field(default=50, ge=1, description="Runs per stored chunk.")
+
+    def design_options(self) -> dict[str, Any]:
+        """The design and run options, as :func:`talentsim.experiments.sweep` takes them."""
+        return {
+            "replicates": self.replicates,
+            "design": self.design,
+            "samples": self.samples,
+            "design_seed": self.design_seed,
+            "second_order": self.second_order,
+            "levels": self.levels,
+            "metrics": self.metrics,
+        }
 
     def parameter_specs(self) -> dict[str, Any]:
         """Parameters in the form :func:`talentsim.designs.make_design` takes."""

@@ -295,6 +295,20 @@ def test_morris_linear_effects_are_exact(levels: int) -> None:
     assert result[result["index"] != "mu_star"][["ci_low", "ci_high"]].isna().all().all()
 
 
+@pytest.mark.parametrize("levels", [4, 6])
+def test_morris_effects_over_an_integer_range_use_its_actual_integer_steps(levels: int) -> None:
+    # y = 3·n for an integer n on [2, 2 + 5·(levels-1)]: every step moves n by a whole number
+    # of integers, the step the effects divide by, so mu_star = 3·(high - low) exactly
+    # (rounding a 4-level grid of [0, 10] gave steps of 3 and 4 for a nominal 3.33).
+    high = 2 + 5 * (levels - 1)
+    params = {"n": {"low": 2, "high": high, "integer": True}, "x": {"low": 0.0, "high": 1.0}}
+    design = make_design(params, "morris", samples=12, levels=levels, seed=5)
+    y = 3 * design.points["n"].to_numpy() + design.points["x"].to_numpy()
+    result = sensitivity(make_table(design, {"y": y}), "y")
+    np.testing.assert_allclose(values(result, "mu_star"), [3 * (high - 2), 1.0], rtol=1e-12)
+    np.testing.assert_allclose(values(result, "sigma"), 0.0, atol=1e-9)
+
+
 def test_morris_inputs_are_salibs_sample_in_problem_space() -> None:
     # Only the direction of each step enters the (unscaled) effects, so check the inputs
     # handed to SALib directly: the design's values, in log space for a log range, are SALib's

@@ -16,6 +16,7 @@ import pytest
 
 import talentsim as ts
 from talentsim.cli import main
+from talentsim.designs import DesignError
 from talentsim.store import StoreError, SweepStore
 from talentsim.sweepfile import load_sweep_file
 from tests.conftest import FLAGSHIP, ROOT, small_scenario_dict
@@ -83,9 +84,8 @@ def test_shards_partition_the_sweep(table: pd.DataFrame, small_scenario: ts.Scen
         ts.sweep(small_scenario, PARAMS, shard="3/3", **kwargs)
 
 
-def test_a_failing_run_is_recorded_and_the_sweep_goes_on(
-    small_scenario: ts.Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _fail_second_replicates(monkeypatch: pytest.MonkeyPatch):
+    """Make every run with the seed of replicate 1 (root seed 0) fail; return the real run."""
     import talentsim.experiments as sweep_module
 
     bad_seed = ts.seeds.spawn_seeds(0, 2)[1]
@@ -97,6 +97,15 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(
         return real_run(scenario, seed=seed, **kwargs)
 
     monkeypatch.setattr(sweep_module, "run", flaky)
+    return real_run
+
+
+def test_a_failing_run_is_recorded_and_the_sweep_goes_on(
+    small_scenario: ts.Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import talentsim.experiments as sweep_module
+
+    real_run = _fail_second_replicates(monkeypatch)
     store = tmp_path / "store"
     kwargs = {"replicates": 2, "metrics": METRICS, "workers": 1, "progress": False}
     with pytest.warns(RuntimeWarning, match="4 of 8 runs failed.*simulated failure"):
@@ -185,7 +194,7 @@ def test_bad_points_and_metrics_fail_before_anything_runs(
     small_scenario: ts.Scenario, tmp_path: Path
 ) -> None:
     store = tmp_path / "store"
-    with pytest.raises(ts.ScenarioError, match=r"sweep point 1 .*labs\.A\.pay_level"):
+    with pytest.raises(ts.ScenarioError, match=r"sweep.parameters at point 1 .*labs\.A\.pay_level"):
         ts.sweep(small_scenario, {"labs.A.pay_level": [1.0, -2.0]}, store=store, progress=False)
     with pytest.raises(ts.ScenarioError, match=r"unknown metric"):
         ts.sweep(small_scenario, PARAMS, metrics=["attrition.Z"], store=store, progress=False)
@@ -392,3 +401,141 @@ def test_validate_run_and_load_know_sweep_tables(tmp_path: Path, capsys) -> None
     assert "6 points × 2 replicates = 12 runs" in capsys.readouterr().out
     with pytest.raises(ts.ScenarioError, match=r"is a sweep file .*talentsim sweep"):
         ts.load_scenario(alone)
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (('"labs.MSL.pay_level" = [2.5, 5.0]', '"labs.MSL.pay_level" = [true]'),
+         ["sweep.parameters.labs.MSL.pay_level", "valid number"]),
+        (('unit = "/year", ', ""),
+         ["sweep.parameters.labs.MSL.reorg_rate", "rate with units"]),
+        (('"labs.MSL.pay_level" = [2.5, 5.0]', '"labs.Nowhere.pay_level" = [2.0]'),
+         ["sweep.parameters", "labs.Nowhere"]),
+        (('"net_flow.Rival"', '"net_flow.Nowhere"'), ["sweep.metrics", "unknown metric"]),
+        (('metrics = ["attrition.MSL", "net_flow.Rival"]', "metrics = []"), ["sweep.metrics"]),
+        (("replicates = 2", "replicates = 100_000_000_000"),
+         ["600,000,000,000 runs", "limit of 1,000,000", "--max-runs"]),
+        (("replicates = 2", "samples = 8"), ["sweep.samples", "grid design takes no samples"]),
+        (("replicates = 2", "levels = 3"), ["sweep.levels", "only a morris design"]),
+    ],
+    ids=["bool", "no-unit", "unknown-path", "metric", "no-metrics", "huge", "samples", "levels"],
+)  # fmt: skip
+def test_validate_reports_everything_sweep_would_refuse(
+    tmp_path: Path, capsys, change, words
+) -> None:
+    """`talentsim validate` makes every check `talentsim sweep` makes before it starts."""
+    assert change[0] in SWEEP
+    path = _sweep_file(tmp_path, SWEEP.replace(*change))
+    store = tmp_path / "store"
+    outputs = []
+    for command in (["validate", str(path)], ["sweep", str(path), "--store", str(store)]):
+        assert main(command) == 2
+        out, err = capsys.readouterr()
+        assert err.startswith(f"error: {path}: ") and "Traceback" not in err and "ok" not in out
+        for word in words:
+            assert word in err, err
+        outputs.append(err)
+    assert outputs[0] == outputs[1]  # the same message, from the same checks
+    assert not store.exists()
+
+
+def test_the_run_limit_is_computed_before_the_design_and_can_be_raised(
+    small_scenario: ts.Scenario, tmp_path: Path, capsys
+) -> None:
+    # 100^6 grid points: building them would never finish; the count says no at once.
+    huge = {"labs.A.capacity": list(range(100, 200))} | {
+        f"events.{k}.severity": [1.0 + j / 100 for j in range(100)] for k in range(5)
+    }
+    with pytest.raises(DesignError, match=r"1,000,000,000,000 points × 1 replicates"):
+        ts.sweep(small_scenario, huge, progress=False)
+    with pytest.raises(DesignError, match="more than the limit of 10"):
+        ts.sweep(small_scenario, PARAMS, replicates=3, max_runs=10, progress=False)
+    with pytest.raises(DesignError, match=r"replicates: expected a positive integer"):
+        ts.sweep(small_scenario, PARAMS, replicates=0, progress=False)
+    path = _sweep_file(tmp_path, SWEEP)  # 2 × 3 points × 2 replicates = 12 runs
+    assert main(["validate", str(path), "--max-runs", "11"]) == 2
+    assert "12 runs, more than the limit of 11" in capsys.readouterr().err
+    assert main(["validate", str(path), "--max-runs", "12"]) == 0
+    assert "= 12 runs" in capsys.readouterr().out
+
+
+def test_store_merge_combines_shards_into_one_store_with_every_run_once(
+    tmp_path: Path, capsys
+) -> None:
+    path = _sweep_file(tmp_path, SWEEP)  # 2 × 3 points × 2 replicates = 12 runs
+    shards = [tmp_path / f"shard{i}" for i in range(3)]
+    for i, shard in enumerate(shards[:2]):  # shard 2/3 is not run (yet)
+        command = ["sweep", str(path), "--shard", f"{i}/3", "--store", str(shard)]
+        assert main([*command, "--workers", "1", "--quiet"]) == 0
+    merged = tmp_path / "merged"
+    assert main(["store", "merge", str(merged), *map(str, shards[:2])]) == 0
+    assert "8 runs (8 done, 0 failed, 0 pending)" in capsys.readouterr().out
+    # Merging again (an interrupted merge rerun) adds nothing twice.
+    assert main(["store", "merge", str(merged), *map(str, shards[:2])]) == 0
+    assert "8 runs (8 done" in capsys.readouterr().out
+    _assert_done_once(merged, 8)
+    # The merged store is a store like any other: resuming it does what no shard did.
+    resume = ["sweep", str(path), "--store", str(merged), "--resume", "--workers", "1"]
+    assert main(resume) == 0
+    assert "12 runs (12 done, 0 failed)" in capsys.readouterr().out
+    _assert_complete_once(merged, 12)
+    _assert_done_once(merged, 12)
+    whole = tmp_path / "whole"
+    assert main(["sweep", str(path), "--store", str(whole), "--workers", "1", "--quiet"]) == 0
+    columns = ["run_id", "point", "replicate", "seed", "attrition.MSL", "net_flow.Rival"]
+    pd.testing.assert_frame_equal(
+        SweepStore(merged).table()[columns], SweepStore(whole).table()[columns]
+    )
+
+
+def _assert_done_once(store: Path, total: int) -> None:
+    """The natural query over the files alone: each done run exactly once."""
+    runs = SweepStore(store).runs()
+    done = set(runs.loc[runs["status"] == "done", "run_id"])
+    assert len(done) == total
+    files = sorted((store / "summaries").glob("*.parquet"))
+    direct = pd.concat(pd.read_parquet(f) for f in files)["run_id"]
+    assert direct.is_unique and set(direct) == done
+
+
+def test_store_merge_refuses_stores_of_different_sweeps(tmp_path: Path, capsys) -> None:
+    stores = []
+    for replicates in (1, 2):
+        body = SWEEP.replace("replicates = 2", f"replicates = {replicates}")
+        path = _sweep_file(tmp_path, body, f"sweep{replicates}.toml")
+        stores.append(tmp_path / f"store{replicates}")
+        command = ["sweep", str(path), "--store", str(stores[-1]), "--shard", "0/4"]
+        assert main([*command, "--workers", "1", "--quiet"]) == 0
+    merged = tmp_path / "merged"
+    assert main(["store", "merge", str(merged), *map(str, stores)]) == 2
+    err = capsys.readouterr().err
+    assert "holds a different sweep" in err and "replicates" in err and "Traceback" not in err
+    assert str(stores[1]) in err and not merged.exists()
+    assert main(["store", "merge", str(stores[0]), str(stores[0])]) == 2
+    assert "must be a new folder" in capsys.readouterr().err
+    assert main(["store", "merge", str(merged), str(tmp_path / "nowhere")]) == 2
+    assert "not a sweep store" in capsys.readouterr().err
+
+
+def test_store_merge_keeps_a_run_done_in_any_store_and_failures_elsewhere(
+    small_scenario: ts.Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import talentsim.experiments as sweep_module
+    from talentsim.store import merge_stores
+
+    kwargs = {"replicates": 2, "metrics": METRICS, "workers": 1, "progress": False}
+    real_run = _fail_second_replicates(monkeypatch)
+    with pytest.warns(RuntimeWarning, match="failed"):
+        ts.sweep(small_scenario, PARAMS, store=tmp_path / "flaky", **kwargs)  # 4 failed
+    monkeypatch.setattr(sweep_module, "run", real_run)
+    ts.sweep(small_scenario, PARAMS, store=tmp_path / "good", shard=(1, 4), **kwargs)
+    merged = merge_stores(tmp_path / "merged", [tmp_path / "flaky", tmp_path / "good"])
+    runs = merged.runs().set_index("run_id")
+    good = SweepStore(tmp_path / "good").runs()["run_id"]
+    assert len(good) == 2 and (runs.loc[good, "status"] == "done").all()  # failed in "flaky"
+    failed = runs[runs["status"] == "failed"]
+    assert len(runs) == 8 and len(failed) == 2  # failed in every store that planned them
+    assert failed["error"].str.contains("simulated failure").all()
+    assert merged.summaries()["run_id"].is_unique and len(merged.summaries()) == 6
+    merged.close()
