@@ -132,6 +132,15 @@ _NO_RAIDS = (
     np.zeros(0, dtype=np.bool_),
 )
 
+#: The model's per-step histories and the value of a step not yet recorded.
+_HISTORY_FILL = {
+    "headcount_history": 0,
+    "flow_history": 0,
+    "pay_history": np.nan,
+    "turmoil_history": 0.0,
+    "reputation_history": 0.0,
+}
+
 #: Population columns the compiled decision reads and updates (compiled.decide's ``state``).
 _STATE_COLUMNS = (
     "location",
@@ -340,6 +349,19 @@ def _all_headcounts(model: TalentModel) -> dict[str, int]:
     return {name: int(c) for name, c in zip(model.place_names, counts, strict=True)}
 
 
+def _history(name: str, what: str) -> Any:
+    """A per-step history of the model: the recorded rows of its storage, as a view.
+
+    Row k is step k (row 0: the start); rows run to the last step of the run so far
+    (``model.n_steps``), which the storage may exceed (see ``TalentModel._extend_history``).
+    """
+
+    def recorded(model: TalentModel) -> np.ndarray:
+        return model._history_storage[name][: model.n_steps + 1]
+
+    return property(recorded, doc=f"{what}, one row per step (row 0: the start).")
+
+
 class TalentModel(mesa.Model):
     """A talent market of researchers and labs, stepped with vectorised decisions.
 
@@ -364,6 +386,12 @@ class TalentModel(mesa.Model):
         shock_log: The shocks applied so far (:class:`Shock`), in the order applied:
             scheduled events and random reorganisations.
     """
+
+    headcount_history = _history("headcount_history", "Headcount per place (labs, then outside)")
+    flow_history = _history("flow_history", "Flows per place during the step (FLOWS × places)")
+    pay_history = _history("pay_history", "Mean pay per lab at the end of the step")
+    turmoil_history = _history("turmoil_history", "Turmoil per lab at the end of the step")
+    reputation_history = _history("reputation_history", "Reputation per lab at step end")
 
     def __init__(
         self,
@@ -433,11 +461,15 @@ class TalentModel(mesa.Model):
 
         # Per step × place: headcount (end of step) and flows during the step.
         n_places = len(self.place_names)
-        self.headcount_history = np.zeros((self.n_steps + 1, n_places), dtype=np.int64)
-        self.flow_history = np.zeros((self.n_steps + 1, len(FLOWS), n_places), dtype=np.int64)
-        self.pay_history = np.full((self.n_steps + 1, self.lab_state.n), np.nan)
-        self.turmoil_history = np.zeros((self.n_steps + 1, self.lab_state.n))
-        self.reputation_history = np.zeros((self.n_steps + 1, self.lab_state.n))
+        # Stored with room to grow: headcount_history etc. are views of the first
+        # n_steps + 1 rows (see _extend_history).
+        self._history_storage: dict[str, np.ndarray] = {
+            "headcount_history": np.zeros((self.n_steps + 1, n_places), dtype=np.int64),
+            "flow_history": np.zeros((self.n_steps + 1, len(FLOWS), n_places), dtype=np.int64),
+            "pay_history": np.full((self.n_steps + 1, self.lab_state.n), np.nan),
+            "turmoil_history": np.zeros((self.n_steps + 1, self.lab_state.n)),
+            "reputation_history": np.zeros((self.n_steps + 1, self.lab_state.n)),
+        }
         self._raids_due: list[PoachingRaid] = []
         self._move_log: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._advance_clocks_and_record(0, dt=0.0)
@@ -823,19 +855,23 @@ class TalentModel(mesa.Model):
         self.reputation_history[k] = labs.reputation
 
     def _extend_history(self, last_step: int) -> None:
-        extra = last_step + 1 - self.headcount_history.shape[0]
-        if extra <= 0:
+        """Make the histories reach ``last_step`` (and the run's length with them).
+
+        Each history is a view of the first ``n_steps + 1`` rows of a storage array that may
+        have spare rows (see :func:`_history`). Storage that is full is copied into one at
+        least twice as long, so stepping past the scenario's duration costs amortised constant
+        time per step, not a copy of every history per step.
+        """
+        if last_step + 1 <= self.headcount_history.shape[0]:
             return
-
-        def grow(array: np.ndarray, fill: float) -> np.ndarray:
-            pad = np.full((extra, *array.shape[1:]), fill, dtype=array.dtype)
-            return np.concatenate([array, pad])
-
-        self.headcount_history = grow(self.headcount_history, 0)
-        self.flow_history = grow(self.flow_history, 0)
-        self.pay_history = grow(self.pay_history, np.nan)
-        self.turmoil_history = grow(self.turmoil_history, 0.0)
-        self.reputation_history = grow(self.reputation_history, 0.0)
+        storage = self._history_storage
+        capacity = storage["headcount_history"].shape[0]
+        if last_step + 1 > capacity:
+            capacity = max(last_step + 1, 2 * capacity)
+            for name, fill in _HISTORY_FILL.items():
+                old = storage[name]
+                storage[name] = np.full((capacity, *old.shape[1:]), fill, dtype=old.dtype)
+                storage[name][: old.shape[0]] = old
         self.n_steps = max(self.n_steps, last_step)
         self.running = True
 

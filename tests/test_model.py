@@ -72,6 +72,32 @@ def test_run_stops_at_duration_and_can_be_extended(small: ts.Scenario) -> None:
     assert res.timeseries["step"].max() == 57
 
 
+def test_stepping_past_the_duration_grows_the_histories_by_doubling(
+    small: ts.Scenario,
+) -> None:
+    # Each history is copied only when its storage is full, into storage twice as long: 500
+    # steps past the duration make a handful of arrays, not one per step (which made every
+    # step slower than the last).
+    model = ts.TalentModel(small, seed=1)
+    model.run()
+    arrays = []  # kept alive, so that a new array cannot reuse a freed one's identity
+    for _ in range(500):
+        model.step()
+        history = model.headcount_history
+        arrays.append(history if history.base is None else history.base)
+    assert model.steps == model.n_steps == small.time.n_steps + 500
+    assert len({id(array) for array in arrays}) <= 5  # 53 rows → 106 → 212 → 424 → 848
+    assert model.headcount_history.shape[0] == model.steps + 1
+    assert model.pay_history.shape[0] == model.flow_history.shape[0] == model.steps + 1
+    # the same numbers as a run extended in one go
+    once = ts.TalentModel(small, seed=1)
+    once.run(steps=small.time.n_steps + 500)
+    for name in ("headcount", "flow", "pay", "turmoil", "reputation"):
+        np.testing.assert_array_equal(
+            getattr(model, f"{name}_history"), getattr(once, f"{name}_history")
+        )
+
+
 def test_steps_argument(small: ts.Scenario) -> None:
     res = ts.run(small, seed=1, steps=10)
     assert res.timeseries["step"].max() == 10
