@@ -41,7 +41,7 @@ same researcher the same draws whatever else happens (common random numbers; see
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -472,6 +472,7 @@ class TalentModel(mesa.Model):
         }
         self._raids_due: list[PoachingRaid] = []
         self._move_log: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._move_log_released = False  # (handed over: see move_log_by_step)
         self._advance_clocks_and_record(0, dt=0.0)
 
         reporters: dict[str, Any] = {"time_years": "time_years"}
@@ -881,24 +882,82 @@ class TalentModel(mesa.Model):
         Keys: ``step``, ``researcher``, ``cohort``, ``origin``, ``destination``, ``kind``
         (see :data:`MOVE_KINDS`), ``tenure`` (at the place left; NaN if not a lab),
         ``pay_before``, ``pay_after`` and ``gain_<term>`` for each of ``kernels.TERMS``.
+
+        Raises:
+            RuntimeError: if the log was handed over (``move_log_by_step(release=True)``).
         """
+        self._check_move_log()
         if not self._move_log:
             empty: dict[str, np.ndarray] = {}
             return empty
         codes = np.concatenate([r[0] for r in self._move_log], axis=1)
         kind = np.concatenate([r[1] for r in self._move_log])
         values = np.concatenate([r[2] for r in self._move_log], axis=1)
-        log = {
-            "step": codes[0],
-            "researcher": codes[1].astype(np.int64),
-            "cohort": codes[2],
-            "origin": codes[3],
-            "destination": codes[4],
-            "kind": kind,
-            "tenure": values[0],
-            "pay_before": values[1],
-            "pay_after": values[2],
-        }
-        for t, name in enumerate(kernels.TERMS):
-            log[f"gain_{name}"] = values[3 + t]
-        return log
+        return _log_columns(codes, kind, values)
+
+    def move_count(self) -> int:
+        """The number of moves recorded so far (the length of :meth:`move_log`'s arrays)."""
+        self._check_move_log()
+        return sum(record[1].shape[0] for record in self._move_log)
+
+    def move_log_by_step(self, *, release: bool = False) -> Iterator[dict[str, np.ndarray]]:
+        """The recorded moves one step at a time: :meth:`move_log` cut at each step's end.
+
+        Yields one dict (the keys of :meth:`move_log`) per step with moves, in step order;
+        within a step the moves are in the order recorded.
+
+        Args:
+            release: Hand the log over: each step's records leave the model once yielded, so
+                a caller converting them (``RunResult.from_model(model, release=True)``, as
+                ``ts.run`` does) never holds the log twice. Afterwards the model no longer
+                has its log (``move_log`` raises), though it can still be stepped.
+        """
+        self._check_move_log()
+        records = self._move_log
+        if release:
+            self._move_log = []
+            self._move_log_released = True
+        first = 0
+        while first < len(records):
+            step = records[first][0][0, 0]
+            last = first + 1
+            while last < len(records) and records[last][0][0, 0] == step:
+                last += 1
+            part = records[first:last]
+            if release:
+                records[first:last] = [None] * (last - first)  # type: ignore[list-item]
+            first = last
+            if len(part) == 1:
+                yield _log_columns(*part[0])
+            else:
+                yield _log_columns(
+                    np.concatenate([r[0] for r in part], axis=1),
+                    np.concatenate([r[1] for r in part]),
+                    np.concatenate([r[2] for r in part], axis=1),
+                )
+            del part
+
+    def _check_move_log(self) -> None:
+        if self._move_log_released:
+            raise RuntimeError(
+                "this model's move log was handed over to a RunResult "
+                "(RunResult.from_model(..., release=True)); read the result's events instead"
+            )
+
+
+def _log_columns(codes: np.ndarray, kind: np.ndarray, values: np.ndarray) -> dict[str, np.ndarray]:
+    """The columns of :meth:`TalentModel.move_log` from records as compiled.decide returns them."""
+    log = {
+        "step": codes[0],
+        "researcher": codes[1].astype(np.int64),
+        "cohort": codes[2],
+        "origin": codes[3],
+        "destination": codes[4],
+        "kind": kind,
+        "tenure": values[0],
+        "pay_before": values[1],
+        "pay_after": values[2],
+    }
+    for t, name in enumerate(kernels.TERMS):
+        log[f"gain_{name}"] = values[3 + t]
+    return log
