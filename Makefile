@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 PYTHON ?= $(shell command -v python3.12 2>/dev/null || command -v python3 2>/dev/null)
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-all test-numba-latest lint check-python clean
+.PHONY: demo test test-all test-numba-latest lint browser-test-deps check-python clean
 
 check-python:
 	@if [ -z "$(PYTHON)" ]; then echo "error: no python3 found; talentsim needs Python >= 3.12" >&2; exit 1; fi
@@ -40,12 +40,17 @@ lint: $(VENV)/.stamp-dev
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# What the dashboard's browser test needs (Debian's chromium via apt-get when root, solara's
+# front-end files via npm): installed if possible; if not, the test skips and says what to run.
+browser-test-deps: $(VENV)/.stamp-dev
+	@$(PY) tests/browser_deps.py
+
 # pytest exits 5 when it collected nothing: say so rather than fail silently.
-test: lint
+test: lint browser-test-deps
 	@$(VENV)/bin/pytest -m "not slow" $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc
 
-test-all: lint
+test-all: lint browser-test-deps
 	@$(VENV)/bin/pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc
 

@@ -41,7 +41,7 @@ same researcher the same draws whatever else happens (common random numbers; see
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -123,6 +123,15 @@ _DRAWS = compiled.PURPOSES
     D_RETIREMENT,
     D_RAID,
 ) = range(len(_DRAWS))
+
+#: The model's per-step histories and the value of a step not yet recorded.
+_HISTORY_FILL = {
+    "headcount_history": 0,
+    "flow_history": 0,
+    "pay_history": np.nan,
+    "turmoil_history": 0.0,
+    "reputation_history": 0.0,
+}
 
 
 class Researcher(mesa.Agent):
@@ -248,6 +257,19 @@ def _all_headcounts(model: TalentModel) -> dict[str, int]:
     return {name: int(c) for name, c in zip(model.place_names, counts, strict=True)}
 
 
+def _history(name: str, what: str) -> Any:
+    """A per-step history of the model: the recorded rows of its storage, as a view.
+
+    Row k is step k (row 0: the start); rows run to the last step of the run so far
+    (``model.n_steps``), which the storage may exceed (see ``TalentModel._extend_history``).
+    """
+
+    def recorded(model: TalentModel) -> np.ndarray:
+        return model._history_storage[name][: model.n_steps + 1]
+
+    return property(recorded, doc=f"{what}, one row per step (row 0: the start).")
+
+
 class TalentModel(mesa.Model):
     """A talent market of researchers and labs, stepped with vectorised decisions.
 
@@ -272,6 +294,12 @@ class TalentModel(mesa.Model):
         shock_log: The shocks applied so far (:class:`Shock`), in the order applied:
             scheduled events and random reorganisations.
     """
+
+    headcount_history = _history("headcount_history", "Headcount per place (labs, then outside)")
+    flow_history = _history("flow_history", "Flows per place during the step (FLOWS × places)")
+    pay_history = _history("pay_history", "Mean pay per lab at the end of the step")
+    turmoil_history = _history("turmoil_history", "Turmoil per lab at the end of the step")
+    reputation_history = _history("reputation_history", "Reputation per lab at step end")
 
     def __init__(
         self,
@@ -338,13 +366,18 @@ class TalentModel(mesa.Model):
 
         # Per step × place: headcount (end of step) and flows during the step.
         n_places = len(self.place_names)
-        self.headcount_history = np.zeros((self.n_steps + 1, n_places), dtype=np.int64)
-        self.flow_history = np.zeros((self.n_steps + 1, len(FLOWS), n_places), dtype=np.int64)
-        self.pay_history = np.full((self.n_steps + 1, self.lab_state.n), np.nan)
-        self.turmoil_history = np.zeros((self.n_steps + 1, self.lab_state.n))
-        self.reputation_history = np.zeros((self.n_steps + 1, self.lab_state.n))
+        # Stored with room to grow: headcount_history etc. are views of the first
+        # n_steps + 1 rows (see _extend_history).
+        self._history_storage: dict[str, np.ndarray] = {
+            "headcount_history": np.zeros((self.n_steps + 1, n_places), dtype=np.int64),
+            "flow_history": np.zeros((self.n_steps + 1, len(FLOWS), n_places), dtype=np.int64),
+            "pay_history": np.full((self.n_steps + 1, self.lab_state.n), np.nan),
+            "turmoil_history": np.zeros((self.n_steps + 1, self.lab_state.n)),
+            "reputation_history": np.zeros((self.n_steps + 1, self.lab_state.n)),
+        }
         self._raids_due: list[PoachingRaid] = []
         self._move_log: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._move_log_released = False  # (handed over: see move_log_by_step)
         self._advance_clocks_and_record(0, dt=0.0)
 
         reporters: dict[str, Any] = {"time_years": "time_years"}
@@ -748,19 +781,23 @@ class TalentModel(mesa.Model):
         self.reputation_history[k] = labs.reputation
 
     def _extend_history(self, last_step: int) -> None:
-        extra = last_step + 1 - self.headcount_history.shape[0]
-        if extra <= 0:
+        """Make the histories reach ``last_step`` (and the run's length with them).
+
+        Each history is a view of the first ``n_steps + 1`` rows of a storage array that may
+        have spare rows (see :func:`_history`). Storage that is full is copied into one at
+        least twice as long, so stepping past the scenario's duration costs amortised constant
+        time per step, not a copy of every history per step.
+        """
+        if last_step + 1 <= self.headcount_history.shape[0]:
             return
-
-        def grow(array: np.ndarray, fill: float) -> np.ndarray:
-            pad = np.full((extra, *array.shape[1:]), fill, dtype=array.dtype)
-            return np.concatenate([array, pad])
-
-        self.headcount_history = grow(self.headcount_history, 0)
-        self.flow_history = grow(self.flow_history, 0)
-        self.pay_history = grow(self.pay_history, np.nan)
-        self.turmoil_history = grow(self.turmoil_history, 0.0)
-        self.reputation_history = grow(self.reputation_history, 0.0)
+        storage = self._history_storage
+        capacity = storage["headcount_history"].shape[0]
+        if last_step + 1 > capacity:
+            capacity = max(last_step + 1, 2 * capacity)
+            for name, fill in _HISTORY_FILL.items():
+                old = storage[name]
+                storage[name] = np.full((capacity, *old.shape[1:]), fill, dtype=old.dtype)
+                storage[name][: old.shape[0]] = old
         self.n_steps = max(self.n_steps, last_step)
         self.running = True
 
@@ -776,24 +813,88 @@ class TalentModel(mesa.Model):
         (see :data:`MOVE_KINDS`), ``tenure`` (at the place left; NaN if not a lab),
         ``pay_before``, ``pay_after`` and ``gain_<term>`` for each utility term
         (:func:`talentsim.terms.names`, as when the model was made).
+
+        Raises:
+            RuntimeError: if the log was handed over (``move_log_by_step(release=True)``).
         """
+        self._check_move_log()
         if not self._move_log:
             empty: dict[str, np.ndarray] = {}
             return empty
         codes = np.concatenate([r[0] for r in self._move_log], axis=1)
         kind = np.concatenate([r[1] for r in self._move_log])
         values = np.concatenate([r[2] for r in self._move_log], axis=1)
-        log = {
-            "step": codes[0],
-            "researcher": codes[1].astype(np.int64),
-            "cohort": codes[2],
-            "origin": codes[3],
-            "destination": codes[4],
-            "kind": kind,
-            "tenure": values[0],
-            "pay_before": values[1],
-            "pay_after": values[2],
-        }
-        for t, name in enumerate(self._kernels.names):
-            log[f"gain_{name}"] = values[compiled.VALUE_ROWS_BEFORE_GAINS + t]
-        return log
+        return _log_columns(codes, kind, values, self._kernels.names)
+
+    def move_count(self) -> int:
+        """The number of moves recorded so far (the length of :meth:`move_log`'s arrays)."""
+        self._check_move_log()
+        return sum(record[1].shape[0] for record in self._move_log)
+
+    def move_log_by_step(self, *, release: bool = False) -> Iterator[dict[str, np.ndarray]]:
+        """The recorded moves one step at a time: :meth:`move_log` cut at each step's end.
+
+        Yields one dict (the keys of :meth:`move_log`) per step with moves, in step order;
+        within a step the moves are in the order recorded.
+
+        Args:
+            release: Hand the log over: each step's records leave the model once yielded, so
+                a caller converting them (``RunResult.from_model(model, release=True)``, as
+                ``ts.run`` does) never holds the log twice. Afterwards the model no longer
+                has its log (``move_log`` raises), though it can still be stepped.
+        """
+        self._check_move_log()
+        records = self._move_log
+        if release:
+            self._move_log = []
+            self._move_log_released = True
+        first = 0
+        while first < len(records):
+            step = records[first][0][0, 0]
+            last = first + 1
+            while last < len(records) and records[last][0][0, 0] == step:
+                last += 1
+            part = records[first:last]
+            if release:
+                records[first:last] = [None] * (last - first)  # type: ignore[list-item]
+            first = last
+            if len(part) == 1:
+                yield _log_columns(*part[0], self._kernels.names)
+            else:
+                yield _log_columns(
+                    np.concatenate([r[0] for r in part], axis=1),
+                    np.concatenate([r[1] for r in part]),
+                    np.concatenate([r[2] for r in part], axis=1),
+                    self._kernels.names,
+                )
+            del part
+
+    def _check_move_log(self) -> None:
+        if self._move_log_released:
+            raise RuntimeError(
+                "this model's move log was handed over to a RunResult "
+                "(RunResult.from_model(..., release=True)); read the result's events instead"
+            )
+
+
+def _log_columns(
+    codes: np.ndarray, kind: np.ndarray, values: np.ndarray, terms: tuple[str, ...]
+) -> dict[str, np.ndarray]:
+    """The columns of :meth:`TalentModel.move_log` from the compiled step's records.
+
+    ``terms`` names the utility terms of the gains, in their order.
+    """
+    log = {
+        "step": codes[0],
+        "researcher": codes[1].astype(np.int64),
+        "cohort": codes[2],
+        "origin": codes[3],
+        "destination": codes[4],
+        "kind": kind,
+        "tenure": values[0],
+        "pay_before": values[1],
+        "pay_after": values[2],
+    }
+    for t, name in enumerate(terms):
+        log[f"gain_{name}"] = values[compiled.VALUE_ROWS_BEFORE_GAINS + t]
+    return log

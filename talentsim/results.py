@@ -7,6 +7,7 @@ pandas DataFrames that plot directly.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import numbers
 import os
@@ -84,8 +85,19 @@ class RunResult:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_model(cls, model: TalentModel) -> RunResult:
-        """Collect the tables of a model that has been stepped."""
+    def from_model(cls, model: TalentModel, *, release: bool = False) -> RunResult:
+        """Collect the tables of a model that has been stepped.
+
+        Each table is built column by column into arrays of its final size, without
+        intermediate copies of the whole table.
+
+        Args:
+            model: The model.
+            release: Hand the model's move log over to the result step by step (see
+                :meth:`TalentModel.move_log_by_step`), so that the moves are never held twice:
+                the peak memory stays near the model's own. For a model that is not used
+                again (:func:`run` does this); its ``move_log()`` raises afterwards.
+        """
         steps = model.steps
         places = model.place_names
         n_labs = model.lab_state.n
@@ -110,39 +122,14 @@ class RunResult:
         columns["reputation"] = reputation.reshape(-1)
         timeseries = pd.DataFrame(columns)
 
-        log = model.move_log()
-        place_categories = [*places, "gone"]
-        if log:
-            origin = np.where(log["origin"] < 0, n_places, log["origin"])
-            destination = np.where(log["destination"] < 0, n_places, log["destination"])
-            events = pd.DataFrame(
-                {
-                    "step": log["step"],
-                    "time": log["step"] * model.dt,
-                    "researcher": log["researcher"],
-                    "cohort": pd.Categorical.from_codes(log["cohort"], model.cohort_names),
-                    "origin": pd.Categorical.from_codes(origin, place_categories),
-                    "destination": pd.Categorical.from_codes(destination, place_categories),
-                    "kind": pd.Categorical.from_codes(log["kind"], list(MOVE_KINDS)),
-                    "tenure": log["tenure"],
-                    "pay_before": log["pay_before"],
-                    "pay_after": log["pay_after"],
-                    **{k: v for k, v in log.items() if k.startswith("gain_")},
-                }
-            )
-            # Entries have no origin: "gone" there means "not yet in the field".
-            events = events.sort_values(["step", "kind", "researcher"], kind="stable")
-            events = events.reset_index(drop=True)
-        else:
-            events = _empty_events(model, place_categories)
+        events = _events_table(model, release=release)
         pop = model.population
         n_initial = model.initial_location.shape[0]
         start = np.full(pop.size, model.lab_state.outside, dtype=np.int64)
         start[:n_initial] = model.initial_location
         entered = np.zeros(pop.size, dtype=np.int64)
-        if log:
-            entries = log["kind"] == MOVE_KINDS.index("entry")
-            entered[log["researcher"][entries]] = log["step"][entries]
+        entries = (events["kind"] == "entry").to_numpy()
+        entered[events["researcher"].to_numpy()[entries]] = events["step"].to_numpy()[entries]
         researchers = pd.DataFrame(
             {
                 "researcher": np.arange(pop.size, dtype=np.int64),
@@ -502,6 +489,73 @@ def _gain_terms(events: pd.DataFrame) -> list[str]:
     return [name.removeprefix("gain_") for name in events.columns if name.startswith("gain_")]
 
 
+def _events_table(model: TalentModel, *, release: bool = False) -> pd.DataFrame:
+    """The events table (one row per move, sorted by step, kind and researcher).
+
+    Built a step at a time into columns of the final length: moves are logged in step order,
+    so sorting each step's moves (stably, by kind and researcher) sorts the whole table, and
+    neither the concatenated log nor an unsorted table is ever made. With ``release`` the
+    model's records are dropped as they are copied.
+    """
+    places = model.place_names
+    place_categories = [*places, "gone"]
+    total = model.move_count()
+    if total == 0:
+        return _empty_events(model, place_categories)
+    columns: dict[str, np.ndarray] = {}
+    at = released = 0
+    for part in model.move_log_by_step(release=release):
+        # np.lexsort is stable: within a kind, researchers in order; ties as recorded
+        order = np.lexsort((part["researcher"], part["kind"]))
+        end = at + order.shape[0]
+        for name, values in part.items():
+            if name not in columns:
+                columns[name] = np.empty(total, dtype=values.dtype)
+            np.take(values, order, out=columns[name][at:end])
+            released += values.nbytes
+        at = end
+        if release and released > _TRIM_EVERY:
+            released = 0
+            _return_freed_memory()
+    if release:
+        _return_freed_memory()
+    # Entries have no origin: "gone" there means "not yet in the field".
+    for end_of_move in ("origin", "destination"):
+        codes = columns[end_of_move]
+        codes[codes < 0] = len(places)
+    step = columns.pop("step")
+    table = {
+        "step": step,
+        "time": step * model.dt,
+        "researcher": columns.pop("researcher"),
+        "cohort": pd.Categorical.from_codes(columns.pop("cohort"), model.cohort_names),
+        "origin": pd.Categorical.from_codes(columns.pop("origin"), place_categories),
+        "destination": pd.Categorical.from_codes(columns.pop("destination"), place_categories),
+        "kind": pd.Categorical.from_codes(columns.pop("kind"), list(MOVE_KINDS)),
+        **columns,  # tenure, pay before and after, the gains by term
+    }
+    # copy=False: each column stays the array built above (no consolidation into blocks)
+    return pd.DataFrame(table, copy=False)
+
+
+_TRIM_EVERY = 64 * 2**20
+"""Bytes of released move records after which their memory is handed back to the system."""
+
+
+def _return_freed_memory() -> None:
+    """Hand memory freed in the middle of the C heap back to the system (glibc only).
+
+    The move log is many small records, allocated on the heap between longer-lived arrays;
+    freeing them does not lower the process's resident memory until ``malloc_trim`` returns
+    their pages. Elsewhere (macOS, musl, Windows) this does nothing.
+    """
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError, TypeError):
+        return
+    trim(0)
+
+
 def _empty_events(model: TalentModel, place_categories: list[str]) -> pd.DataFrame:
     frame = pd.DataFrame(
         {
@@ -735,4 +789,4 @@ def run(
         raise ValueError(f"run: steps must be a positive whole number, got {steps!r}")
     model = TalentModel(scenario, seed=seed, overrides=overrides)
     model.run(steps=steps, progress=progress)
-    return RunResult.from_model(model)
+    return RunResult.from_model(model, release=True)

@@ -21,15 +21,19 @@ agents, so a step costs the same with or without Mesa agent objects.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import io
 import math
 import os
+import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -786,8 +790,12 @@ def launch(
             default: each lab's pay level, mission clarity and reorganisation rate, and each
             cohort's weights on pay, mission and stability).
 
+    Ctrl-C (SIGINT), SIGTERM and SIGHUP stop the server and everything it started (it runs
+    in a process group of its own) before this returns.
+
     Returns:
-        The exit status: 0 after Ctrl-C, else the server's own status.
+        The exit status: 0 after Ctrl-C, 128 + the signal's number after SIGTERM or SIGHUP
+        (143, 129), else the server's own status.
 
     Raises:
         ScenarioError: if the file is missing or invalid, the seed is negative, a slider path
@@ -796,23 +804,81 @@ def launch(
     controls(load_scenario(path), parameters)
     _parse_seed(seed)
     _check_port(host, port)
-    process = subprocess.Popen(
-        server_command(host, port, open_browser=open_browser),
-        env=server_environment(path, seed, parameters),
-    )
+    with _signals_stop_the_server():
+        # The server gets a process group of its own, so that stopping it stops everything
+        # it started, and a terminal's Ctrl-C reaches this process only (which then stops it).
+        process = subprocess.Popen(
+            server_command(host, port, open_browser=open_browser),
+            env=server_environment(path, seed, parameters),
+            start_new_session=True,
+        )
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            return 0
+        except _StopSignal as stop:
+            return 128 + stop.signum  # as a shell reports a process ended by that signal
+        finally:
+            _stop_server(process)
+
+
+class _StopSignal(Exception):
+    """SIGTERM or SIGHUP arrived while the dashboard was being served."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _signals_stop_the_server() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGHUP raise :class:`_StopSignal`.
+
+    SIGINT already raises KeyboardInterrupt; with these, :func:`launch` stops its server
+    before it exits whichever signal ends it. (Python's default for SIGTERM ends the process
+    at once, leaving the server running.) Handlers can only be set from the main thread;
+    elsewhere the block changes nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise _StopSignal(signum)
+
+    names = ("SIGTERM", "SIGHUP")
+    wanted = [getattr(signal, name) for name in names if hasattr(signal, name)]
+    previous = {signum: signal.signal(signum, stop) for signum in wanted}
     try:
-        return process.wait()
-    except KeyboardInterrupt:
-        # A terminal's Ctrl-C reaches the server too; otherwise stop it ourselves.
-        for stop in (process.wait, process.terminate, process.kill):
-            if stop is not process.wait:
-                stop()
-            try:
-                process.wait(timeout=5)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        return 0
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _stop_server(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+    """Stop the server and its process group if it still runs: SIGTERM, then SIGKILL."""
+    if process.poll() is not None:
+        return
+    requests: list[Callable[[], None]] = [process.terminate, process.kill]
+    if hasattr(os, "killpg"):  # (not on Windows, which has no process groups)
+        # start_new_session: the server leads its own group
+        requests = [
+            partial(_signal_group, process.pid, s) for s in (signal.SIGTERM, signal.SIGKILL)
+        ]
+    for request in requests:
+        request()
+        try:
+            process.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+    process.wait()
+
+
+def _signal_group(group: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # (the group has already gone)
+        os.killpg(group, signum)
 
 
 def _check_port(host: str, port: int) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import gc
 import pickle
+import weakref
 
 import numpy as np
 import pandas as pd
@@ -70,6 +72,32 @@ def test_run_stops_at_duration_and_can_be_extended(small: ts.Scenario) -> None:
     assert model.steps == 57
     res = ts.RunResult.from_model(model)
     assert res.timeseries["step"].max() == 57
+
+
+def test_stepping_past_the_duration_grows_the_histories_by_doubling(
+    small: ts.Scenario,
+) -> None:
+    # Each history is copied only when its storage is full, into storage twice as long: 500
+    # steps past the duration make a handful of arrays, not one per step (which made every
+    # step slower than the last).
+    model = ts.TalentModel(small, seed=1)
+    model.run()
+    arrays = []  # kept alive, so that a new array cannot reuse a freed one's identity
+    for _ in range(500):
+        model.step()
+        history = model.headcount_history
+        arrays.append(history if history.base is None else history.base)
+    assert model.steps == model.n_steps == small.time.n_steps + 500
+    assert len({id(array) for array in arrays}) <= 5  # 53 rows → 106 → 212 → 424 → 848
+    assert model.headcount_history.shape[0] == model.steps + 1
+    assert model.pay_history.shape[0] == model.flow_history.shape[0] == model.steps + 1
+    # the same numbers as a run extended in one go
+    once = ts.TalentModel(small, seed=1)
+    once.run(steps=small.time.n_steps + 500)
+    for name in ("headcount", "flow", "pay", "turmoil", "reputation"):
+        np.testing.assert_array_equal(
+            getattr(model, f"{name}_history"), getattr(once, f"{name}_history")
+        )
 
 
 def test_steps_argument(small: ts.Scenario) -> None:
@@ -408,6 +436,67 @@ def test_retirements_are_logged_before_the_same_steps_entries(small: ts.Scenario
             both += 1
             assert retire.max() < enter.min()
     assert both > 0  # the scenario has steps with both
+
+
+def test_the_move_log_by_step_is_the_move_log_cut_at_each_step() -> None:
+    model = ts.TalentModel("scenarios/msl_exodus.toml", seed=5)
+    model.run()
+    whole = model.move_log()
+    parts = list(model.move_log_by_step())
+    assert model.move_count() == whole["kind"].shape[0] == sum(p["kind"].shape[0] for p in parts)
+    steps = [int(p["step"][0]) for p in parts]
+    assert steps == sorted(set(steps)) and all((p["step"] == p["step"][0]).all() for p in parts)
+    for key, column in whole.items():
+        np.testing.assert_array_equal(np.concatenate([p[key] for p in parts]), column)
+
+
+def test_events_are_the_move_log_sorted_by_step_kind_and_researcher() -> None:
+    # The events table is built a step at a time; it must be what sorting the whole log gives.
+    model = ts.TalentModel("scenarios/msl_exodus.toml", seed=5)
+    model.run()
+    log = model.move_log()
+    places = [*model.place_names, "gone"]
+    codes = ("step", "researcher", "cohort", "origin", "destination", "kind")
+    expected = pd.DataFrame(
+        {
+            "step": log["step"],
+            "time": log["step"] * model.dt,
+            "researcher": log["researcher"],
+            "cohort": pd.Categorical.from_codes(log["cohort"], model.cohort_names),
+            **{
+                end: pd.Categorical.from_codes(
+                    np.where(log[end] < 0, len(places) - 1, log[end]), places
+                )
+                for end in ("origin", "destination")
+            },
+            "kind": pd.Categorical.from_codes(log["kind"], list(ts.model.MOVE_KINDS)),
+            **{key: log[key] for key in log if key not in codes},
+        }
+    )
+    expected = expected.sort_values(["step", "kind", "researcher"], kind="stable")
+    expected = expected.reset_index(drop=True)
+    assert expected["kind"].nunique() >= 5  # entries, hires, quits, exits, retirements...
+    pd.testing.assert_frame_equal(ts.RunResult.from_model(model).events, expected)
+    pd.testing.assert_frame_equal(ts.run("scenarios/msl_exodus.toml", seed=5).events, expected)
+
+
+def test_a_released_move_log_is_freed_as_the_result_is_built(small: ts.Scenario) -> None:
+    # ts.run hands the model's move log over to its result: the records are freed as they
+    # are copied into the events table, so the moves are never held twice.
+    kept, released = ts.TalentModel(small, seed=2), ts.TalentModel(small, seed=2)
+    kept.run()
+    released.run()
+    records = [weakref.ref(values) for _, _, values in released._move_log]
+    assert len(records) > 10
+    after = ts.RunResult.from_model(released, release=True)
+    gc.collect()
+    assert all(record() is None for record in records)
+    before = ts.RunResult.from_model(kept)
+    for table in ("timeseries", "events", "researchers"):
+        pd.testing.assert_frame_equal(getattr(after, table), getattr(before, table))
+    assert kept.move_count() == len(before.events)  # the default keeps the log
+    with pytest.raises(RuntimeError, match="handed over to a RunResult"):
+        released.move_log()
 
 
 @pytest.mark.parametrize("steps", [0, -3, 2.5, True])

@@ -1,18 +1,22 @@
 """The interactive dashboard (talentsim.viz): sliders, panels and serving, in and out of a browser.
 
 The browser test serves the dashboard with ``solara run`` on a free localhost port and drives
-Debian's Chromium (``/usr/bin/chromium``, installed by ``.ci/run``) through Playwright's Python
-package; it never downloads a browser.
+Debian's Chromium (``/usr/bin/chromium``) through Playwright's Python package; it never
+downloads a browser. ``make test`` installs what it needs where it can
+(``tests/browser_deps.py``); elsewhere the test skips, saying what to run, except where
+``TALENTSIM_REQUIRE_BROWSER_TEST`` is set (``.ci/run``), where it fails.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -29,9 +33,10 @@ import solara
 import talentsim as ts
 from talentsim import viz
 from talentsim.results import RunResult
+from tests import browser_deps
 from tests.conftest import FLAGSHIP, small_scenario_dict
 
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = browser_deps.CHROMIUM
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -332,10 +337,13 @@ def test_launch_hands_the_sliders_to_the_server(monkeypatch: pytest.MonkeyPatch)
     started: list[dict[str, str]] = []
 
     class Server:
-        def __init__(self, command: list[str], env: dict[str, str]) -> None:
+        def __init__(self, command: list[str], env: dict[str, str], **options: Any) -> None:
             started.append(env)
 
         def wait(self, timeout: float | None = None) -> int:
+            return 0
+
+        def poll(self) -> int:
             return 0
 
     monkeypatch.setattr(subprocess, "Popen", Server)
@@ -362,6 +370,75 @@ def test_server_command_serves_the_page_in_production_mode() -> None:
     assert env[viz.SCENARIO_ENV] == str(FLAGSHIP) and env[viz.SEED_ENV] == ""
 
 
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # (gone meanwhile)
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _group_exists(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
+@pytest.mark.parametrize(
+    "stop",
+    # ~20 s each on a busy machine (the server's start-up): SIGINT, the Ctrl-C path, is slow
+    [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)],
+)
+def test_a_signal_to_talentsim_viz_stops_its_server(stop: signal.Signals, tmp_path: Path) -> None:
+    # A real `talentsim viz`: once its solara server answers, signal talentsim (not the
+    # server); the server's whole process group must be gone when talentsim has exited.
+    port = _free_port()
+    log_path = tmp_path / "viz.log"
+    with log_path.open("w") as log:
+        cli = subprocess.Popen(
+            [sys.executable, "-m", "talentsim", "viz", str(FLAGSHIP), "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # (cleaned up as a group below, whatever happens)
+        )
+    groups = {cli.pid}
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert cli.poll() is None, f"talentsim viz exited early:\n{log_path.read_text()}"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5):
+                    break
+            except (urllib.error.URLError, OSError):
+                pass
+            assert time.monotonic() < deadline, f"no server in 60 s:\n{log_path.read_text()}"
+            time.sleep(0.2)
+        servers = _children(cli.pid)
+        assert len(servers) == 1, servers
+        server_group = os.getpgid(servers[0])
+        groups.add(server_group)
+        cli.send_signal(stop)
+        status = cli.wait(timeout=30)
+        assert status == (0 if stop == signal.SIGINT else 128 + stop)
+        deadline = time.monotonic() + 10
+        while _group_exists(server_group) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _group_exists(server_group), "the solara server outlived talentsim viz"
+    finally:
+        for group in groups:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+        cli.wait(timeout=10)
+
+
 # --------------------------------------------------------------------------------------------
 # In a real browser
 # --------------------------------------------------------------------------------------------
@@ -376,8 +453,10 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The dashboard for the flagship scenario, served by `solara run` on a free local port."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (.ci/run does)")
+    lacking = browser_deps.problems()
+    if lacking:  # where the test must run (CI: .ci/run sets the variable) this is a failure
+        report = pytest.fail if browser_deps.required() else pytest.skip
+        report("the browser test cannot run here: " + "; ".join(lacking))
     port = _free_port()
     log_path = tmp_path_factory.mktemp("server") / "solara.log"
     with log_path.open("w") as log:
@@ -450,8 +529,8 @@ def test_dashboard_in_chromium(server_url: str, tmp_path: Path) -> None:
                 pytest.fail(
                     "the dashboard did not load; failed requests:\n  "
                     + "\n  ".join(failed_assets or ["none"])
-                    + "\nsolara serves its front-end from a cache that `.ci/run` fills "
-                    "(solara fetches it from a CDN where there is internet)"
+                    + "\nsolara serves its front-end from a cache that `make browser-test-deps` "
+                    "fills (solara fetches it from a CDN where there is internet)"
                 )
             status, events = page.get_by_test_id("status"), page.get_by_test_id("events")
             expect(status).to_contain_text("Step 0 of 52")
