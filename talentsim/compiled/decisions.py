@@ -30,8 +30,10 @@ Every draw is the keyed hash of the row under its purpose's offset
 
 from __future__ import annotations
 
+import hashlib
 import types
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -574,13 +576,30 @@ def kernel_set() -> KernelSet:
     """The step's decisions compiled against the registered terms (built once per registry).
 
     The functions are copied into a namespace holding the registry's kernels and compiled
-    there (lazily, on first call), with a disk cache keyed by :func:`talentsim.terms.fingerprint`.
+    there (lazily, on first call), with a disk cache keyed by :func:`talentsim.terms.fingerprint`
+    and by the compiled package's sources.
     """
-    fingerprint = registry.fingerprint()
+    fingerprint = f"{registry.fingerprint()}-{_SOURCES}"
     found = _SETS.get(fingerprint)
     if found is None:
         found = _SETS[fingerprint] = _build(fingerprint)
     return found
+
+
+def _sources_digest() -> str:
+    """A digest of the compiled package's source files.
+
+    Part of the step's cache key: Numba's own key covers only a function's file, so an edit
+    to a helper in another file (``ties.py``, ``choice.py``, ...) would otherwise leave the
+    step's cached build in use, silently stale.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+_SOURCES = _sources_digest()
 
 
 def _build(fingerprint: str) -> KernelSet:
