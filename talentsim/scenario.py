@@ -270,7 +270,11 @@ class Market(BaseModel):
 
 
 class Network(BaseModel):
-    """Colleague ties among researchers, generated at set-up."""
+    """Colleague ties among researchers: drawn at set-up, and (optionally) living.
+
+    With ``formation_rate`` 0 and no ``former_tie_half_life`` (the defaults) ties form only at
+    set-up and last, as before; see ``docs/model.md`` (colleague networks) for the rules.
+    """
 
     model_config = _STRICT
     degree: float = Field(
@@ -287,6 +291,44 @@ class Network(BaseModel):
         le=1,
         description="Share of the ties inside a lab that a reorganisation breaks.",
     )
+    formation_rate: Rate = Field(
+        default=0.0,
+        description=(
+            "Ties form inside a lab towards the target `degree`: the rate per missing tie at "
+            "which a lab's missing ties are filled (each researcher proposes at half this "
+            "rate; each new tie fills two). 0 means ties form only at set-up. Unit: rate."
+        ),
+    )
+    closure: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description=(
+            "Share of new ties made with a friend of a friend at the lab (triadic closure, "
+            "which makes team-sized clusters); the rest are with a lab-mate met at random "
+            "(Jackson & Rogers 2007). Used only with a formation_rate."
+        ),
+    )
+    former_tie_half_life: Duration | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "Half-life of a former-colleague tie (the two no longer work at the same lab): "
+            "it is dropped at the rate that halves such ties in this time. None (default): "
+            "ties to people at other places last. Unit: duration."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _formation_needs_a_target(self) -> Self:
+        if self.formation_rate < 0:
+            raise ValueError("formation_rate: must be >= 0")
+        if self.formation_rate > 0 and self.degree == 0:
+            raise ValueError(
+                "formation_rate: ties form towards network.degree, which is 0; set a degree "
+                "(the target number of colleague ties) or remove formation_rate"
+            )
+        return self
 
 
 class OutsideOption(BaseModel):
