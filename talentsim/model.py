@@ -24,7 +24,8 @@ Each step (length ``dt`` years, ``scenario.time.step``) covers the interval
 9. retirements from the pool and entries of new researchers into it;
 10. clocks: tenure grows, turmoil and attachment decay by their half-lives;
 11. a living colleague network (``network.formation_rate``, ``network.former_tie_half_life``;
-    off by default): former-colleague ties fade, then researchers at labs form missing ties
+    off by default), every ``network.update_interval`` (a whole number of steps):
+    former-colleague ties fade, then researchers at labs form missing ties
     (:meth:`talentsim.network.ColleagueNetwork.upkeep`).
 
 Every move is recorded (see :mod:`talentsim.results`).
@@ -408,17 +409,19 @@ class TalentModel(mesa.Model):
     def _build_network(self) -> ColleagueNetwork | None:
         spec = self.spec
         self._formation: Formation | None = None  # a living network's rule (None: static)
+        self._network_every = 1  # steps between its updates
         former = np.array([c.former_colleague_ties for c in spec.cohorts.values()], dtype=np.int64)
         if not spec.mechanisms.term_on("peers") or (spec.network.degree == 0 and not former.any()):
             return None
         pop, rules = self.population, spec.network
         if rules.formation_rate > 0 or rules.former_tie_half_life is not None:
+            self._network_every = max(1, round(rules.update_interval / self.dt))
             self._formation = Formation.per_step(
                 rules.degree,
                 rules.formation_rate,
                 rules.closure,
                 rules.former_tie_half_life,
-                self.dt,
+                self._network_every * self.dt,
                 int(self._streams["network"].integers(0, 2**63)),
             )
         forms = self._formation is not None and self._formation.forms
@@ -533,7 +536,7 @@ class TalentModel(mesa.Model):
         eligible = self.population.size  # this step's entrants do not retire yet
         entered = self._entries(k)
         self._advance_clocks_and_record(k, retire=(eligible, offsets[D_RETIREMENT]))
-        if self._formation is not None and self.network is not None:
+        if self._formation is not None and self.network is not None and self._network_due(k):
             self.network.upkeep(
                 self.population.view("location"), self.lab_state.n, self._formation, k
             )
@@ -542,6 +545,10 @@ class TalentModel(mesa.Model):
         self.datacollector.collect(self)
         if k >= self.n_steps:
             self.running = False
+
+    def _network_due(self, k: int) -> bool:
+        """Whether step ``k`` ends with an update of a living network (every k-th step)."""
+        return k % self._network_every == 0
 
     def _apply_events(self, k: int) -> None:
         labs = self.lab_state

@@ -19,9 +19,10 @@ cover researchers who enter later.
 The ties are CSR arrays with room (``indptr``, ``indices``, ``count``): row ``i``'s
 colleagues are the first ``count[i]`` entries of ``indices[indptr[i]:indptr[i + 1]]``, the
 rest is room (-1) for ties to come; the compiled step reads them as a CSR (it stops at the
-first -1). A row without room for its missing ties gets more in a rebuild (rare: rows are
-given room for their missing ties plus a margin), and the rows grow with the population, by
-doubling, so rebuilds stay rare.
+first -1). Rows have room for ``2·ceil(degree) + 2`` ties (a lab's worth of colleagues and
+as many former colleagues; more if drawn so at set-up); a researcher whose row is full
+drops their oldest former-colleague tie to make a new colleague tie. The rows grow with the
+population by a quarter at a time, so rebuilds are rare.
 
 The peer term of researcher ``i`` at place ``j`` is the share of ``i``'s ties (to people
 still in the field) who are at ``j`` now.
@@ -46,21 +47,23 @@ from talentsim.compiled import ties as compiled_ties
 from talentsim.hashing import derive_key, key_offset, uniform_hash
 
 ROOM = 2
-"""Room a rebuild leaves in each row beyond its ties and the most ties it can miss."""
+"""Room in each row beyond twice the largest target degree (see :attr:`Formation.width`)."""
 
 
 @dataclass(frozen=True)
 class Formation:
-    """How ties form and fade during a run (per-step probabilities).
+    """How ties form and fade during a run (probabilities per update of the network).
 
     Attributes:
         degree: Mean target number of ties to lab-mates (each researcher's own target is
             ``floor(degree)`` or one more, with the fractional part as probability).
-        p_propose: Probability per step and missing tie that a researcher proposes a tie:
-            ``(1 − exp(−r·dt)) / 2`` for a formation rate ``r``, so that a lab whose members
-            all miss ties (each new tie fills two) recovers as ``exp(−r·t)``.
+        p_propose: Probability per update and missing tie that a researcher proposes a tie:
+            ``1 − exp(−r·dt/2)`` for a formation rate ``r`` and updates ``dt`` apart. In a
+            lab whose members all miss ties a missing tie is filled by its owner's proposal
+            or by a lab-mate's, so the lab's deficit shrinks by ``(1 − q)² = exp(−r·dt)`` per
+            update; a newcomer to a settled lab fills its own as ``exp(−r·t/2)``.
         closure: Share of proposals to a friend of a friend (else a lab-mate at random).
-        p_fade: Probability per step that a former-colleague tie is dropped,
+        p_fade: Probability per update that a former-colleague tie is dropped,
             ``1 − 2^(−dt/half_life)`` (0: they last).
         key: The run's key of the network's hashed draws (each researcher's target uses it
             for the whole run; each step's draws use keys derived from it and the step).
@@ -82,9 +85,18 @@ class Formation:
         dt: float,
         key: int,
     ) -> Formation:
-        """From the scenario's yearly rate and half-life, for steps of ``dt`` years."""
+        """From the scenario's yearly rate and half-life, for updates ``dt`` years apart."""
         p_fade = 0.0 if half_life is None else -math.expm1(-math.log(2) * dt / half_life)
-        return cls(degree, -math.expm1(-rate * dt) / 2, closure, p_fade, key)
+        return cls(degree, -math.expm1(-rate * dt / 2), closure, p_fade, key)
+
+    @property
+    def width(self) -> int:
+        """Ties a row has room for: twice the most a researcher can miss, plus ``ROOM``.
+
+        Room for a full set of colleagues at the current lab and as many former colleagues;
+        beyond it, a new colleague tie displaces the oldest former-colleague tie.
+        """
+        return 2 * math.ceil(self.degree) + ROOM
 
     @property
     def forms(self) -> bool:
@@ -92,11 +104,18 @@ class Formation:
         return self.p_propose > 0 and self.degree > 0
 
     def offsets(self, step: int) -> np.ndarray:
-        """Hash offsets of a step's draws: targets (the run's), proposals, partners, fading."""
+        """Hash offsets of a step's draws: proposals, partners, fading."""
         salts = (derive_key(self.key, 4 * step + purpose) for purpose in (1, 2, 3))
-        return np.array(
-            [key_offset(self.key), *(key_offset(salt) for salt in salts)], dtype=np.uint64
-        )
+        return np.array([key_offset(salt) for salt in salts], dtype=np.uint64)
+
+    def targets(self, rows: int) -> np.ndarray:
+        """Each row's own target: ``floor(degree)``, plus one with the fractional part's odds.
+
+        A hash of the row under the run's key: the same for a row whatever else happens.
+        """
+        whole = math.floor(self.degree)
+        extra = uniform_hash(np.arange(rows, dtype=np.uint64), self.key) < self.degree - whole
+        return (whole + extra).astype(np.int32)
 
 
 class ColleagueNetwork:
@@ -115,6 +134,8 @@ class ColleagueNetwork:
         self._key_size = int(adjacency.shape[0])  # the tie-break hash's pair numbering
         self._location: np.ndarray | None = None
         self._in_lab = np.zeros(0, dtype=np.int32)
+        self._width = 0  # the room rows were last given by :meth:`cover` (0: as drawn)
+        self._target = np.zeros(0, dtype=np.int32)  # each row's target number of lab-mates
 
     @property
     def size(self) -> int:
@@ -285,15 +306,14 @@ class ColleagueNetwork:
     # A living network
     # ----------------------------------------------------------------------------------------
 
-    def cover(self, rows: int, room: int) -> None:
-        """Rebuild the arrays to cover at least ``rows`` rows, each with ``room`` free entries.
+    def cover(self, rows: int, width: int) -> None:
+        """Rebuild the arrays: at least ``rows`` rows, each with room for ``width`` ties.
 
-        Rows keep their ties and get room for ``room`` more (or keep their old room, if
-        larger); new rows get room for ``room`` ties.
+        Rows keep their ties (and their old room, if larger); new rows are empty.
         """
         old = self.size
-        capacity = np.full(max(rows, old), room, dtype=np.int64)
-        capacity[:old] = np.maximum(np.diff(self.indptr), self.count.astype(np.int64) + room)
+        capacity = np.full(max(rows, old), width, dtype=np.int64)
+        capacity[:old] = np.maximum(np.diff(self.indptr), width)
         indptr = np.zeros(capacity.shape[0] + 1, dtype=np.int64)
         np.cumsum(capacity, out=indptr[1:])
         if indptr[-1] > np.iinfo(np.int32).max:
@@ -304,6 +324,7 @@ class ColleagueNetwork:
         count = np.zeros(capacity.shape[0], dtype=np.int32)
         count[:old] = self.count
         self.indptr, self.indices, self.count = indptr.astype(np.int32), indices, count
+        self._width = width
 
     def upkeep(
         self,
@@ -328,13 +349,18 @@ class ColleagueNetwork:
         Returns:
             The number of ties formed.
         """
-        most_missing = math.ceil(formation.degree)
-        if formation.forms and location.shape[0] > self.size:
-            # cover the entrants, and the next ones: rebuilt at a low cadence (doubling)
-            self.cover(max(location.shape[0], 2 * self.size), ROOM + most_missing)
-        offsets = formation.offsets(step)
+        width = formation.width
+        if formation.forms and (location.shape[0] > self.size or self._width != width):
+            # cover the entrants, and the next ones: rebuilt at a low cadence (by a quarter)
+            grown = location.shape[0] > self.size
+            rows = max(location.shape[0], self.size + self.size // 4)
+            self.cover(rows if grown else self.size, width)
         if self._in_lab.shape[0] != self.size:
             self._in_lab = np.zeros(self.size, dtype=np.int32)
+        if self._target.shape[0] != self.size:
+            self._target = formation.targets(self.size)
+        offsets = formation.offsets(step)
+        tally = np.zeros((2, n_labs + 1), dtype=np.int64)
         compiled_ties.fade_and_count(
             self.indptr,
             self.indices,
@@ -342,16 +368,13 @@ class ColleagueNetwork:
             location,
             n_labs,
             formation.p_fade,
-            offsets[3],
+            offsets[2],
             self._in_lab,
+            self._target,
+            tally,
         )
         if not formation.forms:
             return 0
-        n = min(self.size, location.shape[0])
-        at_lab = (location[:n] >= 0) & (location[:n] < n_labs)
-        missing = np.where(at_lab, most_missing - self._in_lab[:n], 0)
-        if (missing > np.diff(self.indptr)[:n] - self.count[:n]).any():
-            self.cover(self.size, ROOM + most_missing)  # rare: a row that gathered ties
         return int(
             compiled_ties.form_ties(
                 self.indptr,
@@ -360,10 +383,11 @@ class ColleagueNetwork:
                 location,
                 n_labs,
                 self._in_lab,
-                formation.degree,
+                self._target,
+                tally,
                 formation.p_propose,
                 formation.closure,
-                offsets[:3],
+                offsets[:2],
                 lenient,
             )
         )

@@ -295,8 +295,10 @@ class Network(BaseModel):
         default=0.0,
         description=(
             "Ties form inside a lab towards the target `degree`: the rate per missing tie at "
-            "which a lab's missing ties are filled (each researcher proposes at half this "
-            "rate; each new tie fills two). 0 means ties form only at set-up. Unit: rate."
+            "which a lab's missing ties are filled when its members all miss ties (each "
+            "researcher proposes at half this rate, and each new tie fills two gaps; a "
+            "newcomer to a settled lab fills its own at half this rate). 0 means ties form "
+            "only at set-up. Unit: rate."
         ),
     )
     closure: float = Field(
@@ -316,6 +318,15 @@ class Network(BaseModel):
             "Half-life of a former-colleague tie (the two no longer work at the same lab): "
             "it is dropped at the rate that halves such ties in this time. None (default): "
             "ties to people at other places last. Unit: duration."
+        ),
+    )
+    update_interval: Duration = Field(
+        default=1 / 12,
+        gt=0,
+        description=(
+            "How often a living network (formation_rate or former_tie_half_life) is updated: "
+            "ties fade and form at the end of every k-th step, k = max(1, round(interval / "
+            "time.step)); the rates hold exactly from one update to the next. Unit: duration."
         ),
     )
 

@@ -2,10 +2,11 @@
 
 The rule (docs/model.md, "Colleague networks"): each researcher at a lab with ``m`` missing
 ties (target minus ties to lab-mates) proposes each of them with probability
-``q = (1 − exp(−r·dt)) / 2`` per step; a tie between two who both miss ties fills two gaps, so
-a lab whose members all miss ties recovers as ``exp(−r·t)``, and a newcomer to a settled lab
-(whose lab-mates miss none) fills its own as ``(1 − q)^steps ≈ exp(−r·t/2)``. A
-former-colleague tie is dropped with probability ``1 − 2^(−dt/h)`` per step (half-life h).
+``q = 1 − exp(−r·dt/2)`` per update; in a lab whose members all miss ties, a missing tie is
+filled by its owner's proposal or by a lab-mate's, so the lab recovers as
+``(1 − q)^(2·updates) = exp(−r·t)``, and a newcomer to a settled lab (whose lab-mates miss
+none) fills its own as ``(1 − q)^updates = exp(−r·t/2)``. A former-colleague tie is dropped
+with probability ``1 − 2^(−dt/h)`` per update (half-life h).
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ RATE = 4.0  # per missing tie and year
 
 
 def _stable_lab(seed: int, events: list[dict[str, Any]], **network: Any) -> ts.TalentModel:
-    """One lab of 400 with no flows at all (no offers, separations, exits or entries)."""
+    """One lab of 400 with no flows at all (no offers, separations, exits or entries).
+
+    The network is updated every (weekly) step unless ``update_interval`` says otherwise.
+    """
     data = {
         "name": "stable",
         "time": {"step": "1w", "duration": "2y"},
@@ -39,7 +43,12 @@ def _stable_lab(seed: int, events: list[dict[str, Any]], **network: Any) -> ts.T
         "outside": {"opportunity_rate": "0/year", "retirement_rate": "0/year"},
         "labs": {"A": {"pay_level": 1.0}, "B": {"pay_level": 1.0}},
         "cohorts": {"staff": {"size": 400, "lab": "A"}},
-        "network": {"degree": 6.0, "formation_rate": f"{RATE}/year", **network},
+        "network": {
+            "degree": 6.0,
+            "formation_rate": f"{RATE}/year",
+            "update_interval": "1w",
+            **network,
+        },
         "events": events,
     }
     return ts.TalentModel(ts.Scenario.from_dict(data), seed=seed)
@@ -163,10 +172,10 @@ def test_a_stable_lab_converges_to_the_target_degree(seed: int) -> None:
 
 def test_after_a_reorganisation_the_lab_recovers_at_the_stated_rate() -> None:
     # A reorganisation breaks half the ties; then the mean deficit relaxes as
-    # exp(−r·t): after j steps of upkeep it is D_0·exp(−r·j·dt) (each tie fills two gaps,
-    # each proposed with q = (1 − e^{−r·dt})/2, so the deficit shrinks by 1 − e^{−r·dt}).
+    # exp(−r·t): after j weekly updates it is D_0·exp(−r·j·dt) (a missing tie is filled by
+    # its owner's proposal or a lab-mate's, each with q = 1 − e^{−r·dt/2}).
     # Averaged over 8 seeds × 400 researchers; the deficit's sampling sd is ~0.01 ties per
-    # researcher here, and proposals that find no free partner slow it by O(q²) a step.
+    # researcher here, and proposals that find no free partner slow it a little.
     # Tolerance: 0.05 ties or 8% of the predicted deficit, whichever is larger.
     reorg = {"kind": "reorganisation", "lab": "A", "at": "5w", "severity": 0.0}
     checkpoints = (1, 4, 13, 26)
@@ -189,10 +198,34 @@ def test_after_a_reorganisation_the_lab_recovers_at_the_stated_rate() -> None:
         assert deficit[column] == pytest.approx(predicted, abs=max(0.05, 0.08 * predicted))
 
 
+def test_the_network_is_updated_every_interval_at_the_stated_rate() -> None:
+    # update_interval = 4 weeks: the ties change only at the end of every 4th step, and from
+    # one update to the next the deficit shrinks by exp(−r·4·dt) (the rate is exact at the
+    # interval). Tolerance as in the weekly test above.
+    reorg = {"kind": "reorganisation", "lab": "A", "at": "4w", "severity": 0.0}
+    deficits = np.zeros((6, 4))
+    for seed in range(6):
+        model = _stable_lab(seed, [reorg], reorg_tie_break=0.5, update_interval="4w")
+        model.run(4)  # steps 1-4; the reorganisation is applied at the start of step 5
+        model.step()
+        broken = 6.0 - _mean_in_lab_degree(model)
+        for _ in (6, 7):  # no update at the end of steps 5-7
+            model.step()
+            assert 6.0 - _mean_in_lab_degree(model) == broken
+        assert broken > 2.0
+        for update in range(4):
+            model.run(4)  # ends with step 8, 12, 16, 20: one update each
+            deficits[seed, update] = 6.0 - _mean_in_lab_degree(model)
+    for update in range(4):
+        predicted = 3.0 * math.exp(-RATE * 4 * DT * (update + 1))
+        observed = deficits[:, update].mean()
+        assert observed == pytest.approx(predicted, abs=max(0.05, 0.08 * predicted))
+
+
 def test_a_newcomer_to_a_settled_lab_fills_its_ties_in_the_stated_time() -> None:
     # 40 labs of 30, settled; then one newcomer joins each. Its lab-mates miss no ties, so the
-    # newcomer's own proposals fill its gaps: missing share (1 − q)^j after j steps,
-    # ≈ exp(−r·t/2); all but 5% within 2·ln(20)/r = 1.5 years at r = 4/year (the stated
+    # newcomer's own proposals fill its gaps: missing share (1 − q)^j = exp(−r·t/2) after j
+    # steps; all but 5% within 2·ln(20)/r = 1.5 years at r = 4/year (the stated
     # time in docs/model.md). 40 newcomers × 6 ties: the share's sd is ≤ 0.03; tolerance 0.06.
     labs, size, degree = 40, 30, 6.0
     network, location, rule = _settled([size] * labs, degree, 0.5, seed=5)

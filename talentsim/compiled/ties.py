@@ -79,13 +79,6 @@ def _pair_value(a: int, b: int) -> np.uint64:  # pragma: no cover - compiled
     return np.uint64(low) * _PAIR + np.uint64(high)
 
 
-@numba.njit(inline="always", cache=True)
-def target_degree(row: int, degree: float, offset: np.uint64) -> int:  # pragma: no cover
-    """A row's own target: ``floor(degree)``, plus one with probability ``degree − floor``."""
-    whole = int(np.floor(degree))
-    return whole + (uniform_at(np.uint64(row), offset) < degree - whole)
-
-
 @numba.njit(cache=True)
 def fade_and_count(
     indptr: np.ndarray,
@@ -96,6 +89,8 @@ def fade_and_count(
     p_fade: float,
     offset: np.uint64,
     in_lab: np.ndarray,
+    target: np.ndarray,
+    tally: np.ndarray,
 ) -> int:  # pragma: no cover - compiled
     """Drop ties to the retired and fading former-colleague ties; count ties to lab-mates.
 
@@ -103,19 +98,22 @@ def fade_and_count(
     both in the outside pool) it is a former-colleague tie, dropped with probability
     ``p_fade`` — a hash of the pair, so that both directions go together. Rows are kept
     packed (ties first, then room). ``in_lab[i]`` receives the number of ``i``'s ties to
-    people at ``i``'s lab.
+    people at ``i``'s lab; ``tally[0, j + 1]`` the staff of lab ``j`` and ``tally[1, j + 1]``
+    those of them with fewer such ties than their ``target`` (for :func:`form_ties`).
 
     Returns:
-        The number of tie entries dropped (twice the ties).
+        The number of tie entries dropped (twice the number of ties).
     """
     n = min(indptr.shape[0] - 1, location.shape[0])
     dropped = 0
+    tally[:] = 0
     for i in range(n):
         here = location[i]
         start = indptr[i]
+        had = count[i]
         kept = 0
         mates = 0
-        for e in range(start, start + count[i]):
+        for e in range(start, start + had):
             k = indices[e]
             there = location[k]
             if here == GONE or there == GONE:
@@ -123,14 +121,19 @@ def fade_and_count(
             colleague = here == there and here < n_labs
             if not colleague and p_fade > 0 and uniform_at(_pair_value(i, k), offset) < p_fade:
                 continue
-            indices[start + kept] = k
+            if kept < e - start:
+                indices[start + kept] = k
             kept += 1
             mates += colleague
-        for e in range(start + kept, start + count[i]):
-            indices[e] = -1
-        dropped += count[i] - kept
-        count[i] = kept
+        if kept < had:
+            for e in range(start + kept, start + had):
+                indices[e] = -1
+            count[i] = kept
+            dropped += had - kept
         in_lab[i] = mates
+        if 0 <= here < n_labs:
+            tally[0, here + 1] += 1
+            tally[1, here + 1] += mates < target[i]
     for i in range(n, in_lab.shape[0]):
         in_lab[i] = 0
     return dropped
@@ -145,6 +148,42 @@ def _tied(indptr: np.ndarray, indices: np.ndarray, count: np.ndarray, a: int, b:
     return found  # pragma: no cover - compiled
 
 
+@numba.njit(inline="always", cache=True)
+def _remove(indptr: np.ndarray, indices: np.ndarray, count: np.ndarray, a: int, b: int) -> None:
+    """Remove ``b`` from row ``a``, keeping the order of the others (and room after)."""
+    start = indptr[a]  # pragma: no cover - compiled
+    shift = 0  # pragma: no cover - compiled
+    for e in range(start, start + count[a]):  # pragma: no cover - compiled
+        if indices[e] == b:
+            shift = 1
+        elif shift:
+            indices[e - 1] = indices[e]
+    if shift:  # pragma: no cover - compiled
+        count[a] -= 1
+        indices[start + count[a]] = -1
+
+
+@numba.njit(inline="always", cache=True)
+def _make_room(
+    indptr: np.ndarray, indices: np.ndarray, count: np.ndarray, location: np.ndarray, a: int
+) -> bool:
+    """Room for one more tie in row ``a``: if it is full, its oldest former-colleague tie goes.
+
+    Rows keep ties in the order they were made, so the first tie to someone at another place
+    is the oldest former-colleague tie. False if the row is full of colleague ties.
+    """
+    start = indptr[a]  # pragma: no cover - compiled
+    if count[a] < indptr[a + 1] - start:  # pragma: no cover - compiled
+        return True
+    for e in range(start, start + count[a]):  # pragma: no cover - compiled
+        b = indices[e]
+        if location[b] != location[a]:
+            _remove(indptr, indices, count, a, b)
+            _remove(indptr, indices, count, b, a)
+            return True
+    return False  # pragma: no cover - compiled
+
+
 @numba.njit(cache=True)
 def form_ties(
     indptr: np.ndarray,
@@ -153,7 +192,8 @@ def form_ties(
     location: np.ndarray,
     n_labs: int,
     in_lab: np.ndarray,
-    degree: float,
+    target: np.ndarray,
+    tally: np.ndarray,
     p_propose: float,
     closure: float,
     offsets: np.ndarray,
@@ -161,35 +201,28 @@ def form_ties(
 ) -> int:  # pragma: no cover - compiled
     """New ties inside labs, towards each researcher's target degree.
 
-    Each researcher at a lab with ``m`` missing ties (target minus ties to lab-mates,
-    ``in_lab`` from :func:`fade_and_count`) proposes ``Binomial(m, p_propose)`` ties. A
-    proposal goes, with probability ``closure``, to a friend of a friend (a lab-mate tied to a
-    random lab-mate of the proposer: triadic closure), otherwise to a lab-mate met at random.
+    Each researcher at a lab with ``m`` missing ties (target minus ties to lab-mates; ``in_lab``
+    and the labs' tallies from :func:`fade_and_count`) proposes ``Binomial(m, p_propose)``
+    ties. A proposal goes, with probability ``closure``, to a friend of a friend (a lab-mate
+    tied to a random lab-mate of the proposer: triadic closure), otherwise to a lab-mate met at
+    random.
     Partners who miss ties themselves are sought first (8 tries); failing that, if
     ``lenient``, any lab-mate not yet tied accepts (8 more tries), so that a newcomer to a
-    settled lab is not left alone. The caller guarantees each proposer room for its missing
-    ties; a partner without room is skipped. Draws are hashes of (row, proposal, try) under
-    ``offsets`` (target, proposals, partners).
+    settled lab is not left alone. A row that is full (its width, see
+    :mod:`talentsim.network`) makes room by dropping its oldest former-colleague tie; a
+    partner full of colleague ties is skipped. Draws are hashes of (row, proposal, try) under
+    ``offsets`` (proposals, partners).
 
     Returns:
         The number of ties formed.
     """
     n = min(indptr.shape[0] - 1, location.shape[0])
-    target_offset, propose_offset, partner_offset = offsets[0], offsets[1], offsets[2]
+    propose_offset, partner_offset = offsets[0], offsets[1]
     # staff of each lab, and the staff who miss ties, by counting sort
-    staff_start = np.zeros(n_labs + 1, np.int64)
-    want_start = np.zeros(n_labs + 1, np.int64)
-    for i in range(n):
-        lab = location[i]
-        if 0 <= lab < n_labs:
-            staff_start[lab + 1] += 1
-            if in_lab[i] < target_degree(i, degree, target_offset):
-                want_start[lab + 1] += 1
-    for lab in range(n_labs):
-        staff_start[lab + 1] += staff_start[lab]
-        want_start[lab + 1] += want_start[lab]
-    staff = np.empty(staff_start[n_labs], np.int64)
-    wanting = np.empty(want_start[n_labs], np.int64)
+    staff_start = np.cumsum(tally[0])
+    want_start = np.cumsum(tally[1])
+    staff = np.empty(staff_start[n_labs], np.int32)
+    wanting = np.empty(want_start[n_labs], np.int32)
     staff_fill = staff_start[:n_labs].copy()
     want_fill = want_start[:n_labs].copy()
     for i in range(n):
@@ -197,20 +230,20 @@ def form_ties(
         if 0 <= lab < n_labs:
             staff[staff_fill[lab]] = i
             staff_fill[lab] += 1
-            if in_lab[i] < target_degree(i, degree, target_offset):
+            if in_lab[i] < target[i]:
                 wanting[want_fill[lab]] = i
                 want_fill[lab] += 1
     formed = 0
     for w in range(wanting.shape[0]):
         i = wanting[w]
         lab = location[i]
-        target = target_degree(i, degree, target_offset)
-        missing = target - in_lab[i]
+        goal = target[i]
+        missing = goal - in_lab[i]
         proposals = 0
         for m in range(missing):
             proposals += uniform_at(np.uint64(i) * _ROW + np.uint64(m), propose_offset) < p_propose
         for a in range(proposals):
-            if in_lab[i] >= target or count[i] >= indptr[i + 1] - indptr[i]:
+            if in_lab[i] >= goal or not _make_room(indptr, indices, count, location, i):
                 break
             base = (np.uint64(i) * _ROW + np.uint64(a)) * np.uint64(64)
             for attempt in range(16 if lenient else 8):
@@ -237,9 +270,11 @@ def form_ties(
                     k = staff[staff_start[lab] + pick]
                 if k < 0 or k == i or location[k] != lab:
                     continue
-                if picky and in_lab[k] >= target_degree(k, degree, target_offset):
+                if picky and in_lab[k] >= target[k]:
                     continue
-                if count[k] >= indptr[k + 1] - indptr[k] or _tied(indptr, indices, count, i, k):
+                if _tied(indptr, indices, count, i, k):
+                    continue
+                if not _make_room(indptr, indices, count, location, k):
                     continue
                 indices[indptr[i] + count[i]] = k
                 count[i] += 1
