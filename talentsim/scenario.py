@@ -281,8 +281,9 @@ class Network(BaseModel):
         default=0.0,
         ge=0,
         description=(
-            "Mean number of colleague ties per researcher inside their starting lab (a random "
-            "graph within each lab); 0 means no in-lab ties."
+            "Mean number of colleague ties per researcher inside their lab: at set-up (a "
+            "random graph within each lab, or, with a formation_rate, the formation rule's "
+            "network) and the target that tie formation keeps; 0 means no in-lab ties."
         ),
     )
     reorg_tie_break: float = Field(

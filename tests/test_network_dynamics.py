@@ -313,3 +313,20 @@ def test_former_colleague_ties_fade_at_the_half_life(half_life_weeks: int) -> No
     assert abs(survived - n_former * p) < 5 * math.sqrt(n_former * p * (1 - p))
     assert (after[current]).all()  # colleague ties do not fade
     assert (after & ~dense).sum() == 0  # nothing forms at rate 0
+
+
+def test_a_full_row_drops_its_oldest_former_colleague_tie_for_a_new_colleague() -> None:
+    # Row 0 has room for 2·1 + 2 = 4 ties and holds 4, to rows 1-4 (made in that order), all
+    # in the pool now (former colleagues). Row 0 misses its one colleague at lab 0, where row
+    # 5 also misses one: the new tie 0-5 displaces the oldest former tie, 0-1, from both
+    # rows; the others stay.
+    head, tail = np.zeros(4, dtype=np.int64), np.arange(1, 5)
+    adjacency = sparse.csr_array((np.ones(8), (np.r_[head, tail], np.r_[tail, head])), (6, 6))
+    network = ColleagueNetwork(adjacency)
+    location = np.array([0, 1, 1, 1, 1, 0], dtype=np.int32)  # one lab; 1 is the pool
+    rule = Formation(degree=1.0, p_propose=1.0, closure=0.0, p_fade=0.0, key=3)
+    assert rule.width == 4
+    assert network.upkeep(location, 1, rule, step=0) == 1
+    assert list(network.neighbours(0)) == [2, 3, 4, 5]
+    assert list(network.neighbours(1)) == []
+    assert list(network.neighbours(5)) == [0]
