@@ -11,9 +11,14 @@ ratio of two timings taken side by side):
    steps: wall time, model creation time, the time to build the result tables, and the peak
    memory of ``ts.run`` end to end (in a child process; target 1.5 GiB);
 4. how time per step grows with N and with the number of labs (fitted exponents);
-5. the per-step overhead of a model without researchers.
+5. the per-step overhead of a model without researchers;
+6. the cost of a living colleague network (ties forming and fading, ``[network]``
+   ``formation_rate`` and ``former_tie_half_life``): the flagship scaled to 10^6 researchers
+   with and without it, time per step as a ratio (target: at most 1.2), and the extra
+   model-creation time (the set-up network drawn by the formation rule).
 
-Usage: python benchmarks/run.py [--quick] [--skip-million] [--out benchmarks/results]
+Usage: python benchmarks/run.py [--quick] [--skip-million] [--network-only]
+[--out benchmarks/results]
 Writes ``performance.json`` and ``performance.csv`` and prints a table.
 """
 
@@ -314,14 +319,70 @@ def overhead() -> dict[str, Any]:
     return {"microseconds_per_step": per_step * 1e6, "target": 100}
 
 
+LIVING_NETWORK = {"formation_rate": "4/year", "former_tie_half_life": "1y", "closure": 0.5}
+"""The living network the benchmark turns on (the flagship's degree, 8, as the target)."""
+
+
+def living_network(n: int, steps: int, repeats: int = 2) -> dict[str, Any]:
+    """Time per step of the scaled flagship with a living network against the same without.
+
+    The two variants alternate ``repeats`` times (one model at a time, so that both fit in
+    memory), each timed twice over ``steps`` steps (a multiple of the 4 weekly steps between
+    the network's monthly updates) after 9 warm-up steps; the ratio is of the best times,
+    since noise from other tenants only ever adds time.
+    """
+    static = scaled_flagship(n, 20, duration="10y")
+    data = static.to_dict()
+    data["network"] = {**data.get("network", {}), **LIVING_NETWORK}
+    living = ts.Scenario.from_dict(data, source="living network")
+    best = {"static": math.inf, "living": math.inf}
+    created = {"static": math.inf, "living": math.inf}
+    for _ in range(repeats):
+        for name, scenario in (("static", static), ("living", living)):
+            start = time.perf_counter()
+            model = ts.TalentModel(scenario, seed=1)
+            created[name] = min(created[name], time.perf_counter() - start)
+            model.run(8)  # past the first updates (the network's first growth to entrants)
+            best[name] = min(best[name], seconds_per_step(model, steps, repeats=2))
+            del model
+    ratio = best["living"] / best["static"]
+    print(
+        f"  N={n:,}: {best['static'] * 1e3:.0f} ms/step static, "
+        f"{best['living'] * 1e3:.0f} ms/step living, ratio {ratio:.3f} (target <= 1.2); "
+        f"creation {created['static']:.1f} s static, {created['living']:.1f} s living",
+        flush=True,
+    )
+    return {
+        "N": n,
+        "steps": steps,
+        "seconds_per_step_static": best["static"],
+        "seconds_per_step_living": best["living"],
+        "ratio": ratio,
+        "create_s_static": created["static"],
+        "create_s_living": created["living"],
+        "target": 1.2,
+    }
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run every benchmark and write the figures."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, a smoke check")
     parser.add_argument("--skip-million", action="store_true", help="skip the 10^6 run")
     parser.add_argument("--out", default=str(HERE / "results"), help="folder for the figures")
+    parser.add_argument(
+        "--network-only", action="store_true", help="only 6, the living network's cost"
+    )
     args = parser.parse_args(argv)
     quick = args.quick
+    if args.network_only:
+        print("6. the cost of a living colleague network")
+        figures = {"living_network": living_network(20_000 if quick else 1_000_000, 12)}
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        name = "living_network_quick" if quick else "living_network"
+        (out / f"{name}.json").write_text(json.dumps(figures, indent=2), encoding="utf-8")
+        return figures
     figures: dict[str, Any] = {
         "machine": {
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
@@ -346,6 +407,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     print("5. per-step overhead")
     figures["overhead"] = overhead()
+    print("6. the cost of a living colleague network")
+    figures["living_network"] = living_network(20_000 if quick else 1_000_000, 12)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     name = "performance_quick" if quick else "performance"

@@ -35,10 +35,11 @@ Two solvers:
   expectation of a simulation run at the scenario's step, up to the type quadrature.
 
 Mechanisms whose expectation is not a function of these expected counts — colleague ties
-(turnover contagion), fairness (the reference pay is a quantile of the lab's pay
-distribution), reputation, counter-offers, attachment (it depends on each researcher's tenure
-when they left), random reorganisations (the expected logit of a random turmoil is not the
-logit of the expected turmoil), poaching raids and binding capacity — are refused with a
+(turnover contagion) and their formation over time (``network.formation_rate``), fairness
+(the reference pay is a quantile of the lab's pay distribution), reputation, counter-offers,
+attachment (it depends on each researcher's tenure when they left), random reorganisations
+(the expected logit of a random turmoil is not the logit of the expected turmoil), poaching
+raids and binding capacity — are refused with a
 :class:`MeanFieldError` that names each one and how to switch it off, rather than answered
 wrongly. ``strict=False`` ignores them and lists what was ignored in ``result.caveats``.
 
@@ -207,6 +208,12 @@ def untreatable(spec: Scenario) -> list[str]:
         if term.meanfield is not None and matters and mech.term_on(term.name):
             how = f"set mechanisms.{term.name} = false" if term.switch else "it has no switch"
             problems.append(f"mechanisms.{term.name}: term {term.name!r}: {term.meanfield} ({how})")
+    if spec.network.formation_rate > 0 and mech.term_on("peers"):
+        problems.append(
+            "network.formation_rate: tie formation (colleague ties that form over time) makes "
+            "the peers term depend on who is tied to whom, not on expected counts (set "
+            "network.formation_rate = 0 or mechanisms.peers = false)"
+        )
     active = {
         "counter_offers": any(lab.counter_offer_probability > 0 for lab in labs),
         "random_reorganisations": any(lab.reorg_rate > 0 for lab in labs),

@@ -22,7 +22,11 @@ Each step (length ``dt`` years, ``scenario.time.step``) covers the interval
 7. the moves are recorded and applied (at most one move per researcher per step);
 8. reputation: each lab's recent attrition is updated with this step's voluntary departures;
 9. retirements from the pool and entries of new researchers into it;
-10. clocks: tenure grows, turmoil and attachment decay by their half-lives.
+10. clocks: tenure grows, turmoil and attachment decay by their half-lives;
+11. a living colleague network (``network.formation_rate``, ``network.former_tie_half_life``;
+    off by default), every ``network.update_interval`` (a whole number of steps):
+    former-colleague ties fade, then researchers at labs form missing ties
+    (:meth:`talentsim.network.ColleagueNetwork.upkeep`).
 
 Every move is recorded (see :mod:`talentsim.results`).
 
@@ -52,7 +56,7 @@ import numpy as np
 
 from talentsim import compiled, kernels
 from talentsim.compiled import records
-from talentsim.network import ColleagueNetwork
+from talentsim.network import ColleagueNetwork, Formation
 from talentsim.population import GONE, NO_LAB, LabState, Population
 from talentsim.scenario import (
     OUTSIDE,
@@ -191,12 +195,10 @@ class Researcher(mesa.Agent):
     def colleagues(self) -> list[Researcher]:
         """The researchers this one has colleague ties with (empty without a network)."""
         network = self.model.network
-        if network is None or self.row >= network.size:
+        if network is None:
             return []
-        adjacency = network.adjacency
-        start, end = adjacency.indptr[self.row], adjacency.indptr[self.row + 1]
         agents = self.model.materialise_agents()
-        return [agents[int(j)] for j in adjacency.indices[start:end]]
+        return [agents[int(j)] for j in network.neighbours(self.row)]
 
 
 class Lab(mesa.Agent):
@@ -439,18 +441,34 @@ class TalentModel(mesa.Model):
 
     def _build_network(self) -> ColleagueNetwork | None:
         spec = self.spec
+        self._formation: Formation | None = None  # a living network's rule (None: static)
+        self._network_every = 1  # steps between its updates
         former = np.array([c.former_colleague_ties for c in spec.cohorts.values()], dtype=np.int64)
         if not spec.mechanisms.term_on("peers") or (spec.network.degree == 0 and not former.any()):
             return None
-        pop = self.population
-        return ColleagueNetwork.generate(
+        pop, rules = self.population, spec.network
+        if rules.formation_rate > 0 or rules.former_tie_half_life is not None:
+            self._network_every = max(1, round(rules.update_interval / self.dt))
+            self._formation = Formation.per_step(
+                rules.degree,
+                rules.formation_rate,
+                rules.closure,
+                rules.former_tie_half_life,
+                self._network_every * self.dt,
+                int(self._streams["network"].integers(0, 2**63)),
+            )
+        forms = self._formation is not None and self._formation.forms
+        network = ColleagueNetwork.generate(
             pop.view("location"),
-            spec.network.degree,
+            0.0 if forms else rules.degree,  # with formation, in-lab ties by its rule
             former[pop.view("cohort")],
             pop.view("last_lab"),
             self.lab_state.n,
             self._streams["network"],
         )
+        if forms and self._formation is not None:
+            network.settle(pop.view("location"), self.lab_state.n, self._formation)
+        return network
 
     def _prepare_schedule(self) -> None:
         self._schedule: dict[int, list[Any]] = {}
@@ -551,11 +569,19 @@ class TalentModel(mesa.Model):
         eligible = self.population.size  # this step's entrants do not retire yet
         entered = self._entries(k)
         self._advance_clocks_and_record(k, retire=(eligible, offsets[D_RETIREMENT]))
+        if self._formation is not None and self.network is not None and self._network_due(k):
+            self.network.upkeep(
+                self.population.view("location"), self.lab_state.n, self._formation, k
+            )
         for record in entered:  # logged after the retirements, as they happen after them
             self._record(*record)
         self.datacollector.collect(self)
         if k >= self.n_steps:
             self.running = False
+
+    def _network_due(self, k: int) -> bool:
+        """Whether step ``k`` ends with an update of a living network (every k-th step)."""
+        return k % self._network_every == 0
 
     def _apply_events(self, k: int) -> None:
         labs = self.lab_state

@@ -270,15 +270,20 @@ class Market(BaseModel):
 
 
 class Network(BaseModel):
-    """Colleague ties among researchers, generated at set-up."""
+    """Colleague ties among researchers: drawn at set-up, and (optionally) living.
+
+    With ``formation_rate`` 0 and no ``former_tie_half_life`` (the defaults) ties form only at
+    set-up and last, as before; see ``docs/model.md`` (colleague networks) for the rules.
+    """
 
     model_config = _STRICT
     degree: float = Field(
         default=0.0,
         ge=0,
         description=(
-            "Mean number of colleague ties per researcher inside their starting lab (a random "
-            "graph within each lab); 0 means no in-lab ties."
+            "Mean number of colleague ties per researcher inside their lab: at set-up (a "
+            "random graph within each lab, or, with a formation_rate, the formation rule's "
+            "network) and the target that tie formation keeps; 0 means no in-lab ties."
         ),
     )
     reorg_tie_break: float = Field(
@@ -287,6 +292,55 @@ class Network(BaseModel):
         le=1,
         description="Share of the ties inside a lab that a reorganisation breaks.",
     )
+    formation_rate: Rate = Field(
+        default=0.0,
+        description=(
+            "Ties form inside a lab towards the target `degree`: the rate per missing tie at "
+            "which a lab's missing ties are filled when its members all miss ties (each "
+            "researcher proposes at half this rate, and each new tie fills two gaps; a "
+            "newcomer to a settled lab fills its own at half this rate). 0 means ties form "
+            "only at set-up. Unit: rate."
+        ),
+    )
+    closure: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description=(
+            "Share of new ties made with a friend of a friend at the lab (triadic closure, "
+            "which makes team-sized clusters); the rest are with a lab-mate met at random "
+            "(Jackson & Rogers 2007). Used only with a formation_rate."
+        ),
+    )
+    former_tie_half_life: Duration | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "Half-life of a former-colleague tie (the two no longer work at the same lab): "
+            "it is dropped at the rate that halves such ties in this time. None (default): "
+            "ties to people at other places last. Unit: duration."
+        ),
+    )
+    update_interval: Duration = Field(
+        default=1 / 12,
+        gt=0,
+        description=(
+            "How often a living network (formation_rate or former_tie_half_life) is updated: "
+            "ties fade and form at the end of every k-th step, k = max(1, round(interval / "
+            "time.step)); the rates hold exactly from one update to the next. Unit: duration."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _formation_needs_a_target(self) -> Self:
+        if self.formation_rate < 0:
+            raise ValueError("formation_rate: must be >= 0")
+        if self.formation_rate > 0 and self.degree == 0:
+            raise ValueError(
+                "formation_rate: ties form towards network.degree, which is 0; set a degree "
+                "(the target number of colleague ties) or remove formation_rate"
+            )
+        return self
 
 
 class OutsideOption(BaseModel):

@@ -44,7 +44,11 @@ def sections() -> list[tuple[str, type[BaseModel], str]]:
         ("[mechanisms]", scenario.Mechanisms, "Switch utility terms and random shocks on or off."),
         ("[market]", Market, "Offer arrivals and the choice rule."),
         ("[outside]", OutsideOption, "The outside pool: startups, academia, out of the field."),
-        ("[network]", Network, "Colleague ties, generated at set-up (the peer term)."),
+        (
+            "[network]",
+            Network,
+            "Colleague ties: drawn at set-up, and living if asked (the peer term).",
+        ),
         ("[labs.NAME]", Lab, "One table per lab; NAME is how overrides and events address it."),
         ("[cohorts.NAME]", Cohort, "One table per cohort of researchers."),
         ("[cohorts.NAME.weights]", scenario.Weights, "Preference weights, each a distribution."),
