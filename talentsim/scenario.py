@@ -15,6 +15,7 @@ import copy
 import difflib
 import math
 import os
+import reprlib
 import tomllib
 import types
 import typing
@@ -29,6 +30,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -40,7 +42,21 @@ OUTSIDE = "outside"
 MAX_STEPS = 10_000_000
 """Upper bound on steps in a run, to turn absurd step/duration pairs into clear errors."""
 
-LAB_NAME_PATTERN = r"[A-Za-z][A-Za-z0-9_\-]*"
+LAB_NAME_PATTERN = r"[^\W\d_](?:[\w\-]| (?=[\w\-]))*"
+"""A lab name: a letter (any alphabet), then letters, digits, '_', '-' or single spaces."""
+
+MAX_NAME_LENGTH = 64
+"""Longest lab or cohort name (names become column labels and report file names)."""
+
+MAX_COUNT = 2**31 - 1
+"""Largest count of people or ties in one key (sizes, ties, offers); far above any run."""
+
+MAX_NESTING = 12
+"""Deepest nesting of tables and arrays in a scenario (the schema needs five levels)."""
+
+PAY_RANGE = (1e-6, 1e6)
+"""Pay multipliers and market values stay within this range, so pay stays a finite positive
+float after every product and ratio (5e-324 would divide by zero)."""
 
 
 class ScenarioError(ValueError):
@@ -277,7 +293,10 @@ class OutsideOption(BaseModel):
         ),
     )
     pay_ratio: float = Field(
-        default=0.7, gt=0, description="Outside pay as a multiple of market value."
+        default=0.7,
+        ge=PAY_RANGE[0],
+        le=PAY_RANGE[1],
+        description="Outside pay as a multiple of market value.",
     )
     amenity: float = Field(default=0.0, description="Extra utility of the outside option.")
     retirement_rate: Rate = Field(
@@ -290,10 +309,16 @@ class Lab(BaseModel):
     """A lab: pay policy, mission, stability, capacity and recruiting."""
 
     model_config = _STRICT
-    pay_level: float = Field(default=1.0, gt=0, description="Pay as a multiple of market value.")
+    pay_level: float = Field(
+        default=1.0,
+        ge=PAY_RANGE[0],
+        le=PAY_RANGE[1],
+        description="Pay as a multiple of market value.",
+    )
     new_hire_premium: float = Field(
         default=0.0,
         ge=0,
+        le=PAY_RANGE[1],
         description="Extra pay for new hires as a fraction (0.5 = 50% above the pay level).",
     )
     mission_clarity: float = Field(default=0.5, ge=0, le=1, description="Mission clarity, 0–1.")
@@ -324,6 +349,7 @@ class Lab(BaseModel):
     counter_offer_limit: float = Field(
         default=1.5,
         ge=1,
+        le=PAY_RANGE[1],
         description="A counter-offer raises pay at most to this multiple of the current pay.",
     )
 
@@ -355,7 +381,7 @@ class Cohort(BaseModel):
     """A group of researchers sharing a starting place and preference distributions."""
 
     model_config = _STRICT
-    size: int = Field(default=0, ge=0, description="Researchers at the start.")
+    size: int = Field(default=0, ge=0, le=MAX_COUNT, description="Researchers at the start.")
     lab: str = Field(description="Starting lab, or 'outside' for the outside pool.")
     previous_lab: str | None = Field(
         default=None, description="Former lab (source of boomerang returns), if any."
@@ -379,6 +405,7 @@ class Cohort(BaseModel):
     former_colleague_ties: int = Field(
         default=0,
         ge=0,
+        le=MAX_COUNT,
         description=(
             "Ties each researcher keeps with people at previous_lab (those starting there); "
             "needs previous_lab."
@@ -400,6 +427,36 @@ class Cohort(BaseModel):
                 "uniform with low > 0, or normal with low > 0"
             )
         return self
+
+    @field_validator("market_value")
+    @classmethod
+    def _market_value_finite_pay(cls, mv: Fixed | Normal | LogNormal | Uniform) -> Any:
+        largest = _largest_value(mv)
+        if not largest <= MAX_MARKET_VALUE:
+            raise ValueError(
+                f"values up to {largest:.3g} can be drawn (40 standard deviations out), beyond "
+                f"the {MAX_MARKET_VALUE:.0e} up to which pay stays a finite number"
+            )
+        return mv
+
+
+MAX_MARKET_VALUE = 1e100
+"""Largest market value a distribution may draw (with pay levels and premiums up to the top
+of PAY_RANGE, pay then stays a finite float)."""
+
+
+def _largest_value(dist: Fixed | Normal | LogNormal | Uniform) -> float:
+    """The largest value a distribution draws in practice (40 standard deviations out)."""
+    match dist:
+        case Fixed(value=value):
+            return value
+        case Uniform(high=high):
+            return high
+        case Normal(mean=mean, sd=sd, high=high):
+            return mean + 40 * sd if high is None else high
+        case LogNormal(median=median, sigma=sigma):
+            return median * math.exp(min(40 * sigma, 709.0))
+    raise TypeError(dist)  # pragma: no cover
 
 
 class _Event(BaseModel):
@@ -427,8 +484,12 @@ class PayChange(_Event):
     """The lab changes its pay level and/or new-hire premium."""
 
     kind: Literal["pay_change"] = "pay_change"
-    pay_level: float | None = Field(default=None, gt=0, description="New pay level.")
-    new_hire_premium: float | None = Field(default=None, ge=0, description="New premium.")
+    pay_level: float | None = Field(
+        default=None, ge=PAY_RANGE[0], le=PAY_RANGE[1], description="New pay level."
+    )
+    new_hire_premium: float | None = Field(
+        default=None, ge=0, le=PAY_RANGE[1], description="New premium."
+    )
     applies_to: Literal["new_hires", "everyone"] = Field(
         default="new_hires",
         description="'everyone' also rescales current researchers' pay by the pay-level ratio.",
@@ -449,10 +510,13 @@ class PoachingRaid(_Event):
 
     kind: Literal["poaching_raid"] = "poaching_raid"
     target: str = Field(description="The rival lab whose researchers get the offers.")
-    offers: int = Field(ge=1, description="Number of offers sent (at most the target's staff).")
+    offers: int = Field(
+        ge=1, le=MAX_COUNT, description="Number of offers sent (at most the target's staff)."
+    )
     premium: float | None = Field(
         default=None,
         ge=0,
+        le=PAY_RANGE[1],
         description="Premium over the raider's pay level; omitted means its new_hire_premium.",
     )
     former_staff_first: bool = Field(
@@ -499,19 +563,42 @@ class Scenario(BaseModel):
         import re
 
         problems: list[str] = []
-        if self.name.strip() in ("", ".", "..") or any(c in self.name for c in "/\\\0"):
+        if (
+            self.name.strip() in ("", ".", "..")
+            or any(c in self.name for c in "/\\\0")
+            or not self.name.isprintable()
+        ):
             # (it names the default results folder: results/<name>)
             problems.append(
                 f"name: {self.name!r} cannot name a results folder; use a short name without "
-                "slashes (not empty, '.' or '..')"
+                "slashes or control characters (not empty, '.' or '..')"
             )
         if not self.labs:
             problems.append("labs: at least one lab is required")
         for name in self.labs:
-            if name == OUTSIDE or not re.fullmatch(LAB_NAME_PATTERN, name):
+            if (
+                name == OUTSIDE
+                or len(name) > MAX_NAME_LENGTH
+                or not re.fullmatch(LAB_NAME_PATTERN, name)
+            ):
                 problems.append(
-                    f"labs.{name}: a lab name must start with a letter, use letters, digits, "
-                    f"'_' or '-', and not be {OUTSIDE!r}"
+                    f"labs.{_shown_name(name)}: a lab name must start with a letter (of any "
+                    "alphabet, e.g. 'Zürich AI'), use letters, digits, '_', '-' or single "
+                    f"spaces between words, be at most {MAX_NAME_LENGTH} characters, and not "
+                    f"be {OUTSIDE!r}"
+                )
+        for name in self.cohorts:
+            if (
+                not name.strip()
+                or name != name.strip()
+                or not name.isprintable()
+                or "." in name
+                or len(name) > MAX_NAME_LENGTH
+            ):
+                problems.append(
+                    f"cohorts.{_shown_name(name)}: a cohort name must be printable text without "
+                    f"'.', spaces at either end or control characters, of 1 to "
+                    f"{MAX_NAME_LENGTH} characters"
                 )
         known = [*self.labs, OUTSIDE]
         for cname, cohort in self.cohorts.items():
@@ -567,6 +654,16 @@ class Scenario(BaseModel):
             raise ValueError("\n".join(problems))  # one line each in the error message
         return self
 
+    @model_validator(mode="after")
+    def _fits_in_memory(self) -> Self:
+        # (after the checks above: the estimate reads labs and cohorts as valid)
+        from talentsim.limits import check_run_size
+
+        problem = check_run_size(self)
+        if problem:
+            raise ValueError(problem)
+        return self
+
     # ----------------------------------------------------------------------------------------
     # Construction
     # ----------------------------------------------------------------------------------------
@@ -586,6 +683,9 @@ class Scenario(BaseModel):
             raise ScenarioError(
                 f"{source or 'scenario'}: expected a table of keys, got {type(data).__name__}"
             )
+        too_deep = _too_deep(data)
+        if too_deep:
+            raise ScenarioError(f"{source or 'scenario'}: {too_deep}")
         try:
             return cls.model_validate(dict(data))
         except ValidationError as exc:
@@ -627,11 +727,39 @@ class Scenario(BaseModel):
         return list(self.labs)
 
 
+def _shown_name(name: str) -> str:
+    """A name as a key path shows it: quoted when blank, padded or with odd characters."""
+    plain = name.strip() == name and name.isprintable() and "." not in name and name
+    return name[:MAX_NAME_LENGTH] if plain else _bounded_repr.repr(name)
+
+
 def _unknown_lab(path: str, name: str, known: typing.Iterable[str]) -> str:
     known = list(known)
     hint = difflib.get_close_matches(name, known, n=1)
     suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
     return f"{path}: no lab named {name!r} (known: {', '.join(known)}){suggestion}"
+
+
+def _too_deep(data: Mapping[str, Any]) -> str | None:
+    """Where tables or arrays nest deeper than any scenario does (a short key path), or None.
+
+    Walks without recursion: a document thousands of levels deep gets this message, not a
+    RecursionError in validation or in the error message that shows the value.
+    """
+    pending: list[tuple[Any, tuple[str, ...]]] = [(data, ())]
+    while pending:
+        node, path = pending.pop()
+        if len(path) > MAX_NESTING:
+            shown = ".".join(part[:20] for part in path[:6])
+            return (
+                f"{shown}...: tables or arrays nested more than {MAX_NESTING} levels deep "
+                "(a scenario needs at most 5, e.g. cohorts.NAME.weights.pay.dist)"
+            )
+        if isinstance(node, Mapping):
+            pending.extend((value, (*path, str(key))) for key, value in node.items())
+        elif isinstance(node, list | tuple):
+            pending.extend((value, (*path, str(i))) for i, value in enumerate(node))
+    return None
 
 
 def _set_path(data: dict[str, Any], path: str, value: Any, source: str) -> None:
@@ -697,6 +825,29 @@ def load_scenario(path: str | Path) -> Scenario:
             "for a dict use ts.Scenario.from_dict (ts.run and ts.TalentModel take either)"
         )
     path = Path(path)
+    data = read_toml(path)
+    if "sweep" in data:
+        # A scenario file may carry its sweep ([sweep], read by `talentsim sweep`); a sweep
+        # file of its own only names its scenario.
+        sweep = data.pop("sweep")
+        if not data:
+            named = sweep.get("scenario") if isinstance(sweep, dict) else None
+            where = f" (its scenario is {named!r})" if isinstance(named, str) else ""
+            raise ScenarioError(
+                f"{path}: is a sweep file{where}, not a scenario; run it with `talentsim sweep`"
+            )
+    return Scenario.from_dict(data, source=str(path))
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML file as a document; every failure is a ScenarioError naming the file.
+
+    A UTF-8 byte-order mark at the start (some Windows editors write one) is skipped.
+
+    Raises:
+        ScenarioError: if the file cannot be read, is not UTF-8, is not valid TOML, or nests
+            arrays or inline tables too deeply to read.
+    """
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -709,21 +860,16 @@ def load_scenario(path: str | Path) -> Scenario:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ScenarioError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    text = text.removeprefix("\ufeff")  # a byte-order mark is not part of the document
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
-    if "sweep" in data:
-        # A scenario file may carry its sweep ([sweep], read by `talentsim sweep`); a sweep
-        # file of its own only names its scenario.
-        sweep = data.pop("sweep")
-        if not data:
-            named = sweep.get("scenario") if isinstance(sweep, dict) else None
-            where = f" (its scenario is {named!r})" if isinstance(named, str) else ""
-            raise ScenarioError(
-                f"{path}: is a sweep file{where}, not a scenario; run it with `talentsim sweep`"
-            )
-    return Scenario.from_dict(data, source=str(path))
+    except RecursionError:
+        raise ScenarioError(
+            f"{path}: not valid TOML for a scenario: arrays or inline tables nested too deeply "
+            f"to read (a scenario nests at most {MAX_NESTING} levels)"
+        ) from None
 
 
 def format_validation_error(
@@ -767,8 +913,11 @@ def _display_loc(loc: tuple[int | str, ...]) -> str:
     return ".".join(parts)
 
 
+_bounded_repr = reprlib.Repr(maxlevel=3, maxstring=60, maxother=60, maxlong=40)
+
+
 def _short(value: object) -> str:
-    text = repr(value)
+    text = _bounded_repr.repr(value)
     if len(text) > 60:
         text = text[:57] + "..."
     return f" (got {text})"
