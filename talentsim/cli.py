@@ -35,6 +35,8 @@ def _parse_assignment(text: str) -> tuple[str, object]:
         parsed: object = tomllib.loads(f"v = {value.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         parsed = value.strip()
+    except RecursionError:
+        raise ValueError(f"--set {key}: the value nests arrays or tables too deeply") from None
     return key, parsed
 
 

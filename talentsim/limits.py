@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 MEMORY_LIMIT_VARIABLE = "TALENTSIM_MEMORY_LIMIT"
 """The environment variable that overrides the default memory limit."""
 
-BYTES_PER_RESEARCHER = 1200
+BYTES_PER_RESEARCHER = 1600
 """Peak memory per researcher over a whole run (state, move records, results tables)."""
 
 BYTES_PER_TIE = 60

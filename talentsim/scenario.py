@@ -30,6 +30,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -55,8 +56,32 @@ MAX_NESTING = 12
 """Deepest nesting of tables and arrays in a scenario (the schema needs five levels)."""
 
 PAY_RANGE = (1e-6, 1e6)
-"""Pay multipliers and market values stay within this range, so pay stays a finite positive
-float after every product and ratio (5e-324 would divide by zero)."""
+"""Pay levels and the outside pay ratio lie in this range, premiums and counter-offer limits
+below its top, so pay stays a finite positive float after every product and ratio (a pay level
+of 5e-324 would divide by zero). Checked by validators rather than field bounds, so that the
+bounds do not become the ranges of the dashboard's sliders."""
+
+
+def _pay_in_range(value: float | None, info: ValidationInfo) -> float | None:
+    """A field validator: pay multipliers within PAY_RANGE, premiums and limits below its top."""
+    if value is None:
+        return None
+    if info.field_name in ("pay_level", "pay_ratio"):
+        if not PAY_RANGE[0] <= value <= PAY_RANGE[1]:
+            raise ValueError(
+                f"must lie between {PAY_RANGE[0]:g} and {PAY_RANGE[1]:g}, so that pay stays a "
+                "finite positive number"
+            )
+    elif not value <= PAY_RANGE[1]:
+        raise ValueError(f"must be at most {PAY_RANGE[1]:g}, so that pay stays a finite number")
+    return value
+
+
+def _count_in_range(value: int) -> int:
+    """A field validator: a count of people or ties far above any run, not an overflow."""
+    if value > MAX_COUNT:
+        raise ValueError(f"must be at most {MAX_COUNT:,}")
+    return value
 
 
 class ScenarioError(ValueError):
@@ -293,10 +318,7 @@ class OutsideOption(BaseModel):
         ),
     )
     pay_ratio: float = Field(
-        default=0.7,
-        ge=PAY_RANGE[0],
-        le=PAY_RANGE[1],
-        description="Outside pay as a multiple of market value.",
+        default=0.7, gt=0, description="Outside pay as a multiple of market value."
     )
     amenity: float = Field(default=0.0, description="Extra utility of the outside option.")
     retirement_rate: Rate = Field(
@@ -304,21 +326,17 @@ class OutsideOption(BaseModel):
         description="Researchers in the pool leaving the field for good. Unit: rate.",
     )
 
+    _pay_stays_finite = field_validator("pay_ratio")(_pay_in_range)
+
 
 class Lab(BaseModel):
     """A lab: pay policy, mission, stability, capacity and recruiting."""
 
     model_config = _STRICT
-    pay_level: float = Field(
-        default=1.0,
-        ge=PAY_RANGE[0],
-        le=PAY_RANGE[1],
-        description="Pay as a multiple of market value.",
-    )
+    pay_level: float = Field(default=1.0, gt=0, description="Pay as a multiple of market value.")
     new_hire_premium: float = Field(
         default=0.0,
         ge=0,
-        le=PAY_RANGE[1],
         description="Extra pay for new hires as a fraction (0.5 = 50% above the pay level).",
     )
     mission_clarity: float = Field(default=0.5, ge=0, le=1, description="Mission clarity, 0–1.")
@@ -349,8 +367,11 @@ class Lab(BaseModel):
     counter_offer_limit: float = Field(
         default=1.5,
         ge=1,
-        le=PAY_RANGE[1],
         description="A counter-offer raises pay at most to this multiple of the current pay.",
+    )
+
+    _pay_stays_finite = field_validator("pay_level", "new_hire_premium", "counter_offer_limit")(
+        _pay_in_range
     )
 
 
@@ -381,7 +402,7 @@ class Cohort(BaseModel):
     """A group of researchers sharing a starting place and preference distributions."""
 
     model_config = _STRICT
-    size: int = Field(default=0, ge=0, le=MAX_COUNT, description="Researchers at the start.")
+    size: int = Field(default=0, ge=0, description="Researchers at the start.")
     lab: str = Field(description="Starting lab, or 'outside' for the outside pool.")
     previous_lab: str | None = Field(
         default=None, description="Former lab (source of boomerang returns), if any."
@@ -405,13 +426,14 @@ class Cohort(BaseModel):
     former_colleague_ties: int = Field(
         default=0,
         ge=0,
-        le=MAX_COUNT,
         description=(
             "Ties each researcher keeps with people at previous_lab (those starting there); "
             "needs previous_lab."
         ),
     )
     weights: Weights = Field(default_factory=Weights, description="Preference weights.")
+
+    _counts_in_range = field_validator("size", "former_colleague_ties")(_count_in_range)
 
     @model_validator(mode="after")
     def _market_value_positive(self) -> Self:
@@ -484,16 +506,14 @@ class PayChange(_Event):
     """The lab changes its pay level and/or new-hire premium."""
 
     kind: Literal["pay_change"] = "pay_change"
-    pay_level: float | None = Field(
-        default=None, ge=PAY_RANGE[0], le=PAY_RANGE[1], description="New pay level."
-    )
-    new_hire_premium: float | None = Field(
-        default=None, ge=0, le=PAY_RANGE[1], description="New premium."
-    )
+    pay_level: float | None = Field(default=None, gt=0, description="New pay level.")
+    new_hire_premium: float | None = Field(default=None, ge=0, description="New premium.")
     applies_to: Literal["new_hires", "everyone"] = Field(
         default="new_hires",
         description="'everyone' also rescales current researchers' pay by the pay-level ratio.",
     )
+
+    _pay_stays_finite = field_validator("pay_level", "new_hire_premium")(_pay_in_range)
 
 
 class LeadershipChange(_Event):
@@ -510,13 +530,10 @@ class PoachingRaid(_Event):
 
     kind: Literal["poaching_raid"] = "poaching_raid"
     target: str = Field(description="The rival lab whose researchers get the offers.")
-    offers: int = Field(
-        ge=1, le=MAX_COUNT, description="Number of offers sent (at most the target's staff)."
-    )
+    offers: int = Field(ge=1, description="Number of offers sent (at most the target's staff).")
     premium: float | None = Field(
         default=None,
         ge=0,
-        le=PAY_RANGE[1],
         description="Premium over the raider's pay level; omitted means its new_hire_premium.",
     )
     former_staff_first: bool = Field(
@@ -526,6 +543,9 @@ class PoachingRaid(_Event):
             "(courting alumni back), then others at random."
         ),
     )
+
+    _pay_stays_finite = field_validator("premium")(_pay_in_range)
+    _offers_in_range = field_validator("offers")(_count_in_range)
 
 
 class HiringFreeze(_Event):

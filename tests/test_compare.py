@@ -112,7 +112,7 @@ def test_metric_functions_with_a_process_pool_fail_first() -> None:
         ({"baseline": {}}, 3, None, "reserved"),
         ({}, 3, None, "at least one variant"),
         ({"v": {"labs.Z.pay_level": 2.0}}, 3, None, "variant 'v'"),
-        ({"v": {"labs.A.pay_level": -1}}, 3, None, "greater than or equal to 0.000001"),
+        ({"v": {"labs.A.pay_level": -1}}, 3, None, "greater than 0"),
         ({"v": {"labs.A.pay_level": 2.0}}, 1, None, "at least 2 seeds"),
         ({"v": {"labs.A.pay_level": 2.0}}, [4, 4], None, "distinct"),
         ({"v": {"labs.A.pay_level": 2.0}}, 3, ["attrition.Z"], "unknown metric"),

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import json
 import math
 import tomllib
 from pathlib import Path
@@ -491,7 +492,7 @@ def test_integers_beyond_any_run_are_refused(
 ) -> None:
     document = _changed(**cohort)
     document["cohorts"]["pool"]["previous_lab"] = "Home"
-    _refused(_write_document(tmp_path, document), path, "less than or equal to 2147483647")
+    _refused(_write_document(tmp_path, document), path, "must be at most 2,147,483,647")
 
 
 def test_ties_that_would_overflow_are_refused_by_the_estimate(tmp_path: Path) -> None:
@@ -614,3 +615,56 @@ def test_a_lab_nobody_starts_at_has_no_attrition_and_says_why(tmp_path: Path) ->
     table = out.getvalue()
     assert "nan" not in table, table
     assert "no attrition (—) at Other: nobody started there" in table, table
+
+
+def test_a_set_value_nested_too_deeply_is_an_error(tmp_path: Path) -> None:
+    deep = "[" * 3000 + "]" * 3000
+    status, message = _cli(
+        ["run", str(SCENARIOS[0]), "--out", str(tmp_path / "o"), "--set", f"name={deep}"]
+    )
+    assert status == 2
+    assert "--set name: the value nests arrays or tables too deeply" in message, message
+
+
+_MEASURE = """
+import json, resource, sys
+import talentsim as ts
+from talentsim.limits import run_size
+scenario = ts.Scenario.from_dict(json.loads(sys.argv[1]))
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+ts.run(scenario, seed=1).summary()
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"estimate": run_size(scenario).memory, "used": after - before}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("size", "entry_rate", "degree"),
+    [(200_000, "0/year", 0.0), (50_000, "0/year", 30.0), (0, "150000/year", 0.0)],
+)
+def test_the_memory_estimate_covers_a_measured_run(
+    size: int, entry_rate: str, degree: float
+) -> None:
+    """Peak memory of a whole run (child process) is within the estimate, and not far below."""
+    import subprocess
+    import sys
+
+    document = {
+        "name": "measured",
+        "time": {"step": "1w", "duration": "1y"},
+        "network": {"degree": degree},
+        "labs": {"A": {"pay_level": 1.2}, "B": {}, "C": {"pay_level": 0.9}},
+        "cohorts": {
+            "staff": {"size": size, "lab": "A"},
+            "pool": {"size": 0, "lab": "outside", "entry_rate": entry_rate},
+        },
+    }
+    child = subprocess.run(
+        [sys.executable, "-c", _MEASURE, json.dumps(document)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    measured = json.loads(child.stdout.splitlines()[-1])
+    assert measured["used"] <= measured["estimate"] <= 6 * measured["used"], measured

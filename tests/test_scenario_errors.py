@@ -370,7 +370,7 @@ def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
         ({"labs.MSLL.pay_level": 2.0}, ["labs.MSLL", "did you mean 'MSL'"]),
         ({"labs.MSL.pay_levle": 2.0}, ["labs.MSL.pay_levle", "did you mean 'pay_level'"]),
         ({"markt.noise_scale": 1.0}, ["markt", "did you mean 'market'"]),
-        ({"labs.MSL.pay_level": -1.0}, ["labs.MSL.pay_level", "greater than or equal to 0.000001"]),
+        ({"labs.MSL.pay_level": -1.0}, ["labs.MSL.pay_level", "greater than 0"]),
         ({"labs.MSL.pay_level": "lots"}, ["labs.MSL.pay_level", "valid number"]),
         ({"market.offer_rate_employed": 3}, ["market.offer_rate_employed", "rate with units"]),
         ({"events.5.severity": 2.0}, ["events.5", "index below 3"]),
