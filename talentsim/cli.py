@@ -36,6 +36,8 @@ def _parse_assignment(text: str) -> tuple[str, object]:
         parsed: object = tomllib.loads(f"v = {value.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         parsed = value.strip()
+    except RecursionError:
+        raise ValueError(f"--set {key}: the value nests arrays or tables too deeply") from None
     return key, parsed
 
 
@@ -316,7 +318,7 @@ def _validate(args) -> int:
     try:
         with open(args.file, "rb") as handle:
             has_sweep = "sweep" in tomllib.load(handle)
-    except (OSError, ValueError):  # (TOMLDecodeError, UnicodeDecodeError)
+    except (OSError, ValueError, RecursionError):  # (TOMLDecodeError, UnicodeDecodeError)
         has_sweep = False  # load_scenario says what is wrong with the file
     spec = None
     if has_sweep:
@@ -742,13 +744,18 @@ def _print_table(result, out) -> None:
         header + f"{'exits':>7}{'separated':>11}{'net flow':>10}{'attrition':>11}",
     )
     for row in table.itertuples():
+        # (no attrition, rather than nan%, for a lab nobody started at)
+        attrition = f"{row.attrition:.0%}" if row.start else "—"
         print(
             f"{row.Index!s:<14}{row.start:>7}{row.end:>7}{row.hires:>7}{row.quits:>7}"
             f"{row.returns:>9}{row.exits:>7}{row.separations:>11}{row.net_flow:>+10}"
-            f"{row.attrition:>11.0%}"
+            f"{attrition:>11}"
         )
     print("hires include returns to a former lab; net flow = hires - quits - exits - separated;")
     print("attrition = share of the starting staff gone by the end")
+    empty = [str(row.Index) for row in table.itertuples() if not row.start]
+    if empty:
+        print(f"no attrition (—) at {', '.join(empty)}: nobody started there")
     print(
         f"moves {summary['moves']}, boomerang returns {summary['boomerangs']}, "
         f"early exits (< 13 weeks) {summary['early_exits']}"

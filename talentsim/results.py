@@ -169,8 +169,9 @@ class RunResult:
         ``acceptances`` (offers accepted by the researcher), ``offer_acceptance`` (their
         ratio), ``counter_offers`` (made by the lab), ``counter_retained`` (researchers they
         kept), ``net_flow`` (hires − quits − exits − separations), ``attrition`` (share of
-        the starting staff who left at least once), ``early_attrition`` (share of the starting
-        staff who left within the first 13 weeks), ``early_exits`` (departures with tenure
+        the starting staff who left at least once; NaN for a lab nobody started at, as when
+        its cohorts have size 0), ``early_attrition`` (share of the starting staff who left
+        within the first 13 weeks; NaN likewise), ``early_exits`` (departures with tenure
         under 13 weeks). Overall: ``moves``, ``boomerangs``, ``early_exits``,
         ``population_end``, ``steps``, ``years``, ``seed``.
         """

@@ -15,6 +15,7 @@ import copy
 import difflib
 import math
 import os
+import reprlib
 import tomllib
 import types
 import typing
@@ -29,7 +30,9 @@ from pydantic import (
     Field,
     PlainSerializer,
     ValidationError,
+    ValidationInfo,
     create_model,
+    field_validator,
     model_validator,
 )
 
@@ -43,7 +46,45 @@ OUTSIDE = "outside"
 MAX_STEPS = 10_000_000
 """Upper bound on steps in a run, to turn absurd step/duration pairs into clear errors."""
 
-LAB_NAME_PATTERN = r"[A-Za-z][A-Za-z0-9_\-]*"
+LAB_NAME_PATTERN = r"[^\W\d_](?:[\w\-]| (?=[\w\-]))*"
+"""A lab name: a letter (any alphabet), then letters, digits, '_', '-' or single spaces."""
+
+MAX_NAME_LENGTH = 64
+"""Longest lab or cohort name (names become column labels and report file names)."""
+
+MAX_COUNT = 2**31 - 1
+"""Largest count of people or ties in one key (sizes, ties, offers); far above any run."""
+
+MAX_NESTING = 12
+"""Deepest nesting of tables and arrays in a scenario (the schema needs five levels)."""
+
+PAY_RANGE = (1e-6, 1e6)
+"""Pay levels and the outside pay ratio lie in this range, premiums and counter-offer limits
+below its top, so pay stays a finite positive float after every product and ratio (a pay level
+of 5e-324 would divide by zero). Checked by validators rather than field bounds, so that the
+bounds do not become the ranges of the dashboard's sliders."""
+
+
+def _pay_in_range(value: float | None, info: ValidationInfo) -> float | None:
+    """A field validator: pay multipliers within PAY_RANGE, premiums and limits below its top."""
+    if value is None:
+        return None
+    if info.field_name in ("pay_level", "pay_ratio"):
+        if not PAY_RANGE[0] <= value <= PAY_RANGE[1]:
+            raise ValueError(
+                f"must lie between {PAY_RANGE[0]:g} and {PAY_RANGE[1]:g}, so that pay stays a "
+                "finite positive number"
+            )
+    elif not value <= PAY_RANGE[1]:
+        raise ValueError(f"must be at most {PAY_RANGE[1]:g}, so that pay stays a finite number")
+    return value
+
+
+def _count_in_range(value: int) -> int:
+    """A field validator: a count of people or ties far above any run, not an overflow."""
+    if value > MAX_COUNT:
+        raise ValueError(f"must be at most {MAX_COUNT:,}")
+    return value
 
 
 class ScenarioError(ValueError):
@@ -362,6 +403,8 @@ class OutsideOption(BaseModel):
         description="Researchers in the pool leaving the field for good. Unit: rate.",
     )
 
+    _pay_stays_finite = field_validator("pay_ratio")(_pay_in_range)
+
 
 class Lab(BaseModel):
     """A lab: pay policy, mission, stability, capacity and recruiting."""
@@ -402,6 +445,10 @@ class Lab(BaseModel):
         default=1.5,
         ge=1,
         description="A counter-offer raises pay at most to this multiple of the current pay.",
+    )
+
+    _pay_stays_finite = field_validator("pay_level", "new_hire_premium", "counter_offer_limit")(
+        _pay_in_range
     )
 
 
@@ -467,6 +514,8 @@ class Cohort(BaseModel):
     )
     weights: Weights = Field(default_factory=Weights, description="Preference weights.")
 
+    _counts_in_range = field_validator("size", "former_colleague_ties")(_count_in_range)
+
     @model_validator(mode="after")
     def _market_value_positive(self) -> Self:
         mv = self.market_value
@@ -481,6 +530,36 @@ class Cohort(BaseModel):
                 "uniform with low > 0, or normal with low > 0"
             )
         return self
+
+    @field_validator("market_value")
+    @classmethod
+    def _market_value_finite_pay(cls, mv: Fixed | Normal | LogNormal | Uniform) -> Any:
+        largest = _largest_value(mv)
+        if not largest <= MAX_MARKET_VALUE:
+            raise ValueError(
+                f"values up to {largest:.3g} can be drawn (40 standard deviations out), beyond "
+                f"the {MAX_MARKET_VALUE:.0e} up to which pay stays a finite number"
+            )
+        return mv
+
+
+MAX_MARKET_VALUE = 1e100
+"""Largest market value a distribution may draw (with pay levels and premiums up to the top
+of PAY_RANGE, pay then stays a finite float)."""
+
+
+def _largest_value(dist: Fixed | Normal | LogNormal | Uniform) -> float:
+    """The largest value a distribution draws in practice (40 standard deviations out)."""
+    match dist:
+        case Fixed(value=value):
+            return value
+        case Uniform(high=high):
+            return high
+        case Normal(mean=mean, sd=sd, high=high):
+            return mean + 40 * sd if high is None else high
+        case LogNormal(median=median, sigma=sigma):
+            return median * math.exp(min(40 * sigma, 709.0))
+    raise TypeError(dist)  # pragma: no cover
 
 
 class _Event(BaseModel):
@@ -515,6 +594,8 @@ class PayChange(_Event):
         description="'everyone' also rescales current researchers' pay by the pay-level ratio.",
     )
 
+    _pay_stays_finite = field_validator("pay_level", "new_hire_premium")(_pay_in_range)
+
 
 class LeadershipChange(_Event):
     """New leadership: turmoil jumps, and the mission may be restated."""
@@ -543,6 +624,9 @@ class PoachingRaid(_Event):
             "(courting alumni back), then others at random."
         ),
     )
+
+    _pay_stays_finite = field_validator("premium")(_pay_in_range)
+    _offers_in_range = field_validator("offers")(_count_in_range)
 
 
 class HiringFreeze(_Event):
@@ -580,19 +664,42 @@ class Scenario(BaseModel):
         import re
 
         problems: list[str] = []
-        if self.name.strip() in ("", ".", "..") or any(c in self.name for c in "/\\\0"):
+        if (
+            self.name.strip() in ("", ".", "..")
+            or any(c in self.name for c in "/\\\0")
+            or not self.name.isprintable()
+        ):
             # (it names the default results folder: results/<name>)
             problems.append(
                 f"name: {self.name!r} cannot name a results folder; use a short name without "
-                "slashes (not empty, '.' or '..')"
+                "slashes or control characters (not empty, '.' or '..')"
             )
         if not self.labs:
             problems.append("labs: at least one lab is required")
         for name in self.labs:
-            if name == OUTSIDE or not re.fullmatch(LAB_NAME_PATTERN, name):
+            if (
+                name == OUTSIDE
+                or len(name) > MAX_NAME_LENGTH
+                or not re.fullmatch(LAB_NAME_PATTERN, name)
+            ):
                 problems.append(
-                    f"labs.{name}: a lab name must start with a letter, use letters, digits, "
-                    f"'_' or '-', and not be {OUTSIDE!r}"
+                    f"labs.{_shown_name(name)}: a lab name must start with a letter (of any "
+                    "alphabet, e.g. 'Zürich AI'), use letters, digits, '_', '-' or single "
+                    f"spaces between words, be at most {MAX_NAME_LENGTH} characters, and not "
+                    f"be {OUTSIDE!r}"
+                )
+        for name in self.cohorts:
+            if (
+                not name.strip()
+                or name != name.strip()
+                or not name.isprintable()
+                or "." in name
+                or len(name) > MAX_NAME_LENGTH
+            ):
+                problems.append(
+                    f"cohorts.{_shown_name(name)}: a cohort name must be printable text without "
+                    f"'.', spaces at either end or control characters, of 1 to "
+                    f"{MAX_NAME_LENGTH} characters"
                 )
         known = [*self.labs, OUTSIDE]
         for cname, cohort in self.cohorts.items():
@@ -648,6 +755,16 @@ class Scenario(BaseModel):
             raise ValueError("\n".join(problems))  # one line each in the error message
         return self
 
+    @model_validator(mode="after")
+    def _fits_in_memory(self) -> Self:
+        # (after the checks above: the estimate reads labs and cohorts as valid)
+        from talentsim.limits import check_run_size
+
+        problem = check_run_size(self)
+        if problem:
+            raise ValueError(problem)
+        return self
+
     # ----------------------------------------------------------------------------------------
     # Construction
     # ----------------------------------------------------------------------------------------
@@ -667,6 +784,9 @@ class Scenario(BaseModel):
             raise ScenarioError(
                 f"{source or 'scenario'}: expected a table of keys, got {type(data).__name__}"
             )
+        too_deep = _too_deep(data)
+        if too_deep:
+            raise ScenarioError(f"{source or 'scenario'}: {too_deep}")
         try:
             return cls.model_validate(dict(data))
         except ValidationError as exc:
@@ -720,11 +840,39 @@ class Scenario(BaseModel):
         return list(self.labs)
 
 
+def _shown_name(name: str) -> str:
+    """A name as a key path shows it: quoted when blank, padded or with odd characters."""
+    plain = name.strip() == name and name.isprintable() and "." not in name and name
+    return name[:MAX_NAME_LENGTH] if plain else _bounded_repr.repr(name)
+
+
 def _unknown_lab(path: str, name: str, known: typing.Iterable[str]) -> str:
     known = list(known)
     hint = difflib.get_close_matches(name, known, n=1)
     suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
     return f"{path}: no lab named {name!r} (known: {', '.join(known)}){suggestion}"
+
+
+def _too_deep(data: Mapping[str, Any]) -> str | None:
+    """Where tables or arrays nest deeper than any scenario does (a short key path), or None.
+
+    Walks without recursion: a document thousands of levels deep gets this message, not a
+    RecursionError in validation or in the error message that shows the value.
+    """
+    pending: list[tuple[Any, tuple[str, ...]]] = [(data, ())]
+    while pending:
+        node, path = pending.pop()
+        if len(path) > MAX_NESTING:
+            shown = ".".join(part[:20] for part in path[:6])
+            return (
+                f"{shown}...: tables or arrays nested more than {MAX_NESTING} levels deep "
+                "(a scenario needs at most 5, e.g. cohorts.NAME.weights.pay.dist)"
+            )
+        if isinstance(node, Mapping):
+            pending.extend((value, (*path, str(key))) for key, value in node.items())
+        elif isinstance(node, list | tuple):
+            pending.extend((value, (*path, str(i))) for i, value in enumerate(node))
+    return None
 
 
 def _set_path(data: dict[str, Any], path: str, value: Any, source: str) -> None:
@@ -810,6 +958,29 @@ def load_scenario(path: str | Path) -> Scenario:
             "for a dict use ts.Scenario.from_dict (ts.run and ts.TalentModel take either)"
         )
     path = Path(path)
+    data = read_toml(path)
+    if "sweep" in data:
+        # A scenario file may carry its sweep ([sweep], read by `talentsim sweep`); a sweep
+        # file of its own only names its scenario.
+        sweep = data.pop("sweep")
+        if not data:
+            named = sweep.get("scenario") if isinstance(sweep, dict) else None
+            where = f" (its scenario is {named!r})" if isinstance(named, str) else ""
+            raise ScenarioError(
+                f"{path}: is a sweep file{where}, not a scenario; run it with `talentsim sweep`"
+            )
+    return Scenario.from_dict(data, source=str(path))
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML file as a document; every failure is a ScenarioError naming the file.
+
+    A UTF-8 byte-order mark at the start (some Windows editors write one) is skipped.
+
+    Raises:
+        ScenarioError: if the file cannot be read, is not UTF-8, is not valid TOML, or nests
+            arrays or inline tables too deeply to read.
+    """
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -822,21 +993,16 @@ def load_scenario(path: str | Path) -> Scenario:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ScenarioError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    text = text.removeprefix("\ufeff")  # a byte-order mark is not part of the document
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
-    if "sweep" in data:
-        # A scenario file may carry its sweep ([sweep], read by `talentsim sweep`); a sweep
-        # file of its own only names its scenario.
-        sweep = data.pop("sweep")
-        if not data:
-            named = sweep.get("scenario") if isinstance(sweep, dict) else None
-            where = f" (its scenario is {named!r})" if isinstance(named, str) else ""
-            raise ScenarioError(
-                f"{path}: is a sweep file{where}, not a scenario; run it with `talentsim sweep`"
-            )
-    return Scenario.from_dict(data, source=str(path))
+    except RecursionError:
+        raise ScenarioError(
+            f"{path}: not valid TOML for a scenario: arrays or inline tables nested too deeply "
+            f"to read (a scenario nests at most {MAX_NESTING} levels)"
+        ) from None
 
 
 def format_validation_error(
@@ -880,8 +1046,11 @@ def _display_loc(loc: tuple[int | str, ...]) -> str:
     return ".".join(parts)
 
 
+_bounded_repr = reprlib.Repr(maxlevel=3, maxstring=60, maxother=60, maxlong=40)
+
+
 def _short(value: object) -> str:
-    text = repr(value)
+    text = _bounded_repr.repr(value)
     if len(text) > 60:
         text = text[:57] + "..."
     return f" (got {text})"

@@ -114,6 +114,23 @@ gets it) or a table such as `{ dist = "lognormal", median = 1.0, sigma = 0.3 }`.
 **Overrides.** `Scenario.with_overrides` and `talentsim run --set` address keys by dotted
 path, labs and cohorts by name and events by index: `labs.MSL.pay_level`,
 `cohorts.stars.weights.pay.sigma`, `events.0.severity`.
+
+**Names.** A lab name starts with a letter of any alphabet and goes on with letters, digits,
+`_`, `-` or single spaces between words (`"Zürich AI"`; quote it in TOML:
+`[labs."Zürich AI"]`, and on the command line: `--set "labs.Zürich AI.pay_level=2"`). A cohort
+name is printable text without `.`, control characters or spaces at either end. Both have at
+most 64 characters. Numbers in rates and durations use the digits 0–9.
+
+**Limits.** A file may start with a UTF-8 byte-order mark; tables and arrays nest at most 12
+levels. Counts (`size`, `former_colleague_ties`, `offers`) are at most 2,147,483,647. Pay
+levels and the outside pay ratio lie in [1e-6, 1e6], premiums and counter-offer limits at most
+1e6, and market values may reach 1e100 (40 standard deviations out), so that pay stays a
+finite positive number. Validation also estimates the memory a run will need (the researchers
+at the start plus the expected entrants over the duration, the colleague ties, the records per
+step and place) and refuses a scenario above a limit, with the estimate: half of the machine's
+memory, or the environment variable `TALENTSIM_MEMORY_LIMIT` (`TALENTSIM_MEMORY_LIMIT=64GiB
+talentsim run FILE`; sizes in B, kB, MB, GB, TB, KiB, MiB, GiB or TiB). See
+`talentsim/limits.py`.
 """
 
 

@@ -35,8 +35,9 @@ UNIT_YEARS: dict[str, float] = {
 }
 
 _NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
-_DURATION_RE = re.compile(rf"^\s*(?P<value>{_NUMBER})\s*(?P<unit>[a-zA-Z]+)\s*$")
-_RATE_RE = re.compile(rf"^\s*(?P<value>{_NUMBER})\s*/\s*(?P<unit>[a-zA-Z]+)\s*$")
+# (ASCII: "٣/year" or a full-width digit is not a number a reader of the file can check)
+_DURATION_RE = re.compile(rf"^\s*(?P<value>{_NUMBER})\s*(?P<unit>[a-zA-Z]+)\s*$", re.ASCII)
+_RATE_RE = re.compile(rf"^\s*(?P<value>{_NUMBER})\s*/\s*(?P<unit>[a-zA-Z]+)\s*$", re.ASCII)
 
 _UNIT_HELP = "units: d, w, mo, y (or day, week, month, year)"
 

@@ -239,7 +239,7 @@ TEXT_MUTATIONS = [
         "lab-name-with-trailing-newline",
         "[labs.Bravo]",
         '[labs."Bravo\\n"]',
-        "labs.Bravo",
+        "labs.'Bravo\\n'",  # quoted, so that the newline shows
         ["lab name"],
     ),
 ]
