@@ -310,15 +310,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _validate(args) -> int:
-    import tomllib
-
-    from talentsim.scenario import ScenarioError, load_scenario
+    from talentsim.scenario import ScenarioError, load_scenario, read_toml
     from talentsim.sweepfile import load_sweep_file
 
     try:
-        with open(args.file, "rb") as handle:
-            has_sweep = "sweep" in tomllib.load(handle)
-    except (OSError, ValueError, RecursionError):  # (TOMLDecodeError, UnicodeDecodeError)
+        has_sweep = "sweep" in read_toml(Path(args.file))
+    except ScenarioError:
         has_sweep = False  # load_scenario says what is wrong with the file
     spec = None
     if has_sweep:

@@ -20,14 +20,19 @@ file is the scenario. Like scenarios, sweep files are data: nothing in them is e
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from talentsim.designs import DESIGNS
-from talentsim.scenario import Scenario, ScenarioError, format_validation_error, load_scenario
+from talentsim.scenario import (
+    Scenario,
+    ScenarioError,
+    format_validation_error,
+    load_scenario,
+    read_toml,
+)
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -106,14 +111,7 @@ def load_sweep_file(path: str | Path) -> tuple[Scenario, SweepSpec]:
         ScenarioError: naming the file, the key path and what was expected.
     """
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScenarioError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{path}: cannot be read ({exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+    data = read_toml(path)  # (a byte-order mark, deep nesting and bad bytes handled there)
     if "sweep" not in data:
         raise ScenarioError(f"{path}: no [sweep] table; see docs/sweeps.md for the format")
     sweep_part = {"sweep": data.pop("sweep")}

@@ -539,3 +539,18 @@ def test_store_merge_keeps_a_run_done_in_any_store_and_failures_elsewhere(
     assert failed["error"].str.contains("simulated failure").all()
     assert merged.summaries()["run_id"].is_unique and len(merged.summaries()) == 6
     merged.close()
+
+
+def test_a_sweep_file_with_a_byte_order_mark_reads_like_any_other(tmp_path: Path) -> None:
+    from talentsim.sweepfile import load_sweep_file
+
+    source = ROOT / "examples" / "paper_sweep" / "phase.toml"
+    text = source.read_text(encoding="utf-8").replace(
+        'scenario = "../../scenarios/msl_exodus.toml"',
+        f'scenario = "{ROOT / "scenarios" / "msl_exodus.toml"}"',
+    )
+    marked = tmp_path / "phase.toml"
+    marked.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    plain = tmp_path / "plain.toml"
+    plain.write_text(text, encoding="utf-8")
+    assert load_sweep_file(marked) == load_sweep_file(plain)
