@@ -41,7 +41,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from scipy import stats as scipy_stats
 
 from talentsim import run_statistics, terms
 from talentsim.results import DEPARTURE_KINDS, RunResult, run
@@ -406,7 +405,12 @@ class Targets(BaseModel):
             raise ValueError(f"target names must be unique; repeated: {', '.join(repeated)}")
         return targets
 
-    source_file: str | None = Field(default=None, exclude=True)
+    _source_file: str | None = PrivateAttr(default=None)
+
+    @property
+    def source_file(self) -> str | None:
+        """The file the targets were read from (None for targets built in Python)."""
+        return self._source_file
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str | None = None) -> Targets:
@@ -418,12 +422,12 @@ class Targets(BaseModel):
         where = source or "targets"
         if not isinstance(data, Mapping):
             raise TargetsError(f"{where}: expected a table of keys, got {type(data).__name__}")
-        if "source_file" in data:
-            raise TargetsError(f"{where}: source_file: unknown key")
         try:
-            return cls.model_validate({**data, "source_file": source})
+            targets = cls.model_validate(dict(data))
         except ValidationError as exc:
             raise TargetsError(_format_errors(exc, where)) from None
+        targets._source_file = source
+        return targets
 
     def __getitem__(self, name: str) -> Target:
         for target in self.targets:
@@ -620,6 +624,8 @@ def evaluate_targets(
 
 
 def _fit_row(target: Target, values: np.ndarray) -> dict[str, Any]:
+    from scipy import stats as scipy_stats  # (~0.3 s to import: not on every worker's import)
+
     defined = values[~np.isnan(values)]
     n = len(defined)
     low, high = target.bounds

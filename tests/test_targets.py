@@ -490,3 +490,20 @@ def test_cli_targets_bad_file_is_one_error_line(
     assert status == 2
     assert err.startswith(f"error: {bad}: targets.0: args.windw: unknown key")
     assert err.count("\n") == 1
+
+
+def test_the_statistics_benchmark_runs_and_writes_its_figures(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "benchmarks/run_statistics.py", "--quick", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    figures = pd.read_csv(tmp_path / "run_statistics_quick.csv")
+    assert set(figures["statistic"]) == {"RunArrays.of", *rs.STATISTICS}
+    assert (figures["ratio_to_run"] > 0).all()
