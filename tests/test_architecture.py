@@ -45,6 +45,7 @@ LAYERS: list[tuple[str, ...]] = [
         "analysis",
         "sensitivity_analysis",
         "targets",
+        "calibrate",
     ),
     ("validation",),
     ("plots", "report", "viz", "schema_doc"),
