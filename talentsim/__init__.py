@@ -20,7 +20,7 @@ if sys.version_info < (3, 12):  # noqa: UP036  # pragma: no cover - before 3.12-
         + "; install Python 3.12 (e.g. 'pyenv install 3.12')."
     )
 
-from talentsim import seeds, terms
+from talentsim import run_statistics, seeds, terms
 from talentsim.analysis import aggregate
 from talentsim.compare import Comparison, compare
 from talentsim.designs import Range, make_design
@@ -31,6 +31,7 @@ from talentsim.results import RunResult, replicates, run
 from talentsim.scenario import Scenario, ScenarioError, load_scenario
 from talentsim.sensitivity_analysis import sensitivity
 from talentsim.store import SweepStore
+from talentsim.targets import Source, Target, Targets, TargetsError, evaluate_targets, load_targets
 from talentsim.versions import __version__
 
 _LAZY_MODULES = ("plots", "report")
@@ -55,18 +56,25 @@ __all__ = [
     "RunResult",
     "Scenario",
     "ScenarioError",
+    "Source",
     "SweepStore",
     "TalentModel",
+    "Target",
+    "Targets",
+    "TargetsError",
     "__version__",
     "aggregate",
     "compare",
+    "evaluate_targets",
     "load_scenario",
+    "load_targets",
     "make_design",
     "meanfield",
     "plots",
     "replicates",
     "report",
     "run",
+    "run_statistics",
     "seeds",
     "sensitivity",
     "sweep",

@@ -1,7 +1,8 @@
 """Command line: ``talentsim run``, ``compare``, ``sweep``, ``report``, ``meanfield``, ``viz``.
 
-Also ``talentsim validate FILE``, which checks a scenario or sweep file, and ``talentsim store
-merge OUT STORE ...``, which combines the stores of a sweep's shards.
+Also ``talentsim validate FILE``, which checks a scenario or sweep file, ``talentsim store
+merge OUT STORE ...``, which combines the stores of a sweep's shards, and ``talentsim targets
+SCENARIO TARGETS``, which evaluates a scenario against a targets file.
 
 Errors in input (a malformed scenario, an unknown key, an unwritable output folder) print one
 clear message and exit with status 2; they never print a traceback.
@@ -275,6 +276,22 @@ def _build_parser():
     )
     validate.add_argument("file", help="scenario or sweep TOML file")
     _add_max_runs_option(validate)
+
+    targets = sub.add_parser(
+        "targets",
+        help="evaluate a scenario against a targets file (observed vs simulated)",
+        description="Run a scenario over replicate seeds and print, per target of a targets "
+        "file, the observed value, band or bound beside the simulated mean with its 95%% "
+        "interval. Example: talentsim targets scenarios/msl_exodus.toml targets/msl.toml",
+    )
+    targets.add_argument("file", help="scenario TOML file")
+    targets.add_argument("targets", help="targets TOML file")
+    targets.add_argument("--seeds", type=int, default=20, help="replicates (20)")
+    targets.add_argument(
+        "--root-seed", type=int, default=0, help="root of the spawned replicate seeds (0)"
+    )
+    _add_set_option(targets, "override a value of the scenario")
+    targets.add_argument("--csv", default=None, metavar="PATH", help="also write the table here")
     return parser
 
 
@@ -300,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
             return _viz(args)
         if args.command == "store":
             return _store_merge(args)
+        if args.command == "targets":
+            return _targets(args)
         return _run(args)
     except ScenarioError as exc:
         sys.stderr.write(f"error: {exc}\n")
@@ -500,10 +519,7 @@ def _compare(args) -> int:
 
     scenario = _load_with_overrides(args.file, args.overrides)
     variants = _parse_variants(args.variants)
-    if args.seeds < 2:
-        raise ScenarioError(f"--seeds: expected at least 2 replicates, got {args.seeds}")
-    if args.root_seed < 0:
-        raise ScenarioError(f"--root-seed: expected a non-negative integer, got {args.root_seed}")
+    _check_replicates(args)
     out = Path(args.out) if args.out else Path("results") / f"{scenario.name}-compare"
     _check_output_folder(out, force=args.force)
     _compile_first(scenario, quiet=args.quiet)
@@ -527,6 +543,35 @@ def _compare(args) -> int:
         raise ScenarioError(f"{out}: cannot write results ({exc.strerror or exc})") from None
     if not args.quiet:
         _print_effects(comparison, args.metrics, out)
+    return 0
+
+
+def _check_replicates(args) -> None:
+    """``--seeds`` (at least 2) and ``--root-seed`` (non-negative), or a clear error."""
+    from talentsim.scenario import ScenarioError
+
+    if args.seeds < 2:
+        raise ScenarioError(f"--seeds: expected at least 2 replicates, got {args.seeds}")
+    if args.root_seed < 0:
+        raise ScenarioError(f"--root-seed: expected a non-negative integer, got {args.root_seed}")
+
+
+def _targets(args) -> int:
+    from talentsim.scenario import ScenarioError
+    from talentsim.targets import evaluate_targets, format_fit_table, load_targets
+
+    scenario = _load_with_overrides(args.file, args.overrides)
+    targets = load_targets(args.targets)
+    _check_replicates(args)
+    _compile_first(scenario, quiet=False)
+    table = evaluate_targets(scenario, targets, seeds=args.seeds, root_seed=args.root_seed)
+    if args.csv:
+        try:
+            table.to_csv(args.csv, index=False)
+        except OSError as exc:
+            raise ScenarioError(f"--csv {args.csv}: cannot write ({exc.strerror or exc})") from None
+    print(f"{args.targets} ({targets.name}) on scenario {scenario.name}, {args.seeds} seeds\n")
+    print(format_fit_table(table, targets))
     return 0
 
 

@@ -36,8 +36,17 @@ LAYERS: list[tuple[str, ...]] = [
     ("population", "network"),  # state
     ("kernels",),  # the rules on arrays
     ("model",),
-    ("results", "mean_field"),
-    ("store", "sweepfile", "experiments", "compare", "analysis", "sensitivity_analysis"),
+    ("results", "mean_field", "run_statistics"),
+    (
+        "store",
+        "sweepfile",
+        "experiments",
+        "compare",
+        "analysis",
+        "sensitivity_analysis",
+        "targets",
+        "calibrate",
+    ),
     ("validation",),
     (
         "plots",
