@@ -121,16 +121,17 @@ prefetch: Callable[[tuple, int], None] = _make_prefetch()
 """Ask the processor to bring ``array[index]`` of each of a tuple of arrays into cache."""
 
 
-def compile_keyed(function: Callable[..., Any], key: str, *, is_helper: bool) -> Any:
+def compile_keyed(function: Callable[..., Any], key: str, options: dict[str, Any]) -> Any:
     """Compile ``function`` (lazily) with a disk cache whose index key also holds ``key``.
 
     Used for functions compiled against one set of utility terms: Numba freezes the globals
     a function reads when it compiles it, and its cache key covers only the function's own
     bytecode, so two sets of terms would otherwise share (and confuse) one cache entry.
     Without Numba's private cache class the function is not cached on disk: it compiles in
-    each new process instead.
+    each new process instead. ``options`` are Numba's, or ``{"helper": True}`` for the
+    options of :data:`helper`.
     """
-    options = dict(HELPER_OPTIONS) if is_helper else {}
+    options = dict(HELPER_OPTIONS) if options.get("helper") else dict(options)
     cache_class = None if FORCE_FALLBACK else _keyed_cache_class(key)
     dispatcher = numba.njit(cache=cache_class is not None, **options)(function)
     if cache_class is not None:
