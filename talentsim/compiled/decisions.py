@@ -83,10 +83,10 @@ HIRE, QUIT, RETURN, EXIT, SEPARATION = range(1, 6)
 #: processor waits on each row's memory in turn (~6% of a step at 10^5 researchers).
 AHEAD = 8
 
-# What the kernel set fills in for its registry (frozen into the compiled code).
-TERM_KERNELS: tuple = ()
+# What the kernel set fills in for its registry (frozen into the compiled code): per term,
+# (kernel, position, row of its weights or -1, whether it counts at the outside pool).
+TERMS: tuple = ()
 N_TERMS = 0
-AT_OUTSIDE = np.zeros(0, np.bool_)
 WEIGHT_ROW = np.zeros(0, np.int64)
 #: Functions here compiled once per registry, with their Numba options.
 _TEMPLATES: dict[str, dict[str, Any]] = {}
@@ -125,15 +125,14 @@ def terms_at(terms, k, i, j, pay, peer_share, context):  # pragma: no cover - co
     """
     switches, weights, researchers, labs, outside_amenity = context[:5]
     at_lab = j < labs.amenity.shape[0]
-    t = 0
-    for kernel in literal_unroll(TERM_KERNELS):
+    # one copy of the body per term, its position, weight row and place rule constants there
+    for term in literal_unroll(TERMS):
+        kernel, t, row, anywhere = term
         value = 0.0
-        if switches[t] and (at_lab or AT_OUTSIDE[t]):
-            row = WEIGHT_ROW[t]
+        if switches[t] and (at_lab or anywhere):
             w = weights[row, i] if row >= 0 else 0.0
             value = kernel(w, i, j, pay, peer_share, researchers, labs, outside_amenity)
         terms[t, k] = value
-        t += 1  # noqa: SIM113 (literal_unroll has no enumerate)
 
 
 @_template(**_HELPER)
@@ -167,7 +166,7 @@ def fetch_ahead(rows, k, decided, context):  # pragma: no cover - compiled
     if k + AHEAD < rows.shape[0]:
         row = rows[k + AHEAD]
         switches, weights, researchers = context[0], context[1], context[2]
-        prefetch(researchers, row)
+        prefetch((researchers.location, researchers.pay, researchers.last_lab), row)
         prefetch((decided,), row)
         for t in range(N_TERMS):
             if switches[t] and WEIGHT_ROW[t] >= 0:
@@ -610,9 +609,16 @@ def _build(fingerprint: str) -> KernelSet:
     weighted = [term.name for term in registry.weighted()]
     namespace = dict(globals())
     namespace.update(
-        TERM_KERNELS=tuple(term.kernel for term in terms),
+        TERMS=tuple(
+            (
+                term.kernel,
+                t,
+                weighted.index(term.name) if term.weight is not None else -1,
+                term.at_outside,
+            )
+            for t, term in enumerate(terms)
+        ),
         N_TERMS=len(terms),
-        AT_OUTSIDE=np.array([term.at_outside for term in terms], dtype=np.bool_),
         USES_TIES=np.array([term.uses_ties for term in terms], dtype=np.bool_),
         WEIGHT_ROW=np.array(
             [weighted.index(t.name) if t.weight is not None else -1 for t in terms],
