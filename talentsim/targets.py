@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
@@ -52,6 +51,7 @@ from talentsim.scenario import (
     ScenarioError,
     as_scenario,
     format_validation_error,
+    read_toml,
 )
 from talentsim.seeds import seed_list
 from talentsim.units import format_years, parse_duration
@@ -455,19 +455,9 @@ def load_targets(path: str | os.PathLike[str]) -> Targets:
     """
     path = Path(path)
     try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise TargetsError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise TargetsError(f"{path}: is a folder, expected a TOML targets file") from None
-    except OSError as exc:
-        raise TargetsError(f"{path}: cannot be read ({exc.strerror})") from None
-    except UnicodeDecodeError as exc:
-        raise TargetsError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise TargetsError(f"{path}: not valid TOML: {exc}") from None
+        data = read_toml(path)  # (a byte-order mark, deep nesting, bad bytes: as scenarios)
+    except ScenarioError as exc:
+        raise TargetsError(str(exc).replace("TOML scenario file", "TOML targets file")) from None
     return Targets.from_dict(data, source=str(path))
 
 
