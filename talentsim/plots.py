@@ -915,10 +915,10 @@ def sensitivity_bars(indices: pd.DataFrame, *, output: str | None = None) -> Fig
 
 
 def headline_metrics(scenario: Scenario) -> list[str]:
-    """The metrics a comparison shows by default: attrition and net flow per lab, and more."""
-    labs = scenario.lab_names
-    per_lab = [f"{m}.{lab}" for m in ("attrition", "net_flow") for lab in labs]
-    return [*per_lab, "boomerangs", "early_exits", "moves"]
+    """The metrics a comparison shows by default (:func:`talentsim.compare.headline_metrics`)."""
+    from talentsim.compare import headline_metrics as headline
+
+    return headline(scenario)
 
 
 @_styled
