@@ -128,7 +128,7 @@ class Researcher(mesa.Agent):
 
     def offered_pay(self, lab: str, info: dict[str, Any]) -> float:
         """What ``lab`` offers: former staff by its return rule, others the new-hire premium."""
-        if lab == self.former:
+        if lab == self.former and info["return_pay"] != "new_hire":
             if info["return_pay"] == "old":
                 return self.former_pay
             return info["pay_level"] * (1.0 + info["return_premium"]) * self.market_value

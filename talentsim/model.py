@@ -393,6 +393,7 @@ class TalentModel(mesa.Model):
                 counter_offer_limit=labs.counter_offer_limit,
                 return_premium=labs.return_premium,
                 return_old_pay=labs.return_old_pay,
+                return_as_new_hire=labs.return_as_new_hire,
             )
         )
         market_record = records.Market(

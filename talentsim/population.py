@@ -188,6 +188,7 @@ class LabState:
     counter_offer_limit: np.ndarray
     return_premium: np.ndarray
     return_old_pay: np.ndarray
+    return_as_new_hire: np.ndarray
     reputation: np.ndarray
     reputation_decay: float
     frozen_until: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
@@ -220,6 +221,9 @@ class LabState:
             counter_offer_limit=column([lab.counter_offer_limit for lab in labs]),
             return_premium=column([lab.return_premium for lab in labs]),
             return_old_pay=np.array([lab.return_pay == "old" for lab in labs], dtype=np.bool_),
+            return_as_new_hire=np.array(
+                [lab.return_pay == "new_hire" for lab in labs], dtype=np.bool_
+            ),
             reputation=np.zeros(len(labs)),
             reputation_decay=half_life_factor(scenario.market.reputation_half_life, dt),
             frozen_until=np.zeros(len(labs), dtype=np.int64),

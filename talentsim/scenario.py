@@ -350,12 +350,13 @@ class Lab(BaseModel):
         ge=1,
         description="A counter-offer raises pay at most to this multiple of the current pay.",
     )
-    return_pay: Literal["market", "old"] = Field(
+    return_pay: Literal["market", "old", "new_hire"] = Field(
         default="market",
         description=(
             "What the lab offers its former staff (boomerang returns): 'market' is pay level × "
             "market value × (1 + return_premium), never the new-hire premium; 'old' is the "
-            "pay they had when they left."
+            "pay they had when they left; 'new_hire' pays them as newcomers, premium included "
+            "(what the mean-field equations assume: they do not track former labs)."
         ),
     )
     return_premium: float = Field(
@@ -369,10 +370,11 @@ class Lab(BaseModel):
 
     @model_validator(mode="after")
     def _return_premium_with_market_pay(self) -> Self:
-        if self.return_pay == "old" and self.return_premium != 0:
+        if self.return_pay != "market" and self.return_premium != 0:
             raise ValueError(
-                "return_premium applies to return_pay = 'market'; with return_pay = 'old' a "
-                "returner gets their old pay: remove return_premium or use return_pay = 'market'"
+                f"return_premium applies to return_pay = 'market'; with return_pay = "
+                f"'{self.return_pay}' it would be ignored: remove return_premium or use "
+                "return_pay = 'market'"
             )
         return self
 

@@ -274,3 +274,20 @@ def test_a_return_premium_needs_market_pay() -> None:
     data["labs"]["B"].update({"return_pay": "old", "return_premium": 0.2})
     with pytest.raises(ts.ScenarioError, match=r"labs\.B: return_premium applies to"):
         ts.Scenario.from_dict(data)
+
+
+def test_returners_can_be_paid_as_newcomers_which_the_mean_field_needs() -> None:
+    from talentsim.mean_field import untreatable
+
+    scenario = _returns_scenario(return_pay="new_hire")
+    model, log = _moves(scenario, 0)
+    b = scenario.lab_names.index("B")
+    back = (log["kind"] == RETURN) & (log["destination"] == b)
+    assert back.sum() >= 3
+    # as every hire into B: its pay level 1.2 with the 50% new-hire premium
+    value = model.population.view("market_value")
+    expected = 1.2 * 1.5 * value[log["researcher"][back]]
+    np.testing.assert_allclose(log["pay_after"][back], expected, rtol=1e-12)
+    assert not any(problem.startswith("labs.B.") for problem in untreatable(scenario))
+    refused = untreatable(_returns_scenario())
+    assert any(problem.startswith("labs.B.return_pay") for problem in refused)

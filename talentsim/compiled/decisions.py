@@ -199,10 +199,11 @@ def offered_pay(hiring, state, r, j, premium):  # pragma: no cover - compiled
     """What lab ``j`` offers researcher ``r``, ``premium`` being the offer's new-hire premium.
 
     Former staff (``j`` is ``r``'s former lab) are not paid as poached stars: they get their
-    old pay if the lab pays returners so, else market pay with the lab's return premium.
-    Anyone else gets the pay level × (1 + ``premium``) × market value.
+    old pay if the lab pays returners so, else market pay with the lab's return premium
+    (unless the lab pays them as newcomers). Anyone else gets the pay level ×
+    (1 + ``premium``) × market value.
     """
-    if j == state.last_lab[r]:
+    if j == state.last_lab[r] and not hiring.return_as_new_hire[j]:
         if hiring.return_old_pay[j]:
             return state.last_lab_pay[r]
         premium = hiring.return_premium[j]

@@ -72,6 +72,8 @@ class Hiring(NamedTuple):
     """Premium over market pay offered to former staff (the "market" rule)."""
     return_old_pay: np.ndarray
     """Whether the lab offers former staff their old pay (else market pay with a premium)."""
+    return_as_new_hire: np.ndarray
+    """Whether the lab offers former staff what it offers newcomers (overrides the others)."""
 
 
 class Market(NamedTuple):
