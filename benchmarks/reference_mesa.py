@@ -67,6 +67,9 @@ class Researcher(mesa.Agent):
         self.attachment = attachment
         self.tenure = tenure
         self.pay = pay
+        # pay when leaving the former lab; starting alumni: its pay level × market value
+        level = 0.0 if former is None else model.spec.labs[former].pay_level
+        self.former_pay = level * market_value
 
     def utility(self, place: str, pay: float) -> float:
         """Deterministic utility at ``place`` when paid ``pay``."""
@@ -107,7 +110,7 @@ class Researcher(mesa.Agent):
             lab = model.offering_lab(self.place)
             if lab is not None:
                 info = model.lab_info[lab]
-                offered = info["pay_level"] * (1.0 + info["premium"]) * self.market_value
+                offered = self.offered_pay(lab, info)
                 current = self.pay if employed else model.spec.outside.pay_ratio * self.market_value
                 switching = model.spec.market.switching_cost if employed else 0.0
                 gain = self.utility(lab, offered) - switching - self.utility(self.place, current)
@@ -123,6 +126,14 @@ class Researcher(mesa.Agent):
             if self.accepts(gain):
                 self.move(OUTSIDE, outside_pay)
 
+    def offered_pay(self, lab: str, info: dict[str, Any]) -> float:
+        """What ``lab`` offers: former staff by its return rule, others the new-hire premium."""
+        if lab == self.former and info["return_pay"] != "new_hire":
+            if info["return_pay"] == "old":
+                return self.former_pay
+            return info["pay_level"] * (1.0 + info["return_premium"]) * self.market_value
+        return info["pay_level"] * (1.0 + info["premium"]) * self.market_value
+
     def move(self, place: str, pay: float) -> None:
         """Move, recording the flow and the attachment to a lab left."""
         model = self.model
@@ -130,7 +141,7 @@ class Researcher(mesa.Agent):
             model.flows[self.place]["departures"] += 1
             if place != OUTSIDE:
                 model.flows[self.place]["quits"] += 1
-            self.former = self.place
+            self.former, self.former_pay = self.place, self.pay
             self.attachment = 1.0 - math.exp(-self.tenure / model.spec.market.attachment_bond_time)
         elif place == self.former:
             self.former, self.attachment = None, 0.0
@@ -178,6 +189,8 @@ class ReferenceModel(mesa.Model):
             name: {
                 "pay_level": lab.pay_level,
                 "premium": lab.new_hire_premium,
+                "return_pay": lab.return_pay,
+                "return_premium": lab.return_premium,
                 "clarity": lab.mission_clarity,
                 "orientation": lab.orientation,
                 "turmoil": lab.turmoil,

@@ -22,7 +22,7 @@ if sys.version_info < (3, 12):  # noqa: UP036  # pragma: no cover - before 3.12-
 
 from talentsim import run_statistics, seeds, terms
 from talentsim.analysis import aggregate
-from talentsim.compare import Comparison, compare
+from talentsim.compare import CapacityWarning, Comparison, compare
 from talentsim.designs import Range, make_design
 from talentsim.experiments import sweep
 from talentsim.mean_field import MeanFieldError, MeanFieldResult, meanfield
@@ -47,6 +47,7 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "CapacityWarning",
     "Comparison",
     "Lab",
     "MeanFieldError",

@@ -512,9 +512,10 @@ def _parse_variants(items: list[str]) -> dict[str, dict[str, object]]:
 
 
 def _compare(args) -> int:
+    import warnings
     from pathlib import Path
 
-    from talentsim.compare import compare
+    from talentsim.compare import CapacityWarning, compare
     from talentsim.scenario import ScenarioError
 
     scenario = _load_with_overrides(args.file, args.overrides)
@@ -525,14 +526,16 @@ def _compare(args) -> int:
     _compile_first(scenario, quiet=args.quiet)
     show = not args.quiet and sys.stderr.isatty()
     try:
-        comparison = compare(
-            scenario,
-            variants,
-            seeds=args.seeds,
-            metrics=args.metrics,
-            root_seed=args.root_seed,
-            progress=show,
-        )
+        with warnings.catch_warnings():  # printed with the effects, as warning: lines
+            warnings.simplefilter("ignore", CapacityWarning)
+            comparison = compare(
+                scenario,
+                variants,
+                seeds=args.seeds,
+                metrics=args.metrics,
+                root_seed=args.root_seed,
+                progress=show,
+            )
     except ScenarioError:
         raise
     except ValueError as exc:
@@ -543,6 +546,9 @@ def _compare(args) -> int:
         raise ScenarioError(f"{out}: cannot write results ({exc.strerror or exc})") from None
     if not args.quiet:
         _print_effects(comparison, args.metrics, out)
+    else:
+        for message in comparison.capacity_warnings():
+            sys.stderr.write(f"warning: {message}\n")
     return 0
 
 
@@ -688,14 +694,10 @@ def _dask_executor(address: str):
     return client.get_executor(), client
 
 
-def _headline_metrics(scenario) -> list[str]:
-    labs = scenario.lab_names
-    per_lab = [f"{m}.{lab}" for m in ("attrition", "net_flow") for lab in labs]
-    return [*per_lab, "boomerangs", "early_exits", "moves"]
-
-
 def _print_effects(comparison, metrics, out) -> None:
-    shown = metrics or _headline_metrics(comparison.scenario)
+    from talentsim.compare import headline_metrics
+
+    shown = metrics or headline_metrics(comparison.scenario)
     effects = comparison.effects
     n = int(effects["n"].max()) if len(effects) else 0
     level = f"{comparison.confidence:.0%}"
@@ -716,6 +718,8 @@ def _print_effects(comparison, metrics, out) -> None:
             f"{row.variant!s:<16}{row.metric!s:<28}{row.baseline_mean:>10.3g}"
             f"{row.variant_mean:>10.3g}{row.effect:>+10.3g}  {ci:<22}{p:>8}"
         )
+    for message in comparison.capacity_warnings():
+        print(f"warning: {message}")
     print(f"runs and effects written to {out}/ (runs.csv, effects.csv, comparison.json)")
 
 

@@ -8,6 +8,14 @@ allows: once people's paths diverge, their later draws are used for different ch
 effect of a variant on a metric is the mean paired difference with a t confidence interval and
 a paired t-test.
 
+Capacity can decide an effect: a variant that makes a full lab more attractive changes who is
+turned away, not who arrives. :meth:`Comparison.capacity_absorbed` finds the labs where a
+variant's effect on arrivals is mostly absorbed by capacity — its effect on
+``blocked_by_capacity.LAB`` is significant (the confidence interval excludes 0) and at least
+:data:`ABSORBED_SHARE` times its effect on ``hires.LAB`` in size — and :func:`compare` warns
+about them (a :class:`CapacityWarning`), so that "no effect on hires" is not read where the cap
+decided.
+
 References:
     Law, A. M. (2015). *Simulation Modeling and Analysis*, 5th ed., §11.2 (common random
     numbers and paired-t confidence intervals).
@@ -16,6 +24,7 @@ References:
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -38,6 +47,31 @@ from talentsim.scenario import Scenario, ScenarioError, as_scenario
 from talentsim.seeds import seed_list
 
 BASELINE = "baseline"
+
+ABSORBED_SHARE = 0.5
+"""A variant's effect at a lab counts as absorbed by capacity when its effect on
+``blocked_by_capacity.LAB`` is significant and at least this share of its effect on
+``hires.LAB`` in size (comparable to it, or larger)."""
+
+
+class CapacityWarning(UserWarning):
+    """A comparison's effect on a lab's arrivals is mostly absorbed by the lab's capacity."""
+
+
+def headline_metrics(scenario: Scenario) -> list[str]:
+    """The metrics a comparison shows by default.
+
+    Attrition and net flow per lab, people turned away by each lab with a capacity
+    (``blocked_by_capacity.LAB``), boomerangs, early exits and moves.
+    """
+    labs = scenario.lab_names
+    per_lab = [f"{m}.{lab}" for m in ("attrition", "net_flow") for lab in labs]
+    capped = [
+        f"blocked_by_capacity.{name}"
+        for name, lab in scenario.labs.items()
+        if lab.capacity is not None
+    ]
+    return [*per_lab, *capped, "boomerangs", "early_exits", "moves"]
 
 
 @dataclass
@@ -72,6 +106,52 @@ class Comparison:
         if rows.empty:
             raise KeyError(f"no effect for variant {variant!r} and metric {metric!r}")
         return rows.iloc[0]
+
+    def capacity_absorbed(self) -> pd.DataFrame:
+        """The (variant, lab) pairs whose effect on arrivals capacity mostly absorbed.
+
+        A pair is listed when the variant's effect on ``blocked_by_capacity.LAB`` has a
+        confidence interval that excludes 0 and is at least :data:`ABSORBED_SHARE` times its
+        effect on ``hires.LAB`` in size. Needs both metrics among the compared ones (they are
+        by default). Columns: ``variant``, ``lab``, ``hires_effect``, ``blocked_effect``,
+        ``blocked_ci_low``, ``blocked_ci_high``.
+        """
+        rows = []
+        effects = self.effects.set_index(["variant", "metric"])
+        for variant in self.variants:
+            for lab in self.scenario.lab_names:
+                blocked_key = (variant, f"blocked_by_capacity.{lab}")
+                hires_key = (variant, f"hires.{lab}")
+                if blocked_key not in effects.index or hires_key not in effects.index:
+                    continue
+                blocked, hires = effects.loc[blocked_key], effects.loc[hires_key]
+                low, high = float(blocked["ci_low"]), float(blocked["ci_high"])
+                significant = low > 0 or high < 0
+                size = abs(float(blocked["effect"]))
+                if significant and size >= ABSORBED_SHARE * abs(float(hires["effect"])):
+                    rows.append(
+                        {
+                            "variant": variant,
+                            "lab": lab,
+                            "hires_effect": float(hires["effect"]),
+                            "blocked_effect": float(blocked["effect"]),
+                            "blocked_ci_low": low,
+                            "blocked_ci_high": high,
+                        }
+                    )
+        columns = ["variant", "lab", "hires_effect", "blocked_effect"]
+        return pd.DataFrame(rows, columns=[*columns, "blocked_ci_low", "blocked_ci_high"])
+
+    def capacity_warnings(self) -> list[str]:
+        """One sentence per row of :meth:`capacity_absorbed` (empty if none)."""
+        return [
+            f"variant {row.variant!r}: its effect on arrivals at {row.lab} is mostly absorbed "
+            f"by capacity: people turned away (blocked_by_capacity.{row.lab}) changed by "
+            f"{row.blocked_effect:+.3g} against {row.hires_effect:+.3g} for hires.{row.lab}; "
+            f"the cap (labs.{row.lab}.capacity) decided, so read no effect on hires as a full "
+            "lab, not as no effect"
+            for row in self.capacity_absorbed().itertuples()
+        ]
 
     def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
         """Write ``runs.csv``, ``effects.csv`` and ``comparison.json`` (atomically)."""
@@ -160,6 +240,10 @@ def compare(
     Returns:
         A :class:`Comparison`.
 
+    Warns:
+        CapacityWarning: for each variant and lab whose effect on arrivals capacity mostly
+            absorbed (:meth:`Comparison.capacity_absorbed`).
+
     Raises:
         ScenarioError: if a variant's overrides are invalid (checked before anything runs).
         ValueError: for a bad number of seeds, a reserved variant name or a bad confidence.
@@ -210,7 +294,7 @@ def compare(
     effects = paired_effects(runs, confidence)
     from talentsim.results import run_metadata
 
-    return Comparison(
+    comparison = Comparison(
         runs=runs,
         effects=effects,
         variants={name: dict(o) for name, o in variants.items()},
@@ -218,6 +302,9 @@ def compare(
         scenario=base,
         metadata=run_metadata(),
     )
+    for message in comparison.capacity_warnings():
+        warnings.warn(message, CapacityWarning, stacklevel=2)
+    return comparison
 
 
 def paired_effects(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:

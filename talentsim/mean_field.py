@@ -39,7 +39,8 @@ Mechanisms whose expectation is not a function of these expected counts — coll
 (the reference pay is a quantile of the lab's pay distribution), reputation, counter-offers,
 attachment (it depends on each researcher's tenure when they left), random reorganisations
 (the expected logit of a random turmoil is not the logit of the expected turmoil), poaching
-raids and binding capacity — are refused with a
+raids, binding capacity, and former staff paid otherwise than newcomers
+(``labs.NAME.return_pay``: the state does not track former labs) — are refused with a
 :class:`MeanFieldError` that names each one and how to switch it off, rather than answered
 wrongly. ``strict=False`` ignores them and lists what was ignored in ``result.caveats``.
 
@@ -224,12 +225,34 @@ def untreatable(spec: Scenario) -> list[str]:
         if matters and getattr(mech, name)
     ]
     problems += [
+        f"labs.{name}.return_pay: former staff who come back are paid by the lab's return rule, "
+        "not as newcomers, and the mean-field state does not track former labs (set "
+        f'labs.{name}.return_pay = "new_hire", or a return_premium equal to the new-hire '
+        "premium)"
+        for name, lab in spec.labs.items()
+        if _returners_paid_apart(spec, name, lab)
+    ]
+    problems += [
         f"events.{index} (poaching_raid): a fixed number of targeted offers is not a rate "
         "(remove the event)"
         for index, event in enumerate(spec.events)
         if isinstance(event, PoachingRaid)
     ]
     return problems
+
+
+def _returners_paid_apart(spec: Scenario, name: str, lab: Any) -> bool:
+    """Whether lab ``name`` may offer its former staff other pay than newcomers."""
+    if lab.return_pay == "new_hire":
+        return False
+    if lab.return_pay == "old":
+        return True
+    premiums = {lab.new_hire_premium} | {
+        event.new_hire_premium
+        for event in spec.events
+        if isinstance(event, PayChange) and event.lab == name and event.new_hire_premium is not None
+    }
+    return premiums != {lab.return_premium}
 
 
 def relaxation_time(

@@ -9,14 +9,19 @@ Each step (length ``dt`` years, ``scenario.time.step``) covers the interval
 2. each lab's reference pay ratio (a quantile of its staff's pay / market value) and each
    researcher's share of colleague ties per place are taken from the start of the step;
 3. exogenous separations of employed researchers (lab → outside pool);
-4. offers: each employed researcher receives one with probability ``1 − exp(−λ_e·dt)``, each
+4. offer: each employed researcher receives one with probability ``1 − exp(−λ_e·dt)``, each
    researcher in the pool with ``1 − exp(−λ_u·dt)``; the offering lab is drawn in proportion to
    recruiting intensity among labs with room that are not frozen, never the researcher's own;
-   a poaching raid replaces the regular offers of the researchers it targets;
-5. binary-logit acceptance against staying, with a switching cost for lab-to-lab moves, then
-   capacity (a random subset of acceptances into a full lab go ahead), then counter-offers:
-   the lab being left may match the offer's pay (up to a limit), and the researcher stays if
-   the raise reverses the decision under the same noise draw;
+   a poaching raid replaces the regular offers of the researchers it targets. A frozen lab
+   makes no offer of any kind: a raid due while its lab is frozen is skipped (logged in
+   :attr:`TalentModel.shock_log` as ``"skipped_poaching_raid"``). Former staff are offered
+   pay by the lab's return rule (``labs.NAME.return_pay``), not the new-hire premium;
+5. the negotiation, in this order: the researcher's binary-logit choice against staying
+   (with a switching cost for lab-to-lab moves); counter-offer: the lab being left may match
+   the offer's pay (up to a limit), and the researcher stays if the raise reverses the
+   decision under the same noise draw; capacity: of those still going, a random subset up
+   to each lab's room go ahead, so one kept by a counter-offer uses up no place (the others
+   are counted as ``blocked_by_capacity``); acceptance: the remaining moves are agreed;
 6. outside opportunities for employed researchers who did not accept an offer this step
    (exit to the pool), with counter-offers as in 5;
 7. the moves are recorded and applied (at most one move per researcher per step);
@@ -46,7 +51,7 @@ same researcher the same draws whatever else happens (common random numbers; see
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -78,8 +83,9 @@ class Shock:
     Attributes:
         step: The step it was applied in (at the start of the step, before the decisions).
         lab: The lab it concerns (for a poaching raid, the raiding lab).
-        kind: The scheduled event's kind (``"reorganisation"``, ``"poaching_raid"``, ...), or
-            ``"random_reorganisation"``.
+        kind: The scheduled event's kind (``"reorganisation"``, ``"poaching_raid"``, ...),
+            ``"random_reorganisation"``, or ``"skipped_poaching_raid"`` for a raid due while
+            its lab was frozen (it made no offers).
         severity: Turmoil it added at ``lab`` (0 for events that add none).
         event: The scenario's event (None for a random reorganisation).
     """
@@ -90,6 +96,9 @@ class Shock:
     severity: float
     event: Event | None = None
 
+
+SKIPPED_RAID = "skipped_poaching_raid"
+"""Shock kind of a poaching raid due while its lab was frozen (it made no offers)."""
 
 _NO_RAIDS = tuple(records.NO_RAIDS)  # as the compiled step takes records (see _decide)
 _NO_TIES = tuple(records.NO_TIES)
@@ -111,6 +120,7 @@ FLOWS = (
     "acceptances",
     "counter_offers",
     "counter_retained",
+    "blocked_by_capacity",
 )
 
 #: Purposes of the per-step decision uniforms (each a keyed hash of step, purpose and row).
@@ -416,6 +426,9 @@ class TalentModel(mesa.Model):
                 new_hire_premium=labs.new_hire_premium,
                 counter_offer_probability=labs.counter_offer_probability,
                 counter_offer_limit=labs.counter_offer_limit,
+                return_premium=labs.return_premium,
+                return_old_pay=labs.return_old_pay,
+                return_as_new_hire=labs.return_as_new_hire,
             )
         )
         market_record = records.Market(
@@ -602,11 +615,27 @@ class TalentModel(mesa.Model):
                     labs.frozen_until[j] = max(labs.frozen_until[j], end)
                 case PoachingRaid():
                     self._raids_due.append(event)
+        self._skip_frozen_raids(k)
         shocks = self._streams["events"].random(labs.n) < labs.reorg_probability
         for shocked in np.flatnonzero(shocks):
             severity = float(labs.reorg_severity[shocked])
             self._reorganise(int(shocked), severity)
             self.shock_log.append(Shock(k, labs.names[shocked], "random_reorganisation", severity))
+
+    def _skip_frozen_raids(self, k: int) -> None:
+        """Drop the raids due at step ``k`` of labs frozen then (after all of k's events).
+
+        A frozen lab makes no offers of any kind; a skipped raid's entry in the shock log
+        becomes ``"skipped_poaching_raid"``.
+        """
+        frozen = self.lab_state.frozen_until
+        skipped = {id(raid) for raid in self._raids_due if frozen[self._lab_code[raid.lab]] >= k}
+        if not skipped:
+            return
+        self._raids_due = [raid for raid in self._raids_due if id(raid) not in skipped]
+        for index, shock in enumerate(self.shock_log):
+            if shock.step == k and id(shock.event) in skipped:
+                self.shock_log[index] = replace(shock, kind=SKIPPED_RAID)
 
     def _reorganise(self, lab: int, severity: float) -> None:
         """Turmoil jumps by ``severity`` and a share of the ties inside the lab break."""

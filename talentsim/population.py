@@ -40,6 +40,7 @@ _FLOAT_FIELDS = (
     "orientation",
     "tenure",
     "attachment",
+    "last_lab_pay",
 )
 _INT_FIELDS = ("location", "cohort", "last_lab", "joined_step")
 
@@ -81,6 +82,7 @@ class Population:
     orientation: np.ndarray
     tenure: np.ndarray
     attachment: np.ndarray
+    last_lab_pay: np.ndarray
     weight_rows: dict[str, int] = field(default_factory=dict)
     draw_order: tuple[str, ...] = ()
     size: int = 0
@@ -156,6 +158,9 @@ class Population:
         self.orientation[new] = np.clip(draw(cohort.orientation, count, rng), 0.0, 1.0)
         self.tenure[new] = cohort.tenure if location != labs.outside else 0.0
         self.attachment[new] = cohort.attachment if last_lab != NO_LAB else 0.0
+        # pay when they left the former lab: its pay level, for those who start with one
+        former_level = labs.pay_level[last_lab] if last_lab != NO_LAB else 0.0
+        self.last_lab_pay[new] = former_level * self.market_value[new]
         if location == labs.outside:
             self.pay[new] = scenario.outside.pay_ratio * self.market_value[new]
         else:
@@ -182,6 +187,9 @@ class LabState:
     amenity: np.ndarray
     counter_offer_probability: np.ndarray
     counter_offer_limit: np.ndarray
+    return_premium: np.ndarray
+    return_old_pay: np.ndarray
+    return_as_new_hire: np.ndarray
     reputation: np.ndarray
     reputation_decay: float
     frozen_until: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
@@ -212,6 +220,11 @@ class LabState:
             amenity=column([lab.amenity for lab in labs]),
             counter_offer_probability=column([lab.counter_offer_probability for lab in labs]),
             counter_offer_limit=column([lab.counter_offer_limit for lab in labs]),
+            return_premium=column([lab.return_premium for lab in labs]),
+            return_old_pay=np.array([lab.return_pay == "old" for lab in labs], dtype=np.bool_),
+            return_as_new_hire=np.array(
+                [lab.return_pay == "new_hire" for lab in labs], dtype=np.bool_
+            ),
             reputation=np.zeros(len(labs)),
             reputation_decay=half_life_factor(scenario.market.reputation_half_life, dt),
             frozen_until=np.zeros(len(labs), dtype=np.int64),

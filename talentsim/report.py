@@ -347,6 +347,16 @@ def _comparison_page(folder: Path) -> _Page:
             shown[columns].reset_index(drop=True),
         ),
     ]
+    absorbed = comparison.capacity_absorbed()
+    if not absorbed.empty:
+        page.tables.insert(
+            0,
+            (
+                "Warning: effects on arrivals absorbed by capacity (the variant changed who a "
+                "full lab turned away, blocked_by_capacity, at least half as much as its hires)",
+                absorbed,
+            ),
+        )
     page.details = [("Means per variant", means)]
     if headline and len(shown) < len(effects):
         page.details.append(("All effects", effects[columns].reset_index(drop=True)))

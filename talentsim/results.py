@@ -42,6 +42,7 @@ LAB_FLOWS = (
     "acceptances",
     "counter_offers",
     "counter_retained",
+    "blocked_by_capacity",
 )
 """Flows summed per lab in :meth:`RunResult.summary`."""
 
@@ -62,7 +63,9 @@ class RunResult:
             ``headcount`` (end of step), flows during the step (``hires``, ``quits``,
             ``returns``, ``exits``, ``separations``, for ``outside`` ``entries`` and
             ``retirements``; ``offers`` made by the lab, ``acceptances`` of them by the
-            researchers, ``counter_offers`` made and ``counter_retained``), and the lab's state
+            researchers, ``counter_offers`` made and ``counter_retained``,
+            ``blocked_by_capacity``: acceptances the lab turned away because it was full),
+            and the lab's state
             at the end of the step: ``mean_pay``, ``turmoil`` and ``reputation`` (recent
             attrition).
         events: One row per move: ``step``, ``time``, ``researcher``, ``cohort``, ``origin``,
@@ -168,7 +171,9 @@ class RunResult:
         (boomerang arrivals), ``exits``, ``separations``, ``offers`` (made by the lab),
         ``acceptances`` (offers accepted by the researcher), ``offer_acceptance`` (their
         ratio), ``counter_offers`` (made by the lab), ``counter_retained`` (researchers they
-        kept), ``net_flow`` (hires − quits − exits − separations), ``attrition`` (share of
+        kept), ``blocked_by_capacity`` (researchers who accepted an offer from the lab, were
+        not kept by a counter-offer, and were turned away because the lab was full),
+        ``net_flow`` (hires − quits − exits − separations), ``attrition`` (share of
         the starting staff who left at least once; NaN for a lab nobody started at, as when
         its cohorts have size 0), ``early_attrition`` (share of the starting staff who left
         within the first 13 weeks; NaN likewise), ``early_exits`` (departures with tenure
@@ -390,7 +395,7 @@ class RunResult:
         return table[columns].sort_values([*group, "reason"]).reset_index(drop=True)
 
     def lab_table(self) -> pd.DataFrame:
-        """Per-lab summary table (start and end headcount, flows, net flow, attrition)."""
+        """Per-lab summary table: headcounts, flows, turned away, net flow and attrition."""
         summary = self.summary()
         rows = []
         for lab in self.scenario.lab_names:
@@ -404,6 +409,7 @@ class RunResult:
                     "returns": summary[f"returns.{lab}"],
                     "exits": summary[f"exits.{lab}"],
                     "separations": summary[f"separations.{lab}"],
+                    "blocked_by_capacity": summary[f"blocked_by_capacity.{lab}"],
                     "net_flow": summary[f"net_flow.{lab}"],
                     "attrition": summary[f"attrition.{lab}"],
                 }

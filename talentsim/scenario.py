@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -446,6 +447,78 @@ class Lab(BaseModel):
         ge=1,
         description="A counter-offer raises pay at most to this multiple of the current pay.",
     )
+    return_pay: Literal["market", "old", "new_hire"] = Field(
+        default="market",
+        description=(
+            "What the lab offers its former staff (boomerang returns): 'market' is pay level × "
+            "market value × (1 + return_premium), never the new-hire premium; 'old' is the "
+            "pay they had when they left; 'new_hire' pays them as newcomers, premium included "
+            "(what the mean-field equations assume: they do not track former labs)."
+        ),
+    )
+    return_premium: float = Field(
+        default=0.0,
+        ge=0,
+        description=(
+            "Extra pay for returning former staff as a fraction of the pay level (with "
+            "return_pay = 'market')."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _return_premium_with_market_pay(self) -> Self:
+        if self.return_pay != "market" and self.return_premium != 0:
+            raise ValueError(
+                f"return_premium applies to return_pay = 'market'; with return_pay = "
+                f"'{self.return_pay}' it would be ignored: remove return_premium or use "
+                "return_pay = 'market'"
+            )
+        return self
+
+
+def can_draw_negative(dist: Fixed | Normal | LogNormal | Uniform) -> bool:
+    """Whether a distribution can draw a value below 0 (a lognormal never does)."""
+    match dist:
+        case Fixed(value=value):
+            return value < 0
+        case Normal(mean=mean, sd=sd, low=low):
+            if low is not None:
+                return low < 0
+            return sd > 0 or mean < 0
+        case Uniform(low=low):
+            return low < 0
+    return False
+
+
+_NON_NEGATIVE_INSTEAD = {
+    "fixed": "a value >= 0",
+    "normal": 'a lower bound, e.g. {{ dist = "normal", mean = {mean}, sd = {sd}, low = 0 }}, '
+    'or a lognormal, e.g. {{ dist = "lognormal", median = {median}, sigma = 0.3 }}',
+    "uniform": "low >= 0",
+}
+
+
+def _non_negative_weight(term: str) -> Any:
+    """A validator refusing a weight distribution for ``term`` that can draw below 0."""
+
+    def check(dist: Fixed | Normal | LogNormal | Uniform) -> Fixed | Normal | LogNormal | Uniform:
+        if not can_draw_negative(dist):
+            return dist
+        mean = getattr(dist, "mean", 1.0)
+        instead = _NON_NEGATIVE_INSTEAD[dist.dist].format(
+            mean=f"{mean:g}", sd=f"{getattr(dist, 'sd', 0.2):g}", median=f"{max(mean, 0.1):g}"
+        )
+        problem = (
+            "it is negative"
+            if isinstance(dist, Fixed)
+            else f"this {dist.dist} distribution can draw negative values"
+        )
+        raise ValueError(
+            f"the weight on {term!r} must be non-negative (a negative weight would flip the "
+            f"term's meaning), but {problem}; write {instead}"
+        )
+
+    return AfterValidator(check)
 
     _pay_stays_finite = field_validator("pay_level", "new_hire_premium", "counter_offer_limit")(
         _pay_in_range
@@ -453,9 +526,24 @@ class Lab(BaseModel):
 
 
 def _build_weights() -> type[BaseModel]:
-    """The ``weights`` table of a cohort: a distribution per weighted utility term."""
+    """The ``weights`` table of a cohort: a distribution per weighted utility term.
+
+    A term whose weight must be non-negative (:attr:`talentsim.terms.Term.non_negative`)
+    refuses a distribution that can draw a negative value (:func:`can_draw_negative`).
+    """
     fields: dict[str, Any] = {
-        term.name: (Distribution, Field(default=Fixed(value=1.0), description=term.weight))
+        term.name: (
+            Annotated[Distribution, _non_negative_weight(term.name)]
+            if term.non_negative
+            else Distribution,
+            Field(
+                default=Fixed(value=1.0),
+                description=f"{term.weight} Non-negative: a distribution that can draw a "
+                "negative value is refused (use lognormal, or normal with low = 0)."
+                if term.non_negative
+                else term.weight,
+            ),
+        )
         for term in terms.all_terms()
         if term.weight is not None
     }

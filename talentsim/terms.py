@@ -73,6 +73,10 @@ class Term:
             implements it (it refuses a scenario using a term it does not).
         uses_ties: Whether its kernel reads ``peer_share`` (the step computes tie shares
             only while such a term is on, and the term is off without a colleague network).
+        non_negative: Whether its weight must be non-negative (a negative weight would flip
+            the term's meaning: a researcher who prefers less pay, say). The scenario refuses
+            a weight distribution for such a term that can draw a negative value. True for
+            every built-in term.
     """
 
     name: str
@@ -88,6 +92,7 @@ class Term:
     meanfield: str | None = NO_MEANFIELD
     reference: bool = False
     uses_ties: bool = False
+    non_negative: bool = True
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):

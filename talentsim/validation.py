@@ -183,9 +183,11 @@ def shock_scenario(
     """Three labs and the pool, with two scheduled reorganisations of lab A.
 
     Separations, exits, entries and retirements are on; the reorganisations are at 1 and 2
-    years (unless ``events`` replaces them); one cohort has a random orientation.
+    years (unless ``events`` replaces them); one cohort has a random orientation. Former
+    staff are paid as newcomers (``return_pay = "new_hire"``), as the mean field assumes.
     """
     n = researchers
+    as_newcomers = {"return_pay": "new_hire"}
     data = {
         "name": "validation_shocks",
         "time": {"step": step, "duration": f"{years}y"},
@@ -198,10 +200,16 @@ def shock_scenario(
             "switching_cost": 0.2,
         },
         "outside": {"opportunity_rate": "1/year", "retirement_rate": "0.1/year", "pay_ratio": 0.7},
+        # Former staff are paid as newcomers: the mean-field state does not track former labs.
         "labs": {
-            "A": {"pay_level": 1.2, "mission_clarity": 0.5, "orientation": 0.2},
-            "B": {"pay_level": 1.0, "mission_clarity": 0.8, "orientation": 0.8},
-            "C": {"pay_level": 1.1, "new_hire_premium": 0.1, "recovery_half_life": "0.25y"},
+            "A": {"pay_level": 1.2, "mission_clarity": 0.5, "orientation": 0.2, **as_newcomers},
+            "B": {"pay_level": 1.0, "mission_clarity": 0.8, "orientation": 0.8, **as_newcomers},
+            "C": {
+                "pay_level": 1.1,
+                "new_hire_premium": 0.1,
+                "recovery_half_life": "0.25y",
+                **as_newcomers,
+            },
         },
         "cohorts": {
             "a": {

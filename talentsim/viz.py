@@ -45,7 +45,7 @@ from mesa.visualization.user_param import Slider
 from mesa.visualization.utils import update_counter
 from pydantic import BaseModel, BeforeValidator
 
-from talentsim.model import EXIT, QUIT, RETURN, SEPARATION, TalentModel
+from talentsim.model import EXIT, QUIT, RETURN, SEPARATION, SKIPPED_RAID, TalentModel
 from talentsim.plots import OKABE_ITO
 from talentsim.scenario import (
     OUTSIDE,
@@ -352,7 +352,8 @@ class FeedItem:
     Attributes:
         step: The step it happened in (scheduled events: the step they are applied in).
         kind: An event kind (``"reorganisation"``, ``"leadership_change"``, ...),
-            ``"random_reorganisation"``, or ``"moves"`` for the step's departures from labs.
+            ``"random_reorganisation"``, ``"skipped_poaching_raid"`` (a raid due while its lab
+            was frozen), or ``"moves"`` for the step's departures from labs.
         lab: The lab it concerns ("" for moves, which may concern several).
         text: What happened, in words.
     """
@@ -387,7 +388,9 @@ def shocks(model: TalentModel) -> list[FeedItem]:
     """
     items = []
     for shock in model.shock_log:
-        if shock.event is not None:
+        if shock.kind == SKIPPED_RAID:
+            text = f"{describe_event(shock.event)}: skipped, {shock.lab} is under a hiring freeze"
+        elif shock.event is not None:
             text = describe_event(shock.event)
         else:
             text = f"random reorganisation at {shock.lab} (turmoil +{shock.severity:g})"

@@ -45,7 +45,7 @@ def small_scenario_dict(**changes: Any) -> dict[str, Any]:
             "b_staff": {
                 "size": 60,
                 "lab": "B",
-                "weights": {"pay": {"dist": "normal", "mean": 1.0, "sd": 0.2}},
+                "weights": {"pay": {"dist": "normal", "mean": 1.0, "sd": 0.2, "low": 0.0}},
             },
             "c_staff": {"size": 40, "lab": "C"},
             "pool": {"size": 40, "lab": "outside", "entry_rate": "30/year"},

@@ -268,3 +268,108 @@ def test_replicates_spawn_recorded_seeds_and_save_the_first(tmp_path: Path) -> N
     assert [r.seed for r in ts.replicates(scenario, [7, 9])] == [7, 9]
     with pytest.raises(ValueError, match="distinct"):
         list(ts.replicates(scenario, [7, 7]))
+
+
+# --------------------------------------------------------------------------------------------
+# Capacity, visible
+# --------------------------------------------------------------------------------------------
+
+
+def _full_c() -> ts.Scenario:
+    """The small market with C nearly full (room for 2 of its 40): recruiting harder there
+    fills no more places, it only turns more people away."""
+    data = small_scenario_dict()
+    data["labs"]["C"]["capacity"] = 42
+    return ts.Scenario.from_dict(data)
+
+
+CAPPED_VARIANTS = {
+    "c_recruits": {"labs.C.recruiting_intensity": 4.0},
+    "richer_b": {"labs.B.pay_level": 2.0},
+}
+
+
+@pytest.fixture(scope="module")
+def capped() -> tuple[ts.Comparison, list[str]]:
+    with pytest.warns(ts.CapacityWarning) as caught:
+        comparison = ts.compare(_full_c(), CAPPED_VARIANTS, seeds=6)
+    return comparison, [str(w.message) for w in caught if w.category is ts.CapacityWarning]
+
+
+def test_compare_warns_when_capacity_absorbs_an_effect(
+    capped: tuple[ts.Comparison, list[str]],
+) -> None:
+    comparison, warned = capped
+    absorbed = comparison.capacity_absorbed()
+    # Recruiting harder at a full lab changes who it turns away far more than who it hires.
+    assert ("c_recruits", "C") in set(zip(absorbed["variant"], absorbed["lab"], strict=True))
+    row = absorbed[(absorbed["variant"] == "c_recruits") & (absorbed["lab"] == "C")].iloc[0]
+    assert row["blocked_effect"] > 0 and row["blocked_ci_low"] > 0
+    assert abs(row["blocked_effect"]) >= 0.5 * abs(row["hires_effect"])
+    # B has no capacity: it never turns anyone away, so nothing there is absorbed.
+    assert "B" not in set(absorbed["lab"])
+    assert warned == comparison.capacity_warnings()
+    assert any("c_recruits" in text and "blocked_by_capacity.C" in text for text in warned)
+    effect = comparison.effect("c_recruits", "blocked_by_capacity.C")
+    assert effect["effect"] == row["blocked_effect"]
+
+
+def test_capacity_warnings_survive_saving(
+    capped: tuple[ts.Comparison, list[str]], tmp_path: Path
+) -> None:
+    comparison, _ = capped
+    comparison.save(tmp_path / "cmp")
+    loaded = ts.Comparison.load(tmp_path / "cmp")
+    assert loaded.capacity_warnings() == comparison.capacity_warnings()
+
+
+def test_headline_metrics_show_who_capped_labs_turn_away() -> None:
+    from talentsim.compare import headline_metrics
+
+    shown = headline_metrics(_full_c())
+    assert {"blocked_by_capacity.A", "blocked_by_capacity.C"} <= set(shown)
+    assert "blocked_by_capacity.B" not in shown  # B has no capacity
+
+
+def test_cli_compare_prints_the_capacity_warning(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "full_c.toml"
+    path.write_text(_full_c().to_toml(), encoding="utf-8")
+    code, printed, err = _cli(
+        capsys,
+        "compare",
+        path,
+        "--variant",
+        "c_recruits:labs.C.recruiting_intensity=4",
+        "--seeds",
+        "4",
+        "--out",
+        tmp_path / "cmp",
+    )
+    assert code == 0, err
+    assert "blocked_by_capacity.C" in printed
+    assert "warning: variant 'c_recruits'" in printed and "absorbed by capacity" in printed
+
+
+def test_the_report_of_a_comparison_shows_the_capacity_warning(
+    capped: tuple[ts.Comparison, list[str]], tmp_path: Path
+) -> None:
+    from talentsim import report
+
+    comparison, _ = capped
+    path = report.write_report(comparison.save(tmp_path / "cmp"))
+    document = path.read_text(encoding="utf-8")
+    assert "Warning: effects on arrivals absorbed by capacity" in document
+    assert "c_recruits" in document and "blocked_by_capacity.C" in document
+
+
+def test_the_report_of_a_run_counts_who_each_lab_turned_away(tmp_path: Path) -> None:
+    from talentsim import report
+
+    result = ts.run(_full_c(), seed=1)
+    assert result.summary()["blocked_by_capacity.C"] > 0
+    assert (
+        result.lab_table().loc["C", "blocked_by_capacity"]
+        == (result.summary()["blocked_by_capacity.C"])
+    )
+    document = report.write_report(result.save(tmp_path / "run")).read_text(encoding="utf-8")
+    assert "blocked_by_capacity" in document

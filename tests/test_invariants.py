@@ -39,7 +39,9 @@ def scenarios(draw: st.DrawFn) -> ts.Scenario:
             "tenure": "0w" if lab == "outside" else draw(st.sampled_from(["0w", "1y"])),
             "market_value": {"dist": "lognormal", "median": 1.0, "sigma": draw(st.floats(0, 1))},
             "orientation": {"dist": "uniform", "low": 0.0, "high": 1.0},
-            "weights": {"pay": {"dist": "normal", "mean": 1.0, "sd": draw(st.floats(0, 1))}},
+            "weights": {
+                "pay": {"dist": "normal", "mean": 1.0, "sd": draw(st.floats(0, 1)), "low": 0.0}
+            },
         }
     starting = {name: 0 for name in names}
     for cohort in cohorts.values():

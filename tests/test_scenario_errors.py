@@ -242,6 +242,38 @@ TEXT_MUTATIONS = [
         "labs.'Bravo\\n'",  # quoted, so that the newline shows
         ["lab name"],
     ),
+    (
+        "weight-normal-without-lower-bound",
+        'orientation = { dist = "uniform", low = 0.2, high = 0.8 }\n',
+        'orientation = { dist = "uniform", low = 0.2, high = 0.8 }\n'
+        'weights = { pay = { dist = "normal", mean = 1.0, sd = 0.5 } }\n',
+        "cohorts.staff.weights.pay",
+        ["must be non-negative", "normal distribution can draw negative", "low = 0", "lognormal"],
+    ),
+    (
+        "weight-uniform-below-zero",
+        'orientation = { dist = "uniform", low = 0.2, high = 0.8 }\n',
+        'orientation = { dist = "uniform", low = 0.2, high = 0.8 }\n'
+        'weights = { mission = { dist = "uniform", low = -0.5, high = 1.0 } }\n',
+        "cohorts.staff.weights.mission",
+        ["must be non-negative", "uniform distribution can draw negative", "low >= 0"],
+    ),
+    (
+        "weight-fixed-negative",
+        'orientation = { dist = "uniform", low = 0.2, high = 0.8 }\n',
+        'orientation = { dist = "uniform", low = 0.2, high = 0.8 }\n'
+        "weights = { stability = -1.0 }\n",
+        "cohorts.staff.weights.stability",
+        ["must be non-negative", "it is negative", "a value >= 0"],
+    ),
+    (
+        "weight-normal-clipped-below-zero",
+        'orientation = { dist = "uniform", low = 0.2, high = 0.8 }\n',
+        'orientation = { dist = "uniform", low = 0.2, high = 0.8 }\n'
+        'weights = { fairness = { dist = "normal", mean = 1.0, sd = 0.5, low = -0.1 } }\n',
+        "cohorts.staff.weights.fairness",
+        ["must be non-negative", "low = 0"],
+    ),
 ]
 
 
@@ -324,6 +356,44 @@ def _empty(tmp_path: Path) -> Path:
 def test_unreadable_scenario_file(tmp_path: Path, make: Any, key: str | None, words: list[str]):
     path = make(tmp_path)
     _assert_scenario_error(path, key, words)
+
+
+@pytest.mark.parametrize(
+    "weight",
+    [
+        '{ dist = "lognormal", median = 1.0, sigma = 2.0 }',
+        '{ dist = "normal", mean = 1.0, sd = 0.5, low = 0.0 }',
+        '{ dist = "normal", mean = 0.5, sd = 0.0 }',
+        '{ dist = "uniform", low = 0.0, high = 2.0 }',
+        "0.0",
+    ],
+    ids=["lognormal", "normal-low-0", "normal-sd-0", "uniform-low-0", "fixed-0"],
+)
+def test_weights_that_cannot_be_negative_are_accepted(tmp_path: Path, weight: str) -> None:
+    text = BASE.replace('lab = "Alpha"\n', f'lab = "Alpha"\nweights = {{ pay = {weight} }}\n', 1)
+    scenario = load_scenario(_write(tmp_path, text))
+    assert scenario.cohorts["staff"].weights.pay.dist in {"lognormal", "normal", "uniform", "fixed"}
+
+
+def test_a_term_may_allow_negative_weights() -> None:
+    """The refusal follows the registry: a term declared ``non_negative=False`` takes any sign."""
+    import dataclasses
+
+    from talentsim import terms
+    from tests.test_terms import CRUNCH
+
+    data = tomllib.loads(BASE)
+    data["cohorts"]["staff"]["weights"] = {"crunch": -1.0}
+    with terms.registered(dataclasses.replace(CRUNCH, non_negative=False)):
+        assert Scenario.from_dict(data).cohorts["staff"].weights.crunch.value == -1.0
+    with terms.registered(CRUNCH), pytest.raises(ScenarioError, match=r"weights\.crunch"):
+        Scenario.from_dict(data)
+
+
+def test_every_built_in_weight_must_be_non_negative() -> None:
+    from talentsim import terms
+
+    assert all(term.non_negative for term in terms.weighted())
 
 
 def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:

@@ -155,10 +155,12 @@ def _fairness_share(result: ts.RunResult) -> float:
 
 
 def _newcomer_pay_ratio(result: ts.RunResult) -> float:
-    # New hires' pay per market value over the veterans' (the lab's pay level).
+    # New hires' pay per market value over the veterans' (the lab's pay level). Returns are
+    # not new hires: former staff come back at their lab's return pay, not the premium.
     ev = result.events
     people = result.researchers.set_index("researcher")
-    hires = ev[(ev["destination"] == SPREE) & (ev["cohort"] != VETERANS)]
+    newcomers = (ev["cohort"] != VETERANS) & (ev["kind"] != "return")
+    hires = ev[(ev["destination"] == SPREE) & newcomers]
     ratio = hires["pay_after"] / people.loc[hires["researcher"], "market_value"].to_numpy()
     return float(ratio.mean() / result.scenario.labs[SPREE].pay_level)
 

@@ -6,23 +6,29 @@ kernels and compiles them there, cached on disk under the registry's fingerprint
 through ``kernel_set().decide`` and ``kernel_set().utility_terms``.
 
 A step's decisions (:func:`decide`), in order (the rules of :mod:`talentsim.model`, steps
-3–8):
+3–8). The negotiation of an offer goes: offer, counter-offer, capacity, acceptance, moves.
 
 1. :func:`~talentsim.compiled.offers.screen_into`: who separates, gets an offer or meets an
    outside opportunity;
-2. :func:`make_offers`: each researcher offered one gets an offer from a lab drawn by hiring
-   weight (a lab hires when it has room and is not frozen); a poaching raid's offers replace
-   the regular offers of those it courts;
-3. :func:`choose`: each decides by the binary logit on the utility gain less the switching
-   cost (lab-to-lab moves); :func:`moves_from_offers`: a lab takes at most its room of those
-   who accept, by a random priority, and the lab being left may counter-offer (with its
-   probability, when the offer pays more); the researcher re-decides with the same draw;
-4. :func:`exits`: employed researchers with an outside opportunity who did not accept an
-   offer weigh it, with counter-offers as in 3;
-5. :func:`separations`, then :func:`apply_moves`: the moves (offers, exits, then separations)
-   are counted in ``flows`` and applied (location, pay, tenure, the former lab and
-   attachment), and each lab's reputation (recent attrition) decays and adds this step's
-   voluntary departures per member.
+2. offer — :func:`make_offers`: each researcher offered one gets an offer from a lab drawn by
+   hiring weight (a lab hires when it has room and is not frozen); a poaching raid's offers
+   replace the regular offers of those it courts (the model passes no raid of a frozen lab:
+   a frozen lab makes no offer of any kind). The pay offered is :func:`offered_pay` (former
+   staff by the lab's return rule, not the new-hire premium). :func:`choose`: each decides
+   by the binary logit on the utility gain less the switching cost (lab-to-lab moves);
+3. counter-offer — :func:`moves_from_offers`: the lab being left may counter-offer each
+   researcher who chose to go (with its probability, when the offer pays more); the
+   researcher re-decides with the same draw, and one kept stays with the raise;
+4. capacity — then a lab takes at most its room of those still going, by a random priority
+   (so a researcher kept by a counter-offer uses up no place); those turned away are counted
+   as ``blocked_by_capacity`` at that lab and stay where they are;
+5. acceptance — the others' moves are agreed (written as move records);
+6. :func:`exits`: employed researchers with an outside opportunity who did not accept an
+   offer weigh it, with counter-offers as in 3 (the pool has no capacity);
+7. moves — :func:`separations`, then :func:`apply_moves`: the moves (offers, exits, then
+   separations) are counted in ``flows`` and applied (location, pay, tenure, the former lab,
+   the pay had there, and attachment), and each lab's reputation (recent attrition) decays
+   and adds this step's voluntary departures per member.
 
 Every draw is the keyed hash of the row under its purpose's offset
 (:func:`~talentsim.compiled.draws.step_offsets`).
@@ -75,7 +81,7 @@ NO_LAB = -1
 # Codes shared with talentsim.model (the positions of FLOWS and the codes of MOVE_KINDS);
 # tests/test_compiled.py checks that they agree.
 HIRES, QUITS, RETURNS, EXITS, SEPARATIONS = range(5)
-OFFERS, ACCEPTANCES, COUNTER_OFFERS, COUNTER_RETAINED = range(7, 11)
+OFFERS, ACCEPTANCES, COUNTER_OFFERS, COUNTER_RETAINED, BLOCKED_BY_CAPACITY = range(7, 12)
 HIRE, QUIT, RETURN, EXIT, SEPARATION = range(1, 6)
 
 #: How many researchers ahead the decision loops ask for the columns they will read. A
@@ -192,13 +198,31 @@ def utility_terms(rows, place, pay, peer_share, context):  # pragma: no cover - 
 # --------------------------------------------------------------------------------------------
 
 
+@_template(**_HELPER)
+def offered_pay(hiring, state, r, j, premium):  # pragma: no cover - compiled
+    """What lab ``j`` offers researcher ``r``, ``premium`` being the offer's new-hire premium.
+
+    Former staff (``j`` is ``r``'s former lab) are not paid as poached stars: they get their
+    old pay if the lab pays returners so, else market pay with the lab's return premium
+    (unless the lab pays them as newcomers). Anyone else gets the pay level ×
+    (1 + ``premium``) × market value.
+    """
+    if j == state.last_lab[r] and not hiring.return_as_new_hire[j]:
+        if hiring.return_old_pay[j]:
+            return state.last_lab_pay[r]
+        premium = hiring.return_premium[j]
+    return hiring.pay_level[j] * (1.0 + premium) * state.market_value[r]
+
+
 @_template(**_PART)
 def make_offers(
     step, state, hiring, headcount, raids, offered, separated, offsets
 ):  # pragma: no cover - compiled
     """Step 2: ``(rows, to, offer_pay, n, room)`` of this step's offers, regular then raids.
 
-    ``room`` is each lab's free places at the start of the step.
+    ``room`` is each lab's free places at the start of the step. A frozen lab makes no
+    regular offer (the model passes no raid of a frozen lab either); the offered pay is
+    :func:`offered_pay`.
     """
     location, market_value = state.location, state.market_value
     n_labs = hiring.pay_level.shape[0]
@@ -223,19 +247,18 @@ def make_offers(
     for k in range(offered.shape[0]):
         r = offered[k]
         if k + AHEAD < offered.shape[0]:
-            prefetch((location, market_value), offered[k + AHEAD])
+            prefetch((location, market_value, state.last_lab), offered[k + AHEAD])
         j, has_offer = offer_lab(
             location[r], weight, cumulative, uniform_at(np.uint64(r), offsets[OFFER_LAB])
         )
         if has_offer and not (raid_rows.shape[0] and raided[r]):
             rows[n], to[n] = r, j
-            premium = hiring.new_hire_premium[j]
-            offer_pay[n] = hiring.pay_level[j] * (1.0 + premium) * market_value[r]
+            offer_pay[n] = offered_pay(hiring, state, r, j, hiring.new_hire_premium[j])
             n += 1
     for m in range(raid_rows.shape[0]):
         r, j = raid_rows[m], raid_lab[m]
         rows[n], to[n] = r, j
-        offer_pay[n] = hiring.pay_level[j] * (1.0 + raid_premium[m]) * market_value[r]
+        offer_pay[n] = offered_pay(hiring, state, r, j, raid_premium[m])
         n += 1
     return rows, to, offer_pay, n, room
 
@@ -310,35 +333,50 @@ def retained(
 def moves_from_offers(
     offers, choices, room, state, hiring, market, offsets, flows, context, moves
 ):  # pragma: no cover - compiled
-    """Step 3's capacity and counter-offers; the moves of those who still go.
+    """Step 3's counter-offers, then capacity; the moves of those who still go.
 
     ``offers`` is ``(rows, to, offer_pay)``, ``choices`` ``(gains, accepted, n_accepted)``
-    and ``moves`` ``(record, kind, values)``, filled from column 0. Returns the number of
-    moves written.
+    and ``moves`` ``(record, kind, values)``, filled from column 0. First the lab being left
+    may counter each acceptance (:func:`retained`); then each lab takes at most its room of
+    those still going, by a random priority, so that a researcher kept by a counter-offer
+    uses up no place. Those turned away are counted in ``flows[BLOCKED_BY_CAPACITY]`` at the
+    lab that turned them away. Returns the number of moves written.
     """
     rows, to, offer_pay = offers
     gains, accepted, n_accepted = choices
     record, kind, values = moves
     location, last_lab = state.location, state.last_lab
     outside = hiring.pay_level.shape[0]
-    # Capacity: a lab takes at most its room of those who accept, by a random priority.
-    taken = accepted[:n_accepted]
-    priority = np.empty(n_accepted)
-    for a in range(n_accepted):
-        priority[a] = uniform_at(np.uint64(rows[taken[a]]), offsets[CAPACITY])
-    fits = within_capacity(to[taken], room, priority)
     pair = np.empty((N_TERMS, 2))
     counters = (state.pay, hiring, market.noise_scale, offsets, flows)
-    n_moves = 0
+    # Counter-offers: those kept stay (with a raise) and take no place.
+    going = np.empty(n_accepted, np.int64)  # columns of the accepted still going
+    n_going = 0
     for a in range(n_accepted):
-        if not fits[a]:
-            continue
         m = accepted[a]
-        r, j, here = rows[m], to[m], location[rows[m]]
+        r, here = rows[m], location[rows[m]]
         switching = market.switching_cost if here < outside else 0.0
         if market.counter_offers and retained(
             r, here, offer_pay[m], gains, a, switching, ACCEPT, pair, context, counters
         ):
+            continue
+        going[n_going] = a
+        n_going += 1
+    # Capacity: a lab takes at most its room of those still going, by a random priority.
+    destination = np.empty(n_going, np.int64)
+    priority = np.empty(n_going)
+    for g in range(n_going):
+        m = accepted[going[g]]
+        destination[g] = to[m]
+        priority[g] = uniform_at(np.uint64(rows[m]), offsets[CAPACITY])
+    fits = within_capacity(destination, room, priority)
+    n_moves = 0
+    for g in range(n_going):
+        a = going[g]
+        m = accepted[a]
+        r, j, here = rows[m], to[m], location[rows[m]]
+        if not fits[g]:
+            flows[BLOCKED_BY_CAPACITY, j] += 1
             continue
         record[1, n_moves], record[3, n_moves], record[4, n_moves] = r, here, j
         if j == last_lab[r]:
@@ -408,8 +446,9 @@ def apply_moves(
 ):  # pragma: no cover - compiled
     """Step 5: count the moves in ``flows`` and apply them (at most one per researcher).
 
-    Location, pay, tenure, joining step, the former lab and attachment; the record gets the
-    step, cohort, tenure at the place left (NaN if not a lab) and pay before.
+    Location, pay, tenure, joining step, the former lab (with the pay had there) and
+    attachment; the record gets the step, cohort, tenure at the place left (NaN if not a lab)
+    and pay before.
     """
     record, kind, values = moves
     location, pay, tenure, last_lab = state.location, state.pay, state.tenure, state.last_lab
@@ -437,6 +476,7 @@ def apply_moves(
             flows[SEPARATIONS, here] += 1
         if here < outside:
             last_lab[r] = here
+            state.last_lab_pay[r] = pay[r]
             attachment[r] = -np.expm1(-tenure[r] / market.attachment_bond_time)
         if there == last_lab[r]:  # back at one's former lab: no longer a former lab
             last_lab[r] = NO_LAB

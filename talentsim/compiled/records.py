@@ -54,6 +54,8 @@ class State(NamedTuple):
     last_lab: np.ndarray
     joined_step: np.ndarray
     cohort: np.ndarray
+    last_lab_pay: np.ndarray
+    """Pay when leaving the former lab (what the "old" rule pays a returner)."""
 
 
 class Hiring(NamedTuple):
@@ -66,6 +68,12 @@ class Hiring(NamedTuple):
     new_hire_premium: np.ndarray
     counter_offer_probability: np.ndarray
     counter_offer_limit: np.ndarray
+    return_premium: np.ndarray
+    """Premium over market pay offered to former staff (the "market" rule)."""
+    return_old_pay: np.ndarray
+    """Whether the lab offers former staff their old pay (else market pay with a premium)."""
+    return_as_new_hire: np.ndarray
+    """Whether the lab offers former staff what it offers newcomers (overrides the others)."""
 
 
 class Market(NamedTuple):

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from talentsim.compare import headline_metrics as compare_headline_metrics
 from talentsim.plots.style import (
     OKABE_ITO,
     figure,
@@ -28,10 +29,8 @@ MAX_PANELS = 12
 
 
 def headline_metrics(scenario: Scenario) -> list[str]:
-    """The metrics a comparison shows by default: attrition and net flow per lab, and more."""
-    labs = scenario.lab_names
-    per_lab = [f"{m}.{lab}" for m in ("attrition", "net_flow") for lab in labs]
-    return [*per_lab, "boomerangs", "early_exits", "moves"]
+    """The metrics a comparison shows by default (:func:`talentsim.compare.headline_metrics`)."""
+    return compare_headline_metrics(scenario)
 
 
 @styled
