@@ -123,13 +123,13 @@ def utility_terms(
     if ties_on and rows.shape[0] > 0 and peer_share is None:
         peer_share = ctx.network.share(rows, place)  # type: ignore[union-attr]
     researchers = records.Researchers(*(pop.view(name) for name in records.Researchers._fields))
-    context = (
-        switches,
-        pop.weights,
-        researchers,
-        lab_columns(labs, ctx.reference_ratio),
-        float(ctx.outside_amenity),
-        ties_on,
+    context = records.TermContext(
+        switches=switches,
+        weights=pop.weights,
+        researchers=researchers,
+        labs=lab_columns(labs, ctx.reference_ratio),
+        outside_amenity=float(ctx.outside_amenity),
+        ties_on=ties_on,
     )
     return compiled.kernel_set().utility_terms(
         rows,

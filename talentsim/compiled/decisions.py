@@ -64,12 +64,14 @@ from talentsim.compiled.draws import (
 )
 from talentsim.compiled.offers import raid_offers, screen_into
 from talentsim.compiled.records import (
+    Counters,
     Hiring,
     Labs,
     Market,
     Raids,
     Researchers,
     State,
+    TermContext,
     Ties,
     Workspace,
 )
@@ -123,13 +125,11 @@ _PART = {"inline": "always"}
 def terms_at(terms, k, i, j, pay, peer_share, context):  # pragma: no cover - compiled
     """Write researcher ``i``'s utility terms at place ``j`` paid ``pay`` into ``terms[:, k]``.
 
-    ``context`` is ``(switches, weights, researchers, labs, outside_amenity, ties_on)``:
-    the terms that are on, the population's weights (a row per weighted term), the
-    :class:`~talentsim.compiled.records.Researchers` and
-    :class:`~talentsim.compiled.records.Labs` records, the outside amenity, and whether tie
-    shares are read. A term that is off, or not counted at the outside pool, is 0.
+    ``context`` is a :class:`~talentsim.compiled.records.TermContext`. A term that is off,
+    or not counted at the outside pool, is 0.
     """
-    switches, weights, researchers, labs, outside_amenity = context[:5]
+    switches, weights, researchers = context.switches, context.weights, context.researchers
+    labs, outside_amenity = context.labs, context.outside_amenity
     at_lab = j < labs.amenity.shape[0]
     # one copy of the body per term, its position, weight row and place rule constants there
     for term in literal_unroll(TERMS):
@@ -151,8 +151,8 @@ def gain(
     order). Tie shares are read only if a term that reads them is on.
     """
     share_here = share_there = 0.0
-    if context[5]:
-        location = context[2].location
+    if context.ties_on:
+        location = context.researchers.location
         share_here, share_there = tie_pair(ties.indptr, ties.indices, location, r, here, there)
     terms_at(pair, 0, r, here, here_pay, share_here, context)
     terms_at(pair, 1, r, there, there_pay, share_there, context)
@@ -171,7 +171,7 @@ def fetch_ahead(rows, k, decided, context):  # pragma: no cover - compiled
     """
     if k + AHEAD < rows.shape[0]:
         row = rows[k + AHEAD]
-        switches, weights, researchers = context[0], context[1], context[2]
+        switches, weights, researchers = context.switches, context.weights, context.researchers
         prefetch((researchers.location, researchers.pay, researchers.last_lab), row)
         prefetch((decided,), row)
         for t in range(N_TERMS):
@@ -273,7 +273,7 @@ def choose(
     whose index is ``accepted[a]``; the accepted are marked in ``decided``.
     """
     location, pay, market_value = state.location, state.pay, state.market_value
-    outside = context[3].amenity.shape[0]  # the pool's code: the number of labs
+    outside = context.labs.amenity.shape[0]  # the pool's code: the number of labs
     gains = np.empty((N_TERMS, n))
     pair = np.empty((N_TERMS, 2))
     accepted = np.empty(n, np.int64)
@@ -301,12 +301,13 @@ def retained(
 ):  # pragma: no cover - compiled
     """Whether a counter-offer keeps researcher ``r`` at lab ``here`` (then pay rises).
 
-    ``counters`` is ``(pay, hiring, noise_scale, offsets, flows)``; ``context`` as for
+    ``counters`` is a :class:`~talentsim.compiled.records.Counters`; ``context`` as for
     :func:`terms_at`. The lab counters with its probability when the offer pays more than
     ``r`` earns now, matching it up to its limit × current pay; ``r`` re-decides with the
     same draw (``accept_purpose``), the pay terms of staying replaced by those of the raise.
     """
-    pay, hiring, noise, offsets, flows = counters
+    pay, hiring, noise = counters.pay, counters.hiring, counters.noise_scale
+    offsets, flows = counters.offsets, counters.flows
     if not here < hiring.counter_offer_probability.shape[0]:
         return False
     current = pay[r]
@@ -348,7 +349,7 @@ def moves_from_offers(
     location, last_lab = state.location, state.last_lab
     outside = hiring.pay_level.shape[0]
     pair = np.empty((N_TERMS, 2))
-    counters = (state.pay, hiring, market.noise_scale, offsets, flows)
+    counters = Counters(state.pay, hiring, market.noise_scale, offsets, flows)
     # Counter-offers: those kept stay (with a raise) and take no place.
     going = np.empty(n_accepted, np.int64)  # columns of the accepted still going
     n_going = 0
@@ -403,7 +404,7 @@ def exits(
     outside = hiring.pay_level.shape[0]
     move_gains = values[VALUE_ROWS_BEFORE_GAINS:]
     pair = np.empty((N_TERMS, 2))
-    counters = (pay, hiring, market.noise_scale, offsets, flows)
+    counters = Counters(pay, hiring, market.noise_scale, offsets, flows)
     for k in range(chance.shape[0]):
         fetch_ahead(chance, k, decided, context)
         r = chance[k]
@@ -538,7 +539,7 @@ def decide(
     ties_on = False
     for t in range(N_TERMS):
         ties_on = ties_on or (switches[t] and USES_TIES[t])
-    context = (switches, weights, researchers, labs, market.outside_amenity, ties_on)
+    context = TermContext(switches, weights, researchers, labs, market.outside_amenity, ties_on)
     first_pass = np.array([offsets[SEPARATION_DRAW], offsets[OFFER_DRAW], offsets[OPPORTUNITY]])
     n_sep, n_off, n_opp = screen_into(
         location,

@@ -122,6 +122,30 @@ class Workspace(NamedTuple):
     decided: np.ndarray
 
 
+class TermContext(NamedTuple):
+    """What the utility terms read besides a researcher's row and place (built per step)."""
+
+    switches: np.ndarray
+    """Whether each term, in registry order, is on."""
+    weights: np.ndarray
+    """The population's weights, a row per weighted term."""
+    researchers: Researchers
+    labs: Labs
+    outside_amenity: float
+    ties_on: bool
+    """Whether a term that reads colleague ties is on (then tie shares are computed)."""
+
+
+class Counters(NamedTuple):
+    """What a counter-offer reads and updates."""
+
+    pay: np.ndarray
+    hiring: Hiring
+    noise_scale: float
+    offsets: np.ndarray
+    flows: np.ndarray
+
+
 NO_RAIDS = Raids(
     np.zeros(0, dtype=np.int64),
     np.zeros(0, dtype=np.int64),
