@@ -475,6 +475,10 @@ class Lab(BaseModel):
             )
         return self
 
+    _pay_stays_finite = field_validator("pay_level", "new_hire_premium", "counter_offer_limit")(
+        _pay_in_range
+    )
+
 
 def can_draw_negative(dist: Fixed | Normal | LogNormal | Uniform) -> bool:
     """Whether a distribution can draw a value below 0 (a lognormal never does)."""
@@ -519,10 +523,6 @@ def _non_negative_weight(term: str) -> Any:
         )
 
     return AfterValidator(check)
-
-    _pay_stays_finite = field_validator("pay_level", "new_hire_premium", "counter_offer_limit")(
-        _pay_in_range
-    )
 
 
 def _build_weights() -> type[BaseModel]:
