@@ -96,6 +96,7 @@ AHEAD = 8
 TERMS: tuple = ()
 N_TERMS = 0
 WEIGHT_ROW = np.zeros(0, np.int64)
+USES_TIES = np.zeros(0, np.bool_)
 #: Functions here compiled once per registry, with their Numba options.
 _TEMPLATES: dict[str, dict[str, Any]] = {}
 
@@ -648,23 +649,13 @@ _SOURCES = _sources_digest()
 def _build(fingerprint: str) -> KernelSet:
     terms = registry.all_terms()
     weighted = [term.name for term in registry.weighted()]
+    rows = [weighted.index(term.name) if term.weight is not None else -1 for term in terms]
     namespace = dict(globals())
     namespace.update(
-        TERMS=tuple(
-            (
-                term.kernel,
-                t,
-                weighted.index(term.name) if term.weight is not None else -1,
-                term.at_outside,
-            )
-            for t, term in enumerate(terms)
-        ),
+        TERMS=tuple((term.kernel, t, rows[t], term.at_outside) for t, term in enumerate(terms)),
         N_TERMS=len(terms),
         USES_TIES=np.array([term.uses_ties for term in terms], dtype=np.bool_),
-        WEIGHT_ROW=np.array(
-            [weighted.index(t.name) if t.weight is not None else -1 for t in terms],
-            dtype=np.int64,
-        ),
+        WEIGHT_ROW=np.array(rows, dtype=np.int64),
     )
     for name, options in _TEMPLATES.items():
         function = globals()[name]
@@ -677,6 +668,3 @@ def _build(fingerprint: str) -> KernelSet:
     return KernelSet(
         fingerprint, tuple(t.name for t in terms), namespace["decide"], namespace["utility_terms"]
     )
-
-
-USES_TIES = np.zeros(0, np.bool_)
