@@ -520,6 +520,11 @@ def _compare(args) -> int:
 
     scenario = _load_with_overrides(args.file, args.overrides)
     variants = _parse_variants(args.variants)
+    for name, overrides in variants.items():  # a bad variant names the file it varies
+        try:
+            scenario.with_overrides(overrides)
+        except ScenarioError as exc:
+            raise ScenarioError(f"{args.file}: --variant {name}: {exc}") from None
     _check_replicates(args)
     out = Path(args.out) if args.out else Path("results") / f"{scenario.name}-compare"
     _check_output_folder(out, force=args.force)
@@ -695,7 +700,7 @@ def _dask_executor(address: str):
 
 
 def _print_effects(comparison, metrics, out) -> None:
-    from talentsim.compare import headline_metrics
+    from talentsim.compare import format_number, format_p_value, headline_metrics
 
     shown = metrics or headline_metrics(comparison.scenario)
     effects = comparison.effects
@@ -708,15 +713,17 @@ def _print_effects(comparison, metrics, out) -> None:
         header + f"  {level + ' CI':<22}{'p':>8}",
     )
     order = {metric: i for i, metric in enumerate(shown)}
+    given = {variant: i for i, variant in enumerate(comparison.variants)}
     rows = effects[effects["metric"].isin(shown)].copy()
     rows["order"] = rows["metric"].map(order)
-    rows = rows.sort_values(["variant", "order"], kind="stable").round(12)
+    rows["given"] = rows["variant"].map(given)  # variants in the order given
+    rows = rows.sort_values(["given", "order"], kind="stable").round(12)
     for row in rows.itertuples():
-        ci = f"[{row.ci_low:+.3g}, {row.ci_high:+.3g}]"
-        p = "—" if row.p_value != row.p_value else f"{row.p_value:.2g}"
+        ci = f"[{format_number(row.ci_low, '+.3g')}, {format_number(row.ci_high, '+.3g')}]"
         print(
-            f"{row.variant!s:<16}{row.metric!s:<28}{row.baseline_mean:>10.3g}"
-            f"{row.variant_mean:>10.3g}{row.effect:>+10.3g}  {ci:<22}{p:>8}"
+            f"{row.variant!s:<16}{row.metric!s:<28}{format_number(row.baseline_mean):>10}"
+            f"{format_number(row.variant_mean):>10}{format_number(row.effect, '+.3g'):>10}  "
+            f"{ci:<22}{format_p_value(row.p_value):>8}"
         )
     for message in comparison.capacity_warnings():
         print(f"warning: {message}")

@@ -58,6 +58,26 @@ class CapacityWarning(UserWarning):
     """A comparison's effect on a lab's arrivals is mostly absorbed by the lab's capacity."""
 
 
+def format_p_value(p: float) -> str:
+    """A p-value as people read it: never ``0``, since a t-test's p-value never is.
+
+    ``< 1e-4`` below that, two significant digits above, ``—`` when undefined (NaN).
+    """
+    if p != p:
+        return "—"
+    if p < 1e-4:
+        return "< 1e-4"
+    return f"{p:.2g}"
+
+
+def format_number(x: float, spec: str = ".3g") -> str:
+    """``format(x, spec)`` without a negative zero (``-0``, ``-0.00``, ``+0`` → ``0``...)."""
+    text = format(x, spec)
+    if x == x and float(text.replace("+", "")) == 0:
+        return format(0.0, spec.replace("+", ""))
+    return text
+
+
 def headline_metrics(scenario: Scenario) -> list[str]:
     """The metrics a comparison shows by default.
 

@@ -940,7 +940,7 @@ def _log_columns(
     ``terms`` names the utility terms of the gains, in their order.
     """
     log = {
-        "step": codes[0],
+        "step": codes[0].astype(np.int64),  # int64 like every table's step (joins in polars)
         "researcher": codes[1].astype(np.int64),
         "cohort": codes[2],
         "origin": codes[3],

@@ -566,7 +566,7 @@ def _return_freed_memory() -> None:
 def _empty_events(model: TalentModel, place_categories: list[str]) -> pd.DataFrame:
     frame = pd.DataFrame(
         {
-            "step": np.zeros(0, dtype=np.int32),
+            "step": np.zeros(0, dtype=np.int64),
             "time": np.zeros(0),
             "researcher": np.zeros(0, dtype=np.int64),
             "cohort": pd.Categorical([], categories=model.cohort_names),
@@ -709,7 +709,40 @@ def check_metrics(scenario: Scenario, metrics: MetricSpec, who: str) -> None:
     if missing:
         from talentsim.scenario import ScenarioError
 
-        raise ScenarioError(f"{who}: unknown metric(s) {missing}; choose from: {', '.join(known)}")
+        raise ScenarioError(f"{who}: {unknown_metrics_message(missing, known)}")
+
+
+def unknown_metrics_message(missing: Sequence[str], known: Sequence[str]) -> str:
+    """Say which metrics are unknown, suggest close names, and summarise the known ones.
+
+    The known metrics are listed by family (``attrition.<lab>`` once, not once per lab), so
+    the message stays short for scenarios with many labs.
+    """
+    import difflib
+
+    parts = []
+    for name in missing:
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+        hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+        parts.append(f"{name!r}{hint}")
+    families: dict[str, list[str]] = {}
+    for key in known:
+        family, dot, place = key.partition(".")
+        families.setdefault(family, []).extend([place] if dot else [])
+    import collections
+
+    tuples = collections.Counter(tuple(places) for places in families.values() if places)
+    common = tuples.most_common(1)[0][0] if tuples else ()
+    shown = []
+    for family, places in families.items():
+        if not places:
+            shown.append(family)
+        elif tuple(places) == common:
+            shown.append(f"{family}.LAB")
+        else:
+            shown.append(f"{family}.<{'|'.join(places)}>")
+    where = f" (LAB one of {', '.join(common)})" if common else ""
+    return f"unknown metric {', '.join(parts)}; the metrics are {', '.join(shown)}{where}"
 
 
 def check_picklable(metrics: MetricSpec, who: str, in_process: str) -> None:
