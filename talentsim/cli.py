@@ -2,7 +2,8 @@
 
 Also ``talentsim validate FILE``, which checks a scenario or sweep file, ``talentsim store
 merge OUT STORE ...``, which combines the stores of a sweep's shards, and ``talentsim targets
-SCENARIO TARGETS``, which evaluates a scenario against a targets file.
+SCENARIO TARGETS``, which evaluates a scenario against a targets file, and ``talentsim
+glossary``, which prints what each word of the tables means.
 
 Errors in input (a malformed scenario, an unknown key, an unwritable output folder) print one
 clear message and exit with status 2; they never print a traceback.
@@ -105,11 +106,22 @@ def _add_max_runs_option(parser) -> None:
 def _build_parser():
     import argparse
 
+    from talentsim.glossary import format_glossary
+
     parser = argparse.ArgumentParser(
         prog="talentsim",
         description="Agent-based simulation of talent markets.",
+        epilog="What the tables' words mean (also: talentsim glossary, docs/glossary.md):\n\n"
+        + format_glossary(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser(
+        "glossary",
+        help="what each word of the tables means (quits, exits, attrition, ...)",
+        description="Print the definition of every term of the events table, the time series "
+        "and the summary, and how their counts relate.",
+    )
 
     run = sub.add_parser("run", help="run a scenario file and write its results")
     run.add_argument("file", help="scenario TOML file")
@@ -319,6 +331,11 @@ def main(argv: list[str] | None = None) -> int:
             return _store_merge(args)
         if args.command == "targets":
             return _targets(args)
+        if args.command == "glossary":
+            from talentsim.glossary import format_glossary
+
+            print(format_glossary())
+            return 0
         return _run(args)
     except ScenarioError as exc:
         sys.stderr.write(f"error: {exc}\n")
