@@ -441,7 +441,9 @@ def _hand_run(scenario: ts.Scenario) -> ts.RunResult:
 
 
 def test_tenure_survival_draws_the_kaplan_meier_of_the_run_records(scenario: ts.Scenario) -> None:
-    run = _hand_run(scenario)
+    # Starting staff without prior tenure, so the tenure clock is the run's clock here (the
+    # delayed entry of starting tenure is tested below).
+    run = _hand_run(scenario.with_overrides({"cohorts.a_staff.tenure": "0w"}))
     spells = plots.tenure_spells(run, labs=["A"])
     weeks = sorted(zip((spells["duration"] / WEEK).round(9), spells["left"], strict=True))
     assert weeks == [(1, False), (1, True), (2, True), (2, True), (3, True), (4, True), (5, False)]
@@ -581,3 +583,42 @@ def test_runs_of_different_scenarios_are_refused(runs: list[ts.RunResult]) -> No
     other = ts.Scenario.from_dict(two_labs)
     with pytest.raises(ValueError, match="different labs"):
         plots.headcount([runs[0], ts.run(other, seed=1, steps=3)])
+
+
+def test_kaplan_meier_with_delayed_entry_matches_lifelines() -> None:
+    lifelines = pytest.importorskip("lifelines")
+    rng = np.random.default_rng(7)
+    n = 400
+    entry = np.where(rng.random(n) < 0.4, rng.uniform(0, 4, n), 0.0)  # 40% start with tenure
+    exit_ = entry + rng.exponential(2.0, n)
+    censor = entry + rng.uniform(0, 3, n)
+    left = exit_ <= censor
+    durations = np.round(np.minimum(exit_, censor), 2)  # ties, as weekly steps make
+    durations = np.maximum(durations, entry)
+    table = plots.kaplan_meier(durations, left, entry=entry, confidence=0.95)
+    fitter = lifelines.KaplanMeierFitter().fit(durations, left, entry=entry, alpha=0.05)
+    times = table["time"].to_numpy()[1:]
+    expected = fitter.survival_function_at_times(times).to_numpy()
+    np.testing.assert_allclose(table["survival"].to_numpy()[1:], expected, rtol=1e-10)
+    events = fitter.event_table.loc[times]
+    np.testing.assert_array_equal(table["at_risk"].to_numpy()[1:], events["at_risk"].to_numpy())
+    bounds = fitter.confidence_interval_survival_function_.loc[times].to_numpy()
+    inside = np.isfinite(table["ci_low"].to_numpy()[1:])
+    np.testing.assert_allclose(table["ci_low"].to_numpy()[1:][inside], bounds[inside, 0], rtol=1e-6)
+    np.testing.assert_allclose(table["ci_high"].to_numpy()[1:][inside], bounds[inside, 1], rtol=1e-6)
+
+
+def test_tenure_survival_counts_starting_tenure_and_skips_tiny_groups(
+    scenario: ts.Scenario,
+) -> None:
+    tenured = scenario.with_overrides({"cohorts.a_staff.tenure": "2y"})
+    run = ts.run(tenured, seed=3)
+    spells = plots.tenure_spells(run, labs=["A"], cohorts=["a_staff"])
+    starters = spells[spells["start"] == 0]
+    assert (starters["entry"] == 2.0).all() and (spells.loc[spells["start"] > 0, "entry"] == 0).all()
+    figure = plots.tenure_survival(run, labs=["A"], by_cohort=False)
+    line = figure.axes[0].lines[0]
+    assert line.get_xdata()[1:].min() > 0  # exits are at tenures beyond the starting 2 years
+    assert any(text.get_text() == "at risk" for text in figure.axes[0].texts)
+    few = plots.tenure_survival(run, labs=["A"], min_spells=10**6)
+    assert not few.axes[0].lines and "Not drawn" in few._suptitle.get_text()
