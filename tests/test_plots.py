@@ -605,7 +605,9 @@ def test_kaplan_meier_with_delayed_entry_matches_lifelines() -> None:
     bounds = fitter.confidence_interval_survival_function_.loc[times].to_numpy()
     inside = np.isfinite(table["ci_low"].to_numpy()[1:])
     np.testing.assert_allclose(table["ci_low"].to_numpy()[1:][inside], bounds[inside, 0], rtol=1e-6)
-    np.testing.assert_allclose(table["ci_high"].to_numpy()[1:][inside], bounds[inside, 1], rtol=1e-6)
+    np.testing.assert_allclose(
+        table["ci_high"].to_numpy()[1:][inside], bounds[inside, 1], rtol=1e-6
+    )
 
 
 def test_tenure_survival_counts_starting_tenure_and_skips_tiny_groups(
@@ -615,7 +617,9 @@ def test_tenure_survival_counts_starting_tenure_and_skips_tiny_groups(
     run = ts.run(tenured, seed=3)
     spells = plots.tenure_spells(run, labs=["A"], cohorts=["a_staff"])
     starters = spells[spells["start"] == 0]
-    assert (starters["entry"] == 2.0).all() and (spells.loc[spells["start"] > 0, "entry"] == 0).all()
+    assert (starters["entry"] == 2.0).all() and (
+        spells.loc[spells["start"] > 0, "entry"] == 0
+    ).all()
     figure = plots.tenure_survival(run, labs=["A"], by_cohort=False)
     line = figure.axes[0].lines[0]
     assert line.get_xdata()[1:].min() > 0  # exits are at tenures beyond the starting 2 years
