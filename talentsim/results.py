@@ -342,6 +342,8 @@ class RunResult:
 
         Args:
             by: Grouping columns, any of ``"lab"`` (the lab left), ``"cohort"``, ``"kind"``.
+                Without ``"lab"``, departures from all labs are pooled, and the table says so:
+                its ``lab`` column reads ``"all labs"`` (:data:`POOLED_LABS`).
 
         Returns:
             A tidy DataFrame, one row per group and reason: the group columns, ``reason``,
@@ -392,7 +394,10 @@ class RunResult:
             table["share"] = table["count"] / table["departures"].replace(0, np.nan)
         table["reason"] = pd.Categorical(table["reason"], categories=reasons)
         columns = [*group, "reason", "count", "departures", "share", "mean_gain"]
-        return table[columns].sort_values([*group, "reason"]).reset_index(drop=True)
+        table = table[columns].sort_values([*group, "reason"]).reset_index(drop=True)
+        if "lab" not in group:  # say that departures from every lab are pooled
+            table.insert(0, "lab", POOLED_LABS)
+        return table
 
     def lab_table(self) -> pd.DataFrame:
         """Per-lab summary table: headcounts, flows, turned away, net flow and attrition."""
@@ -489,6 +494,10 @@ def main_reasons(events: pd.DataFrame) -> np.ndarray:
     favoured = filled.max(axis=1, initial=-np.inf) > 0
     reason = np.where(favoured, names[best], "idiosyncratic")
     return np.where(recorded, reason, "exogenous")
+
+
+POOLED_LABS = "all labs"
+"""The ``lab`` of :meth:`RunResult.exit_reasons` rows that pool the departures of every lab."""
 
 
 def _gain_terms(events: pd.DataFrame) -> list[str]:

@@ -186,6 +186,12 @@ def test_exit_reasons_by_lab_only_and_overall(flagship_run: ts.RunResult) -> Non
     assert list(by_lab.columns) == ["lab", "reason", "count", "departures", "share", "mean_gain"]
     overall = flagship_run.exit_reasons(by=())
     assert overall["count"].sum() == len(flagship_run.departures())
+    assert (overall["lab"] == "all labs").all()  # it says that it pools the labs
+    by_cohort = flagship_run.exit_reasons(by=("cohort",))
+    assert list(by_cohort.columns[:2]) == ["lab", "cohort"] and set(by_cohort["lab"]) == {
+        "all labs"
+    }
+    assert by_cohort["count"].sum() == len(flagship_run.departures())
     with pytest.raises(ValueError, match="cannot group by"):
         flagship_run.exit_reasons(by=("destination",))
 

@@ -626,3 +626,14 @@ def test_tenure_survival_counts_starting_tenure_and_skips_tiny_groups(
     assert any(text.get_text() == "at risk" for text in figure.axes[0].texts)
     few = plots.tenure_survival(run, labs=["A"], min_spells=10**6)
     assert not few.axes[0].lines and "Not drawn" in few._suptitle.get_text()
+
+
+def test_exit_reason_bars_are_shares_labelled_with_their_counts(runs) -> None:
+    figure = plots.exit_reasons(runs[0])
+    ax = figure.axes[0]
+    reasons = runs[0].exit_reasons(by=("lab", "cohort"))
+    counts = {int(n) for n in reasons["count"] if n > 0}
+    labelled = [int(text.get_text()) for text in ax.texts]
+    assert labelled and set(labelled) <= counts  # each label is a segment's count
+    assert ax.get_xlim() == (0, 100) and "numbers: counts" in ax.get_xlabel()
+    assert plots.text_colour_on("#000000") == "white" and plots.text_colour_on("#FFFFFF") == "black"

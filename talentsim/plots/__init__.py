@@ -77,6 +77,7 @@ from talentsim.plots.style import (
     Variants,
     lab_colour,
     mean_band,
+    text_colour_on,
     time_unit,
 )
 from talentsim.plots.sweep import sensitivity_bars, sweep_headcount, sweep_heatmap, sweep_line
@@ -118,6 +119,7 @@ __all__ = [
     "sweep_line",
     "tenure_spells",
     "tenure_survival",
+    "text_colour_on",
     "time_unit",
     "validation_convergence",
     "validation_relaxation",

@@ -32,6 +32,7 @@ from talentsim.plots.style import (
     lab_colour,
     require_columns,
     styled,
+    text_colour_on,
     time_unit,
 )
 from talentsim.results import DEPARTURE_KINDS, RunResult
@@ -581,10 +582,12 @@ def exit_reasons(
     cohorts: Sequence[str] | None = None,
     share: bool = True,
 ) -> Figure:
-    """Departures by main reason, one stacked bar per lab and cohort.
+    """Departures by main reason, one stacked bar per lab and cohort, counts annotated.
 
     The main reason of a departure is the utility term with the largest gain (see
-    :meth:`RunResult.exit_reasons`); counts are summed over the runs given.
+    :meth:`RunResult.exit_reasons`); counts are summed over the runs given. Bars show shares
+    (or counts); each segment wide enough to hold it is labelled with its count, and each bar
+    with its group's number of departures.
 
     Args:
         results: One run or replicate runs.
@@ -629,16 +632,32 @@ def exit_reasons(
     ax.grid(axis="y", visible=False)
     positions = np.arange(len(values))[::-1]
     left = np.zeros(len(values))
+    width = 100.0 if share else float(totals.max())
     for reason in columns:
+        colour = reason_colour.get(reason, OUTSIDE_COLOUR)
         ax.barh(
             positions,
             values[reason],
             left=left,
-            color=reason_colour.get(reason, OUTSIDE_COLOUR),
+            color=colour,
             label=reason_label.get(reason, reason),
             edgecolor="white",
             linewidth=0.5,
         )
+        # each segment's count, where the segment is wide enough to hold it
+        for y, x0, size, n in zip(
+            positions, left, values[reason].to_numpy(), counts[reason].to_numpy(), strict=True
+        ):
+            if n > 0 and size >= 0.06 * width:
+                ax.text(
+                    x0 + size / 2,
+                    y,
+                    f"{n:.0f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color=text_colour_on(colour),
+                )
         left += values[reason].to_numpy()
     several_labs = len({lab for lab, _ in values.index}) > 1
     labels = [
@@ -649,7 +668,7 @@ def exit_reasons(
     pooled = "" if len(runs) == 1 else f", {len(runs)} runs pooled"
     if share:
         ax.set_xlim(0, 100)
-        ax.set_xlabel(f"share of departures by main reason (%{pooled})")
+        ax.set_xlabel(f"share of departures by main reason (%{pooled}; numbers: counts)")
     else:
         ax.set_xlabel(f"departures by main reason (count{pooled})")
     where = "their lab" if several_labs else values.index[0][0]

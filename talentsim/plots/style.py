@@ -123,6 +123,14 @@ def lab_colour(scenario: Scenario, lab: str) -> str:
     return OKABE_ITO[scenario.lab_names.index(lab) % len(OKABE_ITO)]
 
 
+def text_colour_on(colour: str) -> str:
+    """Black or white, whichever reads better on ``colour`` (by its relative luminance)."""
+    from matplotlib.colors import to_rgb
+
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in to_rgb(colour))
+    return "black" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.179 else "white"
+
+
 def figure(
     width: float = 6.5, height: float = 4.0, nrows: int = 1, ncols: int = 1, **kwargs: Any
 ) -> tuple[Figure, Any]:
