@@ -264,7 +264,7 @@ def _build_parser():
 
     store = sub.add_parser(
         "store",
-        help="work with sweep stores (merge the stores of shards)",
+        help="work with sweep stores (merge the stores of shards, export a tidy table)",
         description="Work with sweep stores.",
     )
     store_sub = store.add_subparsers(dest="store_command", required=True, metavar="ACTION")
@@ -279,6 +279,24 @@ def _build_parser():
     )
     merge.add_argument("out", metavar="OUT", help="the merged store (a new folder)")
     merge.add_argument("stores", metavar="STORE", nargs="+", help="stores to merge")
+    export = store_sub.add_parser(
+        "export",
+        help="write a store's runs as one tidy table (Parquet or CSV)",
+        description="Write one tidy table of a store: 'summaries' (one row per run: run id, "
+        "point, replicate, seed, status, the parameters and the metrics) or 'timeseries' (one "
+        "row per run, step and place, with the run's columns and parameters). The format "
+        "follows OUT's suffix (.parquet or .csv). Only runs the manifest marks done carry "
+        "metrics; failed and pending runs are listed in summaries with their status.",
+    )
+    export.add_argument("store", metavar="STORE", help="the sweep store (folder)")
+    export.add_argument("out", metavar="OUT", help="the table to write (.parquet or .csv)")
+    export.add_argument(
+        "--table",
+        choices=("summaries", "timeseries"),
+        default="summaries",
+        help="which table (summaries)",
+    )
+    export.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
 
     validate = sub.add_parser(
         "validate",
@@ -328,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "viz":
             return _viz(args)
         if args.command == "store":
+            if args.store_command == "export":
+                return _store_export(args)
             return _store_merge(args)
         if args.command == "targets":
             return _targets(args)
@@ -671,6 +691,12 @@ def _sweep(args) -> int:
             f"sweep {scenario.name!r}: {len(table)} runs ({done} done, {failed} failed) "
             f"in {store}/ — read it with talentsim.SweepStore({str(store)!r}).table()"
         )
+        if done:
+            _print_sweep_summary(table, list(spec.parameter_specs()), spec.metrics, scenario)
+        print(
+            f"one tidy table: talentsim store export {store} {store}.parquet "
+            "(or .csv; --table timeseries)"
+        )
     if failed:
         first = table.loc[table["status"] == "failed", "error"].iloc[0]
         sys.stderr.write(
@@ -679,6 +705,48 @@ def _sweep(args) -> int:
         )
         return 1
     return 0
+
+
+SWEEP_SUMMARY_POINTS = 20
+"""Design points the end-of-sweep summary prints (the rest are in the store)."""
+
+
+def _print_sweep_summary(table, parameters: list[str], metrics, scenario) -> None:
+    """Per design point: the parameters and a few metrics' means with 95% t intervals."""
+    from talentsim.analysis import aggregate
+    from talentsim.compare import format_number
+
+    if metrics:
+        shown = list(metrics)[:4]
+    else:
+        shown = [*(f"attrition.{lab}" for lab in scenario.lab_names[:3]), "boomerangs"]
+    shown = [m for m in shown if m in table.columns]
+    if not shown or not parameters:
+        return
+    stats = aggregate(table, shown, by=parameters, confidence=0.95)
+    wide = stats.pivot_table(
+        index=parameters, columns="metric", values=["mean", "ci_low", "ci_high", "n"], sort=False
+    )
+    rows = wide.index.tolist()
+    print(f"\nmean over replicates [95% t interval], per design point ({len(rows)} points):")
+    header = [*parameters, *shown]
+    cells = []
+    for key in rows[:SWEEP_SUMMARY_POINTS]:
+        values = key if isinstance(key, tuple) else (key,)
+        row = [format_number(v, ".4g") if isinstance(v, float) else str(v) for v in values]
+        for metric in shown:
+            mean = wide.loc[key, ("mean", metric)]
+            low, high = wide.loc[key, ("ci_low", metric)], wide.loc[key, ("ci_high", metric)]
+            interval = "" if low != low else f" [{format_number(low)}, {format_number(high)}]"
+            row.append(f"{format_number(mean)}{interval}")
+        cells.append(row)
+    widths = [max(len(h), *(len(r[k]) for r in cells)) for k, h in enumerate(header)]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+    if len(rows) > SWEEP_SUMMARY_POINTS:
+        print(f"... and {len(rows) - SWEEP_SUMMARY_POINTS} more points (all in the store)")
 
 
 def _store_merge(args) -> int:
@@ -697,6 +765,19 @@ def _store_merge(args) -> int:
         f"({int(counts.get('done', 0))} done, {int(counts.get('failed', 0))} failed, "
         f"{int(counts.get('pending', 0))} pending)"
     )
+    return 0
+
+
+def _store_export(args) -> int:
+    from talentsim.scenario import ScenarioError
+    from talentsim.store import StoreError, export_table
+
+    out = Path(args.out)
+    try:
+        rows = export_table(args.store, out, table=args.table, overwrite=args.force)
+    except StoreError as exc:
+        raise ScenarioError(str(exc)) from None
+    print(f"wrote {rows} rows of {args.store}'s {args.table} to {out}")
     return 0
 
 
