@@ -162,6 +162,23 @@ class RunResult:
             f"labs={self.scenario.lab_names}, events={len(self.events)})"
         )
 
+    def _repr_html_(self) -> str:
+        """A notebook's view: the run's identity and its per-lab table."""
+        import html
+
+        steps = int(self.timeseries["step"].max()) if len(self.timeseries) else 0
+        years = float(self.timeseries["time"].max()) if len(self.timeseries) else 0.0
+        head = (
+            f"<p><b>RunResult</b> of scenario <code>{html.escape(self.scenario.name)}</code>, "
+            f"seed {self.seed}: {steps} steps ({years:.3g} years), {len(self.events)} events, "
+            f"{len(self.researchers)} researchers. Tables: <code>.timeseries</code>, "
+            "<code>.events</code>, <code>.researchers</code>; metrics: "
+            "<code>.summary()</code>; words: <code>talentsim glossary</code>.</p>"
+        )
+        table = self.lab_table()
+        table["attrition"] = [f"{x:.1%}" if x == x else "—" for x in table["attrition"]]
+        return head + table.to_html(escape=True)
+
     # ----------------------------------------------------------------------------------------
 
     def summary(self) -> dict[str, float | int | str]:

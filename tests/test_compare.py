@@ -429,3 +429,16 @@ def test_cli_compare_lists_variants_in_the_order_given(tmp_path: Path, capsys) -
     for line in printed.splitlines():
         if line.startswith(("zz_", "aa_")):
             assert not any(field in ("-0", "+0", "0", "-0.0") for field in line.split()[-1:])
+
+
+def test_results_and_comparisons_render_readably_in_a_notebook(
+    comparison: ts.Comparison, flagship_run: ts.RunResult
+) -> None:
+    page = comparison._repr_html_()
+    assert page.startswith("<p><b>Comparison</b>") and "<table" in page
+    table = comparison.table()
+    assert list(table["variant"].unique()) == list(comparison.variants)
+    assert not any(p == "0" for p in table["p"]) and not table["effect"].isin(["-0", "+0"]).any()
+    assert "Comparison(scenario=" in repr(comparison) and "DataFrame" not in repr(comparison)
+    run_page = flagship_run._repr_html_()
+    assert "<table" in run_page and "MSL" in run_page and "%" in run_page
