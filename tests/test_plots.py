@@ -637,3 +637,89 @@ def test_exit_reason_bars_are_shares_labelled_with_their_counts(runs) -> None:
     assert labelled and set(labelled) <= counts  # each label is a segment's count
     assert ax.get_xlim() == (0, 100) and "numbers: counts" in ax.get_xlabel()
     assert plots.text_colour_on("#000000") == "white" and plots.text_colour_on("#FFFFFF") == "black"
+
+
+def _clipped_texts(figure: Figure) -> list[str]:
+    """What of ``figure`` reaches outside it once drawn: a panel with its ticks, labels and
+    title (the panel's tight box, which counts only the ticks drawn), or a figure-level text
+    (title, legends, notes)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    box = figure.bbox
+
+    def outside(extent: Any) -> bool:
+        return (
+            extent.x0 < box.x0 - 1
+            or extent.x1 > box.x1 + 1
+            or extent.y0 < box.y0 - 1
+            or extent.y1 > box.y1 + 1
+        )
+
+    clipped = []
+    for ax in figure.axes:
+        if ax.get_visible() and outside(ax.get_tightbbox(renderer)):
+            clipped.append(f"panel {ax.get_title() or ax.get_label()!r}")
+    texts = [*figure.texts, *figure.legends]
+    if figure._suptitle is not None:
+        texts.append(figure._suptitle)
+    for artist in texts:
+        if artist.get_visible() and outside(artist.get_window_extent(renderer)):
+            clipped.append(repr(getattr(artist, "get_text", lambda: "legend")()))
+    return clipped
+
+
+def _long_names(table: pd.DataFrame) -> pd.DataFrame:
+    """The sweep table with the long paths a real sweep has (they overflowed the titles)."""
+    names = {
+        "labs.A.pay_level": "cohorts.a_staff_with_a_long_name.weights.pay",
+        "labs.A.reorg_rate": "labs.A_lab_with_a_long_name.reorg_rate",
+        "attrition.A": "early_attrition.A_lab_with_a_long_name",
+    }
+    renamed = table.rename(columns=names)
+    renamed.attrs["design"] = {"parameters": [{"path": names[k]} for k in list(names)[:2]]}
+    return renamed
+
+
+LONG_NAMED: dict[str, Callable[[Any], Figure]] = {
+    "sweep_heatmap:long-names": lambda f: plots.sweep_heatmap(
+        _long_names(f["sweep"]),
+        "cohorts.a_staff_with_a_long_name.weights.pay",
+        "labs.A_lab_with_a_long_name.reorg_rate",
+        "early_attrition.A_lab_with_a_long_name",
+        percent=True,
+    ),
+    "sweep_line:long-names": lambda f: plots.sweep_line(
+        _long_names(f["sweep"]),
+        "labs.A_lab_with_a_long_name.reorg_rate",
+        "early_attrition.A_lab_with_a_long_name",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", [*FIGURES, *LONG_NAMED])
+@pytest.mark.parametrize("dpi", [60, 100, 200])
+def test_no_figure_clips_its_text(name: str, dpi: int, inputs: dict[str, Any]) -> None:
+    figure = {**FIGURES, **LONG_NAMED}[name](inputs)
+    figure.set_dpi(dpi)
+    clipped = _clipped_texts(figure)
+    assert not clipped, f"{name} at {dpi} dpi: outside the figure: {clipped}"
+
+
+def test_swept_parameters_are_labelled_with_their_units() -> None:
+    assert plots.parameter_label("labs.MSL.reorg_rate") == "labs.MSL.reorg_rate (per year)"
+    assert plots.parameter_label("labs.MSL.pay_level") == "labs.MSL.pay_level (× market value)"
+    assert (
+        plots.parameter_label("cohorts.x.weights.pay") == "cohorts.x.weights.pay (utility weight)"
+    )
+    assert plots.parameter_label("market.attachment_half_life").endswith("(duration)")
+    assert plots.parameter_label("no.such.path") == "no.such.path"
+
+
+def test_the_clipping_check_sees_clipped_text() -> None:
+    figure = Figure(figsize=(3, 2))
+    ax = figure.subplots()
+    ax.set_title("a title far too long to fit in a figure this narrow, clipped at both edges")
+    assert _clipped_texts(figure)

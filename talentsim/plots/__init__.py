@@ -77,6 +77,8 @@ from talentsim.plots.style import (
     Variants,
     lab_colour,
     mean_band,
+    parameter_label,
+    parameter_unit,
     text_colour_on,
     time_unit,
 )
@@ -112,6 +114,8 @@ __all__ = [
     "lab_colour",
     "mean_band",
     "offer_acceptance",
+    "parameter_label",
+    "parameter_unit",
     "retention",
     "sensitivity_bars",
     "sweep_headcount",

@@ -10,7 +10,6 @@ References:
 from __future__ import annotations
 
 import math
-import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -34,6 +33,7 @@ from talentsim.plots.style import (
     styled,
     text_colour_on,
     time_unit,
+    wrap_to,
 )
 from talentsim.results import DEPARTURE_KINDS, RunResult
 from talentsim.scenario import OUTSIDE, Scenario
@@ -131,7 +131,7 @@ def retention(
     ax.legend(loc="best")
     who = "" if cohorts is None else f" ({', '.join(chosen)})"
     title = f"Retention of {lab}'s starting staff{who} — {_band_note(n_runs, confidence)}"
-    ax.set_title(_wrap(title, fig))
+    ax.set_title(wrap_to(title, fig))
     return finish(fig)
 
 
@@ -524,7 +524,7 @@ def tenure_survival(
     )
     if too_few:
         title += f". Not drawn, fewer than {min_spells} spells: " + ", ".join(too_few)
-    fig.suptitle(_wrap(title, fig))
+    fig.suptitle(wrap_to(title, fig))
     return finish(fig)
 
 
@@ -682,11 +682,6 @@ def exit_reasons(
 # --------------------------------------------------------------------------------------------
 # Helpers of the run figures
 # --------------------------------------------------------------------------------------------
-
-
-def _wrap(text: str, fig: Figure) -> str:
-    """Wrap a title to the width of its figure."""
-    return "\n".join(textwrap.wrap(text, width=max(40, int(fig.get_figwidth() * 13))))
 
 
 def _cohort_style(index: int) -> tuple[str, str]:
