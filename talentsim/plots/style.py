@@ -176,6 +176,34 @@ def wrap_to(text: str, fig: Figure, *, share: float = 1.0, fontsize: float = 12.
     return "\n".join(textwrap.fill(line, width) for line in text.split("\n"))
 
 
+METRIC_WORDS: dict[str, str] = {
+    "attrition": "attrition of the starting staff",
+    "early_attrition": "early attrition (13 weeks)",
+    "early_exits": "departures within 13 weeks",
+    "net_flow": "net flow",
+    "blocked_by_capacity": "turned away (full)",
+    "headcount_start": "headcount at the start",
+    "headcount_end": "headcount at the end",
+    "offer_acceptance": "offers accepted (share)",
+    "counter_offers": "counter-offers",
+    "counter_retained": "kept by counter-offers",
+    "boomerangs": "boomerangs (returns)",
+    "population_end": "researchers at the end",
+}
+"""Plain words for the summary metrics' families, for panel titles (see docs/glossary.md)."""
+
+
+def metric_title(metric: str) -> str:
+    """A summary metric in words, e.g. ``"attrition.MSL"`` → ``"MSL: attrition of the ..."``.
+
+    Families without plain words keep their key with underscores as spaces; the lab, if
+    any, leads, so panels of one lab read together.
+    """
+    family, dot, lab = metric.partition(".")
+    words = METRIC_WORDS.get(family, family.replace("_", " "))
+    return f"{lab}: {words}" if dot else words
+
+
 def time_unit(scenario: Scenario) -> tuple[float, str]:
     """The unit time axes use: weeks for runs up to two years, else years.
 
