@@ -1,6 +1,7 @@
 # talentsim — two commands on a fresh machine:
 #   make demo   set up .venv and run the flagship scenario
-#   make test   set up .venv with the dev tools and run ruff, mypy and pytest (fast subset)
+#   make test   set up .venv with the dev tools and run ruff, mypy, the docs build and pytest (fast subset)
+#   make docs   build the documentation site into site/ (strict)
 #   make test-all   the same, including the slow statistical tests
 #   make test-numba-latest   the fast suite against the newest Numba (beyond pyproject's bound)
 
@@ -11,7 +12,7 @@ PY := $(VENV)/bin/python
 PYTHON ?= $(shell command -v python3.12 2>/dev/null || command -v python3 2>/dev/null)
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-all test-numba-latest lint browser-test-deps check-python clean
+.PHONY: demo test test-all test-numba-latest lint docs browser-test-deps check-python clean
 
 check-python:
 	@if [ -z "$(PYTHON)" ]; then echo "error: no python3 found; talentsim needs Python >= 3.12" >&2; exit 1; fi
@@ -40,17 +41,22 @@ lint: $(VENV)/.stamp-dev
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# The documentation site (mkdocs-material, mkdocstrings, the tutorial notebook) into site/;
+# strict: a broken link, a missing anchor or an unresolved reference fails the build.
+docs: $(VENV)/.stamp-dev
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
 # What the dashboard's browser test needs (Debian's chromium via apt-get when root, solara's
 # front-end files via npm): installed if possible; if not, the test skips and says what to run.
 browser-test-deps: $(VENV)/.stamp-dev
 	@$(PY) tests/browser_deps.py
 
 # pytest exits 5 when it collected nothing: say so rather than fail silently.
-test: lint browser-test-deps
+test: lint docs browser-test-deps
 	@$(VENV)/bin/pytest -m "not slow" $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc
 
-test-all: lint browser-test-deps
+test-all: lint docs browser-test-deps
 	@$(VENV)/bin/pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc
 

@@ -2,7 +2,8 @@
 
 Also ``talentsim validate FILE``, which checks a scenario or sweep file, ``talentsim store
 merge OUT STORE ...``, which combines the stores of a sweep's shards, and ``talentsim targets
-SCENARIO TARGETS``, which evaluates a scenario against a targets file.
+SCENARIO TARGETS``, which evaluates a scenario against a targets file, and ``talentsim
+glossary``, which prints what each word of the tables means.
 
 Errors in input (a malformed scenario, an unknown key, an unwritable output folder) print one
 clear message and exit with status 2; they never print a traceback.
@@ -105,11 +106,22 @@ def _add_max_runs_option(parser) -> None:
 def _build_parser():
     import argparse
 
+    from talentsim.glossary import format_glossary
+
     parser = argparse.ArgumentParser(
         prog="talentsim",
         description="Agent-based simulation of talent markets.",
+        epilog="What the tables' words mean (also: talentsim glossary, docs/glossary.md):\n\n"
+        + format_glossary(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser(
+        "glossary",
+        help="what each word of the tables means (quits, exits, attrition, ...)",
+        description="Print the definition of every term of the events table, the time series "
+        "and the summary, and how their counts relate.",
+    )
 
     run = sub.add_parser("run", help="run a scenario file and write its results")
     run.add_argument("file", help="scenario TOML file")
@@ -252,7 +264,7 @@ def _build_parser():
 
     store = sub.add_parser(
         "store",
-        help="work with sweep stores (merge the stores of shards)",
+        help="work with sweep stores (merge the stores of shards, export a tidy table)",
         description="Work with sweep stores.",
     )
     store_sub = store.add_subparsers(dest="store_command", required=True, metavar="ACTION")
@@ -267,6 +279,24 @@ def _build_parser():
     )
     merge.add_argument("out", metavar="OUT", help="the merged store (a new folder)")
     merge.add_argument("stores", metavar="STORE", nargs="+", help="stores to merge")
+    export = store_sub.add_parser(
+        "export",
+        help="write a store's runs as one tidy table (Parquet or CSV)",
+        description="Write one tidy table of a store: 'summaries' (one row per run: run id, "
+        "point, replicate, seed, status, the parameters and the metrics) or 'timeseries' (one "
+        "row per run, step and place, with the run's columns and parameters). The format "
+        "follows OUT's suffix (.parquet or .csv). Only runs the manifest marks done carry "
+        "metrics; failed and pending runs are listed in summaries with their status.",
+    )
+    export.add_argument("store", metavar="STORE", help="the sweep store (folder)")
+    export.add_argument("out", metavar="OUT", help="the table to write (.parquet or .csv)")
+    export.add_argument(
+        "--table",
+        choices=("summaries", "timeseries"),
+        default="summaries",
+        help="which table (summaries)",
+    )
+    export.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
 
     validate = sub.add_parser(
         "validate",
@@ -316,9 +346,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "viz":
             return _viz(args)
         if args.command == "store":
+            if args.store_command == "export":
+                return _store_export(args)
             return _store_merge(args)
         if args.command == "targets":
             return _targets(args)
+        if args.command == "glossary":
+            from talentsim.glossary import format_glossary
+
+            print(format_glossary())
+            return 0
         return _run(args)
     except ScenarioError as exc:
         sys.stderr.write(f"error: {exc}\n")
@@ -520,6 +557,11 @@ def _compare(args) -> int:
 
     scenario = _load_with_overrides(args.file, args.overrides)
     variants = _parse_variants(args.variants)
+    for name, overrides in variants.items():  # a bad variant names the file it varies
+        try:
+            scenario.with_overrides(overrides)
+        except ScenarioError as exc:
+            raise ScenarioError(f"{args.file}: --variant {name}: {exc}") from None
     _check_replicates(args)
     out = Path(args.out) if args.out else Path("results") / f"{scenario.name}-compare"
     _check_output_folder(out, force=args.force)
@@ -649,6 +691,12 @@ def _sweep(args) -> int:
             f"sweep {scenario.name!r}: {len(table)} runs ({done} done, {failed} failed) "
             f"in {store}/ — read it with talentsim.SweepStore({str(store)!r}).table()"
         )
+        if done:
+            _print_sweep_summary(table, list(spec.parameter_specs()), spec.metrics, scenario)
+        print(
+            f"one tidy table: talentsim store export {store} {store}.parquet "
+            "(or .csv; --table timeseries)"
+        )
     if failed:
         first = table.loc[table["status"] == "failed", "error"].iloc[0]
         sys.stderr.write(
@@ -657,6 +705,48 @@ def _sweep(args) -> int:
         )
         return 1
     return 0
+
+
+SWEEP_SUMMARY_POINTS = 20
+"""Design points the end-of-sweep summary prints (the rest are in the store)."""
+
+
+def _print_sweep_summary(table, parameters: list[str], metrics, scenario) -> None:
+    """Per design point: the parameters and a few metrics' means with 95% t intervals."""
+    from talentsim.analysis import aggregate
+    from talentsim.compare import format_number
+
+    if metrics:
+        shown = list(metrics)[:4]
+    else:
+        shown = [*(f"attrition.{lab}" for lab in scenario.lab_names[:3]), "boomerangs"]
+    shown = [m for m in shown if m in table.columns]
+    if not shown or not parameters:
+        return
+    stats = aggregate(table, shown, by=parameters, confidence=0.95)
+    wide = stats.pivot_table(
+        index=parameters, columns="metric", values=["mean", "ci_low", "ci_high", "n"], sort=False
+    )
+    rows = wide.index.tolist()
+    print(f"\nmean over replicates [95% t interval], per design point ({len(rows)} points):")
+    header = [*parameters, *shown]
+    cells = []
+    for key in rows[:SWEEP_SUMMARY_POINTS]:
+        values = key if isinstance(key, tuple) else (key,)
+        row = [format_number(v, ".4g") if isinstance(v, float) else str(v) for v in values]
+        for metric in shown:
+            mean = wide.loc[key, ("mean", metric)]
+            low, high = wide.loc[key, ("ci_low", metric)], wide.loc[key, ("ci_high", metric)]
+            interval = "" if low != low else f" [{format_number(low)}, {format_number(high)}]"
+            row.append(f"{format_number(mean)}{interval}")
+        cells.append(row)
+    widths = [max(len(h), *(len(r[k]) for r in cells)) for k, h in enumerate(header)]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+    if len(rows) > SWEEP_SUMMARY_POINTS:
+        print(f"... and {len(rows) - SWEEP_SUMMARY_POINTS} more points (all in the store)")
 
 
 def _store_merge(args) -> int:
@@ -678,6 +768,19 @@ def _store_merge(args) -> int:
     return 0
 
 
+def _store_export(args) -> int:
+    from talentsim.scenario import ScenarioError
+    from talentsim.store import StoreError, export_table
+
+    out = Path(args.out)
+    try:
+        rows = export_table(args.store, out, table=args.table, overwrite=args.force)
+    except StoreError as exc:
+        raise ScenarioError(str(exc)) from None
+    print(f"wrote {rows} rows of {args.store}'s {args.table} to {out}")
+    return 0
+
+
 def _dask_executor(address: str):
     from talentsim.scenario import ScenarioError
 
@@ -695,7 +798,7 @@ def _dask_executor(address: str):
 
 
 def _print_effects(comparison, metrics, out) -> None:
-    from talentsim.compare import headline_metrics
+    from talentsim.compare import format_number, format_p_value, headline_metrics
 
     shown = metrics or headline_metrics(comparison.scenario)
     effects = comparison.effects
@@ -708,15 +811,17 @@ def _print_effects(comparison, metrics, out) -> None:
         header + f"  {level + ' CI':<22}{'p':>8}",
     )
     order = {metric: i for i, metric in enumerate(shown)}
+    given = {variant: i for i, variant in enumerate(comparison.variants)}
     rows = effects[effects["metric"].isin(shown)].copy()
     rows["order"] = rows["metric"].map(order)
-    rows = rows.sort_values(["variant", "order"], kind="stable").round(12)
+    rows["given"] = rows["variant"].map(given)  # variants in the order given
+    rows = rows.sort_values(["given", "order"], kind="stable").round(12)
     for row in rows.itertuples():
-        ci = f"[{row.ci_low:+.3g}, {row.ci_high:+.3g}]"
-        p = "—" if row.p_value != row.p_value else f"{row.p_value:.2g}"
+        ci = f"[{format_number(row.ci_low, '+.3g')}, {format_number(row.ci_high, '+.3g')}]"
         print(
-            f"{row.variant!s:<16}{row.metric!s:<28}{row.baseline_mean:>10.3g}"
-            f"{row.variant_mean:>10.3g}{row.effect:>+10.3g}  {ci:<22}{p:>8}"
+            f"{row.variant!s:<16}{row.metric!s:<28}{format_number(row.baseline_mean):>10}"
+            f"{format_number(row.variant_mean):>10}{format_number(row.effect, '+.3g'):>10}  "
+            f"{ci:<22}{format_p_value(row.p_value):>8}"
         )
     for message in comparison.capacity_warnings():
         print(f"warning: {message}")

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +56,26 @@ ABSORBED_SHARE = 0.5
 
 class CapacityWarning(UserWarning):
     """A comparison's effect on a lab's arrivals is mostly absorbed by the lab's capacity."""
+
+
+def format_p_value(p: float) -> str:
+    """A p-value as people read it: never ``0``, since a t-test's p-value never is.
+
+    ``< 1e-4`` below that, two significant digits above, ``—`` when undefined (NaN).
+    """
+    if p != p:
+        return "—"
+    if p < 1e-4:
+        return "< 1e-4"
+    return f"{p:.2g}"
+
+
+def format_number(x: float, spec: str = ".3g") -> str:
+    """``format(x, spec)`` without a negative zero (``-0``, ``-0.00``, ``+0`` → ``0``...)."""
+    text = format(x, spec)
+    if x == x and float(text.replace("+", "")) == 0:
+        return format(0.0, spec.replace("+", ""))
+    return text
 
 
 def headline_metrics(scenario: Scenario) -> list[str]:
@@ -152,6 +172,56 @@ class Comparison:
             "lab, not as no effect"
             for row in self.capacity_absorbed().itertuples()
         ]
+
+    def table(self, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+        """The effects as people read them, numbers formatted, p-values as ``< 1e-4``.
+
+        One row per variant (in the order given) and metric (the headline metrics by default).
+        """
+        shown = list(metrics) if metrics is not None else headline_metrics(self.scenario)
+        rows = self.effects[self.effects["metric"].isin(shown)].copy()
+        rows["_variant"] = rows["variant"].map({v: i for i, v in enumerate(self.variants)})
+        rows["_metric"] = rows["metric"].map({m: i for i, m in enumerate(shown)})
+        rows = rows.sort_values(["_variant", "_metric"], kind="stable")
+        level = f"{self.confidence:.0%} CI"
+        return pd.DataFrame(
+            {
+                "variant": rows["variant"].to_numpy(),
+                "metric": rows["metric"].to_numpy(),
+                "baseline": [format_number(x) for x in rows["baseline_mean"]],
+                "variant mean": [format_number(x) for x in rows["variant_mean"]],
+                "effect": [format_number(x, "+.3g") for x in rows["effect"]],
+                level: [
+                    f"[{format_number(lo, '+.3g')}, {format_number(hi, '+.3g')}]"
+                    for lo, hi in zip(rows["ci_low"], rows["ci_high"], strict=True)
+                ],
+                "p": [format_p_value(p) for p in rows["p_value"]],
+                "seeds": rows["n"].to_numpy(),
+            }
+        )
+
+    def __repr__(self) -> str:
+        seeds = self.runs["seed"].nunique() if "seed" in self.runs else 0
+        return (
+            f"Comparison(scenario={self.scenario.name!r}, variants={list(self.variants)}, "
+            f"seeds={seeds}, metrics={self.effects['metric'].nunique()})"
+        )
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: what was compared, the headline effects, any capacity warning."""
+        import html
+
+        seeds = self.runs["seed"].nunique()
+        head = (
+            f"<p><b>Comparison</b> of scenario <code>{html.escape(self.scenario.name)}</code>: "
+            f"{len(self.variants)} variant(s) against the baseline on {seeds} paired seeds "
+            f"(common random numbers), {self.confidence:.0%} t intervals. "
+            "<code>.effects</code> holds every metric; <code>.table(metrics)</code> others.</p>"
+        )
+        warnings_html = "".join(
+            f"<p>⚠ {html.escape(message)}</p>" for message in self.capacity_warnings()
+        )
+        return head + self.table().to_html(index=False, escape=True) + warnings_html
 
     def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
         """Write ``runs.csv``, ``effects.csv`` and ``comparison.json`` (atomically)."""

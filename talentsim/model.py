@@ -160,6 +160,17 @@ class Researcher(mesa.Agent):
         return self.model.population
 
     @property
+    def researcher(self) -> int:
+        """This researcher's number in the ``researcher`` column of the events and researchers.
+
+        It is the researcher's row in the population. Mesa's ``unique_id`` differs: the labs'
+        agents are made first (ids 1 to the number of labs), so ``unique_id`` is
+        ``researcher`` + number of labs + 1 when the agents are made together, as
+        ``model.agents`` does.
+        """
+        return self.row
+
+    @property
     def lab(self) -> str | None:
         """Name of the current lab, ``'outside'`` for the pool, None once retired."""
         code = int(self._pop.location[self.row])
@@ -225,6 +236,14 @@ class Lab(mesa.Agent):
     @property
     def name(self) -> str:
         """Lab name."""
+        return self._labs.names[self.index]
+
+    @property
+    def lab(self) -> str:
+        """The lab's name, as a researcher's ``lab`` is theirs.
+
+        So Mesa reporters such as ``agent_reporters={"lab": "lab"}`` work on both agent types.
+        """
         return self._labs.names[self.index]
 
     @property
@@ -940,7 +959,7 @@ def _log_columns(
     ``terms`` names the utility terms of the gains, in their order.
     """
     log = {
-        "step": codes[0],
+        "step": codes[0].astype(np.int64),  # int64 like every table's step (joins in polars)
         "researcher": codes[1].astype(np.int64),
         "cohort": codes[2],
         "origin": codes[3],

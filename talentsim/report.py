@@ -304,8 +304,6 @@ def _comparison_page(folder: Path) -> _Page:
     by_seed = comparison.runs[["replicate", "seed"]].drop_duplicates().sort_values("replicate")
     headline = [m for m in plots.headline_metrics(scenario) if m in set(effects["metric"])]
     shown = effects[effects["metric"].isin(headline)] if headline else effects
-    columns = ["variant", "metric", "baseline_mean", "variant_mean", "effect", "ci_low"]
-    columns += ["ci_high", "p_value", "n"]
     variants = pd.DataFrame(
         {
             "overrides": [
@@ -344,7 +342,7 @@ def _comparison_page(folder: Path) -> _Page:
         ("Variants (overrides of the baseline)", variants),
         (
             f"Effects on headline metrics (variant − baseline, {level} t intervals)",
-            shown[columns].reset_index(drop=True),
+            comparison.table(list(dict.fromkeys(shown["metric"]))),
         ),
     ]
     absorbed = comparison.capacity_absorbed()
@@ -359,7 +357,9 @@ def _comparison_page(folder: Path) -> _Page:
         )
     page.details = [("Means per variant", means)]
     if headline and len(shown) < len(effects):
-        page.details.append(("All effects", effects[columns].reset_index(drop=True)))
+        page.details.append(
+            ("All effects", comparison.table(list(dict.fromkeys(effects["metric"]))))
+        )
     page.figures = [
         _Figure(
             "effects",

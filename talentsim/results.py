@@ -162,6 +162,23 @@ class RunResult:
             f"labs={self.scenario.lab_names}, events={len(self.events)})"
         )
 
+    def _repr_html_(self) -> str:
+        """A notebook's view: the run's identity and its per-lab table."""
+        import html
+
+        steps = int(self.timeseries["step"].max()) if len(self.timeseries) else 0
+        years = float(self.timeseries["time"].max()) if len(self.timeseries) else 0.0
+        head = (
+            f"<p><b>RunResult</b> of scenario <code>{html.escape(self.scenario.name)}</code>, "
+            f"seed {self.seed}: {steps} steps ({years:.3g} years), {len(self.events)} events, "
+            f"{len(self.researchers)} researchers. Tables: <code>.timeseries</code>, "
+            "<code>.events</code>, <code>.researchers</code>; metrics: "
+            "<code>.summary()</code>; words: <code>talentsim glossary</code>.</p>"
+        )
+        table = self.lab_table()
+        table["attrition"] = [f"{x:.1%}" if x == x else "—" for x in table["attrition"]]
+        return head + table.to_html(escape=True)
+
     # ----------------------------------------------------------------------------------------
 
     def summary(self) -> dict[str, float | int | str]:
@@ -342,6 +359,8 @@ class RunResult:
 
         Args:
             by: Grouping columns, any of ``"lab"`` (the lab left), ``"cohort"``, ``"kind"``.
+                Without ``"lab"``, departures from all labs are pooled, and the table says so:
+                its ``lab`` column reads ``"all labs"`` (:data:`POOLED_LABS`).
 
         Returns:
             A tidy DataFrame, one row per group and reason: the group columns, ``reason``,
@@ -392,7 +411,10 @@ class RunResult:
             table["share"] = table["count"] / table["departures"].replace(0, np.nan)
         table["reason"] = pd.Categorical(table["reason"], categories=reasons)
         columns = [*group, "reason", "count", "departures", "share", "mean_gain"]
-        return table[columns].sort_values([*group, "reason"]).reset_index(drop=True)
+        table = table[columns].sort_values([*group, "reason"]).reset_index(drop=True)
+        if "lab" not in group:  # say that departures from every lab are pooled
+            table.insert(0, "lab", POOLED_LABS)
+        return table
 
     def lab_table(self) -> pd.DataFrame:
         """Per-lab summary table: headcounts, flows, turned away, net flow and attrition."""
@@ -491,6 +513,10 @@ def main_reasons(events: pd.DataFrame) -> np.ndarray:
     return np.where(recorded, reason, "exogenous")
 
 
+POOLED_LABS = "all labs"
+"""The ``lab`` of :meth:`RunResult.exit_reasons` rows that pool the departures of every lab."""
+
+
 def _gain_terms(events: pd.DataFrame) -> list[str]:
     """The utility terms whose gains a table of events records (``gain_<term>`` columns)."""
     return [name.removeprefix("gain_") for name in events.columns if name.startswith("gain_")]
@@ -566,7 +592,7 @@ def _return_freed_memory() -> None:
 def _empty_events(model: TalentModel, place_categories: list[str]) -> pd.DataFrame:
     frame = pd.DataFrame(
         {
-            "step": np.zeros(0, dtype=np.int32),
+            "step": np.zeros(0, dtype=np.int64),
             "time": np.zeros(0),
             "researcher": np.zeros(0, dtype=np.int64),
             "cohort": pd.Categorical([], categories=model.cohort_names),
@@ -709,7 +735,40 @@ def check_metrics(scenario: Scenario, metrics: MetricSpec, who: str) -> None:
     if missing:
         from talentsim.scenario import ScenarioError
 
-        raise ScenarioError(f"{who}: unknown metric(s) {missing}; choose from: {', '.join(known)}")
+        raise ScenarioError(f"{who}: {unknown_metrics_message(missing, known)}")
+
+
+def unknown_metrics_message(missing: Sequence[str], known: Sequence[str]) -> str:
+    """Say which metrics are unknown, suggest close names, and summarise the known ones.
+
+    The known metrics are listed by family (``attrition.<lab>`` once, not once per lab), so
+    the message stays short for scenarios with many labs.
+    """
+    import difflib
+
+    parts = []
+    for name in missing:
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+        hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+        parts.append(f"{name!r}{hint}")
+    families: dict[str, list[str]] = {}
+    for key in known:
+        family, dot, place = key.partition(".")
+        families.setdefault(family, []).extend([place] if dot else [])
+    import collections
+
+    tuples = collections.Counter(tuple(places) for places in families.values() if places)
+    common = tuples.most_common(1)[0][0] if tuples else ()
+    shown = []
+    for family, places in families.items():
+        if not places:
+            shown.append(family)
+        elif tuple(places) == common:
+            shown.append(f"{family}.LAB")
+        else:
+            shown.append(f"{family}.<{'|'.join(places)}>")
+    where = f" (LAB one of {', '.join(common)})" if common else ""
+    return f"unknown metric {', '.join(parts)}; the metrics are {', '.join(shown)}{where}"
 
 
 def check_picklable(metrics: MetricSpec, who: str, in_process: str) -> None:

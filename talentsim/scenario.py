@@ -747,6 +747,19 @@ class Scenario(BaseModel):
     cohorts: dict[str, Cohort] = Field(description="Cohorts of researchers by name.")
     events: list[Event] = Field(default_factory=list, description="Scheduled events.")
 
+    def __iter__(self) -> Any:
+        """A scenario is one value, not a collection of its fields.
+
+        Tools that sweep over what they are given, such as ``mesa.batch_run(TalentModel,
+        parameters={"scenario": scenario})``, try ``iter(value)`` to tell a list of values
+        from a single one; a pydantic model would yield its fields and make one run per
+        field. Raising ``TypeError`` makes a scenario a single value there. For its fields,
+        use :meth:`to_dict` or ``model_dump()``.
+        """
+        raise TypeError(
+            "a Scenario is not iterable: it is one value (use .to_dict() for its fields)"
+        )
+
     @model_validator(mode="after")
     def _check_references(self) -> Self:
         import re

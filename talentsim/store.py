@@ -6,6 +6,11 @@ Layout of a store folder::
     summaries/*.parquet  summary metrics, one row per run, written in chunks
     timeseries/*.parquet time series, one row per (run, step, place), written in chunks
 
+Every Parquet row starts with its run's ``run_id``, ``point``, ``replicate``, ``seed`` and the
+point's parameters (a column per varied path), so a query over the glob answers a paper's
+question without the manifest (``SELECT "labs.MSL.pay_level", avg("attrition.MSL") FROM
+'store/summaries/*.parquet' GROUP BY 1`` in DuckDB).
+
 Crash safety (a sweep may be killed at any moment, ``kill -9`` included):
 
 - **Creation** is atomic: the store is built in a hidden folder beside it
@@ -84,6 +89,7 @@ class SweepStore:
         if not (self.folder / MANIFEST).is_file():
             raise StoreError(f"{self.folder}: not a sweep store (no {MANIFEST})")
         self._connection: sqlite3.Connection | None = None
+        self._points: pd.DataFrame | None = None  # the design's points, read once
 
     # ----------------------------------------------------------------------------------------
     # Creating and opening
@@ -287,14 +293,43 @@ class SweepStore:
         done = [o for o in outcomes if o.status == DONE]
         summaries = series = None
         if done:
+            described = self._run_columns([o.run_id for o in done])
             summaries = pd.DataFrame([{"run_id": o.run_id, **(o.summary or {})} for o in done])
+            summaries = _with_run_columns(summaries, described)
             parts = [o.timeseries.assign(run_id=o.run_id) for o in done if o.timeseries is not None]
             if parts:
-                series = pd.concat(parts, ignore_index=True)
-                series = series[["run_id", *[c for c in series.columns if c != "run_id"]]]
+                series = _with_run_columns(pd.concat(parts, ignore_index=True), described)
         finished = pd.Timestamp.now(tz="UTC").isoformat()
         rows = [(o.run_id, o.status, o.error, o.seconds, finished) for o in outcomes]
         self._commit_chunk(rows, summaries, series)
+
+    def _run_columns(self, run_ids: Sequence[str]) -> pd.DataFrame:
+        """``run_id``, ``point``, ``replicate``, ``seed`` and the point's parameters, per run.
+
+        Every Parquet row carries them, so that a query over ``summaries/*.parquet`` or
+        ``timeseries/*.parquet`` (DuckDB, polars) needs neither the manifest nor a join.
+        """
+        batch = 900  # SQLite's limit on parameters of one statement is 999 in old builds
+        parts = []
+        for at in range(0, len(run_ids), batch):
+            chosen = list(run_ids[at : at + batch])
+            placeholders = ",".join("?" * len(chosen))
+            parts.append(
+                pd.read_sql_query(
+                    "SELECT run_id, point, replicate, seed FROM runs "
+                    f"WHERE run_id IN ({placeholders})",
+                    self._db,
+                    params=chosen,
+                )
+            )
+        runs = pd.concat(parts, ignore_index=True)
+        if self._points is None:
+            stored = self.meta("points") or {"data": [], "columns": []}
+            self._points = pd.DataFrame(stored["data"], columns=stored["columns"])
+        points = self._points.copy()
+        points.insert(0, "point", range(len(points)))
+        described = runs.merge(points, on="point", how="left")
+        return described.astype({"point": "int64", "replicate": "int64", "seed": "int64"})
 
     def _commit_chunk(
         self,
@@ -386,6 +421,62 @@ class SweepStore:
         if not frames:
             return pd.DataFrame({"run_id": pd.Series(dtype=str)})
         return pd.concat(frames, ignore_index=True)
+
+
+def export_table(
+    store: str | Path,
+    out: str | Path,
+    *,
+    table: str = "summaries",
+    overwrite: bool = False,
+) -> int:
+    """Write one tidy table of a store to ``out`` (Parquet or CSV, by its suffix).
+
+    ``summaries``: :meth:`SweepStore.table` (one row per planned run: ``run_id``, ``point``,
+    ``replicate``, ``seed``, ``status``, ``error``, the parameters, the metrics).
+    ``timeseries``: one row per done run, step and place, led by the run's columns and its
+    point's parameters. The file is written under a temporary name and renamed, so a
+    half-written table never has the final name.
+
+    Returns:
+        The number of rows written.
+
+    Raises:
+        StoreError: for a folder that is not a store, an unknown table or suffix, an existing
+            ``out`` without ``overwrite``, or an unwritable place.
+    """
+    out = Path(out)
+    if table not in ("summaries", "timeseries"):
+        raise StoreError(f"export: unknown table {table!r}; expected summaries or timeseries")
+    suffix = out.suffix.lower()
+    if suffix not in (".parquet", ".csv"):
+        raise StoreError(f"{out}: expected a .parquet or .csv file name")
+    if out.exists() and not overwrite:
+        raise StoreError(f"{out}: exists; choose another name or pass --force to replace it")
+    opened = SweepStore(store)
+    try:
+        if table == "summaries":
+            frame = opened.table()
+        else:
+            frame = opened.timeseries()
+            if "point" not in frame.columns and len(frame):  # rows written before they
+                # carried their run's columns
+                described = opened._run_columns(list(frame["run_id"].unique()))
+                frame = _with_run_columns(frame, described)
+    finally:
+        opened.close()
+    temporary = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if suffix == ".parquet":
+            frame.to_parquet(temporary, index=False)
+        else:
+            frame.to_csv(temporary, index=False)
+        os.replace(temporary, out)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise StoreError(f"{out}: cannot write the table ({exc.strerror or exc})") from None
+    return len(frame)
 
 
 def merge_stores(out: str | Path, stores: Sequence[str | Path]) -> SweepStore:
@@ -521,11 +612,26 @@ def assemble_table(
     points = points.copy()
     points.insert(0, "point", range(len(points)))
     table = runs.merge(points, on="point", how="left")
+    # the run's columns repeated in each Parquet row are already in the table
+    summaries = summaries.drop(columns=[c for c in summaries.columns if c in table.columns[1:]])
     if "run_id" in summaries.columns and len(summaries.columns) > 1:
         table = table.merge(summaries, on="run_id", how="left")
     table = table.sort_values(["point", "replicate"], kind="stable").reset_index(drop=True)
     table["seed"] = table["seed"].astype("int64")
     return table
+
+
+RUN_COLUMNS = ("run_id", "point", "replicate", "seed")
+"""The columns that open every Parquet row of a store, before the point's parameters."""
+
+
+def _with_run_columns(frame: pd.DataFrame, described: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (with ``run_id``) led by the run's columns and its point's parameters."""
+    extra = [c for c in described.columns if c != "run_id"]
+    rest = [c for c in frame.columns if c not in described.columns]
+    return frame[["run_id", *rest]].merge(described, on="run_id", how="left")[
+        ["run_id", *extra, *rest]
+    ]
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -14,6 +14,7 @@ from scipy import stats
 import talentsim as ts
 from talentsim import terms
 from talentsim.cli import main
+from talentsim.compare import format_number, format_p_value
 from talentsim.results import main_reasons
 from tests.conftest import FLAGSHIP, small_scenario_dict
 
@@ -185,6 +186,12 @@ def test_exit_reasons_by_lab_only_and_overall(flagship_run: ts.RunResult) -> Non
     assert list(by_lab.columns) == ["lab", "reason", "count", "departures", "share", "mean_gain"]
     overall = flagship_run.exit_reasons(by=())
     assert overall["count"].sum() == len(flagship_run.departures())
+    assert (overall["lab"] == "all labs").all()  # it says that it pools the labs
+    by_cohort = flagship_run.exit_reasons(by=("cohort",))
+    assert list(by_cohort.columns[:2]) == ["lab", "cohort"] and set(by_cohort["lab"]) == {
+        "all labs"
+    }
+    assert by_cohort["count"].sum() == len(flagship_run.departures())
     with pytest.raises(ValueError, match="cannot group by"):
         flagship_run.exit_reasons(by=("destination",))
 
@@ -242,12 +249,16 @@ def test_cli_compare_prints_effects_and_writes_files(tmp_path: Path, capsys) -> 
     ("args", "words"),
     [
         (["--variant", "nocolon"], ["--variant", "NAME:KEY=VALUE"]),
-        (["--variant", "v:labs.MSL.pay_levl=3"], ["variant 'v'", "pay_level"]),
+        (["--variant", "v:labs.MSL.pay_levl=3"], ["msl_exodus.toml", "--variant v", "pay_level"]),
         (["--variant", "v:labs.MSL.pay_level=3", "--metric", "nope"], ["unknown metric"]),
+        (
+            ["--variant", "v:labs.MSL.pay_level=3", "--metric", "atrition.MSL"],
+            ["did you mean 'attrition.MSL'", "attrition.LAB", "LAB one of MSL, Rival, Frontier"],
+        ),
         (["--variant", "v:labs.MSL.pay_level=3", "--seeds", "1"], ["--seeds"]),
         ([], ["at least one --variant"]),
     ],
-    ids=["syntax", "bad-key", "bad-metric", "one-seed", "no-variant"],
+    ids=["syntax", "bad-key", "bad-metric", "close-metric", "one-seed", "no-variant"],
 )
 def test_cli_compare_errors_are_clear(tmp_path: Path, capsys, args, words) -> None:
     out = tmp_path / "cmp"
@@ -373,3 +384,61 @@ def test_the_report_of_a_run_counts_who_each_lab_turned_away(tmp_path: Path) -> 
     )
     document = report.write_report(result.save(tmp_path / "run")).read_text(encoding="utf-8")
     assert "blocked_by_capacity" in document
+
+
+@pytest.mark.parametrize(
+    ("p", "text"),
+    [(0.0, "< 1e-4"), (3e-9, "< 1e-4"), (1e-4, "0.0001"), (0.0312, "0.031"), (float("nan"), "—")],
+)
+def test_p_values_read_as_people_read_them(p: float, text: str) -> None:
+    assert format_p_value(p) == text
+
+
+@pytest.mark.parametrize(
+    ("x", "spec", "text"),
+    [
+        (-0.0, ".3g", "0"),
+        (-0.0, "+.3g", "0"),
+        (0.0, "+.3g", "0"),
+        (-1e-5, ".3g", "-1e-05"),
+        (-0.0004, ".2f", "0.00"),
+        (0.25, "+.3g", "+0.25"),
+        (float("nan"), ".3g", "nan"),
+    ],
+)
+def test_numbers_never_print_a_negative_zero(x: float, spec: str, text: str) -> None:
+    assert format_number(x, spec) == text
+
+
+def test_cli_compare_lists_variants_in_the_order_given(tmp_path: Path, capsys) -> None:
+    variants = ["zz_first:labs.MSL.pay_level=3.0", "aa_second:labs.MSL.pay_level=2.0"]
+    code, printed, err = _cli(
+        capsys,
+        "compare",
+        FLAGSHIP,
+        *[arg for v in variants for arg in ("--variant", v)],
+        "--seeds",
+        "2",
+        "--out",
+        tmp_path / "cmp",
+    )
+    assert code == 0, err
+    rows = [line.split()[0] for line in printed.splitlines() if line.startswith(("zz_", "aa_"))]
+    assert rows and rows.index("aa_second") > rows.index("zz_first")
+    assert rows[: rows.count("zz_first")] == ["zz_first"] * rows.count("zz_first")
+    for line in printed.splitlines():
+        if line.startswith(("zz_", "aa_")):
+            assert not any(field in ("-0", "+0", "0", "-0.0") for field in line.split()[-1:])
+
+
+def test_results_and_comparisons_render_readably_in_a_notebook(
+    comparison: ts.Comparison, flagship_run: ts.RunResult
+) -> None:
+    page = comparison._repr_html_()
+    assert page.startswith("<p><b>Comparison</b>") and "<table" in page
+    table = comparison.table()
+    assert list(table["variant"].unique()) == list(comparison.variants)
+    assert not any(p == "0" for p in table["p"]) and not table["effect"].isin(["-0", "+0"]).any()
+    assert "Comparison(scenario=" in repr(comparison) and "DataFrame" not in repr(comparison)
+    run_page = flagship_run._repr_html_()
+    assert "<table" in run_page and "MSL" in run_page and "%" in run_page

@@ -81,3 +81,44 @@ def test_many_labs_use_one_dict_column() -> None:
     frame = model.datacollector.get_model_vars_dataframe()
     assert list(frame.columns) == ["time_years", "headcounts"]
     assert sum(frame["headcounts"].iloc[-1].values()) == 200
+
+
+def test_batch_run_takes_a_scenario_object_as_one_value() -> None:
+    scenario = ts.load_scenario(FLAGSHIP)
+    rows = mesa.batch_run(
+        ts.TalentModel,
+        parameters={"scenario": scenario, "labs.MSL.pay_level": [2.0, 4.0]},
+        rng=[1],
+        max_steps=3,
+        number_processes=1,
+        display_progress=False,
+    )
+    table = pd.DataFrame(rows)
+    assert len(table) == 2  # one run per pay level (the last step), not one per field
+    assert set(table["labs.MSL.pay_level"]) == {2.0, 4.0} and (table["Step"] == 3).all()
+
+
+def test_common_reporters_work_on_both_agent_types() -> None:
+    model = ts.TalentModel(FLAGSHIP, seed=3)
+    collector = mesa.DataCollector(agent_reporters={"lab": "lab"})
+    collector.collect(model)
+    frame = collector.get_agent_vars_dataframe()
+    labs = {agent.unique_id for agent in model.agents if isinstance(agent, ts.model.Lab)}
+    assert len(frame) == len(list(model.agents))
+    on_labs = frame[frame.index.get_level_values("AgentID").isin(labs)]["lab"]
+    assert sorted(on_labs) == sorted(model.spec.lab_names)
+
+
+def test_researcher_number_matches_the_events_table() -> None:
+    model = ts.TalentModel(FLAGSHIP, seed=3)
+    model.step()
+    researchers = [a for a in model.agents if isinstance(a, ts.model.Researcher)]
+    n_labs = len(model.spec.lab_names)
+    assert all(a.unique_id == a.researcher + n_labs + 1 for a in researchers)
+    result = ts.RunResult.from_model(model)
+    last_move = result.events.groupby("researcher")["destination"].last().astype(str)
+    assert len(last_move) > 0
+    by_number = {a.researcher: a for a in researchers}
+    for number, destination in last_move.items():
+        if destination != "gone":
+            assert by_number[int(number)].lab == destination

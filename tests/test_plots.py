@@ -323,7 +323,8 @@ def test_a_generator_of_runs_is_read_once(runs: list[ts.RunResult]) -> None:
     for draw in (plots.flows, plots.tenure_survival, plots.exit_reasons, plots.headcount):
         figure = draw(run for run in runs)
         ax = figure.axes[0]
-        assert "3 runs" in ax.get_title() + ax.get_xlabel() + figure.get_suptitle()
+        words = " ".join((ax.get_title() + ax.get_xlabel() + figure.get_suptitle()).split())
+        assert "3 runs" in words  # (titles are wrapped to the figure's width)
 
 
 def test_flows_period_keeps_only_moves_in_it(runs: list[ts.RunResult]) -> None:
@@ -441,7 +442,9 @@ def _hand_run(scenario: ts.Scenario) -> ts.RunResult:
 
 
 def test_tenure_survival_draws_the_kaplan_meier_of_the_run_records(scenario: ts.Scenario) -> None:
-    run = _hand_run(scenario)
+    # Starting staff without prior tenure, so the tenure clock is the run's clock here (the
+    # delayed entry of starting tenure is tested below).
+    run = _hand_run(scenario.with_overrides({"cohorts.a_staff.tenure": "0w"}))
     spells = plots.tenure_spells(run, labs=["A"])
     weeks = sorted(zip((spells["duration"] / WEEK).round(9), spells["left"], strict=True))
     assert weeks == [(1, False), (1, True), (2, True), (2, True), (3, True), (4, True), (5, False)]
@@ -581,3 +584,143 @@ def test_runs_of_different_scenarios_are_refused(runs: list[ts.RunResult]) -> No
     other = ts.Scenario.from_dict(two_labs)
     with pytest.raises(ValueError, match="different labs"):
         plots.headcount([runs[0], ts.run(other, seed=1, steps=3)])
+
+
+def test_kaplan_meier_with_delayed_entry_matches_lifelines() -> None:
+    lifelines = pytest.importorskip("lifelines")
+    rng = np.random.default_rng(7)
+    n = 400
+    entry = np.where(rng.random(n) < 0.4, rng.uniform(0, 4, n), 0.0)  # 40% start with tenure
+    exit_ = entry + rng.exponential(2.0, n)
+    censor = entry + rng.uniform(0, 3, n)
+    left = exit_ <= censor
+    durations = np.round(np.minimum(exit_, censor), 2)  # ties, as weekly steps make
+    durations = np.maximum(durations, entry)
+    table = plots.kaplan_meier(durations, left, entry=entry, confidence=0.95)
+    fitter = lifelines.KaplanMeierFitter().fit(durations, left, entry=entry, alpha=0.05)
+    times = table["time"].to_numpy()[1:]
+    expected = fitter.survival_function_at_times(times).to_numpy()
+    np.testing.assert_allclose(table["survival"].to_numpy()[1:], expected, rtol=1e-10)
+    events = fitter.event_table.loc[times]
+    np.testing.assert_array_equal(table["at_risk"].to_numpy()[1:], events["at_risk"].to_numpy())
+    bounds = fitter.confidence_interval_survival_function_.loc[times].to_numpy()
+    inside = np.isfinite(table["ci_low"].to_numpy()[1:])
+    np.testing.assert_allclose(table["ci_low"].to_numpy()[1:][inside], bounds[inside, 0], rtol=1e-6)
+    np.testing.assert_allclose(
+        table["ci_high"].to_numpy()[1:][inside], bounds[inside, 1], rtol=1e-6
+    )
+
+
+def test_tenure_survival_counts_starting_tenure_and_skips_tiny_groups(
+    scenario: ts.Scenario,
+) -> None:
+    tenured = scenario.with_overrides({"cohorts.a_staff.tenure": "2y"})
+    run = ts.run(tenured, seed=3)
+    spells = plots.tenure_spells(run, labs=["A"], cohorts=["a_staff"])
+    starters = spells[spells["start"] == 0]
+    assert (starters["entry"] == 2.0).all() and (
+        spells.loc[spells["start"] > 0, "entry"] == 0
+    ).all()
+    figure = plots.tenure_survival(run, labs=["A"], by_cohort=False)
+    line = figure.axes[0].lines[0]
+    assert line.get_xdata()[1:].min() > 0  # exits are at tenures beyond the starting 2 years
+    assert any(text.get_text() == "at risk" for text in figure.axes[0].texts)
+    few = plots.tenure_survival(run, labs=["A"], min_spells=10**6)
+    assert not few.axes[0].lines and "Not drawn" in few._suptitle.get_text()
+
+
+def test_exit_reason_bars_are_shares_labelled_with_their_counts(runs) -> None:
+    figure = plots.exit_reasons(runs[0])
+    ax = figure.axes[0]
+    reasons = runs[0].exit_reasons(by=("lab", "cohort"))
+    counts = {int(n) for n in reasons["count"] if n > 0}
+    labelled = [int(text.get_text()) for text in ax.texts]
+    assert labelled and set(labelled) <= counts  # each label is a segment's count
+    assert ax.get_xlim() == (0, 100) and "numbers: counts" in ax.get_xlabel()
+    assert plots.text_colour_on("#000000") == "white" and plots.text_colour_on("#FFFFFF") == "black"
+
+
+def _clipped_texts(figure: Figure) -> list[str]:
+    """What of ``figure`` reaches outside it once drawn: a panel with its ticks, labels and
+    title (the panel's tight box, which counts only the ticks drawn), or a figure-level text
+    (title, legends, notes)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    box = figure.bbox
+
+    def outside(extent: Any) -> bool:
+        return (
+            extent.x0 < box.x0 - 1
+            or extent.x1 > box.x1 + 1
+            or extent.y0 < box.y0 - 1
+            or extent.y1 > box.y1 + 1
+        )
+
+    clipped = []
+    for ax in figure.axes:
+        if ax.get_visible() and outside(ax.get_tightbbox(renderer)):
+            clipped.append(f"panel {ax.get_title() or ax.get_label()!r}")
+    texts = [*figure.texts, *figure.legends]
+    if figure._suptitle is not None:
+        texts.append(figure._suptitle)
+    for artist in texts:
+        if artist.get_visible() and outside(artist.get_window_extent(renderer)):
+            clipped.append(repr(getattr(artist, "get_text", lambda: "legend")()))
+    return clipped
+
+
+def _long_names(table: pd.DataFrame) -> pd.DataFrame:
+    """The sweep table with the long paths a real sweep has (they overflowed the titles)."""
+    names = {
+        "labs.A.pay_level": "cohorts.a_staff_with_a_long_name.weights.pay",
+        "labs.A.reorg_rate": "labs.A_lab_with_a_long_name.reorg_rate",
+        "attrition.A": "early_attrition.A_lab_with_a_long_name",
+    }
+    renamed = table.rename(columns=names)
+    renamed.attrs["design"] = {"parameters": [{"path": names[k]} for k in list(names)[:2]]}
+    return renamed
+
+
+LONG_NAMED: dict[str, Callable[[Any], Figure]] = {
+    "sweep_heatmap:long-names": lambda f: plots.sweep_heatmap(
+        _long_names(f["sweep"]),
+        "cohorts.a_staff_with_a_long_name.weights.pay",
+        "labs.A_lab_with_a_long_name.reorg_rate",
+        "early_attrition.A_lab_with_a_long_name",
+        percent=True,
+    ),
+    "sweep_line:long-names": lambda f: plots.sweep_line(
+        _long_names(f["sweep"]),
+        "labs.A_lab_with_a_long_name.reorg_rate",
+        "early_attrition.A_lab_with_a_long_name",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", [*FIGURES, *LONG_NAMED])
+@pytest.mark.parametrize("dpi", [60, 100, 200])
+def test_no_figure_clips_its_text(name: str, dpi: int, inputs: dict[str, Any]) -> None:
+    figure = {**FIGURES, **LONG_NAMED}[name](inputs)
+    figure.set_dpi(dpi)
+    clipped = _clipped_texts(figure)
+    assert not clipped, f"{name} at {dpi} dpi: outside the figure: {clipped}"
+
+
+def test_swept_parameters_are_labelled_with_their_units() -> None:
+    assert plots.parameter_label("labs.MSL.reorg_rate") == "labs.MSL.reorg_rate (per year)"
+    assert plots.parameter_label("labs.MSL.pay_level") == "labs.MSL.pay_level (× market value)"
+    assert (
+        plots.parameter_label("cohorts.x.weights.pay") == "cohorts.x.weights.pay (utility weight)"
+    )
+    assert plots.parameter_label("market.attachment_half_life").endswith("(duration)")
+    assert plots.parameter_label("no.such.path") == "no.such.path"
+
+
+def test_the_clipping_check_sees_clipped_text() -> None:
+    figure = Figure(figsize=(3, 2))
+    ax = figure.subplots()
+    ax.set_title("a title far too long to fit in a figure this narrow, clipped at both edges")
+    assert _clipped_texts(figure)

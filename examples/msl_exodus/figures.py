@@ -6,8 +6,8 @@ are paired — and draws:
 
 - ``msl_core_retention.png``: the share of MSL's starting core still there, per variant, with
   95% t bands across seeds (:func:`talentsim.plots.retention`);
-- ``msl_tenure_survival.png``: time at MSL by cohort, Kaplan–Meier with right censoring,
-  pooled over seeds (:func:`talentsim.plots.tenure_survival`);
+- ``msl_tenure_survival.png``: tenure at MSL by cohort, Kaplan–Meier with delayed entry and
+  right censoring, pooled over seeds (:func:`talentsim.plots.tenure_survival`);
 - ``msl_exit_reasons.png``: why the core left MSL (:func:`talentsim.plots.exit_reasons`);
 - ``msl_flows_8w.png``: who moved where in the first eight weeks (:func:`talentsim.plots.flows`);
 - ``msl_headcounts.png``: headcount per lab with 95% t bands (:func:`talentsim.plots.headcount`);

@@ -9,15 +9,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from talentsim.compare import headline_metrics as compare_headline_metrics
 from talentsim.plots.style import (
     OKABE_ITO,
     figure,
     finish,
+    metric_title,
     metric_unit,
     require_columns,
     styled,
+    wrap_to,
 )
 from talentsim.scenario import Scenario
 
@@ -107,7 +110,8 @@ def comparison_effects(
             ax.errorbar([effect], [row], xerr=error, color=colour, marker="o", capsize=3, lw=1.8)
         ax.set_yticks(rows, shown)
         ax.set_ylim(-0.6, len(shown) - 0.4)
-        ax.set_title(metric)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4))  # narrow panels: ticks that do not touch
+        ax.set_title(wrap_to(metric_title(metric), fig, share=1.0 / ncols, fontsize=10))
         unit = metric_unit(metric)
         ax.set_xlabel("effect: variant − baseline" + (f" ({unit})" if unit else ""))
         ax.grid(axis="y", visible=False)

@@ -10,8 +10,6 @@ References:
 from __future__ import annotations
 
 import math
-import textwrap
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -33,7 +31,9 @@ from talentsim.plots.style import (
     lab_colour,
     require_columns,
     styled,
+    text_colour_on,
     time_unit,
+    wrap_to,
 )
 from talentsim.results import DEPARTURE_KINDS, RunResult
 from talentsim.scenario import OUTSIDE, Scenario
@@ -131,7 +131,7 @@ def retention(
     ax.legend(loc="best")
     who = "" if cohorts is None else f" ({', '.join(chosen)})"
     title = f"Retention of {lab}'s starting staff{who} — {_band_note(n_runs, confidence)}"
-    ax.set_title(_wrap(title, fig))
+    ax.set_title(wrap_to(title, fig))
     return finish(fig)
 
 
@@ -299,9 +299,10 @@ def tenure_spells(
     A spell starts when the researcher arrives at the lab (a hire, a move from another lab, a
     return) or, for the lab's starting staff, at the start of the run; it ends when they leave
     (a quit, return, exit or separation). A spell still running at the end of the run is
-    right-censored. Time already served before the run is not counted, so every spell is
-    observed from its start and the Kaplan–Meier estimate needs no correction for left
-    truncation.
+    right-censored. The lab's starting staff had served their cohort's ``tenure`` before
+    the run: their spells are observed from that tenure on (``entry``), which the
+    Kaplan–Meier estimate on the tenure clock corrects for as left truncation (delayed
+    entry; :func:`kaplan_meier`).
 
     Args:
         results: One run or replicate runs.
@@ -310,8 +311,11 @@ def tenure_spells(
 
     Returns:
         One row per spell: ``run`` (position in ``results``), ``seed``, ``researcher``,
-        ``cohort``, ``lab``, ``start`` (years since the start of the run), ``duration``
-        (years) and ``left`` (True if the departure was observed, False if censored).
+        ``cohort``, ``lab``, ``start`` (years since the start of the run), ``entry``
+        (tenure at the lab when the run first saw the spell: the cohort's tenure for
+        starting staff, 0 for arrivals), ``duration`` (years at the lab during the run; the
+        tenure at the end is ``entry + duration``) and ``left`` (True if the departure was
+        observed, False if censored).
     """
     runs = _runs(results, "tenure_spells")
     scenario = runs[0].scenario
@@ -320,7 +324,8 @@ def tenure_spells(
     frames = [_spells(run, chosen_labs).assign(run=k, seed=run.seed) for k, run in enumerate(runs)]
     spells = pd.concat(frames, ignore_index=True)
     spells = spells[spells["cohort"].isin(chosen_cohorts)]
-    columns = ["run", "seed", "researcher", "cohort", "lab", "start", "duration", "left"]
+    columns = ["run", "seed", "researcher", "cohort", "lab", "start", "entry", "duration"]
+    columns += ["left"]
     return spells[columns].reset_index(drop=True)
 
 
@@ -328,52 +333,80 @@ def kaplan_meier(
     durations: Sequence[float] | np.ndarray,
     left: Sequence[bool] | np.ndarray,
     *,
+    entry: Sequence[float] | np.ndarray | None = None,
     confidence: float = 0.95,
 ) -> pd.DataFrame:
-    """The Kaplan–Meier survival function of right-censored durations, with its interval.
+    """The Kaplan–Meier survival function of right-censored, left-truncated durations.
 
-    Computed by :func:`scipy.stats.ecdf` on :class:`scipy.stats.CensoredData`; the interval
-    is the log-log (Kalbfleisch–Prentice) interval of Greenwood's variance, which stays inside
-    [0, 1]; it is NaN where it is undefined (survival 0 or 1).
+    The product-limit estimate ``S(t) = Π_{t_i ≤ t} (1 − d_i / n_i)`` over the observed
+    exit times ``t_i``, ``d_i`` exits at ``t_i`` out of the ``n_i`` at risk: those who
+    entered the risk set before ``t_i`` (``entry < t_i``) and had not left or been censored
+    before it (``duration ≥ t_i``); those entering at ``t_i`` are at risk at ``t_i``, as in
+    lifelines. With ``entry`` (delayed entry: a researcher who started
+    the run with 4 years at the lab joins the risk set at 4 years) this is the estimator of
+    Kalbfleisch & Prentice (2002, §1.4) and lifelines' ``KaplanMeierFitter(entry=...)``,
+    which ``tests/test_plots.py`` checks it against. The interval is the log-log
+    (Kalbfleisch–Prentice) interval of Greenwood's variance ``Σ d_i / (n_i (n_i − d_i))``,
+    which stays inside [0, 1]; it is NaN where undefined (survival 0 or 1).
 
     Args:
-        durations: Length of each spell (any unit).
+        durations: Time of each exit or censoring, on the clock that starts at the spell's
+            origin (e.g. arrival at the lab).
         left: True where the end of the spell was observed, False where it was censored.
+        entry: When each spell entered observation on the same clock (default: 0, i.e. all
+            observed from their origin).
         confidence: Level of the pointwise interval.
 
     Returns:
-        One row per distinct duration, after a first row at time 0 with survival 1: ``time``,
-        ``survival`` (the probability of lasting longer than ``time``), ``ci_low``,
-        ``ci_high``.
+        One row per distinct duration, after a first row at time 0 with survival 1 (unless
+        some durations are 0): ``time``, ``survival`` (the probability of lasting longer than
+        ``time``), ``ci_low``, ``ci_high`` and ``at_risk`` (``n_i``).
 
     Raises:
-        ValueError: for no durations, negative or non-finite ones, or lengths that differ.
+        ValueError: for no durations, negative or non-finite ones, an entry after its
+            duration, or lengths that differ.
     """
     from scipy import stats
 
     check_confidence(confidence, "kaplan_meier")
     time = np.asarray(durations, dtype=float)
     observed = np.asarray(left, dtype=bool)
-    if time.ndim != 1 or time.shape != observed.shape:
-        raise ValueError("kaplan_meier: durations and left must be 1-d and of the same length")
+    start = np.zeros_like(time) if entry is None else np.asarray(entry, dtype=float)
+    if time.ndim != 1 or time.shape != observed.shape or start.shape != time.shape:
+        raise ValueError(
+            "kaplan_meier: durations, left and entry must be 1-d and of the same length"
+        )
     if time.size == 0:
         raise ValueError("kaplan_meier: no durations")
-    if not np.isfinite(time).all() or (time < 0).any():
-        raise ValueError("kaplan_meier: durations must be finite and non-negative")
-    data = stats.CensoredData(uncensored=time[observed], right=time[~observed])
-    sf = stats.ecdf(data).sf
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        # The log-log interval is undefined where the estimate is 0 or 1; scipy warns.
-        warnings.simplefilter("ignore", RuntimeWarning)
-        interval = sf.confidence_interval(confidence_level=confidence, method="log-log")
-    return pd.DataFrame(
-        {
-            "time": np.concatenate([[0.0], sf.quantiles]),
-            "survival": np.concatenate([[1.0], sf.probabilities]),
-            "ci_low": np.concatenate([[np.nan], interval.low.probabilities]),
-            "ci_high": np.concatenate([[np.nan], interval.high.probabilities]),
-        }
+    if not (np.isfinite(time).all() and np.isfinite(start).all()) or (start < 0).any():
+        raise ValueError("kaplan_meier: durations and entries must be finite and non-negative")
+    if (time < start).any():
+        raise ValueError("kaplan_meier: an entry is later than its duration")
+    times = np.unique(time)  # every distinct time: exits and censorings
+    # n_i: entered at or before t_i and still there at t_i (lifelines' convention);
+    # d_i: exits at t_i.
+    at_risk = np.searchsorted(np.sort(start), times, side="right") - np.searchsorted(
+        np.sort(time), times, side="left"
     )
+    ended = np.sort(time[observed])
+    deaths = np.searchsorted(ended, times, side="right") - np.searchsorted(ended, times, "left")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        survival = np.cumprod(np.where(at_risk > 0, 1.0 - deaths / at_risk, 1.0))
+        greenwood = np.cumsum(np.where(deaths > 0, deaths / (at_risk * (at_risk - deaths)), 0.0))
+        sigma = np.sqrt(greenwood) / np.abs(np.log(survival))
+        z = stats.norm.ppf(0.5 + confidence / 2)
+        low = survival ** np.exp(z * sigma)
+        high = survival ** np.exp(-z * sigma)
+    undefined = (survival <= 0) | (survival >= 1) | ~np.isfinite(sigma)
+    low[undefined], high[undefined] = np.nan, np.nan
+    table = pd.DataFrame(
+        {"time": times, "survival": survival, "ci_low": low, "ci_high": high, "at_risk": at_risk}
+    )
+    if times[0] > 0:  # the curve starts at 1 at time 0
+        first = {"time": 0.0, "survival": 1.0, "ci_low": np.nan, "ci_high": np.nan}
+        first["at_risk"] = int((start <= 0).sum())
+        table = pd.concat([pd.DataFrame([first]), table], ignore_index=True)
+    return table.astype({"at_risk": np.int64})
 
 
 @styled
@@ -384,12 +417,17 @@ def tenure_survival(
     cohorts: Sequence[str] | None = None,
     by_cohort: bool = True,
     confidence: float = 0.95,
+    min_spells: int = 5,
 ) -> Figure:
-    """Kaplan–Meier survival of time at a lab, by lab and cohort, with confidence bands.
+    """Kaplan–Meier survival of tenure at a lab, by lab and cohort, with confidence bands.
 
-    Spells are those of :func:`tenure_spells` (time at the lab counted from arrival, or from
-    the start of the run for starting staff; spells still running at the end are censored),
-    pooled over the runs given. Each curve is :func:`kaplan_meier` with its log-log interval.
+    Spells are those of :func:`tenure_spells`, pooled over the runs given, on the tenure
+    clock: time at the lab since arrival, including what the starting staff had served
+    before the run (they enter the risk set at that tenure: left truncation, corrected by
+    :func:`kaplan_meier`'s ``entry``); spells still running at the end are censored. Under
+    each panel, the number at risk of each curve at the axis' ticks. A group with fewer than
+    ``min_spells`` spells is not drawn as a curve (a cohort of one is a step, not an
+    estimate); the figure's note names it.
 
     Args:
         results: One run or replicate runs.
@@ -398,8 +436,11 @@ def tenure_survival(
         by_cohort: One panel per lab with one curve per cohort (True), or one panel with one
             curve per lab, cohorts pooled (False).
         confidence: Level of the pointwise bands.
+        min_spells: Fewest spells a curve needs to be drawn (at least 1).
     """
     check_confidence(confidence, "tenure_survival")
+    if min_spells < 1:
+        raise ValueError(f"tenure_survival: min_spells must be at least 1, got {min_spells}")
     runs = _runs(results, "tenure_survival")
     scenario = runs[0].scenario
     spells = tenure_spells(runs, labs=labs, cohorts=cohorts)
@@ -415,11 +456,16 @@ def tenure_survival(
     panels = shown if by_cohort else [None]
     ncols = min(3, len(panels))
     nrows = math.ceil(len(panels) / ncols)
-    width, height = max(6.5, 3.6 * ncols + 0.6), 3.0 * nrows + 1.2
+    width = max(6.5, 3.6 * ncols + 0.6)
+    most_curves = max(
+        spells.groupby("lab")["cohort"].nunique().max() if by_cohort else len(shown), 1
+    )
+    height = (3.0 + 0.16 * most_curves) * nrows + 1.4
     fig, axes = figure(width=width, height=height, nrows=nrows, ncols=ncols)
     flat = np.atleast_1d(axes).ravel()
     names = list(scenario.cohorts)
     handles: dict[str, Any] = {}
+    too_few: list[str] = []
     for ax, panel in zip(flat, panels, strict=False):
         if panel is None:
             groups = [
@@ -432,9 +478,16 @@ def tenure_survival(
                 for c in names
                 if (here["cohort"] == c).any()
             ]
+        drawn = []
         for name, group, colour, style in groups:
-            curve = kaplan_meier(group["duration"], group["left"], confidence=confidence)
-            end = float(group["duration"].max()) * scale
+            if len(group) < min_spells:
+                where = "" if panel is None else f" at {panel}"
+                too_few.append(f"{name}{where} (n = {len(group)})")
+                continue
+            entry = group["entry"].to_numpy(dtype=float)
+            exit_ = entry + group["duration"].to_numpy(dtype=float)
+            curve = kaplan_meier(exit_, group["left"], entry=entry, confidence=confidence)
+            end = float(exit_.max()) * scale
             x = np.append(curve["time"].to_numpy() * scale, end)
             y = np.append(curve["survival"].to_numpy(), curve["survival"].iloc[-1]) * 100
             low = np.append(curve["ci_low"].to_numpy(), curve["ci_low"].iloc[-1]) * 100
@@ -443,14 +496,16 @@ def tenure_survival(
             ax.step(x, y, where="post", color=colour, linestyle=style, lw=1.8, label=label)
             ax.fill_between(x, low, high, step="post", color=colour, alpha=0.18, lw=0)
             handles.setdefault(label, ax.lines[-1])
+            drawn.append((name, colour, entry, exit_))
         ax.set_ylim(0, 102)
         ax.set_xlim(left=0)
         ax.set_title("all labs" if panel is None else f"at {panel}")
-        ax.set_xlabel(f"time at the lab ({unit})")
+        ax.set_xlabel(f"tenure at the lab ({unit})")
         ax.set_ylabel("still at the lab (%)")
+        _at_risk_rows(ax, drawn, scale)
     for ax in flat[len(panels) :]:
         ax.set_visible(False)
-    if by_cohort:
+    if by_cohort and handles:
         # One legend for all panels: a cohort has the same colour everywhere.
         fig.legend(
             handles=list(handles.values()),
@@ -459,15 +514,59 @@ def tenure_survival(
             loc="outside lower center",
             frameon=False,
         )
-    else:
+    elif handles:
         flat[0].legend(loc="best", title="lab (spells)")
     runs_note = "one run" if len(runs) == 1 else f"{len(runs)} runs pooled"
     title = (
-        f"Time at the lab (Kaplan–Meier, right-censored at the end of the run; {runs_note}; "
-        f"bands: {confidence:.0%} log-log intervals)"
+        f"Tenure at the lab (Kaplan–Meier with delayed entry for the starting staff, "
+        f"right-censored at the end of the run; {runs_note}; bands: {confidence:.0%} log-log "
+        "intervals; numbers at risk under each panel)"
     )
-    fig.suptitle(_wrap(title, fig))
+    if too_few:
+        title += f". Not drawn, fewer than {min_spells} spells: " + ", ".join(too_few)
+    fig.suptitle(wrap_to(title, fig))
     return finish(fig)
+
+
+def _at_risk_rows(ax: Any, drawn: list[tuple[str, Any, np.ndarray, np.ndarray]], scale: float):
+    """Under ``ax``, a row per curve: how many are at risk at each of the x-axis' ticks.
+
+    At risk at tenure ``t``: entered observation at or before ``t`` and not yet gone
+    (``entry ≤ t ≤ exit``), as the Kaplan–Meier estimate counts them.
+    """
+    if not drawn:
+        return
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    ax.set_xticks(ticks)
+    transform = ax.get_xaxis_transform()  # x in data, y in axes fractions
+    # Offsets in points below the axes (under the tick labels and the x label), so that the
+    # constrained layout makes room for them as it does for the labels.
+    below = 36.0
+    for row, (_name, colour, entry, exit_) in enumerate(drawn):
+        for tick in ticks:
+            t = tick / scale
+            count = int(((entry <= t) & (exit_ >= t)).sum())
+            ax.annotate(
+                str(count),
+                xy=(tick, 0.0),
+                xycoords=transform,
+                xytext=(0.0, -below - 9.0 * row),
+                textcoords="offset points",
+                ha="center",
+                va="top",
+                fontsize=7,
+                color=colour,
+            )
+    ax.annotate(
+        "at risk",
+        xy=(0.0, 0.0),
+        xycoords="axes fraction",
+        xytext=(-8.0, -below),
+        textcoords="offset points",
+        ha="right",
+        va="top",
+        fontsize=7,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -483,10 +582,12 @@ def exit_reasons(
     cohorts: Sequence[str] | None = None,
     share: bool = True,
 ) -> Figure:
-    """Departures by main reason, one stacked bar per lab and cohort.
+    """Departures by main reason, one stacked bar per lab and cohort, counts annotated.
 
     The main reason of a departure is the utility term with the largest gain (see
-    :meth:`RunResult.exit_reasons`); counts are summed over the runs given.
+    :meth:`RunResult.exit_reasons`); counts are summed over the runs given. Bars show shares
+    (or counts); each segment wide enough to hold it is labelled with its count, and each bar
+    with its group's number of departures.
 
     Args:
         results: One run or replicate runs.
@@ -531,16 +632,32 @@ def exit_reasons(
     ax.grid(axis="y", visible=False)
     positions = np.arange(len(values))[::-1]
     left = np.zeros(len(values))
+    width = 100.0 if share else float(totals.max())
     for reason in columns:
+        colour = reason_colour.get(reason, OUTSIDE_COLOUR)
         ax.barh(
             positions,
             values[reason],
             left=left,
-            color=reason_colour.get(reason, OUTSIDE_COLOUR),
+            color=colour,
             label=reason_label.get(reason, reason),
             edgecolor="white",
             linewidth=0.5,
         )
+        # each segment's count, where the segment is wide enough to hold it
+        for y, x0, size, n in zip(
+            positions, left, values[reason].to_numpy(), counts[reason].to_numpy(), strict=True
+        ):
+            if n > 0 and size >= 0.06 * width:
+                ax.text(
+                    x0 + size / 2,
+                    y,
+                    f"{n:.0f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color=text_colour_on(colour),
+                )
         left += values[reason].to_numpy()
     several_labs = len({lab for lab, _ in values.index}) > 1
     labels = [
@@ -551,7 +668,7 @@ def exit_reasons(
     pooled = "" if len(runs) == 1 else f", {len(runs)} runs pooled"
     if share:
         ax.set_xlim(0, 100)
-        ax.set_xlabel(f"share of departures by main reason (%{pooled})")
+        ax.set_xlabel(f"share of departures by main reason (%{pooled}; numbers: counts)")
     else:
         ax.set_xlabel(f"departures by main reason (count{pooled})")
     where = "their lab" if several_labs else values.index[0][0]
@@ -565,11 +682,6 @@ def exit_reasons(
 # --------------------------------------------------------------------------------------------
 # Helpers of the run figures
 # --------------------------------------------------------------------------------------------
-
-
-def _wrap(text: str, fig: Figure) -> str:
-    """Wrap a title to the width of its figure."""
-    return "\n".join(textwrap.wrap(text, width=max(40, int(fig.get_figwidth() * 13))))
 
 
 def _cohort_style(index: int) -> tuple[str, str]:
@@ -717,6 +829,7 @@ def _spells(run: RunResult, labs: list[str]) -> pd.DataFrame:
         run.researchers, ("researcher", "cohort", "start"), "tenure_spells", "the researchers"
     )
     end_of_run = float(run.timeseries["time"].max())
+    tenure = {name: float(cohort.tenure) for name, cohort in run.scenario.cohorts.items()}
     starters = people[people["start"].astype(str).isin(labs)]
     arrivals = ev[ev["kind"].isin(ARRIVAL_KINDS) & ev["destination"].astype(str).isin(labs)]
     begins = pd.concat(
@@ -726,6 +839,8 @@ def _spells(run: RunResult, labs: list[str]) -> pd.DataFrame:
                     "researcher": starters["researcher"].to_numpy(),
                     "lab": starters["start"].astype(str).to_numpy(),
                     "start": 0.0,
+                    # starting staff arrive with their cohort's tenure: observed from there
+                    "entry": starters["cohort"].astype(str).map(tenure).to_numpy(dtype=float),
                 }
             ),
             pd.DataFrame(
@@ -733,6 +848,7 @@ def _spells(run: RunResult, labs: list[str]) -> pd.DataFrame:
                     "researcher": arrivals["researcher"].to_numpy(),
                     "lab": arrivals["destination"].astype(str).to_numpy(),
                     "start": arrivals["time"].to_numpy(dtype=float),
+                    "entry": 0.0,
                 }
             ),
         ],

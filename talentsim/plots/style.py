@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import functools
 import math
+import textwrap
+import typing
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -105,6 +107,103 @@ def metric_unit(metric: str) -> str:
     return ""
 
 
+def parameter_unit(path: str) -> str:
+    """The unit of a swept scenario parameter (a dotted path), for axis labels.
+
+    Read from the schema: rates are per year and durations in years as the sweep wrote them,
+    pay levels multiples of market value, 0–1 quantities say so, weights are utility weights;
+    empty when the schema does not say.
+    """
+    from pydantic import BaseModel
+
+    from talentsim.scenario import Scenario
+
+    parts = path.split(".")
+    model: Any = Scenario
+    description = ""
+    index = 0
+    while index < len(parts):
+        fields = getattr(model, "model_fields", None)
+        if fields is None or parts[index] not in fields:
+            return ""
+        info = fields[parts[index]]
+        description = info.description or ""
+        annotation = info.annotation
+        index += 1
+        args = typing.get_args(annotation)
+        if typing.get_origin(annotation) is dict and len(args) == 2:  # labs.NAME, cohorts.NAME
+            index += 1
+            annotation = args[1]
+        if parts[0] == "cohorts" and index < len(parts) and parts[index - 1] == "weights":
+            return "utility weight"
+        models = [a for a in (annotation, *typing.get_args(annotation)) if _is_model(a)]
+        model = models[0] if models else None
+        if model is None or not issubclass(model, BaseModel):
+            break
+    if "Unit: rate" in description:
+        return "per year"
+    if "Unit: duration" in description:
+        return "duration"
+    if "multiple of market value" in description:
+        return "× market value"
+    if "0–1" in description or "0 product, 1" in description:
+        return "0–1"
+    if "fraction" in description:
+        return "fraction"
+    return ""
+
+
+def _is_model(annotation: Any) -> bool:
+    from pydantic import BaseModel
+
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def parameter_label(path: str) -> str:
+    """A swept parameter's axis label: its path and, when known, its unit."""
+    unit = parameter_unit(path)
+    return f"{path} ({unit})" if unit else path
+
+
+def wrap_to(text: str, fig: Figure, *, share: float = 1.0, fontsize: float = 12.0) -> str:
+    """Wrap ``text`` to ``share`` of its figure's width, for text of ``fontsize`` points.
+
+    A character is taken as 0.6 em wide (generous for DejaVu Sans), so the wrapped lines fit
+    at any resolution the figure is saved at.
+    """
+    per_inch = 72.0 / (0.6 * fontsize)
+    width = max(20, int(fig.get_figwidth() * share * per_inch))
+    return "\n".join(textwrap.fill(line, width) for line in text.split("\n"))
+
+
+METRIC_WORDS: dict[str, str] = {
+    "attrition": "attrition of the starting staff",
+    "early_attrition": "early attrition (13 weeks)",
+    "early_exits": "departures within 13 weeks",
+    "net_flow": "net flow",
+    "blocked_by_capacity": "turned away (full)",
+    "headcount_start": "headcount at the start",
+    "headcount_end": "headcount at the end",
+    "offer_acceptance": "offers accepted (share)",
+    "counter_offers": "counter-offers",
+    "counter_retained": "kept by counter-offers",
+    "boomerangs": "boomerangs (returns)",
+    "population_end": "researchers at the end",
+}
+"""Plain words for the summary metrics' families, for panel titles (see docs/glossary.md)."""
+
+
+def metric_title(metric: str) -> str:
+    """A summary metric in words, e.g. ``"attrition.MSL"`` → ``"MSL: attrition of the ..."``.
+
+    Families without plain words keep their key with underscores as spaces; the lab, if
+    any, leads, so panels of one lab read together.
+    """
+    family, dot, lab = metric.partition(".")
+    words = METRIC_WORDS.get(family, family.replace("_", " "))
+    return f"{lab}: {words}" if dot else words
+
+
 def time_unit(scenario: Scenario) -> tuple[float, str]:
     """The unit time axes use: weeks for runs up to two years, else years.
 
@@ -121,6 +220,14 @@ def lab_colour(scenario: Scenario, lab: str) -> str:
     if lab == OUTSIDE:
         return OUTSIDE_COLOUR
     return OKABE_ITO[scenario.lab_names.index(lab) % len(OKABE_ITO)]
+
+
+def text_colour_on(colour: str) -> str:
+    """Black or white, whichever reads better on ``colour`` (by its relative luminance)."""
+    from matplotlib.colors import to_rgb
+
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in to_rgb(colour))
+    return "black" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.179 else "white"
 
 
 def figure(

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from talentsim.plots.style import (
@@ -15,10 +16,16 @@ from talentsim.plots.style import (
     check_confidence,
     figure,
     finish,
+    metric_unit,
+    parameter_label,
     require_columns,
     styled,
+    wrap_to,
 )
 from talentsim.units import DAYS_PER_YEAR, parse_duration, parse_rate
+
+POINT_COLOUR = "#222222"
+"""Colour of a sweep's replicate means (near black: lab colours are kept for labs)."""
 
 
 @styled
@@ -71,15 +78,18 @@ def sweep_heatmap(
         ax.text(j, i, f"{value:.3g}", ha="center", va="center", color=colour, fontsize=9)
     ax.set_xticks(range(len(xs)), [_tick(v) for v in xs])
     ax.set_yticks(range(len(ys)), [_tick(v) for v in ys])
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
-    label = f"{outcome}{' (%)' if percent else ''}, mean of {_range_text(counts)} runs per cell"
-    fig.colorbar(image, ax=ax, label=label)
+    ax.set_xlabel(wrap_to(parameter_label(x), fig, share=0.6, fontsize=10))
+    ax.set_ylabel(wrap_to(parameter_label(y), fig, share=0.45, fontsize=10))
+    unit = "%" if percent else metric_unit(outcome)
+    label = f"{outcome}{f' ({unit})' if unit else ''}, mean of {_range_text(counts)} runs per cell"
+    fig.colorbar(image, ax=ax, label=wrap_to(label, fig, share=0.5, fontsize=10))
     others = _other_parameters(table, [x, y])
     title = f"{outcome} over {x} × {y}"
     if others:
-        title += f"\n(averaged over {', '.join(others)})"
-    ax.set_title(title)
+        title += f" (averaged over {', '.join(others)})"
+    # a figure title, wrapped to the figure's width: an axes title of long paths overflowed
+    # both edges of the figure
+    fig.suptitle(wrap_to(title, fig))
     return finish(fig)
 
 
@@ -117,7 +127,7 @@ def sweep_line(
         position,
         mean,
         yerr=error,
-        color=OKABE_ITO[0],
+        color=POINT_COLOUR,  # not a lab's colour: the points are not labs
         marker="o",
         capsize=3,
         lw=1.8,
@@ -125,15 +135,16 @@ def sweep_line(
     )
     if not numeric:
         ax.set_xticks(position, [_tick(v) for v in cells[x]])
-    ax.set_xlabel(x)
-    ax.set_ylabel(outcome + (" (%)" if percent else ""))
+    ax.set_xlabel(wrap_to(parameter_label(x), fig, share=0.8, fontsize=10))
+    unit = "%" if percent else metric_unit(outcome)
+    ax.set_ylabel(wrap_to(outcome + (f" ({unit})" if unit else ""), fig, share=0.5, fontsize=10))
     ax.legend(loc="best")
     counts = cells.set_index(x)["n"]
     title = f"{outcome} over {x} — {_range_text(counts)} runs per point"
     others = _other_parameters(table, [x])
     if others:
-        title += f"\n(averaged over {', '.join(others)})"
-    ax.set_title(title)
+        title += f" (averaged over {', '.join(others)})"
+    fig.suptitle(wrap_to(title, fig))
     return finish(fig)
 
 
@@ -191,6 +202,8 @@ def sweep_headcount(
     runs_of = table.groupby("point")["run_id"].apply(list)
     fig, ax = figure()
     scale, unit, drawn, counts = 1.0, "years", 0, []
+    # design points in order along a sequential map (lab colours are kept for labs)
+    point_colours = colormaps["viridis"](np.linspace(0.0, 0.85, max(len(chosen), 1)))
     for k, point in enumerate(chosen):
         mine = rows[rows["run_id"].isin(set(runs_of[point]))]
         if mine.empty:
@@ -201,7 +214,7 @@ def sweep_headcount(
             scale, unit = DAYS_PER_YEAR / 7.0, "weeks"
         values = table.loc[table["point"] == point, parameters].iloc[0]
         label = ", ".join(f"{name} = {_tick(value)}" for name, value in values.items())
-        colour = OKABE_ITO[k % len(OKABE_ITO)]
+        colour = point_colours[k]
         band(ax, time * scale, curves.to_numpy(dtype=float), colour, label, confidence)
         drawn += 1
         counts.append(curves.shape[0])
