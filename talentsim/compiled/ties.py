@@ -14,7 +14,7 @@ import math
 import numba
 import numpy as np
 
-from talentsim.compiled.compat import helper
+from talentsim.compiled.compat import helper, prefetch
 from talentsim.compiled.draws import uniform_at
 
 GONE = -1
@@ -84,6 +84,10 @@ def _pair_value(a: int, b: int) -> np.uint64:  # pragma: no cover - compiled
 NEVER = np.iinfo(np.int32).max
 """Due update of a tie that does not fade (a colleague tie, or former ties when they last)."""
 
+AHEAD = 16
+"""How many rows ahead :func:`refresh` asks for a row's data (prefetch: the rows it reads are
+scattered, so each would otherwise wait for memory in turn)."""
+
 _UNSEEN = np.iinfo(np.int32).min
 """Last-seen location of a row the network has not looked at yet (it differs from any place)."""
 
@@ -134,6 +138,28 @@ def _lifetime(pair: np.uint64, offset: np.uint64, log_keep: float) -> int:
     return int(min(lasts, 1e9))  # pragma: no cover - compiled
 
 
+@helper
+def _fetch_rows_ahead(
+    indptr, indices, count, due, location, in_lab, row_due, rows, r
+):  # pragma: no cover - compiled
+    """Prefetch what :func:`refresh` reads of later rows: in three stages, each needing the last.
+
+    A row's bookkeeping ``AHEAD`` rows ahead, its ties half as far, the places of its tied
+    researchers a quarter as far.
+    """
+    n_rows = rows.shape[0]
+    if r + AHEAD < n_rows:
+        prefetch((indptr, count, location, in_lab, row_due), rows[r + AHEAD])
+    if r + AHEAD // 2 < n_rows:
+        j = rows[r + AHEAD // 2]
+        prefetch((indices, due), indptr[j])
+        prefetch((indices, due), indptr[j + 1] - 1)
+    if r + AHEAD // 4 < n_rows:
+        j = rows[r + AHEAD // 4]
+        for e in range(indptr[j], indptr[j] + count[j]):
+            prefetch((location,), indices[e])
+
+
 @numba.njit(cache=True)
 def refresh(
     indptr: np.ndarray,
@@ -167,7 +193,9 @@ def refresh(
     """
     log_keep = math.log1p(-p_fade) if 0.0 < p_fade < 1.0 else 0.0
     dropped = 0
-    for r in range(rows.shape[0]):
+    n_rows = rows.shape[0]
+    for r in range(n_rows):
+        _fetch_rows_ahead(indptr, indices, count, due, location, in_lab, row_due, rows, r)
         i = rows[r]
         here = location[i]
         start = indptr[i]
@@ -263,6 +291,64 @@ def _make_room(
     return False  # pragma: no cover - compiled
 
 
+@numba.njit(inline="always", cache=True)
+def _proposal_draws(i: int, a: int) -> np.uint64:  # pragma: no cover - compiled
+    """The first hashed value of proposal ``a`` of row ``i`` (its tries use the next 64)."""
+    return (np.uint64(i) * _ROW + np.uint64(a)) * np.uint64(64)
+
+
+@helper
+def _fetch_proposals_ahead(
+    indptr,
+    indices,
+    count,
+    location,
+    in_lab,
+    target,
+    proposer,
+    proposal,
+    p,
+    n_proposals,
+    closure,
+    partner_offset,
+    wanting,
+    want_start,
+):  # pragma: no cover - compiled
+    """Prefetch what the first try of later proposals reads, in stages (each needs the last).
+
+    ``AHEAD`` proposals ahead, the proposer's bookkeeping; ``AHEAD/2`` ahead, its ties. Then
+    its first try's partner: a lab-mate missing ties (``AHEAD/4`` ahead), or through a friend
+    (``AHEAD/4``: the friend's bookkeeping; ``AHEAD/8``: the friend's ties; ``AHEAD/16``: the
+    friend of a friend). Hints only: the values are read again when the proposal is made.
+    """
+    if p + AHEAD < n_proposals:
+        prefetch((indptr, count, in_lab, target, location), proposer[p + AHEAD])
+    if p + AHEAD // 2 < n_proposals:
+        prefetch((indices,), indptr[proposer[p + AHEAD // 2]])
+    for stage in (AHEAD // 4, AHEAD // 8, AHEAD // 16):
+        if p + stage >= n_proposals:
+            continue
+        i = proposer[p + stage]
+        draw = _proposal_draws(i, proposal[p + stage])
+        if in_lab[i] > 0 and uniform_at(draw, partner_offset) < closure:
+            c = indices[indptr[i] + int(uniform_at(draw + np.uint64(1), partner_offset) * count[i])]
+            if stage == AHEAD // 4:
+                prefetch((indptr, count, location), c)
+            elif stage == AHEAD // 8:
+                prefetch((indices,), indptr[c])
+            elif count[c] > 0:
+                k = indices[
+                    indptr[c] + int(uniform_at(draw + np.uint64(2), partner_offset) * count[c])
+                ]
+                prefetch((indptr, count, location, in_lab, target), k)
+        elif stage == AHEAD // 4:
+            lab = location[i]
+            size = want_start[lab + 1] - want_start[lab]
+            if size > 0:
+                pick = int(uniform_at(draw + np.uint64(3), partner_offset) * size)
+                prefetch((indptr, count, location, in_lab, target), wanting[want_start[lab] + pick])
+
+
 @numba.njit(cache=True)
 def form_ties(
     indptr: np.ndarray,
@@ -318,57 +404,71 @@ def form_ties(
             if in_lab[i] < target[i]:
                 wanting[want_fill[lab]] = i
                 want_fill[lab] += 1
-    formed = 0
-    for w in range(wanting.shape[0]):
+    # the proposals: Binomial(missing, p_propose) per researcher missing ties, all drawn
+    # from the missing ties at the start of the update; then carried out in that order
+    n_wanting = wanting.shape[0]
+    proposer = np.empty(np.sum(target[wanting] - in_lab[wanting]), np.int32)
+    proposal = np.empty(proposer.shape[0], np.int32)
+    n_proposals = 0
+    for w in range(n_wanting):
+        if w + AHEAD < n_wanting:  # the scattered rows' data, ahead (a hint only)
+            prefetch((in_lab, target), wanting[w + AHEAD])
         i = wanting[w]
+        a = 0
+        for m in range(target[i] - in_lab[i]):
+            if uniform_at(np.uint64(i) * _ROW + np.uint64(m), propose_offset) < p_propose:
+                proposer[n_proposals] = i
+                proposal[n_proposals] = a
+                n_proposals += 1
+                a += 1
+    formed = 0
+    for p in range(n_proposals):
+        _fetch_proposals_ahead(
+            indptr, indices, count, location, in_lab, target, proposer, proposal, p,
+            n_proposals, closure, partner_offset, wanting, want_start,
+        )  # fmt: skip
+        i, a = proposer[p], proposal[p]
         lab = location[i]
-        goal = target[i]
-        missing = goal - in_lab[i]
-        proposals = 0
-        for m in range(missing):
-            proposals += uniform_at(np.uint64(i) * _ROW + np.uint64(m), propose_offset) < p_propose
-        for a in range(proposals):
-            if in_lab[i] >= goal or not _make_room(indptr, indices, count, due, location, i):
-                break
-            base = (np.uint64(i) * _ROW + np.uint64(a)) * np.uint64(64)
-            for attempt in range(16 if lenient else 8):
-                picky = attempt < 8
-                draw = base + np.uint64(4 * attempt)
-                k = -1
-                if in_lab[i] > 0 and uniform_at(draw, partner_offset) < closure:
-                    # friend of a friend: a random lab-mate of a random lab-mate
-                    c = indices[
-                        indptr[i] + int(uniform_at(draw + np.uint64(1), partner_offset) * count[i])
+        if in_lab[i] >= target[i] or not _make_room(indptr, indices, count, due, location, i):
+            continue  # (its later proposals find the same)
+        base = _proposal_draws(i, a)
+        for attempt in range(16 if lenient else 8):
+            picky = attempt < 8
+            draw = base + np.uint64(4 * attempt)
+            k = -1
+            if in_lab[i] > 0 and uniform_at(draw, partner_offset) < closure:
+                # friend of a friend: a random lab-mate of a random lab-mate
+                c = indices[
+                    indptr[i] + int(uniform_at(draw + np.uint64(1), partner_offset) * count[i])
+                ]
+                if location[c] == lab and count[c] > 0:
+                    k = indices[
+                        indptr[c] + int(uniform_at(draw + np.uint64(2), partner_offset) * count[c])
                     ]
-                    if location[c] == lab and count[c] > 0:
-                        k = indices[
-                            indptr[c]
-                            + int(uniform_at(draw + np.uint64(2), partner_offset) * count[c])
-                        ]
-                elif picky:
-                    size = want_start[lab + 1] - want_start[lab]
-                    pick = int(uniform_at(draw + np.uint64(3), partner_offset) * size)
-                    k = wanting[want_start[lab] + pick]
-                else:
-                    size = staff_start[lab + 1] - staff_start[lab]
-                    pick = int(uniform_at(draw + np.uint64(3), partner_offset) * size)
-                    k = staff[staff_start[lab] + pick]
-                if k < 0 or k == i or location[k] != lab:
-                    continue
-                if picky and in_lab[k] >= target[k]:
-                    continue
-                if _tied(indptr, indices, count, i, k):
-                    continue
-                if not _make_room(indptr, indices, count, due, location, k):
-                    continue
-                indices[indptr[i] + count[i]] = k
-                due[indptr[i] + count[i]] = NEVER
-                count[i] += 1
-                indices[indptr[k] + count[k]] = i
-                due[indptr[k] + count[k]] = NEVER
-                count[k] += 1
-                in_lab[i] += 1
-                in_lab[k] += 1
-                formed += 1
-                break
+            elif picky:
+                size = want_start[lab + 1] - want_start[lab]
+                pick = int(uniform_at(draw + np.uint64(3), partner_offset) * size)
+                k = wanting[want_start[lab] + pick]
+            else:
+                size = staff_start[lab + 1] - staff_start[lab]
+                pick = int(uniform_at(draw + np.uint64(3), partner_offset) * size)
+                k = staff[staff_start[lab] + pick]
+            if k < 0 or k == i or location[k] != lab:
+                continue
+            if picky and in_lab[k] >= target[k]:
+                continue
+            if _tied(indptr, indices, count, i, k):
+                continue
+            if not _make_room(indptr, indices, count, due, location, k):
+                continue
+            indices[indptr[i] + count[i]] = k
+            due[indptr[i] + count[i]] = NEVER
+            count[i] += 1
+            indices[indptr[k] + count[k]] = i
+            due[indptr[k] + count[k]] = NEVER
+            count[k] += 1
+            in_lab[i] += 1
+            in_lab[k] += 1
+            formed += 1
+            break
     return formed
