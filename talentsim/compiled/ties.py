@@ -316,37 +316,42 @@ def _fetch_proposals_ahead(
 ):  # pragma: no cover - compiled
     """Prefetch what the first try of later proposals reads, in stages (each needs the last).
 
-    ``AHEAD`` proposals ahead, the proposer's bookkeeping; ``AHEAD/2`` ahead, its ties. Then
-    its first try's partner: a lab-mate missing ties (``AHEAD/4`` ahead), or through a friend
-    (``AHEAD/4``: the friend's bookkeeping; ``AHEAD/8``: the friend's ties; ``AHEAD/16``: the
-    friend of a friend). Hints only: the values are read again when the proposal is made.
+    ``2·AHEAD`` proposals ahead, the proposer's bookkeeping; ``AHEAD`` ahead, its ties. Then
+    its first try's partner: a lab-mate missing ties (``AHEAD/2`` ahead: its bookkeeping;
+    ``AHEAD/4``: the room its new tie goes to), or through a friend (``AHEAD/2``: the friend's
+    bookkeeping; ``AHEAD/4``: the friend's ties; ``AHEAD/8``: the friend of a friend). Hints
+    only: the values are read again when the proposal is made.
     """
+    if p + 2 * AHEAD < n_proposals:
+        prefetch((indptr, count, in_lab, target, location), proposer[p + 2 * AHEAD])
     if p + AHEAD < n_proposals:
-        prefetch((indptr, count, in_lab, target, location), proposer[p + AHEAD])
-    if p + AHEAD // 2 < n_proposals:
-        prefetch((indices,), indptr[proposer[p + AHEAD // 2]])
-    for stage in (AHEAD // 4, AHEAD // 8, AHEAD // 16):
+        prefetch((indices,), indptr[proposer[p + AHEAD]])
+    for stage in (AHEAD // 2, AHEAD // 4, AHEAD // 8):
         if p + stage >= n_proposals:
             continue
         i = proposer[p + stage]
         draw = _proposal_draws(i, proposal[p + stage])
         if in_lab[i] > 0 and uniform_at(draw, partner_offset) < closure:
             c = indices[indptr[i] + int(uniform_at(draw + np.uint64(1), partner_offset) * count[i])]
-            if stage == AHEAD // 4:
+            if stage == AHEAD // 2:
                 prefetch((indptr, count, location), c)
-            elif stage == AHEAD // 8:
+            elif stage == AHEAD // 4:
                 prefetch((indices,), indptr[c])
             elif count[c] > 0:
                 k = indices[
                     indptr[c] + int(uniform_at(draw + np.uint64(2), partner_offset) * count[c])
                 ]
                 prefetch((indptr, count, location, in_lab, target), k)
-        elif stage == AHEAD // 4:
+        elif stage != AHEAD // 8:
             lab = location[i]
             size = want_start[lab + 1] - want_start[lab]
             if size > 0:
                 pick = int(uniform_at(draw + np.uint64(3), partner_offset) * size)
-                prefetch((indptr, count, location, in_lab, target), wanting[want_start[lab] + pick])
+                k = wanting[want_start[lab] + pick]
+                if stage == AHEAD // 2:
+                    prefetch((indptr, count, location, in_lab, target), k)
+                else:
+                    prefetch((indices,), indptr[k] + count[k])
 
 
 @numba.njit(cache=True)
@@ -461,11 +466,10 @@ def form_ties(
                 continue
             if not _make_room(indptr, indices, count, due, location, k):
                 continue
+            # (room's due is NEVER already: a colleague tie's, until it becomes former)
             indices[indptr[i] + count[i]] = k
-            due[indptr[i] + count[i]] = NEVER
             count[i] += 1
             indices[indptr[k] + count[k]] = i
-            due[indptr[k] + count[k]] = NEVER
             count[k] += 1
             in_lab[i] += 1
             in_lab[k] += 1
