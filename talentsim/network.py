@@ -24,6 +24,13 @@ as many former colleagues; more if drawn so at set-up); a researcher whose row i
 drops their oldest former-colleague tie to make a new colleague tie. The rows grow with the
 population by a quarter at a time, so rebuilds are rare.
 
+An update of a living network costs in proportion to what changed, not to the network: it
+re-reads only the rows whose ties may have changed status since the last update (those who
+moved and their ties, rows whose ties a reorganisation broke, rows with a former-colleague
+tie due to fade); a former-colleague tie's fading is drawn once, as a due update, when it
+becomes former (``due``, parallel to ``indices``); each row's ties to lab-mates are kept
+between updates; and formation visits only the researchers who miss ties.
+
 The peer term of researcher ``i`` at place ``j`` is the share of ``i``'s ties (to people
 still in the field) who are at ``j`` now.
 
@@ -151,6 +158,12 @@ class ColleagueNetwork:
     def size(self) -> int:
         """Researcher rows the network covers (those present at set-up, or more if grown)."""
         return int(self.indptr.shape[0] - 1)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the ties and a living network's bookkeeping."""
+        arrays = (self.indptr, self.indices, self.count, self._due, self._seen, self._stale)
+        return sum(a.nbytes for a in (*arrays, self._row_due, self._in_lab, self._target))
 
     @property
     def n_ties(self) -> int:
@@ -369,9 +382,12 @@ class ColleagueNetwork:
         step: int,
         lenient: bool = True,
     ) -> int:
-        """One step of a living network: former-colleague ties fade, then new ties form.
+        """One update of a living network: former-colleague ties fade, then new ties form.
 
-        Ties to researchers who retired are dropped (they count for nothing already).
+        Ties to researchers who retired are dropped (they count for nothing already). Reads
+        only the rows whose ties may have changed since the last update (see the module
+        docstring and :func:`talentsim.compiled.ties.dirty_rows`); a new fading rule (another
+        ``p_fade`` than the last update's) reads every row again.
 
         Args:
             location: Each researcher's place now (the population's ``location``).
