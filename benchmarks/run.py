@@ -13,9 +13,10 @@ ratio of two timings taken side by side):
 4. how time per step grows with N and with the number of labs (fitted exponents);
 5. the per-step overhead of a model without researchers;
 6. the cost of a living colleague network (ties forming and fading, ``[network]``
-   ``formation_rate`` and ``former_tie_half_life``): the flagship scaled to 10^6 researchers
-   with and without it, time per step as a ratio (target: at most 1.2), and the extra
-   model-creation time (the set-up network drawn by the formation rule).
+   ``formation_rate`` and ``former_tie_half_life``): the flagship scaled to 10^5 and 10^6
+   researchers with and without it, time per step as a ratio (target at 10^6: at most 1.2;
+   each repeat's ratio as the spread), the extra model-creation time (the set-up network
+   drawn by the formation rule), and the peak memory of each (in a child process).
 
 Usage: python benchmarks/run.py [--quick] [--skip-million] [--network-only]
 [--out benchmarks/results]
@@ -323,33 +324,73 @@ LIVING_NETWORK = {"formation_rate": "4/year", "former_tie_half_life": "1y", "clo
 """The living network the benchmark turns on (the flagship's degree, 8, as the target)."""
 
 
-def living_network(n: int, steps: int, repeats: int = 2) -> dict[str, Any]:
+LIVING_MEMORY_SCRIPT = """
+import resource, sys
+sys.path.insert(0, {root!r})
+from benchmarks.run import living_pair
+import talentsim as ts
+static, living = living_pair({n})
+model = ts.TalentModel(living if {living} else static, seed=1)
+model.run({steps})
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def living_pair(n: int) -> tuple[ts.Scenario, ts.Scenario]:
+    """The scaled flagship (its set-up network, static) and the same with a living network."""
+    static = scaled_flagship(n, 20, duration="10y")
+    data = static.to_dict()
+    data["network"] = {**data.get("network", {}), **LIVING_NETWORK}
+    return static, ts.Scenario.from_dict(data, source="living network")
+
+
+def living_network(n: int, steps: int, repeats: int = 3) -> dict[str, Any]:
     """Time per step of the scaled flagship with a living network against the same without.
 
     The two variants alternate ``repeats`` times (one model at a time, so that both fit in
     memory), each timed twice over ``steps`` steps (a multiple of the 4 weekly steps between
-    the network's monthly updates) after 9 warm-up steps; the ratio is of the best times,
-    since noise from other tenants only ever adds time.
+    the network's monthly updates) after 9 warm-up steps. The ratio is of the best times,
+    since noise from other tenants only ever adds time; each repeat's own ratio (its two
+    variants side by side) is reported too, as the spread. The peak memory of each variant
+    (model creation and ``steps + 9`` steps) is measured in a child process (at these sizes
+    it is set by the model's creation, not by the network), and the network's own arrays
+    are reported beside it.
     """
-    static = scaled_flagship(n, 20, duration="10y")
-    data = static.to_dict()
-    data["network"] = {**data.get("network", {}), **LIVING_NETWORK}
-    living = ts.Scenario.from_dict(data, source="living network")
+    static, living = living_pair(n)
     best = {"static": math.inf, "living": math.inf}
     created = {"static": math.inf, "living": math.inf}
+    per_repeat = []
+    network_mib: dict[str, float] = {}
     for _ in range(repeats):
+        this = {}
         for name, scenario in (("static", static), ("living", living)):
             start = time.perf_counter()
             model = ts.TalentModel(scenario, seed=1)
             created[name] = min(created[name], time.perf_counter() - start)
             model.run(8)  # past the first updates (the network's first growth to entrants)
-            best[name] = min(best[name], seconds_per_step(model, steps, repeats=2))
+            this[name] = seconds_per_step(model, steps, repeats=2)
+            best[name] = min(best[name], this[name])
+            network_mib[name] = model.network.nbytes / 2**20 if model.network else 0.0
             del model
+        per_repeat.append(this["living"] / this["static"])
     ratio = best["living"] / best["static"]
+    peak = {}
+    for name in ("static", "living"):
+        code = LIVING_MEMORY_SCRIPT.format(
+            root=str(HERE.parent), n=n, living=name == "living", steps=steps + 9
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+        peak[name] = float(done.stdout.split()[-1])
     print(
         f"  N={n:,}: {best['static'] * 1e3:.0f} ms/step static, "
-        f"{best['living'] * 1e3:.0f} ms/step living, ratio {ratio:.3f} (target <= 1.2); "
-        f"creation {created['static']:.1f} s static, {created['living']:.1f} s living",
+        f"{best['living'] * 1e3:.0f} ms/step living, ratio {ratio:.3f} (target <= 1.2; "
+        f"per repeat {', '.join(f'{r:.3f}' for r in per_repeat)}); "
+        f"creation {created['static']:.1f} s static, {created['living']:.1f} s living; "
+        f"peak memory {peak['static']:,.0f} MiB static, {peak['living']:,.0f} MiB living "
+        f"(the network's arrays {network_mib['static']:,.0f} and "
+        f"{network_mib['living']:,.0f} MiB)",
         flush=True,
     )
     return {
@@ -358,10 +399,21 @@ def living_network(n: int, steps: int, repeats: int = 2) -> dict[str, Any]:
         "seconds_per_step_static": best["static"],
         "seconds_per_step_living": best["living"],
         "ratio": ratio,
+        "ratio_per_repeat": per_repeat,
         "create_s_static": created["static"],
         "create_s_living": created["living"],
+        "peak_mib_static": peak["static"],
+        "peak_mib_living": peak["living"],
+        "network_mib_static": network_mib["static"],
+        "network_mib_living": network_mib["living"],
         "target": 1.2,
     }
+
+
+def living_networks(quick: bool) -> list[dict[str, Any]]:
+    """:func:`living_network` at 10^5 and 10^6 researchers (2·10^4 for a smoke check)."""
+    sizes = [20_000] if quick else [100_000, 1_000_000]
+    return [living_network(n, 12) for n in sizes]
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -377,7 +429,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     quick = args.quick
     if args.network_only:
         print("6. the cost of a living colleague network")
-        figures = {"living_network": living_network(20_000 if quick else 1_000_000, 12)}
+        figures = {"living_network": living_networks(quick)}
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         name = "living_network_quick" if quick else "living_network"
@@ -408,7 +460,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print("5. per-step overhead")
     figures["overhead"] = overhead()
     print("6. the cost of a living colleague network")
-    figures["living_network"] = living_network(20_000 if quick else 1_000_000, 12)
+    figures["living_network"] = living_networks(quick)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     name = "performance_quick" if quick else "performance"

@@ -24,6 +24,13 @@ as many former colleagues; more if drawn so at set-up); a researcher whose row i
 drops their oldest former-colleague tie to make a new colleague tie. The rows grow with the
 population by a quarter at a time, so rebuilds are rare.
 
+An update of a living network costs in proportion to what changed, not to the network: it
+re-reads only the rows whose ties may have changed status since the last update (those who
+moved and their ties, rows whose ties a reorganisation broke, rows with a former-colleague
+tie due to fade); a former-colleague tie's fading is drawn once, as a due update, when it
+becomes former (``due``, parallel to ``indices``); each row's ties to lab-mates are kept
+between updates; and formation visits only the researchers who miss ties.
+
 The peer term of researcher ``i`` at place ``j`` is the share of ``i``'s ties (to people
 still in the field) who are at ``j`` now.
 
@@ -45,6 +52,8 @@ from scipy import sparse
 from talentsim import compiled
 from talentsim.compiled import ties as compiled_ties
 from talentsim.hashing import derive_key, key_offset, uniform_hash
+
+_UNSEEN = np.iinfo(np.int32).min  # the last-seen place of a row no update has read yet
 
 ROOM = 2
 """Room in each row beyond twice the largest target degree (see :attr:`Formation.width`)."""
@@ -136,11 +145,25 @@ class ColleagueNetwork:
         self._in_lab = np.zeros(0, dtype=np.int32)
         self._width = 0  # the room rows were last given by :meth:`cover` (0: as drawn)
         self._target = np.zeros(0, dtype=np.int32)  # each row's target number of lab-mates
+        # a living network's bookkeeping, so that an update reads only the rows whose ties
+        # may have changed (see :meth:`upkeep`); allocated by the first update
+        self._due = np.zeros(0, dtype=np.int32)  # each tie entry's due update (NEVER: none)
+        self._seen = np.zeros(0, dtype=np.int32)  # each row's place at the last update
+        self._stale = np.zeros(self.size, dtype=np.bool_)  # rows with ties broken since
+        self._row_due = np.zeros(0, dtype=np.int32)  # each row's earliest due update
+        self._updates = 0  # updates done (the clock of the due dates)
+        self._p_fade: float | None = None  # the fading rule the due dates were drawn under
 
     @property
     def size(self) -> int:
         """Researcher rows the network covers (those present at set-up, or more if grown)."""
         return int(self.indptr.shape[0] - 1)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the ties and a living network's bookkeeping."""
+        arrays = (self.indptr, self.indices, self.count, self._due, self._seen, self._stale)
+        return sum(a.nbytes for a in (*arrays, self._row_due, self._in_lab, self._target))
 
     @property
     def n_ties(self) -> int:
@@ -229,7 +252,9 @@ class ColleagueNetwork:
         if not broken.any():
             return 0
         self.indices[position[broken]] = -1
-        self._pack(np.unique(owner[broken]))
+        rows = np.unique(owner[broken])
+        self._pack(rows)
+        self._stale[rows] = True  # their ties to lab-mates changed: re-read at the next update
         return int(broken.sum() // 2)
 
     def _pack(self, rows: np.ndarray) -> None:
@@ -239,7 +264,12 @@ class ColleagueNetwork:
         keep = values >= 0
         self.indices[position] = -1
         self.count[rows] = np.bincount(np.searchsorted(rows, owner[keep]), minlength=rows.size)
-        self.indices[self._entries(rows)[1]] = values[keep]
+        packed = self._entries(rows)[1]
+        self.indices[packed] = values[keep]
+        if self._due.shape[0]:  # a living network's due dates move with their ties
+            due = self._due[position]
+            self._due[position] = compiled_ties.NEVER
+            self._due[packed] = due[keep]
 
     def _entries(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For the given rows: each tie entry's row and its position in ``indices``."""
@@ -320,11 +350,29 @@ class ColleagueNetwork:
             raise MemoryError(f"a colleague network with {indptr[-1]} entries is too large")
         indices = np.full(int(indptr[-1]), -1, dtype=np.int32)
         owner, position = self._entries(np.arange(old))
-        indices[position - self.indptr[owner] + indptr[owner]] = self.indices[position]
+        moved = position - self.indptr[owner] + indptr[owner]
+        indices[moved] = self.indices[position]
+        due = np.full(int(indptr[-1]), compiled_ties.NEVER, dtype=np.int32)
+        if self._due.shape[0]:
+            due[moved] = self._due[position]
         count = np.zeros(capacity.shape[0], dtype=np.int32)
         count[:old] = self.count
         self.indptr, self.indices, self.count = indptr.astype(np.int32), indices, count
+        self._due = due
         self._width = width
+        self._grow_rows()
+
+    def _grow_rows(self) -> None:
+        """Extend the per-row bookkeeping to :attr:`size` rows (new rows: not seen yet)."""
+        size, old = self.size, self._seen.shape[0]
+        if old == size:
+            return
+        self._seen = np.concatenate([self._seen, np.full(size - old, _UNSEEN, np.int32)])
+        self._stale = np.concatenate([self._stale, np.zeros(size - self._stale.shape[0], bool)])
+        self._row_due = np.concatenate(
+            [self._row_due, np.full(size - old, compiled_ties.NEVER, np.int32)]
+        )
+        self._in_lab = np.concatenate([self._in_lab, np.zeros(size - old, np.int32)])
 
     def upkeep(
         self,
@@ -334,9 +382,12 @@ class ColleagueNetwork:
         step: int,
         lenient: bool = True,
     ) -> int:
-        """One step of a living network: former-colleague ties fade, then new ties form.
+        """One update of a living network: former-colleague ties fade, then new ties form.
 
-        Ties to researchers who retired are dropped (they count for nothing already).
+        Ties to researchers who retired are dropped (they count for nothing already). Reads
+        only the rows whose ties may have changed since the last update (see the module
+        docstring and :func:`talentsim.compiled.ties.dirty_rows`); a new fading rule (another
+        ``p_fade`` than the last update's) reads every row again.
 
         Args:
             location: Each researcher's place now (the population's ``location``).
@@ -355,23 +406,41 @@ class ColleagueNetwork:
             grown = location.shape[0] > self.size
             rows = max(location.shape[0], self.size + self.size // 4)
             self.cover(rows if grown else self.size, width)
-        if self._in_lab.shape[0] != self.size:
-            self._in_lab = np.zeros(self.size, dtype=np.int32)
+        if self._due.shape[0] != self.indices.shape[0]:  # the first update: no due dates yet
+            self._due = np.full(self.indices.shape[0], compiled_ties.NEVER, dtype=np.int32)
+        self._grow_rows()
         if self._target.shape[0] != self.size:
             self._target = formation.targets(self.size)
+        if formation.p_fade != self._p_fade:  # a new fading rule: every tie is read again
+            self._p_fade = formation.p_fade
+            self._due[:] = compiled_ties.NEVER
+            self._stale[:] = True
         offsets = formation.offsets(step)
-        tally = np.zeros((2, n_labs + 1), dtype=np.int64)
-        compiled_ties.fade_and_count(
+        update = self._updates
+        self._updates += 1
+        rows = compiled_ties.dirty_rows(
             self.indptr,
             self.indices,
             self.count,
             location,
+            self._seen,
+            self._stale,
+            self._row_due,
+            update,
+        )
+        compiled_ties.refresh(
+            self.indptr,
+            self.indices,
+            self.count,
+            self._due,
+            location,
             n_labs,
+            rows,
+            update,
             formation.p_fade,
             offsets[2],
             self._in_lab,
-            self._target,
-            tally,
+            self._row_due,
         )
         if not formation.forms:
             return 0
@@ -380,11 +449,11 @@ class ColleagueNetwork:
                 self.indptr,
                 self.indices,
                 self.count,
+                self._due,
                 location,
                 n_labs,
                 self._in_lab,
                 self._target,
-                tally,
                 formation.p_propose,
                 formation.closure,
                 offsets[:2],

@@ -330,3 +330,31 @@ def test_a_full_row_drops_its_oldest_former_colleague_tie_for_a_new_colleague() 
     assert list(network.neighbours(0)) == [2, 3, 4, 5]
     assert list(network.neighbours(1)) == []
     assert list(network.neighbours(5)) == [0]
+
+
+def test_reading_only_the_changed_rows_gives_the_ties_of_reading_them_all() -> None:
+    # An update re-reads only the rows whose ties may have changed (movers and their ties,
+    # rows a reorganisation touched, rows with a fading tie due). Reading every row instead
+    # must give the very same ties: the same sequence of moves, retirements and a
+    # reorganisation, applied to two copies, one forced to re-read all rows at each update.
+    lazy, location, _ = _settled([60, 60, 60], 6.0, 0.5, seed=4)
+    eager, _, _ = _settled([60, 60, 60], 6.0, 0.5, seed=4)
+    assert (lazy.adjacency != eager.adjacency).nnz == 0
+    rule = Formation.per_step(6.0, RATE, 0.5, 13 / 52, 4 * DT, key=8)
+    rng = np.random.default_rng(1)
+    formed = 0
+    for update in range(30):
+        movers = rng.choice(location.shape[0], 6, replace=False)
+        location[movers[:5]] = rng.integers(0, 4, 5)  # to a lab or the pool (3)
+        location[movers[5]] = -1  # retired
+        if update == 10:
+            for network in (lazy, eager):
+                network.break_ties(location, 1, 0.5, np.random.default_rng(update))
+        eager._stale[:] = True  # every row re-read at this update
+        new = lazy.upkeep(location, 3, rule, update)
+        assert eager.upkeep(location, 3, rule, update) == new
+        assert (lazy.adjacency != eager.adjacency).nnz == 0
+        assert (lazy.count == eager.count).all()
+        formed += new
+    assert formed > 50  # ties did form (and fade: movers' ties became former ones)
+    assert lazy.n_ties > 0
