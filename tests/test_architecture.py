@@ -47,7 +47,7 @@ LAYERS: list[tuple[str, ...]] = [
         "targets",
         "calibrate",
     ),
-    ("validation",),
+    ("validation", "calibration"),
     (
         "plots",
         "plots.style",
