@@ -1050,6 +1050,12 @@ class CalibrationResult:
                 f"Q = {diagnostics['objective']:.4g}; {j}; {diagnostics['evaluations']} candidates "
                 f"× {diagnostics['replicates']} replicates"
             )
+            if not np.all(np.isfinite(self.fit.se)):
+                lines.append(
+                    "standard errors undefined: the Jacobian of the moments is singular or "
+                    "undefined at the estimate (targets undefined or flat there; more "
+                    "replicates or a wider step may help)"
+                )
             if diagnostics["at_bound"]:
                 lines.append(f"at a bound (widen it?): {', '.join(diagnostics['at_bound'])}")
         else:
@@ -1461,8 +1467,17 @@ def load_calibration(path: str | os.PathLike[str]) -> tuple[CalibrationFile, Pat
             raise CalibrationError(
                 f"{file}: {key}: no such file {str(named)!r} (looked for {full})"
             )
-        resolved.append(full)
+        resolved.append(_shown_path(full))
     return spec, resolved[0], resolved[1]
+
+
+def _shown_path(path: Path) -> Path:
+    """``path`` normalised, relative to the working folder when it lies under it."""
+    absolute = Path(os.path.normpath(path.absolute()))
+    try:
+        return absolute.relative_to(Path.cwd())
+    except ValueError:
+        return absolute
 
 
 def _abc_database_option() -> str | None:

@@ -54,6 +54,7 @@ LAYERS: list[tuple[str, ...]] = [
         "plots.run",
         "plots.sweep",
         "plots.comparison",
+        "plots.calibration",
         "plots.validation",
         "report",
         "viz",
