@@ -946,7 +946,9 @@ class CalibrationResult:
 
         Files: ``calibration.json`` (what was fitted, how, the diagnostics),
         ``estimates.csv`` (estimates and intervals), ``posterior.csv`` (ABC), ``trace.csv``,
-        ``fit.csv``, ``identification.csv``, ``screening.csv`` (when the screening ran) and ``scenario.toml`` (the fitted scenario, see :meth:`to_scenario`).
+        ``fit.csv``, ``identification.csv``, ``screening.csv`` (when the screening ran),
+        ``scenario.toml`` (the fitted scenario, see :meth:`to_scenario`) and
+        ``original_scenario.toml`` (the scenario as given).
 
         Returns:
             The folder.
