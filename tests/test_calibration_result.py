@@ -218,6 +218,23 @@ def test_an_abc_fitted_scenario_records_the_posterior(
     assert "prior uniform on [0.05, 1]" in text and "1800 simulations" in text
 
 
+def test_an_abc_calibration_folder_gets_a_report_with_the_posterior(
+    abc_fit: CalibrationResult, tmp_path: Path
+) -> None:
+    from talentsim.report import detect, write_report
+
+    folder = abc_fit.save(tmp_path / "abc", draws=10)
+    posterior = pd.read_csv(folder / "posterior.csv")
+    assert list(posterior.columns) == [*abc_fit.parameter_names, "weight"]
+    assert detect(folder) == "calibration"
+    html = write_report(folder).read_text(encoding="utf-8")
+    for name in ("fit", "marginals", "pairs"):
+        assert f'id="figure-{name}"' in html and (folder / "report" / f"{name}.png").is_file()
+    assert "was not drawn" not in html
+    assert "posterior predictive check" in html
+    assert "Not identified by these targets: labs.A.pay_level" in html
+
+
 def test_an_abc_result_without_the_parameters_columns_is_refused() -> None:
     fit = HandBuiltABC(
         pd.DataFrame({"x": [1.0], "weight": [1.0]}), ["x"], TARGETS, pd.DataFrame(), 1

@@ -13,7 +13,14 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from talentsim.plots.style import OKABE_ITO, figure, finish, require_columns, styled
+from talentsim.plots.style import (
+    OKABE_ITO,
+    OUTSIDE_COLOUR,
+    figure,
+    finish,
+    require_columns,
+    styled,
+)
 
 MAX_TARGET_PANELS = 12
 """Most targets :func:`calibration_fit` draws at once."""
@@ -67,7 +74,7 @@ def calibration_fit(fit: pd.DataFrame) -> Figure:
             if np.isfinite(row.interval_low) and np.isfinite(row.interval_high):
                 error = [[row.simulated - row.interval_low], [row.interval_high - row.simulated]]
             inside = bool(getattr(row, "inside", True))
-            colour = OKABE_ITO[2] if inside else OKABE_ITO[5]
+            colour = OKABE_ITO[2] if inside else OKABE_ITO[3]  # bluish green, vermillion
             ax.errorbar([row.simulated], [0], xerr=error, color=colour, marker="o", capsize=4)
         ax.set_xlim(left, right)
         ax.set_yticks([])
@@ -79,7 +86,7 @@ def calibration_fit(fit: pd.DataFrame) -> Figure:
     note = f" (first {MAX_TARGET_PANELS} of {len(fit)})" if len(fit) > len(shown) else ""
     fig.suptitle(
         f"Fit per target{note}: allowed range (shaded), observed (dashed), simulated with "
-        f"{interval} (green inside, orange outside)",
+        f"{interval} (green: mean inside, red: outside)",
         fontsize=10,
     )
     return finish(fig)
@@ -106,8 +113,27 @@ def calibration_trace(trace: pd.DataFrame, parameters: Sequence[str]) -> Figure:
     flat = np.atleast_1d(axes).ravel()
     objective = trace["objective"].to_numpy(dtype=float)
     shade = np.log10(np.where(np.isfinite(objective) & (objective > 0), objective, np.nan))
+    undefined = ~np.isfinite(shade)
     for ax, name in zip(flat, parameters, strict=False):
-        points = ax.scatter(trace["evaluation"], trace[name], c=shade, cmap="viridis_r", s=10, lw=0)
+        points = ax.scatter(
+            trace["evaluation"][~undefined],
+            trace[name][~undefined],
+            c=shade[~undefined],
+            cmap="viridis_r",
+            s=10,
+            lw=0,
+        )
+        if undefined.any():  # (a target undefined there: Q is the penalty, not a number)
+            ax.scatter(
+                trace["evaluation"][undefined],
+                trace[name][undefined],
+                marker="x",
+                color=OUTSIDE_COLOUR,
+                s=12,
+                lw=0.8,
+                label="a target undefined",
+            )
+            ax.legend(loc="upper right", fontsize=7)
         ax.set_ylabel(name.rsplit(".", 1)[-1])
         ax.set_title(name, fontsize=9, loc="left")
     best = np.fmin.accumulate(np.where(np.isfinite(objective), objective, np.inf))
@@ -117,7 +143,11 @@ def calibration_trace(trace: pd.DataFrame, parameters: Sequence[str]) -> Figure:
     flat[-1].set_xlabel("candidate (in the order simulated)")
     if len(parameters):
         fig.colorbar(points, ax=flat[:-1].tolist(), label="log10 Q")
-    fig.suptitle("Search trace: differential evolution, then the local polish", fontsize=10)
+    fig.suptitle(
+        "Search trace: every candidate simulated (the search, its polish, then the Jacobian's "
+        "points)",
+        fontsize=10,
+    )
     return finish(fig)
 
 
