@@ -77,8 +77,9 @@ def calibration_fit(fit: pd.DataFrame) -> Figure:
             colour = OKABE_ITO[2] if inside else OKABE_ITO[3]  # bluish green, vermillion
             ax.errorbar([row.simulated], [0], xerr=error, color=colour, marker="o", capsize=4)
         ax.set_xlim(left, right)
-        ax.set_yticks([])
+        ax.set_yticks([0], ["simulated"])
         ax.set_ylim(-1, 1)
+        ax.set_xlabel(str(getattr(row, "statistic", "value")), fontsize=9)
         ax.set_title(str(row.target), fontsize=10)
     for ax in flat[len(shown) :]:
         ax.set_visible(False)
@@ -136,6 +137,7 @@ def calibration_trace(trace: pd.DataFrame, parameters: Sequence[str]) -> Figure:
             ax.legend(loc="upper right", fontsize=7)
         ax.set_ylabel(name.rsplit(".", 1)[-1])
         ax.set_title(name, fontsize=9, loc="left")
+        ax.set_xlabel("candidate", fontsize=8)
     best = np.fmin.accumulate(np.where(np.isfinite(objective), objective, np.inf))
     flat[-1].plot(trace["evaluation"], best, color=OKABE_ITO[0], lw=2)
     flat[-1].set_yscale("log")
@@ -189,7 +191,8 @@ def posterior_marginals(
         if bounds and name in bounds:
             ax.set_xlim(*bounds[name])
         ax.set_title(name, fontsize=9)
-        ax.set_yticks([])
+        ax.set_xlabel(name.rsplit(".", 1)[-1])
+        ax.set_ylabel("posterior density")
     for ax in flat[len(parameters) :]:
         ax.set_visible(False)
     fig.suptitle(
@@ -223,7 +226,6 @@ def posterior_pairs(posterior: pd.DataFrame, parameters: Sequence[str]) -> Figur
                 ax.hist(
                     posterior[row_name], bins=25, weights=weights, color=OKABE_ITO[1], alpha=0.8
                 )
-                ax.set_yticks([])
             elif i > j:
                 ax.scatter(
                     posterior[column_name],
@@ -235,10 +237,8 @@ def posterior_pairs(posterior: pd.DataFrame, parameters: Sequence[str]) -> Figur
                 )
             else:
                 ax.set_visible(False)
-            if i == k - 1:
-                ax.set_xlabel(column_name.rsplit(".", 1)[-1], fontsize=8)
-            if j == 0 and i > 0:
-                ax.set_ylabel(row_name.rsplit(".", 1)[-1], fontsize=8)
+            ax.set_xlabel(column_name.rsplit(".", 1)[-1], fontsize=7)
+            ax.set_ylabel("weight" if i == j else row_name.rsplit(".", 1)[-1], fontsize=7)
     fig.suptitle("Posterior pairs (dot size: weight)", fontsize=10)
     return finish(fig)
 
