@@ -1154,6 +1154,7 @@ def _insert_comments(text: str, comments: Mapping[str, list[str]]) -> str:
 
 
 _POSITIONAL = ("scenario", "targets", "parameters")
+_SEED_NAMES = ("seed", "root_seed", "random_seed")
 
 
 def _options_for(
@@ -1230,6 +1231,15 @@ def calibrate(
     given = parameters if parameters is not None else params
     if given is None:
         raise CalibrationError("parameters: give the parameters to estimate")
+    abc_smc: Callable[..., Any] | None = None
+    if method == "abc":
+        try:
+            abc_smc = importlib.import_module("talentsim.approximate_bayes").abc_smc
+        except ImportError:
+            raise CalibrationError(
+                "method 'abc' needs talentsim.approximate_bayes and pyabc: pip install "
+                "'talentsim[calibrate]'"
+            ) from None
     scenario_file = str(scenario) if isinstance(scenario, str | os.PathLike) else None
     base = as_scenario(scenario)  # type: ignore[arg-type]
     chosen_targets = as_targets(targets)
@@ -1285,7 +1295,7 @@ def calibrate(
         def tick() -> None:
             callback(1)
 
-    elif progress:
+    elif progress and method == "smm":  # (ABC: the sampler shows its own progress)
         import sys
 
         from tqdm import tqdm
@@ -1318,21 +1328,21 @@ def calibrate(
             )
             trace: MomentsLog | None = log
         else:
-            try:
-                abc = importlib.import_module("talentsim.approximate_bayes")
-            except ImportError:
+            assert abc_smc is not None
+            accepted = inspect.signature(abc_smc).parameters
+            seed_name = next((n for n in _SEED_NAMES if n in accepted), None)
+            if seed_name is None:
                 raise CalibrationError(
-                    "method 'abc' needs talentsim.approximate_bayes and pyabc: pip install "
-                    "'talentsim[calibrate]'"
-                ) from None
-            accepted = inspect.signature(abc.abc_smc).parameters
-            extra = {"seed": seed, "resume": resume, "progress": progress}
+                    "method 'abc': the ABC estimator takes no seed option; a calibration must "
+                    "be reproducible"
+                )
+            extra = {seed_name: seed, "resume": resume, "progress": progress}
             options = {
                 **{k: v for k, v in extra.items() if k in accepted and v is not False},
                 **options,
             }
-            options = _options_for(abc.abc_smc, options, method)
-            fit = abc.abc_smc(fitted_base, chosen_targets, chosen, **options)
+            options = _options_for(abc_smc, options, method)
+            fit = abc_smc(fitted_base, chosen_targets, chosen, **options)
             trace = None
     finally:
         if bar is not None:

@@ -235,6 +235,83 @@ def test_an_abc_calibration_folder_gets_a_report_with_the_posterior(
     assert "Not identified by these targets: labs.A.pay_level" in html
 
 
+def test_calibrate_dispatches_abc_to_the_estimator_and_wraps_its_result(
+    monkeypatch: pytest.MonkeyPatch, abc_fit: CalibrationResult
+) -> None:
+    # The ABC estimator is its own module (talentsim.approximate_bayes); here a stand-in
+    # with its interface records what the dispatcher hands it.
+    import types
+
+    calls: list[dict[str, Any]] = []
+
+    def abc_smc(
+        scenario: ts.Scenario,
+        targets: ts.Targets,
+        parameters: list[Parameter],
+        *,
+        seed: int = 0,
+        population: int = 100,
+        resume: bool = False,
+    ) -> HandBuiltABC:
+        calls.append(
+            {"scenario": scenario, "parameters": [p.path for p in parameters], "seed": seed}
+            | {"population": population, "resume": resume, "targets": targets}
+        )
+        return abc_fit.fit
+
+    module = types.ModuleType("talentsim.approximate_bayes")
+    module.abc_smc = abc_smc  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "talentsim.approximate_bayes", module)
+    fit = ts.calibrate(
+        TINY,
+        TARGETS,
+        {"market.separation_rate": (0.05, 1.0), "labs.A.pay_level": (0.5, 3.0)},
+        method="abc",
+        seed=7,
+        population=50,
+        fix_unidentified=False,
+    )
+    (call,) = calls
+    assert call["seed"] == 7 and call["population"] == 50 and call["resume"] is False
+    assert call["parameters"] == ["market.separation_rate", "labs.A.pay_level"]
+    assert call["scenario"].name == "tiny" and [t.name for t in call["targets"].targets] == [
+        "m1",
+        "m2",
+    ]
+    assert fit.method == "abc" and fit.seed == 7
+    assert fit.estimates["market.separation_rate"] == pytest.approx(0.4)
+    with pytest.raises(CalibrationError, match="generations: not an option of method 'abc'"):
+        ts.calibrate(
+            TINY,
+            TARGETS,
+            {"market.separation_rate": (0.05, 1.0)},
+            method="abc",
+            generations=3,
+            fix_unidentified=False,
+        )
+
+
+def test_calibrate_takes_the_design_contracts_keywords() -> None:
+    # docs: ts.calibrate(sc, params={...}, targets=..., method=...); fit.table
+    fit = ts.calibrate(
+        TINY,
+        params={"market.separation_rate": (0.05, 1.0)},
+        targets=TARGETS,
+        method="smm",
+        maxiter=1,
+        popsize=3,
+        replicates=2,
+        polish=False,
+    )
+    assert list(fit.table["target"]) == ["m1", "m2"]
+    with pytest.raises(CalibrationError, match="method: expected one of smm, abc"):
+        ts.calibrate(TINY, TARGETS, {"market.separation_rate": (0.05, 1.0)}, method="mle")  # type: ignore[arg-type]
+    with pytest.raises(CalibrationError, match="maxiterations: not an option of method 'smm'"):
+        ts.calibrate(TINY, TARGETS, {"market.separation_rate": (0.05, 1.0)}, maxiterations=3)
+    with pytest.raises(CalibrationError, match=r"market\.nope"):
+        ts.calibrate(TINY, TARGETS, {"market.nope": (0.05, 1.0)})
+
+
 def test_an_abc_result_without_the_parameters_columns_is_refused() -> None:
     fit = HandBuiltABC(
         pd.DataFrame({"x": [1.0], "weight": [1.0]}), ["x"], TARGETS, pd.DataFrame(), 1
