@@ -107,6 +107,8 @@ def scenario_value(scenario: Scenario, path: str) -> tuple[float | None, str]:
             node = node[int(part)]
         else:
             return None, ""  # (a path with a default value, absent from to_dict: a number)
+    if isinstance(node, Mapping) and node.get("dist") == "fixed":
+        node = node.get("value")  # (a weight or trait every researcher shares: its number)
     if isinstance(node, bool):
         return None, ""
     if isinstance(node, int | float):
@@ -565,14 +567,10 @@ class CalibrationResult:
         return table
 
     def overrides(self) -> dict[str, float | str]:
-        """The fitted values (and the fixed ones) as scenario overrides."""
+        """The fitted values as scenario overrides (a fixed parameter keeps the scenario's)."""
         values: dict[str, float | str] = {}
         for parameter, value in zip(self.parameters, self.estimates, strict=True):
             values[parameter.path] = parameter.value(float(value))
-        for path, value in self.fixed.items():
-            current, unit = scenario_value(self.scenario, path)
-            if current is None or not math.isclose(current, value):
-                values[path] = float(value) if not unit else f"{float(value)!r}{unit}"
         return values
 
     @property
@@ -683,10 +681,9 @@ class CalibrationResult:
         picked = rng.choice(len(posterior), size=draws, p=weights / weights.sum())
         seeds = spawn_seeds(self.seed + 1, draws)
         rows = []
-        fixed = {k: v for k, v in self.overrides().items() if k in self.fixed}
         for index, seed in zip(picked, seeds, strict=True):
             theta = {p.path: float(posterior[p.path].iloc[index]) for p in self.parameters}
-            overrides = {**fixed, **{p.path: p.value(theta[p.path]) for p in self.parameters}}
+            overrides = {p.path: p.value(theta[p.path]) for p in self.parameters}
             values = target_values(self.scenario, self.targets, [seed], overrides=overrides)
             rows.append({**theta, "seed": seed, **values.iloc[0].to_dict()})
         return pd.DataFrame(rows)
@@ -855,7 +852,7 @@ class CalibrationResult:
                 {
                     "parameter": path,
                     "identified": False,
-                    "note": f"fixed at {value:.6g}, not estimated: {self.fixed_reason}",
+                    "note": f"fixed at {_kept(value)}, not estimated: {self.fixed_reason}",
                 }
             )
         result = pd.DataFrame(rows).set_index("parameter")
@@ -871,7 +868,7 @@ class CalibrationResult:
         if path in self.fixed:
             return [
                 f"not estimated by the calibration of {when} (talentsim {self.version}): "
-                f"{self.fixed_reason}; kept at {self.fixed[path]:.6g}"
+                f"{self.fixed_reason}; kept at {_kept(self.fixed[path])}"
             ]
         index = self.parameter_names.index(path)
         parameter = self.parameters[index]
@@ -1021,7 +1018,7 @@ class CalibrationResult:
                 f"[{row['low']:.5g}, {row['high']:.5g}]{extra}"
             )
         for path, value in self.fixed.items():
-            lines.append(f"{path:<40}{value:>12.5g}  fixed: {self.fixed_reason}")
+            lines.append(f"{path:<40}{_kept(value):>12}  fixed: {self.fixed_reason}")
         fit = self.fit_table(draws=draws)
         lines += [
             "",
@@ -1085,6 +1082,11 @@ class CalibrationResult:
         return f"<CalibrationResult {self.method} of {self.scenario.name!r}: {values}>"
 
 
+def _kept(value: float) -> str:
+    """A fixed parameter's value in words."""
+    return f"{value:.6g}" if math.isfinite(value) else "the scenario's own distribution"
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
@@ -1140,6 +1142,9 @@ def _insert_comments(text: str, comments: Mapping[str, list[str]]) -> str:
             table = [*_split_key(array.group(1)), str(arrays[name])]
         elif single:
             table = _split_key(single.group(1))
+        if array or single:  # (a value written as a table: a distribution {dist = ...})
+            if ".".join(table) in comments:
+                out.extend(f"# {c}" for c in comments[".".join(table)])
         else:
             match = re.match(rf"({_KEY}(?:\s*\.\s*{_KEY})*)\s*=", stripped)
             if match and not stripped.startswith("#"):
@@ -1205,8 +1210,8 @@ def calibrate(
             sampler): the same call gives the same result.
         replicates: SMM: runs per candidate (the same seeds for every candidate).
         fix_unidentified: Screen the parameters first (:func:`screen`) and do not estimate
-            those the targets do not move: they keep the scenario's value (or the middle of
-            their bounds when the scenario holds no number there), and the result says so.
+            those the targets do not move: they keep the scenario's value, and the result
+            says so.
         screening_replicates: Replicates of the screening.
         threshold: The screening's sensitivity threshold (standard errors over the range).
         checkpoint: SMM: a file keeping every candidate's moments (see :class:`MomentsLog`).
@@ -1247,7 +1252,6 @@ def calibrate(
     if method == "smm":
         moment_targets(chosen_targets)  # (one-sided bounds refused, by name, before any run)
     chosen = as_parameters(base, given)
-    every = {p.path: p for p in chosen}
     fixed: dict[str, float] = {}
     fixed_reason = ""
     screening = None
@@ -1277,16 +1281,10 @@ def calibrate(
         )
         for parameter in dropped:
             current, _ = scenario_value(base, parameter.path)
-            fixed[parameter.path] = (
-                current if current is not None else (parameter.low + parameter.high) / 2
-            )
+            # (the scenario's own value; NaN for one it holds as a distribution)
+            fixed[parameter.path] = current if current is not None else math.nan
         chosen = [p for p in chosen if p not in dropped]
-    fitted_base = base
-    if fixed:
-        fitted_base = base.with_overrides(
-            {path: every[path].value(value) for path, value in fixed.items()},
-            source="fixed parameters",
-        )
+    fitted_base = base  # (a fixed parameter keeps the scenario's value: nothing to override)
     bar = None
     tick: Callable[[], Any] | None = None
     if callable(progress):

@@ -517,7 +517,10 @@ def _calibration_page(folder: Path) -> _Page:
         provenance.append(
             (
                 "fixed, not estimated",
-                "; ".join(f"{k} = {v:.6g}" for k, v in fixed.items())
+                "; ".join(
+                    f"{k} = {v:.6g}" if np.isfinite(v) else f"{k}: the scenario's own distribution"
+                    for k, v in fixed.items()
+                )
                 + f" ({metadata.get('fixed_reason', '')})",
             )
         )

@@ -129,6 +129,31 @@ def test_to_scenario_round_trips_with_provenance_comments(
     assert lines[0].startswith("# Calibrated scenario: scenario 'tiny' fitted to targets by SMM")
 
 
+def test_a_fitted_weight_written_as_a_table_gets_its_comment(
+    screened: CalibrationResult, tmp_path: Path
+) -> None:
+    # A cohort weight is a distribution table in the file ([cohorts.a.weights.pay]); a fitted
+    # one is {dist = "fixed", value = ...}, and its comment goes above the table's header.
+    weight = Parameter("cohorts.a.weights.pay", 0.0, 2.0)
+    result = CalibrationResult(
+        screened.fit,
+        scenario=TINY,
+        targets=TARGETS,
+        parameters=[weight],
+        seed=0,
+    )
+    path = tmp_path / "weight.toml"
+    fitted = result.to_scenario(path)
+    assert ts.load_scenario(path) == fitted
+    assert fitted.to_dict()["cohorts"]["a"]["weights"]["pay"] == {
+        "dist": "fixed",
+        "value": pytest.approx(0.35, abs=1e-3),  # (the SMM fit's estimate, reused)
+    }
+    lines = path.read_text(encoding="utf-8").split("\n")
+    where = lines.index("[cohorts.a.weights.pay]")
+    assert lines[where - 2].startswith("# fitted by talentsim")
+
+
 @dataclass
 class HandBuiltABC:
     """What the ABC estimator returns (talentsim.approximate_bayes.ABCResult), by hand."""
