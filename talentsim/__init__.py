@@ -12,6 +12,8 @@ Example:
 """
 
 import sys
+import types
+from typing import TYPE_CHECKING, Any
 
 if sys.version_info < (3, 12):  # noqa: UP036  # pragma: no cover - before 3.12-only imports
     raise ImportError(
@@ -34,19 +36,29 @@ from talentsim.store import SweepStore
 from talentsim.targets import Source, Target, Targets, TargetsError, evaluate_targets, load_targets
 from talentsim.versions import __version__
 
+if TYPE_CHECKING:  # (loaded on first use: see _LAZY_NAMES)
+    from talentsim.calibration import CalibrationResult, calibrate
+
 _LAZY_MODULES = ("plots", "report")
 """Submodules loaded on first use (``ts.plots``): they import matplotlib, which runs need not."""
 
+_LAZY_NAMES = {"CalibrationResult": "calibration"}
+"""Names loaded from their module on first use (calibration imports scipy's optimisers, which
+a run, or a sweep's worker, need not)."""
+
 
 def __getattr__(name: str) -> object:
-    if name in _LAZY_MODULES:
-        import importlib
+    import importlib
 
+    if name in _LAZY_MODULES:
         return importlib.import_module(f"talentsim.{name}")
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(f"talentsim.{_LAZY_NAMES[name]}"), name)
     raise AttributeError(f"module 'talentsim' has no attribute {name!r}")
 
 
 __all__ = [
+    "CalibrationResult",
     "CapacityWarning",
     "Comparison",
     "Lab",
@@ -65,6 +77,7 @@ __all__ = [
     "TargetsError",
     "__version__",
     "aggregate",
+    "calibrate",
     "compare",
     "evaluate_targets",
     "load_scenario",
@@ -81,3 +94,25 @@ __all__ = [
     "sweep",
     "terms",
 ]
+
+
+class _Package(types.ModuleType):
+    """The package's module type: ``ts.calibrate`` is the function, loaded on first use.
+
+    (The submodule ``talentsim.calibrate`` holds the SMM estimator; importing it would
+    otherwise replace the attribute ``calibrate`` of the package by the module. Import the
+    submodule by its full name: ``from talentsim.calibrate import smm``.)
+    """
+
+    @property
+    def calibrate(self) -> Any:
+        from talentsim.calibration import calibrate
+
+        return calibrate
+
+    @calibrate.setter
+    def calibrate(self, value: Any) -> None:
+        pass  # (the import system setting the submodule: ts.calibrate stays the function)
+
+
+sys.modules[__name__].__class__ = _Package

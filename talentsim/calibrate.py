@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,6 +172,7 @@ class _Moments:
         targets: Targets,
         parameters: Sequence[Parameter],
         seeds: list[int],
+        cache: MutableMapping[tuple[float, ...], np.ndarray] | None = None,
     ) -> None:
         self.scenario, self.targets, self.parameters, self.seeds = (
             scenario,
@@ -179,7 +180,7 @@ class _Moments:
             list(parameters),
             seeds,
         )
-        self.cache: dict[tuple[float, ...], np.ndarray] = {}
+        self.cache: MutableMapping[tuple[float, ...], np.ndarray] = {} if cache is None else cache
 
     def values(self, theta: np.ndarray) -> np.ndarray:
         """Per-replicate values, shape (R, moments); NaN where a statistic is undefined."""
@@ -222,6 +223,7 @@ def smm(
     polish: bool = True,
     polish_maxiter: int = 60,
     step: float = 0.05,
+    cache: MutableMapping[tuple[float, ...], np.ndarray] | None = None,
 ) -> SMMResult:
     """Estimate ``parameters`` by the method of simulated moments (see the module docstring).
 
@@ -239,6 +241,11 @@ def smm(
         step: Finite-difference step for the Jacobian, as a share of each parameter's range
             (the simulated moments move in steps under common random numbers, so the step
             must span many of them).
+        cache: Where to keep the per-replicate moments of each parameter vector simulated
+            (θ as a tuple of floats → an array of shape (R, moments)); a mapping filled by an
+            earlier, interrupted fit with the same scenario, targets, parameters and seeds
+            makes its candidates free (``talentsim.calibration`` keeps one on disk for
+            ``--resume``). Default: a fresh dict.
 
     Returns:
         An :class:`SMMResult`.
@@ -254,7 +261,7 @@ def smm(
     observed, sigma = moment_targets(chosen)
     weight = 1.0 / sigma**2
     seeds = seed_list(replicates, root_seed, minimum=2)
-    moments = _Moments(base, chosen, parameters, seeds)
+    moments = _Moments(base, chosen, parameters, seeds, cache)
     lows = np.array([p.low for p in parameters])
     highs = np.array([p.high for p in parameters])
     # Fail early, naming the path, if the scenario refuses a parameter.

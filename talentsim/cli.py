@@ -1,9 +1,11 @@
 """Command line: ``talentsim run``, ``compare``, ``sweep``, ``report``, ``meanfield``, ``viz``.
 
 Also ``talentsim validate FILE``, which checks a scenario or sweep file, ``talentsim store
-merge OUT STORE ...``, which combines the stores of a sweep's shards, and ``talentsim targets
-SCENARIO TARGETS``, which evaluates a scenario against a targets file, and ``talentsim
-glossary``, which prints what each word of the tables means.
+merge OUT STORE ...``, which combines the stores of a sweep's shards (``store export``
+writes one tidy table), ``talentsim targets SCENARIO TARGETS``, which evaluates a scenario
+against a targets file, ``talentsim calibrate FILE``, which fits a scenario to targets as a
+calibration file says, and ``talentsim glossary``, which prints what each word of the tables
+means.
 
 Errors in input (a malformed scenario, an unknown key, an unwritable output folder) print one
 clear message and exit with status 2; they never print a traceback.
@@ -322,6 +324,36 @@ def _build_parser():
     )
     _add_set_option(targets, "override a value of the scenario")
     targets.add_argument("--csv", default=None, metavar="PATH", help="also write the table here")
+
+    calibrate = sub.add_parser(
+        "calibrate",
+        help="fit a scenario to targets (simulated moments or ABC-SMC) as FILE says",
+        description="Fit the parameters a calibration file names to its targets file, print "
+        "the estimates, the fit per target and the diagnostics, and write them with the fitted "
+        "scenario (its comments record where every fitted number comes from) to OUT. See "
+        "docs/calibration.md. Example: talentsim calibrate "
+        "examples/calibrate_flagship/flagship.toml --report",
+    )
+    calibrate.add_argument("file", help="calibration TOML file")
+    calibrate.add_argument(
+        "--method", choices=["smm", "abc"], default=None, help="override the file's method"
+    )
+    calibrate.add_argument(
+        "--out", default=None, help="results folder (default: results/<file name>)"
+    )
+    calibrate.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted fit from OUT (SMM: its checkpoint of simulated "
+        "candidates; ABC: its database)",
+    )
+    calibrate.add_argument("--force", action="store_true", help="replace a non-empty OUT")
+    calibrate.add_argument("--dask", default=None, metavar="ADDRESS", help="Dask scheduler (ABC)")
+    calibrate.add_argument("--workers", type=int, default=None, help="local processes (ABC)")
+    calibrate.add_argument(
+        "--report", action="store_true", help="also write an HTML report to OUT/report"
+    )
+    calibrate.add_argument("--quiet", action="store_true", help="no progress bar or tables")
     return parser
 
 
@@ -356,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
 
             print(format_glossary())
             return 0
+        if args.command == "calibrate":
+            return _calibrate(args)
         return _run(args)
     except ScenarioError as exc:
         sys.stderr.write(f"error: {exc}\n")
@@ -620,6 +654,74 @@ def _targets(args) -> int:
             raise ScenarioError(f"--csv {args.csv}: cannot write ({exc.strerror or exc})") from None
     print(f"{args.targets} ({targets.name}) on scenario {scenario.name}, {args.seeds} seeds\n")
     print(format_fit_table(table, targets))
+    return 0
+
+
+def _calibrate(args) -> int:
+    import os
+
+    from talentsim.calibration import CalibrationError, calibrate_file, load_calibration
+    from talentsim.scenario import ScenarioError, load_scenario
+
+    spec, scenario_path, _ = load_calibration(args.file)
+    method = args.method or spec.method
+    out = Path(args.out) if args.out else Path("results") / Path(args.file).stem
+    if args.resume and out.is_dir():
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise ScenarioError(f"--out {out}: cannot write in it (permission denied)")
+    else:
+        _check_output_folder(out, force=args.force)
+    if args.workers is not None and args.workers < 1:
+        raise ScenarioError(f"--workers: expected a positive integer, got {args.workers}")
+    options: dict[str, object] = {}
+    if args.workers is not None:
+        options["workers"] = args.workers
+    if args.dask:
+        options["dask"] = args.dask
+    if options and method == "smm":
+        raise ScenarioError(
+            f"--{next(iter(options))}: the SMM estimator runs its candidates in this process "
+            "(parallel candidates are not supported yet); use --method abc, or leave it out"
+        )
+    _compile_first(load_scenario(scenario_path), quiet=args.quiet)
+    if args.force and out.is_dir() and not args.resume:
+        import shutil
+
+        shutil.rmtree(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ScenarioError(f"--out {out}: cannot create ({exc.strerror or exc})") from None
+    show = not args.quiet and sys.stderr.isatty()
+    try:
+        result = calibrate_file(
+            args.file, method=method, out=out, resume=args.resume, progress=show, **options
+        )
+    except KeyboardInterrupt:
+        sys.stderr.write(
+            f"interrupted: what was simulated is kept in {out}/; rerun with --resume to continue\n"
+        )
+        return 130
+    try:
+        result.save(out)
+    except (OSError, CalibrationError) as exc:
+        raise ScenarioError(f"--out {out}: cannot write the results ({exc})") from None
+    if not args.quiet:
+        print(result.format())
+        print(
+            f"results written to {out}/ (estimates.csv, fit.csv, identification.csv, "
+            "trace.csv, calibration.json; the fitted scenario with its provenance in "
+            "scenario.toml)"
+        )
+    if args.report:
+        from talentsim.report import ReportError, write_report
+
+        try:
+            path = write_report(out, overwrite=True, progress=show)
+        except ReportError as exc:
+            raise ScenarioError(f"results written to {out}/, but not the report: {exc}") from None
+        if not args.quiet:
+            print(f"report written to {path}")
     return 0
 
 

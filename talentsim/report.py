@@ -42,7 +42,7 @@ from talentsim.versions import __version__
 
 REPORT_FILE = "report.html"
 SCENARIO_FILE = "scenario.toml"
-KINDS = ("run", "comparison", "sweep")
+KINDS = ("run", "comparison", "sweep", "calibration")
 """The kinds of results folder a report can be written for."""
 
 DPI = 150
@@ -55,9 +55,13 @@ MAX_FIGURE_METRICS = 6
 MAX_ROWS = 200
 """Most rows of a table shown in the report (the rest are in the results folder)."""
 
+CALIBRATION_FILE = "calibration.json"
+"""What marks the output folder of ``talentsim calibrate``."""
+
 _EXPECTED = (
     "expected the output folder of 'talentsim run' (with run.json), 'talentsim compare' "
-    f"(with comparison.json) or a sweep store (with {MANIFEST})"
+    f"(with comparison.json), 'talentsim calibrate' (with {CALIBRATION_FILE}) or a sweep store "
+    f"(with {MANIFEST})"
 )
 
 
@@ -104,7 +108,7 @@ class _Page:
 
 
 def detect(folder: str | Path) -> str:
-    """Which kind of results folder ``folder`` is: ``"run"``, ``"comparison"`` or ``"sweep"``.
+    """Which kind of results folder ``folder`` is: one of :data:`KINDS`.
 
     Raises:
         ReportError: if the folder does not exist or holds none of them.
@@ -120,6 +124,8 @@ def detect(folder: str | Path) -> str:
         return "comparison"
     if (folder / MANIFEST).is_file():
         return "sweep"
+    if (folder / CALIBRATION_FILE).is_file():
+        return "calibration"
     raise ReportError(f"{folder}: not a talentsim results folder; {_EXPECTED}")
 
 
@@ -133,7 +139,8 @@ def write_report(
     """Write the HTML report (and its PNG figures) of a results folder.
 
     Args:
-        folder: The output folder of ``talentsim run``, ``talentsim compare`` or a sweep store.
+        folder: The output folder of ``talentsim run``, ``talentsim compare``, ``talentsim
+            calibrate`` or a sweep store.
         out: The report folder (default: ``FOLDER/report``). A previous report there is
             replaced; any other non-empty folder only with ``overwrite``.
         overwrite: Replace a non-empty ``out`` that does not hold a report.
@@ -150,7 +157,13 @@ def write_report(
     kind = detect(source)
     target = Path(out) if out is not None else source / "report"
     _check_target(source, target, overwrite)
-    page = {"run": _run_page, "comparison": _comparison_page, "sweep": _sweep_page}[kind](source)
+    pages = {
+        "run": _run_page,
+        "comparison": _comparison_page,
+        "sweep": _sweep_page,
+        "calibration": _calibration_page,
+    }
+    page = pages[kind](source)
     page.provenance[:0] = [
         ("results folder", str(source)),
         ("kind", page.what),
@@ -469,6 +482,131 @@ def _sweep_page(folder: Path) -> _Page:
                     partial(plots.sweep_headcount, series, table, lab, parameters=parameters),
                 )
             )
+    return page
+
+
+def _calibration_page(folder: Path) -> _Page:
+    from talentsim import plots
+    from talentsim.scenario import ScenarioError, load_scenario
+
+    try:
+        metadata = json.loads((folder / CALIBRATION_FILE).read_text(encoding="utf-8"))
+        scenario = load_scenario(folder / SCENARIO_FILE)
+        estimates = pd.read_csv(folder / "estimates.csv", index_col="parameter")
+        fit = pd.read_csv(folder / "fit.csv")
+        identification = pd.read_csv(folder / "identification.csv", index_col="parameter")
+        trace = pd.read_csv(folder / "trace.csv")
+        posterior = (
+            pd.read_csv(folder / "posterior.csv") if (folder / "posterior.csv").is_file() else None
+        )
+    except (OSError, ValueError, KeyError, ScenarioError) as exc:
+        raise ReportError(f"{folder}: cannot read the calibration ({_reason(exc)})") from None
+    method = str(metadata.get("method", "?"))
+    names = [str(p["path"]) for p in metadata.get("parameters", [])]
+    diagnostics = metadata.get("diagnostics", {})
+    fixed = metadata.get("fixed", {})
+    provenance = [
+        ("method", {"smm": "simulated moments (SMM)", "abc": "ABC-SMC"}.get(method, method)),
+        ("scenario file", str(metadata.get("scenario_file"))),
+        ("targets file", f"{metadata.get('targets_file')} ({metadata.get('targets')})"),
+        ("parameters", ", ".join(names)),
+        ("root seed", str(metadata.get("seed"))),
+        ("fitted", str(metadata.get("created"))),
+    ]
+    if fixed:
+        provenance.append(
+            (
+                "fixed, not estimated",
+                "; ".join(
+                    f"{k} = {v:.6g}" if np.isfinite(v) else f"{k}: the scenario's own distribution"
+                    for k, v in fixed.items()
+                )
+                + f" ({metadata.get('fixed_reason', '')})",
+            )
+        )
+    shown = {
+        k: v for k, v in diagnostics.items() if not isinstance(v, dict | list) or k == "at_bound"
+    }
+    diagnostics_table = pd.DataFrame(
+        {"value": [", ".join(v) if isinstance(v, list) else v for v in shown.values()]},
+        index=pd.Index(list(shown), name="diagnostic"),
+    )
+    columns = [
+        c for c in ("target", "form", "observed", "se", "low", "high", "simulated") if c in fit
+    ]
+    columns += [
+        c for c in ("interval_low", "interval_high", "share_inside", "inside", "z") if c in fit
+    ]
+    interval = str(fit["interval"].iloc[0]) if "interval" in fit and len(fit) else ""
+    page = _Page(
+        kind="calibration",
+        title=f"Calibration of scenario {scenario.name!r} ({method.upper()})",
+        scenario=scenario,
+        what="calibration to targets (talentsim calibrate)",
+        provenance=provenance,
+        seeds=[("root", str(metadata.get("seed")))],
+        rerun=(
+            "import talentsim as ts\n\n"
+            f"# the fitted scenario (this report's {SCENARIO_FILE}), with provenance comments\n"
+            f"fitted = ts.load_scenario({SCENARIO_FILE!r})\n"
+            "# or refit: talentsim calibrate CALIBRATION_FILE (same seed, same result)"
+        ),
+        versions=metadata.get("versions", {}),
+    )
+    page.tables = [
+        ("Estimates", estimates),
+        (f"Fit per target ({interval})", fit[columns]),
+        ("Identification: which parameters the targets identify", identification),
+        ("Diagnostics", diagnostics_table),
+    ]
+    unidentified = [
+        str(name) for name, row in identification.iterrows() if not bool(row["identified"])
+    ]
+    if unidentified:
+        page.notes.append(
+            "Not identified by these targets: " + ", ".join(unidentified) + " (see the "
+            "identification table; a parameter fixed before the fit kept its scenario value)."
+        )
+    page.figures = [
+        _Figure(
+            "fit",
+            "Fit per target: the range each target allows (shaded), the observed value "
+            f"(dashed) and the simulated value with its {interval or 'interval'}"
+            + (" (the posterior predictive check)" if method == "abc" else "")
+            + ".",
+            _bind(plots.calibration_fit, fit),
+        )
+    ]
+    if method == "smm":
+        page.figures.append(
+            _Figure(
+                "trace",
+                "Every candidate the search simulated, in order (colour: the objective Q, log "
+                "scale), and the best Q so far.",
+                _bind(plots.calibration_trace, trace, names),
+            )
+        )
+        page.details = [("Search trace (every candidate)", trace)]
+    elif posterior is not None:
+        bounds = {
+            str(p["path"]): (float(p["low"]), float(p["high"])) for p in metadata["parameters"]
+        }
+        means = {str(name): float(row["estimate"]) for name, row in estimates.iterrows()}
+        page.figures.append(
+            _Figure(
+                "marginals",
+                "Posterior marginals over each parameter's prior range (dashed: posterior mean).",
+                _bind(plots.posterior_marginals, posterior, names, bounds, means),
+            )
+        )
+        page.figures.append(
+            _Figure(
+                "pairs",
+                "Posterior pairs: the weighted particles (dot size: weight).",
+                _bind(plots.posterior_pairs, posterior, names),
+            )
+        )
+        page.details = [("Generations", trace), ("Posterior sample", posterior)]
     return page
 
 

@@ -149,7 +149,55 @@ FIGURES: dict[str, Callable[[Any], Figure]] = {
     "sweep_headcount": lambda f: plots.sweep_headcount(*f["sweep_series"], "A"),
     "sensitivity_bars": lambda f: plots.sensitivity_bars(f["sobol"]),
     "comparison_effects": lambda f: plots.comparison_effects(f["comparison"]),
+    "calibration_fit": lambda f: plots.calibration_fit(f["calibration"]["fit"]),
+    "calibration_trace": lambda f: plots.calibration_trace(
+        f["calibration"]["trace"], ["market.separation_rate", "labs.A.pay_level"]
+    ),
+    "posterior_marginals": lambda f: plots.posterior_marginals(
+        f["calibration"]["posterior"],
+        ["market.separation_rate", "labs.A.pay_level"],
+        {"market.separation_rate": (0.0, 1.0), "labs.A.pay_level": (0.5, 3.0)},
+    ),
+    "posterior_pairs": lambda f: plots.posterior_pairs(
+        f["calibration"]["posterior"], ["market.separation_rate", "labs.A.pay_level"]
+    ),
 }
+
+
+def _calibration_tables() -> dict[str, pd.DataFrame]:
+    """Made-up tables in the shapes a CalibrationResult gives (fit table, trace, posterior)."""
+    rng = np.random.default_rng(4)
+    fit = pd.DataFrame(
+        {
+            "target": ["retention", "boomerangs", "flow", "count"],
+            "statistic": ["new_hire_retention", "boomerang_share", "flow_ratio", "departures"],
+            "observed": [np.nan, np.nan, 10.6, np.nan],
+            "low": [0.64, 0.02, 4.7, 8.0],
+            "high": [0.80, 0.06, 16.5, np.inf],
+            "simulated": [0.70, 0.10, 6.0, 12.0],
+            "interval_low": [0.66, 0.08, 3.0, 9.0],
+            "interval_high": [0.74, 0.12, 9.0, 15.0],
+            "inside": [True, False, True, True],
+            "interval": "95% CI of the mean over 10 replicates",
+        }
+    )
+    n = 60
+    trace = pd.DataFrame(
+        {
+            "evaluation": np.arange(n),
+            "market.separation_rate": rng.uniform(0, 1, n),
+            "labs.A.pay_level": rng.uniform(0.5, 3, n),
+            "objective": np.where(np.arange(n) % 17 == 5, np.nan, rng.lognormal(1, 1, n)),
+        }
+    )
+    posterior = pd.DataFrame(
+        {
+            "market.separation_rate": rng.normal(0.4, 0.1, 300),
+            "labs.A.pay_level": rng.uniform(0.5, 3, 300),
+            "weight": rng.uniform(0.5, 1.5, 300),
+        }
+    )
+    return {"fit": fit, "trace": trace, "posterior": posterior}
 
 
 @pytest.fixture(scope="module")
@@ -163,6 +211,7 @@ def inputs(
         "sweep_series": _sweep_series(runs, variant_runs),
         "sobol": _sobol_table(),
         "comparison": _comparison(scenario),
+        "calibration": _calibration_tables(),
     }
 
 

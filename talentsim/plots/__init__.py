@@ -16,7 +16,8 @@ list of labs)::
 
 One module per family, all re-exported here: :mod:`~talentsim.plots.run` (single runs and
 replicates), :mod:`~talentsim.plots.sweep` (sweeps and sensitivity),
-:mod:`~talentsim.plots.comparison` (paired comparisons), :mod:`~talentsim.plots.validation`
+:mod:`~talentsim.plots.comparison` (paired comparisons), :mod:`~talentsim.plots.calibration`
+(calibrations), :mod:`~talentsim.plots.validation`
 (the validation against theory), and :mod:`~talentsim.plots.style`, the palettes, sizes and
 helpers they share.
 
@@ -34,6 +35,10 @@ Function                           Draws
 :func:`sweep_headcount`            a lab's headcount over time at each point of a sweep
 :func:`sensitivity_bars`           Sobol (S1, ST) or Morris (μ*, σ) indices with intervals
 :func:`comparison_effects`         paired effects of variants with t intervals
+:func:`calibration_fit`            each target's allowed range beside the fitted simulation
+:func:`calibration_trace`          SMM: the candidates simulated, in order, and best Q
+:func:`posterior_marginals`        ABC: weighted posterior histograms over the prior range
+:func:`posterior_pairs`            ABC: pairwise scatter of the weighted posterior
 :func:`validation_shares`          stationary shares: closed form, mean field, simulation
 :func:`validation_trajectories`    headcounts: simulation band against the mean field
 :func:`validation_convergence`     discretisation error against the step length (log-log)
@@ -50,6 +55,12 @@ References:
     in :mod:`talentsim.plots.run`.
 """
 
+from talentsim.plots.calibration import (
+    calibration_fit,
+    calibration_trace,
+    posterior_marginals,
+    posterior_pairs,
+)
 from talentsim.plots.comparison import MAX_PANELS, comparison_effects, headline_metrics
 from talentsim.plots.run import (
     ARRIVAL_KINDS,
@@ -105,6 +116,8 @@ __all__ = [
     "TOL_BRIGHT",
     "Results",
     "Variants",
+    "calibration_fit",
+    "calibration_trace",
     "comparison_effects",
     "exit_reasons",
     "flow_matrix",
@@ -118,6 +131,8 @@ __all__ = [
     "offer_acceptance",
     "parameter_label",
     "parameter_unit",
+    "posterior_marginals",
+    "posterior_pairs",
     "retention",
     "sensitivity_bars",
     "sweep_headcount",

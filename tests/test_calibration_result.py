@@ -1,0 +1,562 @@
+"""The user-facing calibration chain: ts.calibrate, CalibrationResult, calibration files and
+``talentsim calibrate`` (fast: tiny markets and budgets)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import talentsim as ts
+from talentsim.calibrate import Parameter
+from talentsim.calibration import (
+    CalibrationError,
+    CalibrationResult,
+    MomentsLog,
+    calibrate_file,
+    load_calibration,
+    weighted_quantiles,
+)
+from talentsim.cli import main
+from talentsim.targets import Target
+from tests.conftest import ROOT, small_scenario_dict
+from tests.test_calibrate import SOURCE, TINY, separation_rate, twice_separation_rate
+
+TARGETS = [
+    Target(name="m1", statistic=separation_rate, observed=0.3, se=0.1, source=SOURCE),
+    Target(name="m2", statistic=twice_separation_rate, observed=0.8, se=0.2, source=SOURCE),
+]
+# By hand (tests/test_calibrate.py): θ̂ = 0.35, se = sqrt(1.25 / 200) with R = 4.
+BOUNDS = {"market.separation_rate": (0.05, 1.0), "labs.A.pay_level": (0.5, 3.0)}
+SEARCH = {"maxiter": 3, "popsize": 4, "replicates": 4}
+
+
+@pytest.fixture(scope="module")
+def screened() -> CalibrationResult:
+    """pay_level moves no target: the screening fixes it at the scenario's value."""
+    return ts.calibrate(TINY, TARGETS, BOUNDS, **SEARCH)
+
+
+def test_calibrate_fixes_a_parameter_no_target_depends_on(screened: CalibrationResult) -> None:
+    assert screened.method == "smm"
+    assert screened.parameter_names == ["market.separation_rate"]
+    assert screened.fixed == {"labs.A.pay_level": 1.0}  # the scenario's (default) value
+    assert "do not identify it" in screened.fixed_reason
+    assert screened.estimates["market.separation_rate"] == pytest.approx(0.35, abs=1e-3)
+    assert screened.screening is not None
+    assert screened.screening.loc["labs.A.pay_level", "sensitivity"] == 0.0
+    assert screened.screening.loc["market.separation_rate", "sensitivity"] > 1.0
+    table = screened.identification()
+    assert bool(table.loc["market.separation_rate", "identified"])
+    assert not bool(table.loc["labs.A.pay_level", "identified"])
+    assert "fixed at 1" in table.loc["labs.A.pay_level", "note"]
+    assert "not identified by these targets:\n  labs.A.pay_level" in screened.format()
+
+
+def test_identification_flags_a_parameter_no_target_depends_on() -> None:
+    fit = ts.calibrate(
+        TINY, TARGETS, BOUNDS, fix_unidentified=False, maxiter=2, popsize=3, replicates=2
+    )
+    assert fit.fixed == {} and fit.screening is None
+    table = fit.identification()
+    # m = (θ, 2θ) over a range of 0.95 with σ = (0.1, 0.2): sqrt(9.5² + 9.5²) standard errors
+    assert table.loc["market.separation_rate", "sensitivity"] == pytest.approx(
+        math.hypot(9.5, 9.5), rel=1e-3
+    )
+    assert table.loc["labs.A.pay_level", "sensitivity"] == 0.0
+    assert not bool(table.loc["labs.A.pay_level", "identified"])
+    assert "0 standard errors" in table.loc["labs.A.pay_level", "note"]
+    assert bool(table.loc["market.separation_rate", "identified"])
+    assert table.attrs["rank"] == 1 and table.attrs["parameters"] == 2
+
+
+def test_a_calibration_whose_targets_identify_nothing_is_refused() -> None:
+    with pytest.raises(CalibrationError, match="identify none of the parameters"):
+        ts.calibrate(TINY, TARGETS, {"labs.A.pay_level": (0.5, 3.0)}, **SEARCH)
+
+
+def test_estimates_intervals_and_fit_table_of_an_smm_fit(screened: CalibrationResult) -> None:
+    intervals = screened.intervals(0.95)
+    se = math.sqrt(1.25 / 200)
+    row = intervals.loc["market.separation_rate"]
+    assert row["se"] == pytest.approx(se, rel=1e-3)
+    assert row["low"] == pytest.approx(0.35 - 1.959964 * se, rel=1e-3)
+    assert screened.posterior is None
+    fit = screened.fit_table()
+    assert list(fit["target"]) == ["m1", "m2"]
+    # deterministic moments: the simulated means are m(θ̂) and their intervals have no width
+    assert fit["simulated"].to_numpy() == pytest.approx([0.35, 0.70], abs=2e-3)
+    assert fit["interval_low"].to_numpy() == pytest.approx(fit["simulated"].to_numpy())
+    assert list(fit["inside"]) == [True, True]  # 0.35 ∈ 0.3 ± 0.196, 0.70 ∈ 0.8 ± 0.392
+    assert fit["z"].to_numpy() == pytest.approx([0.5, -0.5], abs=0.02)
+    assert "4 replicates" in fit["interval"].iloc[0]
+    diagnostics = screened.diagnostics
+    assert diagnostics["j_df"] == 1 and diagnostics["at_bound"] == []
+    assert diagnostics["objective"] == pytest.approx(0.5, rel=1e-2)
+    trace = screened.trace
+    assert len(trace) == diagnostics["evaluations"]
+    assert trace["objective"].min() == pytest.approx(0.5, rel=1e-2)
+
+
+def test_to_scenario_round_trips_with_provenance_comments(
+    screened: CalibrationResult, tmp_path: Path
+) -> None:
+    path = tmp_path / "fitted.toml"
+    fitted = screened.to_scenario(path)
+    loaded = ts.load_scenario(path)
+    assert loaded == fitted
+    assert loaded.to_dict() == fitted.to_dict()
+    assert loaded.market.separation_rate == pytest.approx(screened.estimates.iloc[0], rel=1e-12)
+    assert loaded.labs["A"].pay_level == 1.0
+    lines = path.read_text(encoding="utf-8").split("\n")
+    where = next(i for i, line in enumerate(lines) if line.startswith("separation_rate ="))
+    comment = "\n".join(lines[where - 2 : where])
+    assert comment.startswith("# fitted by talentsim ")
+    assert "(SMM)" in comment and "seed 0" in comment and screened.created[:10] in comment
+    assert re.search(r"estimate 0\.35\d* ± 0\.079 \(se\), 95% interval \[0\.19", comment)
+    where = next(i for i, line in enumerate(lines) if line.startswith("pay_level ="))
+    assert lines[where - 1].startswith("# not estimated by the calibration")
+    assert lines[0].startswith("# Calibrated scenario: scenario 'tiny' fitted to targets by SMM")
+
+
+def test_a_fitted_weight_written_as_a_table_gets_its_comment(
+    screened: CalibrationResult, tmp_path: Path
+) -> None:
+    # A cohort weight is a distribution table in the file ([cohorts.a.weights.pay]); a fitted
+    # one is {dist = "fixed", value = ...}, and its comment goes above the table's header.
+    weight = Parameter("cohorts.a.weights.pay", 0.0, 2.0)
+    result = CalibrationResult(
+        screened.fit,
+        scenario=TINY,
+        targets=TARGETS,
+        parameters=[weight],
+        seed=0,
+    )
+    path = tmp_path / "weight.toml"
+    fitted = result.to_scenario(path)
+    assert ts.load_scenario(path) == fitted
+    assert fitted.to_dict()["cohorts"]["a"]["weights"]["pay"] == {
+        "dist": "fixed",
+        "value": pytest.approx(0.35, abs=1e-3),  # (the SMM fit's estimate, reused)
+    }
+    lines = path.read_text(encoding="utf-8").split("\n")
+    where = lines.index("[cohorts.a.weights.pay]")
+    assert lines[where - 2].startswith("# fitted by talentsim")
+
+
+@dataclass
+class HandBuiltABC:
+    """What the ABC estimator returns (talentsim.approximate_bayes.ABCResult), by hand."""
+
+    posterior: pd.DataFrame
+    parameters: list[str]
+    targets: Any
+    generations: pd.DataFrame
+    n_simulations: int
+    history: str = "abc.sqlite"
+    run_id: int = 1
+    method: str = "abc"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="module")
+def abc_fit() -> CalibrationResult:
+    rng = np.random.default_rng(5)
+    n = 600
+    posterior = pd.DataFrame(
+        {
+            # a narrow posterior: values 0.2, 0.4, 0.6 weighted 1:2:1 (mean 0.4, sd 0.1414)
+            "market.separation_rate": np.tile([0.2, 0.4, 0.6], n // 3),
+            # as wide as its uniform prior on [0.5, 3]: the targets say nothing about it
+            "labs.A.pay_level": rng.uniform(0.5, 3.0, n),
+            "weight": np.tile([1.0, 2.0, 1.0], n // 3),
+        }
+    )
+    generations = pd.DataFrame({"t": [0, 1, 2], "epsilon": [5.0, 2.0, 0.7], "ess": [600, 410, 380]})
+    parameters = [
+        Parameter("market.separation_rate", 0.05, 1.0, unit="/year"),
+        Parameter("labs.A.pay_level", 0.5, 3.0),
+    ]
+    fit = HandBuiltABC(posterior, [p.path for p in parameters], TARGETS, generations, 1800)
+    return CalibrationResult(fit, scenario=TINY, targets=TARGETS, parameters=parameters, seed=3)
+
+
+def test_an_abc_result_gives_posterior_estimates_intervals_and_identification(
+    abc_fit: CalibrationResult,
+) -> None:
+    assert abc_fit.method == "abc"
+    posterior = abc_fit.posterior
+    assert posterior is not None and posterior["weight"].sum() == pytest.approx(1.0)
+    assert abc_fit.estimates["market.separation_rate"] == pytest.approx(0.4)
+    intervals = abc_fit.intervals(0.5)
+    row = intervals.loc["market.separation_rate"]
+    assert row["median"] == pytest.approx(0.4)
+    assert row["sd"] == pytest.approx(math.sqrt(0.02))
+    assert 0.2 <= row["low"] < 0.4 < row["high"] <= 0.6
+    table = abc_fit.identification()
+    prior_sd = 0.95 / math.sqrt(12)
+    assert table.loc["market.separation_rate", "width_ratio"] == pytest.approx(
+        math.sqrt(0.02) / prior_sd
+    )
+    assert bool(table.loc["market.separation_rate", "identified"])
+    # a uniform sample of the prior: width ratio 1 up to sampling error (600 draws: ± ~5%)
+    assert table.loc["labs.A.pay_level", "width_ratio"] == pytest.approx(1.0, abs=0.1)
+    assert not bool(table.loc["labs.A.pay_level", "identified"])
+    diagnostics = abc_fit.diagnostics
+    assert diagnostics["final_epsilon"] == 0.7 and diagnostics["final_ess"] == 380
+    assert diagnostics["n_simulations"] == 1800
+    assert list(abc_fit.trace["epsilon"]) == [5.0, 2.0, 0.7]
+
+
+def test_an_abc_fit_table_is_the_posterior_predictive(abc_fit: CalibrationResult) -> None:
+    fit = abc_fit.fit_table(draws=100)
+    # m1 = θ at each draw: its predictive mean is the posterior mean 0.4 up to the sampling
+    # error of 100 draws (sd 0.141 / sqrt(100) = 0.014; tolerance 4 of those)
+    m1 = fit.set_index("target").loc["m1"]
+    assert m1["simulated"] == pytest.approx(0.4, abs=0.06)
+    assert m1["interval_low"] == pytest.approx(0.2) and m1["interval_high"] == pytest.approx(0.6)
+    assert fit.set_index("target").loc["m2", "simulated"] == pytest.approx(0.8, abs=0.12)
+    assert "posterior predictive (100 draws)" in fit["interval"].iloc[0]
+    again = abc_fit.posterior_predictive(5)
+    assert again.equals(abc_fit.posterior_predictive(5))  # seeded by the calibration's seed
+
+
+def test_an_abc_fitted_scenario_records_the_posterior(
+    abc_fit: CalibrationResult, tmp_path: Path
+) -> None:
+    path = tmp_path / "abc.toml"
+    fitted = abc_fit.to_scenario(path)
+    assert ts.load_scenario(path) == fitted
+    text = path.read_text(encoding="utf-8")
+    assert "fitted by talentsim" in text and "(ABC)" in text
+    assert "posterior mean 0.4 (median 0.4), 95% posterior interval [0.2" in text
+    assert "prior uniform on [0.05, 1]" in text and "1800 simulations" in text
+
+
+def test_an_abc_calibration_folder_gets_a_report_with_the_posterior(
+    abc_fit: CalibrationResult, tmp_path: Path
+) -> None:
+    from talentsim.report import detect, write_report
+
+    folder = abc_fit.save(tmp_path / "abc", draws=10)
+    posterior = pd.read_csv(folder / "posterior.csv")
+    assert list(posterior.columns) == [*abc_fit.parameter_names, "weight"]
+    assert detect(folder) == "calibration"
+    html = write_report(folder).read_text(encoding="utf-8")
+    for name in ("fit", "marginals", "pairs"):
+        assert f'id="figure-{name}"' in html and (folder / "report" / f"{name}.png").is_file()
+    assert "was not drawn" not in html
+    assert "posterior predictive check" in html
+    assert "Not identified by these targets: labs.A.pay_level" in html
+
+
+def test_calibrate_dispatches_abc_to_the_estimator_and_wraps_its_result(
+    monkeypatch: pytest.MonkeyPatch, abc_fit: CalibrationResult
+) -> None:
+    # The ABC estimator is its own module (talentsim.approximate_bayes); here a stand-in
+    # with its interface records what the dispatcher hands it.
+    import types
+
+    calls: list[dict[str, Any]] = []
+
+    def abc_smc(
+        scenario: ts.Scenario,
+        targets: ts.Targets,
+        parameters: list[Parameter],
+        *,
+        seed: int = 0,
+        population: int = 100,
+        resume: bool = False,
+    ) -> HandBuiltABC:
+        calls.append(
+            {"scenario": scenario, "parameters": [p.path for p in parameters], "seed": seed}
+            | {"population": population, "resume": resume, "targets": targets}
+        )
+        return abc_fit.fit
+
+    module = types.ModuleType("talentsim.approximate_bayes")
+    module.abc_smc = abc_smc  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "talentsim.approximate_bayes", module)
+    fit = ts.calibrate(
+        TINY,
+        TARGETS,
+        {"market.separation_rate": (0.05, 1.0), "labs.A.pay_level": (0.5, 3.0)},
+        method="abc",
+        seed=7,
+        population=50,
+        fix_unidentified=False,
+    )
+    (call,) = calls
+    assert call["seed"] == 7 and call["population"] == 50 and call["resume"] is False
+    assert call["parameters"] == ["market.separation_rate", "labs.A.pay_level"]
+    assert call["scenario"].name == "tiny" and [t.name for t in call["targets"].targets] == [
+        "m1",
+        "m2",
+    ]
+    assert fit.method == "abc" and fit.seed == 7
+    assert fit.estimates["market.separation_rate"] == pytest.approx(0.4)
+    with pytest.raises(CalibrationError, match="generations: not an option of method 'abc'"):
+        ts.calibrate(
+            TINY,
+            TARGETS,
+            {"market.separation_rate": (0.05, 1.0)},
+            method="abc",
+            generations=3,
+            fix_unidentified=False,
+        )
+
+
+def test_calibrate_takes_the_design_contracts_keywords() -> None:
+    # docs: ts.calibrate(sc, params={...}, targets=..., method=...); fit.table
+    fit = ts.calibrate(
+        TINY,
+        params={"market.separation_rate": (0.05, 1.0)},
+        targets=TARGETS,
+        method="smm",
+        maxiter=1,
+        popsize=3,
+        replicates=2,
+        polish=False,
+    )
+    assert list(fit.table["target"]) == ["m1", "m2"]
+    with pytest.raises(CalibrationError, match="method: expected one of smm, abc"):
+        ts.calibrate(TINY, TARGETS, {"market.separation_rate": (0.05, 1.0)}, method="mle")  # type: ignore[arg-type]
+    with pytest.raises(CalibrationError, match="maxiterations: not an option of method 'smm'"):
+        ts.calibrate(TINY, TARGETS, {"market.separation_rate": (0.05, 1.0)}, maxiterations=3)
+    with pytest.raises(CalibrationError, match=r"market\.nope"):
+        ts.calibrate(TINY, TARGETS, {"market.nope": (0.05, 1.0)})
+
+
+def test_an_abc_result_without_the_parameters_columns_is_refused() -> None:
+    fit = HandBuiltABC(
+        pd.DataFrame({"x": [1.0], "weight": [1.0]}), ["x"], TARGETS, pd.DataFrame(), 1
+    )
+    with pytest.raises(ValueError, match=r"missing \['market.separation_rate'\]"):
+        CalibrationResult(
+            fit,
+            scenario=TINY,
+            targets=TARGETS,
+            parameters=[Parameter("market.separation_rate", 0.05, 1.0, unit="/year")],
+        )
+
+
+def test_weighted_quantiles_match_numpy_for_equal_weights() -> None:
+    # (with equal weights the midpoint rule is Hazen's definition, numpy's method "hazen")
+    values = np.random.default_rng(0).normal(size=1001)
+    levels = [0.025, 0.5, 0.975]
+    found = weighted_quantiles(values, np.ones_like(values), levels)
+    assert found == pytest.approx(np.quantile(values, levels, method="hazen"), rel=1e-12)
+    # a level below the first midpoint is the smallest value (no extrapolation)
+    assert weighted_quantiles(np.array([1.0, 2.0]), np.array([1.0, 3.0]), [0.1]) == [1.0]
+
+
+def test_the_moments_log_resumes_and_refuses_another_calibration(tmp_path: Path) -> None:
+    path = tmp_path / "checkpoint.jsonl"
+    log = MomentsLog(path, fingerprint="a")
+    log[(0.1, 0.2)] = np.array([[1.0, math.nan]])
+    log[(0.3, 0.4)] = np.array([[2.0, 3.0]])
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write('{"theta": [0.5, 0.6], "val')  # a line cut short by a kill
+    again = MomentsLog(path, fingerprint="a", resume=True)
+    assert list(again) == [(0.1, 0.2), (0.3, 0.4)] and again.resumed == 2
+    assert np.isnan(again[(0.1, 0.2)][0, 1]) and again[(0.3, 0.4)][0, 1] == 3.0
+    with pytest.raises(CalibrationError, match="written for another calibration"):
+        MomentsLog(path, fingerprint="b", resume=True)
+    with pytest.raises(CalibrationError, match="pass --resume"):
+        MomentsLog(path, fingerprint="a")
+
+
+# ---- calibration files and the command line ---------------------------------------------------
+
+TARGETS_TOML = """
+name = "small_targets"
+scenario = "small"
+
+[[targets]]
+name = "attrition_a"
+statistic = "attrition_rate"
+args = { lab = "A" }
+observed = 0.35
+se = 0.05
+[targets.source]
+citation = "synthetic"
+measures = "a number to fit"
+
+[[targets]]
+name = "attrition_b"
+statistic = "attrition_rate"
+args = { lab = "B" }
+band = [0.1, 0.4]
+source = { citation = "synthetic", measures = "a number to fit" }
+"""
+
+CALIBRATION_TOML = """
+scenario = "small.toml"
+targets = "targets.toml"
+method = "smm"
+seed = 1
+
+[parameters]
+"market.separation_rate" = [0.02, 0.6]
+
+[budget]
+replicates = 2
+maxiter = 1
+popsize = 3
+polish = false
+screening_replicates = 2
+"""
+
+
+@pytest.fixture
+def calibration_file(tmp_path: Path) -> Path:
+    scenario = ts.Scenario.from_dict(small_scenario_dict(time={"step": "1mo", "duration": "1y"}))
+    (tmp_path / "small.toml").write_text(scenario.to_toml(), encoding="utf-8")
+    (tmp_path / "targets.toml").write_text(TARGETS_TOML, encoding="utf-8")
+    path = tmp_path / "fit.toml"
+    path.write_text(CALIBRATION_TOML, encoding="utf-8")
+    return path
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "talentsim", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=600,
+    )
+
+
+def test_the_command_line_calibrates_reports_and_resumes(
+    calibration_file: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    done = _cli("calibrate", str(calibration_file), "--out", str(out), "--report", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "market.separation_rate" in done.stdout and "attrition_a" in done.stdout
+    assert "95% CI of the mean over 2 replicates" in done.stdout
+    for name in ("estimates.csv", "fit.csv", "identification.csv", "trace.csv", "scenario.toml"):
+        assert (out / name).is_file(), name
+    metadata = json.loads((out / "calibration.json").read_text(encoding="utf-8"))
+    assert metadata["method"] == "smm" and metadata["seed"] == 1
+    fitted = ts.load_scenario(out / "scenario.toml")
+    estimate = pd.read_csv(out / "estimates.csv", index_col="parameter")["estimate"].iloc[0]
+    assert fitted.market.separation_rate == pytest.approx(estimate, rel=1e-12)
+    assert "# fitted by talentsim" in (out / "scenario.toml").read_text(encoding="utf-8")
+    html = (out / "report" / "report.html").read_text(encoding="utf-8")
+    assert "Calibration of scenario &#x27;small&#x27; (SMM)" in html
+    assert "Fit per target" in html and 'id="figure-trace"' in html
+    assert "was not drawn" not in html
+
+    # A fit killed half-way: the checkpoint keeps the first candidates (and a cut line);
+    # --resume simulates only the rest and finds the same estimate.
+    checkpoint = (out / "checkpoint.jsonl").read_text(encoding="utf-8").split("\n")
+    candidates = [line for line in checkpoint[1:] if line]
+    kept = checkpoint[: 1 + len(candidates) // 2]
+    (out / "checkpoint.jsonl").write_text("\n".join(kept) + '\n{"theta": [0.1', encoding="utf-8")
+    again = _cli("calibrate", str(calibration_file), "--out", str(out), "--resume", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    resumed = pd.read_csv(out / "estimates.csv", index_col="parameter")["estimate"].iloc[0]
+    assert resumed == estimate
+    lines = [x for x in (out / "checkpoint.jsonl").read_text(encoding="utf-8").split("\n")[1:]]
+    assert len([x for x in lines if x.startswith('{"theta"') and x.endswith("}")]) == len(
+        candidates
+    )
+
+    # Without --resume, a non-empty folder is refused.
+    assert main(["calibrate", str(calibration_file), "--out", str(out)]) == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            ("fit.toml", 'scenario = "small.toml"', 'scenario = "nope.toml"'),
+            "scenario: no such file",
+        ),
+        (
+            ("fit.toml", '"market.separation_rate"', '"market.separation_rat"'),
+            "market.separation_rat",
+        ),
+        (("fit.toml", "maxiter = 1", "maxiter = 1\nmaxitr = 3"), "budget.maxitr"),
+        (("fit.toml", "[0.02, 0.6]", "[0.6, 0.02]"), "low < high"),
+        (("fit.toml", 'method = "smm"', 'method = "mcmc"'), "method"),
+        (("targets.toml", "observed = 0.35\nse = 0.05", "at_least = 0.35"), "not a moment"),
+    ],
+)
+def test_bad_calibration_input_is_one_clear_line_and_no_traceback(
+    calibration_file: Path,
+    tmp_path: Path,
+    change: tuple[str, str, str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    name, old, new = change
+    path = tmp_path / name
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    # (in process: main() is what the console script runs; the subprocess tests above and
+    # below check that nothing else prints a traceback)
+    status = main(["calibrate", str(calibration_file), "--out", str(tmp_path / "o")])
+    stderr = capsys.readouterr().err
+    assert status == 2
+    assert stderr.startswith("error: ") and message in stderr
+    assert str(tmp_path) in stderr or name in stderr
+
+
+def test_the_command_line_refuses_a_missing_file_and_an_unwritable_out(
+    calibration_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x", encoding="utf-8")
+    unwritable = _cli(
+        "calibrate", str(calibration_file), "--out", str(blocker / "out"), cwd=tmp_path
+    )
+    assert unwritable.returncode == 2 and "--out" in unwritable.stderr
+    assert "Traceback" not in unwritable.stderr
+    assert main(["calibrate", str(tmp_path / "none.toml")]) == 2
+    assert "none.toml: no such file" in capsys.readouterr().err
+    out = str(tmp_path / "o")
+    assert main(["calibrate", str(calibration_file), "--workers", "2", "--out", out]) == 2
+    assert "--workers: the SMM estimator" in capsys.readouterr().err
+
+
+def test_a_calibration_file_reads_nested_parameters_and_resolves_paths(
+    calibration_file: Path,
+) -> None:
+    text = calibration_file.read_text(encoding="utf-8").replace(
+        '"market.separation_rate" = [0.02, 0.6]', "market.separation_rate = [0.02, 0.6]"
+    )
+    calibration_file.write_text(text, encoding="utf-8")
+    spec, scenario, targets = load_calibration(calibration_file)
+    assert spec.parameters == {"market.separation_rate": (0.02, 0.6)}
+    assert scenario.name == "small.toml" and scenario.is_file() and targets.is_file()
+    assert spec.budget.replicates == 2 and spec.seed == 1
+
+
+def test_a_prior_table_without_abc_support_is_a_clear_error(calibration_file: Path) -> None:
+    text = calibration_file.read_text(encoding="utf-8").replace(
+        "[0.02, 0.6]", '{ dist = "uniform", low = 0.02, high = 0.6 }'
+    )
+    calibration_file.write_text(text, encoding="utf-8")
+    try:
+        import talentsim.priors  # noqa: F401
+    except ImportError:
+        with pytest.raises(CalibrationError, match=r"market\.separation_rate: .*prior"):
+            calibrate_file(calibration_file)
+    else:
+        pytest.skip("talentsim.priors is installed: prior tables are read by it")
