@@ -56,6 +56,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,7 +65,7 @@ import pandas as pd
 from scipy import optimize
 from scipy import stats as scipy_stats
 
-from talentsim.results import run
+from talentsim.results import check_picklable, run
 from talentsim.run_statistics import RunArrays, StatisticError
 from talentsim.scenario import Scenario
 from talentsim.seeds import seed_list
@@ -194,6 +195,7 @@ class _Moments:
         targets: Targets,
         parameters: Sequence[Parameter],
         seeds: list[int],
+        executor: Executor | None = None,
     ) -> None:
         self.scenario, self.targets, self.parameters, self.seeds = (
             scenario,
@@ -201,6 +203,7 @@ class _Moments:
             list(parameters),
             seeds,
         )
+        self.executor = executor
         self.cache: dict[tuple[tuple[float, ...], int], np.ndarray] = {}
         self.vectors: set[tuple[float, ...]] = set()
 
@@ -215,19 +218,29 @@ class _Moments:
         if missing:
             overrides = {p.path: p.value(x) for p, x in zip(self.parameters, key, strict=True)}
             scenario = self.scenario.with_overrides(overrides, source="calibration parameters")
-            for seed in missing:
-                result = run(scenario, seed=seed)
-                arrays = RunArrays.of(result)
-                self.cache[key, seed] = np.array(
-                    [_compute(target, result, arrays) for target in self.targets.targets],
-                    dtype=float,
-                )
+            if self.executor is not None and len(missing) > 1:
+                futures = [
+                    self.executor.submit(run_moments, scenario, self.targets, seed)
+                    for seed in missing
+                ]
+                rows = [future.result() for future in futures]
+            else:
+                rows = [run_moments(scenario, self.targets, seed) for seed in missing]
+            for seed, row in zip(missing, rows, strict=True):
+                self.cache[key, seed] = row
             self.vectors.add(key)
         return np.array([self.cache[key, seed] for seed in chosen])
 
     def mean(self, theta: np.ndarray, seeds: list[int] | None = None) -> np.ndarray:
         """m̄(θ) over the seeds (NaN where a statistic is undefined on any replicate)."""
         return self.values(theta, seeds).mean(axis=0)
+
+
+def run_moments(scenario: Scenario, targets: Targets, seed: int) -> np.ndarray:
+    """The targets' statistics on one run of ``scenario`` (a task for worker processes)."""
+    result = run(scenario, seed=seed)
+    arrays = RunArrays.of(result)
+    return np.array([_compute(target, result, arrays) for target in targets.targets], dtype=float)
 
 
 def _compute(target: Target, result: Any, arrays: RunArrays) -> float:
@@ -256,6 +269,7 @@ def smm(
     step: float = 0.05,
     weighting: str = "diagonal",
     se_replicates: int | None = None,
+    executor: Executor | None = None,
 ) -> SMMResult:
     """Estimate ``parameters`` by the method of simulated moments (see the module docstring).
 
@@ -279,6 +293,10 @@ def smm(
         se_replicates: Runs at the estimate (and at each Jacobian point) used for the
             Jacobian and the simulated covariance of the moments; the first R of them are
             the common replicate seeds. Default ``max(R, 50)``.
+        executor: A ``concurrent.futures.Executor`` (a process pool, Dask's
+            ``Client.get_executor()``) that runs the replicate runs of each parameter vector
+            in parallel; not shut down here. The statistics must then be picklable (built-in
+            names or top-level functions). Results do not depend on it.
 
     Returns:
         An :class:`SMMResult`.
@@ -286,7 +304,8 @@ def smm(
     Raises:
         TargetsError: for one-sided targets or targets that do not fit the scenario.
         ScenarioError: for a parameter path or value the scenario refuses.
-        ValueError: for an unknown weighting, no parameters, or ``se_replicates < 2``.
+        ValueError: for an unknown weighting, no parameters, ``se_replicates < 2``, or a
+            statistic that cannot go to the executor's worker processes.
     """
     if weighting not in WEIGHTINGS:
         raise ValueError(
@@ -303,7 +322,13 @@ def smm(
         raise ValueError(f"smm: se_replicates must be at least 2, got {se_replicates}")
     # Spawned seeds are prefixes of one another: the first R of these are the common seeds.
     wide_seeds = seed_list(wide, root_seed, minimum=2) if wide > len(seeds) else seeds
-    moments = _Moments(base, chosen, parameters, seeds)
+    if executor is not None and not isinstance(executor, ThreadPoolExecutor):
+        check_picklable(
+            {t.name: t.statistic for t in chosen.targets if callable(t.statistic)},
+            "smm (a target's statistic)",
+            "executor=None",
+        )
+    moments = _Moments(base, chosen, parameters, seeds, executor)
     lows = np.array([p.low for p in parameters])
     highs = np.array([p.high for p in parameters])
     # Fail early, naming the path, if the scenario refuses a parameter.
@@ -463,4 +488,12 @@ def _jacobian(
     return np.column_stack(columns)
 
 
-__all__ = ["PENALTY", "WEIGHTINGS", "Parameter", "SMMResult", "moment_targets", "smm"]
+__all__ = [
+    "PENALTY",
+    "WEIGHTINGS",
+    "Parameter",
+    "SMMResult",
+    "moment_targets",
+    "run_moments",
+    "smm",
+]
