@@ -292,7 +292,7 @@ def smm(
             at the diagonal-weighting estimate; the search is then run again).
         se_replicates: Runs at the estimate (and at each Jacobian point) used for the
             Jacobian and the simulated covariance of the moments; the first R of them are
-            the common replicate seeds. Default ``max(R, 50)``.
+            the common replicate seeds (so never fewer than R). Default ``max(R, 50)``.
         executor: A ``concurrent.futures.Executor`` (a process pool, Dask's
             ``Client.get_executor()``) that runs the replicate runs of each parameter vector
             in parallel; not shut down here. The statistics must then be picklable (built-in

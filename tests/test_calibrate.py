@@ -115,7 +115,7 @@ def test_the_sandwich_uses_the_simulated_covariance_of_the_moments(weighting: st
     # noise (sd 0.2, ρ = 0.9) dominates the targets' errors, so the efficient W, which uses
     # the correlation, must give a clearly smaller standard error than the diagonal one
     # (Hansen 1982: the efficient variance is the smallest of all weightings).
-    replicates, wide = 4, 12
+    replicates, wide = 2, 12
     observed, sigma = np.array([0.3, 0.8]), np.array([0.02, 0.03])
     result = smm(
         TINY,
