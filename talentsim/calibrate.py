@@ -6,33 +6,45 @@ moments,
 
     Q(θ) = g(θ)' W g(θ),    g(θ) = m̄_R(θ) − m_obs,
 
-with a diagonal weighting matrix from the targets' errors, ``W = diag(1 / σ_k²)``. Every
-parameter vector is run on the **same** replicate seeds (common random numbers), so Q is a
-deterministic function of θ and differences between candidates are not blurred by sampling
+with, by default, a diagonal weighting matrix from the targets' errors, ``W = diag(1 / σ_k²)``.
+Every parameter vector is run on the **same** replicate seeds (common random numbers), so Q is
+a deterministic function of θ and differences between candidates are not blurred by sampling
 noise. Q is minimised by differential evolution over the parameters' bounds, then polished
 locally with Nelder–Mead (the simulated moments move in steps, so a gradient-based polish would
 stall).
 
-Standard errors come from a numerical Jacobian ``G = ∂m̄/∂θ`` (central differences on the
-common seeds) and the sandwich
+Standard errors come from a numerical Jacobian ``G = ∂E[m]/∂θ`` (central differences on
+``se_replicates`` runs, 50 by default, whose first R are the common seeds) and the sandwich
 
-    V = (1 + 1/R) (G'WG)⁻¹ G'W Ω W G (G'WG)⁻¹,    Ω = diag(σ_k²),
+    V = (G'WG)⁻¹ G'W Ω W G (G'WG)⁻¹,    Ω = diag(σ_k²) + Σ_sim(θ̂) / R,
 
-where ``1 + 1/R`` accounts for the simulation noise of the R-replicate mean when each
-simulated run has the sampling variance of the observed statistic (McFadden 1989; Gourieroux
-and Monfort 1996, ch. 2). With ``W = Ω⁻¹`` this is ``(1 + 1/R)(G'WG)⁻¹``. When there are more
-moments than parameters, the J statistic ``Q(θ̂) / (1 + 1/R)`` tests the over-identifying
-restrictions: under the model it is asymptotically χ² with (moments − parameters) degrees of
-freedom.
+where Ω is the covariance of g(θ̂) at the truth: the targets' errors (independent, as the
+targets state them) plus the covariance of the simulated mean, with Σ_sim the covariance of
+one run's statistics estimated on the same ``se_replicates`` runs at θ̂ (McFadden 1989;
+Gourieroux and Monfort 1996, ch. 2). When one run has the sampling variance of the observed
+statistic (``Σ_sim = diag(σ²)``) this is the textbook ``(1 + 1/R)`` correction; when the
+targets come from large samples (σ small) the simulation noise dominates and the textbook
+factor would understate it; correlated moments (two statistics of one run) are covered.
+``weighting="efficient"`` is two-step GMM: a first estimate with the diagonal W, then
+``W = Ω⁻¹`` estimated there, and the search again; V is then ``(G'Ω⁻¹G)⁻¹``, the smallest
+of all weightings.
+
+When there are more moments than parameters, the J statistic tests the over-identifying
+restrictions: with ``M = I − G(G'WG)⁻¹G'W`` the residual is ``g(θ̂) ≈ M e`` with
+``e ~ (0, Ω)``, so ``J = g(θ̂)' (M Ω M')⁺ g(θ̂)`` is asymptotically χ² with (moments −
+parameters) degrees of freedom under the model, for any W (with the efficient W it is
+``Q(θ̂)`` itself; Hansen 1982).
 
 Which targets are moments: an estimate (``observed``, ``se``) is the moment ``observed`` with
 error ``se``; a band ``[low, high]`` is read as the moment at its midpoint with error
 ``(high − low) / (2 × 1.96)`` (the band as a 95% interval: a judgement, stated here); a
 one-sided bound (``at_least``, ``at_most``) is not a moment, and the estimator refuses it by
-name. The standard errors and the J-test assume the targets' errors are independent (W is
-diagonal).
+name. The targets' errors are taken as independent of each other (each comes from its own
+source); the simulated moments' correlation is estimated.
 
 References:
+    Hansen, L. P. (1982). Large sample properties of generalized method of moments
+    estimators. Econometrica 50(4), 1029–1054.
     McFadden, D. (1989). A method of simulated moments for estimation of discrete response
     models without numerical integration. Econometrica 57(5), 995–1026.
     Gourieroux, C. and Monfort, A. (1996). Simulation-Based Econometric Methods. Oxford
@@ -44,7 +56,8 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, MutableMapping, Sequence
-from dataclasses import dataclass
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -52,7 +65,7 @@ import pandas as pd
 from scipy import optimize
 from scipy import stats as scipy_stats
 
-from talentsim.results import run
+from talentsim.results import check_picklable, run
 from talentsim.run_statistics import RunArrays, StatisticError
 from talentsim.scenario import Scenario
 from talentsim.seeds import seed_list
@@ -98,11 +111,17 @@ class SMMResult:
         estimate: θ̂. se: Its standard errors. covariance: Their covariance matrix.
         objective: Q(θ̂).
         moments: One row per target: ``observed``, ``sigma`` (its error), ``simulated``
-            (m̄_R(θ̂)), ``residual`` and ``z`` ((simulated − observed) / sigma).
+            (m̄_R(θ̂)), ``residual`` and ``z`` ((simulated − observed) / sigma),
+            ``simulated_sd`` (one run's sd at θ̂) and ``total_se`` (√Ω_kk: the error of the
+            residual, observed and simulated).
         jacobian: ∂m̄/∂θ at θ̂ (moments × parameters).
         replicates: R. seeds: The common replicate seeds.
         j_statistic, j_df, j_pvalue: The J-test (NaN without over-identification).
         evaluations: Parameter vectors simulated.
+        weighting: ``"diagonal"`` or ``"efficient"``. weight_matrix: W (moments × moments).
+        moment_covariance: Ω at θ̂, the covariance of m̄_R(θ̂) − m_obs: the targets' errors
+            plus the simulated covariance of one run's moments divided by R.
+        se_replicates: Runs per point for the Jacobian and the simulated covariance.
     """
 
     parameters: list[str]
@@ -118,6 +137,10 @@ class SMMResult:
     j_df: int
     j_pvalue: float
     evaluations: int
+    weighting: str = "diagonal"
+    weight_matrix: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+    moment_covariance: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+    se_replicates: int = 0
 
     def confidence_intervals(self, level: float = 0.95) -> pd.DataFrame:
         """Wald intervals ``estimate ± z·se`` per parameter."""
@@ -164,7 +187,7 @@ def moment_targets(targets: Targets) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _Moments:
-    """m̄_R(θ): the targets' statistics averaged over the common replicate seeds."""
+    """The targets' statistics per replicate run, cached per (parameter vector, seed)."""
 
     def __init__(
         self,
@@ -172,6 +195,7 @@ class _Moments:
         targets: Targets,
         parameters: Sequence[Parameter],
         seeds: list[int],
+        executor: Executor | None = None,
         cache: MutableMapping[tuple[float, ...], np.ndarray] | None = None,
     ) -> None:
         self.scenario, self.targets, self.parameters, self.seeds = (
@@ -180,27 +204,53 @@ class _Moments:
             list(parameters),
             seeds,
         )
-        self.cache: MutableMapping[tuple[float, ...], np.ndarray] = {} if cache is None else cache
+        self.executor = executor
+        self.cache: dict[tuple[tuple[float, ...], int], np.ndarray] = {}
+        self.vectors: set[tuple[float, ...]] = set()
+        # θ → the common seeds' moments, shape (R, moments): kept by the caller (a checkpoint
+        # on disk for --resume, the trace of the fit); filled as candidates are simulated
+        self.known: MutableMapping[tuple[float, ...], np.ndarray] | None = cache
 
-    def values(self, theta: np.ndarray) -> np.ndarray:
-        """Per-replicate values, shape (R, moments); NaN where a statistic is undefined."""
+    def values(self, theta: np.ndarray, seeds: list[int] | None = None) -> np.ndarray:
+        """Per-replicate values, shape (seeds, moments); NaN where a statistic is undefined.
+
+        ``seeds`` defaults to the common replicate seeds of the objective.
+        """
         key = tuple(float(x) for x in theta)
-        if key in self.cache:
-            return self.cache[key]
-        overrides = {p.path: p.value(x) for p, x in zip(self.parameters, theta, strict=True)}
-        scenario = self.scenario.with_overrides(overrides, source="calibration parameters")
-        out = np.empty((len(self.seeds), len(self.targets.targets)))
-        for r, seed in enumerate(self.seeds):
-            result = run(scenario, seed=seed)
-            arrays = RunArrays.of(result)
-            for k, target in enumerate(self.targets.targets):
-                out[r, k] = _compute(target, result, arrays)
-        self.cache[key] = out
-        return out
+        chosen = self.seeds if seeds is None else seeds
+        if self.known is not None and key in self.known:
+            for seed, row in zip(self.seeds, np.asarray(self.known[key]), strict=True):
+                self.cache.setdefault((key, seed), row)
+        missing = [seed for seed in chosen if (key, seed) not in self.cache]
+        if missing:
+            overrides = {p.path: p.value(x) for p, x in zip(self.parameters, key, strict=True)}
+            scenario = self.scenario.with_overrides(overrides, source="calibration parameters")
+            if self.executor is not None and len(missing) > 1:
+                futures = [
+                    self.executor.submit(run_moments, scenario, self.targets, seed)
+                    for seed in missing
+                ]
+                rows = [future.result() for future in futures]
+            else:
+                rows = [run_moments(scenario, self.targets, seed) for seed in missing]
+            for seed, row in zip(missing, rows, strict=True):
+                self.cache[key, seed] = row
+            self.vectors.add(key)
+        common = all((key, seed) in self.cache for seed in self.seeds)
+        if self.known is not None and key not in self.known and common:
+            self.known[key] = np.array([self.cache[key, seed] for seed in self.seeds])
+        return np.array([self.cache[key, seed] for seed in chosen])
 
-    def mean(self, theta: np.ndarray) -> np.ndarray:
-        """m̄_R(θ) (NaN where a statistic is undefined on any replicate)."""
-        return self.values(theta).mean(axis=0)
+    def mean(self, theta: np.ndarray, seeds: list[int] | None = None) -> np.ndarray:
+        """m̄(θ) over the seeds (NaN where a statistic is undefined on any replicate)."""
+        return self.values(theta, seeds).mean(axis=0)
+
+
+def run_moments(scenario: Scenario, targets: Targets, seed: int) -> np.ndarray:
+    """The targets' statistics on one run of ``scenario`` (a task for worker processes)."""
+    result = run(scenario, seed=seed)
+    arrays = RunArrays.of(result)
+    return np.array([_compute(target, result, arrays) for target in targets.targets], dtype=float)
 
 
 def _compute(target: Target, result: Any, arrays: RunArrays) -> float:
@@ -208,6 +258,10 @@ def _compute(target: Target, result: Any, arrays: RunArrays) -> float:
         return target.compute(result, arrays)
     except StatisticError as exc:
         raise TargetsError(f"target {target.name}: {exc}") from None
+
+
+WEIGHTINGS = ("diagonal", "efficient")
+"""The weighting matrices :func:`smm` knows."""
 
 
 def smm(
@@ -223,6 +277,9 @@ def smm(
     polish: bool = True,
     polish_maxiter: int = 60,
     step: float = 0.05,
+    weighting: str = "diagonal",
+    se_replicates: int | None = None,
+    executor: Executor | None = None,
     cache: MutableMapping[tuple[float, ...], np.ndarray] | None = None,
 ) -> SMMResult:
     """Estimate ``parameters`` by the method of simulated moments (see the module docstring).
@@ -241,8 +298,19 @@ def smm(
         step: Finite-difference step for the Jacobian, as a share of each parameter's range
             (the simulated moments move in steps under common random numbers, so the step
             must span many of them).
+        weighting: ``"diagonal"`` (``W = diag(1/σ²)`` from the targets' errors) or
+            ``"efficient"`` (two-step: ``W = Ω⁻¹`` with Ω, the moments' covariance, estimated
+            at the diagonal-weighting estimate; the search is then run again).
+        se_replicates: Runs at the estimate (and at each Jacobian point) used for the
+            Jacobian and the simulated covariance of the moments; the first R of them are
+            the common replicate seeds (so never fewer than R). Default ``max(R, 50)``.
+        executor: A ``concurrent.futures.Executor`` (a process pool, Dask's
+            ``Client.get_executor()``) that runs the replicate runs of each parameter vector
+            in parallel; not shut down here. The statistics must then be picklable (built-in
+            names or top-level functions). Results do not depend on it.
         cache: Where to keep the per-replicate moments of each parameter vector simulated
-            (θ as a tuple of floats → an array of shape (R, moments)); a mapping filled by an
+            on the R common seeds (θ as a tuple of floats → an array of shape (R, moments)); a
+            mapping filled by an
             earlier, interrupted fit with the same scenario, targets, parameters and seeds
             makes its candidates free (``talentsim.calibration`` keeps one on disk for
             ``--resume``). Default: a fresh dict.
@@ -253,68 +321,77 @@ def smm(
     Raises:
         TargetsError: for one-sided targets or targets that do not fit the scenario.
         ScenarioError: for a parameter path or value the scenario refuses.
+        ValueError: for an unknown weighting, no parameters, ``se_replicates < 2``, or a
+            statistic that cannot go to the executor's worker processes.
     """
+    if weighting not in WEIGHTINGS:
+        raise ValueError(
+            f"smm: weighting must be one of {', '.join(WEIGHTINGS)}; got {weighting!r}"
+        )
     chosen = as_targets(targets)
     if not parameters:
         raise ValueError("smm: give at least one Parameter to estimate")
     base = scenario_for(scenario, chosen)
     observed, sigma = moment_targets(chosen)
-    weight = 1.0 / sigma**2
     seeds = seed_list(replicates, root_seed, minimum=2)
-    moments = _Moments(base, chosen, parameters, seeds, cache)
+    wide = max(len(seeds), 50) if se_replicates is None else se_replicates
+    if wide < 2:
+        raise ValueError(f"smm: se_replicates must be at least 2, got {se_replicates}")
+    # Spawned seeds are prefixes of one another: the first R of these are the common seeds.
+    wide_seeds = seed_list(wide, root_seed, minimum=2) if wide > len(seeds) else seeds
+    if executor is not None and not isinstance(executor, ThreadPoolExecutor):
+        check_picklable(
+            {t.name: t.statistic for t in chosen.targets if callable(t.statistic)},
+            "smm (a target's statistic)",
+            "executor=None",
+        )
+    moments = _Moments(base, chosen, parameters, seeds, executor, cache)
     lows = np.array([p.low for p in parameters])
     highs = np.array([p.high for p in parameters])
     # Fail early, naming the path, if the scenario refuses a parameter.
     moments.mean((lows + highs) / 2)
 
-    def objective(theta: np.ndarray) -> float:
-        theta = np.clip(theta, lows, highs)
-        g = moments.mean(theta) - observed
-        if not np.all(np.isfinite(g)):
-            return PENALTY
-        return float(g @ (weight * g))
+    search = {
+        "maxiter": maxiter,
+        "popsize": popsize,
+        "optimizer_seed": optimizer_seed,
+        "polish": polish,
+        "polish_maxiter": polish_maxiter,
+    }
+    weight = np.diag(1.0 / sigma**2)
+    best, best_value = _minimise(moments, observed, weight, lows, highs, None, search)
+    if weighting == "efficient":
+        first_omega = _omega(moments, best, sigma, len(seeds), wide_seeds)
+        if not np.all(np.isfinite(first_omega)):
+            raise TargetsError(
+                "smm: efficient weighting needs every target's statistic defined on every run "
+                "at the first-step estimate (some are NaN there); use weighting='diagonal'"
+            )
+        weight = np.linalg.inv(first_omega)
+        best, best_value = _minimise(moments, observed, weight, lows, highs, best, search)
 
-    found = optimize.differential_evolution(
-        objective,
-        list(zip(lows, highs, strict=True)),
-        maxiter=maxiter,
-        popsize=popsize,
-        seed=optimizer_seed,
-        polish=False,
-        init="sobol" if len(parameters) > 1 else "latinhypercube",
-        updating="immediate",
-    )
-    best, best_value = np.asarray(found.x, dtype=float), float(found.fun)
-    if polish:
-        local = optimize.minimize(
-            objective,
-            best,
-            method="Nelder-Mead",
-            bounds=list(zip(lows, highs, strict=True)),
-            options={
-                "xatol": 1e-4 * float(np.min(highs - lows)),
-                "fatol": 1e-8,
-                "maxiter": polish_maxiter,
-            },
-        )
-        if float(local.fun) <= best_value:
-            best = np.clip(np.asarray(local.x, dtype=float), lows, highs)
-            best_value = float(local.fun)
-
-    jacobian = _jacobian(moments, best, lows, highs, step)
-    factor = 1.0 + 1.0 / len(seeds)
-    bread = jacobian.T @ (weight[:, None] * jacobian)
-    try:
-        inverse = np.linalg.inv(bread)
-        meat = jacobian.T @ ((weight**2 * sigma**2)[:, None] * jacobian)
-        covariance = factor * inverse @ meat @ inverse
-    except np.linalg.LinAlgError:
-        covariance = np.full((len(parameters), len(parameters)), np.nan)
-    se = np.sqrt(np.diag(covariance))
+    jacobian = _jacobian(moments, best, lows, highs, step, wide_seeds)
+    omega = _omega(moments, best, sigma, len(seeds), wide_seeds)
     simulated = moments.mean(best)
+    residual = simulated - observed
     n_moments, n_parameters = len(observed), len(parameters)
     df = n_moments - n_parameters
-    j_statistic = best_value / factor if df > 0 else math.nan
+    covariance = np.full((n_parameters, n_parameters), np.nan)
+    j_statistic = math.nan
+    if np.all(np.isfinite(jacobian)) and np.all(np.isfinite(omega)):
+        try:
+            inverse = np.linalg.inv(jacobian.T @ weight @ jacobian)
+        except np.linalg.LinAlgError:
+            inverse = None
+        if inverse is not None:
+            covariance = inverse @ jacobian.T @ weight @ omega @ weight @ jacobian @ inverse
+            if df > 0 and np.all(np.isfinite(residual)):
+                # g(θ̂) ≈ M e with e ~ (0, Ω): J = g' (M Ω M')⁺ g is χ²(K − p) for any W.
+                projector = np.eye(n_moments) - jacobian @ inverse @ jacobian.T @ weight
+                spread = projector @ omega @ projector.T
+                pseudo = np.linalg.pinv((spread + spread.T) / 2, rcond=1e-10, hermitian=True)
+                j_statistic = float(residual @ pseudo @ residual)
+    se = np.sqrt(np.diag(covariance))
     j_pvalue = float(scipy_stats.chi2.sf(j_statistic, df)) if df > 0 else math.nan
     table = pd.DataFrame(
         {
@@ -322,8 +399,10 @@ def smm(
             "observed": observed,
             "sigma": sigma,
             "simulated": simulated,
-            "residual": simulated - observed,
-            "z": (simulated - observed) / sigma,
+            "residual": residual,
+            "z": residual / sigma,
+            "simulated_sd": np.sqrt(np.clip(np.diag(omega) - sigma**2, 0, None) * len(seeds)),
+            "total_se": np.sqrt(np.diag(omega)),
         }
     )
     return SMMResult(
@@ -339,22 +418,99 @@ def smm(
         j_statistic=j_statistic,
         j_df=max(df, 0),
         j_pvalue=j_pvalue,
-        evaluations=len(moments.cache),
+        evaluations=len(moments.vectors),
+        weighting=weighting,
+        weight_matrix=weight,
+        moment_covariance=omega,
+        se_replicates=len(wide_seeds),
     )
 
 
-def _jacobian(
-    moments: _Moments, theta: np.ndarray, lows: np.ndarray, highs: np.ndarray, step: float
+def _minimise(
+    moments: _Moments,
+    observed: np.ndarray,
+    weight: np.ndarray,
+    lows: np.ndarray,
+    highs: np.ndarray,
+    start: np.ndarray | None,
+    options: dict[str, Any],
+) -> tuple[np.ndarray, float]:
+    """Differential evolution over the bounds, then a Nelder–Mead polish: (θ̂, Q(θ̂))."""
+
+    def objective(theta: np.ndarray) -> float:
+        theta = np.clip(theta, lows, highs)
+        g = moments.mean(theta) - observed
+        if not np.all(np.isfinite(g)):
+            return PENALTY
+        return float(g @ weight @ g)
+
+    found = optimize.differential_evolution(
+        objective,
+        list(zip(lows, highs, strict=True)),
+        maxiter=options["maxiter"],
+        popsize=options["popsize"],
+        seed=options["optimizer_seed"],
+        polish=False,
+        init="sobol" if len(lows) > 1 else "latinhypercube",
+        updating="immediate",
+        x0=start,
+    )
+    best, best_value = np.asarray(found.x, dtype=float), float(found.fun)
+    if options["polish"]:
+        local = optimize.minimize(
+            objective,
+            best,
+            method="Nelder-Mead",
+            bounds=list(zip(lows, highs, strict=True)),
+            options={
+                "xatol": 1e-4 * float(np.min(highs - lows)),
+                "fatol": 1e-8,
+                "maxiter": options["polish_maxiter"],
+            },
+        )
+        if float(local.fun) <= best_value:
+            best = np.clip(np.asarray(local.x, dtype=float), lows, highs)
+            best_value = float(local.fun)
+    return best, best_value
+
+
+def _omega(
+    moments: _Moments, theta: np.ndarray, sigma: np.ndarray, replicates: int, seeds: list[int]
 ) -> np.ndarray:
-    """∂m̄/∂θ by central differences on the common seeds (one-sided at a bound)."""
+    """Ω, the covariance of g(θ) = m̄_R(θ) − m_obs: diag(σ²) + Σ_sim(θ) / R.
+
+    Σ_sim is the covariance of one run's statistics, estimated on ``seeds``.
+    """
+    values = moments.values(theta, seeds)
+    simulated = np.atleast_2d(np.cov(values, rowvar=False, ddof=1))
+    return np.diag(sigma**2) + simulated / replicates
+
+
+def _jacobian(
+    moments: _Moments,
+    theta: np.ndarray,
+    lows: np.ndarray,
+    highs: np.ndarray,
+    step: float,
+    seeds: list[int],
+) -> np.ndarray:
+    """∂m̄/∂θ by central differences on ``seeds`` (one-sided at a bound)."""
     columns = []
     for i in range(len(theta)):
         h = step * (highs[i] - lows[i])
         up, down = theta.copy(), theta.copy()
         up[i] = min(theta[i] + h, highs[i])
         down[i] = max(theta[i] - h, lows[i])
-        columns.append((moments.mean(up) - moments.mean(down)) / (up[i] - down[i]))
+        columns.append((moments.mean(up, seeds) - moments.mean(down, seeds)) / (up[i] - down[i]))
     return np.column_stack(columns)
 
 
-__all__ = ["PENALTY", "Parameter", "SMMResult", "moment_targets", "smm"]
+__all__ = [
+    "PENALTY",
+    "WEIGHTINGS",
+    "Parameter",
+    "SMMResult",
+    "moment_targets",
+    "run_moments",
+    "smm",
+]
