@@ -87,7 +87,7 @@ def test_a_calibration_whose_targets_identify_nothing_is_refused() -> None:
 
 def test_estimates_intervals_and_fit_table_of_an_smm_fit(screened: CalibrationResult) -> None:
     intervals = screened.intervals(0.95)
-    se = math.sqrt(1.25 / 200)
+    se = math.sqrt(1 / 200)  # deterministic moments: Ω = diag(σ²), no simulation-noise term
     row = intervals.loc["market.separation_rate"]
     assert row["se"] == pytest.approx(se, rel=1e-3)
     assert row["low"] == pytest.approx(0.35 - 1.959964 * se, rel=1e-3)
@@ -123,7 +123,7 @@ def test_to_scenario_round_trips_with_provenance_comments(
     comment = "\n".join(lines[where - 2 : where])
     assert comment.startswith("# fitted by talentsim ")
     assert "(SMM)" in comment and "seed 0" in comment and screened.created[:10] in comment
-    assert re.search(r"estimate 0\.35\d* ± 0\.079 \(se\), 95% interval \[0\.19", comment)
+    assert re.search(r"estimate 0\.35\d* ± 0\.071 \(se\), 95% interval \[0\.21", comment)
     where = next(i for i, line in enumerate(lines) if line.startswith("pay_level ="))
     assert lines[where - 1].startswith("# not estimated by the calibration")
     assert lines[0].startswith("# Calibrated scenario: scenario 'tiny' fitted to targets by SMM")
