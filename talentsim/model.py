@@ -293,6 +293,11 @@ class TalentModel(mesa.Model):
             used as the seed. Give ``seed`` or ``rng``, not both.
         overrides: Dotted-path overrides applied to the scenario
             (``{"labs.MSL.pay_level": 3.0}``).
+        lean: For runs read only through their arrays (calibration, :func:`talentsim.run` and
+            :func:`talentsim.run_statistics.run_arrays` build one): no Mesa agent objects until
+            ``model.agents`` is first read (as above ``LAZY_AGENTS_ABOVE`` researchers) and no
+            ``DataCollector`` (``datacollector`` is None; the histories hold the same
+            headcounts). Results are identical; a flagship run costs ~30% less.
         **more_overrides: More overrides as keywords, so ``mesa.batch_run`` can vary them:
             ``parameters={"scenario": path, "labs.MSL.pay_level": [1, 2, 3]}``.
 
@@ -302,7 +307,8 @@ class TalentModel(mesa.Model):
         seed: The integer seed, or the entropy of an unseeded run.
         population: Researcher arrays (:class:`~talentsim.population.Population`).
         lab_state: Lab arrays (:class:`~talentsim.population.LabState`).
-        datacollector: A Mesa ``DataCollector`` with a headcount reporter per lab.
+        datacollector: A Mesa ``DataCollector`` with a headcount reporter per lab (None for a
+            ``lean`` model).
         shock_log: The shocks applied so far (:class:`Shock`), in the order applied:
             scheduled events and random reorganisations.
     """
@@ -320,6 +326,7 @@ class TalentModel(mesa.Model):
         seed: int | None = None,
         rng: int | np.random.SeedSequence | None = None,
         overrides: Mapping[str, Any] | None = None,
+        lean: bool = False,
         **more_overrides: Any,
     ) -> None:
         if seed is not None and rng is not None:
@@ -373,7 +380,7 @@ class TalentModel(mesa.Model):
         # model.agents (or agents_by_type / agent_types): a million agent objects cost seconds
         # and hundreds of megabytes that a batch run never uses.
         self._researchers: list[Researcher] | None = None
-        if self.population.size <= LAZY_AGENTS_ABOVE:
+        if self.population.size <= LAZY_AGENTS_ABOVE and not lean:
             self.materialise_agents()
 
         # Per step × place: headcount (end of step) and flows during the step.
@@ -392,14 +399,16 @@ class TalentModel(mesa.Model):
         self._move_log_released = False  # (handed over: see move_log_by_step)
         self._advance_clocks_and_record(0, dt=0.0)
 
-        reporters: dict[str, Any] = {"time_years": "time_years"}
-        if len(self.place_names) <= MAX_LAB_COLUMNS:
-            for j, name in enumerate(self.place_names):
-                reporters[f"headcount_{name}"] = partial(_headcount_of, j)
-        else:
-            reporters["headcounts"] = _all_headcounts
-        self.datacollector = mesa.DataCollector(model_reporters=reporters)
-        self.datacollector.collect(self)
+        self.datacollector: mesa.DataCollector | None = None
+        if not lean:
+            reporters: dict[str, Any] = {"time_years": "time_years"}
+            if len(self.place_names) <= MAX_LAB_COLUMNS:
+                for j, name in enumerate(self.place_names):
+                    reporters[f"headcount_{name}"] = partial(_headcount_of, j)
+            else:
+                reporters["headcounts"] = _all_headcounts
+            self.datacollector = mesa.DataCollector(model_reporters=reporters)
+            self.datacollector.collect(self)
 
     # ----------------------------------------------------------------------------------------
     # Set-up helpers
@@ -588,7 +597,8 @@ class TalentModel(mesa.Model):
             )
         for record in entered:  # logged after the retirements, as they happen after them
             self._record(*record)
-        self.datacollector.collect(self)
+        if self.datacollector is not None:  # (None in a lean model)
+            self.datacollector.collect(self)
         if k >= self.n_steps:
             self.running = False
 

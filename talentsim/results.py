@@ -506,30 +506,9 @@ def _events_table(model: TalentModel, *, release: bool = False) -> pd.DataFrame:
     """
     places = model.place_names
     place_categories = [*places, "gone"]
-    total = model.move_count()
-    if total == 0:
+    columns = move_columns(model, release=release)
+    if columns is None:
         return _empty_events(model, place_categories)
-    columns: dict[str, np.ndarray] = {}
-    at = released = 0
-    for part in model.move_log_by_step(release=release):
-        # np.lexsort is stable: within a kind, researchers in order; ties as recorded
-        order = np.lexsort((part["researcher"], part["kind"]))
-        end = at + order.shape[0]
-        for name, values in part.items():
-            if name not in columns:
-                columns[name] = np.empty(total, dtype=values.dtype)
-            np.take(values, order, out=columns[name][at:end])
-            released += values.nbytes
-        at = end
-        if release and released > _TRIM_EVERY:
-            released = 0
-            _return_freed_memory()
-    if release:
-        _return_freed_memory()
-    # Entries have no origin: "gone" there means "not yet in the field".
-    for end_of_move in ("origin", "destination"):
-        codes = columns[end_of_move]
-        codes[codes < 0] = len(places)
     step = columns.pop("step")
     table = {
         "step": step,
@@ -543,6 +522,47 @@ def _events_table(model: TalentModel, *, release: bool = False) -> pd.DataFrame:
     }
     # copy=False: each column stays the array built above (no consolidation into blocks)
     return pd.DataFrame(table, copy=False)
+
+
+def move_columns(model: TalentModel, *, release: bool = False) -> dict[str, np.ndarray] | None:
+    """The columns of the events table as arrays of codes, in its row order (None: no moves).
+
+    The keys of :meth:`TalentModel.move_log`; places are coded as in the table's categories
+    (labs, then the outside pool, then ``len(model.place_names)`` for "gone"), cohorts and
+    kinds by their index in ``model.cohort_names`` and :data:`MOVE_KINDS`. With ``release``
+    the model's records are dropped as they are copied (see :func:`_events_table`).
+    """
+    places = model.place_names
+    total = model.move_count()
+    if total == 0:
+        return None
+    columns: dict[str, np.ndarray] = {}
+    if not release:  # the whole log at once: one sort, one copy per column
+        log = model.move_log()
+        # lexsort is stable: by step, then as below within a step
+        order = np.lexsort((log["researcher"], log["kind"], log["step"]))
+        columns = {name: values[order] for name, values in log.items()}
+    else:
+        at = released = 0
+        for part in model.move_log_by_step(release=True):
+            # np.lexsort is stable: within a kind, researchers in order; ties as recorded
+            order = np.lexsort((part["researcher"], part["kind"]))
+            end = at + order.shape[0]
+            for name, values in part.items():
+                if name not in columns:
+                    columns[name] = np.empty(total, dtype=values.dtype)
+                np.take(values, order, out=columns[name][at:end])
+                released += values.nbytes
+            at = end
+            if released > _TRIM_EVERY:
+                released = 0
+                _return_freed_memory()
+        _return_freed_memory()
+    # Entries have no origin: "gone" there means "not yet in the field".
+    for end_of_move in ("origin", "destination"):
+        codes = columns[end_of_move]
+        codes[codes < 0] = len(places)
+    return columns
 
 
 _TRIM_EVERY = 64 * 2**20
@@ -790,10 +810,19 @@ def run(
     Raises:
         ValueError: if ``steps`` is not a positive whole number.
     """
+    check_steps(steps)
+    model = TalentModel(scenario, seed=seed, overrides=overrides, lean=True)
+    model.run(steps=steps, progress=progress)
+    return RunResult.from_model(model, release=True)
+
+
+def check_steps(steps: object) -> None:
+    """Refuse a number of steps that is not a positive whole number (None: the duration).
+
+    Raises:
+        ValueError: naming the value.
+    """
     if steps is not None and (
         isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1
     ):
         raise ValueError(f"run: steps must be a positive whole number, got {steps!r}")
-    model = TalentModel(scenario, seed=seed, overrides=overrides)
-    model.run(steps=steps, progress=progress)
-    return RunResult.from_model(model, release=True)

@@ -1,0 +1,150 @@
+"""The lean run path of calibration gives exactly what the full path gives.
+
+``run_statistics.run_arrays`` (a lean model, arrays without tables), ``targets.target_matrix``
+and ``targets.target_matrices`` (many points, in the warm shared process pool) must give the
+same arrays and the same statistics as ``ts.run`` → ``RunArrays.of`` → ``Target.compute``,
+bit for bit, on every scenario. Their speed is measured in ``benchmarks/``, not here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import talentsim as ts
+from talentsim import experiments, terms
+from talentsim import run_statistics as rs
+from talentsim.model import TalentModel
+from talentsim.targets import (
+    Source,
+    Target,
+    Targets,
+    load_targets,
+    scenario_for,
+    target_matrices,
+    target_matrix,
+    target_values,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))
+SOURCE = {"citation": "test", "measures": "test"}
+
+
+def assert_same_arrays(full: rs.RunArrays, lean: rs.RunArrays) -> None:
+    for field in dataclasses.fields(rs.RunArrays):
+        if field.name in ("events", "gain_columns"):
+            continue
+        a, b = getattr(full, field.name), getattr(lean, field.name)
+        if isinstance(a, np.ndarray):
+            assert a.dtype == b.dtype and a.shape == b.shape, field.name
+            assert np.array_equal(a, b, equal_nan=True), field.name
+        else:
+            assert a == b, field.name
+    assert np.array_equal(full.gains, lean.gains, equal_nan=True)
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+def test_run_arrays_are_the_arrays_of_the_full_result(path: Path) -> None:
+    scenario = ts.load_scenario(path)
+    for seed in (0, 1):
+        full = rs.RunArrays.of(ts.run(scenario, seed=seed))
+        assert len(full.time) > 50  # runs with moves of every common kind
+        assert_same_arrays(full, rs.run_arrays(scenario, seed=seed))
+
+
+def test_run_arrays_of_a_run_without_moves(small: ts.Scenario) -> None:
+    still = small.with_overrides(
+        {
+            "market.offer_rate_employed": 0.0,
+            "market.offer_rate_outside": 0.0,
+            "market.separation_rate": 0.0,
+            "outside.opportunity_rate": 0.0,
+            "outside.retirement_rate": 0.0,
+            "cohorts.pool.entry_rate": 0.0,
+        }
+    )
+    lean = rs.run_arrays(still, seed=0, steps=3)
+    assert len(lean.time) == 0 and lean.gains.shape == (0, len(lean.gain_terms))
+    assert_same_arrays(rs.RunArrays.of(ts.run(still, seed=0, steps=3)), lean)
+
+
+def test_run_arrays_check_steps(small: ts.Scenario) -> None:
+    with pytest.raises(ValueError, match="positive whole number"):
+        rs.run_arrays(small, seed=0, steps=0)
+
+
+def test_a_lean_model_steps_the_same_market(small: ts.Scenario) -> None:
+    full, lean = TalentModel(small, seed=4), TalentModel(small, seed=4, lean=True)
+    full.run()
+    lean.run()
+    assert np.array_equal(full.headcount_history, lean.headcount_history)
+    assert np.array_equal(full.flow_history, lean.flow_history)
+    for name, values in full.move_log().items():
+        assert np.array_equal(values, lean.move_log()[name], equal_nan=True), name
+    assert lean.datacollector is None and full.datacollector is not None
+    # its researchers' Mesa agents are made when first asked for
+    assert len(lean.agents) == len(full.agents)
+
+
+def msl_targets() -> list[Targets]:
+    return [load_targets(path) for path in sorted((ROOT / "targets").glob("*.toml"))]
+
+
+@pytest.mark.parametrize("targets", msl_targets(), ids=lambda t: t.name)
+def test_target_values_equal_the_statistics_computed_the_slow_way(targets: Targets) -> None:
+    scenario = scenario_for(ROOT / "scenarios" / "msl_exodus.toml", targets)
+    seeds = [3, 11, 12]
+    lean = target_values(scenario, targets, seeds)
+    for seed in seeds:
+        result = ts.run(scenario, seed=seed)
+        for target in targets.targets:
+            slow = target.compute(result)  # RunArrays.of(result) inside
+            fast = lean.loc[seed, target.name]
+            assert fast == slow or (np.isnan(fast) and np.isnan(slow)), target.name
+
+
+def share_of_hires_from_outside(result: ts.RunResult) -> float:
+    events = result.events
+    return float((events["kind"] == "hire").mean())
+
+
+def test_a_function_target_takes_the_full_path(small: ts.Scenario) -> None:
+    forms = {"observed": 0.5, "se": 0.1, "source": Source(**SOURCE)}
+    function = Target(name="hires", statistic=share_of_hires_from_outside, **forms)
+    named = Target(name="departures_a", statistic="departures", args={"lab": "A"}, **forms)
+    targets = Targets(name="mixed", targets=[function, named])
+    values = target_matrix(small, targets, [0, 1])
+    for r, seed in enumerate([0, 1]):
+        result = ts.run(small, seed=seed)
+        assert values[r, 0] == share_of_hires_from_outside(result)
+        assert values[r, 1] == rs.departures(result, "A")
+
+
+def test_target_matrices_in_the_shared_pool_equal_the_serial_ones() -> None:
+    targets = load_targets(ROOT / "targets" / "msl.toml")
+    scenario = scenario_for(ROOT / "scenarios" / "msl_exodus.toml", targets)
+    points = [{}, {"labs.MSL.pay_level": 2.5}, {"market.switching_cost": 1.4}]
+    seeds = [1, 2, 3]
+    serial = target_matrices(scenario, targets, points, seeds, workers=1)
+    assert serial.shape == (3, 3, len(targets.targets))
+    for p, overrides in enumerate(points):
+        one = target_matrix(scenario, targets, seeds, overrides=overrides)
+        assert np.array_equal(serial[p], one)
+    parallel = target_matrices(scenario, targets, points, seeds, workers=2)
+    pool = experiments.shared_pool(2)
+    again = target_matrices(scenario, targets, points[::-1], seeds, workers=2)
+    assert np.array_equal(serial, parallel, equal_nan=True)
+    assert np.array_equal(serial[::-1], again, equal_nan=True)
+    assert experiments.shared_pool(2) is pool  # the same warm workers, not a new pool
+    experiments.discard_shared_pool(2)
+    assert experiments.shared_pool(2) is not pool
+
+
+def test_the_fingerprint_is_remembered_and_still_the_registrys_digest() -> None:
+    remembered = terms.fingerprint()
+    terms._FINGERPRINTS.clear()
+    assert terms.fingerprint() == remembered  # recomputed from the kernels' sources
