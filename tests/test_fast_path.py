@@ -86,6 +86,11 @@ def test_a_lean_model_steps_the_same_market(small: ts.Scenario) -> None:
     for name, values in full.move_log().items():
         assert np.array_equal(values, lean.move_log()[name], equal_nan=True), name
     assert lean.datacollector is None and full.datacollector is not None
+    assert (lean.steps, lean.time, lean.running) == (full.steps, full.time, full.running)
+    full.step()
+    lean.step()  # one more step, asked for by hand: counted and run as by Mesa
+    assert (lean.steps, lean.time) == (full.steps, full.time)
+    assert np.array_equal(full.headcount_history, lean.headcount_history)
     # its researchers' Mesa agents are made when first asked for
     assert len(lean.agents) == len(full.agents)
 
