@@ -182,39 +182,68 @@ class RunResult:
         """
         ts, ev = self.timeseries, self.events
         labs = self.scenario.lab_names
+        step = ts["step"].to_numpy()
+        last_step = int(step.max())
         out: dict[str, float | int | str] = {
             "scenario": self.scenario.name,
             "seed": self.seed,
-            "steps": int(ts["step"].max()),
+            "steps": last_step,
             "years": float(ts["time"].max()),
         }
-        first = ts[ts["step"] == 0].set_index("lab")["headcount"]
-        last = ts[ts["step"] == ts["step"].max()].set_index("lab")["headcount"]
-        totals = ts[ts["step"] > 0].groupby("lab", observed=True)[list(FLOWS)].sum()
-        departures = self.departures()
-        for lab in labs:
-            out[f"headcount_start.{lab}"] = int(first[lab])
-            out[f"headcount_end.{lab}"] = int(last[lab])
+        # Computed on arrays (as the same quantities through pandas cost 4× the run itself);
+        # tests/test_fast_path.py checks every key against the former pandas implementation.
+        places = list(ts["lab"].cat.categories)
+        place = _codes(ts["lab"], places)
+        n_places = len(places)
+        headcount = ts["headcount"].to_numpy()
+        first = _by_code(place[step == 0], headcount[step == 0], n_places)
+        last = _by_code(place[step == last_step], headcount[step == last_step], n_places)
+        later = step > 0
+        totals = {
+            flow: _by_code(place[later], ts[flow].to_numpy()[later], n_places) for flow in FLOWS
+        }
+        kind = _codes(ev["kind"], list(MOVE_KINDS))
+        origin = _codes(ev["origin"], places)
+        tenure = ev["tenure"].to_numpy()
+        researcher = ev["researcher"].to_numpy()
+        time = ev["time"].to_numpy()
+        leaving = np.isin(kind, [MOVE_KINDS.index(k) for k in DEPARTURE_KINDS])
+        lab_codes = [places.index(lab) for lab in labs]
+        departing = leaving & np.isin(origin, lab_codes)
+        early = tenure < EARLY_EXIT_YEARS  # (NaN tenure compares False, as in pandas)
+        people = self.researchers
+        start = _codes(people["start"], places)
+        ids = people["researcher"].to_numpy()
+        for lab, j in zip(labs, lab_codes, strict=True):
+            out[f"headcount_start.{lab}"] = int(first[j])
+            out[f"headcount_end.{lab}"] = int(last[j])
             for flow in LAB_FLOWS:
-                out[f"{flow}.{lab}"] = int(totals.loc[lab, flow])
-            offers = int(totals.loc[lab, "offers"])
+                out[f"{flow}.{lab}"] = int(totals[flow][j])
+            offers = int(totals["offers"][j])
             out[f"offer_acceptance.{lab}"] = (
-                float(totals.loc[lab, "acceptances"] / offers) if offers else float("nan")
+                float(totals["acceptances"][j] / offers) if offers else float("nan")
             )
             out[f"net_flow.{lab}"] = int(
-                totals.loc[lab, "hires"]
-                - totals.loc[lab, "quits"]
-                - totals.loc[lab, "exits"]
-                - totals.loc[lab, "separations"]
+                totals["hires"][j]
+                - totals["quits"][j]
+                - totals["exits"][j]
+                - totals["separations"][j]
             )
-            leavers = departures[departures["origin"] == lab]
-            out[f"attrition.{lab}"] = self._share_left(lab)
-            out[f"early_attrition.{lab}"] = self._share_left(lab, at=EARLY_EXIT_YEARS)
-            out[f"early_exits.{lab}"] = int((leavers["tenure"] < EARLY_EXIT_YEARS).sum())
-        out["moves"] = int(ev["kind"].isin(["hire", "quit", "return", "exit"]).sum())
-        out["boomerangs"] = int((ev["kind"] == "return").sum())
-        out["early_exits"] = int((departures["tenure"] < EARLY_EXIT_YEARS).sum())
-        out[f"headcount_end.{OUTSIDE}"] = int(last[OUTSIDE])
+            leavers = departing & (origin == j)
+            starters = ids[start == j]
+            for key, until in (("attrition", None), ("early_attrition", EARLY_EXIT_YEARS)):
+                if len(starters) == 0:
+                    out[f"{key}.{lab}"] = float("nan")
+                    continue
+                left = leavers if until is None else leavers & (time <= until + 1e-9)
+                gone = np.unique(researcher[left][np.isin(researcher[left], starters)]).size
+                out[f"{key}.{lab}"] = float(gone / len(starters))
+            out[f"early_exits.{lab}"] = int((leavers & early).sum())
+        moving = [MOVE_KINDS.index(k) for k in ("hire", "quit", "return", "exit")]
+        out["moves"] = int(np.isin(kind, moving).sum())
+        out["boomerangs"] = int((kind == MOVE_KINDS.index("return")).sum())
+        out["early_exits"] = int((departing & early).sum())
+        out[f"headcount_end.{OUTSIDE}"] = int(last[places.index(OUTSIDE)])
         out["population_end"] = int(last.sum())
         return out
 
@@ -470,6 +499,25 @@ class RunResult:
             researchers=pd.read_parquet(folder / "researchers.parquet"),
             metadata=document.get("metadata", {}),
         )
+
+
+def _codes(column: pd.Series, names: list[str]) -> np.ndarray:
+    """A categorical column as codes into ``names`` (-1 for a value not among them)."""
+    values = column.array if isinstance(column.dtype, pd.CategoricalDtype) else None
+    if values is None:
+        values = pd.Categorical(column)
+    lookup = np.array(
+        [names.index(str(c)) if str(c) in names else -1 for c in values.categories] + [-1],
+        dtype=np.int64,
+    )
+    return lookup[np.asarray(values.codes)]  # (code -1, a missing value, reads the last: -1)
+
+
+def _by_code(codes: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """``values`` summed per code ``0 .. n-1`` (integers stay integers)."""
+    out = np.zeros(n, dtype=values.dtype if values.dtype.kind in "iu" else float)
+    np.add.at(out, codes[codes >= 0], values[codes >= 0])
+    return out
 
 
 def main_reasons(events: pd.DataFrame) -> np.ndarray:

@@ -17,7 +17,9 @@ import pytest
 import talentsim as ts
 from talentsim import experiments, terms
 from talentsim import run_statistics as rs
-from talentsim.model import TalentModel
+from talentsim.model import FLOWS, TalentModel
+from talentsim.results import EARLY_EXIT_YEARS, LAB_FLOWS
+from talentsim.scenario import OUTSIDE
 from talentsim.targets import (
     Source,
     Target,
@@ -153,3 +155,62 @@ def test_the_fingerprint_is_remembered_and_still_the_registrys_digest() -> None:
     remembered = terms.fingerprint()
     terms._FINGERPRINTS.clear()
     assert terms.fingerprint() == remembered  # recomputed from the kernels' sources
+
+
+def summary_the_pandas_way(result: ts.RunResult) -> dict[str, float | int | str]:
+    """``RunResult.summary`` as it was computed through pandas before issue 17 (the reference)."""
+    table, ev = result.timeseries, result.events
+    labs = result.scenario.lab_names
+    out: dict[str, float | int | str] = {
+        "scenario": result.scenario.name,
+        "seed": result.seed,
+        "steps": int(table["step"].max()),
+        "years": float(table["time"].max()),
+    }
+    first = table[table["step"] == 0].set_index("lab")["headcount"]
+    last = table[table["step"] == table["step"].max()].set_index("lab")["headcount"]
+    totals = table[table["step"] > 0].groupby("lab", observed=True)[list(FLOWS)].sum()
+    departures = result.departures()
+    for lab in labs:
+        out[f"headcount_start.{lab}"] = int(first[lab])
+        out[f"headcount_end.{lab}"] = int(last[lab])
+        for flow in LAB_FLOWS:
+            out[f"{flow}.{lab}"] = int(totals.loc[lab, flow])
+        offers = int(totals.loc[lab, "offers"])
+        out[f"offer_acceptance.{lab}"] = (
+            float(totals.loc[lab, "acceptances"] / offers) if offers else float("nan")
+        )
+        out[f"net_flow.{lab}"] = int(
+            totals.loc[lab, "hires"]
+            - totals.loc[lab, "quits"]
+            - totals.loc[lab, "exits"]
+            - totals.loc[lab, "separations"]
+        )
+        leavers = departures[departures["origin"] == lab]
+        out[f"attrition.{lab}"] = result._share_left(lab)
+        out[f"early_attrition.{lab}"] = result._share_left(lab, at=EARLY_EXIT_YEARS)
+        out[f"early_exits.{lab}"] = int((leavers["tenure"] < EARLY_EXIT_YEARS).sum())
+    out["moves"] = int(ev["kind"].isin(["hire", "quit", "return", "exit"]).sum())
+    out["boomerangs"] = int((ev["kind"] == "return").sum())
+    out["early_exits"] = int((departures["tenure"] < EARLY_EXIT_YEARS).sum())
+    out[f"headcount_end.{OUTSIDE}"] = int(last[OUTSIDE])
+    out["population_end"] = int(last.sum())
+    return out
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+def test_the_summary_equals_the_one_computed_through_pandas(path: Path) -> None:
+    scenario = ts.load_scenario(path)
+    for seed in (0, 5):
+        result = ts.run(scenario, seed=seed)
+        fast, slow = result.summary(), summary_the_pandas_way(result)
+        assert list(fast) == list(slow)
+        for key, value in slow.items():
+            same = fast[key] == value or (value != value and fast[key] != fast[key])
+            assert same and type(fast[key]) is type(value), (key, fast[key], value)
+
+
+def test_the_summary_of_a_saved_and_loaded_result(small: ts.Scenario, tmp_path: Path) -> None:
+    result = ts.run(small, seed=2)
+    loaded = ts.RunResult.load(result.save(tmp_path / "run"))
+    assert loaded.summary() == pytest.approx(result.summary(), nan_ok=True)
