@@ -443,6 +443,7 @@ def _execute(
 # ---- warm workers ---------------------------------------------------------------------------
 
 _POOLS: dict[int, ProcessPoolExecutor] = {}
+_AT_EXIT: list[bool] = []  # (whether shutdown_pools is registered to run at exit)
 
 
 def shared_pool(workers: int) -> ProcessPoolExecutor:
@@ -456,8 +457,9 @@ def shared_pool(workers: int) -> ProcessPoolExecutor:
     """
     pool = _POOLS.get(workers)
     if pool is None:
-        if not _POOLS:
+        if not _AT_EXIT:
             atexit.register(shutdown_pools)
+            _AT_EXIT.append(True)
         pool = _POOLS[workers] = ProcessPoolExecutor(
             max_workers=workers, mp_context=multiprocessing.get_context("spawn")
         )
