@@ -26,6 +26,7 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -43,7 +44,7 @@ from pydantic import (
 )
 
 from talentsim import run_statistics, terms
-from talentsim.experiments import shared_pool
+from talentsim.experiments import discard_shared_pool, shared_pool
 from talentsim.results import DEPARTURE_KINDS, RunResult, run
 from talentsim.run_statistics import LAB_TO_LAB_KINDS, RunArrays, StatisticError
 from talentsim.scenario import (
@@ -679,9 +680,11 @@ def target_matrices(
             rows = future.result()
             for (p, r), row in zip(chunk, rows, strict=True):
                 out[p, r] = row
-    except BaseException:
+    except BaseException as exc:
         for future in futures:
             future.cancel()
+        if executor is None and isinstance(exc, BrokenProcessPool):
+            discard_shared_pool(count)  # a worker died: the next call starts new ones
         raise
     return out
 

@@ -9,6 +9,8 @@ bit for bit, on every scenario. Their speed is measured in ``benchmarks/``, not 
 from __future__ import annotations
 
 import dataclasses
+import os
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -214,3 +216,17 @@ def test_the_summary_of_a_saved_and_loaded_result(small: ts.Scenario, tmp_path: 
     result = ts.run(small, seed=2)
     loaded = ts.RunResult.load(result.save(tmp_path / "run"))
     assert loaded.summary() == pytest.approx(result.summary(), nan_ok=True)
+
+
+def a_worker_dies(result: ts.RunResult) -> float:
+    os._exit(1)  # a worker killed in the middle of a task
+
+
+def test_a_shared_pool_whose_worker_died_is_replaced(small: ts.Scenario) -> None:
+    forms = {"observed": 0.5, "se": 0.1, "source": Source(**SOURCE)}
+    targets = Targets(name="dies", targets=[Target(name="dies", statistic=a_worker_dies, **forms)])
+    pool = experiments.shared_pool(2)
+    with pytest.raises(BrokenProcessPool):
+        target_matrices(small, targets, [{}], [0, 1], workers=2)
+    assert experiments.shared_pool(2) is not pool  # the next call gets new workers
+    experiments.discard_shared_pool(2)
