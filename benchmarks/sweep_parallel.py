@@ -7,9 +7,10 @@ The project's target: efficiency >= 0.85 on a 2-core machine for runs of about a
 One invocation measures, side by side and on the same workload:
 
 - ``serial``: ``sweep(..., workers=1)``, the runs in this process (the reference);
-- ``pool``: ``sweep(..., workers=2)``, the default spawned process pool. The pool is created by
-  each sweep, so its start-up (spawning two interpreters that import talentsim) is part of the
-  time, as it is for a user;
+- ``pool``: ``sweep(..., workers=2)``, the default spawned process pool. Since issue 17 the
+  pool is shared between sweeps (``experiments.shared_pool``): the first sweep's time includes
+  its start-up (spawning two interpreters that import talentsim), later sweeps reuse it, as a
+  user's do;
 - ``dask``: ``sweep(..., executor=Client(cluster).get_executor())`` on a
   ``LocalCluster(n_workers=2, threads_per_worker=1, processes=True)``. The cluster is started
   (and its workers made to import talentsim) once, before timing; that start-up is reported

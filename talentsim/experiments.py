@@ -8,7 +8,9 @@
   are paired). Each run's seed is in the table and replays it: ``ts.run(scenario, seed=...,
   overrides=...)`` or ``talentsim run --seed``.
 - **Execution.** One seam, a ``concurrent.futures.Executor``: by default a process pool with an
-  explicit spawn context sized to the machine; ``workers=1`` runs in this process; any executor
+  explicit spawn context sized to the machine, started on first use and shared by every later
+  sweep and calibration with as many workers (:func:`shared_pool`); ``workers=1`` runs in this
+  process; any executor
   can be given, e.g. a Dask cluster's ``Client(address).get_executor()``. Results do not depend
   on the executor or the number of workers.
 - **Store.** With ``store=FOLDER`` results go to a crash-safe store (:mod:`talentsim.store`) as
@@ -24,6 +26,7 @@
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import multiprocessing
@@ -394,21 +397,15 @@ def _execute(
         overrides = design.overrides(planned.point)
         return (base, planned.run_id, overrides, planned.seed, metrics, timeseries)
 
-    own_pool = None
+    pending: set[Future[RunOutcome]] = set()
+    count = workers or os.cpu_count() or 1
     try:
-        count = workers or os.cpu_count() or 1
         if executor is None and (count == 1 or len(todo) <= 1):
             for planned in todo:
                 record(execute_run(*task(planned)))
         else:
-            if executor is None:
-                own_pool = ProcessPoolExecutor(
-                    max_workers=count, mp_context=multiprocessing.get_context("spawn")
-                )
-            pool = executor or own_pool
-            assert pool is not None
+            pool = executor or shared_pool(count)
             window = 4 * count
-            pending: set[Future[RunOutcome]] = set()
             queue = iter(todo)
             exhausted = False
             while pending or not exhausted:
@@ -424,6 +421,8 @@ def _execute(
                 for future in finished:
                     record(future.result())
     except BrokenProcessPool as exc:
+        if executor is None:
+            discard_shared_pool(count)
         _flush(sink, buffer)
         left = len(todo) - len(outcomes)
         raise SweepError(
@@ -435,10 +434,50 @@ def _execute(
         raise
     finally:
         bar.close()
-        if own_pool is not None:
-            own_pool.shutdown(wait=False, cancel_futures=True)
+        for future in pending:  # (after an error or an interrupt: the pool outlives the sweep)
+            future.cancel()
     _flush(sink, buffer)
     return outcomes
+
+
+# ---- warm workers ---------------------------------------------------------------------------
+
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+_AT_EXIT: list[bool] = []  # (whether shutdown_pools is registered to run at exit)
+
+
+def shared_pool(workers: int) -> ProcessPoolExecutor:
+    """The process pool of ``workers`` spawned workers that sweeps and calibrations share.
+
+    Made on first use and kept until the interpreter exits (or :func:`shutdown_pools`), so a
+    series of sweeps or a calibration's generations pay the workers' start-up (importing
+    talentsim, loading the compiled step from Numba's disk cache: about a second) once, not
+    once per call. One pool per worker count. A pool whose worker died is discarded
+    (:func:`discard_shared_pool`) and the next call makes a new one.
+    """
+    pool = _POOLS.get(workers)
+    if pool is None:
+        if not _AT_EXIT:
+            atexit.register(shutdown_pools)
+            _AT_EXIT.append(True)
+        pool = _POOLS[workers] = ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+        )
+    return pool
+
+
+def discard_shared_pool(workers: int) -> None:
+    """Forget (and shut down) the shared pool of ``workers`` workers, e.g. after a crash."""
+    pool = _POOLS.pop(workers, None)
+    if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def shutdown_pools() -> None:
+    """Shut down every shared pool (run at exit; the next call starts new workers)."""
+    for workers in list(_POOLS):
+        pool = _POOLS.pop(workers)
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _flush(sink: SweepStore | None, buffer: list[RunOutcome]) -> None:

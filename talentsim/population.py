@@ -154,7 +154,10 @@ class Population:
         self.market_value[new] = np.maximum(value, 1e-9)
         for name in self.draw_order:
             distribution = getattr(cohort.weights, name)
-            self.weights[self.weight_rows[name], new] = draw(distribution, count, rng)
+            if type(distribution) is Fixed:  # the same values, no array made (no draw either)
+                self.weights[self.weight_rows[name], new] = float(distribution.value)
+            else:
+                self.weights[self.weight_rows[name], new] = draw(distribution, count, rng)
         self.orientation[new] = np.clip(draw(cohort.orientation, count, rng), 0.0, 1.0)
         self.tenure[new] = cohort.tenure if location != labs.outside else 0.0
         self.attachment[new] = cohort.attachment if last_lab != NO_LAB else 0.0

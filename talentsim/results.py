@@ -199,39 +199,68 @@ class RunResult:
         """
         ts, ev = self.timeseries, self.events
         labs = self.scenario.lab_names
+        step = ts["step"].to_numpy()
+        last_step = int(step.max())
         out: dict[str, float | int | str] = {
             "scenario": self.scenario.name,
             "seed": self.seed,
-            "steps": int(ts["step"].max()),
+            "steps": last_step,
             "years": float(ts["time"].max()),
         }
-        first = ts[ts["step"] == 0].set_index("lab")["headcount"]
-        last = ts[ts["step"] == ts["step"].max()].set_index("lab")["headcount"]
-        totals = ts[ts["step"] > 0].groupby("lab", observed=True)[list(FLOWS)].sum()
-        departures = self.departures()
-        for lab in labs:
-            out[f"headcount_start.{lab}"] = int(first[lab])
-            out[f"headcount_end.{lab}"] = int(last[lab])
+        # Computed on arrays (as the same quantities through pandas cost 4× the run itself);
+        # tests/test_fast_path.py checks every key against the former pandas implementation.
+        places = list(ts["lab"].cat.categories)
+        place = _codes(ts["lab"], places)
+        n_places = len(places)
+        headcount = ts["headcount"].to_numpy()
+        first = _by_code(place[step == 0], headcount[step == 0], n_places)
+        last = _by_code(place[step == last_step], headcount[step == last_step], n_places)
+        later = step > 0
+        totals = {
+            flow: _by_code(place[later], ts[flow].to_numpy()[later], n_places) for flow in FLOWS
+        }
+        kind = _codes(ev["kind"], list(MOVE_KINDS))
+        origin = _codes(ev["origin"], places)
+        tenure = ev["tenure"].to_numpy()
+        researcher = ev["researcher"].to_numpy()
+        time = ev["time"].to_numpy()
+        leaving = np.isin(kind, [MOVE_KINDS.index(k) for k in DEPARTURE_KINDS])
+        lab_codes = [places.index(lab) for lab in labs]
+        departing = leaving & np.isin(origin, lab_codes)
+        early = tenure < EARLY_EXIT_YEARS  # (NaN tenure compares False, as in pandas)
+        people = self.researchers
+        start = _codes(people["start"], places)
+        ids = people["researcher"].to_numpy()
+        for lab, j in zip(labs, lab_codes, strict=True):
+            out[f"headcount_start.{lab}"] = int(first[j])
+            out[f"headcount_end.{lab}"] = int(last[j])
             for flow in LAB_FLOWS:
-                out[f"{flow}.{lab}"] = int(totals.loc[lab, flow])
-            offers = int(totals.loc[lab, "offers"])
+                out[f"{flow}.{lab}"] = int(totals[flow][j])
+            offers = int(totals["offers"][j])
             out[f"offer_acceptance.{lab}"] = (
-                float(totals.loc[lab, "acceptances"] / offers) if offers else float("nan")
+                float(totals["acceptances"][j] / offers) if offers else float("nan")
             )
             out[f"net_flow.{lab}"] = int(
-                totals.loc[lab, "hires"]
-                - totals.loc[lab, "quits"]
-                - totals.loc[lab, "exits"]
-                - totals.loc[lab, "separations"]
+                totals["hires"][j]
+                - totals["quits"][j]
+                - totals["exits"][j]
+                - totals["separations"][j]
             )
-            leavers = departures[departures["origin"] == lab]
-            out[f"attrition.{lab}"] = self._share_left(lab)
-            out[f"early_attrition.{lab}"] = self._share_left(lab, at=EARLY_EXIT_YEARS)
-            out[f"early_exits.{lab}"] = int((leavers["tenure"] < EARLY_EXIT_YEARS).sum())
-        out["moves"] = int(ev["kind"].isin(["hire", "quit", "return", "exit"]).sum())
-        out["boomerangs"] = int((ev["kind"] == "return").sum())
-        out["early_exits"] = int((departures["tenure"] < EARLY_EXIT_YEARS).sum())
-        out[f"headcount_end.{OUTSIDE}"] = int(last[OUTSIDE])
+            leavers = departing & (origin == j)
+            starters = ids[start == j]
+            for key, until in (("attrition", None), ("early_attrition", EARLY_EXIT_YEARS)):
+                if len(starters) == 0:
+                    out[f"{key}.{lab}"] = float("nan")
+                    continue
+                left = leavers if until is None else leavers & (time <= until + 1e-9)
+                gone = np.unique(researcher[left][np.isin(researcher[left], starters)]).size
+                out[f"{key}.{lab}"] = float(gone / len(starters))
+            out[f"early_exits.{lab}"] = int((leavers & early).sum())
+        moving = [MOVE_KINDS.index(k) for k in ("hire", "quit", "return", "exit")]
+        out["moves"] = int(np.isin(kind, moving).sum())
+        out["boomerangs"] = int((kind == MOVE_KINDS.index("return")).sum())
+        out["early_exits"] = int((departing & early).sum())
+        out[f"headcount_end.{OUTSIDE}"] = int(last[places.index(OUTSIDE)])
         out["population_end"] = int(last.sum())
         return out
 
@@ -494,6 +523,25 @@ class RunResult:
         )
 
 
+def _codes(column: pd.Series, names: list[str]) -> np.ndarray:
+    """A categorical column as codes into ``names`` (-1 for a value not among them)."""
+    values = column.array if isinstance(column.dtype, pd.CategoricalDtype) else None
+    if values is None:
+        values = pd.Categorical(column)
+    lookup = np.array(
+        [names.index(str(c)) if str(c) in names else -1 for c in values.categories] + [-1],
+        dtype=np.int64,
+    )
+    return lookup[np.asarray(values.codes)]  # (code -1, a missing value, reads the last: -1)
+
+
+def _by_code(codes: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """``values`` summed per code ``0 .. n-1`` (integers stay integers)."""
+    out = np.zeros(n, dtype=values.dtype if values.dtype.kind in "iu" else float)
+    np.add.at(out, codes[codes >= 0], values[codes >= 0])
+    return out
+
+
 def main_reasons(events: pd.DataFrame) -> np.ndarray:
     """The main reason of each move: the utility term with the largest gain.
 
@@ -532,30 +580,9 @@ def _events_table(model: TalentModel, *, release: bool = False) -> pd.DataFrame:
     """
     places = model.place_names
     place_categories = [*places, "gone"]
-    total = model.move_count()
-    if total == 0:
+    columns = move_columns(model, release=release)
+    if columns is None:
         return _empty_events(model, place_categories)
-    columns: dict[str, np.ndarray] = {}
-    at = released = 0
-    for part in model.move_log_by_step(release=release):
-        # np.lexsort is stable: within a kind, researchers in order; ties as recorded
-        order = np.lexsort((part["researcher"], part["kind"]))
-        end = at + order.shape[0]
-        for name, values in part.items():
-            if name not in columns:
-                columns[name] = np.empty(total, dtype=values.dtype)
-            np.take(values, order, out=columns[name][at:end])
-            released += values.nbytes
-        at = end
-        if release and released > _TRIM_EVERY:
-            released = 0
-            _return_freed_memory()
-    if release:
-        _return_freed_memory()
-    # Entries have no origin: "gone" there means "not yet in the field".
-    for end_of_move in ("origin", "destination"):
-        codes = columns[end_of_move]
-        codes[codes < 0] = len(places)
     step = columns.pop("step")
     table = {
         "step": step,
@@ -569,6 +596,47 @@ def _events_table(model: TalentModel, *, release: bool = False) -> pd.DataFrame:
     }
     # copy=False: each column stays the array built above (no consolidation into blocks)
     return pd.DataFrame(table, copy=False)
+
+
+def move_columns(model: TalentModel, *, release: bool = False) -> dict[str, np.ndarray] | None:
+    """The columns of the events table as arrays of codes, in its row order (None: no moves).
+
+    The keys of :meth:`TalentModel.move_log`; places are coded as in the table's categories
+    (labs, then the outside pool, then ``len(model.place_names)`` for "gone"), cohorts and
+    kinds by their index in ``model.cohort_names`` and :data:`MOVE_KINDS`. With ``release``
+    the model's records are dropped as they are copied (see :func:`_events_table`).
+    """
+    places = model.place_names
+    total = model.move_count()
+    if total == 0:
+        return None
+    columns: dict[str, np.ndarray] = {}
+    if not release:  # the whole log at once: one sort, one copy per column
+        log = model.move_log()
+        # lexsort is stable: by step, then as below within a step
+        order = np.lexsort((log["researcher"], log["kind"], log["step"]))
+        columns = {name: values[order] for name, values in log.items()}
+    else:
+        at = released = 0
+        for part in model.move_log_by_step(release=True):
+            # np.lexsort is stable: within a kind, researchers in order; ties as recorded
+            order = np.lexsort((part["researcher"], part["kind"]))
+            end = at + order.shape[0]
+            for name, values in part.items():
+                if name not in columns:
+                    columns[name] = np.empty(total, dtype=values.dtype)
+                np.take(values, order, out=columns[name][at:end])
+                released += values.nbytes
+            at = end
+            if released > _TRIM_EVERY:
+                released = 0
+                _return_freed_memory()
+        _return_freed_memory()
+    # Entries have no origin: "gone" there means "not yet in the field".
+    for end_of_move in ("origin", "destination"):
+        codes = columns[end_of_move]
+        codes[codes < 0] = len(places)
+    return columns
 
 
 _TRIM_EVERY = 64 * 2**20
@@ -849,10 +917,19 @@ def run(
     Raises:
         ValueError: if ``steps`` is not a positive whole number.
     """
+    check_steps(steps)
+    model = TalentModel(scenario, seed=seed, overrides=overrides, lean=True)
+    model.run(steps=steps, progress=progress)
+    return RunResult.from_model(model, release=True)
+
+
+def check_steps(steps: object) -> None:
+    """Refuse a number of steps that is not a positive whole number (None: the duration).
+
+    Raises:
+        ValueError: naming the value.
+    """
     if steps is not None and (
         isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1
     ):
         raise ValueError(f"run: steps must be a positive whole number, got {steps!r}")
-    model = TalentModel(scenario, seed=seed, overrides=overrides)
-    model.run(steps=steps, progress=progress)
-    return RunResult.from_model(model, release=True)

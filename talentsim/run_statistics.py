@@ -25,17 +25,19 @@ moves out of it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from talentsim import terms
-from talentsim.model import MOVE_KINDS
-from talentsim.results import DEPARTURE_KINDS, RunResult
-from talentsim.scenario import OUTSIDE
+from talentsim.model import MOVE_KINDS, TalentModel
+from talentsim.results import DEPARTURE_KINDS, RunResult, check_steps, move_columns
+from talentsim.scenario import OUTSIDE, Scenario
 from talentsim.units import parse_duration
 
 ARRIVAL_KINDS = ("hire", "quit", "return")
@@ -94,7 +96,10 @@ class RunArrays:
             :attr:`gains` reads them when first asked.
         headcount: Headcount at the end of each step, shape ``(steps + 1, n_labs + 1)``.
         start: Place of each researcher at step 0; researcher_cohort: their cohort codes.
-        events: The run's move log, which the arrays were taken from.
+        events: The run's move log, which the arrays were taken from (None for arrays taken
+            from a model: :meth:`from_model`).
+        gain_columns: For arrays taken from a model, the gains by term (``gain_<term>``:
+            values), which :attr:`gains` reads instead of ``events``.
     """
 
     labs: tuple[str, ...]
@@ -115,7 +120,8 @@ class RunArrays:
     headcount: np.ndarray
     start: np.ndarray
     researcher_cohort: np.ndarray
-    events: pd.DataFrame = field(repr=False)
+    events: pd.DataFrame | None = field(repr=False)
+    gain_columns: dict[str, np.ndarray] | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, run: RunResult | RunArrays) -> RunArrays:
@@ -136,13 +142,7 @@ class RunArrays:
         step = ev["step"].to_numpy(dtype=np.int64)
         time = ev["time"].to_numpy(dtype=float)
         researcher = ev["researcher"].to_numpy(dtype=np.int64)
-        # Each researcher moves at most once a step: order moves by researcher, then step.
-        order = np.lexsort((step, researcher))
-        same = researcher[order][1:] == researcher[order][:-1]
-        previous_time = np.full(len(ev), np.nan)
-        next_time = np.full(len(ev), np.inf)
-        previous_time[order[1:][same]] = time[order[:-1][same]]
-        next_time[order[:-1][same]] = time[order[1:][same]]
+        previous_time, next_time = _neighbour_times(step, time, researcher)
         gain_terms = tuple(c.removeprefix("gain_") for c in ev.columns if c.startswith("gain_"))
 
         ts = run.timeseries
@@ -172,10 +172,67 @@ class RunArrays:
             events=ev,
         )
 
+    @classmethod
+    def from_model(cls, model: TalentModel) -> RunArrays:
+        """The arrays of a model that has been stepped, without building a :class:`RunResult`.
+
+        Equal, array for array, to ``RunArrays.of(RunResult.from_model(model))`` (the tests
+        check it on every scenario), at a small fraction of the cost: no tables are built.
+        The model's move log is left in place.
+        """
+        scenario = model.spec
+        labs = tuple(scenario.lab_names)
+        n_labs = len(labs)
+        steps = model.steps
+        columns = move_columns(model)
+        if columns is None:
+            empty = np.zeros(0)
+            columns = {
+                name: np.zeros(0, dtype=np.int64)
+                for name in ("step", "researcher", "cohort", "origin", "destination", "kind")
+            }
+            columns.update({name: empty for name in ("tenure", "pay_before", "pay_after")})
+            columns.update({f"gain_{name}": empty for name in model.term_names})
+        step = columns["step"].astype(np.int64)
+        time = columns["step"] * model.dt
+        researcher = columns["researcher"].astype(np.int64)
+        previous_time, next_time = _neighbour_times(step, time, researcher)
+        gain_terms = tuple(model.term_names)
+        pop = model.population
+        n_initial = model.initial_location.shape[0]
+        start = np.full(pop.size, n_labs, dtype=np.int64)  # entrants start outside
+        start[:n_initial] = model.initial_location
+        return cls(
+            labs=labs,
+            cohorts=tuple(scenario.cohorts),
+            dt=float(scenario.time.step),
+            end=float(steps * model.dt),
+            step=step,
+            time=time,
+            researcher=researcher,
+            cohort=columns["cohort"].astype(np.int64),
+            origin=columns["origin"].astype(np.int64),
+            destination=columns["destination"].astype(np.int64),
+            kind=columns["kind"].astype(np.int64),
+            tenure=columns["tenure"].astype(float),
+            previous_time=previous_time,
+            next_time=next_time,
+            gain_terms=gain_terms,
+            headcount=model.headcount_history[: steps + 1].astype(np.int64),
+            start=start,
+            researcher_cohort=pop.view("cohort").astype(np.int64),
+            events=None,
+            gain_columns={t: columns[f"gain_{t}"] for t in gain_terms},
+        )
+
     @cached_property
     def gains(self) -> np.ndarray:
         """Utility gain per term of each move (columns in the order of ``gain_terms``)."""
-        columns = [self.events[f"gain_{t}"].to_numpy(dtype=float) for t in self.gain_terms]
+        if self.gain_columns is not None:
+            columns = [self.gain_columns[t].astype(float) for t in self.gain_terms]
+        else:
+            assert self.events is not None
+            columns = [self.events[f"gain_{t}"].to_numpy(dtype=float) for t in self.gain_terms]
         return np.stack(columns, axis=1) if columns else np.zeros((len(self.time), 0))
 
     # ---- selections -------------------------------------------------------------------------
@@ -269,6 +326,42 @@ class RunArrays:
             & self.kind_mask(ARRIVAL_KINDS)
             & self.in_window(window)
         )
+
+
+def _neighbour_times(
+    step: np.ndarray, time: np.ndarray, researcher: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Time of each move's researcher's previous move (NaN: none) and next one (inf: none)."""
+    # Each researcher moves at most once a step: order moves by researcher, then step.
+    order = np.lexsort((step, researcher))
+    same = researcher[order][1:] == researcher[order][:-1]
+    previous_time = np.full(len(step), np.nan)
+    next_time = np.full(len(step), np.inf)
+    previous_time[order[1:][same]] = time[order[:-1][same]]
+    next_time[order[:-1][same]] = time[order[1:][same]]
+    return previous_time, next_time
+
+
+def run_arrays(
+    scenario: Scenario | str | Path | Mapping[str, Any],
+    seed: int | None = None,
+    *,
+    steps: int | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> RunArrays:
+    """Run a scenario once and return only its :class:`RunArrays`: the lean path.
+
+    The same run as :func:`talentsim.run` with the same arguments (the same moves, bit for
+    bit), without the tables of a :class:`RunResult`: for calibration and any loop that
+    only computes statistics, where building the tables would cost as much as the run.
+
+    Raises:
+        ValueError: if ``steps`` is not a positive whole number.
+    """
+    check_steps(steps)
+    model = TalentModel(scenario, seed=seed, overrides=overrides, lean=True)
+    model.run(steps=steps)
+    return RunArrays.from_model(model)
 
 
 def _recode(column: pd.Series, code: dict[str, int], missing: int) -> np.ndarray:

@@ -367,14 +367,28 @@ def reason_labels() -> dict[str, str]:
 def fingerprint() -> str:
     """A digest of the registry as the compiled step sees it (order, names, kernels' code).
 
-    The compiled step is cached on disk under it, so a changed registry compiles anew.
+    The compiled step is cached on disk under it, so a changed registry compiles anew. Reading
+    the kernels' sources costs about a millisecond, and every model asks for the digest when it
+    is built, so it is remembered per registry state (the terms' names, flags and the code
+    objects of their kernels: a re-registered or edited kernel is a new code object).
     """
-    digest = hashlib.sha256()
-    for term in _registry.values():
-        source = inspect.getsource(term.kernel.py_func)  # type: ignore[attr-defined]
-        digest.update(f"{term.name}|{term.at_outside}|{term.weight is None}|".encode())
-        digest.update(source.encode())
-    return digest.hexdigest()[:16]
+    key = tuple(
+        (term.name, term.at_outside, term.weight is None, term.kernel.py_func.__code__)  # type: ignore[attr-defined]
+        for term in _registry.values()
+    )
+    found = _FINGERPRINTS.get(key)
+    if found is None:
+        digest = hashlib.sha256()
+        for term in _registry.values():
+            source = inspect.getsource(term.kernel.py_func)  # type: ignore[attr-defined]
+            digest.update(f"{term.name}|{term.at_outside}|{term.weight is None}|".encode())
+            digest.update(source.encode())
+        found = _FINGERPRINTS[key] = digest.hexdigest()[:16]
+    return found
+
+
+_FINGERPRINTS: dict[tuple[Any, ...], str] = {}
+"""Digests of :func:`fingerprint` by registry state (see there)."""
 
 
 def register(term: Term, *, before: str | None = None) -> None:

@@ -52,3 +52,19 @@ def test_the_sweep_benchmark_runs_and_every_executor_agrees(tmp_path: Path) -> N
     variants = {row["variant"]: row for row in figures["variants"]}
     assert {"serial", "pool", "dask"} <= set(variants)
     assert all(row["runs_per_second"] > 0 for row in variants.values())
+
+
+def test_the_calibration_path_benchmark_runs_and_the_paths_agree(tmp_path: Path) -> None:
+    # exit status 1 would mean the lean and full paths, or 1 and 2 workers, disagreed
+    done = _run("calibration_path.py", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    figures = json.loads((tmp_path / "calibration_path_quick.json").read_text())
+    assert figures["problems"] == []
+    assert {row["variant"] for row in figures["per_run"]} == {
+        "yardstick",
+        "summary",
+        "full",
+        "lean",
+    }
+    assert all(row["ms_median"] > 0 for row in figures["per_run"])
+    assert all(row["efficiency"] > 0 for row in figures["parallel"])
