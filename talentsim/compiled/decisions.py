@@ -75,6 +75,7 @@ from talentsim.compiled.records import (
     Ties,
     Workspace,
 )
+from talentsim.compiled.search import offer_effort
 from talentsim.compiled.ties import tie_pair
 
 NO_LAB = -1
@@ -213,6 +214,93 @@ def offered_pay(hiring, state, r, j, premium):  # pragma: no cover - compiled
             return state.last_lab_pay[r]
         premium = hiring.return_premium[j]
     return hiring.pay_level[j] * (1.0 + premium) * state.market_value[r]
+
+
+# ---- search effort (scenario table [search]; off: never called) ---------------------------
+
+
+@_template(**_HELPER)
+def search_effort(r, here, state, hiring, market, weight, ties, pair, context):  # pragma: no cover
+    """Search effort of researcher ``r`` employed at lab ``here`` (see compiled.search).
+
+    The gap is the mean utility gain of moving to the labs that hire (``weight``: recruiting
+    intensity, 0 for a lab that does not hire and for ``here``), weighted by ``weight``, at
+    the pay each would offer (:func:`offered_pay`), before the switching cost and the choice
+    noise; 0 when no other lab hires. ``pair`` is scratch, shape ``(N_TERMS, 2)``.
+    """
+    gap = 0.0
+    if market.gap_sensitivity > 0:
+        location = context.researchers.location
+        total_weight = 0.0
+        for j in range(weight.shape[0]):
+            if j != here:
+                total_weight += weight[j]
+        if total_weight > 0:
+            share_here = 0.0
+            if context.ties_on:
+                share_here = tie_pair(ties.indptr, ties.indices, location, r, here, here)[0]
+            terms_at(pair, 0, r, here, state.pay[r], share_here, context)
+            staying = 0.0
+            for t in range(N_TERMS):
+                staying += pair[t, 0]
+            for j in range(weight.shape[0]):
+                if j == here or weight[j] == 0:
+                    continue
+                share_there = 0.0
+                if context.ties_on:
+                    share_there = tie_pair(ties.indptr, ties.indices, location, r, j, j)[0]
+                there_pay = offered_pay(hiring, state, r, j, hiring.new_hire_premium[j])
+                terms_at(pair, 1, r, j, there_pay, share_there, context)
+                moving = 0.0
+                for t in range(N_TERMS):
+                    moving += pair[t, 1]
+                gap += weight[j] * (moving - staying)
+            gap /= total_weight
+    return offer_effort(
+        gap,
+        context.labs.turmoil[here],
+        market.gap_sensitivity,
+        market.turmoil_sensitivity,
+        market.effort_min,
+        market.effort_max,
+    )
+
+
+@_template(**_PART)
+def thin_offered(
+    step, offered, state, hiring, headcount, market, ties, offsets, context
+):  # pragma: no cover - compiled
+    """Keep the employed offer candidates whose effort brings an offer (thinning, exact).
+
+    The first pass screened the employed at ``p(effort_max)``, ``p(x) = 1 − exp(−x ·
+    offer_rate_step)``, with the uniform ``u`` of the offer draw; a candidate keeps the offer
+    iff ``u < p(effort)``: given ``u < p(effort_max)`` that has probability ``p(effort) /
+    p(effort_max)``, so the offer comes with probability ``p(effort)``, and effort is computed
+    only for candidates. Researchers in the pool keep theirs. ``offered`` is compacted in
+    place; returns how many are kept.
+    """
+    location = state.location
+    n_labs = hiring.pay_level.shape[0]
+    weight = np.empty(n_labs)
+    for j in range(n_labs):  # the labs that make offers this step (as make_offers)
+        hires = hiring.capacity[j] - headcount[j] >= 1 and hiring.frozen_until[j] < step
+        weight[j] = hiring.recruiting_intensity[j] if hires else 0.0
+    pair = np.empty((N_TERMS, 2))
+    kept = 0
+    for k in range(offered.shape[0]):
+        r = offered[k]
+        here = location[r]
+        if here < n_labs:
+            effort = search_effort(r, here, state, hiring, market, weight, ties, pair, context)
+            p_offer = -np.expm1(-effort * market.offer_rate_step)
+            if not uniform_at(np.uint64(r), offsets[OFFER_DRAW]) < p_offer:
+                continue
+        offered[kept] = r
+        kept += 1
+    return kept
+
+
+# ---- end of search effort ------------------------------------------------------------------
 
 
 @_template(**_PART)
@@ -555,6 +643,11 @@ def decide(
         (workspace.separated, workspace.offered, workspace.chance),
     )
     separated = workspace.separated[:n_sep]
+    if market.searching:  # search effort: thin the candidates screened at its cap
+        candidates = workspace.offered[:n_off]
+        n_off = thin_offered(
+            step, candidates, state, hiring, headcount, market, ties, offsets, context
+        )
     offered = workspace.offered[:n_off]
     chance = workspace.chance[:n_opp]
     rows, to, offer_pay, n, room = make_offers(
