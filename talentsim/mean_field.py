@@ -514,9 +514,9 @@ class _System:
             moves = surviving[..., None] * r.offer_employed * taken
             accepted_any = r.offer_employed * taken.sum(axis=-1)  # (cohort, type, lab, class)
         else:
-            offer_employed = self._searched_offers(offer, stay, pi_lab, turmoil, r)
-            moves = surviving[..., None] * offer_employed[..., None] * taken
-            accepted_any = offer_employed * taken.sum(axis=-1)
+            from_lab = self._searched_offers(offer, stay, pi_lab, turmoil, r)  # π included
+            moves = surviving[..., None] * from_lab * accept
+            accepted_any = (from_lab * accept).sum(axis=-1)
         leave = _accept(at_pool[:, :, None, None] - stay, self.noise)
         free = surviving * (1.0 - accepted_any) if r.sequential else x
         exits = free * r.opportunity * leave
@@ -549,24 +549,30 @@ class _System:
         turmoil: np.ndarray,
         r: _Rates,
     ) -> np.ndarray:
-        """Offers to the employed with search effort, per (cohort, type, lab, class).
+        """Offers to the employed with search effort, per (cohort, type, lab, class, to lab).
 
         The simulation's rule (:func:`talentsim.compiled.search.offer_effort`) on each state:
-        the gap is the mean gain of an offer, ``Σ_j π(i→j)·offer_j − stay``, π the offering
-        lab's probability (recruiting intensity among the other labs that hire), 0 if none.
-        A rate (ODE) or the step's probability ``1 − exp(−λ_e·effort·dt)`` (steps).
+        with ``search.gap = "offer"`` the gap of an offer from lab ``j`` is its gain,
+        ``offer_j − stay``; with ``"market"`` it is the mean gain ``Σ_j π(i→j)·offer_j −
+        stay`` (π the offering lab's probability, 0 if no other lab hires). A rate (ODE) or
+        the step's probability ``1 − exp(−λ_e·effort·dt)`` (steps) that an offer comes from
+        each lab is returned, π included (the last axis sums to the offer's rate or chance).
         """
         search = self.search
         assert search is not None
-        lab_offers = np.einsum("ij,ctj->cti", pi_lab, offer)  # (cohort, type, lab)
-        anyone = pi_lab.sum(axis=1) > 0  # another lab hires
-        gap = np.where(anyone[None, None, :, None], lab_offers[..., None] - stay, 0.0)
-        exponent = search.gap_sensitivity * gap + search.turmoil_sensitivity * turmoil[:, None]
+        if search.gap == "market":
+            lab_offers = np.einsum("ij,ctj->cti", pi_lab, offer)  # (cohort, type, lab)
+            anyone = pi_lab.sum(axis=1) > 0  # another lab hires
+            gap = np.where(anyone[None, None, :, None], lab_offers[..., None] - stay, 0.0)
+            gap = gap[..., None]  # the same for every offering lab
+        else:
+            gap = offer[:, :, None, None, :] - stay[..., None]
+        exponent = search.gap_sensitivity * gap
+        exponent = exponent + search.turmoil_sensitivity * turmoil[:, None, None]
         effort = np.clip(np.exp(np.minimum(exponent, 700.0)), search.effort_min, search.effort_max)
         rate = self.rates[1]
-        if r.sequential:
-            return -np.expm1(-effort * (rate * self.dt))
-        return rate * effort
+        chance = -np.expm1(-effort * (rate * self.dt)) if r.sequential else rate * effort
+        return chance * pi_lab[None, None, :, None, :]
 
     def _check_capacity(
         self, arrivals: np.ndarray, room: np.ndarray, time: float, x: np.ndarray

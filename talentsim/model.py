@@ -456,6 +456,7 @@ class TalentModel(mesa.Model):
             counter_offers=bool(spec.mechanisms.counter_offers),
             searching=bool(search.on),
             gap_sensitivity=float(search.gap_sensitivity),
+            gap_over_market=search.gap == "market",
             turmoil_sensitivity=float(search.turmoil_sensitivity),
             effort_min=float(search.effort_min),
             effort_max=float(search.effort_max),

@@ -321,11 +321,12 @@ class Search(BaseModel):
 
     An employed researcher ``r`` at lab ``h`` receives offers at rate
     ``offer_rate_employed × effort``, with ``effort = clip(exp(gap_sensitivity · gap +
-    turmoil_sensitivity · turmoil_h), effort_min, effort_max)``: ``gap`` is the mean utility
-    gain of moving to the labs that hire (weighted by recruiting intensity, at the pay each
-    would offer, before the switching cost and the choice noise) and ``turmoil_h`` the lab's
-    turmoil. Both sensitivities 0 (the default) switch it off: effort 1 for everyone. See
-    ``docs/model.md`` (search effort); after Christensen et al. (2005).
+    turmoil_sensitivity · turmoil_h), effort_min, effort_max)``: ``gap`` is the utility gain
+    of moving (at the pay offered, before the switching cost and the choice noise) to the lab
+    whose offer would come (``gap = "offer"``) or its mean over the labs that hire, weighted
+    by recruiting intensity (``"market"``), and ``turmoil_h`` the lab's turmoil. Both
+    sensitivities 0 (the default) switch it off: effort 1 for everyone. See
+    ``docs/model.md`` (7.2.1 Search effort); after Christensen et al. (2005).
     """
 
     model_config = _STRICT
@@ -337,6 +338,16 @@ class Search(BaseModel):
             "How search effort rises with how much better the market looks than one's job: "
             "effort × exp(gap_sensitivity) per utility unit of mean gain from moving (falls "
             "for a negative gain). Unit: per utility unit; 0 means off."
+        ),
+    )
+    gap: Literal["offer", "market"] = Field(
+        default="offer",
+        description=(
+            'What the gap measures: the utility gain of the offer that would come ("offer": '
+            "effort directed at each lab by its gain; one utility evaluation per candidate) or "
+            "the mean gain over the labs that hire, weighted by recruiting intensity "
+            '("market": one evaluation per hiring lab per candidate, so its cost grows '
+            "with the number of labs)."
         ),
     )
     turmoil_sensitivity: float = Field(

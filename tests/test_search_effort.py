@@ -39,9 +39,17 @@ PAY_ONLY = {
 
 
 def quiet_market(
-    *, search: dict[str, Any] | None, turmoil: float = 0.0, rival_pay: float = 1.0
+    *,
+    search: dict[str, Any] | None,
+    turmoil: float = 0.0,
+    rival_pay: float | tuple[float, ...] = 1.0,
 ) -> dict[str, Any]:
-    """Staff at lab A; only lab B makes offers; nobody moves, separates or leaves."""
+    """Staff at lab A; only the rival labs make offers; nobody moves, separates or leaves.
+
+    One rival lab per pay level in ``rival_pay`` (B, C, ...), all hiring with the same
+    recruiting intensity.
+    """
+    rivals = rival_pay if isinstance(rival_pay, tuple) else (rival_pay,)
     data: dict[str, Any] = {
         "name": "quiet",
         "time": {"step": "1w", "duration": "1y"},
@@ -56,7 +64,10 @@ def quiet_market(
         "outside": {"opportunity_rate": "0/year", "retirement_rate": "0/year"},
         "labs": {
             "A": {"pay_level": 1.0, "turmoil": turmoil, "recovery_half_life": "2y"},
-            "B": {"pay_level": rival_pay, "capacity": 10 * STAFF},
+            **{
+                "BCDEFG"[k]: {"pay_level": pay, "capacity": 10 * STAFF}
+                for k, pay in enumerate(rivals)
+            },
         },
         "cohorts": {
             "staff": {
@@ -71,41 +82,57 @@ def quiet_market(
     return data
 
 
-def expected_effort(model: ts.TalentModel, step: int, search: dict[str, float]) -> np.ndarray:
-    """Each of lab A's staff's effort in ``step``, from the formula (pay term only)."""
+def offer_chance(model: ts.TalentModel, step: int, search: dict[str, Any]) -> np.ndarray:
+    """Each of lab A's staff's chance of an offer from each rival lab in ``step`` (formula).
+
+    Shape (rival lab, researcher); pay is the only utility term.
+
+    Every rival lab hires with the same intensity, so each makes the offer with equal
+    probability; the gain of moving to lab j is ``w_pay · log(pay offered / pay now)``.
+    """
     pop = model.population
     at_a = pop.view("location") == 0
     w_pay = pop.view("w_pay")[at_a]
     pay = pop.view("pay")[at_a]
-    offer = model.lab_state.pay_level[1] * pop.view("market_value")[at_a]
-    gap = w_pay * (np.log(offer) - np.log(pay))  # one hiring lab: the mean is its gain
+    offers = model.lab_state.pay_level[1:, None] * pop.view("market_value")[at_a][None, :]
+    gains = w_pay * (np.log(offers) - np.log(pay))  # (rival lab, researcher)
     turmoil = model.turmoil_history[step - 1, 0]  # during the step: as the previous one ended
-    exponent = search.get("gap_sensitivity", 0.0) * gap
+    if search.get("gap", "offer") == "market":
+        gains = gains.mean(axis=0, keepdims=True)  # the effort of the mean gain, any offer
+    exponent = search.get("gap_sensitivity", 0.0) * gains
     exponent = exponent + search.get("turmoil_sensitivity", 0.0) * turmoil
-    return np.clip(np.exp(exponent), search.get("effort_min", 0.0), search.get("effort_max", 3.0))
+    effort = np.clip(np.exp(exponent), search.get("effort_min", 0.0), search.get("effort_max", 3.0))
+    chance = -np.expm1(-effort * RATE * model.dt)
+    return np.broadcast_to(chance, offers.shape) / offers.shape[0]  # π_j = 1 / rivals
 
 
-def offers_against_formula(data: dict[str, Any]) -> tuple[float, float, float, int]:
-    """Offers to lab A's staff over all seeds: observed, expected, variance, person-steps."""
-    observed = expected = variance = 0.0
+def offers_against_formula(data: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Offers to lab A's staff over all seeds, per rival lab: observed, expected, variance.
+
+    And the person-steps of A's staff. An offer comes from one lab at most, so the offers
+    from one lab are a sum of independent Bernoulli draws across researchers and steps.
+    """
+    n_rivals = len(data["labs"]) - 1
+    observed, expected, variance = np.zeros(n_rivals), np.zeros(n_rivals), np.zeros(n_rivals)
     person_steps = 0
+    offers = ts.model.FLOWS.index("offers")
     for seed in SEEDS:
         model = ts.TalentModel(ts.Scenario.from_dict(data), seed=seed)
         for step in range(1, model.n_steps + 1):
-            effort = expected_effort(model, step, data["search"])
-            p = -np.expm1(-effort * RATE * model.dt)
+            p = offer_chance(model, step, data["search"])
             model.step()
-            observed += model.flow_history[step, ts.model.FLOWS.index("offers"), 1]
-            expected += p.sum()
-            variance += (p * (1 - p)).sum()
-            person_steps += p.shape[0]
+            observed += model.flow_history[step, offers, 1 : 1 + n_rivals]
+            expected += p.sum(axis=1)
+            variance += (p * (1 - p)).sum(axis=1)
+            person_steps += p.shape[1]
         # nobody moved: A's staff were the same people all along
         assert model.headcount_history[model.n_steps, 0] == STAFF
     return observed, expected, variance, person_steps
 
 
-def z_score(observed: float, expected: float, variance: float) -> float:
-    return (observed - expected) / np.sqrt(variance)
+def z_score(observed: np.ndarray, expected: np.ndarray, variance: np.ndarray) -> float:
+    """The largest |z| over the rival labs."""
+    return float(np.max(np.abs((observed - expected) / np.sqrt(variance))))
 
 
 @pytest.mark.parametrize("turmoil", [0.0, 0.5, 1.5])
@@ -113,21 +140,29 @@ def test_arrival_rate_matches_the_formula_with_turmoil(turmoil: float) -> None:
     search = {"turmoil_sensitivity": 0.8, "effort_max": 3.0}
     data = quiet_market(search=search, turmoil=turmoil)
     observed, expected, variance, _ = offers_against_formula(data)
-    assert abs(z_score(observed, expected, variance)) < 4, (observed, expected)
+    assert z_score(observed, expected, variance) < 4, (observed, expected)
 
 
-@pytest.mark.parametrize("rival_pay", [0.6, 1.0, 1.3, 2.0])
-def test_arrival_rate_matches_the_formula_with_the_gap(rival_pay: float) -> None:
-    # pay weights uniform on [0, 4]: gaps spread over the clip range at both ends
-    search = {"gap_sensitivity": 1.5, "effort_min": 0.3, "effort_max": 2.5}
+@pytest.mark.parametrize("gap", ["offer", "market"])
+@pytest.mark.parametrize("rival_pay", [0.6, 1.0, 1.3, 2.0, (0.7, 1.8)])
+def test_arrival_rate_matches_the_formula_with_the_gap(
+    rival_pay: float | tuple[float, ...], gap: str
+) -> None:
+    # pay weights uniform on [0, 4]: gaps spread over the clip range at both ends; with two
+    # rivals, the two gap rules differ (the mean of efforts against the effort of the mean)
+    search = {"gap": gap, "gap_sensitivity": 1.5, "effort_min": 0.3, "effort_max": 2.5}
     data = quiet_market(search=search, rival_pay=rival_pay)
     observed, expected, variance, _ = offers_against_formula(data)
-    assert abs(z_score(observed, expected, variance)) < 4, (observed, expected)
+    assert z_score(observed, expected, variance) < 4, (observed, expected)
+    if isinstance(rival_pay, tuple):  # the test tells the two rules apart
+        other = {**search, "gap": "market" if gap == "offer" else "offer"}
+        _, wrong, _, _ = offers_against_formula(quiet_market(search=other, rival_pay=rival_pay))
+        assert z_score(observed, wrong, variance) > 4, (observed, expected, wrong)
 
 
 def offers_per_person_year(data: dict[str, Any]) -> float:
     observed, _, _, person_steps = offers_against_formula(data)
-    return observed / (person_steps / 52)
+    return float(observed.sum()) / (person_steps / 52)
 
 
 def test_offers_per_person_rise_with_turmoil_and_with_the_gap() -> None:
@@ -182,6 +217,7 @@ def test_effort_one_gives_the_same_offers_as_off() -> None:
         ("turmoil_sensitivity", -0.5, "turmoil_sensitivity"),
         ("turmoil_sensitivity", "high", "turmoil_sensitivity"),
         ("effort", 2.0, "effort"),
+        ("gap", "mean", "gap"),
     ],
 )
 def test_bad_values_are_refused_naming_the_field(field: str, value: Any, message: str) -> None:
@@ -191,7 +227,7 @@ def test_bad_values_are_refused_naming_the_field(field: str, value: Any, message
 
 
 def pool_market(search: dict[str, Any] | None) -> dict[str, Any]:
-    """Moves happen: two labs, a pool, no mechanism the mean field refuses."""
+    """Moves happen: three labs, a pool, no mechanism the mean field refuses."""
     data = {
         "name": "searching",
         "time": {"step": "1w", "duration": "2y"},
@@ -207,10 +243,12 @@ def pool_market(search: dict[str, Any] | None) -> dict[str, Any]:
         "labs": {
             "A": {"pay_level": 1.0, "turmoil": 1.0, "recovery_half_life": "1y"},
             "B": {"pay_level": 1.3},
+            "C": {"pay_level": 0.8},
         },
         "cohorts": {
             "a": {"size": 3000, "lab": "A", "weights": {"pay": 1.0, "stability": 0.3}},
             "b": {"size": 1500, "lab": "B", "weights": {"pay": 1.0, "stability": 0.3}},
+            "c": {"size": 1000, "lab": "C", "weights": {"pay": 1.0, "stability": 0.3}},
             "pool": {"size": 500, "lab": "outside", "weights": {"pay": 1.0, "stability": 0.3}},
         },
     }
@@ -219,9 +257,10 @@ def pool_market(search: dict[str, Any] | None) -> dict[str, Any]:
     return data
 
 
-def test_mean_field_follows_search_effort() -> None:
-    """The mean field's discrete mode matches simulated quits with search effort on."""
-    search = {"gap_sensitivity": 1.0, "turmoil_sensitivity": 0.7, "effort_max": 3.0}
+@pytest.mark.parametrize("gap", ["offer", "market"])
+def test_mean_field_follows_search_effort(gap: str) -> None:
+    """The mean field's discrete mode matches simulated flows with search effort on."""
+    search = {"gap": gap, "gap_sensitivity": 1.0, "turmoil_sensitivity": 0.7, "effort_max": 3.0}
     scenario = ts.Scenario.from_dict(pool_market(search))
     plain = meanfield(ts.Scenario.from_dict(pool_market(None)), method="steps")
     solved = meanfield(scenario, method="steps")

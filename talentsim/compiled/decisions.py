@@ -220,64 +220,67 @@ def offered_pay(hiring, state, r, j, premium):  # pragma: no cover - compiled
 
 
 @_template(**_HELPER)
-def search_effort(r, here, state, hiring, market, weight, ties, pair, context):  # pragma: no cover
-    """Search effort of researcher ``r`` employed at lab ``here`` (see compiled.search).
+def market_gap(r, here, state, hiring, weight, ties, scratch, context):  # pragma: no cover
+    """The mean utility gain of moving from lab ``here`` to the labs that hire (``"market"``).
 
-    The gap is the mean utility gain of moving to the labs that hire (``weight``: recruiting
-    intensity, 0 for a lab that does not hire and for ``here``), weighted by ``weight``, at
-    the pay each would offer (:func:`offered_pay`), before the switching cost and the choice
-    noise; 0 when no other lab hires. ``pair`` is scratch, shape ``(N_TERMS, 2)``.
+    Weighted by ``weight`` (recruiting intensity, 0 for a lab that does not hire), over the
+    labs other than ``here``, at the pay each would offer (:func:`offered_pay`); 0 when no
+    other lab hires. ``scratch`` is ``(pair, shares)``: shapes ``(N_TERMS, 2)`` and
+    ``(n_labs + 1,)``.
     """
-    gap = 0.0
-    if market.gap_sensitivity > 0:
+    pair, shares = scratch
+    n_labs = weight.shape[0]
+    total_weight = 0.0
+    for j in range(n_labs):
+        if j != here:
+            total_weight += weight[j]
+    if not total_weight > 0:
+        return 0.0
+    shares[:] = 0.0
+    if context.ties_on and r < ties.indptr.shape[0] - 1:  # r's tie shares, in one pass
         location = context.researchers.location
-        total_weight = 0.0
-        for j in range(weight.shape[0]):
-            if j != here:
-                total_weight += weight[j]
-        if total_weight > 0:
-            share_here = 0.0
-            if context.ties_on:
-                share_here = tie_pair(ties.indptr, ties.indices, location, r, here, here)[0]
-            terms_at(pair, 0, r, here, state.pay[r], share_here, context)
-            staying = 0.0
-            for t in range(N_TERMS):
-                staying += pair[t, 0]
-            for j in range(weight.shape[0]):
-                if j == here or weight[j] == 0:
-                    continue
-                share_there = 0.0
-                if context.ties_on:
-                    share_there = tie_pair(ties.indptr, ties.indices, location, r, j, j)[0]
-                there_pay = offered_pay(hiring, state, r, j, hiring.new_hire_premium[j])
-                terms_at(pair, 1, r, j, there_pay, share_there, context)
-                moving = 0.0
-                for t in range(N_TERMS):
-                    moving += pair[t, 1]
-                gap += weight[j] * (moving - staying)
-            gap /= total_weight
-    return offer_effort(
-        gap,
-        context.labs.turmoil[here],
-        market.gap_sensitivity,
-        market.turmoil_sensitivity,
-        market.effort_min,
-        market.effort_max,
-    )
+        degree = 0
+        for entry in range(ties.indptr[r], ties.indptr[r + 1]):
+            if ties.indices[entry] < 0:  # room left for ties to come
+                break
+            where = location[ties.indices[entry]]
+            if where >= 0:  # (not GONE)
+                degree += 1
+                shares[where] += 1.0
+        if degree > 0:
+            shares /= degree
+    terms_at(pair, 0, r, here, state.pay[r], shares[here], context)
+    staying = 0.0
+    for t in range(N_TERMS):
+        staying += pair[t, 0]
+    gap = 0.0
+    for j in range(n_labs):
+        if j == here or weight[j] == 0:
+            continue
+        there_pay = offered_pay(hiring, state, r, j, hiring.new_hire_premium[j])
+        terms_at(pair, 1, r, j, there_pay, shares[j], context)
+        moving = 0.0
+        for t in range(N_TERMS):
+            moving += pair[t, 1]
+        gap += weight[j] * (moving - staying)
+    return gap / total_weight
 
 
 @_template(**_PART)
 def thin_offered(
     step, offered, state, hiring, headcount, market, ties, offsets, context
 ):  # pragma: no cover - compiled
-    """Keep the employed offer candidates whose effort brings an offer (thinning, exact).
+    """Keep the employed offer candidates whose search effort brings an offer (exact thinning).
 
     The first pass screened the employed at ``p(effort_max)``, ``p(x) = 1 − exp(−x ·
     offer_rate_step)``, with the uniform ``u`` of the offer draw; a candidate keeps the offer
     iff ``u < p(effort)``: given ``u < p(effort_max)`` that has probability ``p(effort) /
     p(effort_max)``, so the offer comes with probability ``p(effort)``, and effort is computed
-    only for candidates. Researchers in the pool keep theirs. ``offered`` is compacted in
-    place; returns how many are kept.
+    only for candidates. The gap is the utility gain of the offer the candidate would get
+    (the lab the ``offer_lab`` draw picks, as :func:`make_offers` will) or, with
+    ``market.gap_over_market``, :func:`market_gap`; before the switching cost and the choice
+    noise, 0 without a lab to offer. Researchers in the pool keep theirs. ``offered`` is
+    compacted in place; returns how many are kept.
     """
     location = state.location
     n_labs = hiring.pay_level.shape[0]
@@ -285,13 +288,32 @@ def thin_offered(
     for j in range(n_labs):  # the labs that make offers this step (as make_offers)
         hires = hiring.capacity[j] - headcount[j] >= 1 and hiring.frozen_until[j] < step
         weight[j] = hiring.recruiting_intensity[j] if hires else 0.0
+    cumulative = np.cumsum(weight)
     pair = np.empty((N_TERMS, 2))
+    gains = np.empty((N_TERMS, 1))
+    scratch = (pair, np.empty(n_labs + 1))
     kept = 0
     for k in range(offered.shape[0]):
         r = offered[k]
         here = location[r]
         if here < n_labs:
-            effort = search_effort(r, here, state, hiring, market, weight, ties, pair, context)
+            gap = 0.0
+            if market.gap_sensitivity > 0 and market.gap_over_market:
+                gap = market_gap(r, here, state, hiring, weight, ties, scratch, context)
+            elif market.gap_sensitivity > 0:
+                draw = uniform_at(np.uint64(r), offsets[OFFER_LAB])
+                j, has_offer = offer_lab(here, weight, cumulative, draw)
+                if has_offer:
+                    there_pay = offered_pay(hiring, state, r, j, hiring.new_hire_premium[j])
+                    gap = gain(gains, 0, r, here, state.pay[r], j, there_pay, ties, pair, context)
+            effort = offer_effort(
+                gap,
+                context.labs.turmoil[here],
+                market.gap_sensitivity,
+                market.turmoil_sensitivity,
+                market.effort_min,
+                market.effort_max,
+            )
             p_offer = -np.expm1(-effort * market.offer_rate_step)
             if not uniform_at(np.uint64(r), offsets[OFFER_DRAW]) < p_offer:
                 continue

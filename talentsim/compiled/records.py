@@ -93,6 +93,8 @@ class Market(NamedTuple):
     searching: bool
     """Whether search effort varies (``search.on``); False: effort 1, no extra work."""
     gap_sensitivity: float
+    gap_over_market: bool
+    """The gap is the mean gain over the labs that hire (else that of the offer to come)."""
     turmoil_sensitivity: float
     effort_min: float
     effort_max: float
