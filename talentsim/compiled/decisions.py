@@ -268,7 +268,7 @@ def market_gap(r, here, state, hiring, weight, ties, scratch, context):  # pragm
 
 @_template(**_PART)
 def thin_offered(
-    step, offered, state, hiring, headcount, market, ties, offsets, context
+    step, offered, state, hiring, headcount, market, ties, offsets, context, decided
 ):  # pragma: no cover - compiled
     """Keep the employed offer candidates whose search effort brings an offer (exact thinning).
 
@@ -292,29 +292,49 @@ def thin_offered(
     pair = np.empty((N_TERMS, 2))
     gains = np.empty((N_TERMS, 1))
     scratch = (pair, np.empty(n_labs + 1))
+    # Without the gap, effort is the lab's: each lab's chance of an offer, once a step.
+    lab_chance = np.empty(n_labs)
+    for h in range(n_labs):
+        effort = offer_effort(
+            0.0,
+            context.labs.turmoil[h],
+            0.0,
+            market.turmoil_sensitivity,
+            market.effort_min,
+            market.effort_max,
+        )
+        lab_chance[h] = -np.expm1(-effort * market.offer_rate_step)
     kept = 0
     for k in range(offered.shape[0]):
+        if market.gap_sensitivity > 0:
+            fetch_ahead(offered, k, decided, context)
+            if k + AHEAD < offered.shape[0]:
+                prefetch((state.market_value, ties.indptr), offered[k + AHEAD])
         r = offered[k]
         here = location[r]
         if here < n_labs:
-            gap = 0.0
-            if market.gap_sensitivity > 0 and market.gap_over_market:
-                gap = market_gap(r, here, state, hiring, weight, ties, scratch, context)
-            elif market.gap_sensitivity > 0:
-                draw = uniform_at(np.uint64(r), offsets[OFFER_LAB])
-                j, has_offer = offer_lab(here, weight, cumulative, draw)
-                if has_offer:
-                    there_pay = offered_pay(hiring, state, r, j, hiring.new_hire_premium[j])
-                    gap = gain(gains, 0, r, here, state.pay[r], j, there_pay, ties, pair, context)
-            effort = offer_effort(
-                gap,
-                context.labs.turmoil[here],
-                market.gap_sensitivity,
-                market.turmoil_sensitivity,
-                market.effort_min,
-                market.effort_max,
-            )
-            p_offer = -np.expm1(-effort * market.offer_rate_step)
+            p_offer = lab_chance[here]
+            if market.gap_sensitivity > 0:
+                gap = 0.0
+                if market.gap_over_market:
+                    gap = market_gap(r, here, state, hiring, weight, ties, scratch, context)
+                else:
+                    draw = uniform_at(np.uint64(r), offsets[OFFER_LAB])
+                    j, has_offer = offer_lab(here, weight, cumulative, draw)
+                    if has_offer:
+                        there_pay = offered_pay(hiring, state, r, j, hiring.new_hire_premium[j])
+                        gap = gain(
+                            gains, 0, r, here, state.pay[r], j, there_pay, ties, pair, context
+                        )
+                effort = offer_effort(
+                    gap,
+                    context.labs.turmoil[here],
+                    market.gap_sensitivity,
+                    market.turmoil_sensitivity,
+                    market.effort_min,
+                    market.effort_max,
+                )
+                p_offer = -np.expm1(-effort * market.offer_rate_step)
             if not uniform_at(np.uint64(r), offsets[OFFER_DRAW]) < p_offer:
                 continue
         offered[kept] = r
@@ -668,7 +688,16 @@ def decide(
     if market.searching:  # search effort: thin the candidates screened at its cap
         candidates = workspace.offered[:n_off]
         n_off = thin_offered(
-            step, candidates, state, hiring, headcount, market, ties, offsets, context
+            step,
+            candidates,
+            state,
+            hiring,
+            headcount,
+            market,
+            ties,
+            offsets,
+            context,
+            workspace.decided,
         )
     offered = workspace.offered[:n_off]
     chance = workspace.chance[:n_opp]
