@@ -36,6 +36,7 @@ def test_the_speed_benchmark_runs_and_writes_its_figures(tmp_path: Path) -> None
     assert figures["bare_kernel"]["ratio"] > 0
     assert figures["million"]["peak_mib"] > 0 and figures["million"]["run_s"] > 0
     assert figures["overhead"]["microseconds_per_step"] > 0
+    assert figures["search_effort"]["ratio"] > 0
     assert (tmp_path / "performance_quick.csv").stat().st_size > 0
 
 
