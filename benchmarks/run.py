@@ -426,22 +426,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--search-only", action="store_true", help="only 7, search effort")
     args = parser.parse_args(argv)
     quick = args.quick
-    if args.search_only:
-        print("7. the cost of search effort")
-        figures = {"search_effort": search_effort(20_000 if quick else 1_000_000, 12)}
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        name = "search_effort_quick" if quick else "search_effort"
-        (out / f"{name}.json").write_text(json.dumps(figures, indent=2), encoding="utf-8")
-        return figures
-    if args.network_only:
-        print("6. the cost of a living colleague network")
-        figures = {"living_network": living_network(20_000 if quick else 1_000_000, 12)}
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        name = "living_network_quick" if quick else "living_network"
-        (out / f"{name}.json").write_text(json.dumps(figures, indent=2), encoding="utf-8")
-        return figures
+    only = {
+        "living_network": ("6. the cost of a living colleague network", living_network),
+        "search_effort": ("7. the cost of search effort", search_effort),
+    }
+    for key, wanted in (("living_network", args.network_only), ("search_effort", args.search_only)):
+        if wanted:
+            title, benchmark = only[key]
+            print(title)
+            figures = {key: benchmark(20_000 if quick else 1_000_000, 12)}
+            out = Path(args.out)
+            out.mkdir(parents=True, exist_ok=True)
+            name = f"{key}_quick" if quick else key
+            (out / f"{name}.json").write_text(json.dumps(figures, indent=2), encoding="utf-8")
+            return figures
     figures: dict[str, Any] = {
         "machine": {
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
