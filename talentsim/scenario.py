@@ -336,8 +336,8 @@ class Search(BaseModel):
         le=100,
         description=(
             "How search effort rises with how much better the market looks than one's job: "
-            "effort × exp(gap_sensitivity) per utility unit of mean gain from moving (falls "
-            "for a negative gain). Unit: per utility unit; 0 means off."
+            "effort × exp(gap_sensitivity) per utility unit of gain from moving (see gap; "
+            "falls for a negative gain). Unit: per utility unit; 0 means off."
         ),
     )
     gap: Literal["offer", "market"] = Field(
