@@ -17,8 +17,11 @@ ratio of two timings taken side by side):
    researchers with and without it, time per step as a ratio (target at 10^6: at most 1.2;
    each repeat's ratio as the spread), the extra model-creation time (the set-up network
    drawn by the formation rule), and the peak memory of each (in a child process).
+7. the cost of search effort (``[search]``: offer rates that rise with the gap and with
+   turmoil): the flagship scaled to 10^6 researchers with and without it, time per step as a
+   ratio (target: at most 1.2), with the offers made per step in each.
 
-Usage: python benchmarks/run.py [--quick] [--skip-million] [--network-only]
+Usage: python benchmarks/run.py [--quick] [--skip-million] [--network-only] [--search-only]
 [--out benchmarks/results]
 Writes ``performance.json`` and ``performance.csv`` and prints a table.
 """
@@ -416,6 +419,58 @@ def living_networks(quick: bool) -> list[dict[str, Any]]:
     return [living_network(n, 12) for n in sizes]
 
 
+SEARCH_EFFORT = {"gap_sensitivity": 1.0, "turmoil_sensitivity": 0.5, "effort_max": 3.0}
+"""The search effort the benchmark turns on (the default cap, 3: candidates at 3 × λ_e)."""
+
+
+def search_effort(n: int, steps: int, repeats: int = 2) -> dict[str, Any]:
+    """Time per step of the scaled flagship with search effort against the same without.
+
+    As :func:`living_network`: the variants alternate ``repeats`` times, each timed twice over
+    ``steps`` steps after 9 warm-up steps, and the ratio is of the best times. The offers made
+    per step are reported too: with effort on there are more (and so more decisions), which
+    is the mechanism's effect, not overhead.
+    """
+    plain = scaled_flagship(n, 20, duration="10y")
+    data = plain.to_dict()
+    data["search"] = SEARCH_EFFORT
+    searching = ts.Scenario.from_dict(data, source="search effort")
+    offers = ts.model.FLOWS.index("offers")
+    best = {"off": math.inf, "on": math.inf}
+    per_step = {"off": 0.0, "on": 0.0}
+    for _ in range(repeats):
+        for name, scenario in (("off", plain), ("on", searching)):
+            model = ts.TalentModel(scenario, seed=1)
+            model.run(8)
+            best[name] = min(best[name], seconds_per_step(model, steps, repeats=2))
+            k = model.steps
+            per_step[name] = float(model.flow_history[1 : k + 1, offers].sum() / k)
+            del model
+    ratio = best["on"] / best["off"]
+    print(
+        f"  N={n:,}: {best['off'] * 1e3:.0f} ms/step off, {best['on'] * 1e3:.0f} ms/step "
+        f"with search effort, ratio {ratio:.3f} (target <= 1.2); offers per step "
+        f"{per_step['off']:,.0f} off, {per_step['on']:,.0f} on",
+        flush=True,
+    )
+    return {
+        "N": n,
+        "steps": steps,
+        "search": SEARCH_EFFORT,
+        "seconds_per_step_off": best["off"],
+        "seconds_per_step_on": best["on"],
+        "ratio": ratio,
+        "offers_per_step_off": per_step["off"],
+        "offers_per_step_on": per_step["on"],
+        "target": 1.2,
+    }
+
+
+def _search_efforts(quick: bool) -> dict[str, Any]:
+    """:func:`search_effort` at 10^6 researchers (2·10^4 for a smoke check)."""
+    return search_effort(20_000 if quick else 1_000_000, 12)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run every benchmark and write the figures."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -425,16 +480,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--network-only", action="store_true", help="only 6, the living network's cost"
     )
+    parser.add_argument("--search-only", action="store_true", help="only 7, search effort")
     args = parser.parse_args(argv)
     quick = args.quick
-    if args.network_only:
-        print("6. the cost of a living colleague network")
-        figures = {"living_network": living_networks(quick)}
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        name = "living_network_quick" if quick else "living_network"
-        (out / f"{name}.json").write_text(json.dumps(figures, indent=2), encoding="utf-8")
-        return figures
+    only = {
+        "living_network": ("6. the cost of a living colleague network", living_networks),
+        "search_effort": ("7. the cost of search effort", _search_efforts),
+    }
+    for key, wanted in (("living_network", args.network_only), ("search_effort", args.search_only)):
+        if wanted:
+            title, benchmark = only[key]
+            print(title)
+            figures = {key: benchmark(quick)}
+            out = Path(args.out)
+            out.mkdir(parents=True, exist_ok=True)
+            name = f"{key}_quick" if quick else key
+            (out / f"{name}.json").write_text(json.dumps(figures, indent=2), encoding="utf-8")
+            return figures
     figures: dict[str, Any] = {
         "machine": {
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
@@ -461,6 +523,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     figures["overhead"] = overhead()
     print("6. the cost of a living colleague network")
     figures["living_network"] = living_networks(quick)
+    print("7. the cost of search effort")
+    figures["search_effort"] = _search_efforts(quick)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     name = "performance_quick" if quick else "performance"

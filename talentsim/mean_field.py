@@ -438,6 +438,8 @@ class _System:
                 self.x0[c, :, code[cohort.lab], 0] += cohort.size / k
         self.entry_rate = np.array([c.entry_rate for c in cohorts]) / k  # per type per year
         market, outside = spec.market, spec.outside
+        # Search effort (scenario [search]): each state's offer rate × its effort.
+        self.search = spec.search if spec.search.on else None
         self.rates = (
             market.separation_rate,
             market.offer_rate_employed,
@@ -508,8 +510,13 @@ class _System:
         accept = _accept(offer[:, :, None, None, :] - stay[..., None] - self.switching, self.noise)
         taken = pi_lab[None, None, :, None, :] * accept
         surviving = x * (1.0 - r.separation) if r.sequential else x
-        moves = surviving[..., None] * r.offer_employed * taken
-        accepted_any = r.offer_employed * taken.sum(axis=-1)  # (cohort, type, lab, class)
+        if self.search is None:
+            moves = surviving[..., None] * r.offer_employed * taken
+            accepted_any = r.offer_employed * taken.sum(axis=-1)  # (cohort, type, lab, class)
+        else:
+            from_lab = self._searched_offers(offer, stay, pi_lab, turmoil, r)  # π included
+            moves = surviving[..., None] * from_lab * accept
+            accepted_any = (from_lab * accept).sum(axis=-1)
         leave = _accept(at_pool[:, :, None, None] - stay, self.noise)
         free = surviving * (1.0 - accepted_any) if r.sequential else x
         exits = free * r.opportunity * leave
@@ -533,6 +540,39 @@ class _System:
             "separations": separations.sum(axis=(0, 1, 3)),
             "room": self.lab.capacity - headcount,
         }
+
+    def _searched_offers(
+        self,
+        offer: np.ndarray,
+        stay: np.ndarray,
+        pi_lab: np.ndarray,
+        turmoil: np.ndarray,
+        r: _Rates,
+    ) -> np.ndarray:
+        """Offers to the employed with search effort, per (cohort, type, lab, class, to lab).
+
+        The simulation's rule (:func:`talentsim.compiled.search.offer_effort`) on each state:
+        with ``search.gap = "offer"`` the gap of an offer from lab ``j`` is its gain,
+        ``offer_j − stay``; with ``"market"`` it is the mean gain ``Σ_j π(i→j)·offer_j −
+        stay`` (π the offering lab's probability, 0 if no other lab hires). A rate (ODE) or
+        the step's probability ``1 − exp(−λ_e·effort·dt)`` (steps) that an offer comes from
+        each lab is returned, π included (the last axis sums to the offer's rate or chance).
+        """
+        search = self.search
+        assert search is not None
+        if search.gap == "market":
+            lab_offers = np.einsum("ij,ctj->cti", pi_lab, offer)  # (cohort, type, lab)
+            anyone = pi_lab.sum(axis=1) > 0  # another lab hires
+            gap = np.where(anyone[None, None, :, None], lab_offers[..., None] - stay, 0.0)
+            gap = gap[..., None]  # the same for every offering lab
+        else:
+            gap = offer[:, :, None, None, :] - stay[..., None]
+        exponent = search.gap_sensitivity * gap
+        exponent = exponent + search.turmoil_sensitivity * turmoil[:, None, None]
+        effort = np.clip(np.exp(np.minimum(exponent, 700.0)), search.effort_min, search.effort_max)
+        rate = self.rates[1]
+        chance = -np.expm1(-effort * (rate * self.dt)) if r.sequential else rate * effort
+        return chance * pi_lab[None, None, :, None, :]
 
     def _check_capacity(
         self, arrivals: np.ndarray, room: np.ndarray, time: float, x: np.ndarray

@@ -9,8 +9,10 @@ Each step (length ``dt`` years, ``scenario.time.step``) covers the interval
 2. each lab's reference pay ratio (a quantile of its staff's pay / market value) and each
    researcher's share of colleague ties per place are taken from the start of the step;
 3. exogenous separations of employed researchers (lab → outside pool);
-4. offer: each employed researcher receives one with probability ``1 − exp(−λ_e·dt)``, each
-   researcher in the pool with ``1 − exp(−λ_u·dt)``; the offering lab is drawn in proportion to
+4. offer: each employed researcher receives one with probability ``1 − exp(−λ_e·e·dt)``,
+   ``e`` their search effort (1 unless the scenario's ``[search]`` is on; see
+   :func:`talentsim.compiled.search.offer_effort`), each researcher in the pool with
+   ``1 − exp(−λ_u·dt)``; the offering lab is drawn in proportion to
    recruiting intensity among labs with room that are not frozen, never the researcher's own;
    a poaching raid replaces the regular offers of the researchers it targets. A frozen lab
    makes no offer of any kind: a raid due while its lab is frozen is skipped (logged in
@@ -439,7 +441,16 @@ class TalentModel(mesa.Model):
     def _prepare_rates(self) -> None:
         spec, dt = self.spec, self.dt
         market, outside = spec.market, spec.outside
-        self._p_offer_employed = float(rate_to_probability(market.offer_rate_employed, dt))
+        search = spec.search
+        # With search effort the first pass screens the employed at its cap, and the step
+        # keeps each candidate with its own effort (compiled.decisions.thin_offered).
+        offer_rate_step = float(market.offer_rate_employed) * dt
+        effort_cap = float(search.effort_max) if search.on else 1.0
+        self._p_offer_employed = (
+            float(-np.expm1(-effort_cap * offer_rate_step))
+            if search.on
+            else float(rate_to_probability(market.offer_rate_employed, dt))
+        )
         self._p_offer_outside = float(rate_to_probability(market.offer_rate_outside, dt))
         self._p_separation = float(rate_to_probability(market.separation_rate, dt))
         self._p_opportunity = float(rate_to_probability(outside.opportunity_rate, dt))
@@ -479,6 +490,13 @@ class TalentModel(mesa.Model):
             p_opportunity=self._p_opportunity,
             reputation_decay=float(self.lab_state.reputation_decay),
             counter_offers=bool(spec.mechanisms.counter_offers),
+            searching=bool(search.on),
+            gap_sensitivity=float(search.gap_sensitivity),
+            gap_over_market=search.gap == "market",
+            turmoil_sensitivity=float(search.turmoil_sensitivity),
+            effort_min=float(search.effort_min),
+            effort_max=float(search.effort_max),
+            offer_rate_step=offer_rate_step,
         )
         self._market = tuple(market_record)  # (see _decide)
         self._no_reference = np.full(self.lab_state.n, np.nan)  # no fairness: no reference pay

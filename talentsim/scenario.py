@@ -311,6 +311,77 @@ class Market(BaseModel):
     )
 
 
+#: The largest search-effort cap: the step screens offer candidates at ``effort_max`` × the
+#: employed offer rate, so the cap bounds the work (and the compiled draws) per step.
+MAX_EFFORT = 20.0
+
+
+class Search(BaseModel):
+    """On-the-job search effort: how hard employed researchers look for offers.
+
+    An employed researcher ``r`` at lab ``h`` receives offers at rate
+    ``offer_rate_employed × effort``, with ``effort = clip(exp(gap_sensitivity · gap +
+    turmoil_sensitivity · turmoil_h), effort_min, effort_max)``: ``gap`` is the utility gain
+    of moving (at the pay offered, before the switching cost and the choice noise) to the lab
+    whose offer would come (``gap = "offer"``) or its mean over the labs that hire, weighted
+    by recruiting intensity (``"market"``), and ``turmoil_h`` the lab's turmoil. Both
+    sensitivities 0 (the default) switch it off: effort 1 for everyone. See
+    ``docs/model.md`` (7.2.1 Search effort); after Christensen et al. (2005).
+    """
+
+    model_config = _STRICT
+    gap_sensitivity: float = Field(
+        default=0.0,
+        ge=0,
+        le=100,
+        description=(
+            "How search effort rises with how much better the market looks than one's job: "
+            "effort × exp(gap_sensitivity) per utility unit of gain from moving (see gap; "
+            "falls for a negative gain). Unit: per utility unit; 0 means off."
+        ),
+    )
+    gap: Literal["offer", "market"] = Field(
+        default="offer",
+        description=(
+            'What the gap measures: the utility gain of the offer that would come ("offer": '
+            "effort directed at each lab by its gain; one utility evaluation per candidate) or "
+            "the mean gain over the labs that hire, weighted by recruiting intensity "
+            '("market": one evaluation per hiring lab per candidate, so its cost grows '
+            "with the number of labs)."
+        ),
+    )
+    turmoil_sensitivity: float = Field(
+        default=0.0,
+        ge=0,
+        le=100,
+        description=(
+            "How search effort rises with turmoil at one's lab: effort × "
+            "exp(turmoil_sensitivity) per unit of the lab's turmoil. Unit: per unit of "
+            "turmoil; 0 means off."
+        ),
+    )
+    effort_min: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Lowest search effort (a multiple of offer_rate_employed), 0–1.",
+    )
+    effort_max: float = Field(
+        default=3.0,
+        ge=1,
+        le=MAX_EFFORT,
+        description=(
+            f"Highest search effort (a multiple of offer_rate_employed), 1–{MAX_EFFORT:g}; "
+            "the step screens offer candidates at this multiple, so a high cap costs time."
+        ),
+    )
+
+    @property
+    def on(self) -> bool:
+        """Whether search effort varies (a sensitivity is not 0)."""
+        return self.gap_sensitivity > 0 or self.turmoil_sensitivity > 0
+
+
 class Network(BaseModel):
     """Colleague ties among researchers: drawn at set-up, and (optionally) living.
 
@@ -743,6 +814,9 @@ class Scenario(BaseModel):
     market: Market = Field(default_factory=Market, description="Offers and choice.")
     outside: OutsideOption = Field(default_factory=OutsideOption, description="Outside option.")
     network: Network = Field(default_factory=Network, description="Colleague ties.")
+    search: Search = Field(
+        default_factory=Search, description="On-the-job search effort (off by default)."
+    )
     labs: dict[str, Lab] = Field(description="Labs by name (at least one).")
     cohorts: dict[str, Cohort] = Field(description="Cohorts of researchers by name.")
     events: list[Event] = Field(default_factory=list, description="Scheduled events.")

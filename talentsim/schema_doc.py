@@ -28,6 +28,7 @@ from talentsim.scenario import (
     PoachingRaid,
     Reorganisation,
     Scenario,
+    Search,
     TimeSettings,
     Uniform,
 )
@@ -48,6 +49,11 @@ def sections() -> list[tuple[str, type[BaseModel], str]]:
             "[network]",
             Network,
             "Colleague ties: drawn at set-up, and living if asked (the peer term).",
+        ),
+        (
+            "[search]",
+            Search,
+            "On-the-job search effort: offers arrive faster for the dissatisfied (off by default).",
         ),
         ("[labs.NAME]", Lab, "One table per lab; NAME is how overrides and events address it."),
         ("[cohorts.NAME]", Cohort, "One table per cohort of researchers."),

@@ -30,6 +30,7 @@ LAYERS: list[tuple[str, ...]] = [
         "compiled.offers",
         "compiled.ties",
         "compiled.clock",
+        "compiled.search",
     ),
     ("terms",),  # the utility terms, declared once
     ("compiled.decisions", "compiled", "hashing"),  # the step compiled against the terms

@@ -75,6 +75,7 @@ from talentsim.compiled.records import (
     Ties,
     Workspace,
 )
+from talentsim.compiled.search import offer_effort
 from talentsim.compiled.ties import tie_pair
 
 NO_LAB = -1
@@ -213,6 +214,135 @@ def offered_pay(hiring, state, r, j, premium):  # pragma: no cover - compiled
             return state.last_lab_pay[r]
         premium = hiring.return_premium[j]
     return hiring.pay_level[j] * (1.0 + premium) * state.market_value[r]
+
+
+# ---- search effort (scenario table [search]; off: never called) ---------------------------
+
+
+@_template(**_HELPER)
+def market_gap(r, here, state, hiring, weight, ties, scratch, context):  # pragma: no cover
+    """The mean utility gain of moving from lab ``here`` to the labs that hire (``"market"``).
+
+    Weighted by ``weight`` (recruiting intensity, 0 for a lab that does not hire), over the
+    labs other than ``here``, at the pay each would offer (:func:`offered_pay`); 0 when no
+    other lab hires. ``scratch`` is ``(pair, shares)``: shapes ``(N_TERMS, 2)`` and
+    ``(n_labs + 1,)``.
+    """
+    pair, shares = scratch
+    n_labs = weight.shape[0]
+    total_weight = 0.0
+    for j in range(n_labs):
+        if j != here:
+            total_weight += weight[j]
+    if not total_weight > 0:
+        return 0.0
+    shares[:] = 0.0
+    if context.ties_on and r < ties.indptr.shape[0] - 1:  # r's tie shares, in one pass
+        location = context.researchers.location
+        degree = 0
+        for entry in range(ties.indptr[r], ties.indptr[r + 1]):
+            if ties.indices[entry] < 0:  # room left for ties to come
+                break
+            where = location[ties.indices[entry]]
+            if where >= 0:  # (not GONE)
+                degree += 1
+                shares[where] += 1.0
+        if degree > 0:
+            shares /= degree
+    terms_at(pair, 0, r, here, state.pay[r], shares[here], context)
+    staying = 0.0
+    for t in range(N_TERMS):
+        staying += pair[t, 0]
+    gap = 0.0
+    for j in range(n_labs):
+        if j == here or weight[j] == 0:
+            continue
+        there_pay = offered_pay(hiring, state, r, j, hiring.new_hire_premium[j])
+        terms_at(pair, 1, r, j, there_pay, shares[j], context)
+        moving = 0.0
+        for t in range(N_TERMS):
+            moving += pair[t, 1]
+        gap += weight[j] * (moving - staying)
+    return gap / total_weight
+
+
+@_template(**_PART)
+def thin_offered(
+    step, offered, state, hiring, headcount, market, ties, offsets, context, decided
+):  # pragma: no cover - compiled
+    """Keep the employed offer candidates whose search effort brings an offer (exact thinning).
+
+    The first pass screened the employed at ``p(effort_max)``, ``p(x) = 1 − exp(−x ·
+    offer_rate_step)``, with the uniform ``u`` of the offer draw; a candidate keeps the offer
+    iff ``u < p(effort)``: given ``u < p(effort_max)`` that has probability ``p(effort) /
+    p(effort_max)``, so the offer comes with probability ``p(effort)``, and effort is computed
+    only for candidates. The gap is the utility gain of the offer the candidate would get
+    (the lab the ``offer_lab`` draw picks, as :func:`make_offers` will) or, with
+    ``market.gap_over_market``, :func:`market_gap`; before the switching cost and the choice
+    noise, 0 without a lab to offer. Researchers in the pool keep theirs. ``offered`` is
+    compacted in place; returns how many are kept.
+    """
+    location = state.location
+    n_labs = hiring.pay_level.shape[0]
+    weight = np.empty(n_labs)
+    for j in range(n_labs):  # the labs that make offers this step (as make_offers)
+        hires = hiring.capacity[j] - headcount[j] >= 1 and hiring.frozen_until[j] < step
+        weight[j] = hiring.recruiting_intensity[j] if hires else 0.0
+    cumulative = np.cumsum(weight)
+    pair = np.empty((N_TERMS, 2))
+    gains = np.empty((N_TERMS, 1))
+    scratch = (pair, np.empty(n_labs + 1))
+    # Without the gap, effort is the lab's: each lab's chance of an offer, once a step.
+    lab_chance = np.empty(n_labs)
+    for h in range(n_labs):
+        effort = offer_effort(
+            0.0,
+            context.labs.turmoil[h],
+            0.0,
+            market.turmoil_sensitivity,
+            market.effort_min,
+            market.effort_max,
+        )
+        lab_chance[h] = -np.expm1(-effort * market.offer_rate_step)
+    kept = 0
+    for k in range(offered.shape[0]):
+        if market.gap_sensitivity > 0:
+            fetch_ahead(offered, k, decided, context)
+            if k + AHEAD < offered.shape[0]:
+                prefetch((state.market_value, ties.indptr), offered[k + AHEAD])
+        r = offered[k]
+        here = location[r]
+        if here < n_labs:
+            p_offer = lab_chance[here]
+            if market.gap_sensitivity > 0:
+                gap = 0.0
+                if market.gap_over_market:
+                    gap = market_gap(r, here, state, hiring, weight, ties, scratch, context)
+                else:
+                    draw = uniform_at(np.uint64(r), offsets[OFFER_LAB])
+                    j, has_offer = offer_lab(here, weight, cumulative, draw)
+                    if has_offer:
+                        there_pay = offered_pay(hiring, state, r, j, hiring.new_hire_premium[j])
+                        gap = gain(
+                            gains, 0, r, here, state.pay[r], j, there_pay, ties, pair, context
+                        )
+                effort = offer_effort(
+                    gap,
+                    context.labs.turmoil[here],
+                    market.gap_sensitivity,
+                    market.turmoil_sensitivity,
+                    market.effort_min,
+                    market.effort_max,
+                )
+                p_offer = -np.expm1(-effort * market.offer_rate_step)
+            if not uniform_at(np.uint64(r), offsets[OFFER_DRAW]) < p_offer:
+                continue
+        offered[kept] = r
+        kept += 1
+    return kept
+
+
+# ---- end of search effort ------------------------------------------------------------------
 
 
 @_template(**_PART)
@@ -555,6 +685,20 @@ def decide(
         (workspace.separated, workspace.offered, workspace.chance),
     )
     separated = workspace.separated[:n_sep]
+    if market.searching:  # search effort: thin the candidates screened at its cap
+        candidates = workspace.offered[:n_off]
+        n_off = thin_offered(
+            step,
+            candidates,
+            state,
+            hiring,
+            headcount,
+            market,
+            ties,
+            offsets,
+            context,
+            workspace.decided,
+        )
     offered = workspace.offered[:n_off]
     chance = workspace.chance[:n_opp]
     rows, to, offer_pay, n, room = make_offers(

@@ -90,6 +90,16 @@ class Market(NamedTuple):
     p_opportunity: float
     reputation_decay: float
     counter_offers: bool
+    searching: bool
+    """Whether search effort varies (``search.on``); False: effort 1, no extra work."""
+    gap_sensitivity: float
+    gap_over_market: bool
+    """The gap is the mean gain over the labs that hire (else that of the offer to come)."""
+    turmoil_sensitivity: float
+    effort_min: float
+    effort_max: float
+    offer_rate_step: float
+    """``offer_rate_employed × dt``: the expected offers of a step at effort 1."""
 
 
 class Raids(NamedTuple):

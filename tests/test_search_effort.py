@@ -1,0 +1,278 @@
+"""On-the-job search effort (scenario table ``[search]``; issue 16, item 1).
+
+An employed researcher receives offers at ``offer_rate_employed × effort``, ``effort =
+clip(exp(a·gap + b·turmoil), effort_min, effort_max)`` (see ``docs/model.md``). The
+statistical tests count the offers made to one lab's staff in a market where nobody moves
+(a prohibitive switching cost), so the state, and hence each researcher's effort, stays as
+set up; the expected count is computed here from the stated formula, independently of the
+compiled step, and the observed count must lie within 4 standard deviations of it (a
+sum of independent Bernoulli draws: a false failure has probability < 1e-4 per check).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import talentsim as ts
+from talentsim.mean_field import meanfield
+from talentsim.scenario import ScenarioError
+
+SEEDS = (0, 1, 2)
+RATE = 2.0  # offers per employed researcher per year at effort 1
+STAFF = 2000
+PAY_ONLY = {
+    name: False
+    for name in (
+        "mission",
+        "stability",
+        "attachment",
+        "peers",
+        "fairness",
+        "reputation",
+        "counter_offers",
+        "random_reorganisations",
+    )
+}
+
+
+def quiet_market(
+    *,
+    search: dict[str, Any] | None,
+    turmoil: float = 0.0,
+    rival_pay: float | tuple[float, ...] = 1.0,
+) -> dict[str, Any]:
+    """Staff at lab A; only the rival labs make offers; nobody moves, separates or leaves.
+
+    One rival lab per pay level in ``rival_pay`` (B, C, ...), all hiring with the same
+    recruiting intensity.
+    """
+    rivals = rival_pay if isinstance(rival_pay, tuple) else (rival_pay,)
+    data: dict[str, Any] = {
+        "name": "quiet",
+        "time": {"step": "1w", "duration": "1y"},
+        "mechanisms": PAY_ONLY,
+        "market": {
+            "offer_rate_employed": f"{RATE}/year",
+            "offer_rate_outside": "0/year",
+            "separation_rate": "0/year",
+            "noise_scale": 1.0,
+            "switching_cost": 1000.0,  # nobody accepts: the state stays as set up
+        },
+        "outside": {"opportunity_rate": "0/year", "retirement_rate": "0/year"},
+        "labs": {
+            "A": {"pay_level": 1.0, "turmoil": turmoil, "recovery_half_life": "2y"},
+            **{
+                "BCDEFG"[k]: {"pay_level": pay, "capacity": 10 * STAFF}
+                for k, pay in enumerate(rivals)
+            },
+        },
+        "cohorts": {
+            "staff": {
+                "size": STAFF,
+                "lab": "A",
+                "weights": {"pay": {"dist": "uniform", "low": 0.0, "high": 4.0}},
+            }
+        },
+    }
+    if search is not None:
+        data["search"] = search
+    return data
+
+
+def offer_chance(model: ts.TalentModel, step: int, search: dict[str, Any]) -> np.ndarray:
+    """Each of lab A's staff's chance of an offer from each rival lab in ``step`` (formula).
+
+    Shape (rival lab, researcher); pay is the only utility term.
+
+    Every rival lab hires with the same intensity, so each makes the offer with equal
+    probability; the gain of moving to lab j is ``w_pay · log(pay offered / pay now)``.
+    """
+    pop = model.population
+    at_a = pop.view("location") == 0
+    w_pay = pop.view("w_pay")[at_a]
+    pay = pop.view("pay")[at_a]
+    offers = model.lab_state.pay_level[1:, None] * pop.view("market_value")[at_a][None, :]
+    gains = w_pay * (np.log(offers) - np.log(pay))  # (rival lab, researcher)
+    turmoil = model.turmoil_history[step - 1, 0]  # during the step: as the previous one ended
+    if search.get("gap", "offer") == "market":
+        gains = gains.mean(axis=0, keepdims=True)  # the effort of the mean gain, any offer
+    exponent = search.get("gap_sensitivity", 0.0) * gains
+    exponent = exponent + search.get("turmoil_sensitivity", 0.0) * turmoil
+    effort = np.clip(np.exp(exponent), search.get("effort_min", 0.0), search.get("effort_max", 3.0))
+    chance = -np.expm1(-effort * RATE * model.dt)
+    return np.broadcast_to(chance, offers.shape) / offers.shape[0]  # π_j = 1 / rivals
+
+
+def offers_against_formula(data: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Offers to lab A's staff over all seeds, per rival lab: observed, expected, variance.
+
+    And the person-steps of A's staff. An offer comes from one lab at most, so the offers
+    from one lab are a sum of independent Bernoulli draws across researchers and steps.
+    """
+    n_rivals = len(data["labs"]) - 1
+    observed, expected, variance = np.zeros(n_rivals), np.zeros(n_rivals), np.zeros(n_rivals)
+    person_steps = 0
+    offers = ts.model.FLOWS.index("offers")
+    for seed in SEEDS:
+        model = ts.TalentModel(ts.Scenario.from_dict(data), seed=seed)
+        for step in range(1, model.n_steps + 1):
+            p = offer_chance(model, step, data["search"])
+            model.step()
+            observed += model.flow_history[step, offers, 1 : 1 + n_rivals]
+            expected += p.sum(axis=1)
+            variance += (p * (1 - p)).sum(axis=1)
+            person_steps += p.shape[1]
+        # nobody moved: A's staff were the same people all along
+        assert model.headcount_history[model.n_steps, 0] == STAFF
+    return observed, expected, variance, person_steps
+
+
+def z_score(observed: np.ndarray, expected: np.ndarray, variance: np.ndarray) -> float:
+    """The largest |z| over the rival labs."""
+    return float(np.max(np.abs((observed - expected) / np.sqrt(variance))))
+
+
+@pytest.mark.parametrize("turmoil", [0.0, 0.5, 1.5])
+def test_arrival_rate_matches_the_formula_with_turmoil(turmoil: float) -> None:
+    search = {"turmoil_sensitivity": 0.8, "effort_max": 3.0}
+    data = quiet_market(search=search, turmoil=turmoil)
+    observed, expected, variance, _ = offers_against_formula(data)
+    assert z_score(observed, expected, variance) < 4, (observed, expected)
+
+
+@pytest.mark.parametrize("gap", ["offer", "market"])
+@pytest.mark.parametrize("rival_pay", [0.6, 1.0, 1.3, 2.0, (0.7, 1.8)])
+def test_arrival_rate_matches_the_formula_with_the_gap(
+    rival_pay: float | tuple[float, ...], gap: str
+) -> None:
+    # pay weights uniform on [0, 4]: gaps spread over the clip range at both ends; with two
+    # rivals, the two gap rules differ (the mean of efforts against the effort of the mean)
+    search = {"gap": gap, "gap_sensitivity": 1.5, "effort_min": 0.3, "effort_max": 2.5}
+    data = quiet_market(search=search, rival_pay=rival_pay)
+    observed, expected, variance, _ = offers_against_formula(data)
+    assert z_score(observed, expected, variance) < 4, (observed, expected)
+    if isinstance(rival_pay, tuple):  # the test tells the two rules apart
+        other = {**search, "gap": "market" if gap == "offer" else "offer"}
+        _, wrong, _, _ = offers_against_formula(quiet_market(search=other, rival_pay=rival_pay))
+        assert z_score(observed, wrong, variance) > 4, (observed, expected, wrong)
+
+
+def offers_per_person_year(data: dict[str, Any]) -> float:
+    observed, _, _, person_steps = offers_against_formula(data)
+    return float(observed.sum()) / (person_steps / 52)
+
+
+def test_offers_per_person_rise_with_turmoil_and_with_the_gap() -> None:
+    search = {"turmoil_sensitivity": 0.8, "gap_sensitivity": 1.0}
+    by_turmoil = [
+        offers_per_person_year(quiet_market(search=search, turmoil=t)) for t in (0.0, 0.7, 1.4)
+    ]
+    by_gap = [
+        offers_per_person_year(quiet_market(search=search, rival_pay=p)) for p in (0.7, 1.0, 1.4)
+    ]
+    assert by_turmoil[0] < by_turmoil[1] < by_turmoil[2], by_turmoil
+    assert by_gap[0] < by_gap[1] < by_gap[2], by_gap
+    # the contented (a rival paying less) search less than at effort 1, ...
+    assert by_gap[0] < 0.9 * RATE
+    # ... and turmoil at the cap's reach more than doubles the rate (effort e^1.12 ≈ 3, capped)
+    assert by_turmoil[2] > 2.0 * by_turmoil[0]
+
+
+def test_off_is_the_default_and_the_same_as_absent() -> None:
+    data = quiet_market(search=None, turmoil=1.0)
+    assert not ts.Scenario.from_dict(data).search.on
+    off = {"gap_sensitivity": 0.0, "turmoil_sensitivity": 0.0, "effort_max": 7.0}
+    results = [ts.run(ts.Scenario.from_dict(data), seed=3)]
+    results.append(ts.run(ts.Scenario.from_dict({**data, "search": off}), seed=3))
+    assert results[0].timeseries.equals(results[1].timeseries)
+    assert results[0].researchers.equals(results[1].researchers)
+
+
+def test_effort_one_gives_the_same_offers_as_off() -> None:
+    """Common random numbers: thinning at effort 1 keeps exactly the offers of no search."""
+    # turmoil 0 and a rival paying the same: gap 0 and turmoil 0, so effort exp(0) = 1
+    on = quiet_market(search={"turmoil_sensitivity": 1.0, "gap_sensitivity": 1.0})
+    off = quiet_market(search=None)
+    offers = ts.model.FLOWS.index("offers")
+    a = ts.TalentModel(ts.Scenario.from_dict(on), seed=5)
+    b = ts.TalentModel(ts.Scenario.from_dict(off), seed=5)
+    a.run()
+    b.run()
+    assert a.flow_history[1:, offers].sum() > 0
+    np.testing.assert_array_equal(a.flow_history[:, offers], b.flow_history[:, offers])
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("effort_max", 0.5, "effort_max"),
+        ("effort_max", -1.0, "effort_max"),
+        ("effort_max", 1000.0, "effort_max"),
+        ("effort_min", 1.5, "effort_min"),
+        ("effort_min", -0.1, "effort_min"),
+        ("gap_sensitivity", -1.0, "gap_sensitivity"),
+        ("turmoil_sensitivity", -0.5, "turmoil_sensitivity"),
+        ("turmoil_sensitivity", "high", "turmoil_sensitivity"),
+        ("effort", 2.0, "effort"),
+        ("gap", "mean", "gap"),
+    ],
+)
+def test_bad_values_are_refused_naming_the_field(field: str, value: Any, message: str) -> None:
+    data = quiet_market(search={field: value})
+    with pytest.raises(ScenarioError, match=f"search.{message}"):
+        ts.Scenario.from_dict(data)
+
+
+def pool_market(search: dict[str, Any] | None) -> dict[str, Any]:
+    """Moves happen: three labs, a pool, no mechanism the mean field refuses."""
+    data = {
+        "name": "searching",
+        "time": {"step": "1w", "duration": "2y"},
+        "mechanisms": PAY_ONLY | {"stability": True},
+        "market": {
+            "offer_rate_employed": "2/year",
+            "offer_rate_outside": "3/year",
+            "separation_rate": "0.1/year",
+            "noise_scale": 0.5,
+            "switching_cost": 0.3,
+        },
+        "outside": {"opportunity_rate": "0.5/year", "retirement_rate": "0.1/year"},
+        "labs": {
+            "A": {"pay_level": 1.0, "turmoil": 1.0, "recovery_half_life": "1y"},
+            "B": {"pay_level": 1.3},
+            "C": {"pay_level": 0.8},
+        },
+        "cohorts": {
+            "a": {"size": 3000, "lab": "A", "weights": {"pay": 1.0, "stability": 0.3}},
+            "b": {"size": 1500, "lab": "B", "weights": {"pay": 1.0, "stability": 0.3}},
+            "c": {"size": 1000, "lab": "C", "weights": {"pay": 1.0, "stability": 0.3}},
+            "pool": {"size": 500, "lab": "outside", "weights": {"pay": 1.0, "stability": 0.3}},
+        },
+    }
+    if search is not None:
+        data["search"] = search
+    return data
+
+
+@pytest.mark.parametrize("gap", ["offer", "market"])
+def test_mean_field_follows_search_effort(gap: str) -> None:
+    """The mean field's discrete mode matches simulated flows with search effort on."""
+    search = {"gap": gap, "gap_sensitivity": 1.0, "turmoil_sensitivity": 0.7, "effort_max": 3.0}
+    scenario = ts.Scenario.from_dict(pool_market(search))
+    plain = meanfield(ts.Scenario.from_dict(pool_market(None)), method="steps")
+    solved = meanfield(scenario, method="steps")
+    expected = float(solved.timeseries.query("lab == 'A'")["quits"].sum())
+    without = float(plain.timeseries.query("lab == 'A'")["quits"].sum())
+    assert expected > 1.1 * without  # effort > 1 at A: turmoil and a better-paying B
+    runs = [ts.run(scenario, seed=s).timeseries.query("lab == 'A'") for s in SEEDS]
+    solved_a = solved.timeseries.query("lab == 'A'")
+    for flow in ("quits", "exits", "hires"):
+        simulated = [float(run[flow].sum()) for run in runs]
+        mean, sd = np.mean(simulated), np.std(simulated, ddof=1)
+        want = float(solved_a[flow].sum())
+        # 4 standard errors of a mean of 3 runs, with a Poisson floor for a lucky small spread
+        tolerance = 4 * max(sd, np.sqrt(want)) / np.sqrt(len(SEEDS))
+        assert abs(mean - want) < tolerance, (flow, simulated, want)
