@@ -46,6 +46,8 @@ LAYERS: list[tuple[str, ...]] = [
         "sensitivity_analysis",
         "targets",
         "calibrate",
+        "priors",
+        "approximate_bayes",
     ),
     ("validation",),
     (
