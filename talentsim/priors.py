@@ -197,7 +197,8 @@ def parse_parameters(table: object, where: str = "parameters") -> list[Parameter
     for path, spec in table.items():
         named = f'{where}."{path}"' if "." in str(path) else f"{where}.{path}"
         prior = parse_prior(spec, named)
-        found.append(parameter(str(path), prior))
+        # (bounds stay bounds: the parameter's uniform prior is implied by them)
+        found.append(parameter(str(path), list(spec) if isinstance(spec, list) else prior))
     return found
 
 
