@@ -252,7 +252,7 @@ class TargetModel:
 
 
 def _prior(pyabc: Any, parameters: Sequence[Parameter], keys: Sequence[str]) -> Any:
-    class FrozenRV(pyabc.RVBase):  # type: ignore[misc,name-defined]
+    class FrozenRV(pyabc.RVBase):
         def __init__(self, frozen: Any) -> None:
             self.frozen = frozen
 

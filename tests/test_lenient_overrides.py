@@ -73,7 +73,8 @@ def test_plain_number_for_a_duration_is_in_years(base: ts.Scenario) -> None:
 def test_negative_or_non_finite_rate_is_a_clear_error(base: ts.Scenario) -> None:
     with pytest.raises(
         ScenarioError,
-        match=r"market\.separation_rate: expected a finite non-negative rate \(per year\), got -0\.1",
+        match=r"market\.separation_rate: expected a finite non-negative rate \(per year\), "
+        r"got -0\.1",
     ):
         base.with_overrides({"market.separation_rate": -0.1})
     with pytest.raises(
