@@ -28,7 +28,7 @@ values is rejected the same way: the prior is in effect truncated to valid scena
 The distance is the Euclidean norm of the residuals, each weighted by the inverse of its
 spread over the last generation's particles (``pyabc.AdaptivePNormDistance`` with the
 standard deviation as scale: a band's residual is 0 for most particles, so a median absolute
-deviation would be 0 and drop the band; weights are bounded to a ratio of 100).
+deviation would be 0 and drop the band; a residual with no spread at all gets weight 0).
 ``distance="fixed"`` keeps the residuals' own units (then the distance's square is the
 method of simulated moments' objective for estimates and bands). The population size adapts
 to the variation of the proposal (``pyabc.AdaptivePopulationSize``) when
@@ -90,9 +90,6 @@ UNDEFINED = 1e6
 """The residual of a statistic undefined on every replicate (or of a refused parameter
 vector): far beyond any tolerance, so the particle is rejected."""
 
-MAX_WEIGHT_RATIO = 100.0
-"""Largest ratio between the adaptive distance's weights of two statistics."""
-
 
 class CalibrationDependencyError(ImportError):
     """pyabc (or dask.distributed) is missing; the message says what to install."""
@@ -137,6 +134,10 @@ class ABCResult:
     replicates: int
     seed: int
     method: str = field(default="abc")
+
+    def history(self) -> Any:
+        """The run's ``pyabc.History`` (every generation, read from :attr:`db`)."""
+        return _pyabc().History(f"sqlite:///{Path(self.db).resolve()}", _id=self.run_id)
 
     def weighted_mean(self) -> pd.Series:
         """The posterior mean of each parameter."""
@@ -260,7 +261,11 @@ def _prior(pyabc: Any, parameters: Sequence[Parameter], keys: Sequence[str]) -> 
             return FrozenRV(self.frozen)
 
         def rvs(self, *args: Any, **kwargs: Any) -> float:
-            return self.frozen.rvs(*args, **kwargs)
+            # From NumPy's global generator, which the samplers seed per worker: the frozen
+            # distribution's own generator would be pickled along with it to every Dask task,
+            # which would then all draw the same values.
+            uniform = np.random.uniform(size=kwargs.get("size"))  # noqa: NPY002
+            return self.frozen.ppf(uniform)
 
         def pmf(self, x: float, *args: Any, **kwargs: Any) -> float:
             return 0.0
@@ -413,9 +418,7 @@ def abc_smc(
     if distance == "adaptive":
         from pyabc.distance.scale import standard_deviation
 
-        metric = pyabc.AdaptivePNormDistance(
-            p=2, scale_function=standard_deviation, max_scale_weight_ratio=MAX_WEIGHT_RATIO
-        )
+        metric = pyabc.AdaptivePNormDistance(p=2, scale_function=standard_deviation)
     else:
         metric = pyabc.PNormDistance(p=2)
     size: Any = (
@@ -423,26 +426,26 @@ def abc_smc(
         if adaptive_population
         else population_size
     )
-    client, own_client = None, False
-    if dask is not None:
-        client, own_client = _dask_client(dask)
-        sampler = pyabc.sampler.DaskDistributedSampler(dask_client=client)
-    elif workers == 1:
-        sampler = pyabc.sampler.SingleCoreSampler()
-    else:
-        sampler = pyabc.sampler.MulticoreEvalParallelSampler(n_procs=workers or os.cpu_count())
-    abc = pyabc.ABCSMC(
-        model,
-        _prior(pyabc, parameters, keys),
-        metric,
-        population_size=size,
-        sampler=sampler,
-    )
-    url = f"sqlite:///{db_path.resolve()}"
     logger = logging.getLogger("ABC")
     old_level = logger.level
     logger.setLevel(logging.INFO if progress else logging.WARNING)
+    client, own_client = None, False
+    url = f"sqlite:///{db_path.resolve()}"
     try:
+        if dask is not None:
+            client, own_client = _dask_client(dask)
+            sampler = pyabc.sampler.DaskDistributedSampler(dask_client=client)
+        elif workers == 1:
+            sampler = pyabc.sampler.SingleCoreSampler()
+        else:
+            sampler = pyabc.sampler.MulticoreEvalParallelSampler(n_procs=workers or os.cpu_count())
+        abc = pyabc.ABCSMC(
+            model,
+            _prior(pyabc, parameters, keys),
+            metric,
+            population_size=size,
+            sampler=sampler,
+        )
         if resume:
             history = pyabc.History(url)
             runs = history.all_runs()

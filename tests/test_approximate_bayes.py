@@ -287,3 +287,27 @@ def test_simulation_based_calibration(tmp_path: Path) -> None:
     print("SBC rank counts:", counts.tolist())
     test = stats.chisquare(counts)
     assert test.pvalue > 0.01, f"ranks not uniform: {counts.tolist()}, p = {test.pvalue:.3g}"
+
+
+def test_a_dask_cluster_by_its_address(tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0"
+    )
+    try:
+        result = abc_smc(
+            TINY,
+            estimate(0.4, 0.05),
+            [RATE],
+            population_size=10,
+            max_generations=2,
+            db=tmp_path / "abc.db",
+            dask=cluster.scheduler_address,
+            progress=False,
+        )
+    finally:
+        cluster.close()
+    assert list(result.generations["t"]) == [0, 1]
+    assert (result.generations["particles"] == 10).all()
+    with pytest.raises(ts.ScenarioError, match=r"dask tcp://127\.0\.0\.1:9: cannot connect"):
+        abc_smc(TINY, estimate(0.4, 0.05), [RATE], db=tmp_path / "x.db", dask="tcp://127.0.0.1:9")
