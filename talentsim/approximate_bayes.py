@@ -114,8 +114,8 @@ class ABCResult:
             (its dotted path) and ``weight`` (normalised to sum to 1).
         parameters: Parameter names (their dotted paths), in order.
         targets: The targets fitted.
-        db: The pyabc SQLite database (``pyabc.History(f"sqlite:///{db}", _id=run_id)`` reads
-            every generation). run_id: The run's id in it.
+        history: The pyabc SQLite database, a path (:meth:`load_history` reads every
+            generation from it). run_id: The run's id in it.
         generations: One row per generation ``t``: ``epsilon``, ``particles`` (accepted),
             ``simulations`` (parameter vectors simulated, each ``replicates`` runs),
             ``acceptance`` (particles / simulations).
@@ -127,7 +127,7 @@ class ABCResult:
     posterior: pd.DataFrame
     parameters: list[str]
     targets: Targets
-    db: Path
+    history: Path
     run_id: int
     generations: pd.DataFrame
     n_simulations: int
@@ -135,9 +135,9 @@ class ABCResult:
     seed: int
     method: str = field(default="abc")
 
-    def history(self) -> Any:
-        """The run's ``pyabc.History`` (every generation, read from :attr:`db`)."""
-        return _pyabc().History(f"sqlite:///{Path(self.db).resolve()}", _id=self.run_id)
+    def load_history(self) -> Any:
+        """The run's ``pyabc.History`` (every generation, read from :attr:`history`)."""
+        return _pyabc().History(f"sqlite:///{Path(self.history).resolve()}", _id=self.run_id)
 
     def weighted_mean(self) -> pd.Series:
         """The posterior mean of each parameter."""
@@ -539,7 +539,7 @@ def _result(
         posterior=posterior,
         parameters=[p.path for p in parameters],
         targets=targets,
-        db=db_path,
+        history=db_path,
         run_id=run_id,
         generations=generations.reset_index(drop=True),
         n_simulations=int(generations["simulations"].sum()),

@@ -159,6 +159,14 @@ def parse_prior(spec: object, where: str) -> Any:
     return family.build(**keywords)
 
 
+def prior_from_table(table: object, *, where: str) -> Any:
+    """A frozen SciPy distribution from a prior table (``{dist = ...}``) or bounds.
+
+    The same as :func:`parse_prior` (the name ``talentsim.calibration`` reads files with).
+    """
+    return parse_prior(table, where)
+
+
 def prior_bounds(prior: Any, mass: float = CENTRAL_MASS) -> tuple[float, float]:
     """Finite bounds of a prior.
 
@@ -237,5 +245,6 @@ __all__ = [
     "parse_parameters",
     "parse_prior",
     "prior_bounds",
+    "prior_from_table",
     "prior_of",
 ]

@@ -311,3 +311,18 @@ def test_a_dask_cluster_by_its_address(tmp_path: Path) -> None:
     assert (result.generations["particles"] == 10).all()
     with pytest.raises(ts.ScenarioError, match=r"dask tcp://127\.0\.0\.1:9: cannot connect"):
         abc_smc(TINY, estimate(0.4, 0.05), [RATE], db=tmp_path / "x.db", dask="tcp://127.0.0.1:9")
+
+
+def test_the_result_names_its_database(tmp_path: Path) -> None:
+    result = abc_smc(
+        TINY,
+        estimate(0.4, 0.05),
+        [RATE],
+        population_size=8,
+        max_generations=1,
+        db=tmp_path / "abc.db",
+        workers=1,
+        progress=False,
+    )
+    assert result.history == tmp_path / "abc.db" and result.run_id == 1
+    assert result.load_history().n_populations == 1
