@@ -84,16 +84,27 @@ class Parameter:
         low, high: Bounds of the search.
         unit: How to write a value into the scenario: ``""`` for a plain number,
             ``"/year"`` for a rate (``"0.3/year"``), ``"y"`` for a duration in years.
+        prior: A frozen :mod:`scipy.stats` distribution (for approximate Bayesian
+            computation); None means uniform over ``[low, high]``. See
+            :mod:`talentsim.priors` (``priors.parameter(path, prior)`` sets the bounds from it).
     """
 
     path: str
     low: float
     high: float
     unit: str = ""
+    prior: Any = None
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high):
             raise ValueError(f"{self.path}: bounds must be finite with low < high")
+        if self.prior is not None and not all(
+            callable(getattr(self.prior, name, None)) for name in ("rvs", "pdf", "support")
+        ):
+            raise ValueError(
+                f"{self.path}: prior must be a frozen scipy.stats distribution, e.g. "
+                f"scipy.stats.norm(1.0, 0.5), got {self.prior!r}"
+            )
         if self.unit not in ("", "/year", "y"):
             raise ValueError(f"{self.path}: unit must be '', '/year' or 'y', got {self.unit!r}")
 

@@ -195,14 +195,7 @@ def _parameter(scenario: Scenario, path: str, spec: Any, source: str) -> Paramet
                 f"{where}: expected bounds [low, high] or a prior, got {spec!r}"
             ) from None
     try:
-        if prior is None:
-            return Parameter(path, low, high, unit)
-        return Parameter(path, low, high, unit, prior=prior)  # type: ignore[call-arg]
-    except TypeError:
-        raise CalibrationError(
-            f"{where}: priors need ABC support (talentsim.approximate_bayes), which this "
-            "installation lacks; give bounds [low, high]"
-        ) from None
+        return Parameter(path, low, high, unit, prior=prior)
     except ValueError as exc:
         raise CalibrationError(f"{where}: {str(exc).removeprefix(path + ': ')}") from None
 
@@ -1548,10 +1541,10 @@ def calibrate_file(
         estimator.update(maxiter=budget.maxiter, popsize=budget.popsize, polish=budget.polish)
         checkpoint = Path(out) / CHECKPOINT_FILE if out is not None else None
     else:
-        for name, given in (
-            ("population", budget.population),
+        for name, given in (  # the file's budget names → abc_smc's options
+            ("population_size", budget.population),
             ("max_simulations", budget.max_simulations),
-            ("generations", budget.generations),
+            ("max_generations", budget.generations),
         ):
             if given is not None:
                 estimator[name] = given

@@ -82,7 +82,7 @@ def _load_with_overrides(file: str, assignments: list[str]):
         overrides[key] = value
     if not overrides:
         return scenario
-    return scenario.with_overrides(overrides, source=f"{file} with --set")
+    return scenario.with_overrides(overrides, source=f"{file} with --set", lenient=False)
 
 
 def _refuse_twice(overrides: dict[str, object], key: str, value: object, option: str) -> None:

@@ -354,7 +354,7 @@ def _check_points(base: Scenario, design: Design) -> None:
             continue
         seen.add(key)
         try:
-            base.with_overrides(overrides, source="sweep.parameters")
+            base.with_overrides(overrides, source="sweep.parameters", lenient=False)
         except ScenarioError as exc:
             values = ", ".join(f"{k} = {v!r}" for k, v in overrides.items())
             header, *details = str(exc).splitlines()

@@ -984,16 +984,25 @@ class Scenario(BaseModel):
         return comment + tomli_w.dumps(self.to_dict())
 
     def with_overrides(
-        self, overrides: Mapping[str, Any], *, source: str = "overrides"
+        self, overrides: Mapping[str, Any], *, source: str = "overrides", lenient: bool = True
     ) -> Scenario:
         """Return a copy with values replaced at dotted key paths.
 
         Labs and cohorts are addressed by name, events by index: ``{"labs.MSL.pay_level": 3.0,
         "events.0.severity": 2.0, "market.offer_rate_employed": "3/year"}``.
 
+        With ``lenient`` (the default, for values from Python: optimisers, samplers, design
+        tables), a value is taken as what such code hands over: an integral float for an
+        integer (``70.0`` for a capacity), a plain number for a rate (per year) or a duration
+        (in years), NumPy scalars. A non-integral value for an integer is still an error.
+        Files and the command line (sweep files, ``--set``) pass ``lenient=False``: there a
+        rate or duration must carry its units, so that a number never silently means "per
+        year".
+
         Args:
             overrides: Dotted key paths and their new values.
             source: Where the values came from, as error messages name it.
+            lenient: Convert numbers as above before validation.
 
         Raises:
             ScenarioError: if a path does not exist or a new value is invalid.
@@ -1003,6 +1012,8 @@ class Scenario(BaseModel):
             # NumPy scalars (a value from a design table, say) as the Python numbers they are
             plain = value.item() if getattr(value, "ndim", None) == 0 else value
             _set_path(data, path, plain, source)
+            if lenient and is_number(plain) and isinstance(path, str):
+                _set_path(data, path, _lenient_value(data, path, plain, source), source)
         return Scenario.from_dict(data, source=source)
 
     # ----------------------------------------------------------------------------------------
@@ -1087,6 +1098,71 @@ def _set_path(data: dict[str, Any], path: str, value: Any, source: str) -> None:
         node[last] = copy.deepcopy(value)
     else:
         raise ScenarioError(f"{source}: {path}: the parent is a value, not a table")
+
+
+def is_number(value: object) -> bool:
+    """True for an int or float (not bool), finite or not."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _lenient_value(data: dict[str, Any], path: str, value: float, source: str) -> Any:
+    """A number as the field at ``path`` reads it.
+
+    Units for a rate or duration, an int for an integer (when integral); other values as they
+    are.
+
+    Walks the schema from :class:`Scenario` to the field, as :func:`_allowed_keys` does, picking
+    a union's member (a distribution, an event) by the tag in ``data``.
+
+    Raises:
+        ScenarioError: for a non-integral or non-finite value of an integer, or a rate or
+            duration that is negative or not finite.
+    """
+    node: Any = Scenario
+    here: Any = data
+    metadata: list[Any] = []  # (pydantic keeps a field's Annotated metadata apart)
+    for part in path.split("."):
+        node = _unwrap(node)
+        if isinstance(node, list):  # a union of models: the member named by the data's tag
+            tag = here.get("dist", here.get("kind")) if isinstance(here, dict) else None
+            named = [m for m in node if _tag_of(m) == tag]
+            if not named:
+                return value
+            node = _unwrap(named[0])
+        origin = typing.get_origin(node)
+        if isinstance(node, type) and issubclass(node, BaseModel):
+            field = node.model_fields.get(part)
+            if field is None:
+                return value
+            node, metadata = field.annotation, list(field.metadata)
+        elif origin is dict:
+            node, metadata = typing.get_args(node)[1], []
+        elif origin is list:
+            node, metadata = typing.get_args(node)[0], []
+        else:
+            return value
+        here = here[int(part)] if isinstance(here, list) else here.get(part)
+    inner = node
+    for member in typing.get_args(node) if typing.get_origin(node) in _UNIONS else ():
+        if member is not type(None):
+            inner = member  # (an optional field: its one type)
+    if typing.get_origin(inner) is Annotated:
+        metadata += typing.get_args(inner)[1:]
+    parsers = [getattr(meta, "func", None) for meta in metadata]
+    if parse_rate in parsers or parse_duration in parsers:
+        kind = "rate (per year)" if parse_rate in parsers else "duration (in years)"
+        if not (math.isfinite(value) and value >= 0):
+            raise ScenarioError(
+                f"{source}: {path}: expected a finite non-negative {kind}, got {value!r}"
+            )
+        return format_per_year(float(value)) if parse_rate in parsers else format_years(value)
+    if _unwrap(node) is int and isinstance(value, float):
+        if not (math.isfinite(value) and value.is_integer()):
+            raise ScenarioError(
+                f"{source}: {path}: expected a whole number (an integer), got {value!r}"
+            )
+        return int(value)
+    return value
 
 
 # --------------------------------------------------------------------------------------------
@@ -1286,6 +1362,9 @@ def _allowed_keys(loc: tuple[int | str, ...], root: type[BaseModel]) -> list[str
     if isinstance(node, type) and issubclass(node, BaseModel):
         return list(node.model_fields)
     return []
+
+
+_UNIONS = (typing.Union, types.UnionType)
 
 
 def _unwrap(node: Any) -> Any:

@@ -119,7 +119,9 @@ gets it) or a table such as `{ dist = "lognormal", median = 1.0, sigma = 0.3 }`.
 
 **Overrides.** `Scenario.with_overrides` and `talentsim run --set` address keys by dotted
 path, labs and cohorts by name and events by index: `labs.MSL.pay_level`,
-`cohorts.stars.weights.pay.sigma`, `events.0.severity`.
+`cohorts.stars.weights.pay.sigma`, `events.0.severity`. From Python (not from files or
+`--set`), a plain number is read as a rate per year or a duration in years, and an integral
+float as an integer (`70.0` for a capacity), as optimisers and samplers hand values over.
 
 **Names.** A lab name starts with a letter of any alphabet and goes on with letters, digits,
 `_`, `-` or single spaces between words (`"Zürich AI"`; quote it in TOML:

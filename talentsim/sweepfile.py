@@ -135,7 +135,7 @@ def load_sweep_file(path: str | Path) -> tuple[Scenario, SweepSpec]:
         scenario = load_scenario(path.parent / spec.scenario)
     if spec.overrides:
         try:
-            scenario = scenario.with_overrides(spec.overrides)
+            scenario = scenario.with_overrides(spec.overrides, lenient=False)
         except ScenarioError as exc:
             raise ScenarioError(f"{path}: sweep.overrides: {exc}") from None
     if spec.design != "grid" and spec.samples is None:

@@ -48,6 +48,8 @@ LAYERS: list[tuple[str, ...]] = [
         "sensitivity_analysis",
         "targets",
         "calibrate",
+        "priors",
+        "approximate_bayes",
     ),
     ("validation", "calibration"),
     (

@@ -1,0 +1,328 @@
+"""ABC-SMC (pyabc): residuals of each form of target, a smoke run, reproducibility on one
+core, resuming after a kill, and (slow) simulation-based calibration."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import talentsim as ts
+from talentsim.approximate_bayes import UNDEFINED, TargetModel, abc_smc, residual
+from talentsim.calibrate import Parameter
+from talentsim.targets import Source, Target, Targets, as_targets
+
+pytest.importorskip("pyabc")
+
+SOURCE = Source(citation="synthetic", measures="simulated at known parameters")
+
+TINY = {  # a market that runs in milliseconds; the statistic reads the scenario itself
+    "name": "tiny",
+    "time": {"step": "1mo", "duration": "1mo"},
+    "labs": {"A": {}},
+    "cohorts": {"a": {"size": 3, "lab": "A"}},
+}
+
+
+def separation_rate(result: ts.RunResult) -> float:
+    """m(θ) = θ: no simulation noise, so the exact posterior is known."""
+    return result.scenario.market.separation_rate
+
+
+RATE = Parameter("market.separation_rate", 0.0, 1.0)  # (a plain number: per year)
+
+
+def estimate(observed: float, se: float) -> list[Target]:
+    return [Target(name="m", statistic=separation_rate, observed=observed, se=se, source=SOURCE)]
+
+
+def test_residuals_of_each_form() -> None:
+    def target(**form: object) -> Target:
+        return Target(name="t", statistic=separation_rate, source=SOURCE, **form)
+
+    assert residual(target(observed=0.5, se=0.1), 0.7) == pytest.approx(2.0)
+    assert residual(target(observed=0.5, se=0.1), 0.7, noise=-0.5) == pytest.approx(1.5)
+    band = target(band=(0.2, 0.6))
+    scale = 0.4 / 3.92
+    assert residual(band, 0.4) == 0.0 and residual(band, 0.2) == 0.0
+    assert residual(band, 0.7) == pytest.approx(0.1 / scale)
+    assert residual(band, 0.1) == pytest.approx(-0.1 / scale)
+    assert residual(target(at_least=8), 9.0) == 0.0
+    assert residual(target(at_least=8), 6.0) == pytest.approx(-0.25)
+    assert residual(target(at_most=0.0), 0.5) == pytest.approx(0.5)
+    assert residual(target(at_most=0.1), 0.05) == 0.0
+    assert residual(band, math.nan) == UNDEFINED
+
+
+def test_model_seeds_come_from_the_particle() -> None:
+    targets = as_targets(
+        [
+            Target(
+                name="leavers",
+                statistic="departures",
+                args={"lab": "A"},
+                band=(0, 1),
+                source=SOURCE,
+            )
+        ]
+    )
+    base = ts.Scenario.from_dict({**TINY, "cohorts": {"a": {"size": 40, "lab": "A"}}})
+    model = TargetModel(
+        base, targets, [RATE.path], ["r"], replicates=3, seed=5, observation_noise=True
+    )
+    first = model.statistics([0.8])
+    assert model.statistics([0.8]) == pytest.approx(first)  # the same particle, the same runs
+    other = TargetModel(
+        base, targets, [RATE.path], ["r"], replicates=3, seed=6, observation_noise=True
+    )
+    values = [other.statistics([0.8])[0] for _ in range(2)] + [model.statistics([0.81])[0]]
+    assert len({first[0], *values}) > 1  # another seed or value: other runs
+    # a value the scenario refuses is a rejected particle, not an error
+    assert model.residuals([-1.0]) == pytest.approx([UNDEFINED])
+
+
+def test_smoke_two_generations(tmp_path: Path) -> None:
+    result = abc_smc(
+        TINY,
+        estimate(0.4, 0.05),
+        [RATE],
+        population_size=20,
+        max_generations=2,
+        db=tmp_path / "abc.db",
+        workers=2,
+        progress=False,
+    )
+    assert result.method == "abc" and result.parameters == [RATE.path]
+    assert list(result.generations["t"]) == [0, 1]
+    assert (result.generations["particles"] == 20).all()
+    assert result.n_simulations == result.generations["simulations"].sum() >= 40
+    assert list(result.posterior.columns) == [RATE.path, "weight"]
+    assert result.posterior["weight"].sum() == pytest.approx(1.0)
+    assert result.generations["epsilon"].iloc[1] < result.generations["epsilon"].iloc[0]
+    # the posterior moved towards 0.4 from the prior's 0.5 ± 0.29 (uniform on [0, 1])
+    posterior = result.posterior[RATE.path]
+    assert 0.2 < result.weighted_mean()[RATE.path] < 0.6
+    assert posterior.std() < stats.uniform().std()
+    with pytest.raises(FileExistsError, match=r"abc\.db: exists; resume it"):
+        abc_smc(TINY, estimate(0.4, 0.05), [RATE], db=tmp_path / "abc.db", progress=False)
+
+
+def test_one_core_is_reproducible(tmp_path: Path) -> None:
+    runs = [
+        abc_smc(
+            TINY,
+            estimate(0.4, 0.05),
+            [RATE, Parameter("labs.A.pay_level", 0.5, 2.0, prior=stats.norm(1.0, 0.2))],
+            population_size=15,
+            max_generations=2,
+            db=tmp_path / f"abc{i}.db",
+            workers=1,
+            seed=3,
+            progress=False,
+        )
+        for i in range(2)
+    ]
+    assert runs[0].posterior.equals(runs[1].posterior)
+    assert runs[0].generations.equals(runs[1].generations)
+
+
+def test_resume_refuses_other_settings(tmp_path: Path) -> None:
+    db = tmp_path / "abc.db"
+    abc_smc(
+        TINY,
+        estimate(0.4, 0.05),
+        [RATE],
+        population_size=10,
+        max_generations=1,
+        db=db,
+        workers=1,
+        progress=False,
+    )
+    with pytest.raises(ValueError, match=r"run 1 was made with other settings"):
+        abc_smc(
+            TINY,
+            estimate(0.4, 0.05),
+            [RATE],
+            population_size=10,
+            max_generations=2,
+            db=db,
+            workers=1,
+            seed=9,
+            resume=True,
+            progress=False,
+        )
+    with pytest.raises(FileNotFoundError, match="no ABC database to resume"):
+        abc_smc(
+            TINY, estimate(0.4, 0.05), [RATE], db=tmp_path / "none.db", resume=True, progress=False
+        )
+
+
+RESUMED = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {tests!r})
+    from test_approximate_bayes import TINY, RATE, estimate
+    from talentsim.approximate_bayes import abc_smc
+    abc_smc(TINY, estimate(0.4, 0.02), [RATE], population_size=30, max_generations=50,
+            db={db!r}, workers=1, progress=False)
+    """
+)
+
+
+def _generations(db: Path) -> list[int]:
+    if not db.exists():
+        return []
+    try:
+        with sqlite3.connect(db) as connection:
+            rows = connection.execute(
+                "SELECT t FROM populations WHERE t >= 0 ORDER BY t"
+            ).fetchall()
+    except sqlite3.OperationalError:  # (the tables are not made yet, or locked)
+        return []
+    return [row[0] for row in rows]
+
+
+def test_resume_after_a_kill(tmp_path: Path) -> None:
+    db = tmp_path / "abc.db"
+    script = RESUMED.format(tests=str(Path(__file__).parent), db=str(db))
+    process = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while len(_generations(db)) < 2:
+            assert process.poll() is None, "the run ended before it was killed"
+            assert time.monotonic() < deadline, "no two generations within 5 minutes"
+            time.sleep(0.02)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    before = _generations(db)
+    assert 2 <= len(before) < 4  # killed mid-run, with generations still to do
+    with sqlite3.connect(db) as connection:
+        epsilons = connection.execute(
+            "SELECT t, epsilon FROM populations WHERE t >= 0 ORDER BY t"
+        ).fetchall()
+    result = abc_smc(
+        TINY,
+        estimate(0.4, 0.02),
+        [RATE],
+        population_size=30,
+        max_generations=4,
+        db=db,
+        workers=1,
+        resume=True,
+        progress=False,
+    )
+    assert list(result.generations["t"]) == [0, 1, 2, 3]
+    assert result.run_id == 1
+    # the generations done before the kill are kept as they were
+    kept = list(zip(result.generations["t"], result.generations["epsilon"], strict=True))[
+        : len(epsilons)
+    ]
+    assert kept == [tuple(row) for row in epsilons]
+    assert (result.generations["particles"] == 30).all()
+
+
+SBC_SETS, SBC_DRAWS, SBC_SE, SBC_POPULATION, SBC_GENERATIONS = 40, 4, 0.1, 60, 5
+
+
+def _sbc_rank(index: int, folder: str) -> int:
+    """One SBC replication: θ* from the prior, data from θ*, ABC, the rank of θ*."""
+    rng = np.random.default_rng([20180401, index])
+    truth = float(rng.uniform())
+    observed = truth + SBC_SE * float(rng.standard_normal())
+    targets = Targets(
+        name="sbc",
+        targets=[
+            Target(name="m", statistic=separation_rate, observed=observed, se=SBC_SE, source=SOURCE)
+        ],
+    )
+    result = abc_smc(
+        TINY,
+        targets,
+        [RATE],
+        population_size=SBC_POPULATION,
+        max_generations=SBC_GENERATIONS,
+        db=Path(folder) / f"sbc{index}.db",
+        workers=1,
+        seed=index,
+        progress=False,
+    )
+    sample = result.sample(SBC_DRAWS, seed=index)[RATE.path].to_numpy()
+    below, ties = int(np.sum(sample < truth)), int(np.sum(sample == truth))
+    return below + int(rng.integers(0, ties + 1))
+
+
+@pytest.mark.slow
+def test_simulation_based_calibration(tmp_path: Path) -> None:
+    """Simulation-based calibration (Talts et al. 2018) on a one-parameter problem.
+
+    θ ~ Uniform(0, 1) (a separation rate, per year); the statistic is θ itself, observed with
+    error se = 0.1 (so the exact posterior is a truncated normal). For each of N = 40 data
+    sets: draw θ* from the prior and the observation θ* + se·z, run ABC-SMC (population 60,
+    5 generations, observation noise on, adaptive distance, one core each), draw L = 4 values
+    from the posterior and record the rank of θ* among them (0..4). If the ABC posterior is
+    the posterior, the ranks are uniform on 0..4: a chi-square test over the 5 ranks (8
+    expected each) must not reject at the 1% level. The counts are printed (a ∪ shape means
+    too narrow a posterior, ∩ too wide). About 1,400 simulations per data set; two
+    processes.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(2) as pool:
+        ranks = list(pool.map(_sbc_rank, range(SBC_SETS), [str(tmp_path)] * SBC_SETS))
+    counts = np.bincount(ranks, minlength=SBC_DRAWS + 1)
+    print("SBC rank counts:", counts.tolist())
+    test = stats.chisquare(counts)
+    assert test.pvalue > 0.01, f"ranks not uniform: {counts.tolist()}, p = {test.pvalue:.3g}"
+
+
+def test_a_dask_cluster_by_its_address(tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0"
+    )
+    try:
+        result = abc_smc(
+            TINY,
+            estimate(0.4, 0.05),
+            [RATE],
+            population_size=10,
+            max_generations=2,
+            db=tmp_path / "abc.db",
+            dask=cluster.scheduler_address,
+            progress=False,
+        )
+    finally:
+        cluster.close()
+    assert list(result.generations["t"]) == [0, 1]
+    assert (result.generations["particles"] == 10).all()
+    with pytest.raises(ts.ScenarioError, match=r"dask tcp://127\.0\.0\.1:9: cannot connect"):
+        abc_smc(TINY, estimate(0.4, 0.05), [RATE], db=tmp_path / "x.db", dask="tcp://127.0.0.1:9")
+
+
+def test_the_result_names_its_database(tmp_path: Path) -> None:
+    result = abc_smc(
+        TINY,
+        estimate(0.4, 0.05),
+        [RATE],
+        population_size=8,
+        max_generations=1,
+        db=tmp_path / "abc.db",
+        workers=1,
+        progress=False,
+    )
+    assert result.history == tmp_path / "abc.db" and result.run_id == 1
+    assert result.load_history().n_populations == 1
