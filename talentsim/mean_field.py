@@ -29,10 +29,12 @@ Two solvers:
 * ``method="ode"`` (default) integrates the equations in continuous time with
   :func:`scipy.integrate.solve_ivp` between events, applying scheduled events as jumps; this is
   the limit of the simulation as the step length goes to zero.
-* ``method="steps"`` iterates the same flows as the simulation does in discrete time (per-step
-  probabilities ``1 − exp(−rate·dt)``, separations before offers, opportunities only for those
-  who did not accept an offer, retirements after the moves, then entries): the exact
-  expectation of a simulation run at the scenario's step, up to the type quadrature.
+* ``method="steps"`` takes the steps as the simulation does: within a step each researcher's
+  own moves follow the continuous-time process exactly with the labs frozen at the start of
+  the step, so the step's transition of each type is ``expm(Q·dt)`` for its generator ``Q``
+  over places and pay classes (:func:`scipy.linalg.expm`); retirements come after the moves,
+  then entries. This is the exact expectation of a simulation run at the scenario's step, up
+  to the type quadrature.
 
 Mechanisms whose expectation is not a function of these expected counts — colleague ties
 (turnover contagion) and their formation over time (``network.formation_rate``), fairness
@@ -345,14 +347,13 @@ def _accept(gain: np.ndarray, noise_scale: float) -> np.ndarray:
 
 @dataclass
 class _Rates:
-    """Per-unit-time rates (ODE) or per-step probabilities (steps) of the flows."""
+    """Per-unit-time rates of the flows."""
 
     separation: float
     offer_employed: float
     offer_outside: float
     opportunity: float
     retirement: float
-    sequential: bool
 
 
 class _System:
@@ -507,12 +508,9 @@ class _System:
         # Moves between labs: (cohort, type, from lab, class, to lab).
         accept = _accept(offer[:, :, None, None, :] - stay[..., None] - self.switching, self.noise)
         taken = pi_lab[None, None, :, None, :] * accept
-        surviving = x * (1.0 - r.separation) if r.sequential else x
-        moves = surviving[..., None] * r.offer_employed * taken
-        accepted_any = r.offer_employed * taken.sum(axis=-1)  # (cohort, type, lab, class)
+        moves = x[..., None] * r.offer_employed * taken
         leave = _accept(at_pool[:, :, None, None] - stay, self.noise)
-        free = surviving * (1.0 - accepted_any) if r.sequential else x
-        exits = free * r.opportunity * leave
+        exits = x * r.opportunity * leave
         separations = x * r.separation
         hires_from_pool = (
             pool[..., None]
@@ -532,6 +530,16 @@ class _System:
             "exits": exits.sum(axis=(0, 1, 3)),
             "separations": separations.sum(axis=(0, 1, 3)),
             "room": self.lab.capacity - headcount,
+            # per researcher and year in each state (read with unit masses, sequential=False)
+            "rates": {
+                "lab_move": r.offer_employed * taken,
+                "exit": r.opportunity * leave,
+                "separation": np.full(leave.shape, r.separation),
+                "to_pool": r.opportunity * leave + r.separation,
+                "from_pool": r.offer_outside
+                * pi_pool
+                * _accept(offer - at_pool[..., None], self.noise),
+            },
         }
 
     def _check_capacity(
@@ -575,11 +583,65 @@ class _System:
         flow[self.n_labs, 5] = retired
         return flow
 
+    def step_exactly(
+        self, x: np.ndarray, pool: np.ndarray, turmoil: np.ndarray, time: float, dt: float
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """One step as the simulation takes it: the exact transition, environment frozen.
+
+        With the labs (pay, turmoil, hiring) as at the start of the step, each type's
+        researchers move by the continuous-time generator ``Q`` over places × pay classes
+        (hires go to the current pay epoch's class), so the step's transition is
+        ``expm(Q·dt)`` and the expected number of moves of each kind is the time spent in a
+        state, ``∫₀^dt expm(Q·s) ds`` (the upper-right block of ``expm([[Q, I], [0, 0]]·dt)``,
+        Van Loan 1978), times the state's rate of that move. Returns the new ``x`` and
+        ``pool`` and the step's expected flows.
+        """
+        from scipy.linalg import expm  # imported here: sweep workers never need it
+
+        rates = _Rates(*self.rates)  # per-year hazards
+        # flows() of unit masses gives the rates per researcher in each state
+        unit = self.flows(np.ones_like(x), np.ones_like(pool), turmoil, time, rates)
+        rate = unit["rates"]
+        n_c, n_k, n_labs, n_q = x.shape
+        size = n_labs * n_q + 1
+        q_matrix = np.zeros((n_c, n_k, size, size))
+        lab_move = rate["lab_move"]  # (c, k, i, q, j): per year, to class 1 + epoch of lab j
+        target = np.arange(n_labs) * n_q + 1 + self.epoch
+        for i in range(n_labs):
+            for cls in range(n_q):
+                s_from = i * n_q + cls
+                q_matrix[:, :, s_from, target] += lab_move[:, :, i, cls, :]
+                q_matrix[:, :, s_from, size - 1] += rate["to_pool"][:, :, i, cls]
+        q_matrix[:, :, size - 1, target] += rate["from_pool"]
+        idx = np.arange(size)
+        q_matrix[:, :, idx, idx] -= q_matrix.sum(axis=-1)
+        block = np.zeros((n_c, n_k, 2 * size, 2 * size))
+        block[:, :, :size, :size] = q_matrix * dt
+        block[:, :, idx, size + idx] = dt
+        exp_block = expm(block)
+        transition, occupancy_map = exp_block[..., :size, :size], exp_block[..., :size, size:]
+        start = np.concatenate([x.reshape(n_c, n_k, -1), pool[..., None]], axis=-1)
+        end = np.einsum("cks,ckst->ckt", start, transition)
+        occupancy = np.einsum("cks,ckst->ckt", start, occupancy_map)
+        at_labs = occupancy[..., :-1].reshape(x.shape)
+        at_pool = occupancy[..., -1]
+        moves = at_labs[..., None] * lab_move
+        exits = at_labs * rate["exit"]
+        separations = at_labs * rate["separation"]
+        hires_from_pool = at_pool[..., None] * rate["from_pool"]
+        arrivals = moves.sum(axis=(2, 3)) + hires_from_pool
+        flows = {
+            "hires": arrivals.sum(axis=(0, 1)),
+            "quits": moves.sum(axis=(0, 1, 3, 4)),
+            "exits": exits.sum(axis=(0, 1, 3)),
+            "separations": separations.sum(axis=(0, 1, 3)),
+        }
+        return end[..., :-1].reshape(x.shape), end[..., -1], flows
+
     def solve_steps(self) -> pd.DataFrame:
-        """Iterate the simulation's discrete steps in expectation."""
+        """Iterate the simulation's discrete steps in expectation (see :meth:`step_exactly`)."""
         dt = self.dt
-        p = [float(rate_to_probability(rate, dt)) for rate in self.rates]
-        rates = _Rates(p[0], p[1], p[2], p[3], p[4], sequential=True)
+        p_retirement = float(rate_to_probability(self.rates[4], dt))
         x, pool = self.x0.copy(), self.pool0.copy()
         rows = [self._record(x, pool, self.lab.turmoil, np.zeros((self.n_labs + 1, 6)))]
         times = sorted(self.events)
@@ -587,12 +649,11 @@ class _System:
             start = (k - 1) * dt
             while times and times[0] <= start + 1e-9:
                 self.apply_events(times.pop(0))
-            f = self.flows(x, pool, self.lab.turmoil, start + dt / 2, rates)
-            self._check_capacity(f["hires"], f["room"], start, x)
-            x = x - f["out"]
-            x[:, :, :, 1 + self.epoch] += f["arrivals"]
-            pool = pool + f["to_pool"] - f["from_pool"]
-            retired = pool * rates.retirement
+            x_before = x
+            x, pool, f = self.step_exactly(x, pool, self.lab.turmoil, start + dt / 2, dt)
+            room = self.lab.capacity - x_before.sum(axis=(0, 1, 3))
+            self._check_capacity(f["hires"], room, start, x_before)
+            retired = pool * p_retirement
             pool = pool - retired + self.entry_rate[:, None] * dt
             self.lab.turmoil = self.lab.turmoil * self.lab.turmoil_decay
             entered = float(self.entry_rate.sum() * self.n_types * dt)
@@ -605,7 +666,7 @@ class _System:
         """Integrate the flow equations in continuous time, events as jumps."""
         from scipy.integrate import solve_ivp  # imported here: sweep workers never need it
 
-        rates = _Rates(*self.rates, sequential=False)  # per-year hazards
+        rates = _Rates(*self.rates)  # per-year hazards
         shape_x, shape_pool = self.x0.shape, self.pool0.shape
         n_x, n_pool = self.x0.size, self.pool0.size
         n_flow = (self.n_labs + 1) * len(MEAN_FIELD_FLOWS)

@@ -126,13 +126,13 @@ FLOWS = (
 #: Purposes of the per-step decision uniforms (each a keyed hash of step, purpose and row).
 _DRAWS = compiled.PURPOSES
 (
-    D_SEPARATION,
-    D_OFFER,
+    D_EVENTS,
+    D_EVENT_KIND,
     D_OFFER_LAB,
     D_ACCEPT,
-    D_OPPORTUNITY,
+    D_UNUSED,
     D_EXIT_ACCEPT,
-    D_CAPACITY,
+    D_PRIORITY,
     D_COUNTER,
     D_RETIREMENT,
     D_RAID,
@@ -408,10 +408,6 @@ class TalentModel(mesa.Model):
     def _prepare_rates(self) -> None:
         spec, dt = self.spec, self.dt
         market, outside = spec.market, spec.outside
-        self._p_offer_employed = float(rate_to_probability(market.offer_rate_employed, dt))
-        self._p_offer_outside = float(rate_to_probability(market.offer_rate_outside, dt))
-        self._p_separation = float(rate_to_probability(market.separation_rate, dt))
-        self._p_opportunity = float(rate_to_probability(outside.opportunity_rate, dt))
         self._p_retirement = float(rate_to_probability(outside.retirement_rate, dt))
         self._attachment_decay = half_life_factor(market.attachment_half_life, dt)
         self._entry_means = np.array([c.entry_rate * dt for c in spec.cohorts.values()])
@@ -437,10 +433,12 @@ class TalentModel(mesa.Model):
             outside_pay_ratio=float(outside.pay_ratio),
             outside_amenity=float(outside.amenity),
             attachment_bond_time=float(market.attachment_bond_time),
-            p_separation=self._p_separation,
-            p_offer_employed=self._p_offer_employed,
-            p_offer_outside=self._p_offer_outside,
-            p_opportunity=self._p_opportunity,
+            separation_rate=float(market.separation_rate),
+            offer_rate_employed=float(market.offer_rate_employed),
+            offer_rate_outside=float(market.offer_rate_outside),
+            opportunity_rate=float(outside.opportunity_rate),
+            effort_cap=1.0,
+            dt=float(dt),
             reputation_decay=float(self.lab_state.reputation_decay),
             counter_offers=bool(spec.mechanisms.counter_offers),
         )
@@ -448,7 +446,7 @@ class TalentModel(mesa.Model):
         self._no_reference = np.full(self.lab_state.n, np.nan)  # no fairness: no reference pay
         self._column_views: tuple[records.State, records.Researchers] | None = None
         none = np.zeros(0, dtype=np.int64)
-        self._workspace = records.Workspace(none, none, none, np.zeros(0, dtype=np.bool_))
+        self._workspace = records.Workspace(none, none)
         if not spec.mechanisms.random_reorganisations:
             self.lab_state.reorg_probability[:] = 0.0
 
@@ -718,14 +716,11 @@ class TalentModel(mesa.Model):
                 state,
                 records.Researchers(*(pop.view(name) for name in records.Researchers._fields)),
             )
-            if self._workspace.separated.shape[0] < pop.capacity:
+            if self._workspace.candidates.shape[0] < pop.capacity:
                 # the step's scratch arrays, as long as the population's allocation
                 capacity = pop.capacity
                 self._workspace = records.Workspace(
-                    np.empty(capacity, dtype=np.int64),
-                    np.empty(capacity, dtype=np.int64),
-                    np.empty(capacity, dtype=np.int64),
-                    np.zeros(capacity, dtype=np.bool_),
+                    np.empty(capacity, dtype=np.int64), np.empty(capacity, dtype=np.int64)
                 )
         return views
 
