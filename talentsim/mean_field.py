@@ -32,7 +32,8 @@ Two solvers:
 * ``method="steps"`` takes the steps as the simulation does: within a step each researcher's
   own moves follow the continuous-time process exactly with the labs frozen at the start of
   the step, so the step's transition of each type is ``expm(Q·dt)`` for its generator ``Q``
-  over places and pay classes (:func:`scipy.linalg.expm`); retirements come after the moves,
+  over places and pay classes (applied to the state by uniformization, checked against
+  :func:`scipy.linalg.expm` in the tests); retirements come after the moves,
   then entries. This is the exact expectation of a simulation run at the scenario's step, up
   to the type quadrature.
 
@@ -583,49 +584,77 @@ class _System:
         flow[self.n_labs, 5] = retired
         return flow
 
+    def generator(self, turmoil: np.ndarray, time: float) -> np.ndarray:
+        """Each type's generator over places × pay classes, labs as they are now (per year).
+
+        Shape ``(cohort, type, S, S)`` with ``S = labs × pay classes + 1`` (state
+        ``i·classes + q`` is lab ``i`` in pay class ``q``; the last is the pool); hires go to
+        the current pay epoch's class.
+        """
+        rate = self._unit_rates(turmoil, time)
+        n_c, n_k, n_labs, n_q = self.x0.shape
+        size = n_labs * n_q + 1
+        q_matrix = np.zeros((n_c, n_k, size, size))
+        target = np.arange(n_labs) * n_q + 1 + self.epoch
+        for i in range(n_labs):
+            for cls in range(n_q):
+                s_from = i * n_q + cls
+                q_matrix[:, :, s_from, target] += rate["lab_move"][:, :, i, cls, :]
+                q_matrix[:, :, s_from, size - 1] += rate["to_pool"][:, :, i, cls]
+        q_matrix[:, :, size - 1, target] += rate["from_pool"]
+        idx = np.arange(size)
+        q_matrix[:, :, idx, idx] -= q_matrix.sum(axis=-1)
+        return q_matrix
+
+    def _unit_rates(self, turmoil: np.ndarray, time: float) -> dict[str, np.ndarray]:
+        """Per researcher and year, the rate of each move in each state (flows of unit masses)."""
+        ones = np.ones_like(self.x0)
+        return self.flows(ones, np.ones_like(self.pool0), turmoil, time, _Rates(*self.rates))[
+            "rates"
+        ]
+
     def step_exactly(
         self, x: np.ndarray, pool: np.ndarray, turmoil: np.ndarray, time: float, dt: float
     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """One step as the simulation takes it: the exact transition, environment frozen.
 
         With the labs (pay, turmoil, hiring) as at the start of the step, each type's
-        researchers move by the continuous-time generator ``Q`` over places × pay classes
-        (hires go to the current pay epoch's class), so the step's transition is
-        ``expm(Q·dt)`` and the expected number of moves of each kind is the time spent in a
-        state, ``∫₀^dt expm(Q·s) ds`` (the upper-right block of ``expm([[Q, I], [0, 0]]·dt)``,
-        Van Loan 1978), times the state's rate of that move. Returns the new ``x`` and
-        ``pool`` and the step's expected flows.
+        researchers move by its continuous-time generator ``Q`` (:meth:`generator`), so the
+        step's transition is ``expm(Q·dt)``, and the expected number of moves of each kind is
+        the expected time spent in a state, ``x·∫₀^dt expm(Q·s) ds``, times the state's rate
+        of that move. Both are computed on the state vector by uniformization (Jensen 1953):
+        with ``Λ`` at least every state's total rate, ``R = I + Q/Λ`` and ``v_n = x·Rⁿ``,
+        ``x·expm(Q·dt) = Σ_n Pois(n; Λdt)·v_n`` and
+        ``x·∫₀^dt expm(Q·s) ds = Σ_n P(N > n)·v_n / Λ``, the series cut where the Poisson tail
+        is below 1e-14 (tests/test_exact_transitions.py checks it against
+        :func:`scipy.linalg.expm`). Returns the new ``x`` and ``pool`` and the step's
+        expected flows.
         """
-        from scipy.linalg import expm  # imported here: sweep workers never need it
+        from scipy.stats import poisson  # imported here: scipy.stats takes ~0.3 s to import
 
-        rates = _Rates(*self.rates)  # per-year hazards
-        # flows() of unit masses gives the rates per researcher in each state
-        unit = self.flows(np.ones_like(x), np.ones_like(pool), turmoil, time, rates)
-        rate = unit["rates"]
+        q_matrix = self.generator(turmoil, time)
+        rate = self._unit_rates(turmoil, time)
         n_c, n_k, n_labs, n_q = x.shape
         size = n_labs * n_q + 1
-        q_matrix = np.zeros((n_c, n_k, size, size))
-        lab_move = rate["lab_move"]  # (c, k, i, q, j): per year, to class 1 + epoch of lab j
-        target = np.arange(n_labs) * n_q + 1 + self.epoch
-        for i in range(n_labs):
-            for cls in range(n_q):
-                s_from = i * n_q + cls
-                q_matrix[:, :, s_from, target] += lab_move[:, :, i, cls, :]
-                q_matrix[:, :, s_from, size - 1] += rate["to_pool"][:, :, i, cls]
-        q_matrix[:, :, size - 1, target] += rate["from_pool"]
+        bound = float(-np.diagonal(q_matrix, axis1=-2, axis2=-1).min()) * 1.0001 + 1e-12
+        mean = bound * dt
+        stochastic = q_matrix / bound
         idx = np.arange(size)
-        q_matrix[:, :, idx, idx] -= q_matrix.sum(axis=-1)
-        block = np.zeros((n_c, n_k, 2 * size, 2 * size))
-        block[:, :, :size, :size] = q_matrix * dt
-        block[:, :, idx, size + idx] = dt
-        exp_block = expm(block)
-        transition, occupancy_map = exp_block[..., :size, :size], exp_block[..., :size, size:]
-        start = np.concatenate([x.reshape(n_c, n_k, -1), pool[..., None]], axis=-1)
-        end = np.einsum("cks,ckst->ckt", start, transition)
-        occupancy = np.einsum("cks,ckst->ckt", start, occupancy_map)
+        stochastic[:, :, idx, idx] += 1.0
+        n_terms = int(poisson.isf(1e-14, mean)) + 2
+        weights = poisson.pmf(np.arange(n_terms), mean)
+        beyond = poisson.sf(np.arange(n_terms), mean)  # P(N > n)
+        v = np.concatenate([x.reshape(n_c, n_k, -1), pool[..., None]], axis=-1)
+        end = weights[0] * v
+        occupancy = beyond[0] * v
+        for n in range(1, n_terms):
+            v = np.einsum("cks,ckst->ckt", v, stochastic)
+            end += weights[n] * v
+            occupancy += beyond[n] * v
+        occupancy /= bound
         at_labs = occupancy[..., :-1].reshape(x.shape)
         at_pool = occupancy[..., -1]
-        moves = at_labs[..., None] * lab_move
+        moves = at_labs[..., None] * rate["lab_move"]
         exits = at_labs * rate["exit"]
         separations = at_labs * rate["separation"]
         hires_from_pool = at_pool[..., None] * rate["from_pool"]

@@ -8,23 +8,32 @@ Each step (length ``dt`` years, ``scenario.time.step``) covers the interval
    probability ``1 − exp(−reorg_rate·dt)``); a reorganisation breaks a share of in-lab ties;
 2. each lab's reference pay ratio (a quantile of its staff's pay / market value) and each
    researcher's share of colleague ties per place are taken from the start of the step;
-3. exogenous separations of employed researchers (lab → outside pool);
-4. offer: each employed researcher receives one with probability ``1 − exp(−λ_e·dt)``, each
-   researcher in the pool with ``1 − exp(−λ_u·dt)``; the offering lab is drawn in proportion to
-   recruiting intensity among labs with room that are not frozen, never the researcher's own;
-   a poaching raid replaces the regular offers of the researchers it targets. A frozen lab
-   makes no offer of any kind: a raid due while its lab is frozen is skipped (logged in
-   :attr:`TalentModel.shock_log` as ``"skipped_poaching_raid"``). Former staff are offered
-   pay by the lab's return rule (``labs.NAME.return_pay``), not the new-hire premium;
-5. the negotiation, in this order: the researcher's binary-logit choice against staying
-   (with a switching cost for lab-to-lab moves); counter-offer: the lab being left may match
-   the offer's pay (up to a limit), and the researcher stays if the raise reverses the
-   decision under the same noise draw; capacity: of those still going, a random subset up
-   to each lab's room go ahead, so one kept by a counter-offer uses up no place (the others
-   are counted as ``blocked_by_capacity``); acceptance: the remaining moves are agreed;
-6. outside opportunities for employed researchers who did not accept an offer this step
-   (exit to the pool), with counter-offers as in 5;
-7. the moves are recorded and applied (at most one move per researcher per step);
+3. each researcher at a lab or in the pool has a Poisson number of candidate events at the
+   bounding rate Λ = max(δ + λ_o + λ_e·(most search effort), λ_u) over the step
+   (uniformization); a poaching raid due this step (never of a frozen lab) adds an offer at
+   the start of the step to each researcher it courts;
+4. researchers live their step one after another (in a hashed random order when a lab could
+   fill), their raid offer first, then each candidate event: it is real with probability
+   (rate of its kind in the researcher's current state)/Λ: an exogenous separation (rate δ),
+   an outside opportunity (λ_o) or an offer (λ_e × search effort) for the employed, an offer
+   (λ_u) in the pool. The offering lab is drawn in proportion to recruiting intensity among
+   labs with room at the start of the step that are not frozen, never the researcher's own.
+   Former staff are offered pay by the lab's return rule (``labs.NAME.return_pay``), not the
+   new-hire premium. A frozen lab makes no offer of any kind: a raid due while its lab is
+   frozen is skipped (logged in :attr:`TalentModel.shock_log` as
+   ``"skipped_poaching_raid"``);
+5. an offer's negotiation, in this order: the researcher's binary-logit choice against
+   staying (with a switching cost for lab-to-lab moves); counter-offer: the lab being left
+   may match the offer's pay (up to a limit), and the researcher stays if the raise reverses
+   the decision under the same noise draw; capacity: the lab takes them only if a place of
+   its room at the start of the step is left (each move in uses one; places freed this step
+   wait for the next), so one kept by a counter-offer uses up no place (the others are
+   counted as ``blocked_by_capacity``); acceptance: the move is agreed;
+6. an outside opportunity is weighed by logit (exit to the pool), with counter-offers as in 5;
+7. moves: each move is recorded and applied at once, and the researcher's next candidate
+   event starts from the new state, so a researcher may move several times in a step and its
+   own transitions are exact at any step length, given the rest of the market (others'
+   places, pay, turmoil, reference pay, reputation) as at the start of the step;
 8. reputation: each lab's recent attrition is updated with this step's voluntary departures;
 9. retirements from the pool and entries of new researchers into it;
 10. clocks: tenure grows, turmoil and attachment decay by their half-lives;

@@ -6,32 +6,30 @@ kernels and compiles them there, cached on disk under the registry's fingerprint
 through ``kernel_set().decide`` and ``kernel_set().utility_terms``.
 
 A step's decisions (:func:`decide`), in order (the rules of :mod:`talentsim.model`, steps
-3–8). The negotiation of an offer goes: offer, counter-offer, capacity, acceptance, moves.
+3–8). Each researcher's own moves over the step are exact (uniformization), with the rest of
+the market frozen at the start of the step:
 
-1. :func:`~talentsim.compiled.offers.screen_into`: who separates, gets an offer or meets an
-   outside opportunity;
-2. offer — :func:`make_offers`: each researcher offered one gets an offer from a lab drawn by
-   hiring weight (a lab hires when it has room and is not frozen); a poaching raid's offers
-   replace the regular offers of those it courts (the model passes no raid of a frozen lab:
-   a frozen lab makes no offer of any kind). The pay offered is :func:`offered_pay` (former
-   staff by the lab's return rule, not the new-hire premium). :func:`choose`: each decides
-   by the binary logit on the utility gain less the switching cost (lab-to-lab moves);
-3. counter-offer — :func:`moves_from_offers`: the lab being left may counter-offer each
-   researcher who chose to go (with its probability, when the offer pays more); the
-   researcher re-decides with the same draw, and one kept stays with the raise;
-4. capacity — then a lab takes at most its room of those still going, by a random priority
-   (so a researcher kept by a counter-offer uses up no place); those turned away are counted
-   as ``blocked_by_capacity`` at that lab and stay where they are;
-5. acceptance — the others' moves are agreed (written as move records);
-6. :func:`exits`: employed researchers with an outside opportunity who did not accept an
-   offer weigh it, with counter-offers as in 3 (the pool has no capacity);
-7. moves — :func:`separations`, then :func:`apply_moves`: the moves (offers, exits, then
-   separations) are counted in ``flows`` and applied (location, pay, tenure, the former lab,
-   the pay had there, and attachment), and each lab's reputation (recent attrition) decays
-   and adds this step's voluntary departures per member.
+1. :func:`~talentsim.compiled.offers.screen_events`: each researcher's number of candidate
+   events, Poisson at the bounding rate Λ (:func:`bounding_rate`) × the step; raids pick
+   their targets (an extra offer at the start of the step);
+2. :func:`processing_order`: researchers take turns in a hashed random order when a lab
+   could fill (in row order otherwise, when the order changes nothing);
+3. :func:`live_events`: per researcher, its raid offer, then each candidate event, real with
+   probability rate/Λ in its current state: a separation, an outside opportunity
+   (:func:`weigh_exit`) or an offer (rate λ_e × :func:`offer_effort` for the employed). An
+   offer's negotiation (:func:`negotiate`) goes: offer (the lab drawn by hiring weight,
+   :func:`offered_pay`), the binary-logit choice, counter-offer (:func:`retained`: the lab
+   being left may keep them), capacity (the lab takes them only if a place of its room at
+   the start of the step is left; else ``blocked_by_capacity``), acceptance;
+4. moves: :func:`apply_move` records and applies each move at once (location, pay, tenure,
+   the former lab, the pay had there, and attachment), and counts it in ``flows``; the
+   researcher's next candidate event starts from the new state;
+5. each lab's reputation (recent attrition) decays and adds this step's voluntary departures
+   per member.
 
-Every draw is the keyed hash of the row under its purpose's offset
-(:func:`~talentsim.compiled.draws.step_offsets`).
+Every draw is the keyed hash of the row (and of the candidate event's number,
+:func:`~talentsim.compiled.draws.event_uniform`) under its purpose's offset
+(:func:`~talentsim.compiled.draws.step_offsets`), so no draw depends on the processing order.
 """
 
 from __future__ import annotations
@@ -166,6 +164,25 @@ def gain(
         gains[t, column] = pair[t, 1] - pair[t, 0]
         total = gains[t, column] if t == 0 else total + gains[t, column]
     return total
+
+
+@_template(**_HELPER)
+def fetch_ahead(row, state, context, ties):  # pragma: no cover - compiled
+    """Prefetch what researcher ``row``'s step reads: its columns, weights and ties' row.
+
+    Researchers take their turns in a random order when a lab could fill, so the processor
+    cannot guess the next rows; the hint lets their memory be read while earlier researchers
+    are decided (a hint that changes no value).
+    """
+    researchers, switches, weights = context.researchers, context.switches, context.weights
+    prefetch((state.location, state.pay, state.market_value, state.last_lab), row)
+    prefetch((state.tenure, state.last_lab_pay, state.cohort, state.joined_step), row)
+    prefetch((researchers.attachment, researchers.orientation), row)
+    for t in range(N_TERMS):
+        if switches[t] and WEIGHT_ROW[t] >= 0:
+            prefetch((weights[WEIGHT_ROW[t]],), row)
+    if context.ties_on and row < ties[0].shape[0]:
+        prefetch((ties[0],), row)
 
 
 @_template()
@@ -319,7 +336,16 @@ def negotiate(
         market.counter_offers
         and here < outside
         and retained(
-            r, here, offer_pay, move_gains, n_moves, switching, ACCEPT, event, pair, context,
+            r,
+            here,
+            offer_pay,
+            move_gains,
+            n_moves,
+            switching,
+            ACCEPT,
+            event,
+            pair,
+            context,
             counters,
         )
     ):
@@ -339,8 +365,20 @@ def negotiate(
 
 @_template(**_PART)
 def live_events(
-    step, order, counts, raid, state, researchers, hiring, market, ties, room, weight, context,
-    counters, moves,
+    step,
+    order,
+    counts,
+    raid,
+    state,
+    researchers,
+    hiring,
+    market,
+    ties,
+    room,
+    weight,
+    context,
+    counters,
+    moves,
 ):  # pragma: no cover - compiled
     """Each researcher's candidate events in ``order``; returns the number of moves written.
 
@@ -357,7 +395,7 @@ def live_events(
     """
     raid_lab, raid_premium, raid_at = raid
     record, kind, values = moves
-    location, pay, market_value = state.location, state.pay, state.market_value
+    location, market_value = state.location, state.market_value
     offsets, flows = counters.offsets, counters.flows
     outside = hiring.pay_level.shape[0]
     separation_rate, opportunity_rate = market.separation_rate, market.opportunity_rate
@@ -369,16 +407,26 @@ def live_events(
     for k in range(order.shape[0]):
         r = order[k]
         if k + AHEAD < order.shape[0]:
-            ahead = order[k + AHEAD]
-            prefetch((location, pay, market_value, state.last_lab, state.tenure), ahead)
+            fetch_ahead(order[k + AHEAD], state, context, ties)
         # a raid's offer comes first, at the start of the step
         q = raid_at[k] if raid_at.shape[0] else -1
         if q >= 0:
             j = raid_lab[q]
             offer_pay = offered_pay(hiring, state, r, j, raid_premium[q])
             if negotiate(
-                r, RAID_EVENT, j, offer_pay, n_moves, state, market, ties, room, pair, context,
-                counters, moves,
+                r,
+                RAID_EVENT,
+                j,
+                offer_pay,
+                n_moves,
+                state,
+                market,
+                ties,
+                room,
+                pair,
+                context,
+                counters,
+                moves,
             ):
                 apply_move(n_moves, step, state, researchers, market, flows, moves)
                 n_moves += 1
@@ -398,8 +446,18 @@ def live_events(
                 x -= separation_rate
                 if x < opportunity_rate:
                     n_moves = weigh_exit(
-                        r, event, n_moves, step, state, researchers, market, ties, pair,
-                        context, counters, moves,
+                        r,
+                        event,
+                        n_moves,
+                        step,
+                        state,
+                        researchers,
+                        market,
+                        ties,
+                        pair,
+                        context,
+                        counters,
+                        moves,
                     )
                     continue
                 x -= opportunity_rate
@@ -416,8 +474,19 @@ def live_events(
                 continue
             offer_pay = offered_pay(hiring, state, r, j, hiring.new_hire_premium[j])
             if negotiate(
-                r, event, j, offer_pay, n_moves, state, market, ties, room, pair, context,
-                counters, moves,
+                r,
+                event,
+                j,
+                offer_pay,
+                n_moves,
+                state,
+                market,
+                ties,
+                room,
+                pair,
+                context,
+                counters,
+                moves,
             ):
                 apply_move(n_moves, step, state, researchers, market, flows, moves)
                 n_moves += 1
@@ -443,7 +512,16 @@ def weigh_exit(
     if not accepts(value, market.noise_scale, draw):
         return n_moves
     if market.counter_offers and retained(
-        r, here, outside_pay, move_gains, n_moves, 0.0, EXIT_ACCEPT, event, pair, context,
+        r,
+        here,
+        outside_pay,
+        move_gains,
+        n_moves,
+        0.0,
+        EXIT_ACCEPT,
+        event,
+        pair,
+        context,
         counters,
     ):
         return n_moves
