@@ -28,6 +28,7 @@ SCENARIOS = HERE.parent / "scenarios"
 import talentsim as ts  # noqa: E402
 
 WEEK = 7 / 365.25
+STEPS = ("1d", "1w", "1mo")
 CORE = ["msl_veterans", "stars_from_rival", "stars_from_frontier"]
 
 
@@ -71,31 +72,39 @@ def interval(values: np.ndarray) -> tuple[float, float]:
     return float(values.mean()), float(half)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=20)
-    parser.add_argument("--steps", nargs="+", default=["1d", "1w", "1mo"])
-    parser.add_argument("--scenario", nargs="*", default=None)
-    args = parser.parse_args(argv)
-    names = args.scenario or sorted(p.stem for p in SCENARIOS.glob("*.toml"))
+def tables(seeds: int, steps: list[str], names: list[str] | None = None) -> str:
+    """The markdown tables, one per scenario: statistic × step length, mean ± half-width."""
+    names = names or sorted(p.stem for p in SCENARIOS.glob("*.toml"))
+    lines: list[str] = []
     for name in names:
         base = ts.load_scenario(SCENARIOS / f"{name}.toml")
         rows: dict[str, dict[str, tuple[float, float]]] = {}
-        for step in args.steps:
+        for step in steps:
             scenario = base.with_overrides({"time.step": step})
-            runs = [statistics(name, ts.run(scenario, seed=s)) for s in range(args.seeds)]
+            runs = [statistics(name, ts.run(scenario, seed=s)) for s in range(seeds)]
             rows[step] = {k: interval(np.array([r[k] for r in runs])) for k in runs[0]}
-        print(f"\n### {name} ({args.seeds} seeds; mean ± 95% t half-width)\n")
-        print("| statistic | " + " | ".join(args.steps) + " |")
-        print("|---|" + "---|" * len(args.steps))
-        for key in rows[args.steps[0]]:
+        lines += [f"**{name}** ({seeds} seeds; mean ± 95% t half-width)", ""]
+        lines.append("| statistic | " + " | ".join(steps) + " |")
+        lines.append("|---|" + "---|" * len(steps))
+        for key in rows[steps[0]]:
             cells = []
-            for step in args.steps:
+            for step in steps:
                 mean, half = rows[step][key]
                 digits = 3 if abs(mean) < 10 else 1
                 cells.append(f"{mean:.{digits}f} ± {half:.{digits}f}")
-            print(f"| {key} | " + " | ".join(cells) + " |")
-        sys.stdout.flush()
+            lines.append(f"| {key} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--steps", nargs="+", default=list(STEPS))
+    parser.add_argument("--scenario", nargs="*", default=None)
+    args = parser.parse_args(argv)
+    print(tables(args.seeds, args.steps, args.scenario))
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

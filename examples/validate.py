@@ -108,9 +108,11 @@ default; fixed attributes need one). Scheduled events are jumps at their times.
 * `method="ode"` (default) integrates the continuous-time equations with
   `scipy.integrate.solve_ivp` (RK45, relative tolerance 1e-7): the limit of the simulation as
   the step shrinks.
-* `method="steps"` iterates the simulation's own discrete steps in expectation (per-step
-  probabilities `1 − exp(−r·dt)`, separations before offers, opportunities only for those who
-  did not accept an offer): the exact expectation of a simulation at that step length.
+* `method="steps"` takes the simulation's own discrete steps in expectation: within a step each
+  researcher's moves follow the continuous-time generator Q of its type exactly, with the labs
+  frozen at the start of the step (the step's transition is `expm(Q·dt)`, applied by
+  uniformization; docs/model.md §3.1): the exact expectation of a simulation at that step
+  length.
 
 A solve takes tens to hundreds of milliseconds (the flagship-sized scenarios here: about
 0.1–0.5 s with 256 types, a few milliseconds with fixed attributes), fast enough to sweep.
@@ -148,8 +150,8 @@ researcher at lab i receives offers at rate λ, from lab j ≠ i with probabilit
 holds for `x_i ∝ w_i (W − w_i) exp(V_i/s)`, which is therefore the stationary distribution
 (`ts.mean_field.stationary_logit_shares`). It is the logit share weighted by recruiting
 intensity, corrected by `(W − w_i)` because one's own lab never makes an offer. The discrete-
-time chain of the simulation satisfies the same balance (every transition is scaled by the
-same per-step offer probability), so the answer holds exactly at any step length.
+time simulation moves each researcher by `expm(Q·dt)` of this chain's generator, whose
+stationary law is the same, so the answer holds exactly at any step length.
 
 **Check.** Four labs, N = {shares.details["researchers"]:,}, weekly steps, shares averaged over
 years 3–6 of each of R = {shares.details["replicates"]} replicates (the chain relaxes within

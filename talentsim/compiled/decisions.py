@@ -542,14 +542,22 @@ def bounding_rate(market):  # pragma: no cover - compiled
     return max(employed, market.offer_rate_outside)
 
 
+#: Researchers take their turns by blocks of consecutive rows when the population is large:
+#: a block holds a population's 1/BLOCKS of rows (at least one row).
+BLOCKS = 1024
+
+
 @_template(**_PART)
-def processing_order(candidates, offset, in_order):  # pragma: no cover - compiled
+def processing_order(candidates, offset, in_order, block):  # pragma: no cover - compiled
     """The order in which researchers live their step: by hashed priority, or as given.
 
-    By the priority ``uniform_at(row, offset)`` (a counting sort into as many buckets as
-    rows, ties in a bucket by row) when places at a lab may run out, so that no row number
-    is favoured; as given (ascending rows) when ``in_order`` (no lab can fill: the order then
-    changes nothing but the order of the move log).
+    By the priority ``uniform_at(row // block, offset)`` (a counting sort into as many
+    buckets as rows; within a bucket, ascending rows) when places at a lab may run out, so
+    that no row number is favoured beyond the order within a block of ``block`` consecutive
+    rows; as given (ascending rows) when ``in_order`` (no lab can fill: the order then
+    changes nothing but the order of the move log). Blocks keep the memory reads of a large
+    population in ascending runs (a fully random order of 10^6 researchers doubled the
+    step's time); with ``block = 1`` the order is fully random.
     """
     n = candidates.shape[0]
     if in_order or n < 2:
@@ -557,7 +565,8 @@ def processing_order(candidates, offset, in_order):  # pragma: no cover - compil
     bucket = np.empty(n, np.int64)
     starts = np.zeros(n + 1, np.int64)
     for k in range(n):
-        b = min(int(uniform_at(np.uint64(candidates[k]), offset) * n), n - 1)
+        key = np.uint64(candidates[k] // block)
+        b = min(int(uniform_at(key, offset) * n), n - 1)
         bucket[k] = b
         starts[b + 1] += 1
     for b in range(n):
@@ -664,7 +673,8 @@ def decide(
             least_room = min(least_room, room[j])
     # If no lab can fill this step, the order in which researchers live it changes nothing.
     in_order = raid_rows.shape[0] == 0 and n_events < least_room
-    order = processing_order(candidates, offsets[PRIORITY], in_order)
+    block = max(1, location.shape[0] // BLOCKS)
+    order = processing_order(candidates, offsets[PRIORITY], in_order, block)
     n_order = order.shape[0]
     counts = np.empty(n_order, np.int64)
     raid_at = np.full(n_order if raid_rows.shape[0] else 0, -1, np.int64)
