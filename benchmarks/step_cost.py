@@ -4,7 +4,7 @@ Each measurement runs in a child process with ``PYTHONPATH`` set to one checkout
 checkouts alternate (A, B, A, B, ...), so that the machine's load falls on both alike; the
 ratio of the best times per step is reported per workload.
 
-Usage: python benchmarks/step_cost.py BEFORE_CHECKOUT AFTER_CHECKOUT [--rounds 3]
+Usage: python benchmarks/step_cost.py BEFORE_CHECKOUT AFTER_CHECKOUT [--rounds 3] [--only 10^6]
 """
 
 from __future__ import annotations
@@ -48,8 +48,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("before")
     parser.add_argument("after")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", default="", help="run the workloads whose name contains this")
     args = parser.parse_args(argv)
     for name, steps in WORKLOADS.items():
+        if args.only not in name:
+            continue
         times: dict[str, list[float]] = {"before": [], "after": []}
         for _ in range(args.rounds):
             for label in ("before", "after"):

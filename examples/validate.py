@@ -231,7 +231,8 @@ changes is everything read at the start of a step: peer shares, reference pay, r
 capacity and turmoil (which decays at the end of each step, so a reorganisation's turmoil is
 felt in full for a whole step), the time of events (applied at the start of the nearest step,
 at most half a step off), entries (which arrive at the end of a step, so the pool at the end
-of a run holds the last step's entrants) and statistics taken at fixed times that fall
+of a run holds the last step's entrants, and no entrant is hired in the step it arrives) and
+statistics taken at fixed times that fall
 between steps (8 weeks is within the second monthly step). Each scenario below runs at daily,
 weekly and monthly steps, with the mean over seeds and its 95% t interval
 (`python benchmarks/step_length.py`).
@@ -241,10 +242,11 @@ What to read in them (measured 2026-12-04 with 20 seeds): where turmoil or entri
 within a step, the step length shows beyond the intervals: the attrition of a reorganised lab
 rises with the step (`reorg_shock`'s Reorg already at weekly steps, the flagship's MSL at
 monthly steps), because a reorganisation's turmoil lasts a whole step at full strength; the
-pool at the end of a run grows with the step (the last step's entrants, and retirements
-applied once per step after the moves); monthly steps also count the core lost "within 8
-weeks" only to the end of the first month. Elsewhere daily and weekly steps agree within the
-intervals.
+pool at the end of a run grows with the step (places freed within a step wait for the next
+one, so full labs hire less; entrants wait for the next step to be hired; retirements are
+applied once per step; the share of each is not measured); monthly steps also count the core
+lost "within 8 weeks" only to the end of the first month. Elsewhere daily and weekly steps
+agree within the intervals.
 Use weekly or shorter steps for stories told in weeks.
 
 ## Reproduce

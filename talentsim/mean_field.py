@@ -480,8 +480,8 @@ class _System:
 
     def flows(
         self, x: np.ndarray, pool: np.ndarray, turmoil: np.ndarray, time: float, r: _Rates
-    ) -> dict[str, np.ndarray]:
-        """Expected flows out of and into each state (rates, or per-step amounts)."""
+    ) -> dict[str, Any]:
+        """Expected flows out of and into each state per year; ``"rates"``: per researcher."""
         n_labs = self.n_labs
         headcount = x.sum(axis=(0, 1, 3))
         # Capacity is not in the dynamics: where it would bind, the solution is flagged
@@ -609,9 +609,9 @@ class _System:
     def _unit_rates(self, turmoil: np.ndarray, time: float) -> dict[str, np.ndarray]:
         """Per researcher and year, the rate of each move in each state (flows of unit masses)."""
         ones = np.ones_like(self.x0)
-        return self.flows(ones, np.ones_like(self.pool0), turmoil, time, _Rates(*self.rates))[
-            "rates"
-        ]
+        flows = self.flows(ones, np.ones_like(self.pool0), turmoil, time, _Rates(*self.rates))
+        rates: dict[str, np.ndarray] = flows["rates"]
+        return rates
 
     def step_exactly(
         self, x: np.ndarray, pool: np.ndarray, turmoil: np.ndarray, time: float, dt: float

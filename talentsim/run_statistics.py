@@ -136,7 +136,8 @@ class RunArrays:
         step = ev["step"].to_numpy(dtype=np.int64)
         time = ev["time"].to_numpy(dtype=float)
         researcher = ev["researcher"].to_numpy(dtype=np.int64)
-        # Each researcher moves at most once a step: order moves by researcher, then step.
+        # Order moves by researcher, then step; a researcher's moves within a step keep the
+        # log's order, which is the order they happened in (lexsort is stable).
         order = np.lexsort((step, researcher))
         same = researcher[order][1:] == researcher[order][:-1]
         previous_time = np.full(len(ev), np.nan)
