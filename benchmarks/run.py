@@ -202,10 +202,10 @@ def versus_bare_kernel(n: int) -> dict[str, Any]:
         "bond_time": market.attachment_bond_time,
         "attachment_decay": bare._attachment_decay,
         "dt": bare.dt,
-        "p_employed": bare._p_offer_employed,
-        "p_outside": bare._p_offer_outside,
-        "p_separation": bare._p_separation,
-        "p_opportunity": bare._p_opportunity,
+        "p_employed": 1 - math.exp(-market.offer_rate_employed * bare.dt),
+        "p_outside": 1 - math.exp(-market.offer_rate_outside * bare.dt),
+        "p_separation": 1 - math.exp(-market.separation_rate * bare.dt),
+        "p_opportunity": 1 - math.exp(-scenario.outside.opportunity_rate * bare.dt),
         "p_retirement": bare._p_retirement,
     }
     bare_kernel_step(state, params, rng)

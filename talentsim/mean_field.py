@@ -29,10 +29,13 @@ Two solvers:
 * ``method="ode"`` (default) integrates the equations in continuous time with
   :func:`scipy.integrate.solve_ivp` between events, applying scheduled events as jumps; this is
   the limit of the simulation as the step length goes to zero.
-* ``method="steps"`` iterates the same flows as the simulation does in discrete time (per-step
-  probabilities ``1 − exp(−rate·dt)``, separations before offers, opportunities only for those
-  who did not accept an offer, retirements after the moves, then entries): the exact
-  expectation of a simulation run at the scenario's step, up to the type quadrature.
+* ``method="steps"`` takes the steps as the simulation does: within a step each researcher's
+  own moves follow the continuous-time process exactly with the labs frozen at the start of
+  the step, so the step's transition of each type is ``expm(Q·dt)`` for its generator ``Q``
+  over places and pay classes (applied to the state by uniformization, checked against
+  :func:`scipy.linalg.expm` in the tests); retirements come after the moves,
+  then entries. This is the exact expectation of a simulation run at the scenario's step, up
+  to the type quadrature.
 
 Mechanisms whose expectation is not a function of these expected counts — colleague ties
 (turnover contagion) and their formation over time (``network.formation_rate``), fairness
@@ -345,14 +348,13 @@ def _accept(gain: np.ndarray, noise_scale: float) -> np.ndarray:
 
 @dataclass
 class _Rates:
-    """Per-unit-time rates (ODE) or per-step probabilities (steps) of the flows."""
+    """Per-unit-time rates of the flows."""
 
     separation: float
     offer_employed: float
     offer_outside: float
     opportunity: float
     retirement: float
-    sequential: bool
 
 
 class _System:
@@ -480,8 +482,8 @@ class _System:
 
     def flows(
         self, x: np.ndarray, pool: np.ndarray, turmoil: np.ndarray, time: float, r: _Rates
-    ) -> dict[str, np.ndarray]:
-        """Expected flows out of and into each state (rates, or per-step amounts)."""
+    ) -> dict[str, Any]:
+        """Expected flows out of and into each state per year; ``"rates"``: per researcher."""
         n_labs = self.n_labs
         headcount = x.sum(axis=(0, 1, 3))
         # Capacity is not in the dynamics: where it would bind, the solution is flagged
@@ -509,17 +511,13 @@ class _System:
         # Moves between labs: (cohort, type, from lab, class, to lab).
         accept = _accept(offer[:, :, None, None, :] - stay[..., None] - self.switching, self.noise)
         taken = pi_lab[None, None, :, None, :] * accept
-        surviving = x * (1.0 - r.separation) if r.sequential else x
         if self.search is None:
-            moves = surviving[..., None] * r.offer_employed * taken
-            accepted_any = r.offer_employed * taken.sum(axis=-1)  # (cohort, type, lab, class)
+            lab_move = r.offer_employed * taken  # per researcher and year
         else:
-            from_lab = self._searched_offers(offer, stay, pi_lab, turmoil, r)  # π included
-            moves = surviving[..., None] * from_lab * accept
-            accepted_any = (from_lab * accept).sum(axis=-1)
+            lab_move = self._searched_offers(offer, stay, pi_lab, turmoil, r) * accept
+        moves = x[..., None] * lab_move
         leave = _accept(at_pool[:, :, None, None] - stay, self.noise)
-        free = surviving * (1.0 - accepted_any) if r.sequential else x
-        exits = free * r.opportunity * leave
+        exits = x * r.opportunity * leave
         separations = x * r.separation
         hires_from_pool = (
             pool[..., None]
@@ -539,6 +537,16 @@ class _System:
             "exits": exits.sum(axis=(0, 1, 3)),
             "separations": separations.sum(axis=(0, 1, 3)),
             "room": self.lab.capacity - headcount,
+            # per researcher and year in each state
+            "rates": {
+                "lab_move": lab_move,
+                "exit": r.opportunity * leave,
+                "separation": np.full(leave.shape, r.separation),
+                "to_pool": r.opportunity * leave + r.separation,
+                "from_pool": r.offer_outside
+                * pi_pool
+                * _accept(offer - at_pool[..., None], self.noise),
+            },
         }
 
     def _searched_offers(
@@ -554,9 +562,11 @@ class _System:
         The simulation's rule (:func:`talentsim.compiled.search.offer_effort`) on each state:
         with ``search.gap = "offer"`` the gap of an offer from lab ``j`` is its gain,
         ``offer_j − stay``; with ``"market"`` it is the mean gain ``Σ_j π(i→j)·offer_j −
-        stay`` (π the offering lab's probability, 0 if no other lab hires). A rate (ODE) or
-        the step's probability ``1 − exp(−λ_e·effort·dt)`` (steps) that an offer comes from
-        each lab is returned, π included (the last axis sums to the offer's rate or chance).
+        stay`` (π the offering lab's probability, 0 if no other lab hires). The rate per year
+        of an offer from each lab is returned, π included (the last axis sums to the offer's
+        rate). The steps
+        mode turns these rates into a step's transitions exactly (``expm(Q dt)``), as the
+        simulation's uniformization does.
         """
         search = self.search
         assert search is not None
@@ -570,9 +580,7 @@ class _System:
         exponent = search.gap_sensitivity * gap
         exponent = exponent + search.turmoil_sensitivity * turmoil[:, None, None]
         effort = np.clip(np.exp(np.minimum(exponent, 700.0)), search.effort_min, search.effort_max)
-        rate = self.rates[1]
-        chance = -np.expm1(-effort * (rate * self.dt)) if r.sequential else rate * effort
-        return chance * pi_lab[None, None, :, None, :]
+        return r.offer_employed * effort * pi_lab[None, None, :, None, :]
 
     def _check_capacity(
         self, arrivals: np.ndarray, room: np.ndarray, time: float, x: np.ndarray
@@ -615,11 +623,93 @@ class _System:
         flow[self.n_labs, 5] = retired
         return flow
 
+    def generator(self, turmoil: np.ndarray, time: float) -> np.ndarray:
+        """Each type's generator over places × pay classes, labs as they are now (per year).
+
+        Shape ``(cohort, type, S, S)`` with ``S = labs × pay classes + 1`` (state
+        ``i·classes + q`` is lab ``i`` in pay class ``q``; the last is the pool); hires go to
+        the current pay epoch's class.
+        """
+        rate = self._unit_rates(turmoil, time)
+        n_c, n_k, n_labs, n_q = self.x0.shape
+        size = n_labs * n_q + 1
+        q_matrix = np.zeros((n_c, n_k, size, size))
+        target = np.arange(n_labs) * n_q + 1 + self.epoch
+        for i in range(n_labs):
+            for cls in range(n_q):
+                s_from = i * n_q + cls
+                q_matrix[:, :, s_from, target] += rate["lab_move"][:, :, i, cls, :]
+                q_matrix[:, :, s_from, size - 1] += rate["to_pool"][:, :, i, cls]
+        q_matrix[:, :, size - 1, target] += rate["from_pool"]
+        idx = np.arange(size)
+        q_matrix[:, :, idx, idx] -= q_matrix.sum(axis=-1)
+        return q_matrix
+
+    def _unit_rates(self, turmoil: np.ndarray, time: float) -> dict[str, np.ndarray]:
+        """Per researcher and year, the rate of each move in each state (flows of unit masses)."""
+        ones = np.ones_like(self.x0)
+        flows = self.flows(ones, np.ones_like(self.pool0), turmoil, time, _Rates(*self.rates))
+        rates: dict[str, np.ndarray] = flows["rates"]
+        return rates
+
+    def step_exactly(
+        self, x: np.ndarray, pool: np.ndarray, turmoil: np.ndarray, time: float, dt: float
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """One step as the simulation takes it: the exact transition, environment frozen.
+
+        With the labs (pay, turmoil, hiring) as at the start of the step, each type's
+        researchers move by its continuous-time generator ``Q`` (:meth:`generator`), so the
+        step's transition is ``expm(Q·dt)``, and the expected number of moves of each kind is
+        the expected time spent in a state, ``x·∫₀^dt expm(Q·s) ds``, times the state's rate
+        of that move. Both are computed on the state vector by uniformization (Jensen 1953):
+        with ``Λ`` at least every state's total rate, ``R = I + Q/Λ`` and ``v_n = x·Rⁿ``,
+        ``x·expm(Q·dt) = Σ_n Pois(n; Λdt)·v_n`` and
+        ``x·∫₀^dt expm(Q·s) ds = Σ_n P(N > n)·v_n / Λ``, the series cut where the Poisson tail
+        is below 1e-14 (tests/test_exact_transitions.py checks it against
+        :func:`scipy.linalg.expm`). Returns the new ``x`` and ``pool`` and the step's
+        expected flows.
+        """
+        from scipy.stats import poisson  # imported here: scipy.stats takes ~0.3 s to import
+
+        q_matrix = self.generator(turmoil, time)
+        rate = self._unit_rates(turmoil, time)
+        n_c, n_k, n_labs, n_q = x.shape
+        size = n_labs * n_q + 1
+        bound = float(-np.diagonal(q_matrix, axis1=-2, axis2=-1).min()) * 1.0001 + 1e-12
+        mean = bound * dt
+        stochastic = q_matrix / bound
+        idx = np.arange(size)
+        stochastic[:, :, idx, idx] += 1.0
+        n_terms = int(poisson.isf(1e-14, mean)) + 2
+        weights = poisson.pmf(np.arange(n_terms), mean)
+        beyond = poisson.sf(np.arange(n_terms), mean)  # P(N > n)
+        v = np.concatenate([x.reshape(n_c, n_k, -1), pool[..., None]], axis=-1)
+        end = weights[0] * v
+        occupancy = beyond[0] * v
+        for n in range(1, n_terms):
+            v = np.einsum("cks,ckst->ckt", v, stochastic)
+            end += weights[n] * v
+            occupancy += beyond[n] * v
+        occupancy /= bound
+        at_labs = occupancy[..., :-1].reshape(x.shape)
+        at_pool = occupancy[..., -1]
+        moves = at_labs[..., None] * rate["lab_move"]
+        exits = at_labs * rate["exit"]
+        separations = at_labs * rate["separation"]
+        hires_from_pool = at_pool[..., None] * rate["from_pool"]
+        arrivals = moves.sum(axis=(2, 3)) + hires_from_pool
+        flows = {
+            "hires": arrivals.sum(axis=(0, 1)),
+            "quits": moves.sum(axis=(0, 1, 3, 4)),
+            "exits": exits.sum(axis=(0, 1, 3)),
+            "separations": separations.sum(axis=(0, 1, 3)),
+        }
+        return end[..., :-1].reshape(x.shape), end[..., -1], flows
+
     def solve_steps(self) -> pd.DataFrame:
-        """Iterate the simulation's discrete steps in expectation."""
+        """Iterate the simulation's discrete steps in expectation (see :meth:`step_exactly`)."""
         dt = self.dt
-        p = [float(rate_to_probability(rate, dt)) for rate in self.rates]
-        rates = _Rates(p[0], p[1], p[2], p[3], p[4], sequential=True)
+        p_retirement = float(rate_to_probability(self.rates[4], dt))
         x, pool = self.x0.copy(), self.pool0.copy()
         rows = [self._record(x, pool, self.lab.turmoil, np.zeros((self.n_labs + 1, 6)))]
         times = sorted(self.events)
@@ -627,12 +717,11 @@ class _System:
             start = (k - 1) * dt
             while times and times[0] <= start + 1e-9:
                 self.apply_events(times.pop(0))
-            f = self.flows(x, pool, self.lab.turmoil, start + dt / 2, rates)
-            self._check_capacity(f["hires"], f["room"], start, x)
-            x = x - f["out"]
-            x[:, :, :, 1 + self.epoch] += f["arrivals"]
-            pool = pool + f["to_pool"] - f["from_pool"]
-            retired = pool * rates.retirement
+            x_before = x
+            x, pool, f = self.step_exactly(x, pool, self.lab.turmoil, start + dt / 2, dt)
+            room = self.lab.capacity - x_before.sum(axis=(0, 1, 3))
+            self._check_capacity(f["hires"], room, start, x_before)
+            retired = pool * p_retirement
             pool = pool - retired + self.entry_rate[:, None] * dt
             self.lab.turmoil = self.lab.turmoil * self.lab.turmoil_decay
             entered = float(self.entry_rate.sum() * self.n_types * dt)
@@ -645,7 +734,7 @@ class _System:
         """Integrate the flow equations in continuous time, events as jumps."""
         from scipy.integrate import solve_ivp  # imported here: sweep workers never need it
 
-        rates = _Rates(*self.rates, sequential=False)  # per-year hazards
+        rates = _Rates(*self.rates)  # per-year hazards
         shape_x, shape_pool = self.x0.shape, self.pool0.shape
         n_x, n_pool = self.x0.size, self.pool0.size
         n_flow = (self.n_labs + 1) * len(MEAN_FIELD_FLOWS)

@@ -8,25 +8,34 @@ Each step (length ``dt`` years, ``scenario.time.step``) covers the interval
    probability ``1 − exp(−reorg_rate·dt)``); a reorganisation breaks a share of in-lab ties;
 2. each lab's reference pay ratio (a quantile of its staff's pay / market value) and each
    researcher's share of colleague ties per place are taken from the start of the step;
-3. exogenous separations of employed researchers (lab → outside pool);
-4. offer: each employed researcher receives one with probability ``1 − exp(−λ_e·e·dt)``,
-   ``e`` their search effort (1 unless the scenario's ``[search]`` is on; see
-   :func:`talentsim.compiled.search.offer_effort`), each researcher in the pool with
-   ``1 − exp(−λ_u·dt)``; the offering lab is drawn in proportion to
-   recruiting intensity among labs with room that are not frozen, never the researcher's own;
-   a poaching raid replaces the regular offers of the researchers it targets. A frozen lab
-   makes no offer of any kind: a raid due while its lab is frozen is skipped (logged in
-   :attr:`TalentModel.shock_log` as ``"skipped_poaching_raid"``). Former staff are offered
-   pay by the lab's return rule (``labs.NAME.return_pay``), not the new-hire premium;
-5. the negotiation, in this order: the researcher's binary-logit choice against staying
-   (with a switching cost for lab-to-lab moves); counter-offer: the lab being left may match
-   the offer's pay (up to a limit), and the researcher stays if the raise reverses the
-   decision under the same noise draw; capacity: of those still going, a random subset up
-   to each lab's room go ahead, so one kept by a counter-offer uses up no place (the others
-   are counted as ``blocked_by_capacity``); acceptance: the remaining moves are agreed;
-6. outside opportunities for employed researchers who did not accept an offer this step
-   (exit to the pool), with counter-offers as in 5;
-7. the moves are recorded and applied (at most one move per researcher per step);
+3. each researcher at a lab or in the pool has a Poisson number of candidate events at the
+   bounding rate Λ = max(δ + λ_o + λ_e·(most search effort), λ_u) over the step
+   (uniformization); a poaching raid due this step (never of a frozen lab) adds an offer at
+   the start of the step to each researcher it courts;
+4. researchers live their step one after another (in a hashed random order when a lab could
+   fill), their raid offer first, then each candidate event: it is real with probability
+   (rate of its kind in the researcher's current state)/Λ: an exogenous separation (rate δ),
+   an outside opportunity (λ_o) or an offer (λ_e × search effort ``e``, 1 unless the
+   scenario's ``[search]`` is on; see :func:`talentsim.compiled.search.offer_effort`) for the
+   employed, an offer
+   (λ_u) in the pool. The offering lab is drawn in proportion to recruiting intensity among
+   labs with room at the start of the step that are not frozen, never the researcher's own.
+   Former staff are offered pay by the lab's return rule (``labs.NAME.return_pay``), not the
+   new-hire premium. A frozen lab makes no offer of any kind: a raid due while its lab is
+   frozen is skipped (logged in :attr:`TalentModel.shock_log` as
+   ``"skipped_poaching_raid"``);
+5. an offer's negotiation, in this order: the researcher's binary-logit choice against
+   staying (with a switching cost for lab-to-lab moves); counter-offer: the lab being left
+   may match the offer's pay (up to a limit), and the researcher stays if the raise reverses
+   the decision under the same noise draw; capacity: the lab takes them only if a place of
+   its room at the start of the step is left (each move in uses one; places freed this step
+   wait for the next), so one kept by a counter-offer uses up no place (the others are
+   counted as ``blocked_by_capacity``); acceptance: the move is agreed;
+6. an outside opportunity is weighed by logit (exit to the pool), with counter-offers as in 5;
+7. moves: each move is recorded and applied at once, and the researcher's next candidate
+   event starts from the new state, so a researcher may move several times in a step and its
+   own transitions are exact at any step length, given the rest of the market (others'
+   places, pay, turmoil, reference pay, reputation) as at the start of the step;
 8. reputation: each lab's recent attrition is updated with this step's voluntary departures;
 9. retirements from the pool and entries of new researchers into it;
 10. clocks: tenure grows, turmoil and attachment decay by their half-lives;
@@ -128,13 +137,13 @@ FLOWS = (
 #: Purposes of the per-step decision uniforms (each a keyed hash of step, purpose and row).
 _DRAWS = compiled.PURPOSES
 (
-    D_SEPARATION,
-    D_OFFER,
+    D_EVENTS,
+    D_EVENT_KIND,
     D_OFFER_LAB,
     D_ACCEPT,
-    D_OPPORTUNITY,
+    D_UNUSED,
     D_EXIT_ACCEPT,
-    D_CAPACITY,
+    D_PRIORITY,
     D_COUNTER,
     D_RETIREMENT,
     D_RAID,
@@ -442,18 +451,10 @@ class TalentModel(mesa.Model):
         spec, dt = self.spec, self.dt
         market, outside = spec.market, spec.outside
         search = spec.search
-        # With search effort the first pass screens the employed at its cap, and the step
-        # keeps each candidate with its own effort (compiled.decisions.thin_offered).
+        # With search effort the bounding rate uses the most effort anyone makes, and an
+        # offer event is real with the researcher's own effort (compiled.decisions).
         offer_rate_step = float(market.offer_rate_employed) * dt
         effort_cap = float(search.effort_max) if search.on else 1.0
-        self._p_offer_employed = (
-            float(-np.expm1(-effort_cap * offer_rate_step))
-            if search.on
-            else float(rate_to_probability(market.offer_rate_employed, dt))
-        )
-        self._p_offer_outside = float(rate_to_probability(market.offer_rate_outside, dt))
-        self._p_separation = float(rate_to_probability(market.separation_rate, dt))
-        self._p_opportunity = float(rate_to_probability(outside.opportunity_rate, dt))
         self._p_retirement = float(rate_to_probability(outside.retirement_rate, dt))
         self._attachment_decay = half_life_factor(market.attachment_half_life, dt)
         self._entry_means = np.array([c.entry_rate * dt for c in spec.cohorts.values()])
@@ -484,10 +485,12 @@ class TalentModel(mesa.Model):
             outside_pay_ratio=float(outside.pay_ratio),
             outside_amenity=float(outside.amenity),
             attachment_bond_time=float(market.attachment_bond_time),
-            p_separation=self._p_separation,
-            p_offer_employed=self._p_offer_employed,
-            p_offer_outside=self._p_offer_outside,
-            p_opportunity=self._p_opportunity,
+            separation_rate=float(market.separation_rate),
+            offer_rate_employed=float(market.offer_rate_employed),
+            offer_rate_outside=float(market.offer_rate_outside),
+            opportunity_rate=float(outside.opportunity_rate),
+            effort_cap=effort_cap,
+            dt=float(dt),
             reputation_decay=float(self.lab_state.reputation_decay),
             counter_offers=bool(spec.mechanisms.counter_offers),
             searching=bool(search.on),
@@ -502,7 +505,7 @@ class TalentModel(mesa.Model):
         self._no_reference = np.full(self.lab_state.n, np.nan)  # no fairness: no reference pay
         self._column_views: tuple[records.State, records.Researchers] | None = None
         none = np.zeros(0, dtype=np.int64)
-        self._workspace = records.Workspace(none, none, none, np.zeros(0, dtype=np.bool_))
+        self._workspace = records.Workspace(none, none)
         if not spec.mechanisms.random_reorganisations:
             self.lab_state.reorg_probability[:] = 0.0
 
@@ -796,14 +799,11 @@ class TalentModel(mesa.Model):
                 state,
                 records.Researchers(*(pop.view(name) for name in records.Researchers._fields)),
             )
-            if self._workspace.separated.shape[0] < pop.capacity:
+            if self._workspace.candidates.shape[0] < pop.capacity:
                 # the step's scratch arrays, as long as the population's allocation
                 capacity = pop.capacity
                 self._workspace = records.Workspace(
-                    np.empty(capacity, dtype=np.int64),
-                    np.empty(capacity, dtype=np.int64),
-                    np.empty(capacity, dtype=np.int64),
-                    np.zeros(capacity, dtype=np.bool_),
+                    np.empty(capacity, dtype=np.int64), np.empty(capacity, dtype=np.int64)
                 )
         return views
 

@@ -571,10 +571,12 @@ def _gain_terms(events: pd.DataFrame) -> list[str]:
 
 
 def _events_table(model: TalentModel, *, release: bool = False) -> pd.DataFrame:
-    """The events table (one row per move, sorted by step, kind and researcher).
+    """The events table (one row per move, sorted by step and researcher).
 
-    Built a step at a time into columns of the final length: moves are logged in step order,
-    so sorting each step's moves (stably, by kind and researcher) sorts the whole table, and
+    A researcher's moves within a step (there can be several: the step's transitions are
+    exact, see docs/model.md) keep the order they happened in. Built a step at a time into
+    columns of the final length: moves are logged in step order, so sorting each step's moves
+    (stably, by researcher) sorts the whole table, and
     neither the concatenated log nor an unsorted table is ever made. With ``release`` the
     model's records are dropped as they are copied.
     """
@@ -614,13 +616,14 @@ def move_columns(model: TalentModel, *, release: bool = False) -> dict[str, np.n
     if not release:  # the whole log at once: one sort, one copy per column
         log = model.move_log()
         # lexsort is stable: by step, then as below within a step
-        order = np.lexsort((log["researcher"], log["kind"], log["step"]))
+        order = np.lexsort((log["researcher"], log["step"]))
         columns = {name: values[order] for name, values in log.items()}
     else:
         at = released = 0
         for part in model.move_log_by_step(release=True):
-            # np.lexsort is stable: within a kind, researchers in order; ties as recorded
-            order = np.lexsort((part["researcher"], part["kind"]))
+            # stable: researchers in order, and a researcher's moves within the step in the
+            # order they happened (the log's: a researcher may move several times a step)
+            order = np.argsort(part["researcher"], kind="stable")
             end = at + order.shape[0]
             for name, values in part.items():
                 if name not in columns:

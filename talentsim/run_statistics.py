@@ -332,7 +332,8 @@ def _neighbour_times(
     step: np.ndarray, time: np.ndarray, researcher: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Time of each move's researcher's previous move (NaN: none) and next one (inf: none)."""
-    # Each researcher moves at most once a step: order moves by researcher, then step.
+    # Order moves by researcher, then step; a researcher's moves within a step keep the
+    # table's order, which is the order they happened in (lexsort is stable).
     order = np.lexsort((step, researcher))
     same = researcher[order][1:] == researcher[order][:-1]
     previous_time = np.full(len(step), np.nan)

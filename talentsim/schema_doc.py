@@ -111,7 +111,9 @@ the key path and what was expected (`talentsim validate FILE`).
 
 **Units.** Rates are written with units, `"4/year"`, `"0.5/month"`, `"2/w"`, `"1/d"`;
 durations too, `"6w"`, `"2mo"`, `"1y"`, `"3d"` (d, w, mo, y, or day, week, month, year; a
-year is 365.25 days). A rate r becomes the per-step probability `1 - exp(-r * dt)`. Pay is in
+year is 365.25 days). Rates are continuous-time: a researcher's own moves over a step are exact
+at any step length (docs/model.md §3.1); retirements and random reorganisations happen with the
+per-step probability `1 - exp(-r * dt)`. Pay is in
 multiples of a researcher's market value; utilities are in log-pay units.
 
 **Distributions.** Wherever the type says *distribution*, write a number (every researcher

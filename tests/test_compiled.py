@@ -23,10 +23,12 @@ def _locations(rng: np.random.Generator, n: int, n_labs: int) -> np.ndarray:
     return rng.integers(GONE, n_labs + 1, n).astype(np.int32)
 
 
-def _screen(location: np.ndarray, n_labs: int, probabilities: tuple, offsets: np.ndarray):
-    buffers = tuple(np.empty(location.shape[0], dtype=np.int64) for _ in range(3))
-    counts = compiled.screen_into(location, n_labs, probabilities, offsets, buffers)
-    return tuple(buffer[:count] for buffer, count in zip(buffers, counts, strict=True))
+def _screen(location: np.ndarray, n_labs: int, mean: float, offset: np.uint64):
+    buffers = tuple(np.empty(location.shape[0], dtype=np.int64) for _ in range(2))
+    n_rows, total = compiled.screen_events(location, n_labs, mean, offset, buffers)
+    rows, counts = (buffer[:n_rows] for buffer in buffers)
+    assert counts.sum() == total
+    return rows, counts
 
 
 @settings(max_examples=40, deadline=None)
@@ -34,41 +36,46 @@ def _screen(location: np.ndarray, n_labs: int, probabilities: tuple, offsets: np
     seed=SEEDS,
     n=st.one_of(st.integers(0, 400), st.integers(4000, 9000)),  # across the blocks of rows
     n_labs=st.integers(1, 6),
+    mean=st.floats(0.0, 3.0),
 )
-def test_screen_matches_numpy(seed: int, n: int, n_labs: int) -> None:
+def test_screen_matches_numpy(seed: int, n: int, n_labs: int, mean: float) -> None:
     rng = np.random.default_rng(seed)
     location = _locations(rng, n, n_labs)
-    p_sep, p_emp, p_out, p_opp = rng.uniform(0, 0.6, 4)
-    keys = [derive_key(seed, salt) for salt in range(3)]
-    offsets = np.array([key_offset(key) for key in keys])
-    separated, offered, opportunity = _screen(
-        location, n_labs, (p_sep, p_emp, p_out, p_opp), offsets
-    )
-    rows = np.arange(n)
-    u_sep, u_offer, u_opp = (uniform_hash(rows, key) for key in keys)
-    employed = (location >= 0) & (location < n_labs)
-    expected_sep = employed & (u_sep < p_sep)
-    stays = employed & ~expected_sep
-    expected_offer = (stays & (u_offer < p_emp)) | ((location == n_labs) & (u_offer < p_out))
-    expected_opp = stays & (u_opp < p_opp)
-    np.testing.assert_array_equal(separated, np.flatnonzero(expected_sep))
-    np.testing.assert_array_equal(offered, np.flatnonzero(expected_offer))
-    np.testing.assert_array_equal(opportunity, np.flatnonzero(expected_opp))
+    key = derive_key(seed, 0)
+    rows, counts = _screen(location, n_labs, mean, np.uint64(key_offset(key)))
+    u = uniform_hash(np.arange(n), key)
+    present = (location >= 0) & (location <= n_labs)  # at a lab or in the pool
+    # the Poisson count by inverting its distribution function from the top: N = 0 when
+    # u ≥ P(N ≥ 1), else the least n ≥ 1 with u < P(1 ≤ N ≤ n)
+    from scipy.stats import poisson
+
+    expected = np.zeros(n, dtype=np.int64)
+    below = u < -np.expm1(-mean)
+    for i in np.flatnonzero(below):
+        count = 1
+        while u[i] >= poisson.cdf(count, mean) - poisson.pmf(0, mean) and count < 10_000:
+            count += 1
+        expected[i] = count
+    expected[~present] = 0
+    np.testing.assert_array_equal(rows, np.flatnonzero(expected))
+    np.testing.assert_array_equal(counts, expected[expected > 0])
 
 
-def test_screen_draws_have_the_stated_probabilities() -> None:
-    # 200k employed researchers: each count is binomial; 5 standard deviations of tolerance.
-    n, p = 200_000, 0.1
-    location = np.zeros(n, dtype=np.int32)
-    offsets = np.array([key_offset(derive_key(7, salt)) for salt in range(3)])
-    separated, offered, opportunity = _screen(location, 1, (p, p, 0.0, p), offsets)
-    assert abs(separated.shape[0] - n * p) < 5 * np.sqrt(n * p * (1 - p))
-    stayed = n - separated.shape[0]
-    for chosen in (offered, opportunity):
-        assert abs(chosen.shape[0] - stayed * p) < 5 * np.sqrt(stayed * p * (1 - p))
-    # the offer and opportunity draws are independent of each other
-    both = np.intersect1d(offered, opportunity).shape[0]
-    assert abs(both - stayed * p * p) < 5 * np.sqrt(stayed * p * p)
+def test_screen_counts_are_poisson() -> None:
+    # 200k researchers (labs and pool) at mean 0.7: each count's frequency against the Poisson
+    # law, 5 binomial standard deviations of tolerance; the retired have none.
+    n, mean = 200_000, 0.7
+    location = np.tile(np.array([0, 1, GONE], dtype=np.int32), n // 2)[: n + n // 2]
+    rows, counts = _screen(location, 1, mean, np.uint64(key_offset(derive_key(7, 0))))
+    assert (location[rows] != GONE).all()
+    present = int((location != GONE).sum())
+    frequency = np.bincount(counts, minlength=6)
+    frequency[0] = present - rows.shape[0]
+    from scipy.stats import poisson
+
+    for k in range(6):
+        p = poisson.pmf(k, mean)
+        assert abs(frequency[k] - present * p) < 5 * np.sqrt(present * p * (1 - p)) + 1, k
 
 
 @settings(max_examples=40, deadline=None)

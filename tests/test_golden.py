@@ -1,7 +1,8 @@
 """Golden results: refactors keep every result bit-identical.
 
-The digests in ``tests/data/golden.json`` were recorded before the term registry (issue 15)
-replaced the positional kernels, from every scenario file and a few variants that switch
+The digests in ``tests/data/golden.json`` were recorded after each researcher's moves within a
+step became exact (issue 16, uniformization: an intended change of results), from every
+scenario file and a few variants that switch
 mechanisms off, each with three seeds. A change meant to keep results must keep them; a
 change meant to move results regenerates the file on purpose
 (``python tests/test_golden.py --write``) and says so in its commit and in ``docs/``.

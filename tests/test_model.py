@@ -392,7 +392,6 @@ def test_growing_population_keeps_the_step_consistent() -> None:
     pop = model.population
     assert pop.capacity >= 8 * start_rows  # grown three times or more
     assert all(w.shape[0] >= pop.size for w in model._workspace)
-    assert not model._workspace.decided.any()  # the "decided" marks are cleared after each step
     location = pop.view("location")
     counts = np.bincount(location[location >= 0], minlength=len(model.place_names))
     np.testing.assert_array_equal(model.headcount_history[model.steps], counts)

@@ -1,12 +1,14 @@
-"""Results do not depend on the step length beyond discretisation error.
+"""Results do not depend on the step length beyond the lag of interactions.
 
-A rate r becomes the per-step probability 1 − exp(−r·dt), so a scenario run with daily and
-with weekly steps must agree on its key outputs. Each output is averaged over 30 seeds per
-step length; the test requires |mean_day − mean_week| ≤ 3.9·SE + 3% of the weekly mean, where
-SE is the standard error of the difference of the two means (3.9 SE is a two-sided 0.01%
-level for sampling error; the 3% allowance bounds the O(dt) discretisation error, which for
-weekly steps and rates of a few per year is about r·dt/2 ≈ 5% of a single step's flow but
-cancels largely over a run).
+Each researcher's own moves are exact at any step length given the market at the start of the
+step (uniformization; tests/test_exact_transitions.py checks it without interactions), so a
+scenario run with daily and with weekly steps must agree on its key outputs up to the lag of
+interactions (peer shares, reference pay, reputation, capacity and turmoil's decay are read
+at the start of the step) and the timing of events (at most half a step). Each output is
+averaged over 30 seeds per step length; the test requires |mean_day − mean_week| ≤ 3.9·SE +
+3% of the weekly mean, where SE is the standard error of the difference of the two means
+(3.9 SE is a two-sided 0.01% level for sampling error; the 3% allowance bounds the lag of
+interactions and of events, which for weekly steps is about a week in a year's run).
 """
 
 from __future__ import annotations

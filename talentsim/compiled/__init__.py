@@ -67,8 +67,15 @@ from talentsim.compiled.decisions import (
     KernelSet,
     kernel_set,
 )
-from talentsim.compiled.draws import PURPOSES, mix, step_offsets, uniform_at, uniforms
-from talentsim.compiled.offers import raid_offers, screen_into
+from talentsim.compiled.draws import (
+    PURPOSES,
+    event_uniform,
+    mix,
+    step_offsets,
+    uniform_at,
+    uniforms,
+)
+from talentsim.compiled.offers import raid_offers, screen_events
 from talentsim.compiled.ties import GONE, tie_shares
 
 
@@ -107,6 +114,7 @@ __all__ = [
     "accepts",
     "counter_offer_pay",
     "counter_offer_pays",
+    "event_uniform",
     "kernel_set",
     "kernels_cached",
     "lab_quantiles",
@@ -118,7 +126,7 @@ __all__ = [
     "raid_offers",
     "records",
     "retire_and_clock",
-    "screen_into",
+    "screen_events",
     "step_offsets",
     "tie_shares",
     "uniform_at",

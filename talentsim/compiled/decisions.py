@@ -6,32 +6,30 @@ kernels and compiles them there, cached on disk under the registry's fingerprint
 through ``kernel_set().decide`` and ``kernel_set().utility_terms``.
 
 A step's decisions (:func:`decide`), in order (the rules of :mod:`talentsim.model`, steps
-3–8). The negotiation of an offer goes: offer, counter-offer, capacity, acceptance, moves.
+3–8). Each researcher's own moves over the step are exact (uniformization), with the rest of
+the market frozen at the start of the step:
 
-1. :func:`~talentsim.compiled.offers.screen_into`: who separates, gets an offer or meets an
-   outside opportunity;
-2. offer — :func:`make_offers`: each researcher offered one gets an offer from a lab drawn by
-   hiring weight (a lab hires when it has room and is not frozen); a poaching raid's offers
-   replace the regular offers of those it courts (the model passes no raid of a frozen lab:
-   a frozen lab makes no offer of any kind). The pay offered is :func:`offered_pay` (former
-   staff by the lab's return rule, not the new-hire premium). :func:`choose`: each decides
-   by the binary logit on the utility gain less the switching cost (lab-to-lab moves);
-3. counter-offer — :func:`moves_from_offers`: the lab being left may counter-offer each
-   researcher who chose to go (with its probability, when the offer pays more); the
-   researcher re-decides with the same draw, and one kept stays with the raise;
-4. capacity — then a lab takes at most its room of those still going, by a random priority
-   (so a researcher kept by a counter-offer uses up no place); those turned away are counted
-   as ``blocked_by_capacity`` at that lab and stay where they are;
-5. acceptance — the others' moves are agreed (written as move records);
-6. :func:`exits`: employed researchers with an outside opportunity who did not accept an
-   offer weigh it, with counter-offers as in 3 (the pool has no capacity);
-7. moves — :func:`separations`, then :func:`apply_moves`: the moves (offers, exits, then
-   separations) are counted in ``flows`` and applied (location, pay, tenure, the former lab,
-   the pay had there, and attachment), and each lab's reputation (recent attrition) decays
-   and adds this step's voluntary departures per member.
+1. :func:`~talentsim.compiled.offers.screen_events`: each researcher's number of candidate
+   events, Poisson at the bounding rate Λ (:func:`bounding_rate`) × the step; raids pick
+   their targets (an extra offer at the start of the step);
+2. :func:`processing_order`: researchers take turns in a hashed random order when a lab
+   could fill (in row order otherwise, when the order changes nothing);
+3. :func:`live_events`: per researcher, its raid offer, then each candidate event, real with
+   probability rate/Λ in its current state: a separation, an outside opportunity
+   (:func:`weigh_exit`) or an offer (rate λ_e × :func:`offer_effort` for the employed). An
+   offer's negotiation (:func:`negotiate`) goes: offer (the lab drawn by hiring weight,
+   :func:`offered_pay`), the binary-logit choice, counter-offer (:func:`retained`: the lab
+   being left may keep them), capacity (the lab takes them only if a place of its room at
+   the start of the step is left; else ``blocked_by_capacity``), acceptance;
+4. moves: :func:`apply_move` records and applies each move at once (location, pay, tenure,
+   the former lab, the pay had there, and attachment), and counts it in ``flows``; the
+   researcher's next candidate event starts from the new state;
+5. each lab's reputation (recent attrition) decays and adds this step's voluntary departures
+   per member.
 
-Every draw is the keyed hash of the row under its purpose's offset
-(:func:`~talentsim.compiled.draws.step_offsets`).
+Every draw is the keyed hash of the row (and of the candidate event's number,
+:func:`~talentsim.compiled.draws.event_uniform`) under its purpose's offset
+(:func:`~talentsim.compiled.draws.step_offsets`), so no draw depends on the processing order.
 """
 
 from __future__ import annotations
@@ -47,22 +45,22 @@ from numba import literal_unroll
 
 from talentsim import terms as registry
 from talentsim.compiled import compat
-from talentsim.compiled.choice import accepts, counter_offer_pay, offer_lab, within_capacity
+from talentsim.compiled.choice import accepts, counter_offer_pay, offer_lab
 from talentsim.compiled.clock import CODE_ROWS, VALUE_ROWS_BEFORE_GAINS
 from talentsim.compiled.compat import prefetch
 from talentsim.compiled.draws import (
     ACCEPT,
-    CAPACITY,
     COUNTER,
+    EVENT_KIND,
+    EVENTS,
     EXIT_ACCEPT,
-    OFFER_DRAW,
     OFFER_LAB,
-    OPPORTUNITY,
+    PRIORITY,
     RAID,
-    SEPARATION_DRAW,
+    event_uniform,
     uniform_at,
 )
-from talentsim.compiled.offers import raid_offers, screen_into
+from talentsim.compiled.offers import raid_offers, screen_events
 from talentsim.compiled.records import (
     Counters,
     Hiring,
@@ -75,7 +73,7 @@ from talentsim.compiled.records import (
     Ties,
     Workspace,
 )
-from talentsim.compiled.search import offer_effort
+from talentsim.compiled.search import offer_effort as effort_rule
 from talentsim.compiled.ties import tie_pair
 
 NO_LAB = -1
@@ -86,6 +84,9 @@ NO_LAB = -1
 HIRES, QUITS, RETURNS, EXITS, SEPARATIONS = range(5)
 OFFERS, ACCEPTANCES, COUNTER_OFFERS, COUNTER_RETAINED, BLOCKED_BY_CAPACITY = range(7, 12)
 HIRE, QUIT, RETURN, EXIT, SEPARATION = range(1, 6)
+
+#: The number of a raid's offer among a researcher's candidate events (its draws' key).
+RAID_EVENT = 2**20 - 1
 
 #: How many researchers ahead the decision loops ask for the columns they will read. A
 #: decision is a long chain of work on one researcher's row, so without the hint the
@@ -150,12 +151,13 @@ def gain(
     """Researcher ``r``'s utility gain from moving to ``there`` (paid ``there_pay``).
 
     The term-by-term gains go to ``gains[:, column]``; returns their sum (added in term
-    order). Tie shares are read only if a term that reads them is on.
+    order). Tie shares are read only if a term that reads them is on; ``ties`` is
+    ``(indptr, indices, location)``: the network in CSR form and the colleagues' places.
     """
     share_here = share_there = 0.0
     if context.ties_on:
-        location = context.researchers.location
-        share_here, share_there = tie_pair(ties.indptr, ties.indices, location, r, here, there)
+        indptr, indices, location = ties
+        share_here, share_there = tie_pair(indptr, indices, location, r, here, there)
     terms_at(pair, 0, r, here, here_pay, share_here, context)
     terms_at(pair, 1, r, there, there_pay, share_there, context)
     total = 0.0
@@ -166,19 +168,22 @@ def gain(
 
 
 @_template(**_HELPER)
-def fetch_ahead(rows, k, decided, context):  # pragma: no cover - compiled
-    """Prefetch what a decision on researcher ``rows[k + AHEAD]`` reads (if there is one).
+def fetch_ahead(row, state, context, ties):  # pragma: no cover - compiled
+    """Prefetch what researcher ``row``'s step reads: its columns, weights and ties' row.
 
-    The researcher columns, ``decided``, and the weights of the terms that are on.
+    Researchers take their turns in a random order when a lab could fill, so the processor
+    cannot guess the next rows; the hint lets their memory be read while earlier researchers
+    are decided (a hint that changes no value).
     """
-    if k + AHEAD < rows.shape[0]:
-        row = rows[k + AHEAD]
-        switches, weights, researchers = context.switches, context.weights, context.researchers
-        prefetch((researchers.location, researchers.pay, researchers.last_lab), row)
-        prefetch((decided,), row)
-        for t in range(N_TERMS):
-            if switches[t] and WEIGHT_ROW[t] >= 0:
-                prefetch((weights[WEIGHT_ROW[t]],), row)
+    researchers, switches, weights = context.researchers, context.switches, context.weights
+    prefetch((state.location, state.pay, state.market_value, state.last_lab), row)
+    prefetch((state.tenure, state.last_lab_pay, state.cohort, state.joined_step), row)
+    prefetch((researchers.attachment, researchers.orientation), row)
+    for t in range(N_TERMS):
+        if switches[t] and WEIGHT_ROW[t] >= 0:
+            prefetch((weights[WEIGHT_ROW[t]],), row)
+    if context.ties_on and row < ties[0].shape[0]:
+        prefetch((ties[0],), row)
 
 
 @_template()
@@ -216,7 +221,40 @@ def offered_pay(hiring, state, r, j, premium):  # pragma: no cover - compiled
     return hiring.pay_level[j] * (1.0 + premium) * state.market_value[r]
 
 
-# ---- search effort (scenario table [search]; off: never called) ---------------------------
+@_template(**_HELPER)
+def retained(
+    r, here, offered_pay, gains, column, switching, accept_purpose, event, pair, context, counters
+):  # pragma: no cover - compiled
+    """Whether a counter-offer keeps researcher ``r`` at lab ``here`` (then pay rises).
+
+    ``counters`` is a :class:`~talentsim.compiled.records.Counters`; ``context`` as for
+    :func:`terms_at`. The lab counters with its probability when the offer pays more than
+    ``r`` earns now, matching it up to its limit × current pay; ``r`` re-decides with the
+    same draw (``accept_purpose``, candidate event number ``event``), the pay terms of staying
+    replaced by those of the raise.
+    """
+    pay, hiring, noise = counters.pay, counters.hiring, counters.noise_scale
+    offsets, flows = counters.offsets, counters.flows
+    if not here < hiring.counter_offer_probability.shape[0]:
+        return False
+    current = pay[r]
+    chance = event_uniform(r, event, offsets[COUNTER])
+    if not (chance < hiring.counter_offer_probability[here] and offered_pay > current):
+        return False
+    flows[COUNTER_OFFERS, here] += 1
+    raise_to = counter_offer_pay(current, offered_pay, hiring.counter_offer_limit[here])
+    # before (column 0) and after (column 1) the raise; the peer term cancels
+    terms_at(pair, 0, r, here, current, 0.0, context)
+    terms_at(pair, 1, r, here, raise_to, 0.0, context)
+    total = 0.0
+    for t in range(N_TERMS):
+        term = gains[t, column] - (pair[t, 1] - pair[t, 0])
+        total = term if t == 0 else total + term
+    if accepts(total - switching, noise, event_uniform(r, event, offsets[accept_purpose])):
+        return False
+    flows[COUNTER_RETAINED, here] += 1
+    pay[r] = raise_to
+    return True
 
 
 @_template(**_HELPER)
@@ -225,10 +263,11 @@ def market_gap(r, here, state, hiring, weight, ties, scratch, context):  # pragm
 
     Weighted by ``weight`` (recruiting intensity, 0 for a lab that does not hire), over the
     labs other than ``here``, at the pay each would offer (:func:`offered_pay`); 0 when no
-    other lab hires. ``scratch`` is ``(pair, shares)``: shapes ``(N_TERMS, 2)`` and
-    ``(n_labs + 1,)``.
+    other lab hires. ``ties`` is ``(indptr, indices, location)`` as for :func:`gain`;
+    ``scratch`` is ``(pair, shares, gains)``: shapes ``(N_TERMS, 2)``, ``(n_labs + 1,)`` and
+    ``(N_TERMS, 1)``.
     """
-    pair, shares = scratch
+    pair, shares, _ = scratch
     n_labs = weight.shape[0]
     total_weight = 0.0
     for j in range(n_labs):
@@ -237,18 +276,19 @@ def market_gap(r, here, state, hiring, weight, ties, scratch, context):  # pragm
     if not total_weight > 0:
         return 0.0
     shares[:] = 0.0
-    if context.ties_on and r < ties.indptr.shape[0] - 1:  # r's tie shares, in one pass
-        location = context.researchers.location
-        degree = 0
-        for entry in range(ties.indptr[r], ties.indptr[r + 1]):
-            if ties.indices[entry] < 0:  # room left for ties to come
-                break
-            where = location[ties.indices[entry]]
-            if where >= 0:  # (not GONE)
-                degree += 1
-                shares[where] += 1.0
-        if degree > 0:
-            shares /= degree
+    if context.ties_on:  # r's tie shares, in one pass
+        indptr, indices, location = ties
+        if r < indptr.shape[0] - 1:
+            degree = 0
+            for entry in range(indptr[r], indptr[r + 1]):
+                if indices[entry] < 0:  # room left for ties to come
+                    break
+                where = location[indices[entry]]
+                if where >= 0:  # (not GONE)
+                    degree += 1
+                    shares[where] += 1.0
+            if degree > 0:
+                shares /= degree
     terms_at(pair, 0, r, here, state.pay[r], shares[here], context)
     staying = 0.0
     for t in range(N_TERMS):
@@ -266,354 +306,357 @@ def market_gap(r, here, state, hiring, weight, ties, scratch, context):  # pragm
     return gap / total_weight
 
 
-@_template(**_PART)
-def thin_offered(
-    step, offered, state, hiring, headcount, market, ties, offsets, context, decided
+@_template(**_HELPER)
+def offer_effort(
+    r, here, j, has_offer, state, hiring, market, weight, ties, scratch, context
 ):  # pragma: no cover - compiled
-    """Keep the employed offer candidates whose search effort brings an offer (exact thinning).
+    """Search effort of employed researcher ``r`` at lab ``here``: the factor on λ_e.
 
-    The first pass screened the employed at ``p(effort_max)``, ``p(x) = 1 − exp(−x ·
-    offer_rate_step)``, with the uniform ``u`` of the offer draw; a candidate keeps the offer
-    iff ``u < p(effort)``: given ``u < p(effort_max)`` that has probability ``p(effort) /
-    p(effort_max)``, so the offer comes with probability ``p(effort)``, and effort is computed
-    only for candidates. The gap is the utility gain of the offer the candidate would get
-    (the lab the ``offer_lab`` draw picks, as :func:`make_offers` will) or, with
-    ``market.gap_over_market``, :func:`market_gap`; before the switching cost and the choice
-    noise, 0 without a lab to offer. Researchers in the pool keep theirs. ``offered`` is
-    compacted in place; returns how many are kept.
+    Computed only when a candidate event falls in the offer band of the thinning (see
+    :func:`live_events`); at most ``market.effort_cap``. Without ``[search]`` it is 1. Else
+    :func:`talentsim.compiled.search.offer_effort` of the gap and the lab's turmoil: the gap
+    is the utility gain of the offer to come (from lab ``j``, the lab the event's
+    ``offer_lab`` draw picks, which then makes the offer; 0 without one) or, with
+    ``market.gap_over_market``, :func:`market_gap`; before the switching cost and the
+    choice noise.
     """
-    location = state.location
-    n_labs = hiring.pay_level.shape[0]
-    weight = np.empty(n_labs)
-    for j in range(n_labs):  # the labs that make offers this step (as make_offers)
-        hires = hiring.capacity[j] - headcount[j] >= 1 and hiring.frozen_until[j] < step
-        weight[j] = hiring.recruiting_intensity[j] if hires else 0.0
-    cumulative = np.cumsum(weight)
-    pair = np.empty((N_TERMS, 2))
-    gains = np.empty((N_TERMS, 1))
-    scratch = (pair, np.empty(n_labs + 1))
-    # Without the gap, effort is the lab's: each lab's chance of an offer, once a step.
-    lab_chance = np.empty(n_labs)
-    for h in range(n_labs):
-        effort = offer_effort(
-            0.0,
-            context.labs.turmoil[h],
-            0.0,
-            market.turmoil_sensitivity,
-            market.effort_min,
-            market.effort_max,
-        )
-        lab_chance[h] = -np.expm1(-effort * market.offer_rate_step)
-    kept = 0
-    for k in range(offered.shape[0]):
-        if market.gap_sensitivity > 0:
-            fetch_ahead(offered, k, decided, context)
-            if k + AHEAD < offered.shape[0]:
-                prefetch((state.market_value, ties.indptr), offered[k + AHEAD])
-        r = offered[k]
-        here = location[r]
-        if here < n_labs:
-            p_offer = lab_chance[here]
-            if market.gap_sensitivity > 0:
-                gap = 0.0
-                if market.gap_over_market:
-                    gap = market_gap(r, here, state, hiring, weight, ties, scratch, context)
-                else:
-                    draw = uniform_at(np.uint64(r), offsets[OFFER_LAB])
-                    j, has_offer = offer_lab(here, weight, cumulative, draw)
-                    if has_offer:
-                        there_pay = offered_pay(hiring, state, r, j, hiring.new_hire_premium[j])
-                        gap = gain(
-                            gains, 0, r, here, state.pay[r], j, there_pay, ties, pair, context
-                        )
-                effort = offer_effort(
-                    gap,
-                    context.labs.turmoil[here],
-                    market.gap_sensitivity,
-                    market.turmoil_sensitivity,
-                    market.effort_min,
-                    market.effort_max,
-                )
-                p_offer = -np.expm1(-effort * market.offer_rate_step)
-            if not uniform_at(np.uint64(r), offsets[OFFER_DRAW]) < p_offer:
-                continue
-        offered[kept] = r
-        kept += 1
-    return kept
-
-
-# ---- end of search effort ------------------------------------------------------------------
-
-
-@_template(**_PART)
-def make_offers(
-    step, state, hiring, headcount, raids, offered, separated, offsets
-):  # pragma: no cover - compiled
-    """Step 2: ``(rows, to, offer_pay, n, room)`` of this step's offers, regular then raids.
-
-    ``room`` is each lab's free places at the start of the step. A frozen lab makes no
-    regular offer (the model passes no raid of a frozen lab either); the offered pay is
-    :func:`offered_pay`.
-    """
-    location, market_value = state.location, state.market_value
-    n_labs = hiring.pay_level.shape[0]
-    room = np.empty(n_labs)
-    weight = np.empty(n_labs)
-    for j in range(n_labs):
-        room[j] = hiring.capacity[j] - headcount[j]
-        hires = room[j] >= 1 and hiring.frozen_until[j] < step
-        weight[j] = hiring.recruiting_intensity[j] if hires else 0.0
-    cumulative = np.cumsum(weight)
-    raid_rows, raid_lab, raid_premium = raid_offers(
-        location, state.last_lab, separated, raids, offsets[RAID]
+    if not market.searching:
+        return 1.0
+    gap = 0.0
+    if market.gap_sensitivity > 0:
+        if market.gap_over_market:
+            gap = market_gap(r, here, state, hiring, weight, ties, scratch, context)
+        elif has_offer:
+            pair, _, gains = scratch
+            there_pay = offered_pay(hiring, state, r, j, hiring.new_hire_premium[j])
+            gap = gain(gains, 0, r, here, state.pay[r], j, there_pay, ties, pair, context)
+    return effort_rule(
+        gap,
+        context.labs.turmoil[here],
+        market.gap_sensitivity,
+        market.turmoil_sensitivity,
+        market.effort_min,
+        market.effort_max,
     )
-    raided = np.zeros(location.shape[0] if raid_rows.shape[0] else 0, np.bool_)
-    for r in raid_rows:
-        raided[r] = True
-    size = offered.shape[0] + raid_rows.shape[0]
-    rows = np.empty(size, np.int64)
-    to = np.empty(size, np.int64)
-    offer_pay = np.empty(size)
-    n = 0
-    for k in range(offered.shape[0]):
-        r = offered[k]
-        if k + AHEAD < offered.shape[0]:
-            prefetch((location, market_value, state.last_lab), offered[k + AHEAD])
-        j, has_offer = offer_lab(
-            location[r], weight, cumulative, uniform_at(np.uint64(r), offsets[OFFER_LAB])
-        )
-        if has_offer and not (raid_rows.shape[0] and raided[r]):
-            rows[n], to[n] = r, j
-            offer_pay[n] = offered_pay(hiring, state, r, j, hiring.new_hire_premium[j])
-            n += 1
-    for m in range(raid_rows.shape[0]):
-        r, j = raid_rows[m], raid_lab[m]
-        rows[n], to[n] = r, j
-        offer_pay[n] = offered_pay(hiring, state, r, j, raid_premium[m])
-        n += 1
-    return rows, to, offer_pay, n, room
-
-
-@_template(**_PART)
-def choose(
-    rows, to, offer_pay, n, state, market, ties, offsets, flows, context, decided
-):  # pragma: no cover - compiled
-    """Step 3's choices: ``(gains, accepted, n_accepted)`` of the first ``n`` offers.
-
-    Column ``a`` of ``gains`` holds the term-by-term gains of the ``a``-th accepted offer,
-    whose index is ``accepted[a]``; the accepted are marked in ``decided``.
-    """
-    location, pay, market_value = state.location, state.pay, state.market_value
-    outside = context.labs.amenity.shape[0]  # the pool's code: the number of labs
-    gains = np.empty((N_TERMS, n))
-    pair = np.empty((N_TERMS, 2))
-    accepted = np.empty(n, np.int64)
-    n_accepted = 0
-    for m in range(n):
-        fetch_ahead(rows, m, decided, context)
-        r, j, here = rows[m], to[m], location[rows[m]]
-        flows[OFFERS, j] += 1
-        now_pay = pay[r] if here < outside else market.outside_pay_ratio * market_value[r]
-        value = gain(gains, n_accepted, r, here, now_pay, j, offer_pay[m], ties, pair, context)
-        switching = market.switching_cost if here < outside else 0.0
-        draw = uniform_at(np.uint64(r), offsets[ACCEPT])
-        if accepts(value - switching, market.noise_scale, draw):
-            flows[ACCEPTANCES, j] += 1
-            accepted[n_accepted] = m
-            n_accepted += 1  # (else the next offer's gains overwrite this column)
-    for a in range(n_accepted):
-        decided[rows[accepted[a]]] = True  # accepted: no second decision this step
-    return gains, accepted, n_accepted
 
 
 @_template(**_HELPER)
-def retained(
-    r, here, offered_pay, gains, column, switching, accept_purpose, pair, context, counters
-):  # pragma: no cover - compiled
-    """Whether a counter-offer keeps researcher ``r`` at lab ``here`` (then pay rises).
-
-    ``counters`` is a :class:`~talentsim.compiled.records.Counters`; ``context`` as for
-    :func:`terms_at`. The lab counters with its probability when the offer pays more than
-    ``r`` earns now, matching it up to its limit × current pay; ``r`` re-decides with the
-    same draw (``accept_purpose``), the pay terms of staying replaced by those of the raise.
-    """
-    pay, hiring, noise = counters.pay, counters.hiring, counters.noise_scale
-    offsets, flows = counters.offsets, counters.flows
-    if not here < hiring.counter_offer_probability.shape[0]:
-        return False
-    current = pay[r]
-    chance = uniform_at(np.uint64(r), offsets[COUNTER])
-    if not (chance < hiring.counter_offer_probability[here] and offered_pay > current):
-        return False
-    flows[COUNTER_OFFERS, here] += 1
-    raise_to = counter_offer_pay(current, offered_pay, hiring.counter_offer_limit[here])
-    # before (column 0) and after (column 1) the raise; the peer term cancels
-    terms_at(pair, 0, r, here, current, 0.0, context)
-    terms_at(pair, 1, r, here, raise_to, 0.0, context)
-    total = 0.0
-    for t in range(N_TERMS):
-        term = gains[t, column] - (pair[t, 1] - pair[t, 0])
-        total = term if t == 0 else total + term
-    if accepts(total - switching, noise, uniform_at(np.uint64(r), offsets[accept_purpose])):
-        return False
-    flows[COUNTER_RETAINED, here] += 1
-    pay[r] = raise_to
-    return True
-
-
-@_template(**_PART)
-def moves_from_offers(
-    offers, choices, room, state, hiring, market, offsets, flows, context, moves
-):  # pragma: no cover - compiled
-    """Step 3's counter-offers, then capacity; the moves of those who still go.
-
-    ``offers`` is ``(rows, to, offer_pay)``, ``choices`` ``(gains, accepted, n_accepted)``
-    and ``moves`` ``(record, kind, values)``, filled from column 0. First the lab being left
-    may counter each acceptance (:func:`retained`); then each lab takes at most its room of
-    those still going, by a random priority, so that a researcher kept by a counter-offer
-    uses up no place. Those turned away are counted in ``flows[BLOCKED_BY_CAPACITY]`` at the
-    lab that turned them away. Returns the number of moves written.
-    """
-    rows, to, offer_pay = offers
-    gains, accepted, n_accepted = choices
-    record, kind, values = moves
-    location, last_lab = state.location, state.last_lab
-    outside = hiring.pay_level.shape[0]
-    pair = np.empty((N_TERMS, 2))
-    counters = Counters(state.pay, hiring, market.noise_scale, offsets, flows)
-    # Counter-offers: those kept stay (with a raise) and take no place.
-    going = np.empty(n_accepted, np.int64)  # columns of the accepted still going
-    n_going = 0
-    for a in range(n_accepted):
-        m = accepted[a]
-        r, here = rows[m], location[rows[m]]
-        switching = market.switching_cost if here < outside else 0.0
-        if market.counter_offers and retained(
-            r, here, offer_pay[m], gains, a, switching, ACCEPT, pair, context, counters
-        ):
-            continue
-        going[n_going] = a
-        n_going += 1
-    # Capacity: a lab takes at most its room of those still going, by a random priority.
-    destination = np.empty(n_going, np.int64)
-    priority = np.empty(n_going)
-    for g in range(n_going):
-        m = accepted[going[g]]
-        destination[g] = to[m]
-        priority[g] = uniform_at(np.uint64(rows[m]), offsets[CAPACITY])
-    fits = within_capacity(destination, room, priority)
-    n_moves = 0
-    for g in range(n_going):
-        a = going[g]
-        m = accepted[a]
-        r, j, here = rows[m], to[m], location[rows[m]]
-        if not fits[g]:
-            flows[BLOCKED_BY_CAPACITY, j] += 1
-            continue
-        record[1, n_moves], record[3, n_moves], record[4, n_moves] = r, here, j
-        if j == last_lab[r]:
-            kind[n_moves] = RETURN
-        else:
-            kind[n_moves] = QUIT if here < outside else HIRE
-        values[2, n_moves] = offer_pay[m]
-        for t in range(N_TERMS):
-            values[VALUE_ROWS_BEFORE_GAINS + t, n_moves] = gains[t, a]
-        n_moves += 1
-    return n_moves
-
-
-@_template(**_PART)
-def exits(
-    chance, n_moves, state, hiring, market, ties, offsets, flows, context, moves, decided
-):  # pragma: no cover - compiled
-    """Step 4: outside opportunities weighed by the employed who did not accept an offer.
-
-    Moves are written from column ``n_moves`` of ``moves``; returns the new count.
-    """
-    record, kind, values = moves
-    location, pay, market_value = state.location, state.pay, state.market_value
-    outside = hiring.pay_level.shape[0]
-    move_gains = values[VALUE_ROWS_BEFORE_GAINS:]
-    pair = np.empty((N_TERMS, 2))
-    counters = Counters(pay, hiring, market.noise_scale, offsets, flows)
-    for k in range(chance.shape[0]):
-        fetch_ahead(chance, k, decided, context)
-        r = chance[k]
-        if decided[r]:
-            continue
-        here = location[r]
-        outside_pay = market.outside_pay_ratio * market_value[r]
-        value = gain(
-            move_gains, n_moves, r, here, pay[r], outside, outside_pay, ties, pair, context
-        )
-        if not accepts(value, market.noise_scale, uniform_at(np.uint64(r), offsets[EXIT_ACCEPT])):
-            continue
-        if market.counter_offers and retained(
-            r, here, outside_pay, move_gains, n_moves, 0.0, EXIT_ACCEPT, pair, context, counters
-        ):
-            continue
-        record[1, n_moves], record[3, n_moves], record[4, n_moves] = r, here, outside
-        kind[n_moves], values[2, n_moves] = EXIT, outside_pay
-        n_moves += 1
-    return n_moves
-
-
-@_template(**_PART)
-def separations(separated, n_moves, state, market, outside, moves):  # pragma: no cover - compiled
-    """Step 5's separations, written from column ``n_moves``; returns the new count."""
-    record, kind, values = moves
-    for r in separated:
-        record[1, n_moves], record[3, n_moves], record[4, n_moves] = r, state.location[r], outside
-        kind[n_moves] = SEPARATION
-        values[2, n_moves] = market.outside_pay_ratio * state.market_value[r]
-        for t in range(N_TERMS):
-            values[VALUE_ROWS_BEFORE_GAINS + t, n_moves] = np.nan
-        n_moves += 1
-    return n_moves
-
-
-@_template(**_PART)
-def apply_moves(
-    step, n_moves, state, researchers, market, flows, moves
-):  # pragma: no cover - compiled
-    """Step 5: count the moves in ``flows`` and apply them (at most one per researcher).
+def apply_move(m, step, state, researchers, market, flows, moves):  # pragma: no cover - compiled
+    """Record move ``m`` (step, cohort, tenure and pay before), count it and apply it.
 
     Location, pay, tenure, joining step, the former lab (with the pay had there) and
-    attachment; the record gets the step, cohort, tenure at the place left (NaN if not a lab)
-    and pay before.
+    attachment change at once: the researcher's next candidate event this step starts from
+    the new state.
     """
     record, kind, values = moves
     location, pay, tenure, last_lab = state.location, state.pay, state.tenure, state.last_lab
     attachment = researchers.attachment
     outside = flows.shape[1] - 1
-    for m in range(n_moves):
-        if m + AHEAD < n_moves:
-            prefetch(state, record[1, m + AHEAD])
-            prefetch((attachment,), record[1, m + AHEAD])
-        r, here, there = record[1, m], record[3, m], record[4, m]
-        record[0, m], record[2, m] = step, state.cohort[r]
-        from_lab = 0 <= here < outside
-        to_lab = 0 <= there < outside
-        values[0, m] = tenure[r] if from_lab else np.nan
-        values[1, m] = pay[r]
-        if to_lab:
-            flows[HIRES, there] += 1
-            if from_lab:
-                flows[QUITS, here] += 1
-        if kind[m] == RETURN:
-            flows[RETURNS, there] += 1
-        elif kind[m] == EXIT:
-            flows[EXITS, here] += 1
-        elif kind[m] == SEPARATION:
-            flows[SEPARATIONS, here] += 1
-        if here < outside:
-            last_lab[r] = here
-            state.last_lab_pay[r] = pay[r]
-            attachment[r] = -np.expm1(-tenure[r] / market.attachment_bond_time)
-        if there == last_lab[r]:  # back at one's former lab: no longer a former lab
-            last_lab[r] = NO_LAB
-            attachment[r] = 0.0
-        location[r], pay[r], tenure[r], state.joined_step[r] = there, values[2, m], 0.0, step
+    r, here, there = record[1, m], record[3, m], record[4, m]
+    record[0, m], record[2, m] = step, state.cohort[r]
+    from_lab = 0 <= here < outside
+    to_lab = 0 <= there < outside
+    values[0, m] = tenure[r] if from_lab else np.nan
+    values[1, m] = pay[r]
+    if to_lab:
+        flows[HIRES, there] += 1
+        if from_lab:
+            flows[QUITS, here] += 1
+    if kind[m] == RETURN:
+        flows[RETURNS, there] += 1
+    elif kind[m] == EXIT:
+        flows[EXITS, here] += 1
+    elif kind[m] == SEPARATION:
+        flows[SEPARATIONS, here] += 1
+    if here < outside:
+        last_lab[r] = here
+        state.last_lab_pay[r] = pay[r]
+        attachment[r] = -np.expm1(-tenure[r] / market.attachment_bond_time)
+    if there == last_lab[r]:  # back at one's former lab: no longer a former lab
+        last_lab[r] = NO_LAB
+        attachment[r] = 0.0
+    location[r], pay[r], tenure[r], state.joined_step[r] = there, values[2, m], 0.0, step
+
+
+@_template(**_HELPER)
+def negotiate(
+    r, event, j, offer_pay, n_moves, state, market, ties, room, pair, context, counters, moves
+):  # pragma: no cover - compiled
+    """An offer to ``r`` from lab ``j`` paying ``offer_pay``: whether it ends in a move.
+
+    In order: the researcher's binary-logit choice against staying (switching cost between
+    labs); counter-offer: the lab being left may keep them (:func:`retained`); capacity: the
+    lab takes them only if a place of its room at the start of the step is left (else the
+    offer is counted as ``blocked_by_capacity`` and they stay); acceptance: the move is
+    written to column ``n_moves`` of ``moves`` (not yet applied). Draws are keyed by the
+    candidate event's number ``event``.
+    """
+    record, kind, values = moves
+    location, pay, market_value = state.location, state.pay, state.market_value
+    flows = counters.flows
+    outside = context.labs.amenity.shape[0]  # the pool's code: the number of labs
+    here = location[r]
+    flows[OFFERS, j] += 1
+    now_pay = pay[r] if here < outside else market.outside_pay_ratio * market_value[r]
+    move_gains = values[VALUE_ROWS_BEFORE_GAINS:]
+    value = gain(move_gains, n_moves, r, here, now_pay, j, offer_pay, ties, pair, context)
+    switching = market.switching_cost if here < outside else 0.0
+    draw = event_uniform(r, event, counters.offsets[ACCEPT])
+    if not accepts(value - switching, market.noise_scale, draw):
+        return False
+    flows[ACCEPTANCES, j] += 1
+    if (
+        market.counter_offers
+        and here < outside
+        and retained(
+            r,
+            here,
+            offer_pay,
+            move_gains,
+            n_moves,
+            switching,
+            ACCEPT,
+            event,
+            pair,
+            context,
+            counters,
+        )
+    ):
+        return False
+    if not room[j] > 0:
+        flows[BLOCKED_BY_CAPACITY, j] += 1
+        return False
+    room[j] -= 1
+    record[1, n_moves], record[3, n_moves], record[4, n_moves] = r, here, j
+    if j == state.last_lab[r]:
+        kind[n_moves] = RETURN
+    else:
+        kind[n_moves] = QUIT if here < outside else HIRE
+    values[2, n_moves] = offer_pay
+    return True
+
+
+@_template(**_PART)
+def live_events(
+    step,
+    order,
+    counts,
+    raid,
+    state,
+    researchers,
+    hiring,
+    market,
+    ties,
+    room,
+    weight,
+    context,
+    counters,
+    moves,
+):  # pragma: no cover - compiled
+    """Each researcher's candidate events in ``order``; returns the number of moves written.
+
+    Uniformization: ``counts[k]`` candidate events of researcher ``order[k]`` at the
+    bounding rate Λ (``raid[k]``: the index of a raid offer made to them at the start of the
+    step, −1 for none). Each candidate event is real with probability (rate of its kind in
+    the researcher's current state)/Λ, its kind chosen in proportion to the rates, from one
+    keyed uniform ``x`` scaled to [0, Λ): an employed researcher separates if ``x < δ``,
+    meets an outside opportunity if ``δ ≤ x < δ + ω``, gets an offer if
+    ``δ + ω ≤ x < δ + ω + λ_e·effort``; one in the pool gets an offer if ``x < λ_u``. A move
+    applies at once (:func:`apply_move`), so the next candidate event starts from the new
+    state: over a step, the researcher's own transitions follow the continuous-time process
+    exactly, given the rest of the market as at the start of the step.
+    """
+    raid_lab, raid_premium, raid_at = raid
+    record, kind, values = moves
+    location, market_value = state.location, state.market_value
+    offsets, flows = counters.offsets, counters.flows
+    outside = hiring.pay_level.shape[0]
+    separation_rate, opportunity_rate = market.separation_rate, market.opportunity_rate
+    offer_employed, offer_outside = market.offer_rate_employed, market.offer_rate_outside
+    bound = bounding_rate(market)
+    cumulative = np.cumsum(weight)
+    pair = np.empty((N_TERMS, 2))
+    scratch = (np.empty((N_TERMS, 2)), np.empty(outside + 1), np.empty((N_TERMS, 1)))
+    n_moves = 0
+    for k in range(order.shape[0]):
+        r = order[k]
+        if k + AHEAD < order.shape[0]:
+            fetch_ahead(order[k + AHEAD], state, context, ties)
+        # a raid's offer comes first, at the start of the step
+        q = raid_at[k] if raid_at.shape[0] else -1
+        if q >= 0:
+            j = raid_lab[q]
+            offer_pay = offered_pay(hiring, state, r, j, raid_premium[q])
+            if negotiate(
+                r,
+                RAID_EVENT,
+                j,
+                offer_pay,
+                n_moves,
+                state,
+                market,
+                ties,
+                room,
+                pair,
+                context,
+                counters,
+                moves,
+            ):
+                apply_move(n_moves, step, state, researchers, market, flows, moves)
+                n_moves += 1
+        for event in range(counts[k]):
+            here = location[r]
+            x = event_uniform(r, event, offsets[EVENT_KIND]) * bound
+            if here < outside:
+                if x < separation_rate:
+                    record[1, n_moves], record[3, n_moves], record[4, n_moves] = r, here, outside
+                    kind[n_moves] = SEPARATION
+                    values[2, n_moves] = market.outside_pay_ratio * market_value[r]
+                    for t in range(N_TERMS):
+                        values[VALUE_ROWS_BEFORE_GAINS + t, n_moves] = np.nan
+                    apply_move(n_moves, step, state, researchers, market, flows, moves)
+                    n_moves += 1
+                    continue
+                x -= separation_rate
+                if x < opportunity_rate:
+                    n_moves = weigh_exit(
+                        r,
+                        event,
+                        n_moves,
+                        step,
+                        state,
+                        researchers,
+                        market,
+                        ties,
+                        pair,
+                        context,
+                        counters,
+                        moves,
+                    )
+                    continue
+                x -= opportunity_rate
+                if not (x < offer_employed * market.effort_cap):
+                    continue
+                j, has_offer = offer_lab(
+                    here, weight, cumulative, event_uniform(r, event, offsets[OFFER_LAB])
+                )
+                effort = offer_effort(
+                    r, here, j, has_offer, state, hiring, market, weight, ties, scratch, context
+                )
+                if not (x < offer_employed * effort):
+                    continue
+            elif not x < offer_outside:
+                continue
+            else:
+                j, has_offer = offer_lab(
+                    here, weight, cumulative, event_uniform(r, event, offsets[OFFER_LAB])
+                )
+            if not has_offer:
+                continue
+            offer_pay = offered_pay(hiring, state, r, j, hiring.new_hire_premium[j])
+            if negotiate(
+                r,
+                event,
+                j,
+                offer_pay,
+                n_moves,
+                state,
+                market,
+                ties,
+                room,
+                pair,
+                context,
+                counters,
+                moves,
+            ):
+                apply_move(n_moves, step, state, researchers, market, flows, moves)
+                n_moves += 1
+    return n_moves
+
+
+@_template(**_HELPER)
+def weigh_exit(
+    r, event, n_moves, step, state, researchers, market, ties, pair, context, counters, moves
+):  # pragma: no cover - compiled
+    """An outside opportunity met by employed ``r``: weighed, countered, maybe taken.
+
+    The move (if any) is written to column ``n_moves`` and applied; returns the new count.
+    """
+    record, kind, values = moves
+    location, pay = state.location, state.pay
+    outside = context.labs.amenity.shape[0]
+    here = location[r]
+    outside_pay = market.outside_pay_ratio * state.market_value[r]
+    move_gains = values[VALUE_ROWS_BEFORE_GAINS:]
+    value = gain(move_gains, n_moves, r, here, pay[r], outside, outside_pay, ties, pair, context)
+    draw = event_uniform(r, event, counters.offsets[EXIT_ACCEPT])
+    if not accepts(value, market.noise_scale, draw):
+        return n_moves
+    if market.counter_offers and retained(
+        r,
+        here,
+        outside_pay,
+        move_gains,
+        n_moves,
+        0.0,
+        EXIT_ACCEPT,
+        event,
+        pair,
+        context,
+        counters,
+    ):
+        return n_moves
+    record[1, n_moves], record[3, n_moves], record[4, n_moves] = r, here, outside
+    kind[n_moves], values[2, n_moves] = EXIT, outside_pay
+    apply_move(n_moves, step, state, researchers, market, counters.flows, moves)
+    return n_moves + 1
+
+
+@_template(**_HELPER)
+def bounding_rate(market):  # pragma: no cover - compiled
+    """Λ: the most events per year in any state (employed at full search effort, or pooled)."""
+    employed = (
+        market.separation_rate
+        + market.opportunity_rate
+        + market.offer_rate_employed * market.effort_cap
+    )
+    return max(employed, market.offer_rate_outside)
+
+
+#: Researchers take their turns by blocks of consecutive rows when the population is large:
+#: a block holds a population's 1/BLOCKS of rows (at least one row).
+BLOCKS = 1024
+
+
+@_template(**_PART)
+def processing_order(candidates, offset, in_order, block):  # pragma: no cover - compiled
+    """The order in which researchers live their step: by hashed priority, or as given.
+
+    By the priority ``uniform_at(row // block, offset)`` (a counting sort into as many
+    buckets as rows; within a bucket, ascending rows) when places at a lab may run out, so
+    that no row number is favoured beyond the order within a block of ``block`` consecutive
+    rows; as given (ascending rows) when ``in_order`` (no lab can fill: the order then
+    changes nothing but the order of the move log). Blocks keep the memory reads of a large
+    population in ascending runs (a fully random order of 10^6 researchers doubled the
+    step's time); with ``block = 1`` the order is fully random.
+    """
+    n = candidates.shape[0]
+    if in_order or n < 2:
+        return candidates
+    bucket = np.empty(n, np.int64)
+    starts = np.zeros(n + 1, np.int64)
+    for k in range(n):
+        key = np.uint64(candidates[k] // block)
+        b = min(int(uniform_at(key, offset) * n), n - 1)
+        bucket[k] = b
+        starts[b + 1] += 1
+    for b in range(n):
+        starts[b + 1] += starts[b]
+    order = np.empty(n, np.int64)
+    for k in range(n):
+        order[starts[bucket[k]]] = candidates[k]
+        starts[bucket[k]] += 1
+    return order
 
 
 @_template()
@@ -633,9 +676,9 @@ def decide(
     flows,
     workspace,
 ):  # pragma: no cover - compiled
-    """A step's decisions: separations, offers, opportunities, moves, flows, reputation.
+    """A step's decisions: each researcher's events, the moves, flows, reputation.
 
-    See the module docstring for the order. The records arrive as plain tuples in their
+    See the module docstring for the process. The records arrive as plain tuples in their
     fields' order (``tuple(record)``) and are named again first thing: Numba types a plain
     tuple from a cached fingerprint but a NamedTuple through Python, which cost ~15 µs a step.
 
@@ -657,10 +700,10 @@ def decide(
         workspace: A :class:`~talentsim.compiled.records.Workspace` record.
 
     Returns:
-        The moves as they were before being applied, ``(codes, kind, values)``: ``codes``
-        rows are step, researcher, cohort, origin and destination; ``values`` rows are the
-        tenure (NaN for those not leaving a lab), pay before, pay after and the utility-term
-        gains in registry order (NaN for separations).
+        The moves in the order they happened, ``(codes, kind, values)``: ``codes`` rows are
+        step, researcher, cohort, origin and destination; ``values`` rows are the tenure (NaN
+        for those not leaving a lab), pay before, pay after and the utility-term gains in
+        registry order (NaN for separations). A researcher may move several times in a step.
     """
     state, researchers, labs = State(*state), Researchers(*researchers), Labs(*labs)
     hiring, raids, ties = Hiring(*hiring), Raids(*raids), Ties(*ties)
@@ -671,59 +714,87 @@ def decide(
     for t in range(N_TERMS):
         ties_on = ties_on or (switches[t] and USES_TIES[t])
     context = TermContext(switches, weights, researchers, labs, market.outside_amenity, ties_on)
-    first_pass = np.array([offsets[SEPARATION_DRAW], offsets[OFFER_DRAW], offsets[OPPORTUNITY]])
-    n_sep, n_off, n_opp = screen_into(
+    # colleagues' places as at the start of the step (a copy only if ties are read)
+    tie_view = (ties.indptr, ties.indices, location.copy() if ties_on else location)
+    n_rows, n_events = screen_events(
         location,
         n_labs,
-        (
-            market.p_separation,
-            market.p_offer_employed,
-            market.p_offer_outside,
-            market.p_opportunity,
-        ),
-        first_pass,
-        (workspace.separated, workspace.offered, workspace.chance),
+        bounding_rate(market) * market.dt,
+        offsets[EVENTS],
+        (workspace.candidates, workspace.counts),
     )
-    separated = workspace.separated[:n_sep]
-    if market.searching:  # search effort: thin the candidates screened at its cap
-        candidates = workspace.offered[:n_off]
-        n_off = thin_offered(
-            step,
-            candidates,
-            state,
-            hiring,
-            headcount,
-            market,
-            ties,
-            offsets,
-            context,
-            workspace.decided,
-        )
-    offered = workspace.offered[:n_off]
-    chance = workspace.chance[:n_opp]
-    rows, to, offer_pay, n, room = make_offers(
-        step, state, hiring, headcount, raids, offered, separated, offsets
+    # Raids: an extra offer at the start of the step to those they court.
+    raid_rows, raid_lab, raid_premium = raid_offers(
+        location, state.last_lab, np.zeros(0, np.int64), raids, offsets[RAID]
     )
-    decided = workspace.decided
-    choices = choose(rows, to, offer_pay, n, state, market, ties, offsets, flows, context, decided)
-    size = choices[2] + chance.shape[0] + separated.shape[0]
+    candidates = workspace.candidates[:n_rows]
+    counts_of = workspace.counts[:n_rows]
+    if raid_rows.shape[0]:  # the raided join the candidates (with no candidate event if none)
+        listed = np.zeros(location.shape[0], np.bool_)
+        rows = np.empty(n_rows + raid_rows.shape[0], np.int64)
+        rows[:n_rows] = candidates
+        for k in range(n_rows):
+            listed[candidates[k]] = True
+        n = n_rows
+        for r in raid_rows:
+            if not listed[r]:
+                listed[r] = True
+                rows[n] = r
+                n += 1
+        candidates = np.sort(rows[:n])
+    # Labs hire while they have room at the start of the step and are not frozen.
+    room = np.empty(n_labs)
+    weight = np.empty(n_labs)
+    least_room = np.inf
+    for j in range(n_labs):
+        room[j] = hiring.capacity[j] - headcount[j]
+        hires = room[j] >= 1 and hiring.frozen_until[j] < step
+        weight[j] = hiring.recruiting_intensity[j] if hires else 0.0
+        if hires:
+            least_room = min(least_room, room[j])
+    # If no lab can fill this step, the order in which researchers live it changes nothing.
+    in_order = raid_rows.shape[0] == 0 and n_events < least_room
+    block = max(1, location.shape[0] // BLOCKS)
+    order = processing_order(candidates, offsets[PRIORITY], in_order, block)
+    n_order = order.shape[0]
+    counts = np.empty(n_order, np.int64)
+    raid_at = np.full(n_order if raid_rows.shape[0] else 0, -1, np.int64)
+    if raid_rows.shape[0] or not in_order:
+        count_of = np.zeros(location.shape[0], np.int64)
+        for k in range(n_rows):
+            count_of[workspace.candidates[k]] = workspace.counts[k]
+        which = np.full(location.shape[0] if raid_rows.shape[0] else 0, -1, np.int64)
+        for q in range(raid_rows.shape[0]):
+            which[raid_rows[q]] = q  # a researcher courted by two raids keeps the later one
+        for k in range(n_order):
+            counts[k] = count_of[order[k]]
+            if raid_rows.shape[0]:
+                raid_at[k] = which[order[k]]
+    else:
+        counts[:] = counts_of
+    size = n_events + raid_rows.shape[0]
     moves = (
         np.empty((CODE_ROWS, size), np.int32),
         np.empty(size, np.int8),
         np.empty((VALUE_ROWS_BEFORE_GAINS + N_TERMS, size)),
     )
-    offers = (rows, to, offer_pay)
-    n_moves = moves_from_offers(
-        offers, choices, room, state, hiring, market, offsets, flows, context, moves
+    counters = Counters(state.pay, hiring, market.noise_scale, offsets, flows)
+    n_moves = live_events(
+        step,
+        order,
+        counts,
+        (raid_lab, raid_premium, raid_at),
+        state,
+        researchers,
+        hiring,
+        market,
+        tie_view,
+        room,
+        weight,
+        context,
+        counters,
+        moves,
     )
-    n_moves = exits(
-        chance, n_moves, state, hiring, market, ties, offsets, flows, context, moves, decided
-    )
-    n_moves = separations(separated, n_moves, state, market, n_labs, moves)
-    apply_moves(step, n_moves, state, researchers, market, flows, moves)
-    accepted, n_accepted = choices[1], choices[2]
-    for a in range(n_accepted):
-        decided[rows[accepted[a]]] = False  # (left all False for the next step)
     for j in range(n_labs):
         departures = flows[QUITS, j] + flows[EXITS, j]
         labs.reputation[j] = labs.reputation[j] * market.reputation_decay + departures / max(

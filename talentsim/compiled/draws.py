@@ -18,20 +18,28 @@ _UNIT = 1.0 / 2**53
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 PURPOSES = (
-    "separation",
-    "offer",
+    "events",
+    "event_kind",
     "offer_lab",
     "accept",
-    "opportunity",
+    "unused",
     "exit_accept",
-    "capacity",
+    "priority",
     "counter",
     "retirement",
     "raid",
 )
-"""Purposes of the per-step decision draws; a purpose's code is its position here."""
-SEPARATION_DRAW, OFFER_DRAW, OFFER_LAB, ACCEPT, OPPORTUNITY = range(5)
-EXIT_ACCEPT, CAPACITY, COUNTER, RETIREMENT, RAID = range(5, 10)
+"""Purposes of the per-step decision draws; a purpose's code is its position here.
+
+``events``: how many candidate events a researcher has in the step (uniformization);
+``event_kind``: whether a candidate event is real and of which kind; ``priority``: the order
+in which researchers take places at labs (capacity). Position 4 is free (it held the outside
+opportunity draw of the rule with at most one event per step).
+"""
+EVENTS, EVENT_KIND, OFFER_LAB, ACCEPT, UNUSED = range(5)
+EXIT_ACCEPT, PRIORITY, COUNTER, RETIREMENT, RAID = range(5, 10)
+#: Bits of a researcher's row below a candidate event's number in :func:`event_uniform`.
+_EVENT_SHIFT = np.uint64(40)
 
 
 @numba.njit(inline="always", cache=True)
@@ -46,6 +54,17 @@ def mix(z: np.uint64) -> np.uint64:  # pragma: no cover - compiled
 def uniform_at(value: np.uint64, offset: np.uint64) -> float:  # pragma: no cover - compiled
     """The uniform in [0, 1) of one value under a key's offset (``hashing.key_offset``)."""
     return float(mix(value + offset) >> _S11) * _UNIT
+
+
+@numba.njit(inline="always", cache=True)
+def event_uniform(row: int, event: int, offset: np.uint64) -> float:  # pragma: no cover
+    """The uniform of researcher ``row``'s candidate event number ``event`` under ``offset``.
+
+    The hash of ``row + event·2**40`` (rows are below 2**40), so event 0's draw is
+    :func:`uniform_at` of the row: each draw is keyed by (step, purpose, researcher, event)
+    and does not depend on the order in which researchers are processed.
+    """
+    return uniform_at(np.uint64(row) + (np.uint64(event) << _EVENT_SHIFT), offset)
 
 
 @numba.njit(cache=True)

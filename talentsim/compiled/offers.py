@@ -1,4 +1,4 @@
-"""Who is offered a job, who separates, who meets an opportunity, and poaching raids."""
+"""Who has candidate events in a step (uniformization), and poaching raids."""
 
 from __future__ import annotations
 
@@ -11,63 +11,55 @@ _CHUNK = 4096  # rows per block of the vectorised passes (a block's outcomes sta
 
 
 @numba.njit(cache=True)
-def screen_into(
+def screen_events(
     location: np.ndarray,
     n_labs: int,
-    probabilities: tuple[float, float, float, float],
-    offsets: np.ndarray,
-    buffers: tuple[np.ndarray, np.ndarray, np.ndarray],
-) -> tuple[int, int, int]:  # pragma: no cover - compiled
-    """The step's first pass: who separates, who gets an offer, who meets an opportunity.
+    mean: float,
+    offset: np.uint64,
+    buffers: tuple[np.ndarray, np.ndarray],
+) -> tuple[int, int]:  # pragma: no cover - compiled
+    """The step's first pass: who has candidate events, and how many (uniformization).
 
-    Draws are keyed hashes of the row (``offsets``: separation, offer, opportunity).
-    Employed researchers separate with ``p_separation``; the others get an offer with
-    ``p_offer_employed`` and an outside opportunity with ``p_opportunity``; researchers in the
-    pool (location ``n_labs``) get an offer with ``p_offer_outside``. ``probabilities`` is
-    ``(p_separation, p_offer_employed, p_offer_outside, p_opportunity)``.
+    Each researcher at a lab or in the pool (location ``n_labs``) has a Poisson number of
+    candidate events of mean ``mean`` (the bounding rate × the step), drawn by inverting its
+    distribution at the row's keyed uniform under ``offset``: none when the uniform is at
+    least ``1 − exp(−mean)`` (most researchers, one branch-free hash each), else the least
+    ``n ≥ 1`` with the uniform below ``P(1 ≤ N ≤ n)``.
 
-    The rows go, ascending, into ``buffers`` (each at least as long as ``location``):
-    separated, offered, opportunity.
+    The rows go, ascending, into ``buffers[0]`` and their counts into ``buffers[1]`` (each
+    at least as long as ``location``).
 
     Returns:
-        How many rows separate, get an offer and meet an opportunity: the first that many
-        entries of each buffer.
+        How many rows have at least one candidate event (the first that many entries of the
+        buffers), and the total number of candidate events.
     """
-    p_separation, p_offer_employed, p_offer_outside, p_opportunity = probabilities
-    separated, offered, opportunity = buffers
+    rows, counts = buffers
     n = location.shape[0]
-    n_sep = n_off = n_opp = 0
-    outcome = np.empty(_CHUNK, np.uint8)
-    key_separation, key_offer, key_opportunity = offsets[0], offsets[1], offsets[2]
+    p_any = -np.expm1(-mean)
+    p_one = mean * np.exp(-mean)
+    n_rows = 0
+    total = 0
+    flag = np.empty(_CHUNK, np.uint8)
     for start in range(0, n, _CHUNK):
         stop = min(start + _CHUNK, n)
-        # Branch-free, so the compiler vectorises the hashes; a draw never read (a
-        # separated researcher's offer draw, say) does not change the outcome.
+        # Branch-free, so the compiler vectorises the hashes.
         for i in range(start, stop):
-            place, row = location[i], np.uint64(i)
-            employed = (place >= 0) & (place < n_labs)
-            separates = employed & (uniform_at(row, key_separation) < p_separation)
-            u_offer = uniform_at(row, key_offer)
-            offer = ~separates & (
-                (employed & (u_offer < p_offer_employed))
-                | ((place == n_labs) & (u_offer < p_offer_outside))
-            )
-            chance = employed & ~separates & (uniform_at(row, key_opportunity) < p_opportunity)
-            outcome[i - start] = np.uint8(separates) | np.uint8(offer) << 1 | np.uint8(chance) << 2
+            place = location[i]
+            present = (place >= 0) & (place <= n_labs)
+            flag[i - start] = np.uint8(present & (uniform_at(np.uint64(i), offset) < p_any))
         for i in range(start, stop):
-            code = outcome[i - start]
-            if code == 0:
+            if flag[i - start] == 0:
                 continue
-            if code & 1:
-                separated[n_sep] = i
-                n_sep += 1
-            if code & 2:
-                offered[n_off] = i
-                n_off += 1
-            if code & 4:
-                opportunity[n_opp] = i
-                n_opp += 1
-    return n_sep, n_off, n_opp
+            u = uniform_at(np.uint64(i), offset)
+            count, term, cumulative = 1, p_one, p_one
+            while u >= cumulative and count < 10_000:  # (the cap guards against rounding)
+                count += 1
+                term *= mean / count
+                cumulative += term
+            rows[n_rows], counts[n_rows] = i, count
+            n_rows += 1
+            total += count
+    return n_rows, total
 
 
 @numba.njit(cache=True)

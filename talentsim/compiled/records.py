@@ -77,17 +77,22 @@ class Hiring(NamedTuple):
 
 
 class Market(NamedTuple):
-    """Market parameters of a step (probabilities are per step)."""
+    """Market parameters of a step (rates are per year)."""
 
     noise_scale: float
     switching_cost: float
     outside_pay_ratio: float
     outside_amenity: float
     attachment_bond_time: float
-    p_separation: float
-    p_offer_employed: float
-    p_offer_outside: float
-    p_opportunity: float
+    separation_rate: float
+    offer_rate_employed: float
+    """λ_e: offers per year to an employed researcher at search effort 1."""
+    offer_rate_outside: float
+    opportunity_rate: float
+    effort_cap: float
+    """The most search effort anyone can make (the bounding rate uses λ_e × this cap)."""
+    dt: float
+    """The step's length in years."""
     reputation_decay: float
     counter_offers: bool
     searching: bool
@@ -123,13 +128,13 @@ class Workspace(NamedTuple):
     """Scratch arrays at least as long as the population, kept between steps.
 
     So that a step allocates nothing in proportion to the population (each such allocation
-    costs page faults). ``decided`` is all False on entry and is left so.
+    costs page faults).
     """
 
-    separated: np.ndarray
-    offered: np.ndarray
-    chance: np.ndarray
-    decided: np.ndarray
+    candidates: np.ndarray
+    """Rows with candidate events this step (int64)."""
+    counts: np.ndarray
+    """Their numbers of candidate events (int64)."""
 
 
 class TermContext(NamedTuple):
