@@ -51,9 +51,10 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -105,7 +106,7 @@ class Budget:
 
 BUDGETS = {
     "tiny": Budget(2, 1, 1, 0, 2, 2, 3, 2, 2, 3, (0.5, 1.0)),
-    "default": Budget(8, 8, 4, 40, 8, 20, 60, 40, 5, 20),
+    "default": Budget(8, 6, 4, 30, 8, 20, 40, 30, 4, 16),
     "large": Budget(16, 20, 6, 120, 16, 40, 200, 100, 10, 40),
 }
 
@@ -340,6 +341,51 @@ def screen(
 # ---- one scenario -------------------------------------------------------------------------------
 
 
+def covariance(result: SMMResult) -> tuple[np.ndarray, str]:
+    """The SMM covariance; when a moment's Jacobian is not finite, from the finite ones.
+
+    A ratio of flows is infinite on a run where the reverse flow is zero, so a finite-difference
+    step can make a moment's derivative infinite and smm's covariance NaN. The covariance is
+    then computed, with the same formula ((1 + 1/R) (G'WG)^-1, W = diag(1/sigma^2)), from the
+    moments whose derivatives are finite, and the note says which were left out.
+    """
+    if np.all(np.isfinite(result.covariance)):
+        return result.covariance, ""
+    jacobian = result.jacobian
+    finite = np.all(np.isfinite(jacobian), axis=1)
+    sigma = result.moments["sigma"].to_numpy(dtype=float)
+    g, w = jacobian[finite], 1.0 / sigma[finite] ** 2
+    bread = g.T @ (w[:, None] * g)
+    factor = 1.0 + 1.0 / result.replicates
+    left_out = ", ".join(result.moments["target"][~finite])
+    try:
+        if np.linalg.matrix_rank(bread) < bread.shape[0]:
+            raise np.linalg.LinAlgError("singular")
+        return factor * np.linalg.inv(bread), (
+            f"standard errors from the moments with a finite Jacobian (left out: {left_out})"
+        )
+    except np.linalg.LinAlgError:
+        nan = np.full_like(bread, np.nan)
+        return nan, f"no standard errors: the Jacobian is singular without {left_out}"
+
+
+def wald_intervals(result: SMMResult, level: float = 0.95) -> tuple[pd.DataFrame, str]:
+    """Estimate, SE and Wald interval per parameter, from :func:`covariance`."""
+    cov, note = covariance(result)
+    se = np.sqrt(np.diag(cov))
+    z = float(stats.norm.ppf(0.5 + level / 2))
+    table = pd.DataFrame(
+        {
+            "estimate": result.estimate,
+            "se": se,
+            "low": result.estimate - z * se,
+            "high": result.estimate + z * se,
+        },
+        index=pd.Index(result.parameters, name="parameter"),
+    )
+    return table, note
+
+
 def fit_table(scenario: ts.Scenario, targets: ts.Targets, seeds: int) -> pd.DataFrame:
     """Evaluate a scenario against targets on fresh seeds (root seed 1, not the fit's)."""
     table = ts.evaluate_targets(scenario, targets, seeds=seeds, root_seed=1)
@@ -363,7 +409,7 @@ class Fit:
     bounds_why: dict[str, str]
     bounds: dict[str, tuple[float, float]]
     seconds: float
-    text: str = ""
+    covariance_note: str = ""
 
 
 def fit_scenario(name: str, budget: Budget) -> Fit:
@@ -376,6 +422,7 @@ def fit_scenario(name: str, budget: Budget) -> Fit:
     kept, screened = screen(scenario, targets, spec.candidates, budget.screen_seeds)
     fixed = [c.parameter.path for c in spec.candidates if c not in kept]
     result = intervals = after = None
+    covariance_note = ""
     if kept:
         parameters = [c.parameter for c in kept]
         result = smm(
@@ -388,7 +435,7 @@ def fit_scenario(name: str, budget: Budget) -> Fit:
             polish=budget.polish_maxiter > 0,
             polish_maxiter=max(budget.polish_maxiter, 1),
         )
-        intervals = result.confidence_intervals()
+        intervals, covariance_note = wald_intervals(result)
         fitted = scenario.with_overrides(
             overrides_of(parameters, result.estimate), source="fitted parameters"
         )
@@ -406,6 +453,7 @@ def fit_scenario(name: str, budget: Budget) -> Fit:
         bounds_why={c.parameter.path: c.why for c in spec.candidates},
         bounds={c.parameter.path: (c.parameter.low, c.parameter.high) for c in spec.candidates},
         seconds=time.perf_counter() - started,
+        covariance_note=covariance_note,
     )
 
 
@@ -626,9 +674,9 @@ def draw_confidence_set(fit: Fit, draws: int, rng: np.random.Generator) -> list[
     """Parameter vectors from the asymptotic normal of the SMM estimate, clipped to bounds."""
     assert fit.smm is not None
     ordered = fitted_parameters(fit)
-    cov = fit.smm.covariance
+    cov, _ = covariance(fit.smm)
     if not np.all(np.isfinite(cov)):
-        raise RuntimeError("the SMM covariance is not finite: no confidence set to draw from")
+        return []
     samples = rng.multivariate_normal(fit.smm.estimate, cov, size=draws, check_valid="ignore")
     lows = np.array([p.low for p in ordered])
     highs = np.array([p.high for p in ordered])
@@ -815,6 +863,7 @@ def describe_fit(fit: Fit) -> str:
         f"J = {fmt(fit.smm.j_statistic)} on {fit.smm.j_df} df, p = {fmt(fit.smm.j_pvalue)} "
         f"(R = {fit.smm.replicates}, {fit.smm.evaluations} parameter vectors). Fixed (not "
         f"identified): {', '.join(fit.fixed) or 'none'}."
+        + (f" Note: {fit.covariance_note}." if fit.covariance_note else "")
     )
     out.append("")
     out.append("### After the fit (fresh seeds)")
@@ -846,10 +895,19 @@ def flagship_story(
         table = run_predictions(scenario, ts.seeds.seed_list(budget.draw_seeds, 1000 + j), facts)
         table["draw"] = j
         per_draw.append(table)
-    values["confidence set"] = pd.concat(per_draw, ignore_index=True).fillna(0.0)
+    if per_draw:
+        values["confidence set"] = pd.concat(per_draw, ignore_index=True).fillna(0.0)
     holds = {label: fact_holds(table, facts) for label, table in values.items()}
     probabilities = probability_table(holds)
-    by_draw = holds["confidence set"].groupby(values["confidence set"]["draw"]).mean()
+    if per_draw:
+        by_draw = holds["confidence set"].groupby(values["confidence set"]["draw"]).mean()
+        spread = (
+            "Across the confidence set, the probability per drawn parameter vector that all "
+            f"three facts hold ranges from {fmt(by_draw['all three'].min())} to "
+            f"{fmt(by_draw['all three'].max())} (median {fmt(by_draw['all three'].median())})."
+        )
+    else:
+        spread = "No confidence set: the estimate has no finite covariance."
     statistics = [t.name for t in facts.targets] + list(PREDICTIONS)
     predictions = prediction_table(values, statistics)
     reason_columns = sorted(
@@ -887,9 +945,7 @@ def flagship_story(
         "",
         markdown(probabilities),
         "",
-        "Across the confidence set, the probability per drawn parameter vector that all three "
-        f"facts hold ranges from {fmt(by_draw['all three'].min())} to "
-        f"{fmt(by_draw['all three'].max())} (median {fmt(by_draw['all three'].median())}).",
+        spread,
         "",
         "### Predictions (not fitted): counts, MSL's first-year loss and refilling",
         "",
@@ -992,55 +1048,69 @@ def main(argv: list[str] | None = None) -> dict[str, Fit]:
     print(f"fit_shipped: budget {args.budget} {asdict(budget)}, {workers} worker(s)")
 
     fits: dict[str, Fit] = {}
-    pool = ProcessPoolExecutor(workers, mp_context=get_context("fork")) if workers > 1 else None
-    try:
-        if pool is None:
-            for name in names:
-                fits[name] = fit_scenario(name, budget)
-        else:
-            futures = {name: pool.submit(fit_scenario, name, budget) for name in names}
-            for name, future in futures.items():
-                fits[name] = future.result()
-        # The first run of the fitted flagship (or of the first scenario) goes to --out first:
-        # saving a run replaces the folder's contents.
-        first_name = "msl_exodus" if "msl_exodus" in fits else names[0]
-        first_fit = fits[first_name]
-        first_scenario = ts.load_scenario(SCENARIOS / f"{first_name}.toml")
-        if first_fit.smm is not None:
-            first_scenario = first_scenario.with_overrides(
-                overrides_of(fitted_parameters(first_fit), list(first_fit.smm.estimate))
-            )
-        first_seed = ts.seeds.seed_list(1, 7)[0]
-        ts.run(first_scenario, seed=first_seed).save(out, overwrite=True)
-        print(f"first {first_name} run (fitted) saved to {out} (seed {first_seed})")
-        sections, numbers = [], {}
-        for name, fit in fits.items():
-            sections.append(describe_fit(fit))
-            print(sections[-1])
-            if fit.smm is not None:
-                write_fitted(fit, out / "fitted" / f"{name}_fitted.toml", where)
-            numbers[name] = {
-                "kept": fit.kept,
-                "fixed": fit.fixed,
-                "estimates": None
-                if fit.intervals is None
-                else fit.intervals.reset_index().to_dict(orient="records"),
-                "j": None
-                if fit.smm is None
-                else [fit.smm.j_statistic, fit.smm.j_df, fit.smm.j_pvalue],
-                "before": fit.before.to_dict(orient="records"),
-                "after": None if fit.after is None else fit.after.to_dict(orient="records"),
-                "seconds": fit.seconds,
-            }
-        flagship = fits.get("msl_exodus")
-        if flagship is not None and flagship.smm is not None:
-            text, story, _ = flagship_story(flagship, budget, pool, out, predict_seeds)
-            sections.insert(1, text)
-            print(text)
-            numbers["msl_exodus"]["story"] = story
-    finally:
-        if pool is not None:
-            pool.shutdown()
+    sections: dict[str, str] = {}
+    numbers: dict[str, Any] = {}
+    (out / "sections").mkdir(exist_ok=True)
+
+    def record(fit: Fit) -> None:
+        """Write a finished fit's section, fitted scenario and numbers at once."""
+        fits[fit.scenario] = fit
+        sections[fit.scenario] = describe_fit(fit)
+        print(sections[fit.scenario], flush=True)
+        (out / "sections" / f"{fit.scenario}.md").write_text(sections[fit.scenario], "utf-8")
+        if fit.smm is not None:
+            write_fitted(fit, out / "fitted" / f"{fit.scenario}_fitted.toml", where)
+        numbers[fit.scenario] = {
+            "kept": fit.kept,
+            "fixed": fit.fixed,
+            "estimates": None
+            if fit.intervals is None
+            else fit.intervals.reset_index().to_dict(orient="records"),
+            "covariance_note": fit.covariance_note,
+            "j": None if fit.smm is None else [fit.smm.j_statistic, fit.smm.j_df, fit.smm.j_pvalue],
+            "before": fit.before.to_dict(orient="records"),
+            "after": None if fit.after is None else fit.after.to_dict(orient="records"),
+            "seconds": fit.seconds,
+        }
+
+    def story(fit: Fit) -> None:
+        """The flagship's story, in this process (serial), as soon as its fit is done."""
+        if fit.scenario != "msl_exodus" or fit.smm is None:
+            return
+        text, found, _ = flagship_story(fit, budget, None, out, predict_seeds)
+        sections["msl_exodus:story"] = text
+        (out / "sections" / "msl_exodus_story.md").write_text(text, "utf-8")
+        print(text, flush=True)
+        numbers["msl_exodus"]["story"] = found
+
+    if workers == 1:
+        for name in names:
+            record(fit_scenario(name, budget))
+            story(fits[name])
+    else:
+        with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
+            futures = [pool.submit(fit_scenario, name, budget) for name in names]
+            for future in as_completed(futures):
+                record(future.result())
+                story(fits[future.result().scenario])
+    # The first run of the fitted flagship (or of the first scenario fitted) goes to --out.
+    first_name = "msl_exodus" if "msl_exodus" in fits else names[0]
+    first_fit = fits[first_name]
+    first_scenario = ts.load_scenario(SCENARIOS / f"{first_name}.toml")
+    if first_fit.smm is not None:
+        first_scenario = first_scenario.with_overrides(
+            overrides_of(fitted_parameters(first_fit), list(first_fit.smm.estimate))
+        )
+    first_seed = ts.seeds.seed_list(1, 7)[0]
+    with tempfile.TemporaryDirectory() as folder:
+        saved = ts.run(first_scenario, seed=first_seed).save(Path(folder) / "run")
+        shutil.copytree(saved, out, dirs_exist_ok=True)
+    print(f"first {first_name} run (fitted) saved to {out} (seed {first_seed})")
+    ordered = []
+    for name in names:
+        ordered.append(sections[name])
+        if name == "msl_exodus" and "msl_exodus:story" in sections:
+            ordered.append(sections["msl_exodus:story"])
     elapsed = time.perf_counter() - started
     head = [
         "# Fitted shipped scenarios: the pipeline's report",
@@ -1051,7 +1121,7 @@ def main(argv: list[str] | None = None) -> dict[str, Fit]:
         f"{asdict(budget)}.",
         "",
     ]
-    report = "\n".join(head + sections) + "\n"
+    report = "\n".join(head + ordered) + "\n"
     (out / "report.md").write_text(report, encoding="utf-8")
     (out / "results.json").write_text(
         json.dumps(
