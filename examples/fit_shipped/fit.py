@@ -992,13 +992,35 @@ FIGURE = "msl_fitted_pay_weight.png"
 
 
 def publish(out: Path) -> None:
-    """Copy a pipeline's output into the repository: scenarios/fitted/, docs/."""
+    """Copy a pipeline's output into the repository: scenarios/fitted/, docs/.
+
+    A run stopped before its end (the fits run in parallel) left the sections of the fits it
+    finished in ``out/sections``; the published report is then assembled from them and says
+    it is partial.
+    """
     fitted = SCENARIOS / "fitted"
     fitted.mkdir(exist_ok=True)
     for path in sorted((out / "fitted").glob("*.toml")):
         shutil.copyfile(path, fitted / path.name)
-    shutil.copyfile(out / "results.json", fitted / "fit_results.json")
-    report = (out / "report.md").read_text(encoding="utf-8")
+    if (out / "results.json").exists():
+        shutil.copyfile(out / "results.json", fitted / "fit_results.json")
+    if (out / "report.md").exists():
+        report = (out / "report.md").read_text(encoding="utf-8")
+    else:
+        done = [name for name in SPECS if (out / "sections" / f"{name}.md").exists()]
+        parts = [
+            "# Fitted shipped scenarios: the pipeline's report (partial)",
+            "",
+            "Assembled from the sections the run finished (`fit.py --publish-only`); not "
+            f"finished: {', '.join(n for n in SPECS if n not in done) or 'none'}.",
+            "",
+        ]
+        for name in done:
+            parts.append((out / "sections" / f"{name}.md").read_text(encoding="utf-8"))
+            story = out / "sections" / f"{name}_story.md"
+            if story.exists():
+                parts.append(story.read_text(encoding="utf-8"))
+        report = "\n".join(parts) + "\n"
     if (out / FIGURE).exists():
         shutil.copyfile(out / FIGURE, ROOT / "docs" / "figures" / FIGURE)
         report = report.replace(f"]({FIGURE})", f"](figures/{FIGURE})")
