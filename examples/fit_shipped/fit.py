@@ -27,8 +27,9 @@ figure), and the exit-reason mix of MSL's core leavers beside the article's thre
 Budgets (``--budget``; the environment variable TALENTSIM_EXAMPLE_BUDGET sets the default,
 which the test suite sets to ``tiny``):
   tiny     a smoke test of every step (about a minute): numbers meaningless;
-  default  the shipped numbers: about 15-20 minutes on 2 cores (2 worker processes);
-  large    more replicates, generations and seeds (about an hour on 2 cores).
+  default  the shipped numbers: about 8 CPU-minutes (28 min of wall time measured with 2
+           workers on the shared, heavily loaded 2-core machine; under 20 min on 2 free cores);
+  large    more replicates, generations and seeds (roughly 6-8 times default; not measured).
 
 Usage:
   python examples/fit_shipped/fit.py [--budget default] [--workers 2] [--out DIR] [--publish]
