@@ -31,7 +31,9 @@ def test_every_scenario_file_loads_and_runs(path: Path) -> None:
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.parent.name)
 def test_every_example_runs(path: Path, tmp_path: Path, monkeypatch, capsys) -> None:
     # The contract of an example: `run.py --seeds N --out DIR` prints a table and saves the
-    # first run's results to DIR; its folder has a README saying what it shows.
+    # first run's results to DIR; its folder has a README saying what it shows. Examples with a
+    # budget (examples/fit_shipped) run their smallest one here.
+    monkeypatch.setenv("TALENTSIM_EXAMPLE_BUDGET", "tiny")
     monkeypatch.setattr(sys, "argv", [str(path), "--seeds", "2", "--out", str(tmp_path / "o")])
     # (examples that fit or search cut their budget to a smoke test: same code, tiny budget)
     monkeypatch.setenv("TALENTSIM_EXAMPLE_BUDGET", "small")
