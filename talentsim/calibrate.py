@@ -133,6 +133,9 @@ class SMMResult:
         moment_covariance: Ω at θ̂, the covariance of m̄_R(θ̂) − m_obs: the targets' errors
             plus the simulated covariance of one run's moments divided by R.
         se_replicates: Runs per point for the Jacobian and the simulated covariance.
+        left_out: Targets left out of the standard errors and the J-test, their derivative,
+            simulated covariance or value at the estimate being undefined (the J-test's
+            degrees of freedom count only the moments used).
     """
 
     parameters: list[str]
@@ -152,6 +155,7 @@ class SMMResult:
     weight_matrix: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
     moment_covariance: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
     se_replicates: int = 0
+    left_out: list[str] = field(default_factory=list)
 
     def confidence_intervals(self, level: float = 0.95) -> pd.DataFrame:
         """Wald intervals ``estimate ± z·se`` per parameter."""
@@ -385,23 +389,38 @@ def smm(
     omega = _omega(moments, best, sigma, len(seeds), wide_seeds)
     simulated = moments.mean(best)
     residual = simulated - observed
-    n_moments, n_parameters = len(observed), len(parameters)
+    n_parameters = len(parameters)
+    # A moment whose derivative, simulated covariance or value at the estimate is undefined
+    # (a ratio of flows is infinite on a run where the reverse flow is zero) cannot enter the
+    # standard errors or the J-test: they are computed from the others, and the result names
+    # the moments left out (``left_out``); the J-test's degrees of freedom count only those used.
+    usable = (
+        np.all(np.isfinite(jacobian), axis=1) & np.isfinite(np.diag(omega)) & np.isfinite(residual)
+    )
+    used = np.flatnonzero(usable)
+    if not np.all(np.isfinite(omega[np.ix_(used, used)])):  # (not expected: say it plainly)
+        used = np.zeros(0, dtype=np.int64)
+        usable[:] = False
+    left_out = [chosen.targets[k].name for k in np.flatnonzero(~usable)]
+    jac, res = jacobian[used], residual[used]
+    w_used, omega_used = weight[np.ix_(used, used)], omega[np.ix_(used, used)]
+    n_moments = len(used)
     df = n_moments - n_parameters
     covariance = np.full((n_parameters, n_parameters), np.nan)
     j_statistic = math.nan
-    if np.all(np.isfinite(jacobian)) and np.all(np.isfinite(omega)):
+    if n_moments >= n_parameters:
         try:
-            inverse = np.linalg.inv(jacobian.T @ weight @ jacobian)
+            inverse = np.linalg.inv(jac.T @ w_used @ jac)
         except np.linalg.LinAlgError:
             inverse = None
         if inverse is not None:
-            covariance = inverse @ jacobian.T @ weight @ omega @ weight @ jacobian @ inverse
-            if df > 0 and np.all(np.isfinite(residual)):
+            covariance = inverse @ jac.T @ w_used @ omega_used @ w_used @ jac @ inverse
+            if df > 0:
                 # g(θ̂) ≈ M e with e ~ (0, Ω): J = g' (M Ω M')⁺ g is χ²(K − p) for any W.
-                projector = np.eye(n_moments) - jacobian @ inverse @ jacobian.T @ weight
-                spread = projector @ omega @ projector.T
+                projector = np.eye(n_moments) - jac @ inverse @ jac.T @ w_used
+                spread = projector @ omega_used @ projector.T
                 pseudo = np.linalg.pinv((spread + spread.T) / 2, rcond=1e-10, hermitian=True)
-                j_statistic = float(residual @ pseudo @ residual)
+                j_statistic = float(res @ pseudo @ res)
     se = np.sqrt(np.diag(covariance))
     j_pvalue = float(scipy_stats.chi2.sf(j_statistic, df)) if df > 0 else math.nan
     table = pd.DataFrame(
@@ -434,6 +453,7 @@ def smm(
         weight_matrix=weight,
         moment_covariance=omega,
         se_replicates=len(wide_seeds),
+        left_out=left_out,
     )
 
 

@@ -13,6 +13,7 @@ from scipy import stats
 
 import talentsim as ts
 from talentsim.calibrate import Parameter, moment_targets, smm
+from talentsim.seeds import seed_list
 from talentsim.targets import Source, Target, Targets, TargetsError, target_values
 
 SOURCE = Source(citation="synthetic", measures="simulated at known parameters")
@@ -342,3 +343,42 @@ def test_intervals_cover_the_truth_and_j_follows_its_chi_square_law() -> None:
     hits = int(np.sum(covered))
     assert stats.binomtest(hits, len(covered), 0.95).pvalue > 0.01, hits
     assert stats.kstest(j_values, stats.chi2(1).cdf).pvalue > 0.01, j_values
+
+
+COMMON_SEEDS = set(seed_list(2, 0))  # the replicate seeds of smm(replicates=2, root_seed=0)
+
+
+def undefined_beyond_the_common_seeds(result: ts.RunResult) -> float:
+    """3θ on the common replicate seeds, infinite on the others (as a ratio of flows can be)."""
+    if result.seed not in COMMON_SEEDS:
+        return math.inf
+    return 3 * result.scenario.market.separation_rate
+
+
+def test_moments_undefined_at_the_standard_errors_are_left_out_and_named() -> None:
+    # m3 is defined on the fit's common seeds (so the search sees it) but infinite on the
+    # extra runs of the Jacobian and the covariance: the standard errors and the J-test come
+    # from m1 and m2 alone, as in the hand-solved problem, and the result says so.
+    targets = [
+        *deterministic_targets(0.3, 0.8, 0.1, 0.2),
+        Target(
+            name="m3",
+            statistic=undefined_beyond_the_common_seeds,
+            observed=1.05,
+            se=0.3,
+            source=SOURCE,
+        ),
+    ]
+    result = smm(
+        TINY,
+        targets,
+        [RATE],
+        replicates=2,
+        maxiter=2,
+        popsize=4,
+        polish_maxiter=25,
+        se_replicates=4,
+    )
+    assert result.left_out == ["m3"]
+    assert result.se[0] == pytest.approx(math.sqrt(1 / 200), rel=1e-2)
+    assert result.j_df == 1 and math.isfinite(result.j_statistic)

@@ -343,31 +343,18 @@ def screen(
 
 
 def covariance(result: SMMResult) -> tuple[np.ndarray, str]:
-    """The SMM covariance; when a moment's Jacobian is not finite, from the finite ones.
+    """The SMM covariance and a note naming the moments smm left out of it, if any.
 
-    A ratio of flows is infinite on a run where the reverse flow is zero, so a finite-difference
-    step can make a moment's derivative infinite and smm's covariance NaN. The covariance is
-    then computed, with the same formula ((1 + 1/R) (G'WG)^-1, W = diag(1/sigma^2)), from the
-    moments whose derivatives are finite, and the note says which were left out.
+    A ratio of flows is infinite on a run where the reverse flow is zero, so a moment's
+    derivative or simulated covariance can be undefined; :func:`talentsim.calibrate.smm` then
+    computes the standard errors and the J-test from the other moments (``left_out``).
     """
-    if np.all(np.isfinite(result.covariance)):
+    if not result.left_out:
         return result.covariance, ""
-    jacobian = result.jacobian
-    finite = np.all(np.isfinite(jacobian), axis=1)
-    sigma = result.moments["sigma"].to_numpy(dtype=float)
-    g, w = jacobian[finite], 1.0 / sigma[finite] ** 2
-    bread = g.T @ (w[:, None] * g)
-    factor = 1.0 + 1.0 / result.replicates
-    left_out = ", ".join(result.moments["target"][~finite])
-    try:
-        if np.linalg.matrix_rank(bread) < bread.shape[0]:
-            raise np.linalg.LinAlgError("singular")
-        return factor * np.linalg.inv(bread), (
-            f"standard errors from the moments with a finite Jacobian (left out: {left_out})"
-        )
-    except np.linalg.LinAlgError:
-        nan = np.full_like(bread, np.nan)
-        return nan, f"no standard errors: the Jacobian is singular without {left_out}"
+    return result.covariance, (
+        "standard errors and J-test from the moments with a finite Jacobian and covariance "
+        f"(left out: {', '.join(result.left_out)}; J's degrees of freedom count the others)"
+    )
 
 
 def wald_intervals(result: SMMResult, level: float = 0.95) -> tuple[pd.DataFrame, str]:
