@@ -690,8 +690,9 @@ class CalibrationResult:
         SMM: ``objective`` (Q at the estimate), the J-test (``j_statistic``, ``j_df``,
         ``j_pvalue``; NaN without over-identification), ``replicates``, ``evaluations``
         (candidates simulated), ``at_bound`` (parameters whose estimate lies within 1% of the
-        range from a bound: the optimum may lie outside), and the optimiser's own report
-        where the estimator gives one (``converged``, ``message``). ABC: ``n_simulations``,
+        range from a bound: the optimum may lie outside), ``left_out`` (targets left out of the
+        standard errors and the J-test, undefined at the estimate) and the optimiser's own
+        report where the estimator gives one (``converged``, ``message``). ABC: ``n_simulations``,
         ``generations`` (the estimator's table: thresholds ε and effective sample sizes per
         generation), ``final_epsilon``, ``final_ess`` and ``posterior_size``.
         """
@@ -706,7 +707,7 @@ class CalibrationResult:
                 replicates=int(fit.replicates),
                 evaluations=int(fit.evaluations),
             )
-            for name in ("converged", "message", "weighting", "nit"):
+            for name in ("converged", "message", "weighting", "nit", "left_out"):
                 if hasattr(fit, name):
                     out[name] = getattr(fit, name)
             at_bound = []
@@ -1050,6 +1051,11 @@ class CalibrationResult:
                 )
             if diagnostics["at_bound"]:
                 lines.append(f"at a bound (widen it?): {', '.join(diagnostics['at_bound'])}")
+            if diagnostics.get("left_out"):
+                lines.append(
+                    "left out of the standard errors and the J-test (undefined at the "
+                    f"estimate): {', '.join(diagnostics['left_out'])}"
+                )
         else:
             lines.append(
                 f"{diagnostics['n_simulations']} simulations; posterior of "
