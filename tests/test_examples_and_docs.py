@@ -32,11 +32,10 @@ def test_every_scenario_file_loads_and_runs(path: Path) -> None:
 def test_every_example_runs(path: Path, tmp_path: Path, monkeypatch, capsys) -> None:
     # The contract of an example: `run.py --seeds N --out DIR` prints a table and saves the
     # first run's results to DIR; its folder has a README saying what it shows. Examples with a
-    # budget (examples/fit_shipped) run their smallest one here.
+    # budget (examples/fit_shipped, examples/calibrate_flagship) run their smallest one here:
+    # a smoke test of the same code.
     monkeypatch.setenv("TALENTSIM_EXAMPLE_BUDGET", "tiny")
     monkeypatch.setattr(sys, "argv", [str(path), "--seeds", "2", "--out", str(tmp_path / "o")])
-    # (examples that fit or search cut their budget to a smoke test: same code, tiny budget)
-    monkeypatch.setenv("TALENTSIM_EXAMPLE_BUDGET", "small")
     runpy.run_path(str(path), run_name="__main__")
     printed = capsys.readouterr().out
     assert "seed" in printed

@@ -8,7 +8,7 @@ estimates, the fit per target and the diagnostics, writes them with the fitted s
     python examples/calibrate_flagship/run.py --seeds 10 --out results/calibrate_flagship
 
 ``--seeds`` is the number of replicate runs per candidate. With the environment variable
-``TALENTSIM_EXAMPLE_BUDGET=small`` (what the test suite sets), the search is cut to a smoke
+``TALENTSIM_EXAMPLE_BUDGET=tiny`` (what the test suite sets), the search is cut to a smoke
 test (one generation, no polish): the code path is the same, the estimates mean nothing.
 """
 
@@ -28,7 +28,7 @@ def main() -> None:
     budget = spec.budget
     options = {"maxiter": budget.maxiter, "popsize": budget.popsize, "polish": budget.polish}
     screening = budget.screening_replicates
-    if os.environ.get("TALENTSIM_EXAMPLE_BUDGET") == "small":
+    if os.environ.get("TALENTSIM_EXAMPLE_BUDGET") == "tiny":
         options = {"maxiter": 1, "popsize": 2, "polish": False}
         screening = 2
     fit = ts.calibrate(
