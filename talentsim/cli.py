@@ -225,9 +225,11 @@ def _build_parser():
         "meanfield",
         help="solve a scenario's mean-field equations (expected headcounts, no sampling)",
         description="Expected headcount and flows per lab and step from the mean-field "
-        "equations (see docs/validation.md). Refuses, naming the key, mechanisms it cannot "
+        "equations (see docs/validation.md). Works on any scenario: mechanisms it cannot "
         "treat exactly (colleague ties, fairness, reputation, counter-offers, attachment, "
-        "random reorganisations, raids, binding capacity) unless --lenient is given.",
+        "random reorganisations, raids, binding capacity) are left out, each named with the "
+        "reason before the table, so the numbers are those of the scenario without them. "
+        "--strict refuses such a scenario instead.",
     )
     mean_field.add_argument("file", help="scenario TOML file")
     mean_field.add_argument(
@@ -237,7 +239,12 @@ def _build_parser():
         help="ode: continuous time (default); steps: the simulation's own discrete steps",
     )
     mean_field.add_argument(
-        "--lenient", action="store_true", help="ignore untreatable mechanisms (listed) instead"
+        "--strict",
+        action="store_true",
+        help="refuse a scenario with mechanisms the mean field cannot treat exactly",
+    )
+    mean_field.add_argument(  # (the default since the mean field works on every scenario)
+        "--lenient", action="store_true", help=argparse.SUPPRESS
     )
     mean_field.add_argument("--out", default=None, help="write the time series as CSV here")
     _add_set_option(mean_field, "override a scenario value by dotted path (repeatable)")
@@ -515,9 +522,16 @@ def _meanfield(args) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", MeanFieldWarning)  # listed as caveats below
-            result = meanfield(scenario, method=args.method, strict=not args.lenient)
+            result = meanfield(scenario, method=args.method, strict=args.strict)
     except MeanFieldError as exc:
         raise ScenarioError(f"{args.file}: {exc}") from None
+    ignored = [c for c in result.caveats if c.startswith("ignored: ")]
+    if ignored:
+        print(
+            f"mean field of {scenario.name!r}: {len(ignored)} mechanism(s) left out, as it "
+            "cannot treat them exactly (each below, with why and the key that switches it "
+            "off); the numbers are those of the scenario without them (--strict: refuse)"
+        )
     for caveat in result.caveats:
         print(f"caveat: {caveat}")
     wide = result.headcounts()
@@ -534,7 +548,8 @@ def _meanfield(args) -> int:
     if over:
         print(
             f"* above the lab's capacity ({', '.join(over)}): the mean field does not hold a "
-            "binding capacity, so these numbers are not what the simulation would give"
+            "binding capacity, so a starred number is what the lab would reach without its "
+            "cap; the simulation keeps the lab at its capacity"
         )
     if args.out:
         out = Path(args.out)

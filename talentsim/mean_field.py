@@ -174,9 +174,10 @@ def meanfield(
     if system.binding:
         lab, time = system.binding
         message = (
-            f"labs.{lab}.capacity binds at about {time:.2f} years: the mean-field equations "
-            "treat capacity only where it does not bind (the simulation then admits a random "
-            "subset of the acceptances)"
+            f"labs.{lab}.capacity binds from about {time:.2f} years: the mean-field equations "
+            "do not hold a binding capacity, so from then on their numbers for that lab are "
+            "what it would reach without its cap (the simulation admits a random subset of "
+            "the acceptances and keeps the lab at its capacity)"
         )
         if strict:
             raise MeanFieldError(f"{spec.name}: {message}")

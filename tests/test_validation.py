@@ -231,11 +231,13 @@ def test_meanfield_command(tmp_path, capsys) -> None:
     from talentsim.cli import main
 
     flagship = str(ROOT / "scenarios" / "msl_exodus.toml")
-    assert main(["meanfield", flagship]) == 2
+    assert main(["meanfield", flagship, "--strict"]) == 2
     assert "mechanisms.fairness" in capsys.readouterr().err
     out = tmp_path / "mf.csv"
-    assert main(["meanfield", flagship, "--lenient", "--method", "steps", "--out", str(out)]) == 0
+    # the shipped scenario as it is: the mechanisms left out are named, with why
+    assert main(["meanfield", flagship, "--method", "steps", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
+    assert "mechanism(s) left out" in printed
     assert "caveat: ignored: mechanisms.fairness" in printed
     table = pd.read_csv(out)
     assert set(table["lab"]) == {"MSL", "Rival", "Frontier", "outside"}
@@ -317,3 +319,17 @@ def test_path_comparison_counts_constant_places_and_needs_replicates() -> None:
     assert validation._compare_paths(runs, wrong)["max_t"] == math.inf
     with pytest.raises(ValueError, match="at least 2 replicates"):
         validation._compare_paths(runs[:1], expected)
+
+
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "scenarios").glob("*.toml")), ids=lambda p: p.stem
+)
+def test_meanfield_works_on_every_shipped_scenario(path, capsys) -> None:
+    from talentsim.cli import main
+
+    assert main(["meanfield", str(path)]) == 0  # no --set flags needed
+    printed = capsys.readouterr().out
+    assert "expected headcount" in printed
+    for line in printed.splitlines():
+        if line.startswith("caveat: ignored: "):
+            assert "(set " in line or "(or set " in line  # says what switches it off
