@@ -321,9 +321,7 @@ def test_path_comparison_counts_constant_places_and_needs_replicates() -> None:
         validation._compare_paths(runs[:1], expected)
 
 
-@pytest.mark.parametrize(
-    "path", sorted((ROOT / "scenarios").glob("*.toml")), ids=lambda p: p.stem
-)
+@pytest.mark.parametrize("path", sorted((ROOT / "scenarios").glob("*.toml")), ids=lambda p: p.stem)
 def test_meanfield_works_on_every_shipped_scenario(path, capsys) -> None:
     from talentsim.cli import main
 
