@@ -9,9 +9,11 @@ Three ways in:
   environment variable ``TALENTSIM_VIZ_SCENARIO``.
 
 The page is Mesa's :class:`~mesa.visualization.SolaraViz`: its sidebar has the play / step /
-reset controls and one slider per scenario value in :func:`controls` (pay levels, mission
-clarity, reorganisation rates, preference weights). A slider value reaches the model through
-the same dotted-path overrides as ``talentsim run --set KEY=VALUE``
+reset controls, then one slider per scenario value in :func:`controls` (pay levels, mission
+clarity, reorganisation rates, preference weights), each labelled with its value and unit, and,
+started from a shipped scenario, a picker of the shipped scenarios (:func:`scenario_choices`).
+At the scenario's end the page says so and Step / play are disabled. A slider value reaches
+the model through the same dotted-path overrides as ``talentsim run --set KEY=VALUE``
 (:meth:`~talentsim.Scenario.with_overrides`) and takes effect when the model is reset.
 Beside it: headcount per lab over time, the moves between places in the recent past, and a
 feed of the shocks and departures so far. Everything is drawn from the model's lab-level
@@ -31,12 +33,14 @@ import socket
 import subprocess
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
 import solara
 from matplotlib.figure import Figure
@@ -80,6 +84,22 @@ DEFAULT_SEED = 42
 FEED_LENGTH = 60
 """Most recent feed lines shown."""
 
+SHIPPED_SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+"""The scenarios shipped with talentsim (``scenarios/*.toml``): started from one of them, the
+page has a picker listing them all."""
+
+
+def scenario_choices(path: str | Path) -> list[Path]:
+    """The scenarios the page's picker offers when started from ``path``.
+
+    The shipped scenarios (``scenarios/*.toml``, by name) when ``path`` is one of them, else
+    none (no picker).
+    """
+    path = Path(path).resolve()
+    if path.parent != SHIPPED_SCENARIOS or path.suffix != ".toml":
+        return []
+    return sorted(SHIPPED_SCENARIOS.glob("*.toml"))
+
 
 # --------------------------------------------------------------------------------------------
 # Sliders: scenario values by dotted path
@@ -99,6 +119,8 @@ class Control:
         step: Slider increment.
         unit: ``"rate"`` (per year), ``"duration"`` (years) or ``""`` (a plain number).
         integer: Whether the value is an integer (an integer slider).
+        units: The unit as the slider's caption shows it after the value (``"per year"``,
+            ``"years"``, ``"× market value"``; blank for a plain number).
     """
 
     path: str
@@ -109,6 +131,12 @@ class Control:
     step: float
     unit: str = ""
     integer: bool = False
+    units: str = ""
+
+    def caption(self, value: float) -> str:
+        """The slider's label with its value and unit: ``"MSL · pay level: 2.5 × market value"``."""
+        shown = f"{round(value)}" if self.integer else f"{float(value):.4g}"
+        return f"{self.label}: {shown}{' ' + self.units if self.units else ''}"
 
     def slider(self) -> Slider:
         """The Mesa ``Slider`` for this value."""
@@ -190,17 +218,24 @@ def _control(scenario: Scenario, path: str) -> Control:
         (parts[1], parts[2:]) if parts[0] in ("labs", "cohorts") else (parts[0], parts[1:])
     )
     what = " ".join(rest).replace("weights ", "weight on ").replace("_", " ")
-    suffix = {"rate": " (per year)", "duration": " (years)"}.get(unit, "")
+    units = {"rate": "per year", "duration": "years"}.get(unit, "")
+    if parts[-1] in _PAY_KEYS:
+        units = "× market value"
     return Control(
         path=path,
-        label=f"{owner} · {what}{suffix}",
+        label=f"{owner} · {what}",
         value=float(value),
         low=low,
         high=max(round(math.ceil(high / step - 1e-9) * step, 9), value),
         step=step,
         unit=unit,
         integer=integer,
+        units=units,
     )
+
+
+_PAY_KEYS = ("pay_level", "pay_ratio", "new_hire_premium", "counter_offer_limit")
+"""Scenario keys that are multiples of a researcher's market value."""
 
 
 def _locate(scenario: Scenario, path: str) -> tuple[int | float, Any]:
@@ -286,6 +321,8 @@ class DashboardModel(TalentModel):
         controls: The dashboard's sliders.
         seed: Seed (an integer, its text, or blank / None for fresh entropy).
         scenario: Ignored: the Mesa scenario object SolaraViz passes on reset.
+        slider_values: The dashboard's slider positions by dotted path (a dict the page's
+            sliders update; read when the model is built, i.e. on reset).
         **values: Slider values by dotted path; each becomes an override of ``spec``.
 
     Attributes:
@@ -300,8 +337,10 @@ class DashboardModel(TalentModel):
         *,
         seed: int | str | None = None,
         scenario: object = None,
+        slider_values: Any = None,
         **values: float,
     ) -> None:
+        values = {**(slider_values or {}), **values}
         by_path = {control.path: control for control in controls}
         unknown = sorted(set(values) - set(by_path))
         if unknown:
@@ -325,10 +364,17 @@ class DashboardModel(TalentModel):
 
 
 def model_params(
-    scenario: Scenario, sliders: Sequence[Control], seed: int | None
+    scenario: Scenario,
+    sliders: Sequence[Control],
+    seed: int | None,
+    slider_values: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """SolaraViz ``model_params`` for :class:`DashboardModel`: fixed scenario, sliders, seed."""
-    return {
+    """SolaraViz ``model_params`` for :class:`DashboardModel`: fixed scenario, sliders, seed.
+
+    With ``slider_values`` (the dict the page's own sliders, :func:`_Sliders`, keep up to
+    date) the sliders are the page's, labelled with their values; without it they are Mesa's.
+    """
+    params: dict[str, Any] = {
         "spec": scenario,
         "controls": tuple(sliders),
         "seed": {
@@ -336,8 +382,10 @@ def model_params(
             "value": "" if seed is None else str(seed),
             "label": "Seed (blank: fresh)",
         },
-        **{control.path: control.slider() for control in sliders},
     }
+    if slider_values is not None:
+        return {**params, "slider_values": slider_values}
+    return {**params, **{control.path: control.slider() for control in sliders}}
 
 
 # --------------------------------------------------------------------------------------------
@@ -369,15 +417,31 @@ def scheduled_events(model: TalentModel) -> list[tuple[int, Any]]:
     return model.schedule
 
 
-def event_feed(model: TalentModel) -> list[FeedItem]:
+def event_feed(model: TalentModel, limit: int | None = None) -> list[FeedItem]:
     """Shocks (:func:`shocks`) and departures from labs so far, newest first.
 
     Departures (quits, boomerang returns, exits, separations) come from the move log, one line
     per step.
+
+    Args:
+        model: The model.
+        limit: Only the newest ``limit`` items. The departures are then summarised for the
+            last ``4 * limit`` steps only (a step has at most one departures line) when
+            those steps hold ``limit`` items or more: a redraw's cost does not grow with the
+            run.
     """
-    items = shocks(model) + _departures(model)
-    items.sort(key=lambda item: (-item.step, item.kind == "moves"))
-    return items
+    shocks_so_far = shocks(model)
+    if limit is not None:
+        since = model.steps - 4 * limit  # (not every step has departures)
+        items = _newest_first([*shocks_so_far, *_departures(model, since=since)])
+        if len(items) >= limit and items[limit - 1].step > since:  # (complete after since)
+            return items[:limit]
+    items = _newest_first([*shocks_so_far, *_departures(model)])
+    return items if limit is None else items[:limit]
+
+
+def _newest_first(items: list[FeedItem]) -> list[FeedItem]:
+    return sorted(items, key=lambda item: (-item.step, item.kind == "moves"))
 
 
 def shocks(model: TalentModel) -> list[FeedItem]:
@@ -398,13 +462,16 @@ def shocks(model: TalentModel) -> list[FeedItem]:
     return items
 
 
-def _departures(model: TalentModel) -> list[FeedItem]:
+def _departures(model: TalentModel, since: int | None = None) -> list[FeedItem]:
+    """Departures from labs, one item per step (only steps after ``since`` if given)."""
     log = model.move_log()
     if not log:
         return []
     outside, names = model.place_names.index(OUTSIDE), model.place_names
     origin, kind = log["origin"], log["kind"]
     leaving = (origin >= 0) & (origin < outside) & np.isin(kind, (QUIT, RETURN, EXIT, SEPARATION))
+    if since is not None:
+        leaving &= log["step"] > since
     moves = np.stack([log["step"], origin, log["destination"]], axis=1)[leaving]
     pairs, which, counts = np.unique(moves, axis=0, return_inverse=True, return_counts=True)
     returns = np.bincount(which.ravel(), weights=kind[leaving] == RETURN, minlength=len(pairs))
@@ -495,43 +562,101 @@ def _step_label(model: TalentModel, step: int, at_start: bool = False) -> str:
     return f"step {step} ({_when(model, step - 1 if at_start else step)})"
 
 
+CHART_SIZE = (10.0, 3.6)
+"""Size of each chart in inches at :data:`CHART_DPI`: 1000 × 360 px, drawn across the page's
+width (one chart a row) and scaled to it by the browser."""
+
+CHART_DPI = 100
+
+CHART_FONT: dict[Any, Any] = {
+    "font.size": 13,
+    "xtick.labelsize": 13,
+    "ytick.labelsize": 13,
+    "axes.labelsize": 13,
+    "axes.titlesize": 14,
+    "legend.fontsize": 13,
+}
+"""Font sizes (points) of the charts: 13 pt at 100 dpi is 18 px on a 1000 px chart, still
+9 px or more on a chart scaled down to 500 px (a narrow window)."""
+
+NARROWEST_CHART = 500
+"""The narrowest width (px) the charts' text is sized for: at least 9 px there."""
+
+
 def headcount_png(model: TalentModel) -> bytes:
     """Headcount per lab over time so far, on the run's full time axis, as a PNG."""
+    return _png(headcount_figure(model))
+
+
+def headcount_figure(model: TalentModel) -> Figure:
+    """The figure of :func:`headcount_png`."""
+    with matplotlib.rc_context(CHART_FONT):
+        return _headcount_figure(model)
+
+
+_HEADCOUNT_FIGURES: weakref.WeakKeyDictionary[TalentModel, tuple[Figure, list[Any], int]] = (
+    weakref.WeakKeyDictionary()
+)
+"""Each model's headcount figure, its lines and how many shock lines it has: a redraw updates
+the lines' data instead of building the axes again (~30 ms a frame)."""
+
+
+def _headcount_figure(model: TalentModel) -> Figure:
     per_step, unit = _time_axis(model)
     names, now = model.lab_state.names, model.steps
-    fig = Figure(figsize=(5.2, 3.8), dpi=100)
-    # Fixed margins (legend below): a constrained layout costs ~30 ms a frame.
-    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.25, top=0.92)
-    ax = fig.subplots()
+    if model not in _HEADCOUNT_FIGURES:
+        fig = Figure(figsize=CHART_SIZE, dpi=CHART_DPI)
+        # Fixed margins (legend to the right): a constrained layout costs ~30 ms a frame.
+        fig.subplots_adjust(left=0.08, right=0.82, bottom=0.17, top=0.9)
+        ax = fig.subplots()
+        lines = [
+            ax.plot([], [], color=_colour(j), label=name, linewidth=2)[0]
+            for j, name in enumerate(names)
+        ]
+        ax.set_xlabel(f"time ({unit})")
+        ax.set_ylabel("researchers")
+        ax.set_title("Headcount per lab (dotted: shocks)")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        _HEADCOUNT_FIGURES[model] = (fig, lines, 0)
+    fig, lines, drawn = _HEADCOUNT_FIGURES[model]
+    ax = fig.axes[0]
     time = np.arange(now + 1) * per_step
     counts = model.headcount_history[: now + 1, : len(names)]
-    for j, name in enumerate(names):
-        ax.plot(time, counts[:, j], color=_colour(j), label=name, linewidth=2)
-    for item in shocks(model):
+    for j, line in enumerate(lines):
+        line.set_data(time, counts[:, j])
+    new_shocks = shocks(model)[drawn:]
+    for item in new_shocks:
         x = (item.step - 1) * per_step
         ax.axvline(x, color=_colour(names.index(item.lab)), linestyle=":", linewidth=1)
+    _HEADCOUNT_FIGURES[model] = (fig, lines, drawn + len(new_shocks))
     ax.set_xlim(0, max(model.n_steps, now) * per_step)
-    ax.set_ylim(bottom=0)
-    ax.set_xlabel(f"time ({unit})")
-    ax.set_ylabel("researchers")
-    ax.set_title("Headcount per lab (dotted: shocks)", fontsize=11)
-    columns = min(len(names), 4)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=columns, frameon=False)
-    return _png(fig)
+    ax.set_ylim(0, max(1.0, float(counts.max()) * 1.05))
+    return fig
 
 
 def flows_png(model: TalentModel, window: int) -> bytes:
     """The recent moves between places (:func:`recent_flows`) as a heatmap PNG."""
+    return _png(flows_figure(model, window))
+
+
+def flows_figure(model: TalentModel, window: int) -> Figure:
+    """The figure of :func:`flows_png`."""
+    with matplotlib.rc_context(CHART_FONT):
+        return _flows_figure(model, window)
+
+
+def _flows_figure(model: TalentModel, window: int) -> Figure:
     per_step, unit = _time_axis(model)
     counts = recent_flows(model, window)
     names = model.place_names
-    fig = Figure(figsize=(5.2, 3.8), dpi=100)
+    width, height = CHART_SIZE
+    fig = Figure(figsize=CHART_SIZE, dpi=CHART_DPI)
     longest = max(map(len, names))
     fig.subplots_adjust(
-        left=min(0.45, (0.5 + 0.08 * longest) / 5.2),
-        bottom=min(0.45, (0.5 + 0.055 * longest) / 3.8),
+        left=min(0.45, (0.6 + 0.11 * longest) / width),
+        bottom=0.2 if len(names) <= 8 else min(0.5, (0.6 + 0.08 * longest) / height),
         right=0.97,
-        top=0.9,
+        top=0.88,
     )
     ax = fig.subplots()
     ax.imshow(counts, cmap="Blues", vmin=0, vmax=max(1, int(counts.max())), aspect="auto")
@@ -540,13 +665,16 @@ def flows_png(model: TalentModel, window: int) -> bytes:
             dark = count > 0.6 * counts.max()
             colour = "white" if dark else "black"
             ax.text(d, o, str(count) if count else "", ha="center", va="center", color=colour)
-    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    if len(names) <= 8:  # (wide cells: the names fit level)
+        ax.set_xticks(range(len(names)), names)
+    else:
+        ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
     ax.set_yticks(range(len(names)), names)
     ax.set_xlabel("to")
     ax.set_ylabel("from")
     span = min(window, model.steps) * per_step
-    ax.set_title(f"Researchers who moved in the last {span:.3g} {unit}", fontsize=11)
-    return _png(fig)
+    ax.set_title(f"Researchers who moved in the last {span:.3g} {unit}")
+    return fig
 
 
 def _colour(lab: int) -> str:
@@ -556,7 +684,8 @@ def _colour(lab: int) -> str:
 
 def _png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
+    # Light compression: a chart a step, and zlib's default level costs ~7 ms a chart.
+    fig.savefig(buffer, format="png", pil_kwargs={"compress_level": 1})
     return buffer.getvalue()
 
 
@@ -572,9 +701,16 @@ def status_html(model: TalentModel) -> str:
     changes, notes = getattr(model, "changes", {}), getattr(model, "notes", [])
     changed = ", ".join(f"{html.escape(path)} = {value:g}" for path, value in changes.items())
     when = _when(model, model.steps)
+    end = (
+        '<p class="talentsim-end" style="font-weight: bold; color: #0072B2">'
+        f"End of the scenario: the run has reached step {model.steps} of {model.n_steps} "
+        f"({when}). Step and ▶ are disabled; press Reset to run it again.</p>"
+        if model.steps >= model.n_steps
+        else ""
+    )
     return (
         f'<p class="talentsim-step">Step {model.steps} of {model.n_steps} · {when} · '
-        f"seed {model.seed}</p>"
+        f"seed {model.seed}</p>{end}"
         '<table class="talentsim-labs" style="width: 100%; text-align: left">'
         "<tr><th>lab</th><th>headcount</th><th>pay level</th><th>mission clarity</th>"
         f"<th>reorgs per year</th><th>turmoil</th></tr>{rows}</table>"
@@ -586,6 +722,42 @@ def status_html(model: TalentModel) -> str:
 # --------------------------------------------------------------------------------------------
 # The page
 # --------------------------------------------------------------------------------------------
+
+
+@solara.component
+def _Sliders(sliders: tuple[Control, ...], values: dict[str, float]) -> None:
+    """One slider per scenario value in the sidebar, its label showing its value and unit.
+
+    Mesa's own sliders have fixed labels; these write their positions into ``values``, which
+    :class:`DashboardModel` reads when Reset builds the next model.
+    """
+    positions = solara.use_reactive(dict(values))
+    with solara.Sidebar(), solara.Card("Scenario values (applied on Reset)"):
+        for control in sliders:
+
+            def move(value: float, path: str = control.path) -> None:
+                values[path] = value
+                positions.value = {**positions.value, path: value}
+
+            position = positions.value[control.path]
+            if control.integer:
+                solara.SliderInt(
+                    control.caption(position),
+                    value=int(position),
+                    on_value=move,
+                    min=int(control.low),
+                    max=int(control.high),
+                    step=1,
+                )
+            else:
+                solara.SliderFloat(
+                    control.caption(position),
+                    value=float(position),
+                    on_value=move,
+                    min=control.low,
+                    max=control.high,
+                    step=control.step,
+                )
 
 
 @solara.component
@@ -602,17 +774,17 @@ def _Charts(model: TalentModel, window: int) -> None:
     update_counter.get()
     headcounts = solara.use_memo(lambda: headcount_png(model), [model, model.steps])
     flows = solara.use_memo(lambda: flows_png(model, window), [model, model.steps, window])
-    with solara.Columns([1, 1]):
-        with solara.Card("Headcount"):
-            solara.Image(headcounts, width="100%", classes=["talentsim-headcount"])
-        with solara.Card("Flows"):
-            solara.Image(flows, width="100%", classes=["talentsim-flows"])
+    # One chart a row, each across the page's width (their text is sized for that).
+    with solara.Card("Headcount"):
+        solara.Image(headcounts, width="100%", classes=["talentsim-headcount"])
+    with solara.Card("Flows"):
+        solara.Image(flows, width="100%", classes=["talentsim-flows"])
 
 
 @solara.component
 def _Feed(model: TalentModel) -> None:
     update_counter.get()
-    items = event_feed(model)[:FEED_LENGTH]
+    items = event_feed(model, limit=FEED_LENGTH)
     coming = [(s, e) for s, e in scheduled_events(model) if s > model.steps][:3]
     lines = [
         f"<li><b>{_step_label(model, i.step, i.kind != 'moves')}</b> {html.escape(i.text)}</li>"
@@ -640,12 +812,13 @@ def TalentDashboard(
     sliders: tuple[Control, ...],
     seed: int | None = DEFAULT_SEED,
     flow_window: int = 13,
-    play_interval: int = 150,
+    play_interval: int = 100,
 ) -> None:
     """The dashboard component; build it with :func:`dashboard`."""
     first = solara.use_memo(lambda: DashboardModel(scenario, sliders, seed=seed), [])
     model: solara.Reactive[DashboardModel] = solara.use_reactive(first)
-    params = solara.use_memo(lambda: model_params(scenario, sliders, seed), [])
+    values = solara.use_memo(lambda: {c.path: c.value for c in sliders}, [])
+    params = solara.use_memo(lambda: model_params(scenario, sliders, seed, values), [])
     # Mesa's plot components sit in a draggable grid that needs Vue 2 (it stays blank with
     # ipyvue 3, mesa issue #3806); the panels below are laid out by solara alone.
     SolaraViz(
@@ -655,6 +828,7 @@ def TalentDashboard(
         name=f"talentsim · {scenario.name}",
         play_interval=play_interval,
     )
+    _Sliders(sliders, values)
     _Status(model.value)
     _Charts(model.value, flow_window)
     _Feed(model.value)
@@ -666,7 +840,7 @@ def dashboard(
     seed: int | None = DEFAULT_SEED,
     parameters: Sequence[str] | None = None,
     flow_window: float = 0.25,
-    play_interval: int = 150,
+    play_interval: int = 100,
 ) -> Any:
     """The dashboard for a scenario, as a solara element (display it in Jupyter).
 
@@ -701,25 +875,44 @@ def _prepare(
 @solara.component
 def Page() -> None:
     """The dashboard for the file in ``$TALENTSIM_VIZ_SCENARIO`` (``solara run talentsim.viz``)."""
-    path = os.environ.get(SCENARIO_ENV, "")
+    started = os.environ.get(SCENARIO_ENV, "")
     seed_text = os.environ.get(SEED_ENV, str(DEFAULT_SEED))
     parameters_text = os.environ.get(PARAMETERS_ENV, "")
+    choices = solara.use_memo(lambda: scenario_choices(started) if started else [], [started])
+    picked = solara.use_reactive("")  # a shipped scenario's name, chosen in the picker
+    by_name = {choice.stem: choice for choice in choices}
+    path = str(by_name[picked.value]) if picked.value in by_name else started
 
     def prepare() -> Any:
         if not path:
             return ScenarioError(
                 f"no scenario: set {SCENARIO_ENV} to a scenario file, or run `talentsim viz FILE`"
             )
+        paths = _parameter_paths(parameters_text)
         try:
-            return _prepare(path, seed_text, _parameter_paths(parameters_text), 0.25)
+            return _prepare(path, seed_text, paths, 0.25)
+        except ScenarioError as exc:
+            if path == started or paths is None:
+                return exc
+        # another shipped scenario may lack the slider paths chosen for the first: defaults
+        try:
+            return _prepare(path, seed_text, None, 0.25)
         except ScenarioError as exc:
             return exc
 
     prepared = solara.use_memo(prepare, [path, seed_text, parameters_text])
+    if choices:
+        with solara.Sidebar(), solara.Card("Scenario"):
+            solara.Select(
+                "Scenario (shipped)",
+                values=list(by_name),
+                value=Path(path).stem,
+                on_value=picked.set,
+            )
     if isinstance(prepared, ScenarioError):
         solara.Error(f"error: {prepared}")
     else:
-        TalentDashboard(*prepared)
+        TalentDashboard(*prepared).key(path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -913,6 +1106,7 @@ __all__ = [
     "launch",
     "model_params",
     "recent_flows",
+    "scenario_choices",
     "scheduled_events",
     "server_command",
     "server_environment",

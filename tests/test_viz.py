@@ -249,6 +249,25 @@ def _image(rc: Any, css_class: str) -> bytes:
     return bytes(widget.value)
 
 
+def _slider(rc: Any, name: str) -> Any:
+    [widget] = [w for w in rc.find(v.Slider).widgets if w.label.startswith(name + ": ")]
+    return widget
+
+
+def test_sliders_show_their_values_and_units(small: ts.Scenario) -> None:
+    rc = _render(viz.dashboard(small, seed=1))
+    labels = {w.label.split(":")[0]: w.label for w in rc.find(v.Slider).widgets}
+    pay = labels["A · pay level"]
+    assert re.fullmatch(r"A · pay level: [0-9.]+ × market value", pay)
+    assert labels["A · reorg rate"].endswith(" per year")
+    assert re.fullmatch(r"A · mission clarity: [0-9.]+", labels["A · mission clarity"])
+    slider = _slider(rc, "A · reorg rate")
+    slider.v_model = 2.0
+    assert slider.label == "A · reorg rate: 2 per year"
+    flagship = viz.controls(ts.load_scenario(FLAGSHIP), ["labs.MSL.pay_level"])[0]
+    assert flagship.caption(2.5) == "MSL · pay level: 2.5 × market value"
+
+
 def test_dashboard_steps_and_resets_through_solaraviz_controls(small: ts.Scenario) -> None:
     rc = _render(viz.dashboard(small, seed=1))
     assert "Step 0 of 52" in _html(rc, "status")
@@ -261,8 +280,9 @@ def test_dashboard_steps_and_resets_through_solaraviz_controls(small: ts.Scenari
     assert _image(rc, "talentsim-headcount") != headcount_before
     assert "reorganisation at A" in _html(rc, "events")
 
-    slider = rc.find(v.Slider, label="A · pay level").widget
+    slider = _slider(rc, "A · pay level")
     slider.v_model = 3.5
+    assert slider.label == "A · pay level: 3.5 × market value"
     rc.find(v.Btn, children=["Reset"]).widget.click()
     status = _html(rc, "status")
     assert "Step 0 of 52" in status
@@ -291,7 +311,7 @@ def test_page_puts_the_chosen_paths_on_sliders(monkeypatch: pytest.MonkeyPatch) 
 
     def scenario_sliders() -> list[str]:  # (SolaraViz adds sliders of its own)
         rc = _render(viz.Page())
-        return sorted(w.label for w in rc.find(v.Slider).widgets if " · " in w.label)
+        return sorted(w.label.split(":")[0] for w in rc.find(v.Slider).widgets if " · " in w.label)
 
     assert scenario_sliders() == ["MSL · pay level", "market · noise scale"]
     monkeypatch.setenv(viz.PARAMETERS_ENV, "labs.MSL.pay_levle")
@@ -548,11 +568,13 @@ def test_dashboard_in_chromium(server_url: str, tmp_path: Path) -> None:
 
             # A slider takes effect on reset: MSL's pay level to the slider's maximum.
             slider = page.locator(
-                ".v-input", has=page.get_by_text("MSL · pay level", exact=True)
+                ".v-input", has=page.get_by_text(re.compile(r"^MSL · pay level: "))
             ).get_by_role("slider")
+            expect(page.get_by_text("MSL · pay level: 2.5 × market value")).to_be_visible()
             slider.focus()
             slider.press("End")
             expect(slider).to_have_attribute("aria-valuenow", "7.5")
+            expect(page.get_by_text("MSL · pay level: 7.5 × market value")).to_be_visible()
             expect(status).to_contain_text("Step 3 of 52")  # nothing changes before reset
             page.get_by_role("button", name="Reset").click()
             expect(status).to_contain_text("Step 0 of 52")
@@ -588,3 +610,87 @@ def test_a_slider_path_error_lists_what_exists(small: ts.Scenario) -> None:
         viz.controls(small, ["labs.Z.pay_level"])
     with pytest.raises(ts.ScenarioError, match="a group of keys"):
         viz.controls(small, ["labs.A"])
+
+
+def test_the_page_says_when_the_run_reaches_the_scenario_s_end(small: ts.Scenario) -> None:
+    rc = _render(viz.dashboard(small, seed=1))
+    step = rc.find(v.Btn, children=["Step"]).widget
+    for _ in range(52):
+        assert "End of the scenario" not in _html(rc, "status")
+        assert not step.disabled
+        step.click()
+    status = _html(rc, "status")
+    assert "Step 52 of 52" in status and "End of the scenario" in status
+    assert "press Reset" in status
+    assert rc.find(v.Btn, children=["Step"]).widget.disabled
+    rc.find(v.Btn, children=["Reset"]).widget.click()
+    assert "End of the scenario" not in _html(rc, "status")
+    assert not rc.find(v.Btn, children=["Step"]).widget.disabled
+
+
+def test_started_from_a_shipped_scenario_the_page_offers_them_all(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    shipped = sorted(p.stem for p in (FLAGSHIP.parent).glob("*.toml"))
+    assert [p.stem for p in viz.scenario_choices(FLAGSHIP)] == shipped
+    monkeypatch.setenv(viz.SCENARIO_ENV, str(FLAGSHIP))
+    monkeypatch.setenv(viz.PARAMETERS_ENV, "labs.MSL.pay_level")
+    rc = _render(viz.Page())
+    picker = rc.find(v.Select, label="Scenario (shipped)").widget
+    assert picker.items == shipped and picker.v_model == "msl_exodus"
+    assert "<td>MSL</td>" in _html(rc, "status")
+    picker.v_model = "boomerang"  # (no lab MSL: its sliders fall back to the defaults)
+    status = _html(rc, "status")
+    assert "Step 0 of" in status and "<td>MSL</td>" not in status
+    assert rc.find(v.Select, label="Scenario (shipped)").widget.v_model == "boomerang"
+    # Started from a file elsewhere: no picker.
+    own = tmp_path / "own.toml"
+    own.write_text(FLAGSHIP.read_text())
+    assert viz.scenario_choices(own) == []
+    monkeypatch.setenv(viz.SCENARIO_ENV, str(own))
+    assert not _render(viz.Page()).find(v.Select, label="Scenario (shipped)").widgets
+
+
+def test_chart_text_is_readable_at_the_page_s_width(small: ts.Scenario) -> None:
+    model = viz.DashboardModel(small, seed=1)
+    for _ in range(5):
+        model.step()
+    for fig in (viz.headcount_figure(model), viz.flows_figure(model, 13)):
+        fig.canvas.draw()  # (tick labels exist once drawn)
+        width_px = fig.get_figwidth() * fig.dpi
+        assert width_px >= 900  # drawn across the page, not half of it
+        scale = viz.NARROWEST_CHART / width_px  # the browser scales the picture to the page
+        [ax] = fig.axes
+        labels = [*ax.get_xticklabels(), *ax.get_yticklabels()]
+        assert labels
+        for label in labels:
+            assert float(label.get_fontsize()) * fig.dpi / 72 * scale >= 9, label
+    assert viz.headcount_png(model).startswith(PNG_SIGNATURE)
+
+
+def test_a_redraw_updates_the_headcount_chart_rather_than_rebuilding_it(
+    small: ts.Scenario,
+) -> None:
+    model = viz.DashboardModel(small, seed=1)
+    first = viz.headcount_figure(model)
+    for _ in range(12):
+        model.step()
+    fig = viz.headcount_figure(model)
+    assert fig is first  # (building the axes again costs ~30 ms a frame)
+    [ax] = fig.axes
+    for j, line in enumerate(ax.get_lines()[: len(model.lab_state.names)]):
+        np.testing.assert_array_equal(line.get_ydata(), model.headcount_history[:13, j])
+    dotted = [line for line in ax.get_lines() if line.get_linestyle() == ":"]
+    assert len(dotted) == len(viz.shocks(model)) > 0
+    assert ax.get_ylim()[1] >= model.headcount_history[:13, : len(model.lab_state.names)].max()
+    other = viz.DashboardModel(small, seed=1)  # a reset: a chart of its own
+    assert viz.headcount_figure(other) is not first
+
+
+def test_the_feed_reads_only_the_recent_steps_and_shows_the_same(small: ts.Scenario) -> None:
+    model = viz.DashboardModel(small, seed=1)
+    for _ in range(40):
+        model.step()
+        full = viz.event_feed(model)
+        for limit in (1, 5, 60):
+            assert viz.event_feed(model, limit=limit) == full[:limit]
