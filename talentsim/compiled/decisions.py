@@ -186,6 +186,31 @@ def fetch_ahead(row, state, context, ties):  # pragma: no cover - compiled
         prefetch((ties[0],), row)
 
 
+@_template(**_HELPER)
+def fetch_ties_ahead(order, k, context, ties):  # pragma: no cover - compiled
+    """Prefetch the colleague ties later researchers' decisions read, in two stages.
+
+    :func:`fetch_ahead` asks for a researcher's row of the network ``AHEAD`` turns ahead;
+    this asks for its ties ``AHEAD / 2`` turns ahead and for its colleagues' places
+    ``AHEAD / 4`` ahead (each stage needs the last). The places are scattered over the
+    population, so a decision that reads tie shares would otherwise wait on each in turn.
+    Hints only: no value changes.
+    """
+    if not context.ties_on:
+        return
+    indptr, indices, location = ties
+    n, rows = order.shape[0], indptr.shape[0] - 1
+    if k + AHEAD // 2 < n and order[k + AHEAD // 2] < rows:
+        prefetch((indices,), indptr[order[k + AHEAD // 2]])
+    if k + AHEAD // 4 < n and order[k + AHEAD // 4] < rows:
+        row = order[k + AHEAD // 4]
+        for entry in range(indptr[row], indptr[row + 1]):
+            colleague = indices[entry]
+            if colleague < 0:  # room left for ties to come
+                break
+            prefetch((location,), colleague)
+
+
 @_template()
 def utility_terms(rows, place, pay, peer_share, context):  # pragma: no cover - compiled
     """The utility terms of ``rows`` at ``place`` paid ``pay`` (see kernels.utility_terms).
@@ -264,10 +289,9 @@ def market_gap(r, here, state, hiring, weight, ties, scratch, context):  # pragm
     Weighted by ``weight`` (recruiting intensity, 0 for a lab that does not hire), over the
     labs other than ``here``, at the pay each would offer (:func:`offered_pay`); 0 when no
     other lab hires. ``ties`` is ``(indptr, indices, location)`` as for :func:`gain`;
-    ``scratch`` is ``(pair, shares, gains)``: shapes ``(N_TERMS, 2)``, ``(n_labs + 1,)`` and
-    ``(N_TERMS, 1)``.
+    ``scratch`` is ``(pair, shares)``: shapes ``(N_TERMS, 2)`` and ``(n_labs + 1,)``.
     """
-    pair, shares, _ = scratch
+    pair, shares = scratch
     n_labs = weight.shape[0]
     total_weight = 0.0
     for j in range(n_labs):
@@ -308,9 +332,9 @@ def market_gap(r, here, state, hiring, weight, ties, scratch, context):  # pragm
 
 @_template(**_HELPER)
 def offer_effort(
-    r, here, j, has_offer, state, hiring, market, weight, ties, scratch, context
+    r, here, j, has_offer, state, hiring, market, weight, ties, scratch, context, gains, column
 ):  # pragma: no cover - compiled
-    """Search effort of employed researcher ``r`` at lab ``here``: the factor on λ_e.
+    """Search effort of employed researcher ``r`` at lab ``here``, and the offer's gain.
 
     Computed only when a candidate event falls in the offer band of the thinning (see
     :func:`live_events`); at most ``market.effort_cap``. Without ``[search]`` it is 1. Else
@@ -319,18 +343,25 @@ def offer_effort(
     ``offer_lab`` draw picks, which then makes the offer; 0 without one) or, with
     ``market.gap_over_market``, :func:`market_gap`; before the switching cost and the
     choice noise.
+
+    Returns:
+        ``(effort, value)``: ``value`` is the offer's gain when the gap is that gain (its
+        terms written to ``gains[:, column]``, the move's column, where :func:`negotiate`
+        reads them: the same numbers it would compute), NaN otherwise.
     """
+    value = np.nan
     if not market.searching:
-        return 1.0
+        return 1.0, value
     gap = 0.0
     if market.gap_sensitivity > 0:
         if market.gap_over_market:
             gap = market_gap(r, here, state, hiring, weight, ties, scratch, context)
         elif has_offer:
-            pair, _, gains = scratch
+            pair = scratch[0]
             there_pay = offered_pay(hiring, state, r, j, hiring.new_hire_premium[j])
-            gap = gain(gains, 0, r, here, state.pay[r], j, there_pay, ties, pair, context)
-    return effort_rule(
+            gap = gain(gains, column, r, here, state.pay[r], j, there_pay, ties, pair, context)
+            value = gap
+    effort = effort_rule(
         gap,
         context.labs.turmoil[here],
         market.gap_sensitivity,
@@ -338,6 +369,7 @@ def offer_effort(
         market.effort_min,
         market.effort_max,
     )
+    return effort, value
 
 
 @_template(**_HELPER)
@@ -380,9 +412,25 @@ def apply_move(m, step, state, researchers, market, flows, moves):  # pragma: no
 
 @_template(**_HELPER)
 def negotiate(
-    r, event, j, offer_pay, n_moves, state, market, ties, room, pair, context, counters, moves
+    r,
+    event,
+    j,
+    offer_pay,
+    known,
+    n_moves,
+    state,
+    market,
+    ties,
+    room,
+    pair,
+    context,
+    counters,
+    moves,
 ):  # pragma: no cover - compiled
     """An offer to ``r`` from lab ``j`` paying ``offer_pay``: whether it ends in a move.
+
+    ``known`` is the offer's utility gain if already computed (by :func:`offer_effort`, its
+    terms in the move's column), NaN if not.
 
     In order: the researcher's binary-logit choice against staying (switching cost between
     labs); counter-offer: the lab being left may keep them (:func:`retained`); capacity: the
@@ -399,7 +447,9 @@ def negotiate(
     flows[OFFERS, j] += 1
     now_pay = pay[r] if here < outside else market.outside_pay_ratio * market_value[r]
     move_gains = values[VALUE_ROWS_BEFORE_GAINS:]
-    value = gain(move_gains, n_moves, r, here, now_pay, j, offer_pay, ties, pair, context)
+    value = known
+    if np.isnan(value):
+        value = gain(move_gains, n_moves, r, here, now_pay, j, offer_pay, ties, pair, context)
     switching = market.switching_cost if here < outside else 0.0
     draw = event_uniform(r, event, counters.offsets[ACCEPT])
     if not accepts(value - switching, market.noise_scale, draw):
@@ -434,6 +484,47 @@ def negotiate(
         kind[n_moves] = QUIT if here < outside else HIRE
     values[2, n_moves] = offer_pay
     return True
+
+
+@_template(**_HELPER)
+def offer_to(
+    r,
+    event,
+    j,
+    offer_pay,
+    known,
+    n_moves,
+    step,
+    state,
+    researchers,
+    market,
+    ties,
+    room,
+    pair,
+    context,
+    counters,
+    moves,
+):  # pragma: no cover - compiled
+    """An offer (:func:`negotiate`), and the move if it ends in one; returns the move count."""
+    if negotiate(
+        r,
+        event,
+        j,
+        offer_pay,
+        known,
+        n_moves,
+        state,
+        market,
+        ties,
+        room,
+        pair,
+        context,
+        counters,
+        moves,
+    ):
+        apply_move(n_moves, step, state, researchers, market, counters.flows, moves)
+        return n_moves + 1
+    return n_moves
 
 
 @_template(**_PART)
@@ -476,34 +567,22 @@ def live_events(
     bound = bounding_rate(market)
     cumulative = np.cumsum(weight)
     pair = np.empty((N_TERMS, 2))
-    scratch = (np.empty((N_TERMS, 2)), np.empty(outside + 1), np.empty((N_TERMS, 1)))
+    scratch = (np.empty((N_TERMS, 2)), np.empty(outside + 1))
     n_moves = 0
     for k in range(order.shape[0]):
         r = order[k]
         if k + AHEAD < order.shape[0]:
             fetch_ahead(order[k + AHEAD], state, context, ties)
+        fetch_ties_ahead(order, k, context, ties)
         # a raid's offer comes first, at the start of the step
         q = raid_at[k] if raid_at.shape[0] else -1
         if q >= 0:
             j = raid_lab[q]
             offer_pay = offered_pay(hiring, state, r, j, raid_premium[q])
-            if negotiate(
-                r,
-                RAID_EVENT,
-                j,
-                offer_pay,
-                n_moves,
-                state,
-                market,
-                ties,
-                room,
-                pair,
-                context,
-                counters,
-                moves,
-            ):
-                apply_move(n_moves, step, state, researchers, market, flows, moves)
-                n_moves += 1
+            n_moves = offer_to(
+                r, RAID_EVENT, j, offer_pay, np.nan, n_moves, step, state, researchers, market,
+                ties, room, pair, context, counters, moves,
+            )  # fmt: skip
         for event in range(counts[k]):
             here = location[r]
             x = event_uniform(r, event, offsets[EVENT_KIND]) * bound
@@ -540,9 +619,10 @@ def live_events(
                 j, has_offer = offer_lab(
                     here, weight, cumulative, event_uniform(r, event, offsets[OFFER_LAB])
                 )
-                effort = offer_effort(
-                    r, here, j, has_offer, state, hiring, market, weight, ties, scratch, context
-                )
+                effort, known = offer_effort(
+                    r, here, j, has_offer, state, hiring, market, weight, ties, scratch, context,
+                    values[VALUE_ROWS_BEFORE_GAINS:], n_moves,
+                )  # fmt: skip
                 if not (x < offer_employed * effort):
                     continue
             elif not x < offer_outside:
@@ -551,26 +631,14 @@ def live_events(
                 j, has_offer = offer_lab(
                     here, weight, cumulative, event_uniform(r, event, offsets[OFFER_LAB])
                 )
+                known = np.nan
             if not has_offer:
                 continue
             offer_pay = offered_pay(hiring, state, r, j, hiring.new_hire_premium[j])
-            if negotiate(
-                r,
-                event,
-                j,
-                offer_pay,
-                n_moves,
-                state,
-                market,
-                ties,
-                room,
-                pair,
-                context,
-                counters,
-                moves,
-            ):
-                apply_move(n_moves, step, state, researchers, market, flows, moves)
-                n_moves += 1
+            n_moves = offer_to(
+                r, event, j, offer_pay, known, n_moves, step, state, researchers, market, ties,
+                room, pair, context, counters, moves,
+            )  # fmt: skip
     return n_moves
 
 
