@@ -453,7 +453,6 @@ class TalentModel(mesa.Model):
         search = spec.search
         # With search effort the bounding rate uses the most effort anyone makes, and an
         # offer event is real with the researcher's own effort (compiled.decisions).
-        offer_rate_step = float(market.offer_rate_employed) * dt
         effort_cap = float(search.effort_max) if search.on else 1.0
         self._p_retirement = float(rate_to_probability(outside.retirement_rate, dt))
         self._attachment_decay = half_life_factor(market.attachment_half_life, dt)
@@ -499,7 +498,6 @@ class TalentModel(mesa.Model):
             turmoil_sensitivity=float(search.turmoil_sensitivity),
             effort_min=float(search.effort_min),
             effort_max=float(search.effort_max),
-            offer_rate_step=offer_rate_step,
         )
         self._market = tuple(market_record)  # (see _decide)
         self._no_reference = np.full(self.lab_state.n, np.nan)  # no fairness: no reference pay

@@ -103,8 +103,6 @@ class Market(NamedTuple):
     turmoil_sensitivity: float
     effort_min: float
     effort_max: float
-    offer_rate_step: float
-    """``offer_rate_employed × dt``: the expected offers of a step at effort 1."""
 
 
 class Raids(NamedTuple):
