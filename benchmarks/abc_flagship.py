@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from talentsim.approximate_bayes import TargetModel, abc_smc
-from talentsim.calibrate import Parameter
+from talentsim.smm import Parameter
 from talentsim.targets import load_targets, scenario_for
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,8 +12,7 @@ Example:
 """
 
 import sys
-import types
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if sys.version_info < (3, 12):  # noqa: UP036  # pragma: no cover - before 3.12-only imports
     raise ImportError(
@@ -42,7 +41,7 @@ if TYPE_CHECKING:  # (loaded on first use: see _LAZY_NAMES)
 _LAZY_MODULES = ("plots", "report")
 """Submodules loaded on first use (``ts.plots``): they import matplotlib, which runs need not."""
 
-_LAZY_NAMES = {"CalibrationResult": "calibration"}
+_LAZY_NAMES = {"CalibrationResult": "calibration", "calibrate": "calibration"}
 """Names loaded from their module on first use (calibration imports scipy's optimisers, which
 a run, or a sweep's worker, need not)."""
 
@@ -94,25 +93,3 @@ __all__ = [
     "sweep",
     "terms",
 ]
-
-
-class _Package(types.ModuleType):
-    """The package's module type: ``ts.calibrate`` is the function, loaded on first use.
-
-    (The submodule ``talentsim.calibrate`` holds the SMM estimator; importing it would
-    otherwise replace the attribute ``calibrate`` of the package by the module. Import the
-    submodule by its full name: ``from talentsim.calibrate import smm``.)
-    """
-
-    @property
-    def calibrate(self) -> Any:
-        from talentsim.calibration import calibrate
-
-        return calibrate
-
-    @calibrate.setter
-    def calibrate(self, value: Any) -> None:
-        pass  # (the import system setting the submodule: ts.calibrate stays the function)
-
-
-sys.modules[__name__].__class__ = _Package

@@ -78,12 +78,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from talentsim.calibrate import Parameter
 from talentsim.priors import prior_of
 from talentsim.results import run
 from talentsim.run_statistics import RunArrays, StatisticError
 from talentsim.scenario import Scenario, ScenarioError
 from talentsim.seeds import spawn_seeds
+from talentsim.smm import Parameter
 from talentsim.targets import Target, Targets, TargetsError, as_targets, scenario_for
 
 UNDEFINED = 1e6

@@ -1,7 +1,7 @@
 """Calibration in one call: :func:`calibrate`, :class:`CalibrationResult` and calibration files.
 
 :func:`calibrate` fits scenario parameters to a targets file by the method of simulated moments
-(:func:`talentsim.calibrate.smm`) or by approximate Bayesian computation
+(:func:`talentsim.smm.smm`) or by approximate Bayesian computation
 (:func:`talentsim.approximate_bayes.abc_smc`), and wraps what either estimator found in a
 :class:`CalibrationResult`: point estimates and intervals, the posterior (ABC), a fit table
 (each target beside its simulated value at the estimate, or its posterior predictive),
@@ -39,7 +39,6 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from scipy import stats as scipy_stats
 
-from talentsim.calibrate import Parameter, SMMResult, moment_targets, smm
 from talentsim.scenario import (
     Scenario,
     ScenarioError,
@@ -48,6 +47,7 @@ from talentsim.scenario import (
     read_toml,
 )
 from talentsim.seeds import seed_list, spawn_seeds
+from talentsim.smm import Parameter, SMMResult, moment_targets, smm
 from talentsim.targets import (
     Target,
     Targets,
@@ -311,7 +311,7 @@ def screen(
 class MomentsLog(MutableMapping[tuple[float, ...], np.ndarray]):
     """The SMM moments of every candidate simulated, in order, optionally kept on disk.
 
-    Handed to :func:`~talentsim.calibrate.smm` as its cache: each new candidate's
+    Handed to :func:`~talentsim.smm.smm` as its cache: each new candidate's
     per-replicate moments are recorded (and, with a ``path``, appended to a JSON-lines file
     and flushed), so the fit's trace is known and an interrupted fit restarted with the same
     file finds every candidate it had simulated already. Differential evolution with a fixed
@@ -427,7 +427,7 @@ class CalibrationResult:
     """What a calibration found, whichever estimator found it.
 
     Args:
-        fit: An :class:`~talentsim.calibrate.SMMResult` or an ABC result (with ``posterior``,
+        fit: An :class:`~talentsim.smm.SMMResult` or an ABC result (with ``posterior``,
             a DataFrame of one column per parameter path and ``weight``; ``generations``;
             ``n_simulations``; ``history``).
         scenario: The scenario fitted (as the user gave it: without the targets'
@@ -1201,9 +1201,9 @@ def calibrate(
             targets. SMM needs estimates (observed ± se) or bands; ABC also takes bounds.
         parameters: What to estimate: a mapping of dotted path to bounds ``(low, high)`` or a
             ``scipy.stats`` prior (or a prior table ``{dist = ...}``), or
-            :class:`~talentsim.calibrate.Parameter` objects.
+            :class:`~talentsim.smm.Parameter` objects.
         params: Another name for ``parameters`` (as in the design's examples).
-        method: ``"smm"`` (:func:`talentsim.calibrate.smm`) or ``"abc"``
+        method: ``"smm"`` (:func:`talentsim.smm.smm`) or ``"abc"``
             (:func:`talentsim.approximate_bayes.abc_smc`).
         seed: Root seed of everything random in the fit (replicate seeds, the optimiser, the
             sampler): the same call gives the same result.

@@ -1,7 +1,7 @@
 """Priors of calibration parameters: SciPy distributions in Python, tables in TOML.
 
 In Python a parameter's prior is any frozen :mod:`scipy.stats` distribution
-(``scipy.stats.norm(2.0, 0.5)``); a :class:`~talentsim.calibrate.Parameter` carries it in its
+(``scipy.stats.norm(2.0, 0.5)``); a :class:`~talentsim.smm.Parameter` carries it in its
 ``prior`` field, and a parameter without one has the uniform prior over its bounds.
 
 In a TOML file a prior is a table with ``dist`` and the distribution's keywords, or a pair of
@@ -32,8 +32,8 @@ from typing import Any
 
 from scipy import stats as scipy_stats
 
-from talentsim.calibrate import Parameter
 from talentsim.scenario import ScenarioError, read_toml
+from talentsim.smm import Parameter
 
 
 class PriorError(ScenarioError):

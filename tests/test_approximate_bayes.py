@@ -19,25 +19,14 @@ from scipy import stats
 
 import talentsim as ts
 from talentsim.approximate_bayes import UNDEFINED, TargetModel, abc_smc, residual
-from talentsim.calibrate import Parameter
-from talentsim.targets import Source, Target, Targets, as_targets
+from talentsim.smm import Parameter
+from talentsim.targets import Target, Targets, as_targets
+from tests.test_smm import SOURCE, TINY, separation_rate
 
 pytest.importorskip("pyabc")
 
-SOURCE = Source(citation="synthetic", measures="simulated at known parameters")
-
-TINY = {  # a market that runs in milliseconds; the statistic reads the scenario itself
-    "name": "tiny",
-    "time": {"step": "1mo", "duration": "1mo"},
-    "labs": {"A": {}},
-    "cohorts": {"a": {"size": 3, "lab": "A"}},
-}
-
-
-def separation_rate(result: ts.RunResult) -> float:
-    """m(θ) = θ: no simulation noise, so the exact posterior is known."""
-    return result.scenario.market.separation_rate
-
+# (TINY: a market that runs in milliseconds; separation_rate, m(θ) = θ, reads the scenario
+# itself: no simulation noise, so the exact posterior is known)
 
 RATE = Parameter("market.separation_rate", 0.0, 1.0)  # (a plain number: per year)
 

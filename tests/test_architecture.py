@@ -47,7 +47,7 @@ LAYERS: list[tuple[str, ...]] = [
         "analysis",
         "sensitivity_analysis",
         "targets",
-        "calibrate",
+        "smm",
         "priors",
         "approximate_bayes",
     ),

@@ -18,7 +18,6 @@ import pandas as pd
 import pytest
 
 import talentsim as ts
-from talentsim.calibrate import Parameter
 from talentsim.calibration import (
     CalibrationError,
     CalibrationResult,
@@ -28,15 +27,16 @@ from talentsim.calibration import (
     weighted_quantiles,
 )
 from talentsim.cli import main
+from talentsim.smm import Parameter
 from talentsim.targets import Target
 from tests.conftest import ROOT, small_scenario_dict
-from tests.test_calibrate import SOURCE, TINY, separation_rate, twice_separation_rate
+from tests.test_smm import SOURCE, TINY, separation_rate, twice_separation_rate
 
 TARGETS = [
     Target(name="m1", statistic=separation_rate, observed=0.3, se=0.1, source=SOURCE),
     Target(name="m2", statistic=twice_separation_rate, observed=0.8, se=0.2, source=SOURCE),
 ]
-# By hand (tests/test_calibrate.py): θ̂ = 0.35, se = sqrt(1.25 / 200) with R = 4.
+# By hand (tests/test_smm.py): θ̂ = 0.35, se = sqrt(1.25 / 200) with R = 4.
 BOUNDS = {"market.separation_rate": (0.05, 1.0), "labs.A.pay_level": (0.5, 3.0)}
 SEARCH = {"maxiter": 3, "popsize": 4, "replicates": 4}
 

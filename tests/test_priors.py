@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from talentsim.calibrate import Parameter
 from talentsim.priors import (
     CENTRAL_MASS,
     PRIORS,
@@ -18,6 +17,7 @@ from talentsim.priors import (
     parse_prior,
     prior_of,
 )
+from talentsim.smm import Parameter
 
 
 def test_each_family_builds_the_scipy_distribution_it_names() -> None:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 import talentsim as ts
-from talentsim.calibrate import Parameter
+from talentsim.smm import Parameter
 from talentsim.targets import load_targets
 
 ROOT = Path(__file__).resolve().parent.parent.parent

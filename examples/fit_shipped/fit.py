@@ -1,6 +1,6 @@
 """Fit the shipped scenarios to public figures, then measure the flagship's thesis.
 
-A reproducible pipeline on talentsim's public API (``talentsim.calibrate.smm``,
+A reproducible pipeline on talentsim's public API (``talentsim.smm.smm``,
 ``evaluate_targets``, ``target_values``, ``run``, ``compare``), meant to be re-run whenever the
 model changes. For each shipped scenario it:
 
@@ -67,7 +67,7 @@ import scipy.linalg
 from scipy import stats
 
 import talentsim as ts
-from talentsim.calibrate import Parameter, SMMResult, smm
+from talentsim.smm import Parameter, SMMResult, smm
 from talentsim.targets import load_targets, target_values
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -285,7 +285,7 @@ def screen(
     parameter is kept when that influence (|R_kk|) is at least 1 error, and at most
     (targets - 1) are kept.
     """
-    from talentsim.calibrate import moment_targets
+    from talentsim.smm import moment_targets
 
     _, sigma = moment_targets(targets)
     x0 = {c.parameter.path: current_value(scenario, c.parameter.path) for c in candidates}
@@ -346,7 +346,7 @@ def covariance(result: SMMResult) -> tuple[np.ndarray, str]:
     """The SMM covariance and a note naming the moments smm left out of it, if any.
 
     A ratio of flows is infinite on a run where the reverse flow is zero, so a moment's
-    derivative or simulated covariance can be undefined; :func:`talentsim.calibrate.smm` then
+    derivative or simulated covariance can be undefined; :func:`talentsim.smm.smm` then
     computes the standard errors and the J-test from the other moments (``left_out``).
     """
     if not result.left_out:

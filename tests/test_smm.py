@@ -12,8 +12,8 @@ import pytest
 from scipy import stats
 
 import talentsim as ts
-from talentsim.calibrate import Parameter, moment_targets, smm
 from talentsim.seeds import seed_list
+from talentsim.smm import Parameter, moment_targets, smm
 from talentsim.targets import Source, Target, Targets, TargetsError, target_values
 
 SOURCE = Source(citation="synthetic", measures="simulated at known parameters")
@@ -45,6 +45,12 @@ def deterministic_targets(first: float, second: float, s1: float, s2: float) -> 
 RATE = Parameter("market.separation_rate", 0.05, 1.0, unit="/year")
 
 
+def fit_tiny(targets: list[Target], **options: Any) -> Any:
+    """``smm`` on TINY with the small search budget of the problems solved by hand."""
+    budget = {"replicates": 2, "maxiter": 2, "popsize": 4, "polish_maxiter": 25, **options}
+    return smm(TINY, targets, [RATE], **budget)
+
+
 def test_estimate_standard_error_and_j_on_a_problem_solved_by_hand() -> None:
     # m(θ) = (θ, 2θ), observed (0.3, 0.8), σ = (0.1, 0.2): W = diag(100, 25).
     # θ̂ = (100·0.3 + 25·2·0.8) / (100 + 25·4) = 0.35; G = (1, 2)'.
@@ -52,16 +58,7 @@ def test_estimate_standard_error_and_j_on_a_problem_solved_by_hand() -> None:
     # Var θ̂ = 1 / (G'WG) = 1 / 200 (no (1 + 1/R) factor: there is nothing simulated to
     # correct for); Q(θ̂) = 100·0.05² + 25·0.1² = 0.5 = J.
     targets = deterministic_targets(0.3, 0.8, 0.1, 0.2)
-    result = smm(
-        TINY,
-        targets,
-        [RATE],
-        replicates=2,
-        maxiter=2,
-        popsize=4,
-        polish_maxiter=25,
-        se_replicates=4,
-    )
+    result = fit_tiny(targets, se_replicates=4)
     assert result.estimate[0] == pytest.approx(0.35, abs=1e-3)
     assert result.jacobian[:, 0] == pytest.approx([1.0, 2.0])
     assert result.se[0] == pytest.approx(math.sqrt(1 / 200), rel=1e-3)
@@ -118,16 +115,8 @@ def test_the_sandwich_uses_the_simulated_covariance_of_the_moments(weighting: st
     # (Hansen 1982: the efficient variance is the smallest of all weightings).
     replicates, wide = 2, 12
     observed, sigma = np.array([0.3, 0.8]), np.array([0.02, 0.03])
-    result = smm(
-        TINY,
-        noisy_targets(*sigma),
-        [RATE],
-        replicates=replicates,
-        maxiter=2,
-        popsize=4,
-        polish_maxiter=25,
-        se_replicates=wide,
-        weighting=weighting,
+    result = fit_tiny(
+        noisy_targets(*sigma), replicates=replicates, se_replicates=wide, weighting=weighting
     )
     noise = np.array([NOISE * seed_noise(seed) for seed in ts.seeds.seed_list(wide)])
     omega = np.diag(sigma**2) + np.cov(noise, rowvar=False) / replicates
@@ -187,16 +176,7 @@ def test_an_unknown_weighting_is_refused() -> None:
 
 def test_exactly_identified_has_no_j_test() -> None:
     targets = deterministic_targets(0.3, 0.8, 0.1, 0.2)[:1]
-    result = smm(
-        TINY,
-        targets,
-        [RATE],
-        replicates=2,
-        maxiter=2,
-        popsize=4,
-        polish_maxiter=25,
-        se_replicates=2,
-    )
+    result = fit_tiny(targets, se_replicates=2)
     assert result.estimate[0] == pytest.approx(0.3, abs=1e-3)
     assert result.j_df == 0 and math.isnan(result.j_statistic) and math.isnan(result.j_pvalue)
 
@@ -369,16 +349,7 @@ def test_moments_undefined_at_the_standard_errors_are_left_out_and_named() -> No
             source=SOURCE,
         ),
     ]
-    result = smm(
-        TINY,
-        targets,
-        [RATE],
-        replicates=2,
-        maxiter=2,
-        popsize=4,
-        polish_maxiter=25,
-        se_replicates=4,
-    )
+    result = fit_tiny(targets, se_replicates=4)
     assert result.left_out == ["m3"]
     assert result.se[0] == pytest.approx(math.sqrt(1 / 200), rel=1e-2)
     assert result.j_df == 1 and math.isfinite(result.j_statistic)
