@@ -134,6 +134,15 @@ track), random reorganisations (the expected choice under random turmoil is not 
 under expected turmoil), poaching raids (a fixed number of offers, not a rate), and capacity
 where it binds (the simulation then admits a random subset of acceptances).
 
+Search effort (`[search]`, [model.md §7.2.1](model.md)) is followed, not refused: the gap and
+the turmoil of each state are functions of the state, so each state's offers from lab j come
+at `λ_e·π(i→j)·effort_ij` (with `method="steps"`, each step is the exact law of a step at these
+rates, exp(QΔt), as in the simulation). `tests/test_search_effort.py` checks the discrete mode
+against simulated quits, exits and hires (three seeds, 4 standard errors) with both gap rules.
+The theory stops where it stops without search effort: with colleague ties, fairness,
+reputation or attachment on, the gap depends on what the equations do not track, and the
+scenario is refused as before.
+
 ## 1. The job ladder (Burdett & Mortensen 1998)
 
 With pay-only preferences, best-response choice and {200} labs at distinct pay levels, the
@@ -178,8 +187,9 @@ four labs, family-wise level 0.001). Mean field: |error| = {shares.details["mean
 ## 3. Trajectories with scheduled reorganisations
 
 Three labs and the pool, with separations, outside opportunities, entries, retirements, a
-switching cost, a new-hire premium, one cohort with random orientation, and reorganisations
-of lab A at 1 and 2 years. The mean field (`method="steps"`) against the mean of R replicates
+switching cost, a new-hire premium (former staff who come back are paid it too,
+`return_pay = "new_hire"`: the mean-field state does not track former labs), one cohort with
+random orientation, and reorganisations of lab A at 1 and 2 years. The mean field (`method="steps"`) against the mean of R replicates
 at every step and place.
 
 Tolerance: at up to 150 evenly spaced steps and every place, `t = (mean − expected)/(sd/√R)`;
