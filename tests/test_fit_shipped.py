@@ -67,6 +67,16 @@ def test_writer_sets_market_lab_and_weight_values_keeping_comments() -> None:
     assert 'offer_rate_employed = "2.5/year"   # fitted' in lines
     staff = next(line for line in lines if line.startswith("weights = { attachment = 0.3,"))
     assert staff.endswith("# fitted; outsiders judge MSL by its departures")
+    # The shipped reasoning above a fitted key is marked as being about the shipped value.
+    at = lines.index('offer_rate_employed = "2.5/year"   # fitted')
+    assert lines[at - 1] == (
+        '# (The comment above argues for the shipped value, offer_rate_employed = "6/year"; '
+        "the value below is fitted to the targets.)"
+    )
+    assert "A star AI researcher" in lines[at - 3]  # (the shipped comment itself is kept)
+    # (no comment block right above a key: nothing to mark)
+    veterans = next(i for i, line in enumerate(lines) if "attachment = 1.7" in line)
+    assert lines[veterans - 1].startswith("orientation = ")
 
 
 def test_writer_refuses_a_path_it_cannot_place() -> None:

@@ -484,21 +484,41 @@ def _write_value(lines: list[str], path: str, text: str, note: str) -> None:
         if where is None:
             lines.insert(start + 1, f"{line}   # {note}")
         else:
-            comment = lines[where].split("#", 1)[1].strip() if "#" in lines[where] else ""
+            body, _, comment = lines[where].partition("#")
+            shipped = pattern.sub("", body).strip()
             lines[where] = f"{line}   # {note}" + (
-                f"; shipped comment: {comment}" if comment else ""
+                f"; shipped comment: {comment.strip()}" if comment.strip() else ""
             )
+            _mark_shipped_reasoning(lines, where, f"{key} = {shipped}")
         return
     if where is None:
         lines.insert(start + 1, f"weights = {{ {inner} = {text} }}   # {note}")
         return
     body, _, comment = lines[where].partition("#")
     entry = re.compile(rf"(\b{re.escape(inner)}\s*=\s*)([^,}}]+)")
-    if entry.search(body):
+    found = entry.search(body)
+    if found:
         body = entry.sub(lambda m: f"{m.group(1)}{text} ", body, count=1)
     else:
         body = body.replace("{", f"{{ {inner} = {text},", 1)
     lines[where] = body.rstrip() + f"   # {note}" + (f"; {comment.strip()}" if comment else "")
+    if found:
+        _mark_shipped_reasoning(lines, where, f"weights.{inner} = {found.group(2).strip()}")
+
+
+def _mark_shipped_reasoning(lines: list[str], where: int, shipped: str) -> None:
+    """Say that the comment block above a fitted key argued for its shipped value.
+
+    The shipped file's comments explain the hand-set number ("6/year because ..."); left as
+    they are above a fitted value, they would read as the reason for the new number.
+    """
+    if where > 0 and lines[where - 1].lstrip().startswith("#"):
+        indent = lines[where][: len(lines[where]) - len(lines[where].lstrip())]
+        lines.insert(
+            where,
+            f"{indent}# (The comment above argues for the shipped value, {shipped}; the value "
+            "below is fitted to the targets.)",
+        )
 
 
 def write_fitted(fit: Fit, destination: Path, provenance: Mapping[str, str]) -> Path:
