@@ -18,6 +18,7 @@ why; the rest of the report is written.
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import io
 import json
@@ -870,7 +871,15 @@ def _reason(exc: BaseException) -> str:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_") or "metric"
+    """An ASCII file-name stem for a metric or lab name.
+
+    Names with characters outside ASCII (``"Équipe"``) get a short hash of the name appended,
+    so that two names differing only there (``"Équipe"``, ``"Èquipe"``) do not share a file.
+    """
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_") or "metric"
+    if not text.isascii():
+        slug += "_" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
+    return slug
 
 
 def _steps_text(summary: Mapping[str, Any], scenario: Scenario) -> str:

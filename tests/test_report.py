@@ -296,3 +296,12 @@ def test_cli_run_with_report(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     document = _check_complete(out / "report" / "report.html")
     assert "seed 3" in document
     assert (out / "run.json").is_file()
+
+
+def test_file_names_of_names_that_differ_only_outside_ascii_differ() -> None:
+    from talentsim.report import _slug
+
+    assert _slug("attrition.MSL") == "attrition_MSL"  # (ASCII names keep their stems)
+    first, second = _slug("Équipe"), _slug("Èquipe")
+    assert first != second and first.isascii() and second.isascii()
+    assert first.startswith("quipe_") and _slug("Équipe") == first  # (stable)
