@@ -9,7 +9,8 @@ random order with ``shuffle_do``, agents holding their own state as attributes, 
 The core rules (the terms of talentsim's utility that need no social state): per step of
 length dt, an employed researcher is separated with probability p(δ); otherwise receives an
 offer with probability p(λ_e) (p(λ_u) in the pool) from a lab drawn in proportion to recruiting
-intensity among the labs with room (never their own) and accepts it with the binary-logit
+intensity among the labs with room (never their own; one's former lab's offer is made with
+probability its ``rehire_rate``) and accepts it with the binary-logit
 probability of ``V_offer − switching cost − V_current``, where ``V = w_pay·log(pay) +
 w_mission·clarity·(1 − 2|orientation gap|) − w_stability·turmoil + w_attach·attachment·[former
 lab] + amenity``; a lab takes at most its free places (counted at the start of the step) in
@@ -108,6 +109,9 @@ class Researcher(mesa.Agent):
         accepted = False
         if self.random.random() < p_offer:
             lab = model.offering_lab(self.place)
+            rehire = model.lab_info[lab]["rehire_rate"] if lab is not None else 1.0
+            if lab == self.former and rehire < 1 and self.random.random() >= rehire:
+                lab = None  # a lab courts its former staff at rehire_rate × its usual rate
             if lab is not None:
                 info = model.lab_info[lab]
                 offered = self.offered_pay(lab, info)
@@ -191,6 +195,7 @@ class ReferenceModel(mesa.Model):
                 "premium": lab.new_hire_premium,
                 "return_pay": lab.return_pay,
                 "return_premium": lab.return_premium,
+                "rehire_rate": lab.rehire_rate,
                 "clarity": lab.mission_clarity,
                 "orientation": lab.orientation,
                 "turmoil": lab.turmoil,

@@ -227,7 +227,8 @@ def _build_parser():
         description="Expected headcount and flows per lab and step from the mean-field "
         "equations (see docs/validation.md). Works on any scenario: mechanisms it cannot "
         "treat exactly (colleague ties, fairness, reputation, counter-offers, attachment, "
-        "random reorganisations, raids, binding capacity) are left out, each named with the "
+        "random reorganisations, raids, binding capacity, former staff paid or courted apart "
+        "from newcomers) are left out, each named with the "
         "reason before the table, so the numbers are those of the scenario without them. "
         "--strict refuses such a scenario instead.",
     )

@@ -42,10 +42,12 @@ Mechanisms whose expectation is not a function of these expected counts — coll
 (the reference pay is a quantile of the lab's pay distribution), reputation, counter-offers,
 attachment (it depends on each researcher's tenure when they left), random reorganisations
 (the expected logit of a random turmoil is not the logit of the expected turmoil), poaching
-raids, binding capacity, and former staff paid otherwise than newcomers
-(``labs.NAME.return_pay``: the state does not track former labs) — are refused with a
-:class:`MeanFieldError` that names each one and how to switch it off, rather than answered
-wrongly. ``strict=False`` ignores them and lists what was ignored in ``result.caveats``.
+raids, binding capacity, former staff paid otherwise than newcomers
+(``labs.NAME.return_pay``) and labs courting their former staff at another rate than anyone
+else (``labs.NAME.rehire_rate`` below 1) — the state does not track former labs — are
+refused with a :class:`MeanFieldError` that names each one and how to switch it off, rather
+than answered wrongly. ``strict=False`` ignores them and lists what was ignored in
+``result.caveats``.
 
 References:
     Kurtz, T. G. (1970). Solutions of ordinary differential equations as limits of pure jump
@@ -235,6 +237,13 @@ def untreatable(spec: Scenario) -> list[str]:
         "premium)"
         for name, lab in spec.labs.items()
         if _returners_paid_apart(spec, name, lab)
+    ]
+    problems += [
+        f"labs.{name}.rehire_rate: the lab courts its former staff at {lab.rehire_rate:g} × "
+        "the rate at which it courts anyone else, and the mean-field state does not track "
+        f"former labs (set labs.{name}.rehire_rate = 1)"
+        for name, lab in spec.labs.items()
+        if lab.rehire_rate != 1
     ]
     problems += [
         f"events.{index} (poaching_raid): a fixed number of targeted offers is not a rate "

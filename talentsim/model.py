@@ -19,11 +19,13 @@ Each step (length ``dt`` years, ``scenario.time.step``) covers the interval
    scenario's ``[search]`` is on; see :func:`talentsim.compiled.search.offer_effort`) for the
    employed, an offer
    (λ_u) in the pool. The offering lab is drawn in proportion to recruiting intensity among
-   labs with room at the start of the step that are not frozen, never the researcher's own.
-   Former staff are offered pay by the lab's return rule (``labs.NAME.return_pay``), not the
-   new-hire premium. A frozen lab makes no offer of any kind: a raid due while its lab is
-   frozen is skipped (logged in :attr:`TalentModel.shock_log` as
-   ``"skipped_poaching_raid"``);
+   labs with room at the start of the step that are not frozen, never the researcher's own;
+   an offer so drawn from the researcher's former lab is made with probability that lab's
+   ``labs.NAME.rehire_rate`` (1 by default: a lab courts its former staff like anyone else;
+   raids are not thinned). Former staff are offered pay by the lab's return rule
+   (``labs.NAME.return_pay``), not the new-hire premium. A frozen lab makes no offer of any
+   kind: a raid due while its lab is frozen is skipped (logged in
+   :attr:`TalentModel.shock_log` as ``"skipped_poaching_raid"``);
 5. an offer's negotiation, in this order: the researcher's binary-logit choice against
    staying (with a switching cost for lab-to-lab moves); counter-offer: the lab being left
    may match the offer's pay (up to a limit), and the researcher stays if the raise reverses
@@ -147,6 +149,7 @@ _DRAWS = compiled.PURPOSES
     D_COUNTER,
     D_RETIREMENT,
     D_RAID,
+    D_REHIRE,
 ) = range(len(_DRAWS))
 
 #: The model's per-step histories and the value of a step not yet recorded.
@@ -476,6 +479,7 @@ class TalentModel(mesa.Model):
                 return_premium=labs.return_premium,
                 return_old_pay=labs.return_old_pay,
                 return_as_new_hire=labs.return_as_new_hire,
+                rehire_rate=labs.rehire_rate,
             )
         )
         market_record = records.Market(

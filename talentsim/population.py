@@ -193,6 +193,7 @@ class LabState:
     return_premium: np.ndarray
     return_old_pay: np.ndarray
     return_as_new_hire: np.ndarray
+    rehire_rate: np.ndarray
     reputation: np.ndarray
     reputation_decay: float
     frozen_until: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
@@ -228,6 +229,7 @@ class LabState:
             return_as_new_hire=np.array(
                 [lab.return_pay == "new_hire" for lab in labs], dtype=np.bool_
             ),
+            rehire_rate=column([lab.rehire_rate for lab in labs]),
             reputation=np.zeros(len(labs)),
             reputation_decay=half_life_factor(scenario.market.reputation_half_life, dt),
             frozen_until=np.zeros(len(labs), dtype=np.int64),

@@ -535,6 +535,29 @@ class Lab(BaseModel):
             "return_pay = 'market')."
         ),
     )
+    rehire_rate: float = Field(
+        default=1.0,
+        description=(
+            "How keenly the lab courts its former staff: an offer it would make to a former "
+            "employee is made with this probability, so it courts them at this multiple of "
+            "the rate at which it courts anyone else (raids excepted). Dimensionless, 0–1; "
+            "1 courts them like anyone else, 0 never rehires. A reduced-form correction for "
+            "a market of a few named labs, where a former employer is one of few (in the "
+            "real market, one of thousands)."
+        ),
+    )
+
+    @field_validator("rehire_rate")
+    @classmethod
+    def _rehire_rate_in_range(cls, value: float) -> float:
+        if not 0 <= value <= 1:
+            raise ValueError(
+                f"must lie between 0 and 1, not {value:g}: the step thins a lab's offers to "
+                "its former staff with this probability, so a rate above 1 (courting them "
+                "more than anyone else) would need a larger bounding rate of offer events, "
+                "which the step does not have"
+            )
+        return value
 
     @model_validator(mode="after")
     def _return_premium_with_market_pay(self) -> Self:

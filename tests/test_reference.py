@@ -28,10 +28,12 @@ CORE_ONLY = {"peers": False, "fairness": False, "reputation": False, "counter_of
 PLACES = ["A", "B", "C", "outside"]
 
 
-def _core_scenario(**market) -> ts.Scenario:
+def _core_scenario(rehire_rate: float = 1.0, **market) -> ts.Scenario:
     data = small_scenario_dict(mechanisms=CORE_ONLY)
     data["events"] = [e for e in data["events"] if e["kind"] == "reorganisation"]
     data["market"].update(market)
+    for lab in data["labs"].values():
+        lab["rehire_rate"] = rehire_rate
     return ts.Scenario.from_dict(data)
 
 
@@ -50,9 +52,13 @@ def _talentsim_outputs(scenario: ts.Scenario, seed: int) -> list[float]:
     return [*(float(summary[f"headcount_end.{p}"]) for p in PLACES), float(summary["quits.A"])]
 
 
-@pytest.mark.parametrize("noise", [0.5, 0.0], ids=["logit", "best-response"])
-def test_talentsim_and_the_mesa_reference_agree(noise: float) -> None:
-    scenario = _core_scenario(noise_scale=noise)
+@pytest.mark.parametrize(
+    ("noise", "rehire_rate"),
+    [(0.5, 1.0), (0.0, 1.0), (0.5, 0.2)],
+    ids=["logit", "best-response", "logit-rehire-0.2"],
+)
+def test_talentsim_and_the_mesa_reference_agree(noise: float, rehire_rate: float) -> None:
+    scenario = _core_scenario(rehire_rate, noise_scale=noise)
     seeds = range(40)
     ours = np.array([_talentsim_outputs(scenario, s) for s in seeds])
     theirs = np.array([_reference_outputs(scenario, 1000 + s) for s in seeds])

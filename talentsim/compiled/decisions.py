@@ -17,7 +17,8 @@ the market frozen at the start of the step:
 3. :func:`live_events`: per researcher, its raid offer, then each candidate event, real with
    probability rate/Λ in its current state: a separation, an outside opportunity
    (:func:`weigh_exit`) or an offer (rate λ_e × :func:`offer_effort` for the employed). An
-   offer's negotiation (:func:`negotiate`) goes: offer (the lab drawn by hiring weight,
+   offer's negotiation (:func:`negotiate`) goes: offer (the lab drawn by hiring weight, made
+   to its former staff with probability its ``rehire_rate``, :func:`courts`;
    :func:`offered_pay`), the binary-logit choice, counter-offer (:func:`retained`: the lab
    being left may keep them), capacity (the lab takes them only if a place of its room at
    the start of the step is left; else ``blocked_by_capacity``), acceptance;
@@ -57,6 +58,7 @@ from talentsim.compiled.draws import (
     OFFER_LAB,
     PRIORITY,
     RAID,
+    REHIRE,
     event_uniform,
     uniform_at,
 )
@@ -247,6 +249,21 @@ def offered_pay(hiring, state, r, j, premium):  # pragma: no cover - compiled
 
 
 @_template(**_HELPER)
+def courts(hiring, state, r, j, event, offset):  # pragma: no cover - compiled
+    """Whether lab ``j``, drawn to make researcher ``r`` an offer, makes it (thinning).
+
+    Always, unless ``j`` is ``r``'s former lab and the lab's ``rehire_rate`` is below 1: then
+    with that probability (the ``rehire`` draw of candidate event ``event``), so that the lab
+    courts its former staff at ``rehire_rate`` × the rate at which it courts anyone else. At
+    ``rehire_rate = 1`` no draw is made (runs are those of a scenario without the key).
+    """
+    rate = hiring.rehire_rate[j]
+    if j != state.last_lab[r] or not rate < 1.0:
+        return True
+    return event_uniform(r, event, offset) < rate
+
+
+@_template(**_HELPER)
 def retained(
     r, here, offered_pay, gains, column, switching, accept_purpose, event, pair, context, counters
 ):  # pragma: no cover - compiled
@@ -286,17 +303,20 @@ def retained(
 def market_gap(r, here, state, hiring, weight, ties, scratch, context):  # pragma: no cover
     """The mean utility gain of moving from lab ``here`` to the labs that hire (``"market"``).
 
-    Weighted by ``weight`` (recruiting intensity, 0 for a lab that does not hire), over the
-    labs other than ``here``, at the pay each would offer (:func:`offered_pay`); 0 when no
-    other lab hires. ``ties`` is ``(indptr, indices, location)`` as for :func:`gain`;
-    ``scratch`` is ``(pair, shares)``: shapes ``(N_TERMS, 2)`` and ``(n_labs + 1,)``.
+    Weighted by ``weight`` (recruiting intensity, 0 for a lab that does not hire; ``r``'s
+    former lab's times its ``rehire_rate``, as it courts them: the weights of the offers to
+    come), over the labs other than ``here``, at the pay each would offer
+    (:func:`offered_pay`); 0 when no other lab hires. ``ties`` is ``(indptr, indices,
+    location)`` as for :func:`gain`; ``scratch`` is ``(pair, shares)``: shapes
+    ``(N_TERMS, 2)`` and ``(n_labs + 1,)``.
     """
     pair, shares = scratch
     n_labs = weight.shape[0]
+    former = state.last_lab[r]
     total_weight = 0.0
     for j in range(n_labs):
         if j != here:
-            total_weight += weight[j]
+            total_weight += weight[j] * hiring.rehire_rate[j] if j == former else weight[j]
     if not total_weight > 0:
         return 0.0
     shares[:] = 0.0
@@ -319,14 +339,15 @@ def market_gap(r, here, state, hiring, weight, ties, scratch, context):  # pragm
         staying += pair[t, 0]
     gap = 0.0
     for j in range(n_labs):
-        if j == here or weight[j] == 0:
+        courting = weight[j] * hiring.rehire_rate[j] if j == former else weight[j]
+        if j == here or courting == 0:
             continue
         there_pay = offered_pay(hiring, state, r, j, hiring.new_hire_premium[j])
         terms_at(pair, 1, r, j, there_pay, shares[j], context)
         moving = 0.0
         for t in range(N_TERMS):
             moving += pair[t, 1]
-        gap += weight[j] * (moving - staying)
+        gap += courting * (moving - staying)
     return gap / total_weight
 
 
@@ -552,7 +573,9 @@ def live_events(
     the researcher's current state)/Λ, its kind chosen in proportion to the rates, from one
     keyed uniform ``x`` scaled to [0, Λ): an employed researcher separates if ``x < δ``,
     meets an outside opportunity if ``δ ≤ x < δ + ω``, gets an offer if
-    ``δ + ω ≤ x < δ + ω + λ_e·effort``; one in the pool gets an offer if ``x < λ_u``. A move
+    ``δ + ω ≤ x < δ + ω + λ_e·effort``; one in the pool gets an offer if ``x < λ_u``. An
+    offer from one's former lab is then made with probability its ``rehire_rate``
+    (:func:`courts`; raids are not thinned). A move
     applies at once (:func:`apply_move`), so the next candidate event starts from the new
     state: over a step, the researcher's own transitions follow the continuous-time process
     exactly, given the rest of the market as at the start of the step.
@@ -632,7 +655,7 @@ def live_events(
                     here, weight, cumulative, event_uniform(r, event, offsets[OFFER_LAB])
                 )
                 known = np.nan
-            if not has_offer:
+            if not has_offer or not courts(hiring, state, r, j, event, offsets[REHIRE]):
                 continue
             offer_pay = offered_pay(hiring, state, r, j, hiring.new_hire_premium[j])
             n_moves = offer_to(

@@ -28,16 +28,20 @@ PURPOSES = (
     "counter",
     "retirement",
     "raid",
+    "rehire",
 )
 """Purposes of the per-step decision draws; a purpose's code is its position here.
 
 ``events``: how many candidate events a researcher has in the step (uniformization);
 ``event_kind``: whether a candidate event is real and of which kind; ``priority``: the order
-in which researchers take places at labs (capacity). Position 4 is free (it held the outside
-opportunity draw of the rule with at most one event per step).
+in which researchers take places at labs (capacity); ``rehire``: whether an offer drawn from
+a researcher's former lab is made (``labs.NAME.rehire_rate`` below 1). Position 4 is free (it
+held the outside opportunity draw of the rule with at most one event per step); new purposes
+go at the end, so that the offsets of the others do not change (at most 16: ``step_offsets``
+keys a step's purposes by ``16·step + purpose``).
 """
 EVENTS, EVENT_KIND, OFFER_LAB, ACCEPT, UNUSED = range(5)
-EXIT_ACCEPT, PRIORITY, COUNTER, RETIREMENT, RAID = range(5, 10)
+EXIT_ACCEPT, PRIORITY, COUNTER, RETIREMENT, RAID, REHIRE = range(5, 11)
 #: Bits of a researcher's row below a candidate event's number in :func:`event_uniform`.
 _EVENT_SHIFT = np.uint64(40)
 

@@ -74,6 +74,8 @@ class Hiring(NamedTuple):
     """Whether the lab offers former staff their old pay (else market pay with a premium)."""
     return_as_new_hire: np.ndarray
     """Whether the lab offers former staff what it offers newcomers (overrides the others)."""
+    rehire_rate: np.ndarray
+    """Probability, 0–1, that an offer the lab draws for one of its former staff is made."""
 
 
 class Market(NamedTuple):
