@@ -48,6 +48,7 @@ from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import QuadMesh
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.text import Text
 from mesa.visualization import SolaraViz
 from mesa.visualization.user_param import Slider
@@ -654,11 +655,11 @@ class _Chart:
         return buffer.getvalue()
 
 
-_HEADCOUNT_CHARTS: weakref.WeakKeyDictionary[TalentModel, tuple[_Chart, int]] = (
+_HEADCOUNT_CHARTS: weakref.WeakKeyDictionary[TalentModel, tuple[_Chart, list[Line2D], int]] = (
     weakref.WeakKeyDictionary()
 )
-"""Each model's headcount chart and how many shock lines it has: a redraw updates the lines'
-data and blits them over the frame instead of building and drawing the axes again."""
+"""Each model's headcount chart, its lines and how many shock lines it has: a redraw updates
+the lines' data and blits them over the frame instead of building and drawing the axes again."""
 
 
 def _headcount_chart(model: TalentModel) -> tuple[_Chart, object]:
@@ -680,19 +681,19 @@ def _headcount_chart(model: TalentModel) -> tuple[_Chart, object]:
         ax.set_ylabel("researchers")
         ax.set_title("Headcount per lab (dotted: shocks)")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-        _HEADCOUNT_CHARTS[model] = (_Chart(fig, lines), 0)
-    chart, drawn = _HEADCOUNT_CHARTS[model]
+        _HEADCOUNT_CHARTS[model] = (_Chart(fig, lines), lines, 0)
+    chart, lines, drawn = _HEADCOUNT_CHARTS[model]
     ax = chart.fig.axes[0]
     time = np.arange(now + 1) * per_step
     counts = model.headcount_history[: now + 1, : len(names)]
-    for j, line in enumerate(chart.changing):
+    for j, line in enumerate(lines):
         line.set_data(time, counts[:, j])
     new_shocks = shocks(model)[drawn:]
     for item in new_shocks:
         x = (item.step - 1) * per_step
         ax.axvline(x, color=_colour(names.index(item.lab)), linestyle=":", linewidth=1)
     drawn += len(new_shocks)
-    _HEADCOUNT_CHARTS[model] = (chart, drawn)
+    _HEADCOUNT_CHARTS[model] = (chart, lines, drawn)
     right = max(model.n_steps, now) * per_step
     top = _round_up(1.05 * float(counts.max()))
     ax.set_xlim(0, right)
