@@ -91,27 +91,29 @@ def main(argv: list[str] | None = None) -> None:
             runs[root].append(json.loads(done.stdout.splitlines()[-1]))
     print(
         f"flagship dashboard, {args.steps} presses of Step x {args.rounds} rounds per checkout "
-        f"(medians over all presses, ms; play interval {args.interval:g} ms)"
+        f"(ms; parts: medians; steps/s: 1 / (play interval {args.interval:g} ms + mean press))"
     )
-    header = f"{'checkout':<24}{'press':>8}{'steps/s':>9}"
+    header = f"{'checkout':<24} {'press':>7}{'mean':>7}{'p90':>7}{'steps/s':>9}"
     names = list(runs[roots[0]][0]["parts"])
     print(header + "".join(f"{name:>11}" for name in names))
     medians = {}
     for root in roots:
-        press = _median_ms([t for run in runs[root] for t in run["press"]])
+        presses = [t for run in runs[root] for t in run["press"]]
+        press = _median_ms(presses)
+        mean = 1000 * statistics.fmean(presses)
+        p90 = 1000 * statistics.quantiles(presses, n=10)[-1]
         medians[root] = press
         parts = [_median_ms([t for run in runs[root] for t in run["parts"][n]]) for n in names]
-        rate = 1000 / (args.interval + press)
+        rate = 1000 / (args.interval + mean)
         print(
-            f"{Path(root).name:<24}{press:>8.1f}{rate:>9.2f}"
+            f"{Path(root).name:<24} {press:>7.1f}{mean:>7.1f}{p90:>7.1f}{rate:>9.2f}"
             + "".join(f"{value:>11.1f}" for value in parts)
         )
     if len(roots) > 1:
         first = medians[roots[0]]
         for root in roots[1:]:
-            print(
-                f"press time {Path(root).name} / {Path(roots[0]).name}: {medians[root] / first:.2f}"
-            )
+            ratio = medians[root] / first
+            print(f"median press {Path(root).name} / {Path(roots[0]).name}: {ratio:.2f}")
 
 
 if __name__ == "__main__":
