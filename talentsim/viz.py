@@ -616,9 +616,6 @@ class _Chart:
     Args:
         fig: The figure (given an Agg canvas here).
         changing: The artists that change from one redraw to the next, in drawing order.
-
-    Attributes:
-        full_draws: How many times the frame was drawn.
     """
 
     def __init__(self, fig: Figure, changing: Sequence[Artist]):
@@ -627,7 +624,6 @@ class _Chart:
         self.changing = list(changing)
         self.frame: object = None
         self.background: Any = None
-        self.full_draws = 0
 
     def png(self, frame: object) -> bytes:
         """The figure as a PNG; ``frame`` identifies the frame (a change means a full draw)."""
@@ -641,7 +637,6 @@ class _Chart:
                     artist.set_visible(True)
             self.background = self.canvas.copy_from_bbox(self.fig.bbox)
             self.frame = frame
-            self.full_draws += 1
         else:
             self.canvas.restore_region(self.background)
         for artist in self.changing:

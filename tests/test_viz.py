@@ -725,6 +725,10 @@ def test_a_redraw_blits_and_gives_the_pixels_of_a_full_draw(
     # up a notch (9 here); all other redraws are blits
     assert 1 < frames["headcount"] <= steps // 2, frames
     assert frames["flows"] == 1  # (its frame never changes)
+    # A figure saved at another resolution leaves the next picture as it was.
+    before = viz.flows_png(model, 13)
+    viz.flows_figure(model, 13).savefig(io.BytesIO(), dpi=50)
+    assert viz.flows_png(model, 13) == before
 
 
 def test_the_feed_reads_only_the_recent_steps_and_shows_the_same(small: ts.Scenario) -> None:
