@@ -591,15 +591,13 @@ NARROWEST_CHART = 500
 
 def headcount_png(model: TalentModel) -> bytes:
     """Headcount per lab over time so far, on the run's full time axis, as a PNG."""
-    with matplotlib.rc_context(CHART_FONT):
-        chart, frame = _headcount_chart(model)
-        return chart.png(frame)
+    chart, frame = _headcount_chart(model)
+    return chart.png(frame)
 
 
 def headcount_figure(model: TalentModel) -> Figure:
     """The figure of :func:`headcount_png` (updated to the model's step)."""
-    with matplotlib.rc_context(CHART_FONT):
-        return _headcount_chart(model)[0].fig
+    return _headcount_chart(model)[0].fig
 
 
 class _Chart:
@@ -657,26 +655,34 @@ _HEADCOUNT_CHARTS: weakref.WeakKeyDictionary[TalentModel, tuple[_Chart, list[Lin
 the lines' data and blits them over the frame instead of building and drawing the axes again."""
 
 
+def _new_headcount_chart(names: Sequence[str], unit: str) -> tuple[_Chart, list[Line2D]]:
+    """A headcount chart with no data yet (made under :data:`CHART_FONT`)."""
+    fig = Figure(figsize=CHART_SIZE, dpi=CHART_DPI)
+    # Fixed margins (legend to the right): a constrained layout costs ~30 ms a frame.
+    fig.subplots_adjust(left=0.08, right=0.82, bottom=0.17, top=0.9)
+    ax = fig.subplots()
+    # (zorder 3: above the shocks' lines, in a full draw as in a blitted one)
+    lines = [
+        ax.plot([], [], color=_colour(j), label=name, linewidth=2, zorder=3)[0]
+        for j, name in enumerate(names)
+    ]
+    ax.tick_params(labelsize=CHART_FONT["xtick.labelsize"])  # (also outside CHART_FONT)
+    ax.set_xlabel(f"time ({unit})")
+    ax.set_ylabel("researchers")
+    ax.set_title("Headcount per lab (dotted: shocks)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return _Chart(fig, lines), lines
+
+
 def _headcount_chart(model: TalentModel) -> tuple[_Chart, object]:
     """The model's headcount chart, updated to its step, and the key of its frame."""
     per_step, unit = _time_axis(model)
     names, now = model.lab_state.names, model.steps
     if model not in _HEADCOUNT_CHARTS:
-        fig = Figure(figsize=CHART_SIZE, dpi=CHART_DPI)
-        # Fixed margins (legend to the right): a constrained layout costs ~30 ms a frame.
-        fig.subplots_adjust(left=0.08, right=0.82, bottom=0.17, top=0.9)
-        ax = fig.subplots()
-        # (zorder 3: above the shocks' lines, in a full draw as in a blitted one)
-        lines = [
-            ax.plot([], [], color=_colour(j), label=name, linewidth=2, zorder=3)[0]
-            for j, name in enumerate(names)
-        ]
-        ax.tick_params(labelsize=CHART_FONT["xtick.labelsize"])  # (also outside CHART_FONT)
-        ax.set_xlabel(f"time ({unit})")
-        ax.set_ylabel("researchers")
-        ax.set_title("Headcount per lab (dotted: shocks)")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-        _HEADCOUNT_CHARTS[model] = (_Chart(fig, lines), lines, 0)
+        # Fonts are fixed as the artists are made: a redraw needs no rc_context (which costs
+        # ~6 ms under solara's server, whose rcParams are per session).
+        with matplotlib.rc_context(CHART_FONT):
+            _HEADCOUNT_CHARTS[model] = (*_new_headcount_chart(names, unit), 0)
     chart, lines, drawn = _HEADCOUNT_CHARTS[model]
     ax = chart.fig.axes[0]
     time = np.arange(now + 1) * per_step
@@ -710,15 +716,13 @@ def _round_up(value: float) -> float:
 
 def flows_png(model: TalentModel, window: int) -> bytes:
     """The recent moves between places (:func:`recent_flows`) as a heatmap PNG."""
-    with matplotlib.rc_context(CHART_FONT):
-        chart, frame = _flows_chart(model, window)
-        return chart.png(frame)
+    chart, frame = _flows_chart(model, window)
+    return chart.png(frame)
 
 
 def flows_figure(model: TalentModel, window: int) -> Figure:
     """The figure of :func:`flows_png` (updated to the model's step)."""
-    with matplotlib.rc_context(CHART_FONT):
-        return _flows_chart(model, window)[0].fig
+    return _flows_chart(model, window)[0].fig
 
 
 _FLOWS_CHARTS: weakref.WeakKeyDictionary[
@@ -728,6 +732,47 @@ _FLOWS_CHARTS: weakref.WeakKeyDictionary[
 title, and blits them over the frame."""
 
 
+def _new_flows_chart(
+    names: Sequence[str], counts: np.ndarray
+) -> tuple[_Chart, QuadMesh, list[Text]]:
+    """A flows chart for ``names`` (made under :data:`CHART_FONT`)."""
+    width, height = CHART_SIZE
+    fig = Figure(figsize=CHART_SIZE, dpi=CHART_DPI)
+    longest = max(map(len, names))
+    fig.subplots_adjust(
+        left=min(0.45, (0.6 + 0.11 * longest) / width),
+        bottom=0.2 if len(names) <= 8 else min(0.5, (0.6 + 0.08 * longest) / height),
+        right=0.97,
+        top=0.88,
+    )
+    ax = fig.subplots()
+    # A mesh of cells, not imshow: an image is resampled to the screen at every draw
+    # (~5 ms a frame), a mesh of a few quads is drawn as it is.
+    edges = np.arange(len(names) + 1) - 0.5
+    mesh = ax.pcolormesh(edges, edges, counts, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xlim(edges[0], edges[-1])
+    ax.set_ylim(edges[-1], edges[0])  # (the first place at the top, as a table reads)
+    texts = []
+    if len(names) <= 12:  # a count in each cell (no colour bar needed)
+        texts = [
+            ax.text(d, o, "", ha="center", va="center") for (o, d), _ in np.ndenumerate(counts)
+        ]
+    if len(names) <= 8:  # (wide cells: the names fit level)
+        ax.set_xticks(range(len(names)), names)
+    else:
+        ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    ax.tick_params(labelsize=CHART_FONT["xtick.labelsize"])  # (also outside CHART_FONT)
+    ax.set_xlabel("to")
+    ax.set_ylabel("from")
+    # y given: no automatic placement, which would misplace a title hidden while the
+    # frame is drawn (the title changes with the step, so it is drawn over the frame)
+    ax.set_title(" ", y=1.0)
+    # (the spines are drawn over the heatmap, as in a full draw)
+    chart = _Chart(fig, [mesh, *ax.spines.values(), ax.title, *texts])
+    return chart, mesh, texts
+
+
 def _flows_chart(model: TalentModel, window: int) -> tuple[_Chart, object]:
     """The model's flows chart for ``window``, updated to its step, and the key of its frame."""
     per_step, unit = _time_axis(model)
@@ -735,41 +780,8 @@ def _flows_chart(model: TalentModel, window: int) -> tuple[_Chart, object]:
     names = model.place_names
     charts = _FLOWS_CHARTS.setdefault(model, {})
     if window not in charts:
-        width, height = CHART_SIZE
-        fig = Figure(figsize=CHART_SIZE, dpi=CHART_DPI)
-        longest = max(map(len, names))
-        fig.subplots_adjust(
-            left=min(0.45, (0.6 + 0.11 * longest) / width),
-            bottom=0.2 if len(names) <= 8 else min(0.5, (0.6 + 0.08 * longest) / height),
-            right=0.97,
-            top=0.88,
-        )
-        ax = fig.subplots()
-        # A mesh of cells, not imshow: an image is resampled to the screen at every draw
-        # (~5 ms a frame), a mesh of a few quads is drawn as it is.
-        edges = np.arange(len(names) + 1) - 0.5
-        mesh = ax.pcolormesh(edges, edges, counts, cmap="Blues", vmin=0, vmax=1)
-        ax.set_xlim(edges[0], edges[-1])
-        ax.set_ylim(edges[-1], edges[0])  # (the first place at the top, as a table reads)
-        texts = []
-        if len(names) <= 12:  # a count in each cell (no colour bar needed)
-            texts = [
-                ax.text(d, o, "", ha="center", va="center") for (o, d), _ in np.ndenumerate(counts)
-            ]
-        if len(names) <= 8:  # (wide cells: the names fit level)
-            ax.set_xticks(range(len(names)), names)
-        else:
-            ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
-        ax.set_yticks(range(len(names)), names)
-        ax.tick_params(labelsize=CHART_FONT["xtick.labelsize"])  # (also outside CHART_FONT)
-        ax.set_xlabel("to")
-        ax.set_ylabel("from")
-        # y given: no automatic placement, which would misplace a title hidden while the
-        # frame is drawn (the title changes with the step, so it is drawn over the frame)
-        ax.set_title(" ", y=1.0)
-        # (the spines are drawn over the heatmap, as in a full draw)
-        chart = _Chart(fig, [mesh, *ax.spines.values(), ax.title, *texts])
-        charts[window] = (chart, mesh, texts)
+        with matplotlib.rc_context(CHART_FONT):  # (as for the headcount chart)
+            charts[window] = _new_flows_chart(names, counts)
     chart, mesh, texts = charts[window]
     top = max(1, int(counts.max()))
     mesh.set_array(counts)
