@@ -42,8 +42,14 @@ from typing import Any
 
 import matplotlib
 import numpy as np
+import PIL.Image
 import solara
+from matplotlib.artist import Artist
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import QuadMesh
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.text import Text
 from mesa.visualization import SolaraViz
 from mesa.visualization.user_param import Slider
 from mesa.visualization.utils import update_counter
@@ -585,41 +591,100 @@ NARROWEST_CHART = 500
 
 def headcount_png(model: TalentModel) -> bytes:
     """Headcount per lab over time so far, on the run's full time axis, as a PNG."""
-    return _png(headcount_figure(model))
+    chart, frame = _headcount_chart(model)
+    return chart.png(frame)
 
 
 def headcount_figure(model: TalentModel) -> Figure:
-    """The figure of :func:`headcount_png`."""
-    with matplotlib.rc_context(CHART_FONT):
-        return _headcount_figure(model)
+    """The figure of :func:`headcount_png` (updated to the model's step)."""
+    return _headcount_chart(model)[0].fig
 
 
-_HEADCOUNT_FIGURES: weakref.WeakKeyDictionary[TalentModel, tuple[Figure, list[Any], int]] = (
+class _Chart:
+    """A figure redrawn by blitting: drawn in full only when its frame changes.
+
+    The frame is everything but the ``changing`` artists (axes, ticks, labels, legend, lines
+    that stay put); a full draw renders it with those artists hidden and keeps a copy of the
+    pixels. A redraw with the same frame restores that copy and draws only the ``changing``
+    artists over it, at a fraction of a full draw's cost and with the same pixels, provided
+    no artist of the frame lies above them (put such artists, the spines over a heatmap,
+    among the ``changing`` ones). The figure itself stays complete: ``savefig`` draws every
+    artist.
+
+    Args:
+        fig: The figure (given an Agg canvas here).
+        changing: The artists that change from one redraw to the next, in drawing order.
+    """
+
+    def __init__(self, fig: Figure, changing: Sequence[Artist]):
+        self.fig = fig
+        self.canvas = FigureCanvasAgg(fig)
+        self.changing = list(changing)
+        self.frame: object = None
+        self.background: Any = None
+
+    def png(self, frame: object) -> bytes:
+        """The figure as a PNG; ``frame`` identifies the frame (a change means a full draw)."""
+        if self.background is None or frame != self.frame:
+            for artist in self.changing:
+                artist.set_visible(False)
+            try:
+                self.canvas.draw()
+            finally:
+                for artist in self.changing:
+                    artist.set_visible(True)
+            self.background = self.canvas.copy_from_bbox(self.fig.bbox)
+            self.frame = frame
+        else:
+            self.canvas.restore_region(self.background)
+        for artist in self.changing:
+            self.fig.draw_artist(artist)
+        width, height = self.canvas.get_width_height(physical=True)
+        rgba = PIL.Image.frombuffer("RGBA", (width, height), self.canvas.buffer_rgba())
+        buffer = io.BytesIO()
+        # Opaque (the figure's face is white) and lightly compressed: a chart a step, and
+        # zlib's default level costs ~7 ms a chart.
+        rgba.convert("RGB").save(buffer, format="png", compress_level=1)
+        return buffer.getvalue()
+
+
+_HEADCOUNT_CHARTS: weakref.WeakKeyDictionary[TalentModel, tuple[_Chart, list[Line2D], int]] = (
     weakref.WeakKeyDictionary()
 )
-"""Each model's headcount figure, its lines and how many shock lines it has: a redraw updates
-the lines' data instead of building the axes again (~30 ms a frame)."""
+"""Each model's headcount chart, its lines and how many shock lines it has: a redraw updates
+the lines' data and blits them over the frame instead of building and drawing the axes again."""
 
 
-def _headcount_figure(model: TalentModel) -> Figure:
+def _new_headcount_chart(names: Sequence[str], unit: str) -> tuple[_Chart, list[Line2D]]:
+    """A headcount chart with no data yet (made under :data:`CHART_FONT`)."""
+    fig = Figure(figsize=CHART_SIZE, dpi=CHART_DPI)
+    # Fixed margins (legend to the right): a constrained layout costs ~30 ms a frame.
+    fig.subplots_adjust(left=0.08, right=0.82, bottom=0.17, top=0.9)
+    ax = fig.subplots()
+    # (zorder 3: above the shocks' lines, in a full draw as in a blitted one)
+    lines = [
+        ax.plot([], [], color=_colour(j), label=name, linewidth=2, zorder=3)[0]
+        for j, name in enumerate(names)
+    ]
+    ax.tick_params(labelsize=CHART_FONT["xtick.labelsize"])  # (also outside CHART_FONT)
+    ax.set_xlabel(f"time ({unit})")
+    ax.set_ylabel("researchers")
+    ax.set_title("Headcount per lab (dotted: shocks)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return _Chart(fig, lines), lines
+
+
+def _headcount_chart(model: TalentModel) -> tuple[_Chart, object]:
+    """The model's headcount chart, updated to its step, and the key of its frame."""
     per_step, unit = _time_axis(model)
     names, now = model.lab_state.names, model.steps
-    if model not in _HEADCOUNT_FIGURES:
-        fig = Figure(figsize=CHART_SIZE, dpi=CHART_DPI)
-        # Fixed margins (legend to the right): a constrained layout costs ~30 ms a frame.
-        fig.subplots_adjust(left=0.08, right=0.82, bottom=0.17, top=0.9)
-        ax = fig.subplots()
-        lines = [
-            ax.plot([], [], color=_colour(j), label=name, linewidth=2)[0]
-            for j, name in enumerate(names)
-        ]
-        ax.set_xlabel(f"time ({unit})")
-        ax.set_ylabel("researchers")
-        ax.set_title("Headcount per lab (dotted: shocks)")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-        _HEADCOUNT_FIGURES[model] = (fig, lines, 0)
-    fig, lines, drawn = _HEADCOUNT_FIGURES[model]
-    ax = fig.axes[0]
+    if model not in _HEADCOUNT_CHARTS:
+        # Fonts are fixed as the artists are made: a redraw needs no rc_context (which costs
+        # ~6 ms under solara's server, whose rcParams are per session).
+        with matplotlib.rc_context(CHART_FONT):
+            _HEADCOUNT_CHARTS[model] = (*_new_headcount_chart(names, unit), 0)
+    chart, lines, drawn = _HEADCOUNT_CHARTS[model]
+    ax = chart.fig.axes[0]
     time = np.arange(now + 1) * per_step
     counts = model.headcount_history[: now + 1, : len(names)]
     for j, line in enumerate(lines):
@@ -628,27 +693,49 @@ def _headcount_figure(model: TalentModel) -> Figure:
     for item in new_shocks:
         x = (item.step - 1) * per_step
         ax.axvline(x, color=_colour(names.index(item.lab)), linestyle=":", linewidth=1)
-    _HEADCOUNT_FIGURES[model] = (fig, lines, drawn + len(new_shocks))
-    ax.set_xlim(0, max(model.n_steps, now) * per_step)
-    ax.set_ylim(0, max(1.0, float(counts.max()) * 1.05))
-    return fig
+    drawn += len(new_shocks)
+    _HEADCOUNT_CHARTS[model] = (chart, lines, drawn)
+    right = max(model.n_steps, now) * per_step
+    top = _round_up(1.05 * float(counts.max()))
+    ax.set_xlim(0, right)
+    ax.set_ylim(0, top)
+    return chart, (right, top, drawn)
+
+
+def _round_up(value: float) -> float:
+    """``value`` rounded up to a multiple of a quarter of its power of ten (at least 1).
+
+    The headcount chart's top: it moves in steps (310 → 325), not with every new maximum,
+    so that most redraws keep their frame.
+    """
+    if value <= 1:
+        return 1.0
+    quarter = 10 ** math.floor(math.log10(value)) / 4
+    return math.ceil(value / quarter - 1e-9) * quarter
 
 
 def flows_png(model: TalentModel, window: int) -> bytes:
     """The recent moves between places (:func:`recent_flows`) as a heatmap PNG."""
-    return _png(flows_figure(model, window))
+    chart, frame = _flows_chart(model, window)
+    return chart.png(frame)
 
 
 def flows_figure(model: TalentModel, window: int) -> Figure:
-    """The figure of :func:`flows_png`."""
-    with matplotlib.rc_context(CHART_FONT):
-        return _flows_figure(model, window)
+    """The figure of :func:`flows_png` (updated to the model's step)."""
+    return _flows_chart(model, window)[0].fig
 
 
-def _flows_figure(model: TalentModel, window: int) -> Figure:
-    per_step, unit = _time_axis(model)
-    counts = recent_flows(model, window)
-    names = model.place_names
+_FLOWS_CHARTS: weakref.WeakKeyDictionary[
+    TalentModel, dict[int, tuple[_Chart, QuadMesh, list[Text]]]
+] = weakref.WeakKeyDictionary()
+"""Each model's flows charts by window: a redraw updates the heatmap, its counts and the
+title, and blits them over the frame."""
+
+
+def _new_flows_chart(
+    names: Sequence[str], counts: np.ndarray
+) -> tuple[_Chart, QuadMesh, list[Text]]:
+    """A flows chart for ``names`` (made under :data:`CHART_FONT`)."""
     width, height = CHART_SIZE
     fig = Figure(figsize=CHART_SIZE, dpi=CHART_DPI)
     longest = max(map(len, names))
@@ -659,34 +746,57 @@ def _flows_figure(model: TalentModel, window: int) -> Figure:
         top=0.88,
     )
     ax = fig.subplots()
-    ax.imshow(counts, cmap="Blues", vmin=0, vmax=max(1, int(counts.max())), aspect="auto")
+    # A mesh of cells, not imshow: an image is resampled to the screen at every draw
+    # (~5 ms a frame), a mesh of a few quads is drawn as it is.
+    edges = np.arange(len(names) + 1) - 0.5
+    mesh = ax.pcolormesh(edges, edges, counts, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xlim(edges[0], edges[-1])
+    ax.set_ylim(edges[-1], edges[0])  # (the first place at the top, as a table reads)
+    texts = []
     if len(names) <= 12:  # a count in each cell (no colour bar needed)
-        for (o, d), count in np.ndenumerate(counts):
-            dark = count > 0.6 * counts.max()
-            colour = "white" if dark else "black"
-            ax.text(d, o, str(count) if count else "", ha="center", va="center", color=colour)
+        texts = [
+            ax.text(d, o, "", ha="center", va="center") for (o, d), _ in np.ndenumerate(counts)
+        ]
     if len(names) <= 8:  # (wide cells: the names fit level)
         ax.set_xticks(range(len(names)), names)
     else:
         ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
     ax.set_yticks(range(len(names)), names)
+    ax.tick_params(labelsize=CHART_FONT["xtick.labelsize"])  # (also outside CHART_FONT)
     ax.set_xlabel("to")
     ax.set_ylabel("from")
+    # y given: no automatic placement, which would misplace a title hidden while the
+    # frame is drawn (the title changes with the step, so it is drawn over the frame)
+    ax.set_title(" ", y=1.0)
+    # (the spines are drawn over the heatmap, as in a full draw)
+    chart = _Chart(fig, [mesh, *ax.spines.values(), ax.title, *texts])
+    return chart, mesh, texts
+
+
+def _flows_chart(model: TalentModel, window: int) -> tuple[_Chart, object]:
+    """The model's flows chart for ``window``, updated to its step, and the key of its frame."""
+    per_step, unit = _time_axis(model)
+    counts = recent_flows(model, window)
+    names = model.place_names
+    charts = _FLOWS_CHARTS.setdefault(model, {})
+    if window not in charts:
+        with matplotlib.rc_context(CHART_FONT):  # (as for the headcount chart)
+            charts[window] = _new_flows_chart(names, counts)
+    chart, mesh, texts = charts[window]
+    top = max(1, int(counts.max()))
+    mesh.set_array(counts)
+    mesh.set_clim(0, top)
+    for text, count in zip(texts, counts.ravel().tolist(), strict=True):
+        text.set_text(str(count) if count else "")
+        text.set_color("white" if count > 0.6 * top else "black")
     span = min(window, model.steps) * per_step
-    ax.set_title(f"Researchers who moved in the last {span:.3g} {unit}")
-    return fig
+    chart.fig.axes[0].title.set_text(f"Researchers who moved in the last {span:.3g} {unit}")
+    return chart, None
 
 
 def _colour(lab: int) -> str:
     """Lab ``lab``'s colour, the same as in :mod:`talentsim.plots` (Okabe–Ito)."""
     return OKABE_ITO[lab % len(OKABE_ITO)]
-
-
-def _png(fig: Figure) -> bytes:
-    buffer = io.BytesIO()
-    # Light compression: a chart a step, and zlib's default level costs ~7 ms a chart.
-    fig.savefig(buffer, format="png", pil_kwargs={"compress_level": 1})
-    return buffer.getvalue()
 
 
 def status_html(model: TalentModel) -> str:
@@ -761,8 +871,22 @@ def _Sliders(sliders: tuple[Control, ...], values: dict[str, float]) -> None:
 
 
 @solara.component
-def _Status(model: TalentModel) -> None:
-    update_counter.get()  # re-render after every step (Mesa's controller bumps it)
+def _Panels(model: TalentModel, window: int) -> None:
+    """The main area: status, charts and feed, re-rendered after every step.
+
+    Mesa's controller bumps ``update_counter`` after a step, and each component that reads it
+    gets a render pass of its own, which reconciles the whole page (~6 ms on the flagship's,
+    whatever changed): one reader here, whose children re-render because their ``steps``
+    argument changed, costs one pass instead of three.
+    """
+    update_counter.get()
+    _Status(model, model.steps)
+    _Charts(model, window, model.steps)
+    _Feed(model, model.steps)
+
+
+@solara.component
+def _Status(model: TalentModel, steps: int) -> None:
     with solara.Card("Now"):
         solara.HTML(
             tag="div", unsafe_innerHTML=status_html(model), attributes={"data-testid": "status"}
@@ -770,10 +894,9 @@ def _Status(model: TalentModel) -> None:
 
 
 @solara.component
-def _Charts(model: TalentModel, window: int) -> None:
-    update_counter.get()
-    headcounts = solara.use_memo(lambda: headcount_png(model), [model, model.steps])
-    flows = solara.use_memo(lambda: flows_png(model, window), [model, model.steps, window])
+def _Charts(model: TalentModel, window: int, steps: int) -> None:
+    headcounts = solara.use_memo(lambda: headcount_png(model), [model, steps])
+    flows = solara.use_memo(lambda: flows_png(model, window), [model, steps, window])
     # One chart a row, each across the page's width (their text is sized for that).
     with solara.Card("Headcount"):
         solara.Image(headcounts, width="100%", classes=["talentsim-headcount"])
@@ -782,8 +905,7 @@ def _Charts(model: TalentModel, window: int) -> None:
 
 
 @solara.component
-def _Feed(model: TalentModel) -> None:
-    update_counter.get()
+def _Feed(model: TalentModel, steps: int) -> None:
     items = event_feed(model, limit=FEED_LENGTH)
     coming = [(s, e) for s, e in scheduled_events(model) if s > model.steps][:3]
     lines = [
@@ -829,9 +951,7 @@ def TalentDashboard(
         play_interval=play_interval,
     )
     _Sliders(sliders, values)
-    _Status(model.value)
-    _Charts(model.value, flow_window)
-    _Feed(model.value)
+    _Panels(model.value, flow_window)
 
 
 def dashboard(

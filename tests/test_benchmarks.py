@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -69,3 +71,12 @@ def test_the_calibration_path_benchmark_runs_and_the_paths_agree(tmp_path: Path)
     }
     assert all(row["ms_median"] > 0 for row in figures["per_run"])
     assert all(row["efficiency"] > 0 for row in figures["parallel"])
+
+
+def test_the_dashboard_benchmark_runs() -> None:
+    done = _run("dashboard_redraw.py")
+    assert done.returncode == 0, done.stdout + done.stderr
+    [row] = [line for line in done.stdout.splitlines() if line.startswith(ROOT.name + " ")]
+    median, mean, p90, rate = map(float, row.split()[1:5])
+    assert 0 < median <= p90 and mean > 0
+    assert rate == pytest.approx(1000 / (100 + mean), abs=0.01)  # (the default interval)

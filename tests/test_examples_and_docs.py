@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import runpy
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 import talentsim as ts
@@ -41,6 +44,66 @@ def test_every_example_runs(path: Path, tmp_path: Path, monkeypatch, capsys) -> 
     assert "seed" in printed
     assert (tmp_path / "o" / "run.json").exists()
     assert (path.parent / "README.md").exists()
+    if path.parent.name == "ema_workbench":
+        _check_scenario_discovery(tmp_path / "o" / "scenario_discovery.json", printed)
+
+
+def _check_scenario_discovery(written: Path, printed: str) -> None:
+    """examples/ema_workbench: PRIM's boxes agree with the experiments they come from.
+
+    Every box of the peeling trajectory is recomputed from the experiments the example wrote:
+    its limits lie within the sampled ranges, and its experiments inside, coverage, density
+    and mass are those of the experiments within its limits; the box reported (or none) is
+    the one the example's rule picks.
+    """
+    document = json.loads(written.read_text(encoding="utf-8"))
+    found = document["scenario_discovery"]
+    table = pd.DataFrame(document["experiments"])
+    names = list(document["uncertainties"])
+    x = table[names]
+    outcome = table[found["outcome"]].to_numpy()
+    assert found["threshold"] == float(np.median(outcome))
+    of_interest = outcome > found["threshold"]
+    k, n = int(of_interest.sum()), len(table)
+    assert (found["experiments"], found["cases_of_interest"]) == (n, k)
+    assert "scenario discovery (PRIM)" in printed
+    if k == 0:
+        assert found["box"] is None and found["note"] in printed
+        return
+    trajectory = found["trajectory"]
+    assert trajectory and [box["index"] for box in trajectory] == list(range(len(trajectory)))
+    for box in trajectory:
+        inside = np.ones(n, dtype=bool)
+        for name, (_, low, high) in document["uncertainties"].items():
+            lo, hi = box["limits"][name]["min"], box["limits"][name]["max"]
+            assert low <= x[name].min() <= lo <= hi <= x[name].max() <= high, (box["index"], name)
+            inside &= (x[name] >= lo).to_numpy() & (x[name] <= hi).to_numpy()
+        assert box["inside"] == inside.sum() > 0
+        assert box["of_interest_inside"] == of_interest[inside].sum()
+        assert 0 <= box["coverage"] <= 1 and 0 <= box["density"] <= 1
+        assert box["density"] == pytest.approx(of_interest[inside].mean(), abs=1e-12)
+        assert box["coverage"] == pytest.approx(of_interest[inside].sum() / k, abs=1e-12)
+        assert box["mass"] == pytest.approx(inside.mean(), abs=1e-12)
+        for name, limits in box["restricted"].items():  # (the limits narrower than sampled)
+            assert (limits["min"], limits["max"]) == tuple(box["limits"][name].values())
+            assert limits["min"] > x[name].min() or limits["max"] < x[name].max()
+    assert trajectory[0]["coverage"] == 1 and trajectory[0]["density"] == k / n
+    rule = found["settings"]
+    eligible = [
+        box
+        for box in trajectory
+        if box["restricted"]
+        and box["density"] >= rule["density_at_least"]
+        and box["inside"] >= rule["experiments_at_least"]
+    ]
+    if found["box"] is None:
+        assert not eligible and found["note"] in printed
+    else:
+        chosen = trajectory[found["box"]]
+        assert chosen in eligible
+        assert chosen["coverage"] == max(box["coverage"] for box in eligible)
+        assert f"coverage {chosen['coverage']:.2f}" in printed
+        assert f"density {chosen['density']:.2f}" in printed
 
 
 def test_scenario_reference_is_current() -> None:

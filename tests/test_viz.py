@@ -10,6 +10,7 @@ downloads a browser. ``make test`` installs what it needs where it can
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import shutil
@@ -27,8 +28,10 @@ from typing import Any
 import ipyvuetify as v
 import ipywidgets
 import numpy as np
+import PIL.Image
 import pytest
 import solara
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 import talentsim as ts
 from talentsim import viz
@@ -685,6 +688,47 @@ def test_a_redraw_updates_the_headcount_chart_rather_than_rebuilding_it(
     assert ax.get_ylim()[1] >= model.headcount_history[:13, : len(model.lab_state.names)].max()
     other = viz.DashboardModel(small, seed=1)  # a reset: a chart of its own
     assert viz.headcount_figure(other) is not first
+
+
+def test_a_redraw_blits_and_gives_the_pixels_of_a_full_draw(
+    small: ts.Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A redraw restores the chart's frame (axes, ticks, legend, shock lines) and draws only
+    # what changes over it; the picture must be the one a full draw of the same figure gives,
+    # pixel for pixel, and the frame must be drawn again only when it changes.
+    model = viz.DashboardModel(small, seed=1)
+    charts = {
+        "headcount": (lambda: viz.headcount_png(model), lambda: viz.headcount_figure(model)),
+        "flows": (lambda: viz.flows_png(model, 13), lambda: viz.flows_figure(model, 13)),
+    }
+    frames = dict.fromkeys(charts, 0)
+    for name, (_, figure) in charts.items():
+        canvas = figure().canvas
+
+        def counted(name: str = name, draw: Any = canvas.draw) -> None:
+            frames[name] += 1
+            draw()
+
+        monkeypatch.setattr(canvas, "draw", counted)
+    steps = 30
+    for _ in range(steps):
+        model.step()
+        for name, (png, figure) in charts.items():
+            shown = np.asarray(PIL.Image.open(io.BytesIO(png())).convert("RGB"))
+            if model.steps % 5 == 0 or model.steps < 3:
+                fig = figure()
+                FigureCanvasAgg.draw(fig.canvas)  # a full draw (not counted), no rc_context
+                full = np.asarray(fig.canvas.buffer_rgba())[..., :3]
+                np.testing.assert_array_equal(shown, full, err_msg=f"{name}, {model.steps}")
+    assert viz.shocks(model)  # (new shock lines: a new frame)
+    # headcount: the first frame, one per step with new shocks, one each time the top moves
+    # up a notch (9 here); all other redraws are blits
+    assert 1 < frames["headcount"] <= steps // 2, frames
+    assert frames["flows"] == 1  # (its frame never changes)
+    # A figure saved at another resolution leaves the next picture as it was.
+    before = viz.flows_png(model, 13)
+    viz.flows_figure(model, 13).savefig(io.BytesIO(), dpi=50)
+    assert viz.flows_png(model, 13) == before
 
 
 def test_the_feed_reads_only_the_recent_steps_and_shows_the_same(small: ts.Scenario) -> None:
