@@ -189,8 +189,8 @@ four labs, family-wise level 0.001). Mean field: |error| = {shares.details["mean
 Three labs and the pool, with separations, outside opportunities, entries, retirements, a
 switching cost, a new-hire premium (former staff who come back are paid it too,
 `return_pay = "new_hire"`: the mean-field state does not track former labs), one cohort with
-random orientation, and reorganisations of lab A at 1 and 2 years. The mean field (`method="steps"`) against the mean of R replicates
-at every step and place.
+random orientation, and reorganisations of lab A at 1 and 2 years. The mean field
+(`method="steps"`) against the mean of R replicates at every step and place.
 
 Tolerance: at up to 150 evenly spaced steps and every place, `t = (mean − expected)/(sd/√R)`;
 the check passes when `max |t| ≤ t_(R−1)(1 − 0.001/(2m))`, m the number of compared
