@@ -40,6 +40,7 @@ CALLS = {
     "median_tenure_at_departure": lambda a: rs.median_tenure_at_departure(a, "MSL"),
     "exit_reason_share": lambda a: rs.exit_reason_share(a, "stability", "MSL"),
     "flow_ratio": lambda a: rs.flow_ratio(a, "Frontier", "Rival"),
+    "flow_share": lambda a: rs.flow_share(a, "Frontier", "Rival"),
 }
 
 

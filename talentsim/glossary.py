@@ -75,7 +75,10 @@ GLOSSARY: dict[str, str] = {
     "given time later (SignalFire's two-year retention of new hires).",
     "boomerang_share": "returns as a share of all arrivals at a lab (LinkedIn's boomerang "
     "share of hires).",
-    "flow_ratio": "moves from one lab to another per move in the opposite direction.",
+    "flow_ratio": "moves from one lab to another per move in the opposite direction "
+    "(inf when there is none the other way).",
+    "flow_share": "forward share of the moves between two labs, F / (F + R) in [0, 1]; a ratio "
+    "r of counts is the share r / (1 + r). The bounded form calibration uses.",
 }
 
 

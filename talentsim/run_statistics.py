@@ -623,6 +623,23 @@ def exit_reason_share(
     return float(np.count_nonzero(hits) / n)
 
 
+def _bilateral_flows(
+    run: RunResult | RunArrays,
+    origin: str,
+    destination: str,
+    window: Window,
+    kinds: Sequence[str],
+) -> tuple[int, int]:
+    """Counts of the moves ``origin`` → ``destination`` and back (forward, reverse)."""
+    a = RunArrays.of(run)
+    i = a.lab_code(origin, "origin")
+    j = a.lab_code(destination, "destination")
+    base = a.kind_mask(kinds) & a.in_window(window)
+    forward = np.count_nonzero(base & (a.origin == i) & (a.destination == j))
+    reverse = np.count_nonzero(base & (a.origin == j) & (a.destination == i))
+    return int(forward), int(reverse)
+
+
 def flow_ratio(
     run: RunResult | RunArrays,
     origin: str,
@@ -637,16 +654,43 @@ def flow_ratio(
     8 times as often as the reverse (10.6 times from DeepMind): a ratio of counts of moves
     between two labs. inf when the reverse flow is zero and the forward one is not; NaN when
     both are zero.
+
+    For calibration, use :func:`flow_share` instead: per-run ratios are infinite whenever the
+    reverse flow is zero, which in small markets happens in many runs, and a mean over
+    replicate seeds with one infinite run is infinite.
     """
-    a = RunArrays.of(run)
-    i = a.lab_code(origin, "origin")
-    j = a.lab_code(destination, "destination")
-    base = a.kind_mask(kinds) & a.in_window(window)
-    forward = np.count_nonzero(base & (a.origin == i) & (a.destination == j))
-    reverse = np.count_nonzero(base & (a.origin == j) & (a.destination == i))
+    forward, reverse = _bilateral_flows(run, origin, destination, window, kinds)
     if reverse == 0:
         return float("inf") if forward else float("nan")
     return float(forward / reverse)
+
+
+def flow_share(
+    run: RunResult | RunArrays,
+    origin: str,
+    destination: str,
+    *,
+    window: Window = None,
+    kinds: Sequence[str] = LAB_TO_LAB_KINDS,
+) -> float:
+    """Forward share of the moves between two labs: F / (F + R), in [0, 1].
+
+    ``F`` counts the lab-to-lab moves from ``origin`` to ``destination``, ``R`` those the other
+    way. NaN only when there is no move either way.
+
+    The bounded form of :func:`flow_ratio` for calibration. A published ratio of counts
+    ``r = F / R`` (SignalFire, State of Talent Report 2025: 10.6 from DeepMind to Anthropic,
+    8.2 from OpenAI) is the share ``r / (1 + r)`` (0.914, 0.891), and a standard error of the
+    ratio maps by the delta method to ``se / (1 + r) ** 2``. Per-run ratios are infinite
+    whenever the reverse flow is zero, so their mean over replicate seeds is infinite as soon
+    as one replicate has no reverse move; the share is then 1, finite, and the simulated
+    moment stays an ordinary mean over seeds.
+    """
+    forward, reverse = _bilateral_flows(run, origin, destination, window, kinds)
+    total = forward + reverse
+    if total == 0:
+        return float("nan")
+    return float(forward / total)
 
 
 STATISTICS: dict[str, Callable[..., float]] = {
@@ -662,6 +706,7 @@ STATISTICS: dict[str, Callable[..., float]] = {
         exit_reason_share,
         mean_time_to_return,
         flow_ratio,
+        flow_share,
     )
 }
 """The statistics a targets file can name, by name."""

@@ -193,6 +193,7 @@ ARGUMENTS: dict[str, type[_Args]] = {
     "exit_reason_share": _ExitReasonShare,
     "mean_time_to_return": _PerLab,
     "flow_ratio": _FlowRatio,
+    "flow_share": _FlowRatio,
 }
 """The arguments each named statistic takes (its pydantic model)."""
 

@@ -353,3 +353,63 @@ def test_moments_undefined_at_the_standard_errors_are_left_out_and_named() -> No
     assert result.left_out == ["m3"]
     assert result.se[0] == pytest.approx(math.sqrt(1 / 200), rel=1e-2)
     assert result.j_df == 1 and math.isfinite(result.j_statistic)
+
+
+# A small market where the flow back from the well-paying lab is mostly zero: A pays three
+# times B's pay and choices are nearly best responses (noise 0.3), so in a year about 23
+# researchers move B -> A and none A -> B in about 80% of runs (40 seeds measured: 82.5%),
+# while no run has no move either way (the fewest B -> A moves seen: 15).
+ONE_WAY_MARKET: dict[str, Any] = {
+    **SMALL_MARKET,
+    "market": {**SMALL_MARKET["market"], "noise_scale": 0.3},
+    "labs": {**SMALL_MARKET["labs"], "A": {"pay_level": 3.0, "capacity": 80}},
+}
+
+
+def one_way_targets(statistic: str, observed: float, se: float) -> list[Target]:
+    """Attrition of both labs and the flow B -> A, as a ratio or as a share."""
+    return [
+        Target(
+            name=f"attrition_{lab}",
+            statistic="attrition_rate",
+            args={"lab": lab},
+            observed=value,
+            se=0.1,
+            source=SOURCE,
+        )
+        for lab, value in (("A", 0.6), ("B", 0.8))
+    ] + [
+        Target(
+            name="flow_B_to_A",
+            statistic=statistic,
+            args={"origin": "B", "destination": "A"},
+            observed=observed,
+            se=se,
+            source=SOURCE,
+        )
+    ]
+
+
+def test_a_flow_share_target_stays_in_the_standard_errors_and_j_where_a_ratio_is_left_out() -> None:
+    # The same figure twice: a ratio of 19 ± 6, then as a share 19/20 ± 6/20² (delta method).
+    # With the ratio, the runs of the Jacobian and the covariance where no one moved A -> B
+    # make the moment infinite, so smm leaves it out; the share is finite on every run and
+    # enters the standard errors and the J-test (three moments, one parameter: 2 df).
+    budget = {"replicates": 2, "maxiter": 2, "popsize": 4, "polish_maxiter": 12}
+    ratio = smm(
+        ONE_WAY_MARKET, one_way_targets("flow_ratio", 19.0, 6.0), [RATE], **budget, se_replicates=8
+    )
+    assert ratio.left_out == ["flow_B_to_A"]
+    assert ratio.j_df == 1
+    share = smm(
+        ONE_WAY_MARKET,
+        one_way_targets("flow_share", 0.95, 0.015),
+        [RATE],
+        **budget,
+        se_replicates=8,
+    )
+    assert share.left_out == []
+    assert share.j_df == 2 and math.isfinite(share.j_statistic)
+    assert math.isfinite(share.se[0]) and share.se[0] > 0
+    flow = share.moments.set_index("target").loc["flow_B_to_A"]
+    assert 0.9 <= flow["simulated"] <= 1.0 and math.isfinite(flow["simulated_sd"])

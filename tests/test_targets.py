@@ -232,6 +232,54 @@ def test_flow_ratio_by_hand(synthetic: rs.RunArrays) -> None:
     assert math.isnan(rs.flow_ratio(synthetic, "A", "B", window=("1.7y", "2y")))
 
 
+def test_flow_share_by_hand(synthetic: rs.RunArrays) -> None:
+    # A -> B: 0 (quit, 2), 4 (return, 30); B -> A: 4 (quit, 1), 8 (return, 2), 10 (quit, 20)
+    assert rs.flow_share(synthetic, "A", "B") == pytest.approx(2 / 5)
+    assert rs.flow_share(synthetic, "B", "A") == pytest.approx(3 / 5)
+    assert rs.flow_share(synthetic, "A", "B", window=(0, "1y")) == pytest.approx(1 / 3)
+    # forward only (where flow_ratio is inf), reverse only, no move either way
+    assert rs.flow_share(synthetic, "A", "B", window=("2y", "3y")) == 1.0
+    assert rs.flow_share(synthetic, "B", "A", window=("2y", "3y")) == 0.0
+    assert math.isnan(rs.flow_share(synthetic, "A", "B", window=("1.7y", "2y")))
+    # kinds: one return each way, so equal flows; quits only: 1 A -> B, 2 B -> A
+    assert rs.flow_share(synthetic, "A", "B", kinds=["return"]) == 0.5
+    assert rs.flow_share(synthetic, "A", "B", kinds=["quit"]) == pytest.approx(1 / 3)
+    # a lab with itself: every move counted both ways, none exists between A and A
+    assert math.isnan(rs.flow_share(synthetic, "A", "A"))
+    with pytest.raises(rs.StatisticError, match="origin: no lab named 'C'"):
+        rs.flow_share(synthetic, "C", "A")
+
+
+def test_flow_share_is_the_ratio_as_a_share_on_result_and_arrays_alike() -> None:
+    result = synthetic_run()
+    arrays = rs.RunArrays.of(result)
+    for origin, destination in (("A", "B"), ("B", "A")):
+        for window in (None, (0, "1y"), ("2y", "3y"), ("1.7y", "2y")):
+            share = rs.flow_share(result, origin, destination, window=window)
+            assert share == rs.flow_share(arrays, origin, destination, window=window) or (
+                math.isnan(share)
+                and math.isnan(rs.flow_share(arrays, origin, destination, window=window))
+            )
+            ratio = rs.flow_ratio(result, origin, destination, window=window)
+            if math.isfinite(ratio):
+                assert share == pytest.approx(ratio / (1 + ratio))
+            elif ratio == math.inf:
+                assert share == 1.0
+            else:
+                assert math.isnan(share)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_flow_share_of_a_full_run_equals_that_of_its_lean_arrays(seed: int) -> None:
+    scenario = ts.load_scenario(ROOT / "scenarios" / "mission_vs_money.toml")
+    full = ts.run(scenario, seed=seed)
+    lean = rs.run_arrays(scenario, seed=seed)
+    for origin, destination in (("Money", "Mission"), ("Mission", "Money")):
+        share = rs.flow_share(full, origin, destination)
+        assert 0.0 <= share <= 1.0
+        assert share == rs.flow_share(lean, origin, destination)
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [

@@ -345,9 +345,11 @@ def screen(
 def covariance(result: SMMResult) -> tuple[np.ndarray, str]:
     """The SMM covariance and a note naming the moments smm left out of it, if any.
 
-    A ratio of flows is infinite on a run where the reverse flow is zero, so a moment's
-    derivative or simulated covariance can be undefined; :func:`talentsim.smm.smm` then
-    computes the standard errors and the J-test from the other moments (``left_out``).
+    A statistic can be undefined on some runs (NaN: a share of moves when there is none; a
+    ratio of flows is infinite when the reverse flow is zero, which is why the shipped targets
+    use ``flow_share``), so a moment's derivative or simulated covariance can be undefined;
+    :func:`talentsim.smm.smm` then computes the standard errors and the J-test from the other
+    moments (``left_out``).
     """
     if not result.left_out:
         return result.covariance, ""
