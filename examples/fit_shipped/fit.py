@@ -171,6 +171,14 @@ def _amenity(lab: str) -> Candidate:
     )
 
 
+def _rehire_rate(lab: str) -> Candidate:
+    return Candidate(
+        Parameter(f"labs.{lab}.rehire_rate", 0.0, 1.0),
+        "a lab courting its former staff from not at all to as often as anyone: a reduced-form "
+        "correction for representing a market of many employers by a few named labs",
+    )
+
+
 @dataclass(frozen=True)
 class Spec:
     """A scenario, its public targets, and the candidate parameters."""
@@ -190,12 +198,19 @@ SPECS = {
             _attachment_weight("frontier_staff"),
             _mission_clarity("Rival"),
             _amenity("Rival"),
+            _rehire_rate("Rival"),
+            _rehire_rate("Frontier"),
         ),
     ),
     "mission_vs_money": Spec(
         "mission_vs_money",
         "mission_vs_money_labs",
-        (*_market_candidates(attachment=False), _amenity("Mission")),
+        (
+            *_market_candidates(attachment=False),
+            _amenity("Mission"),
+            _rehire_rate("Money"),
+            _rehire_rate("Mission"),
+        ),
     ),
     "boomerang": Spec(
         "boomerang",
@@ -204,11 +219,19 @@ SPECS = {
             *_market_candidates(attachment=True),
             _attachment_weight("home_staff"),
             _attachment_weight("other_staff"),
+            _rehire_rate("Home"),
+            _rehire_rate("Other"),
         ),
     ),
-    "reorg_shock": Spec("reorg_shock", "reorg_shock_labs", tuple(_market_candidates(False))),
+    "reorg_shock": Spec(
+        "reorg_shock",
+        "reorg_shock_labs",
+        (*_market_candidates(attachment=False), _rehire_rate("Steady")),
+    ),
     "pay_compression": Spec(
-        "pay_compression", "pay_compression_labs", tuple(_market_candidates(False))
+        "pay_compression",
+        "pay_compression_labs",
+        (*_market_candidates(attachment=False), _rehire_rate("Rival")),
     ),
 }
 
