@@ -508,6 +508,7 @@ def _write_value(lines: list[str], path: str, text: str, note: str) -> None:
         line = f"{key} = {text}"
         if where is None:
             lines.insert(start + 1, f"{line}   # {note}")
+            _mark_default_reasoning(lines, start + 2, end + 1, key)
         else:
             body, _, comment = lines[where].partition("#")
             shipped = pattern.sub("", body).strip()
@@ -529,6 +530,34 @@ def _write_value(lines: list[str], path: str, text: str, note: str) -> None:
     lines[where] = body.rstrip() + f"   # {note}" + (f"; {comment.strip()}" if comment else "")
     if found:
         _mark_shipped_reasoning(lines, where, f"weights.{inner} = {found.group(2).strip()}")
+
+
+def _mark_default_reasoning(lines: list[str], start: int, end: int, key: str) -> None:
+    """Say that a comment about an unset key (left at its default) is about the shipped file.
+
+    A shipped file may explain why it leaves a key at its default ("rehire_rate is left at its
+    default, 1"); once the key is fitted and written at the top of its table, that comment
+    would contradict the value. A line after each comment block in ``lines[start:end]`` that
+    names the key says so.
+    """
+    word = re.compile(rf"\b{re.escape(key)}\b")
+    i = start
+    while i < end:
+        if not lines[i].lstrip().startswith("#"):
+            i += 1
+            continue
+        block_end = i
+        while block_end < end and lines[block_end].lstrip().startswith("#"):
+            block_end += 1
+        if any(word.search(lines[j]) for j in range(i, block_end)):
+            lines.insert(
+                block_end,
+                f"# (The comment above is about the shipped file, which leaves {key} at its "
+                "default; the value at the top of this table is fitted to the targets.)",
+            )
+            end += 1
+            block_end += 1
+        i = block_end
 
 
 def _mark_shipped_reasoning(lines: list[str], where: int, shipped: str) -> None:
