@@ -79,6 +79,31 @@ def test_writer_sets_market_lab_and_weight_values_keeping_comments() -> None:
     assert lines[veterans - 1].startswith("orientation = ")
 
 
+def test_writer_marks_a_shipped_comment_about_an_unset_key() -> None:
+    # boomerang.toml leaves Home's rehire_rate at its default and says why in a comment at the
+    # end of [labs.Home]; a fitted rate is inserted at the top of the table, and the comment is
+    # marked as being about the shipped file. Other's table (no such comment) is unmarked.
+    lines = (ROOT / "scenarios" / "boomerang.toml").read_text(encoding="utf-8").splitlines()
+    FIT._write_value(lines, "labs.Home.rehire_rate", "0.13", "fitted")
+    FIT._write_value(lines, "labs.Other.rehire_rate", "0.5", "fitted")
+    start, end = FIT._section_span(lines, "labs.Home")
+    assert lines[start + 1] == "rehire_rate = 0.13   # fitted"
+    said = next(i for i in range(start, end) if "rehire_rate is left at its default" in lines[i])
+    block_end = next(i for i in range(said, end) if not lines[i].startswith("#"))
+    assert lines[block_end - 1].startswith("# (The comment above is about the shipped file")
+    other_start, other_end = FIT._section_span(lines, "labs.Other")
+    assert not any("about the shipped file" in lines[i] for i in range(other_start, other_end))
+    path = ROOT / "results" / "_test_writer_default.toml"
+    path.parent.mkdir(exist_ok=True)
+    try:
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        written = ts.load_scenario(path)
+    finally:
+        path.unlink(missing_ok=True)
+    assert written.labs["Home"].rehire_rate == pytest.approx(0.13)
+    assert written.labs["Other"].rehire_rate == pytest.approx(0.5)
+
+
 def test_writer_refuses_a_path_it_cannot_place() -> None:
     lines = (ROOT / "scenarios" / "msl_exodus.toml").read_text(encoding="utf-8").splitlines()
     with pytest.raises(ValueError, match="cannot write"):

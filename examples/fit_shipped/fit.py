@@ -171,6 +171,14 @@ def _amenity(lab: str) -> Candidate:
     )
 
 
+def _rehire_rate(lab: str) -> Candidate:
+    return Candidate(
+        Parameter(f"labs.{lab}.rehire_rate", 0.0, 1.0),
+        "a lab courting its former staff from not at all to as often as anyone: a reduced-form "
+        "correction for representing a market of many employers by a few named labs",
+    )
+
+
 @dataclass(frozen=True)
 class Spec:
     """A scenario, its public targets, and the candidate parameters."""
@@ -190,12 +198,19 @@ SPECS = {
             _attachment_weight("frontier_staff"),
             _mission_clarity("Rival"),
             _amenity("Rival"),
+            _rehire_rate("Rival"),
+            _rehire_rate("Frontier"),
         ),
     ),
     "mission_vs_money": Spec(
         "mission_vs_money",
         "mission_vs_money_labs",
-        (*_market_candidates(attachment=False), _amenity("Mission")),
+        (
+            *_market_candidates(attachment=False),
+            _amenity("Mission"),
+            _rehire_rate("Money"),
+            _rehire_rate("Mission"),
+        ),
     ),
     "boomerang": Spec(
         "boomerang",
@@ -204,11 +219,19 @@ SPECS = {
             *_market_candidates(attachment=True),
             _attachment_weight("home_staff"),
             _attachment_weight("other_staff"),
+            _rehire_rate("Home"),
+            _rehire_rate("Other"),
         ),
     ),
-    "reorg_shock": Spec("reorg_shock", "reorg_shock_labs", tuple(_market_candidates(False))),
+    "reorg_shock": Spec(
+        "reorg_shock",
+        "reorg_shock_labs",
+        (*_market_candidates(attachment=False), _rehire_rate("Steady")),
+    ),
     "pay_compression": Spec(
-        "pay_compression", "pay_compression_labs", tuple(_market_candidates(False))
+        "pay_compression",
+        "pay_compression_labs",
+        (*_market_candidates(attachment=False), _rehire_rate("Rival")),
     ),
 }
 
@@ -485,6 +508,7 @@ def _write_value(lines: list[str], path: str, text: str, note: str) -> None:
         line = f"{key} = {text}"
         if where is None:
             lines.insert(start + 1, f"{line}   # {note}")
+            _mark_default_reasoning(lines, start + 2, end + 1, key)
         else:
             body, _, comment = lines[where].partition("#")
             shipped = pattern.sub("", body).strip()
@@ -506,6 +530,34 @@ def _write_value(lines: list[str], path: str, text: str, note: str) -> None:
     lines[where] = body.rstrip() + f"   # {note}" + (f"; {comment.strip()}" if comment else "")
     if found:
         _mark_shipped_reasoning(lines, where, f"weights.{inner} = {found.group(2).strip()}")
+
+
+def _mark_default_reasoning(lines: list[str], start: int, end: int, key: str) -> None:
+    """Say that a comment about an unset key (left at its default) is about the shipped file.
+
+    A shipped file may explain why it leaves a key at its default ("rehire_rate is left at its
+    default, 1"); once the key is fitted and written at the top of its table, that comment
+    would contradict the value. A line after each comment block in ``lines[start:end]`` that
+    names the key says so.
+    """
+    word = re.compile(rf"\b{re.escape(key)}\b")
+    i = start
+    while i < end:
+        if not lines[i].lstrip().startswith("#"):
+            i += 1
+            continue
+        block_end = i
+        while block_end < end and lines[block_end].lstrip().startswith("#"):
+            block_end += 1
+        if any(word.search(lines[j]) for j in range(i, block_end)):
+            lines.insert(
+                block_end,
+                f"# (The comment above is about the shipped file, which leaves {key} at its "
+                "default; the value at the top of this table is fitted to the targets.)",
+            )
+            end += 1
+            block_end += 1
+        i = block_end
 
 
 def _mark_shipped_reasoning(lines: list[str], where: int, shipped: str) -> None:
