@@ -1,8 +1,10 @@
 """The method of simulated moments (SMM): fit scenario parameters to targets.
 
 The moments are the targets' statistics (:mod:`talentsim.targets`), each averaged over ``R``
-replicate runs. The estimate minimises the weighted distance between simulated and observed
-moments,
+replicate runs: over the runs where it is defined (:func:`conditional_means`: a mean time to
+return needs a return, as the observed figure did; a statistic undefined on every run, or
+infinite on one, leaves its moment undefined). The estimate minimises the weighted distance
+between simulated and observed moments,
 
     Q(θ) = g(θ)' W g(θ),    g(θ) = m̄_R(θ) − m_obs,
 
@@ -257,8 +259,30 @@ class _Moments:
         return np.array([self.cache[key, seed] for seed in chosen])
 
     def mean(self, theta: np.ndarray, seeds: list[int] | None = None) -> np.ndarray:
-        """m̄(θ) over the seeds (NaN where a statistic is undefined on any replicate)."""
-        return self.values(theta, seeds).mean(axis=0)
+        """m̄(θ) over the seeds: each statistic's mean over the runs where it is defined.
+
+        See :func:`conditional_means`.
+        """
+        return conditional_means(self.values(theta, seeds))
+
+
+def conditional_means(values: np.ndarray) -> np.ndarray:
+    """Each column's mean over the rows where it is defined (not NaN).
+
+    A statistic that needs events to be measured (a mean time to return needs a return, a
+    share of the moves between two labs needs a move) is NaN on a run without them; the
+    observed figure it is compared with was measured where those events happened. So the
+    moment is the mean over the runs where the statistic is defined (an estimate of its
+    expectation given that it is defined), not undefined because one replicate is. NaN only
+    where no run defines it; infinite where a run gives an infinite value (a ratio of flows
+    with no reverse flow: no conditional reading makes that a number).
+    """
+    values = np.atleast_2d(np.asarray(values, dtype=float))
+    defined = ~np.isnan(values)
+    counts = defined.sum(axis=0)
+    totals = np.where(defined, values, 0.0).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, totals / np.maximum(counts, 1), np.nan)
 
 
 def run_moments(scenario: Scenario, targets: Targets, seed: int) -> np.ndarray:
@@ -508,13 +532,24 @@ def _minimise(
 def _omega(
     moments: _Moments, theta: np.ndarray, sigma: np.ndarray, replicates: int, seeds: list[int]
 ) -> np.ndarray:
-    """Ω, the covariance of g(θ) = m̄_R(θ) − m_obs: diag(σ²) + Σ_sim(θ) / R.
+    """Ω, the covariance of g(θ) = m̄_R(θ) − m_obs: diag(σ²) + Cov(m̄_R(θ)).
 
-    Σ_sim is the covariance of one run's statistics, estimated on ``seeds``.
+    One run's covariance Σ_sim is estimated on ``seeds`` (pairwise over the runs where both
+    statistics are defined); the mean over the ``replicates`` common seeds of a statistic
+    defined on ``n_k`` of them has ``Cov(m̄_k, m̄_l) = Σ_kl · n_kl / (n_k · n_l)``, where
+    ``n_kl`` of them define both: ``Σ_sim / R`` when every run defines every statistic. The
+    shares of runs defining each statistic and each pair are estimated on ``seeds`` too
+    (``n_k ≈ R·share_k``).
     """
     values = moments.values(theta, seeds)
-    simulated = np.atleast_2d(np.cov(values, rowvar=False, ddof=1))
-    return np.diag(sigma**2) + simulated / replicates
+    defined = (~np.isnan(values)).astype(float)
+    runs = values.shape[0]
+    share = defined.sum(axis=0) / runs
+    share_both = (defined.T @ defined) / runs
+    pairwise = pd.DataFrame(values).cov(min_periods=2, ddof=1).to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        simulated = pairwise * share_both / (replicates * np.outer(share, share))
+    return np.diag(sigma**2) + np.atleast_2d(simulated)
 
 
 def _jacobian(

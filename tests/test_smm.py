@@ -13,7 +13,7 @@ from scipy import stats
 
 import talentsim as ts
 from talentsim.seeds import seed_list
-from talentsim.smm import Parameter, moment_targets, smm
+from talentsim.smm import Parameter, conditional_means, moment_targets, smm
 from talentsim.targets import Source, Target, Targets, TargetsError, target_values
 
 SOURCE = Source(citation="synthetic", measures="simulated at known parameters")
@@ -413,3 +413,35 @@ def test_a_flow_share_target_stays_in_the_standard_errors_and_j_where_a_ratio_is
     assert math.isfinite(share.se[0]) and share.se[0] > 0
     flow = share.moments.set_index("target").loc["flow_B_to_A"]
     assert 0.9 <= flow["simulated"] <= 1.0 and math.isfinite(flow["simulated_sd"])
+
+
+def test_conditional_means_skip_undefined_runs_only() -> None:
+    values = np.array([[1.0, np.nan, np.inf, np.nan], [3.0, 2.0, 1.0, np.nan]])
+    means = conditional_means(values)
+    assert means[0] == 2.0 and means[1] == 2.0  # (the second over its one defined run)
+    assert means[2] == math.inf  # an infinite run is not a missing one
+    assert math.isnan(means[3])  # defined on no run
+
+
+FIRST_COMMON_SEED = seed_list(2, 0)[0]
+
+
+def undefined_on_one_seed(result: ts.RunResult) -> float:
+    """θ, but undefined (no event to measure) on the first common seed and on a wide one."""
+    if result.seed in (FIRST_COMMON_SEED, seed_list(4, 0)[3]):
+        return math.nan
+    return result.scenario.market.separation_rate
+
+
+def test_a_statistic_undefined_on_some_runs_is_its_mean_over_the_others() -> None:
+    # The hand-solved problem (θ̂ = 0.35, se = sqrt(1/200), J = 0.5 on 1 df) with m1 undefined
+    # on one of the two common seeds at every θ: the moment is its mean over the runs that
+    # define it, so the answer is the same; before, one undefined replicate made every
+    # candidate's objective the penalty.
+    targets = deterministic_targets(0.3, 0.8, 0.1, 0.2)
+    targets[0] = targets[0].model_copy(update={"statistic": undefined_on_one_seed})
+    result = fit_tiny(targets, se_replicates=4)
+    assert result.estimate[0] == pytest.approx(0.35, abs=1e-3)
+    assert result.left_out == []
+    assert result.se[0] == pytest.approx(math.sqrt(1 / 200), rel=1e-3)
+    assert result.j_df == 1 and result.j_statistic == pytest.approx(0.5, rel=1e-2)
