@@ -29,11 +29,12 @@ from talentsim.targets import load_targets
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SCENARIO = ROOT / "scenarios" / "msl_exodus.toml"
-PARAMETERS = [  # the four the SMM fit keeps (examples/fit_shipped), uniform priors on its bounds
-    Parameter("labs.Rival.amenity", 0.0, 1.0),
-    Parameter("market.offer_rate_employed", 1.0, 12.0, unit="/year"),
+PARAMETERS = [  # the five the SMM fit keeps (examples/fit_shipped), uniform priors on its bounds
+    Parameter("market.noise_scale", 0.2, 1.5),
     Parameter("market.switching_cost", 0.5, 3.0),
-    Parameter("cohorts.frontier_staff.weights.attachment", 0.0, 4.0),
+    Parameter("labs.Rival.amenity", 0.0, 1.0),
+    Parameter("labs.Rival.rehire_rate", 0.0, 1.0),
+    Parameter("labs.Frontier.rehire_rate", 0.0, 1.0),
 ]
 
 
