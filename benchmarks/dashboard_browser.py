@@ -12,7 +12,7 @@ machine's load falls on all alike. Exit status 0 whatever the speed (noise is no
 failure); 2 if Chromium or Playwright is missing (``make browser-test-deps``).
 
 Usage: python benchmarks/dashboard_browser.py [CHECKOUT ...] [--rounds 3] [--start 2]
-[--stop 45]
+[--stop 45] [--quick]
 """
 
 from __future__ import annotations
@@ -106,7 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--start", type=int, default=2)
     parser.add_argument("--stop", type=int, default=45)
+    parser.add_argument("--quick", action="store_true", help="one round, steps 2 to 6 (smoke)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.stop = 1, min(args.stop, 6)
     try:
         import playwright  # noqa: F401
     except ImportError:

@@ -80,3 +80,17 @@ def test_the_dashboard_benchmark_runs() -> None:
     median, mean, p90, rate = map(float, row.split()[1:5])
     assert 0 < median <= p90 and mean > 0
     assert rate == pytest.approx(1000 / (100 + mean), abs=0.01)  # (the default interval)
+
+
+def test_the_browser_dashboard_benchmark_runs() -> None:
+    from tests import browser_deps
+
+    lacking = browser_deps.problems()
+    if lacking:  # as the browser test of tests/test_viz.py: a failure where it must run (CI)
+        report = pytest.fail if browser_deps.required() else pytest.skip
+        report("the browser benchmark cannot run here: " + "; ".join(lacking))
+    done = _run("dashboard_browser.py")
+    assert done.returncode == 0, done.stdout + done.stderr
+    [row] = [line for line in done.stdout.splitlines() if ": median " in line]
+    rate = float(row.split(": median ")[1].split()[0])
+    assert rate > 0
