@@ -439,7 +439,9 @@ def negotiate(
     offer_pay,
     known,
     n_moves,
+    step,
     state,
+    researchers,
     market,
     ties,
     room,
@@ -448,7 +450,7 @@ def negotiate(
     counters,
     moves,
 ):  # pragma: no cover - compiled
-    """An offer to ``r`` from lab ``j`` paying ``offer_pay``: whether it ends in a move.
+    """An offer to ``r`` from lab ``j`` paying ``offer_pay``; returns the number of moves.
 
     ``known`` is the offer's utility gain if already computed (by :func:`offer_effort`, its
     terms in the move's column), NaN if not.
@@ -457,7 +459,8 @@ def negotiate(
     labs); counter-offer: the lab being left may keep them (:func:`retained`); capacity: the
     lab takes them only if a place of its room at the start of the step is left (else the
     offer is counted as ``blocked_by_capacity`` and they stay); acceptance: the move is
-    written to column ``n_moves`` of ``moves`` (not yet applied). Draws are keyed by the
+    written to column ``n_moves`` of ``moves`` and applied (:func:`apply_move`), and
+    ``n_moves + 1`` returned (``n_moves`` if there is no move). Draws are keyed by the
     candidate event's number ``event``.
     """
     record, kind, values = moves
@@ -474,7 +477,7 @@ def negotiate(
     switching = market.switching_cost if here < outside else 0.0
     draw = event_uniform(r, event, counters.offsets[ACCEPT])
     if not accepts(value - switching, market.noise_scale, draw):
-        return False
+        return n_moves
     flows[ACCEPTANCES, j] += 1
     if (
         market.counter_offers
@@ -493,10 +496,10 @@ def negotiate(
             counters,
         )
     ):
-        return False
+        return n_moves
     if not room[j] > 0:
         flows[BLOCKED_BY_CAPACITY, j] += 1
-        return False
+        return n_moves
     room[j] -= 1
     record[1, n_moves], record[3, n_moves], record[4, n_moves] = r, here, j
     if j == state.last_lab[r]:
@@ -504,48 +507,8 @@ def negotiate(
     else:
         kind[n_moves] = QUIT if here < outside else HIRE
     values[2, n_moves] = offer_pay
-    return True
-
-
-@_template(**_HELPER)
-def offer_to(
-    r,
-    event,
-    j,
-    offer_pay,
-    known,
-    n_moves,
-    step,
-    state,
-    researchers,
-    market,
-    ties,
-    room,
-    pair,
-    context,
-    counters,
-    moves,
-):  # pragma: no cover - compiled
-    """An offer (:func:`negotiate`), and the move if it ends in one; returns the move count."""
-    if negotiate(
-        r,
-        event,
-        j,
-        offer_pay,
-        known,
-        n_moves,
-        state,
-        market,
-        ties,
-        room,
-        pair,
-        context,
-        counters,
-        moves,
-    ):
-        apply_move(n_moves, step, state, researchers, market, counters.flows, moves)
-        return n_moves + 1
-    return n_moves
+    apply_move(n_moves, step, state, researchers, market, flows, moves)
+    return n_moves + 1
 
 
 @_template(**_PART)
@@ -602,7 +565,7 @@ def live_events(
         if q >= 0:
             j = raid_lab[q]
             offer_pay = offered_pay(hiring, state, r, j, raid_premium[q])
-            n_moves = offer_to(
+            n_moves = negotiate(
                 r, RAID_EVENT, j, offer_pay, np.nan, n_moves, step, state, researchers, market,
                 ties, room, pair, context, counters, moves,
             )  # fmt: skip
@@ -658,7 +621,7 @@ def live_events(
             if not has_offer or not courts(hiring, state, r, j, event, offsets[REHIRE]):
                 continue
             offer_pay = offered_pay(hiring, state, r, j, hiring.new_hire_premium[j])
-            n_moves = offer_to(
+            n_moves = negotiate(
                 r, event, j, offer_pay, known, n_moves, step, state, researchers, market, ties,
                 room, pair, context, counters, moves,
             )  # fmt: skip
