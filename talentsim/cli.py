@@ -487,15 +487,21 @@ def _run(args) -> int:
     if not args.quiet:
         _print_table(result, out)
     if args.report:
-        from talentsim.report import ReportError, write_report
-
-        try:
-            path = write_report(out, overwrite=True, progress=show)
-        except ReportError as exc:
-            raise ScenarioError(f"results written to {out}/, but not the report: {exc}") from None
-        if not args.quiet:
-            print(f"report written to {path}")
+        _report_beside(out, quiet=args.quiet, progress=show)
     return 0
+
+
+def _report_beside(out: Path, *, quiet: bool, progress: bool) -> None:
+    """Write the HTML report of the results just saved in ``out`` (``--report``)."""
+    from talentsim.report import ReportError, write_report
+    from talentsim.scenario import ScenarioError
+
+    try:
+        path = write_report(out, overwrite=True, progress=progress)
+    except ReportError as exc:
+        raise ScenarioError(f"results written to {out}/, but not the report: {exc}") from None
+    if not quiet:
+        print(f"report written to {path}")
 
 
 def _viz(args) -> int:
@@ -730,14 +736,7 @@ def _calibrate(args) -> int:
             "scenario.toml)"
         )
     if args.report:
-        from talentsim.report import ReportError, write_report
-
-        try:
-            path = write_report(out, overwrite=True, progress=show)
-        except ReportError as exc:
-            raise ScenarioError(f"results written to {out}/, but not the report: {exc}") from None
-        if not args.quiet:
-            print(f"report written to {path}")
+        _report_beside(out, quiet=args.quiet, progress=show)
     return 0
 
 
