@@ -34,6 +34,17 @@ def _fit_module():
 FIT = _fit_module()
 
 
+def _loaded(lines: list[str], name: str) -> ts.Scenario:
+    """The scenario a writer's lines make, read back by load_scenario (the file removed after)."""
+    path = ROOT / "results" / name
+    path.parent.mkdir(exist_ok=True)
+    try:
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return ts.load_scenario(path)
+    finally:
+        path.unlink(missing_ok=True)
+
+
 def test_writer_sets_market_lab_and_weight_values_keeping_comments() -> None:
     source = (ROOT / "scenarios" / "msl_exodus.toml").read_text(encoding="utf-8")
     lines = source.splitlines()
@@ -44,13 +55,7 @@ def test_writer_sets_market_lab_and_weight_values_keeping_comments() -> None:
     # msl_veterans has an attachment weight already: it is replaced.
     FIT._write_value(lines, "cohorts.rival_staff.weights.attachment", "0.3", "fitted")
     FIT._write_value(lines, "cohorts.msl_veterans.weights.attachment", "1.7", "fitted")
-    path = ROOT / "results" / "_test_writer.toml"
-    path.parent.mkdir(exist_ok=True)
-    try:
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        written = ts.load_scenario(path)
-    finally:
-        path.unlink(missing_ok=True)
+    written = _loaded(lines, "_test_writer.toml")
     value = FIT.current_value
     assert value(written, "market.offer_rate_employed") == pytest.approx(2.5)
     assert value(written, "market.attachment_half_life") == pytest.approx(1.25)
@@ -93,13 +98,7 @@ def test_writer_marks_a_shipped_comment_about_an_unset_key() -> None:
     assert lines[block_end - 1].startswith("# (The comment above is about the shipped file")
     other_start, other_end = FIT._section_span(lines, "labs.Other")
     assert not any("about the shipped file" in lines[i] for i in range(other_start, other_end))
-    path = ROOT / "results" / "_test_writer_default.toml"
-    path.parent.mkdir(exist_ok=True)
-    try:
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        written = ts.load_scenario(path)
-    finally:
-        path.unlink(missing_ok=True)
+    written = _loaded(lines, "_test_writer_default.toml")
     assert written.labs["Home"].rehire_rate == pytest.approx(0.13)
     assert written.labs["Other"].rehire_rate == pytest.approx(0.5)
 
