@@ -12,6 +12,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -33,6 +34,11 @@ RATE = Parameter("market.separation_rate", 0.0, 1.0)  # (a plain number: per yea
 
 def estimate(observed: float, se: float) -> list[Target]:
     return [Target(name="m", statistic=separation_rate, observed=observed, se=se, source=SOURCE)]
+
+
+def abc_tiny(**options: Any) -> Any:
+    """``abc_smc`` of RATE on TINY to the estimate 0.4 ± 0.05, without a progress bar."""
+    return abc_smc(TINY, estimate(0.4, 0.05), [RATE], **{"progress": False, **options})
 
 
 def test_residuals_of_each_form() -> None:
@@ -81,16 +87,7 @@ def test_model_seeds_come_from_the_particle() -> None:
 
 
 def test_smoke_two_generations(tmp_path: Path) -> None:
-    result = abc_smc(
-        TINY,
-        estimate(0.4, 0.05),
-        [RATE],
-        population_size=20,
-        max_generations=2,
-        db=tmp_path / "abc.db",
-        workers=2,
-        progress=False,
-    )
+    result = abc_tiny(population_size=20, max_generations=2, db=tmp_path / "abc.db", workers=2)
     assert result.method == "abc" and result.parameters == [RATE.path]
     assert list(result.generations["t"]) == [0, 1]
     assert (result.generations["particles"] == 20).all()
@@ -103,7 +100,7 @@ def test_smoke_two_generations(tmp_path: Path) -> None:
     assert 0.2 < result.weighted_mean()[RATE.path] < 0.6
     assert posterior.std() < stats.uniform().std()
     with pytest.raises(FileExistsError, match=r"abc\.db: exists; resume it"):
-        abc_smc(TINY, estimate(0.4, 0.05), [RATE], db=tmp_path / "abc.db", progress=False)
+        abc_tiny(db=tmp_path / "abc.db")
 
 
 def test_one_core_is_reproducible(tmp_path: Path) -> None:
@@ -127,33 +124,11 @@ def test_one_core_is_reproducible(tmp_path: Path) -> None:
 
 def test_resume_refuses_other_settings(tmp_path: Path) -> None:
     db = tmp_path / "abc.db"
-    abc_smc(
-        TINY,
-        estimate(0.4, 0.05),
-        [RATE],
-        population_size=10,
-        max_generations=1,
-        db=db,
-        workers=1,
-        progress=False,
-    )
+    abc_tiny(population_size=10, max_generations=1, db=db, workers=1)
     with pytest.raises(ValueError, match=r"run 1 was made with other settings"):
-        abc_smc(
-            TINY,
-            estimate(0.4, 0.05),
-            [RATE],
-            population_size=10,
-            max_generations=2,
-            db=db,
-            workers=1,
-            seed=9,
-            resume=True,
-            progress=False,
-        )
+        abc_tiny(population_size=10, max_generations=2, db=db, workers=1, seed=9, resume=True)
     with pytest.raises(FileNotFoundError, match="no ABC database to resume"):
-        abc_smc(
-            TINY, estimate(0.4, 0.05), [RATE], db=tmp_path / "none.db", resume=True, progress=False
-        )
+        abc_tiny(db=tmp_path / "none.db", resume=True)
 
 
 RESUMED = textwrap.dedent(
@@ -284,34 +259,21 @@ def test_a_dask_cluster_by_its_address(tmp_path: Path) -> None:
         n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0"
     )
     try:
-        result = abc_smc(
-            TINY,
-            estimate(0.4, 0.05),
-            [RATE],
+        result = abc_tiny(
             population_size=10,
             max_generations=2,
             db=tmp_path / "abc.db",
             dask=cluster.scheduler_address,
-            progress=False,
         )
     finally:
         cluster.close()
     assert list(result.generations["t"]) == [0, 1]
     assert (result.generations["particles"] == 10).all()
     with pytest.raises(ts.ScenarioError, match=r"dask tcp://127\.0\.0\.1:9: cannot connect"):
-        abc_smc(TINY, estimate(0.4, 0.05), [RATE], db=tmp_path / "x.db", dask="tcp://127.0.0.1:9")
+        abc_tiny(db=tmp_path / "x.db", dask="tcp://127.0.0.1:9")
 
 
 def test_the_result_names_its_database(tmp_path: Path) -> None:
-    result = abc_smc(
-        TINY,
-        estimate(0.4, 0.05),
-        [RATE],
-        population_size=8,
-        max_generations=1,
-        db=tmp_path / "abc.db",
-        workers=1,
-        progress=False,
-    )
+    result = abc_tiny(population_size=8, max_generations=1, db=tmp_path / "abc.db", workers=1)
     assert result.history == tmp_path / "abc.db" and result.run_id == 1
     assert result.load_history().n_populations == 1
