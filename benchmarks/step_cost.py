@@ -19,7 +19,13 @@ import json, sys, time
 sys.path.insert(0, {root!r})
 import talentsim as ts
 from benchmarks.workloads import core_market, scaled_flagship
+def searching(gap_sensitivity):
+    data = scaled_flagship(1_000_000, 20, duration="2y").to_dict()
+    data["search"] = {{"gap_sensitivity": gap_sensitivity, "turmoil_sensitivity": 0.5}}
+    return ts.Scenario.from_dict(data, source="search effort")
 workloads = {{
+    "flagship 10^6 with search effort (gap and turmoil), weekly": lambda: searching(1.0),
+    "flagship 10^6 with search effort (turmoil only), weekly": lambda: searching(0.0),
     "core market, 10^5 researchers, weekly": lambda: core_market(100_000, labs=5, duration="5y"),
     "flagship scaled to 10^6, 20 labs, weekly": (
         lambda: scaled_flagship(1_000_000, 20, duration="2y")
@@ -38,6 +44,8 @@ print(json.dumps(best))
 """
 
 WORKLOADS = {
+    "flagship 10^6 with search effort (gap and turmoil), weekly": 8,
+    "flagship 10^6 with search effort (turmoil only), weekly": 8,
     "core market, 10^5 researchers, weekly": 20,
     "flagship scaled to 10^6, 20 labs, weekly": 8,
 }

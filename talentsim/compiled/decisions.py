@@ -13,7 +13,10 @@ the market frozen at the start of the step:
    events, Poisson at the bounding rate Λ (:func:`bounding_rate`) × the step; raids pick
    their targets (an extra offer at the start of the step);
 2. :func:`processing_order`: researchers take turns in a hashed random order when a lab
-   could fill (in row order otherwise, when the order changes nothing);
+   could fill (in row order otherwise, when the order changes nothing); with search effort
+   that does not depend on the gap, those whose candidate events would all be thinned away
+   in their state at the start of the step are left out first (:func:`may_act`: they would
+   do nothing);
 3. :func:`live_events`: per researcher, its raid offer, then each candidate event, real with
    probability rate/Λ in its current state: a separation, an outside opportunity
    (:func:`weigh_exit`) or an offer (rate λ_e × :func:`offer_effort` for the employed). An
@@ -353,7 +356,20 @@ def market_gap(r, here, state, hiring, weight, ties, scratch, context):  # pragm
 
 @_template(**_HELPER)
 def offer_effort(
-    r, here, j, has_offer, state, hiring, market, weight, ties, scratch, context, gains, column
+    r,
+    here,
+    j,
+    has_offer,
+    state,
+    hiring,
+    market,
+    weight,
+    lab_effort,
+    ties,
+    scratch,
+    context,
+    gains,
+    column,
 ):  # pragma: no cover - compiled
     """Search effort of employed researcher ``r`` at lab ``here``, and the offer's gain.
 
@@ -371,17 +387,19 @@ def offer_effort(
         reads them: the same numbers it would compute), NaN otherwise.
     """
     value = np.nan
-    if not market.searching:
-        return 1.0, value
-    gap = 0.0
-    if market.gap_sensitivity > 0:
-        if market.gap_over_market:
-            gap = market_gap(r, here, state, hiring, weight, ties, scratch, context)
-        elif has_offer:
-            pair = scratch[0]
-            there_pay = offered_pay(hiring, state, r, j, hiring.new_hire_premium[j])
-            gap = gain(gains, column, r, here, state.pay[r], j, there_pay, ties, pair, context)
-            value = gap
+    if (
+        not market.searching
+        or not (market.gap_sensitivity > 0)
+        or not (has_offer or market.gap_over_market)
+    ):
+        return lab_effort[here], value  # the effort at a gap of 0
+    if market.gap_over_market:
+        gap = market_gap(r, here, state, hiring, weight, ties, scratch, context)
+    else:
+        pair = scratch[0]
+        there_pay = offered_pay(hiring, state, r, j, hiring.new_hire_premium[j])
+        gap = gain(gains, column, r, here, state.pay[r], j, there_pay, ties, pair, context)
+        value = gap
     effort = effort_rule(
         gap,
         context.labs.turmoil[here],
@@ -524,6 +542,7 @@ def live_events(
     ties,
     room,
     weight,
+    lab_effort,
     context,
     counters,
     moves,
@@ -606,8 +625,8 @@ def live_events(
                     here, weight, cumulative, event_uniform(r, event, offsets[OFFER_LAB])
                 )
                 effort, known = offer_effort(
-                    r, here, j, has_offer, state, hiring, market, weight, ties, scratch, context,
-                    values[VALUE_ROWS_BEFORE_GAINS:], n_moves,
+                    r, here, j, has_offer, state, hiring, market, weight, lab_effort, ties,
+                    scratch, context, values[VALUE_ROWS_BEFORE_GAINS:], n_moves,
                 )  # fmt: skip
                 if not (x < offer_employed * effort):
                     continue
@@ -667,6 +686,45 @@ def weigh_exit(
 
 
 @_template(**_HELPER)
+def may_act(r, count, state, hiring, market, weight, lab_effort, cumulative, bound, offsets):
+    """Whether any of researcher ``r``'s ``count`` candidate events can be real.
+
+    Each is tried, as :func:`live_events` would, in ``r``'s state at the start of the step:
+    the same keyed uniform and arithmetic, the same thinning. False only when every one is
+    certainly thinned away: in the pool beyond the offer rate; employed in the offer band
+    beyond ``λ_e × effort`` where the effort does not depend on the offer's gain (no search
+    effort, turmoil only, or no lab to make the offer); or with no lab to make the offer.
+    None being real, the state never changes and :func:`live_events` would do nothing for
+    ``r``, so leaving ``r`` out changes no result, and saves reading its row (most of the
+    candidates of a market whose search effort can reach a high cap). An offer whose
+    effort needs its gain counts as possibly real.
+    """
+    here = state.location[r]
+    outside = hiring.pay_level.shape[0]
+    for event in range(count):
+        x = event_uniform(r, event, offsets[EVENT_KIND]) * bound
+        if here >= outside:
+            if x < market.offer_rate_outside:
+                return True
+            continue
+        if x < market.separation_rate:
+            return True
+        x -= market.separation_rate
+        if x < market.opportunity_rate:
+            return True
+        x -= market.opportunity_rate
+        if not (x < market.offer_rate_employed * market.effort_cap):
+            continue
+        if market.searching and market.gap_sensitivity > 0:
+            return True
+        if not (x < market.offer_rate_employed * lab_effort[here]):
+            continue
+        if offer_lab(here, weight, cumulative, event_uniform(r, event, offsets[OFFER_LAB]))[1]:
+            return True  # (a lab makes the offer)
+    return False
+
+
+@_template(**_HELPER)
 def bounding_rate(market):  # pragma: no cover - compiled
     """Λ: the most events per year in any state (employed at full search effort, or pooled)."""
     employed = (
@@ -683,34 +741,38 @@ BLOCKS = 1024
 
 
 @_template(**_PART)
-def processing_order(candidates, offset, in_order, block):  # pragma: no cover - compiled
-    """The order in which researchers live their step: by hashed priority, or as given.
+def processing_order(candidates, offset, in_order, block, n_buckets):  # pragma: no cover
+    """The order in which researchers live their step, as positions in ``candidates``.
 
-    By the priority ``uniform_at(row // block, offset)`` (a counting sort into as many
-    buckets as rows; within a bucket, ascending rows) when places at a lab may run out, so
-    that no row number is favoured beyond the order within a block of ``block`` consecutive
-    rows; as given (ascending rows) when ``in_order`` (no lab can fill: the order then
-    changes nothing but the order of the move log). Blocks keep the memory reads of a large
-    population in ascending runs (a fully random order of 10^6 researchers doubled the
-    step's time); with ``block = 1`` the order is fully random.
+    By the priority ``uniform_at(row // block, offset)`` (a counting sort into ``n_buckets``
+    buckets, the number of the step's candidates; within a bucket, ascending rows) when
+    places at a lab may run out, so that no row number is favoured beyond the order within a
+    block of ``block`` consecutive rows; as given (ascending rows) when ``in_order`` (no lab
+    can fill: the order then changes nothing but the order of the move log). Blocks keep the
+    memory reads of a large population in ascending runs (a fully random order of 10^6
+    researchers doubled the step's time); with ``block = 1`` the order is fully random.
+    ``candidates`` ascend, so each block's priority is hashed once. A subset of the
+    candidates, sorted with the same ``n_buckets``, keeps its order among all of them.
     """
     n = candidates.shape[0]
     if in_order or n < 2:
-        return candidates
+        return np.arange(n)
     bucket = np.empty(n, np.int64)
-    starts = np.zeros(n + 1, np.int64)
+    starts = np.zeros(n_buckets + 1, np.int64)
+    key, b = -1, 0
     for k in range(n):
-        key = np.uint64(candidates[k] // block)
-        b = min(int(uniform_at(key, offset) * n), n - 1)
+        if candidates[k] // block != key:
+            key = candidates[k] // block
+            b = min(int(uniform_at(np.uint64(key), offset) * n_buckets), n_buckets - 1)
         bucket[k] = b
         starts[b + 1] += 1
-    for b in range(n):
+    for b in range(n_buckets):
         starts[b + 1] += starts[b]
-    order = np.empty(n, np.int64)
+    position = np.empty(n, np.int64)
     for k in range(n):
-        order[starts[bucket[k]]] = candidates[k]
+        position[starts[bucket[k]]] = k
         starts[bucket[k]] += 1
-    return order
+    return position
 
 
 @_template()
@@ -809,23 +871,56 @@ def decide(
     # If no lab can fill this step, the order in which researchers live it changes nothing.
     in_order = raid_rows.shape[0] == 0 and n_events < least_room
     block = max(1, location.shape[0] // BLOCKS)
-    order = processing_order(candidates, offsets[PRIORITY], in_order, block)
-    n_order = order.shape[0]
-    counts = np.empty(n_order, np.int64)
-    raid_at = np.full(n_order if raid_rows.shape[0] else 0, -1, np.int64)
-    if raid_rows.shape[0] or not in_order:
+    # Each candidate's count of candidate events and raid offer (-1: none), rows ascending.
+    n_candidates = candidates.shape[0]
+    counts = np.empty(n_candidates, np.int64)
+    raid_at = np.full(n_candidates if raid_rows.shape[0] else 0, -1, np.int64)
+    if raid_rows.shape[0]:
         count_of = np.zeros(location.shape[0], np.int64)
         for k in range(n_rows):
             count_of[workspace.candidates[k]] = workspace.counts[k]
-        which = np.full(location.shape[0] if raid_rows.shape[0] else 0, -1, np.int64)
+        which = np.full(location.shape[0], -1, np.int64)
         for q in range(raid_rows.shape[0]):
             which[raid_rows[q]] = q  # a researcher courted by two raids keeps the later one
-        for k in range(n_order):
-            counts[k] = count_of[order[k]]
-            if raid_rows.shape[0]:
-                raid_at[k] = which[order[k]]
+        for k in range(n_candidates):
+            counts[k] = count_of[candidates[k]]
+            raid_at[k] = which[candidates[k]]
     else:
         counts[:] = counts_of
+    # Search effort at a gap of 0 (all of it without a gap term), by lab: computed once.
+    lab_effort = np.ones(n_labs)
+    if market.searching:
+        for j in range(n_labs):
+            lab_effort[j] = effort_rule(
+                0.0,
+                labs.turmoil[j],
+                market.gap_sensitivity,
+                market.turmoil_sensitivity,
+                market.effort_min,
+                market.effort_max,
+            )
+    # Only those who can act live the step (may_act): the others would do nothing in it.
+    # Worth a pass when search effort that does not depend on the gap thins offer candidates.
+    # The order of those kept is theirs in the order of all (same buckets: see below).
+    if market.searching and not market.gap_sensitivity > 0:
+        cumulative, bound = np.cumsum(weight), bounding_rate(market)
+        kept = np.empty(n_candidates, np.int64)
+        n_live = 0
+        for k in range(n_candidates):
+            raided = raid_at.shape[0] > 0 and raid_at[k] >= 0
+            if raided or may_act(
+                candidates[k], counts[k], state, hiring, market, weight, lab_effort,
+                cumulative, bound, offsets,
+            ):  # fmt: skip
+                kept[n_live], counts[n_live] = candidates[k], counts[k]
+                if raid_at.shape[0]:
+                    raid_at[n_live] = raid_at[k]
+                n_live += 1
+        candidates, counts = kept[:n_live], counts[:n_live]
+        raid_at = raid_at[:n_live] if raid_at.shape[0] else raid_at
+    position = processing_order(candidates, offsets[PRIORITY], in_order, block, n_candidates)
+    order, counts = candidates[position], counts[position]
+    raid_at = raid_at[position] if raid_at.shape[0] else raid_at
     size = n_events + raid_rows.shape[0]
     moves = (
         np.empty((CODE_ROWS, size), np.int32),
@@ -845,6 +940,7 @@ def decide(
         tie_view,
         room,
         weight,
+        lab_effort,
         context,
         counters,
         moves,

@@ -40,24 +40,29 @@ def screen_events(
     n_rows = 0
     total = 0
     flag = np.empty(_CHUNK, np.uint8)
+    uniform = np.empty(_CHUNK)
     for start in range(0, n, _CHUNK):
         stop = min(start + _CHUNK, n)
-        # Branch-free, so the compiler vectorises the hashes.
+        # Branch-free, so the compiler vectorises the hashes; then the rows with events are
+        # compacted without a branch (a branch taken at random would be mispredicted often).
         for i in range(start, stop):
             place = location[i]
             present = (place >= 0) & (place <= n_labs)
-            flag[i - start] = np.uint8(present & (uniform_at(np.uint64(i), offset) < p_any))
-        for i in range(start, stop):
-            if flag[i - start] == 0:
-                continue
             u = uniform_at(np.uint64(i), offset)
+            uniform[i - start] = u
+            flag[i - start] = np.uint8(present & (u < p_any))
+        first = n_rows
+        for i in range(start, stop):
+            rows[n_rows] = i
+            n_rows += flag[i - start]
+        for k in range(first, n_rows):
+            u = uniform[rows[k] - start]
             count, term, cumulative = 1, p_one, p_one
             while u >= cumulative and count < 10_000:  # (the cap guards against rounding)
                 count += 1
                 term *= mean / count
                 cumulative += term
-            rows[n_rows], counts[n_rows] = i, count
-            n_rows += 1
+            counts[k] = count
             total += count
     return n_rows, total
 
