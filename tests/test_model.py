@@ -392,6 +392,8 @@ def test_growing_population_keeps_the_step_consistent() -> None:
     pop = model.population
     assert pop.capacity >= 8 * start_rows  # grown three times or more
     assert all(w.shape[0] >= pop.size for w in model._workspace)
+    # a researcher's weights stay next to each other (one cache line per decision)
+    assert pop.weights.flags.f_contiguous and pop.weights.shape[1] == pop.capacity
     location = pop.view("location")
     counts = np.bincount(location[location >= 0], minlength=len(model.place_names))
     np.testing.assert_array_equal(model.headcount_history[model.steps], counts)
