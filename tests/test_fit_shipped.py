@@ -132,6 +132,14 @@ def test_wilson_interval_matches_its_definition() -> None:
     assert low < 0.5 < high and low == pytest.approx(1 - high)
 
 
+def test_the_money_fact_holds_only_when_its_whole_interval_says_so() -> None:
+    # the shipped pay weight's fitted ratio, 0.478 [0.397, 0.557], is not a "yes"
+    assert FIT.verdict(0.397, 0.557, 0.5) == "undecided"
+    assert FIT.verdict(0.136, 0.204, 0.5) == "yes"
+    assert FIT.verdict(0.503, 0.648, 0.5) == "no"
+    assert FIT.verdict(math.nan, math.nan, 0.5) == "undecided"
+
+
 FITTED = ROOT / "scenarios" / "fitted" / "msl_exodus_fitted.toml"
 
 
