@@ -253,22 +253,25 @@ def sweep(
         todo = planned
 
     keep_series = timeseries and sink is not None
-    outcomes = _execute(
-        base,
-        chosen,
-        todo,
-        metrics,
-        keep_series,
-        sink,
-        executor,
-        workers,
-        progress,
-        chunk_runs or 50,
-    )
-    if sink is not None:
-        table = sink.table(r.run_id for r in planned)
-        sink.close()
-    else:
+    try:
+        outcomes = _execute(
+            base,
+            chosen,
+            todo,
+            metrics,
+            keep_series,
+            sink,
+            executor,
+            workers,
+            progress,
+            chunk_runs or 50,
+        )
+        if sink is not None:
+            table = sink.table(r.run_id for r in planned)
+    finally:  # (an interrupted sweep releases the store, so that it can be resumed at once)
+        if sink is not None:
+            sink.close()
+    if sink is None:
         table = _table_from_outcomes(outcomes, chosen, planned)
         table.attrs["store"] = None
         table.attrs["design"] = chosen.describe()

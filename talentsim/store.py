@@ -3,6 +3,7 @@
 Layout of a store folder::
 
     manifest.sqlite      runs (id, point, replicate, seed, status, error, chunk) and metadata
+    writer.lock          locked by the process writing the store, if any (see below)
     summaries/*.parquet  summary metrics, one row per run, written in chunks
     timeseries/*.parquet time series, one row per (run, step, place), written in chunks
 
@@ -22,6 +23,11 @@ Crash safety (a sweep may be killed at any moment, ``kill -9`` included):
   to say which runs it holds (the commit point); then the chunk is renamed to
   ``part-….parquet``. A run counts as done only when the manifest says so, and its rows are
   read only from the chunk the manifest names.
+- **One writer at a time**: a process creating or resuming a store holds an exclusive lock on
+  it (``flock`` on ``writer.lock`` in the store, released when the store is closed or the
+  process ends, ``kill -9`` included), so a second sweep into the same store is refused with a
+  clear message instead of each one's recovery deleting the other's chunks in progress.
+  Reading a store takes no lock. (On systems without ``fcntl`` there is no lock.)
 - **Recovery** (on ``resume``, :meth:`SweepStore.recover`): a temporary chunk the manifest
   names is renamed into place, any other temporary or unnamed chunk (an orphan of a killed
   write) is deleted, and a run whose chunk is lost is done again.
@@ -48,7 +54,13 @@ from typing import Any
 
 import pandas as pd
 
+try:  # POSIX; elsewhere stores are not locked
+    import fcntl
+except ImportError:  # pragma: no cover - not on Linux
+    fcntl = None  # type: ignore[assignment]
+
 MANIFEST = "manifest.sqlite"
+WRITER_LOCK = "writer.lock"
 PENDING, DONE, FAILED = "pending", "done", "failed"
 
 
@@ -90,6 +102,7 @@ class SweepStore:
             raise StoreError(f"{self.folder}: not a sweep store (no {MANIFEST})")
         self._connection: sqlite3.Connection | None = None
         self._points: pd.DataFrame | None = None  # the design's points, read once
+        self._writer_lock: int | None = None  # the lock's file descriptor while writing
 
     # ----------------------------------------------------------------------------------------
     # Creating and opening
@@ -132,7 +145,9 @@ class SweepStore:
             if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
                 raise StoreError(f"{folder}: exists and is not an empty folder or a sweep store")
             if cls._build(folder, spec, meta, runs):
-                return cls(folder)
+                created = cls(folder)
+                created._lock_for_writing()
+                return created
             # (another process created it meanwhile: open it as an existing store)
         store = cls(folder)
         stored = _normalised(store.meta("spec"))
@@ -148,6 +163,7 @@ class SweepStore:
                 f"{folder}: already holds this sweep; pass resume=True (--resume) to finish "
                 "it, or use another folder"
             )
+        store._lock_for_writing()
         store.recover()
         for key, value in meta.items():
             store.set_meta(key, value)
@@ -200,6 +216,32 @@ class SweepStore:
             shutil.rmtree(building, ignore_errors=True)
         return True
 
+    def _lock_for_writing(self) -> None:
+        """Take the store's writer lock (see the module docstring), or raise StoreError."""
+        if fcntl is None or self._writer_lock is not None:
+            return
+        try:
+            fd = os.open(self.folder / WRITER_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            self.close()
+            raise StoreError(
+                f"{self.folder}: cannot lock the store for writing ({exc.strerror or exc})"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 100, 0).decode(errors="replace").strip()
+            os.close(fd)
+            self.close()
+            raise StoreError(
+                f"{self.folder}: another sweep is writing to this store"
+                f"{f' ({holder})' if holder else ''}; wait for it to end, or use another "
+                "folder"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"process {os.getpid()} on {os.uname().nodename}".encode(), 0)
+        self._writer_lock = fd
+
     def recover(self) -> None:
         """Finish or undo what a killed writer left: run before writing to a reopened store.
 
@@ -244,10 +286,13 @@ class SweepStore:
         return self._connection
 
     def close(self) -> None:
-        """Close the manifest connection."""
+        """Close the manifest connection, and release the writer lock if held."""
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+        if self._writer_lock is not None:
+            os.close(self._writer_lock)  # (closing the descriptor releases the flock)
+            self._writer_lock = None
 
     def meta(self, key: str) -> Any:
         """A metadata value (JSON-decoded), or None."""
@@ -493,9 +538,12 @@ def merge_stores(out: str | Path, stores: Sequence[str | Path]) -> SweepStore:
         out: The merged store's folder (new, empty, or a store of the same sweep).
         stores: The stores to merge, all of the same sweep.
 
+    Returns:
+        The merged store, opened for reading (the merge's writer lock is released).
+
     Raises:
-        StoreError: if a store cannot be opened, the stores hold different sweeps, or ``out``
-            is one of them or holds something else.
+        StoreError: if a store cannot be opened, the stores hold different sweeps, ``out``
+            is one of them or holds something else, or another process is writing ``out``.
     """
     out = Path(out)
     folders = list(dict.fromkeys(Path(s) for s in stores))
@@ -544,10 +592,9 @@ def merge_stores(out: str | Path, stores: Sequence[str | Path]) -> SweepStore:
                     None,
                     None,
                 )
-        except BaseException:
-            merged.close()
-            raise
-        return merged
+        finally:
+            merged.close()  # (the writer lock too: what is returned only reads)
+        return SweepStore(out)
     finally:
         for store in opened:
             store.close()

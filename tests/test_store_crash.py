@@ -181,3 +181,72 @@ def test_a_half_built_store_of_an_older_version_is_completed(tmp_path: Path) -> 
     sqlite3.connect(store / "manifest.sqlite").close()
     (tmp_path / "sweep.toml").write_text(SWEEP, encoding="utf-8")
     _resume(tmp_path)
+
+
+def _store_spec(tmp_path: Path) -> tuple[Path, dict, list]:
+    from talentsim.store import PlannedRun
+
+    folder = tmp_path / "store"
+    spec = {"talentsim_sweep": 1, "what": "lock test"}
+    runs = [PlannedRun(f"r{k}", 0, k, k) for k in range(3)]
+    return folder, spec, runs
+
+
+def test_a_second_writer_is_refused_while_the_first_holds_the_store(tmp_path: Path) -> None:
+    from talentsim.store import StoreError
+
+    folder, spec, runs = _store_spec(tmp_path)
+    first = SweepStore.create(folder, spec, resume=False, runs=runs)
+    with pytest.raises(StoreError, match=r"another sweep is writing to this store \(process"):
+        SweepStore.create(folder, spec, resume=True, runs=runs)
+    # reading takes no lock
+    assert len(SweepStore(folder).runs()) == 3
+    first.close()
+    again = SweepStore.create(folder, spec, resume=True, runs=runs)  # released on close
+    again.close()
+
+
+def test_a_killed_writer_leaves_no_lock(tmp_path: Path) -> None:
+    folder, spec, runs = _store_spec(tmp_path)
+    SweepStore.create(folder, spec, resume=False, runs=runs).close()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from talentsim.store import SweepStore; "
+            f"s = SweepStore.create({str(folder)!r}, {spec!r}, resume=True); "
+            "print('locked', flush=True); time.sleep(60)",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        from talentsim.store import StoreError
+
+        with pytest.raises(StoreError, match=f"another sweep is writing.*process {holder.pid}"):
+            SweepStore.create(folder, spec, resume=True)
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    SweepStore.create(folder, spec, resume=True).close()  # the lock went with the process
+
+
+def test_the_command_line_refuses_a_second_sweep_into_a_store_in_use(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "sweep.toml").write_text(SWEEP, encoding="utf-8")
+    store = tmp_path / "store"
+    command = ["sweep", str(tmp_path / "sweep.toml"), "--store", str(store), "--quiet"]
+    assert main([*command, "--workers", "1"]) == 0
+    spec = SweepStore(store).meta("spec")
+    holder = SweepStore.create(store, spec, resume=True)
+    try:
+        code = main([*command, "--workers", "1", "--resume"])
+        err = capsys.readouterr().err
+        assert code != 0 and "another sweep is writing to this store" in err, err
+        assert "Traceback" not in err
+    finally:
+        holder.close()
+    assert main([*command, "--workers", "1", "--resume"]) == 0
