@@ -37,9 +37,13 @@ to the variation of the proposal (``pyabc.AdaptivePopulationSize``) when
 **Seeds and reproducibility.** A particle's runs are seeded from ``seed`` and its parameter
 values (a hash of their bytes), and its observation noise from the same: the statistics of a
 given parameter vector are the same on every worker and in every run. Which parameter
-vectors pyabc proposes is reproducible only on one core (``workers=1``, pyabc's single-core
-sampler, NumPy's global generator seeded from ``seed``): the multicore and Dask samplers
-reseed their workers from fresh entropy and collect particles in the order they finish.
+vectors pyabc proposes is reproducible from ``seed`` on local cores: on one core
+(``workers=1``) with pyabc's single-core sampler (NumPy's global generator seeded from
+``seed``); on several (``workers`` ≥ 2) with a mapping sampler whose tasks each draw from a
+seed of their own (:class:`talentsim._pyabc_sampler.SeededMappingSampler`: the same particles
+for any number of workers ≥ 2 and after a resume, though not the same as on one core). The
+Dask sampler reseeds its workers from fresh entropy and collects particles in the order they
+finish: not reproducible.
 
 **The database.** pyabc writes every generation to an SQLite file (``db``): parameters,
 weights, distances and the statistics as NumPy arrays saved without pickling
@@ -358,8 +362,10 @@ def abc_smc(
             replicates and seed, checked) instead of starting one.
         dask: A Dask scheduler address (or a ``distributed.Client``): simulate on that
             cluster (pyabc's Dask sampler) instead of local cores.
-        workers: Local processes (pyabc's multicore sampler); default all cores; 1 runs in
-            this process (pyabc's single-core sampler: reproducible from ``seed``).
+        workers: Local processes (talentsim's shared pool of spawned workers, one seeded
+            task per particle: reproducible from ``seed`` whatever their number); default all
+            cores; 1 runs in this process (pyabc's single-core sampler: reproducible from
+            ``seed``, with other draws than on several workers).
         distance: ``"adaptive"`` (weights from the spread of each residual) or ``"fixed"``.
         adaptive_population: Adapt the population size between generations
             (``pyabc.AdaptivePopulationSize``, from ``population_size``).
@@ -438,7 +444,10 @@ def abc_smc(
         elif workers == 1:
             sampler = pyabc.sampler.SingleCoreSampler()
         else:
-            sampler = pyabc.sampler.MulticoreEvalParallelSampler(n_procs=workers or os.cpu_count())
+            from talentsim._pyabc_sampler import SeededMappingSampler
+            from talentsim.experiments import shared_pool
+
+            sampler = SeededMappingSampler(shared_pool(workers or os.cpu_count() or 1), seed)
         abc = pyabc.ABCSMC(
             model,
             _prior(pyabc, parameters, keys),

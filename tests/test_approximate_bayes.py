@@ -122,6 +122,22 @@ def test_one_core_is_reproducible(tmp_path: Path) -> None:
     assert runs[0].generations.equals(runs[1].generations)
 
 
+def test_several_workers_are_reproducible_whatever_their_number(tmp_path: Path) -> None:
+    # Each particle's task draws from its own seed (SeededMappingSampler), so the particles do
+    # not depend on which worker finishes first, nor on how many there are.
+    runs = [
+        abc_tiny(population_size=12, max_generations=2, db=tmp_path / f"abc{i}.db", **options)
+        for i, options in enumerate(({"workers": 2}, {"workers": 2}, {"workers": 3}))
+    ]
+    for other in runs[1:]:
+        assert runs[0].posterior.equals(other.posterior)
+        assert runs[0].generations.equals(other.generations)
+    another_seed = abc_tiny(
+        population_size=12, max_generations=2, db=tmp_path / "abc9.db", workers=2, seed=9
+    )
+    assert not runs[0].posterior.equals(another_seed.posterior)
+
+
 def test_resume_refuses_other_settings(tmp_path: Path) -> None:
     db = tmp_path / "abc.db"
     abc_tiny(population_size=10, max_generations=1, db=db, workers=1)
