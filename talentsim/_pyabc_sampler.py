@@ -5,7 +5,7 @@ particles in the order they finish, so which parameter vectors an ABC-SMC run pr
 depends on timing. This sampler maps a generation's ``n`` particles over a process pool in a
 fixed order, each task drawing from its own seed, derived from (the run's seed, the
 generation, the call within the generation, the task): the same particles, bit for bit,
-whatever the number of workers and their speed, and after a resume.
+whatever the number of workers and their speed.
 
 Imported only when an ABC run uses it (pyabc is an optional dependency); a module of its own
 so that spawned workers can unpickle the sampler by its qualified name.

@@ -41,7 +41,7 @@ vectors pyabc proposes is reproducible from ``seed`` on local cores: on one core
 (``workers=1``) with pyabc's single-core sampler (NumPy's global generator seeded from
 ``seed``); on several (``workers`` ≥ 2) with a mapping sampler whose tasks each draw from a
 seed of their own (:class:`talentsim._pyabc_sampler.SeededMappingSampler`: the same particles
-for any number of workers ≥ 2 and after a resume, though not the same as on one core). The
+for any number of workers ≥ 2, though not the same as on one core). The
 Dask sampler reseeds its workers from fresh entropy and collects particles in the order they
 finish: not reproducible.
 
