@@ -1,7 +1,8 @@
 """Throughput of ABC-SMC on the flagship: parameter vectors simulated per second.
 
 Six parameters of scenarios/msl_exodus.toml against targets/msl.toml (the article's counts),
-one replicate per vector, pyabc's multicore sampler on ``--workers`` processes. Prints the
+one replicate per vector, on ``--workers`` processes (talentsim's seeded mapping sampler on
+the shared spawned pool; pyabc's multicore sampler before 4 December 2026). Prints the
 simulations, the wall time of the ABC generations (from pyabc's database: the first
 generation's start to the last one's end, so the parent's start-up and the calibration sample
 are left out) and their ratio, the projected time of 10^4 simulations, and the rate of the
