@@ -3,9 +3,10 @@
 pyabc's multicore and Dask samplers reseed their workers from fresh entropy and keep the
 particles in the order they finish, so which parameter vectors an ABC-SMC run proposes
 depends on timing. This sampler maps a generation's ``n`` particles over a process pool in a
-fixed order, each task drawing from its own seed, derived from (the run's seed, the
-generation, the call within the generation, the task): the same particles, bit for bit,
-whatever the number of workers and their speed.
+fixed order (a process pool's or a Dask client's executor), each task drawing from its own
+seed, derived from (the run's seed, the generation, the call within the generation, the
+task): the same particles, bit for bit, whatever the number of workers, their speed and
+where they run.
 
 Imported only when an ABC run uses it (pyabc is an optional dependency); a module of its own
 so that spawned workers can unpickle the sampler by its qualified name.

@@ -41,9 +41,7 @@ vectors pyabc proposes is reproducible from ``seed`` on local cores: on one core
 (``workers=1``) with pyabc's single-core sampler (NumPy's global generator seeded from
 ``seed``); on several (``workers`` ≥ 2) with a mapping sampler whose tasks each draw from a
 seed of their own (:class:`talentsim._pyabc_sampler.SeededMappingSampler`: the same particles
-for any number of workers ≥ 2, though not the same as on one core). The
-Dask sampler reseeds its workers from fresh entropy and collects particles in the order they
-finish: not reproducible.
+for any number of workers ≥ 2 and on a Dask cluster, though not the same as on one core).
 
 **The database.** pyabc writes every generation to an SQLite file (``db``): parameters,
 weights, distances and the statistics as NumPy arrays saved without pickling
@@ -361,7 +359,8 @@ def abc_smc(
         resume: Continue the last run stored in ``db`` (the same parameters, priors, targets,
             replicates and seed, checked) instead of starting one.
         dask: A Dask scheduler address (or a ``distributed.Client``): simulate on that
-            cluster (pyabc's Dask sampler) instead of local cores.
+            cluster (the seeded mapping sampler over the client's executor: reproducible, the
+            same particles as on local workers) instead of local cores.
         workers: Local processes (talentsim's shared pool of spawned workers, one seeded
             task per particle: reproducible from ``seed`` whatever their number); default all
             cores; 1 runs in this process (pyabc's single-core sampler: reproducible from
@@ -440,7 +439,10 @@ def abc_smc(
     try:
         if dask is not None:
             client, own_client = _dask_client(dask)
-            sampler = pyabc.sampler.DaskDistributedSampler(dask_client=client)
+            from talentsim._pyabc_sampler import SeededMappingSampler
+
+            # one seeded task per particle, in order: reproducible on a cluster too
+            sampler = SeededMappingSampler(client.get_executor(pure=False), seed)
         elif workers == 1:
             sampler = pyabc.sampler.SingleCoreSampler()
         else:

@@ -275,16 +275,23 @@ def test_a_dask_cluster_by_its_address(tmp_path: Path) -> None:
         n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0"
     )
     try:
-        result = abc_tiny(
-            population_size=10,
-            max_generations=2,
-            db=tmp_path / "abc.db",
-            dask=cluster.scheduler_address,
+        result, again = (
+            abc_tiny(
+                population_size=10,
+                max_generations=2,
+                db=tmp_path / f"abc{i}.db",
+                dask=cluster.scheduler_address,
+            )
+            for i in range(2)
         )
     finally:
         cluster.close()
     assert list(result.generations["t"]) == [0, 1]
     assert (result.generations["particles"] == 10).all()
+    # seeded tasks: reproducible on the cluster, and the same particles as on local workers
+    assert result.posterior.equals(again.posterior)
+    local = abc_tiny(population_size=10, max_generations=2, db=tmp_path / "local.db", workers=2)
+    assert result.posterior.equals(local.posterior)
     with pytest.raises(ts.ScenarioError, match=r"dask tcp://127\.0\.0\.1:9: cannot connect"):
         abc_tiny(db=tmp_path / "x.db", dask="tcp://127.0.0.1:9")
 
