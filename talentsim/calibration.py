@@ -166,7 +166,29 @@ def as_parameters(
             scenario.with_overrides({parameter.path: parameter.value(middle)}, source=source)
         except ScenarioError as exc:
             raise CalibrationError(str(exc)) from None
+        _refuse_whole_numbers(scenario, parameter, source)
     return chosen
+
+
+def _refuse_whole_numbers(scenario: Scenario, parameter: Parameter, source: str) -> None:
+    """Refuse a parameter whose field takes whole numbers (a capacity, a cohort's size).
+
+    Calibration proposes continuous values, and the scenario refuses a fraction there, so
+    every candidate would be refused (SMM's penalty everywhere; ABC rejecting every
+    particle) instead of an error. Probed with a fractional value inside the bounds.
+    """
+    probe = parameter.low + (parameter.high - parameter.low) * 0.5371
+    if float(probe).is_integer():  # (a range this narrow has no fraction worth probing)
+        return
+    try:
+        scenario.with_overrides({parameter.path: parameter.value(probe)}, source=source)
+    except ScenarioError as exc:
+        if "whole number" in str(exc):
+            raise CalibrationError(
+                f"{source}.{parameter.path}: takes whole numbers, and calibration estimates "
+                "continuous values (every candidate with a fraction would be refused); fix "
+                "it in the scenario, or compare whole values with a sweep (an integer range)"
+            ) from None
 
 
 def _parameter(scenario: Scenario, path: str, spec: Any, source: str) -> Parameter:

@@ -22,6 +22,7 @@ from talentsim.calibration import (
     CalibrationError,
     CalibrationResult,
     MomentsLog,
+    as_parameters,
     calibrate_file,
     load_calibration,
     weighted_quantiles,
@@ -516,6 +517,15 @@ def test_bad_calibration_input_is_one_clear_line_and_no_traceback(
     assert status == 2
     assert stderr.startswith("error: ") and message in stderr
     assert str(tmp_path) in stderr or name in stderr
+
+
+def test_a_parameter_that_takes_whole_numbers_is_refused() -> None:
+    # every candidate with a fraction would be refused by the scenario: say so at once
+    small = ts.Scenario.from_dict(small_scenario_dict())
+    lab = next(iter(small.labs))
+    with pytest.raises(CalibrationError, match=rf"labs\.{lab}\.capacity: takes whole numbers"):
+        as_parameters(small, {f"labs.{lab}.capacity": (500, 900)})
+    assert as_parameters(small, {"market.separation_rate": (0.02, 0.6)})  # a real number
 
 
 def test_the_command_line_refuses_a_missing_file_and_an_unwritable_out(
