@@ -49,6 +49,7 @@ LAYERS: list[tuple[str, ...]] = [
         "targets",
         "smm",
         "priors",
+        "_pyabc_sampler",
         "approximate_bayes",
     ),
     ("validation", "calibration"),
