@@ -27,7 +27,8 @@ Crash safety (a sweep may be killed at any moment, ``kill -9`` included):
   it (``flock`` on ``writer.lock`` in the store, released when the store is closed or the
   process ends, ``kill -9`` included), so a second sweep into the same store is refused with a
   clear message instead of each one's recovery deleting the other's chunks in progress.
-  Reading a store takes no lock. (On systems without ``fcntl`` there is no lock.)
+  Reading a store takes no lock. (On systems without ``fcntl`` there is no lock; on a file
+  system that refuses locks, a :class:`StoreLockWarning` says the store is written without.)
 - **Recovery** (on ``resume``, :meth:`SweepStore.recover`): a temporary chunk the manifest
   names is renamed into place, any other temporary or unnamed chunk (an orphan of a killed
   write) is deleted, and a run whose chunk is lost is done again.
@@ -47,6 +48,7 @@ import os
 import shutil
 import sqlite3
 import uuid
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +68,10 @@ PENDING, DONE, FAILED = "pending", "done", "failed"
 
 class StoreError(ValueError):
     """A store cannot be created, opened or resumed; the message says why."""
+
+
+class StoreLockWarning(UserWarning):
+    """A store is written without its writer lock (the file system does not support locks)."""
 
 
 @dataclass(frozen=True)
@@ -238,6 +244,15 @@ class SweepStore:
                 f"{f' ({holder})' if holder else ''}; wait for it to end, or use another "
                 "folder"
             ) from None
+        except OSError as exc:  # a file system without locks (some network mounts)
+            os.close(fd)
+            warnings.warn(
+                f"{self.folder}: cannot lock the store ({exc.strerror or exc}); writing "
+                "without the lock: make sure no other sweep writes to this store",
+                StoreLockWarning,
+                stacklevel=3,
+            )
+            return
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"process {os.getpid()} on {os.uname().nodename}".encode(), 0)
         self._writer_lock = fd

@@ -250,3 +250,21 @@ def test_the_command_line_refuses_a_second_sweep_into_a_store_in_use(
     finally:
         holder.close()
     assert main([*command, "--workers", "1", "--resume"]) == 0
+
+
+def test_a_file_system_without_locks_gets_a_warning_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import talentsim.store as store_module
+
+    def refuse(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(store_module.fcntl, "flock", refuse)
+    folder, spec, runs = _store_spec(tmp_path)
+    with pytest.warns(store_module.StoreLockWarning, match="No locks available"):
+        written = SweepStore.create(folder, spec, resume=False, runs=runs)
+    written.close()
+    assert len(SweepStore(folder).runs()) == 3
