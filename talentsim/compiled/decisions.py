@@ -529,6 +529,33 @@ def negotiate(
     return n_moves + 1
 
 
+#: What a candidate event is before the search-effort thinning (:func:`event_band`).
+NOTHING, SEPARATES, MEETS_OPPORTUNITY, OFFER_BAND = range(4)
+
+
+@_template(**_HELPER)
+def event_band(x, employed, market):  # pragma: no cover - compiled
+    """The band a candidate event falls in, from its uniform ``x`` scaled to [0, Λ).
+
+    Employed: a separation if ``x < δ``, an outside opportunity if ``δ ≤ x < δ + ω``, the
+    offer band if ``δ + ω ≤ x < δ + ω + λ_e × effort cap``; in the pool, the offer band if
+    ``x < λ_u``; else nothing. Returns ``(band, x)`` with ``x`` less ``δ + ω`` for an employed
+    researcher's offer band, where the effort's thinning compares it with ``λ_e × effort``.
+    The one statement of this arithmetic, for :func:`live_events` and :func:`may_act`.
+    """
+    if not employed:
+        return (OFFER_BAND if x < market.offer_rate_outside else NOTHING), x
+    if x < market.separation_rate:
+        return SEPARATES, x
+    x -= market.separation_rate
+    if x < market.opportunity_rate:
+        return MEETS_OPPORTUNITY, x
+    x -= market.opportunity_rate
+    if not (x < market.offer_rate_employed * market.effort_cap):
+        return NOTHING, x
+    return OFFER_BAND, x
+
+
 @_template(**_PART)
 def live_events(
     step,
@@ -567,8 +594,6 @@ def live_events(
     location, market_value = state.location, state.market_value
     offsets, flows = counters.offsets, counters.flows
     outside = hiring.pay_level.shape[0]
-    separation_rate, opportunity_rate = market.separation_rate, market.opportunity_rate
-    offer_employed, offer_outside = market.offer_rate_employed, market.offer_rate_outside
     bound = bounding_rate(market)
     cumulative = np.cumsum(weight)
     pair = np.empty((N_TERMS, 2))
@@ -590,53 +615,38 @@ def live_events(
             )  # fmt: skip
         for event in range(counts[k]):
             here = location[r]
-            x = event_uniform(r, event, offsets[EVENT_KIND]) * bound
-            if here < outside:
-                if x < separation_rate:
-                    record[1, n_moves], record[3, n_moves], record[4, n_moves] = r, here, outside
-                    kind[n_moves] = SEPARATION
-                    values[2, n_moves] = market.outside_pay_ratio * market_value[r]
-                    for t in range(N_TERMS):
-                        values[VALUE_ROWS_BEFORE_GAINS + t, n_moves] = np.nan
-                    apply_move(n_moves, step, state, researchers, market, flows, moves)
-                    n_moves += 1
-                    continue
-                x -= separation_rate
-                if x < opportunity_rate:
-                    n_moves = weigh_exit(
-                        r,
-                        event,
-                        n_moves,
-                        step,
-                        state,
-                        researchers,
-                        market,
-                        ties,
-                        pair,
-                        context,
-                        counters,
-                        moves,
-                    )
-                    continue
-                x -= opportunity_rate
-                if not (x < offer_employed * market.effort_cap):
-                    continue
-                j, has_offer = offer_lab(
-                    here, weight, cumulative, event_uniform(r, event, offsets[OFFER_LAB])
-                )
+            employed = here < outside
+            band, x = event_band(
+                event_uniform(r, event, offsets[EVENT_KIND]) * bound, employed, market
+            )
+            if band == NOTHING:
+                continue
+            if band == SEPARATES:
+                record[1, n_moves], record[3, n_moves], record[4, n_moves] = r, here, outside
+                kind[n_moves] = SEPARATION
+                values[2, n_moves] = market.outside_pay_ratio * market_value[r]
+                for t in range(N_TERMS):
+                    values[VALUE_ROWS_BEFORE_GAINS + t, n_moves] = np.nan
+                apply_move(n_moves, step, state, researchers, market, flows, moves)
+                n_moves += 1
+                continue
+            if band == MEETS_OPPORTUNITY:
+                n_moves = weigh_exit(
+                    r, event, n_moves, step, state, researchers, market, ties, pair, context,
+                    counters, moves,
+                )  # fmt: skip
+                continue
+            j, has_offer = offer_lab(
+                here, weight, cumulative, event_uniform(r, event, offsets[OFFER_LAB])
+            )
+            known = np.nan
+            if employed:
                 effort, known = offer_effort(
                     r, here, j, has_offer, state, hiring, market, weight, lab_effort, ties,
                     scratch, context, values[VALUE_ROWS_BEFORE_GAINS:], n_moves,
                 )  # fmt: skip
-                if not (x < offer_employed * effort):
+                if not (x < market.offer_rate_employed * effort):
                     continue
-            elif not x < offer_outside:
-                continue
-            else:
-                j, has_offer = offer_lab(
-                    here, weight, cumulative, event_uniform(r, event, offsets[OFFER_LAB])
-                )
-                known = np.nan
             if not has_offer or not courts(hiring, state, r, j, event, offsets[REHIRE]):
                 continue
             offer_pay = offered_pay(hiring, state, r, j, hiring.new_hire_premium[j])
@@ -700,21 +710,13 @@ def may_act(r, count, state, hiring, market, weight, lab_effort, cumulative, bou
     effort needs its gain counts as possibly real.
     """
     here = state.location[r]
-    outside = hiring.pay_level.shape[0]
+    employed = here < hiring.pay_level.shape[0]
     for event in range(count):
-        x = event_uniform(r, event, offsets[EVENT_KIND]) * bound
-        if here >= outside:
-            if x < market.offer_rate_outside:
-                return True
+        band, x = event_band(event_uniform(r, event, offsets[EVENT_KIND]) * bound, employed, market)
+        if band == NOTHING:
             continue
-        if x < market.separation_rate:
-            return True
-        x -= market.separation_rate
-        if x < market.opportunity_rate:
-            return True
-        x -= market.opportunity_rate
-        if not (x < market.offer_rate_employed * market.effort_cap):
-            continue
+        if band != OFFER_BAND or not employed:
+            return True  # (a separation, an opportunity, or an offer in the pool)
         if market.searching and market.gap_sensitivity > 0:
             return True
         if not (x < market.offer_rate_employed * lab_effort[here]):
