@@ -45,6 +45,7 @@ from talentsim.scenario import (
     as_scenario,
     format_validation_error,
     read_toml,
+    takes_whole_numbers,
 )
 from talentsim.seeds import seed_list, spawn_seeds
 from talentsim.smm import Parameter, SMMResult, moment_targets, smm
@@ -175,20 +176,14 @@ def _refuse_whole_numbers(scenario: Scenario, parameter: Parameter, source: str)
 
     Calibration proposes continuous values, and the scenario refuses a fraction there, so
     every candidate would be refused (SMM's penalty everywhere; ABC rejecting every
-    particle) instead of an error. Probed with a fractional value inside the bounds.
+    particle) instead of an error.
     """
-    probe = parameter.low + (parameter.high - parameter.low) * 0.5371
-    if float(probe).is_integer():  # (a range this narrow has no fraction worth probing)
-        return
-    try:
-        scenario.with_overrides({parameter.path: parameter.value(probe)}, source=source)
-    except ScenarioError as exc:
-        if "whole number" in str(exc):
-            raise CalibrationError(
-                f"{source}.{parameter.path}: takes whole numbers, and calibration estimates "
-                "continuous values (every candidate with a fraction would be refused); fix "
-                "it in the scenario, or compare whole values with a sweep (an integer range)"
-            ) from None
+    if takes_whole_numbers(scenario, parameter.path):
+        raise CalibrationError(
+            f"{source}.{parameter.path}: takes whole numbers, and calibration estimates "
+            "continuous values (every candidate with a fraction would be refused); fix "
+            "it in the scenario, or compare whole values with a sweep (an integer range)"
+        )
 
 
 def _parameter(scenario: Scenario, path: str, spec: Any, source: str) -> Parameter:

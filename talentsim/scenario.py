@@ -1128,18 +1128,11 @@ def is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _lenient_value(data: dict[str, Any], path: str, value: float, source: str) -> Any:
-    """A number as the field at ``path`` reads it.
-
-    Units for a rate or duration, an int for an integer (when integral); other values as they
-    are.
+def _field_at(data: dict[str, Any], path: str) -> tuple[Any, list[Any]] | None:
+    """The type of the field at ``path`` and its metadata (parsers), or None if not found.
 
     Walks the schema from :class:`Scenario` to the field, as :func:`_allowed_keys` does, picking
     a union's member (a distribution, an event) by the tag in ``data``.
-
-    Raises:
-        ScenarioError: for a non-integral or non-finite value of an integer, or a rate or
-            duration that is negative or not finite.
     """
     node: Any = Scenario
     here: Any = data
@@ -1150,27 +1143,53 @@ def _lenient_value(data: dict[str, Any], path: str, value: float, source: str) -
             tag = here.get("dist", here.get("kind")) if isinstance(here, dict) else None
             named = [m for m in node if _tag_of(m) == tag]
             if not named:
-                return value
+                return None
             node = _unwrap(named[0])
         origin = typing.get_origin(node)
         if isinstance(node, type) and issubclass(node, BaseModel):
             field = node.model_fields.get(part)
             if field is None:
-                return value
+                return None
             node, metadata = field.annotation, list(field.metadata)
         elif origin is dict:
             node, metadata = typing.get_args(node)[1], []
         elif origin is list:
             node, metadata = typing.get_args(node)[0], []
         else:
-            return value
-        here = here[int(part)] if isinstance(here, list) else here.get(part)
+            return None
+        if isinstance(here, list):  # (the data may lack the path: its value is then None)
+            here = here[int(part)] if part.isdigit() and int(part) < len(here) else None
+        else:
+            here = here.get(part) if isinstance(here, dict) else None
     inner = node
     for member in typing.get_args(node) if typing.get_origin(node) in _UNIONS else ():
         if member is not type(None):
             inner = member  # (an optional field: its one type)
     if typing.get_origin(inner) is Annotated:
         metadata += typing.get_args(inner)[1:]
+    return node, metadata
+
+
+def takes_whole_numbers(scenario: Scenario, path: str) -> bool:
+    """Whether the field at ``path`` holds integers (a lab's capacity, a cohort's size)."""
+    found = _field_at(scenario.to_dict(), path)
+    return found is not None and _unwrap(found[0]) is int
+
+
+def _lenient_value(data: dict[str, Any], path: str, value: float, source: str) -> Any:
+    """A number as the field at ``path`` reads it.
+
+    Units for a rate or duration, an int for an integer (when integral); other values as they
+    are.
+
+    Raises:
+        ScenarioError: for a non-integral or non-finite value of an integer, or a rate or
+            duration that is negative or not finite.
+    """
+    found = _field_at(data, path)
+    if found is None:
+        return value
+    node, metadata = found
     parsers = [getattr(meta, "func", None) for meta in metadata]
     if parse_rate in parsers or parse_duration in parsers:
         kind = "rate (per year)" if parse_rate in parsers else "duration (in years)"
