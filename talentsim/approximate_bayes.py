@@ -437,19 +437,20 @@ def abc_smc(
     client, own_client = None, False
     url = f"sqlite:///{db_path.resolve()}"
     try:
-        if dask is not None:
-            client, own_client = _dask_client(dask)
-            from talentsim._pyabc_sampler import SeededMappingSampler
-
-            # one seeded task per particle, in order: reproducible on a cluster too
-            sampler = SeededMappingSampler(client.get_executor(pure=False), seed)
-        elif workers == 1:
+        if dask is None and workers == 1:
             sampler = pyabc.sampler.SingleCoreSampler()
         else:
             from talentsim._pyabc_sampler import SeededMappingSampler
-            from talentsim.experiments import shared_pool
 
-            sampler = SeededMappingSampler(shared_pool(workers or os.cpu_count() or 1), seed)
+            if dask is not None:
+                client, own_client = _dask_client(dask)
+                executor: Any = client.get_executor(pure=False)
+            else:
+                from talentsim.experiments import shared_pool
+
+                executor = shared_pool(workers or os.cpu_count() or 1)
+            # one seeded task per particle, collected in order: reproducible wherever it runs
+            sampler = SeededMappingSampler(executor, seed)
         abc = pyabc.ABCSMC(
             model,
             _prior(pyabc, parameters, keys),
