@@ -9,7 +9,7 @@ Each step (length ``dt`` years, ``scenario.time.step``) covers the interval
 2. each lab's reference pay ratio (a quantile of its staff's pay / market value) and each
    researcher's share of colleague ties per place are taken from the start of the step;
 3. each researcher at a lab or in the pool has a Poisson number of candidate events at the
-   bounding rate Λ = max(δ + λ_o + λ_e·(most search effort), λ_u) over the step
+   bounding rate Λ = max(δ + λ_o + λ_e·(most search effort this step), λ_u) over the step
    (uniformization); a poaching raid due this step (never of a frozen lab) adds an offer at
    the start of the step to each researcher it courts;
 4. researchers live their step one after another (in a hashed random order when a lab could

@@ -372,7 +372,8 @@ class Search(BaseModel):
         le=MAX_EFFORT,
         description=(
             f"Highest search effort (a multiple of offer_rate_employed), 1–{MAX_EFFORT:g}; "
-            "the step screens offer candidates at this multiple, so a high cap costs time."
+            "with a gap term the step screens offer candidates at this multiple, so a high cap "
+            "costs time (from turmoil alone, at the most effort any lab's turmoil gives)."
         ),
     )
 

@@ -170,6 +170,19 @@ def test_codes_shared_with_the_model_agree() -> None:
         assert getattr(compiled, name.upper()) == model.MOVE_KINDS.index(name)
 
 
+def test_a_step_s_effort_cap_replaces_that_field_alone() -> None:
+    # with_effort_cap slices the record's plain tuple at literal positions (as Numba needs)
+    from talentsim.compiled import decisions
+    from talentsim.compiled.records import Market
+
+    fields = tuple(float(k) for k in range(len(Market._fields)))
+    capped = decisions.with_effort_cap(fields, -1.0)
+    assert capped.effort_cap == -1.0
+    assert [v for k, v in enumerate(capped) if k != decisions._CAP_FIELD] == [
+        v for k, v in enumerate(fields) if k != decisions._CAP_FIELD
+    ]
+
+
 @settings(max_examples=30, deadline=None)
 @given(key=st.integers(0, 2**63 - 1), step=st.integers(0, 10**6))
 def test_step_offsets_match_the_hashing_module(key: int, step: int) -> None:

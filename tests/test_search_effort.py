@@ -216,6 +216,24 @@ def test_effort_one_gives_the_same_offers_as_off() -> None:
     np.testing.assert_array_equal(a.flow_history[:, offers], b.flow_history[:, offers])
 
 
+def test_effort_from_turmoil_alone_bounds_the_step_by_the_most_any_lab_gives() -> None:
+    """With effort from turmoil alone, the bounding rate uses the highest lab's effort.
+
+    Turmoil is frozen over a step, so nobody's effort exceeds that of the lab in most
+    turmoil: the step screens candidates at it, not at the cap. At calm labs (effort 1 for
+    all) a cap of 7 then costs nothing and gives exactly the offers of no search (the same
+    draws), and with turmoil the rate is as stated (the rate tests above).
+    """
+    calm = quiet_market(search={"turmoil_sensitivity": 1.0, "effort_max": 7.0})
+    off = quiet_market(search=None)
+    offers = ts.model.FLOWS.index("offers")
+    runs = [ts.TalentModel(ts.Scenario.from_dict(data), seed=5) for data in (calm, off)]
+    for model in runs:
+        model.run()
+    assert runs[0].flow_history[1:, offers].sum() > 0
+    np.testing.assert_array_equal(runs[0].flow_history, runs[1].flow_history)
+
+
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [

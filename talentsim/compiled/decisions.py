@@ -10,8 +10,10 @@ A step's decisions (:func:`decide`), in order (the rules of :mod:`talentsim.mode
 the market frozen at the start of the step:
 
 1. :func:`~talentsim.compiled.offers.screen_events`: each researcher's number of candidate
-   events, Poisson at the bounding rate Λ (:func:`bounding_rate`) × the step; raids pick
-   their targets (an extra offer at the start of the step);
+   events, Poisson at the bounding rate Λ (:func:`bounding_rate`) × the step, with search
+   effort from turmoil alone at the most effort any lab gives this step
+   (:func:`with_effort_cap`); raids pick their targets (an extra offer at the start of the
+   step);
 2. :func:`processing_order`: researchers take turns in a hashed random order when a lab
    could fill (in row order otherwise, when the order changes nothing); with search effort
    that does not depend on the gap, those whose candidate events would all be thinned away
@@ -89,6 +91,10 @@ NO_LAB = -1
 HIRES, QUITS, RETURNS, EXITS, SEPARATIONS = range(5)
 OFFERS, ACCEPTANCES, COUNTER_OFFERS, COUNTER_RETAINED, BLOCKED_BY_CAPACITY = range(7, 12)
 HIRE, QUIT, RETURN, EXIT, SEPARATION = range(1, 6)
+
+#: The position of ``effort_cap`` in a :class:`Market` record (:func:`with_effort_cap` slices
+#: at it with literals, which Numba needs; tests/test_compiled.py checks that they agree).
+_CAP_FIELD = Market._fields.index("effort_cap")
 
 #: The number of a raid's offer among a researcher's candidate events (its draws' key).
 RAID_EVENT = 2**20 - 1
@@ -728,13 +734,24 @@ def may_act(r, count, state, hiring, market, weight, lab_effort, cumulative, bou
 
 @_template(**_HELPER)
 def bounding_rate(market):  # pragma: no cover - compiled
-    """Λ: the most events per year in any state (employed at full search effort, or pooled)."""
+    """Λ: the most events per year in any state (employed at ``market.effort_cap``, or pooled).
+
+    ``effort_cap`` is the scenario's cap, or this step's highest lab effort when effort comes
+    from turmoil alone (:func:`with_effort_cap`).
+    """
     employed = (
         market.separation_rate
         + market.opportunity_rate
         + market.offer_rate_employed * market.effort_cap
     )
     return max(employed, market.offer_rate_outside)
+
+
+@_template(**_HELPER)
+def with_effort_cap(fields, cap):  # pragma: no cover - compiled
+    """A :class:`Market` of the plain tuple ``fields``, its ``effort_cap`` set to ``cap``."""
+    # (9 is _CAP_FIELD, as a literal; concatenation, as Numba types no starred tuple display)
+    return Market(*(fields[:9] + (cap,) + fields[10:]))  # noqa: RUF005
 
 
 #: Researchers take their turns by blocks of consecutive rows when the population is large:
@@ -825,6 +842,7 @@ def decide(
     """
     state, researchers, labs = State(*state), Researchers(*researchers), Labs(*labs)
     hiring, raids, ties = Hiring(*hiring), Raids(*raids), Ties(*ties)
+    market_fields = market
     market, workspace = Market(*market), Workspace(*workspace)
     location = state.location
     n_labs = hiring.pay_level.shape[0]
@@ -834,6 +852,22 @@ def decide(
     context = TermContext(switches, weights, researchers, labs, market.outside_amenity, ties_on)
     # colleagues' places as at the start of the step (a copy only if ties are read)
     tie_view = (ties.indptr, ties.indices, location.copy() if ties_on else location)
+    # Search effort at a gap of 0 (all of it without a gap term), by lab: computed once.
+    lab_effort = np.ones(n_labs)
+    if market.searching:
+        for j in range(n_labs):
+            lab_effort[j] = effort_rule(
+                0.0,
+                labs.turmoil[j],
+                market.gap_sensitivity,
+                market.turmoil_sensitivity,
+                market.effort_min,
+                market.effort_max,
+            )
+        if not market.gap_sensitivity > 0 and n_labs > 0:
+            # From turmoil alone, nobody's effort this step exceeds the highest lab's (turmoil
+            # is frozen over the step): the bounding rate uses it rather than the cap.
+            market = with_effort_cap(market_fields, lab_effort.max())
     n_rows, n_events = screen_events(
         location,
         n_labs,
@@ -889,18 +923,6 @@ def decide(
             raid_at[k] = which[candidates[k]]
     else:
         counts[:] = counts_of
-    # Search effort at a gap of 0 (all of it without a gap term), by lab: computed once.
-    lab_effort = np.ones(n_labs)
-    if market.searching:
-        for j in range(n_labs):
-            lab_effort[j] = effort_rule(
-                0.0,
-                labs.turmoil[j],
-                market.gap_sensitivity,
-                market.turmoil_sensitivity,
-                market.effort_min,
-                market.effort_max,
-            )
     # Only those who can act live the step (may_act): the others would do nothing in it.
     # Worth a pass when search effort that does not depend on the gap thins offer candidates.
     # The order of those kept is theirs in the order of all (same buckets: see below).

@@ -92,7 +92,9 @@ class Market(NamedTuple):
     offer_rate_outside: float
     opportunity_rate: float
     effort_cap: float
-    """The most search effort anyone can make (the bounding rate uses λ_e × this cap)."""
+    """The most search effort anyone can make (the bounding rate uses λ_e × this cap): the
+    scenario's ``effort_max``, lowered for a step to its highest lab effort when effort comes
+    from turmoil alone (``decisions.with_effort_cap``)."""
     dt: float
     """The step's length in years."""
     reputation_decay: float
