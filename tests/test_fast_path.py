@@ -99,6 +99,25 @@ def test_a_lean_model_steps_the_same_market(small: ts.Scenario) -> None:
     assert len(lean.agents) == len(full.agents)
 
 
+def test_a_lean_model_runs_for_mesa_time_and_refuses_events(small: ts.Scenario) -> None:
+    # Mesa's clock calls step a lean model as they step a full one (a step at each whole
+    # time, the clock at the end); events, which it could never run, are refused
+    full, lean = TalentModel(small, seed=4), TalentModel(small, seed=4, lean=True)
+    for model in (full, lean):
+        model.run_for(2.5)
+        model.step()
+        model.run_until(5.2)
+    assert (lean.steps, lean.time) == (full.steps, full.time) == (5, 5.2)
+    assert np.array_equal(full.headcount_history, lean.headcount_history)
+    assert np.array_equal(full.flow_history, lean.flow_history)
+    with pytest.warns(RuntimeWarning, match="before the model's time"):
+        lean.run_until(1)
+    assert lean.steps == 5
+    for schedule in (lean.schedule_event, lean.schedule_recurring):
+        with pytest.raises(RuntimeError, match=r"lean model .* cannot run scheduled events"):
+            schedule(print, after=1)
+
+
 def shipped_targets() -> list[Targets]:
     return [load_targets(path) for path in sorted((ROOT / "targets").glob("*.toml"))]
 
