@@ -1,7 +1,7 @@
 """On-the-job search effort: the multiple of the employed offer rate a researcher searches at.
 
 One rule on one researcher (called by the step's compiled thinning of offer candidates,
-:func:`talentsim.compiled.decisions.search_effort`, and usable on its own):
+:func:`talentsim.compiled.decisions.offer_effort`, and usable on its own):
 :func:`offer_effort`.
 
 References:
