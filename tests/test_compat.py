@@ -64,3 +64,24 @@ def test_without_the_fallback_the_private_pieces_are_used() -> None:
         pytest.skip("the suite itself runs with TALENTSIM_NUMBA_FALLBACK=1")
     assert compat.HELPER_OPTIONS == {"_nrt": False, "forceinline": True}
     assert type(compat.prefetch).__name__ == "_Intrinsic"
+
+
+def test_numba_s_first_class_function_warning_is_not_shown() -> None:
+    # Numba wraps the message in terminal escape codes; the filter must match it as raised
+    import warnings
+
+    from numba.core.errors import NumbaExperimentalFeatureWarning
+
+    from talentsim.compiled import compat
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        compat.quiet_numba_warnings()  # (as on import: pytest resets filters between tests)
+        warnings.warn(
+            NumbaExperimentalFeatureWarning("First-class function type feature is experimental"),
+            stacklevel=1,
+        )
+        warnings.warn(NumbaExperimentalFeatureWarning("another feature"), stacklevel=1)
+    assert [str(w.message) for w in caught] == [
+        str(NumbaExperimentalFeatureWarning("another feature"))
+    ]

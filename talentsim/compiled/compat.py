@@ -31,19 +31,28 @@ import numba
 FORCE_FALLBACK = os.environ.get("TALENTSIM_NUMBA_FALLBACK", "") not in ("", "0")
 """Whether the plain fallbacks are forced (``TALENTSIM_NUMBA_FALLBACK=1``)."""
 
-# Calling the utility terms from a tuple of compiled functions (literal_unroll) is typed
-# through Numba's first-class function types, which warn that they are experimental; the
-# calls are resolved at compile time and inlined, so the warning says nothing to a user.
-try:
-    from numba.core.errors import NumbaExperimentalFeatureWarning
 
+def quiet_numba_warnings() -> None:
+    """Hide Numba's warning that first-class function types are experimental.
+
+    Calling the utility terms from a tuple of compiled functions (literal_unroll) is typed
+    through Numba's first-class function types, which warn that they are experimental; the
+    calls are resolved at compile time and inlined, so the warning says nothing to a user.
+    Numba wraps the message in terminal escape codes, so the filter matches past them.
+    Installed when this module is imported.
+    """
+    try:
+        from numba.core.errors import NumbaExperimentalFeatureWarning
+    except ImportError:  # pragma: no cover - a Numba without the class
+        return
     warnings.filterwarnings(
         "ignore",
         category=NumbaExperimentalFeatureWarning,
-        message="First-class function type feature is experimental",
+        message=r".*First-class function type feature is experimental",
     )
-except ImportError:  # pragma: no cover - a Numba without the class
-    pass
+
+
+quiet_numba_warnings()
 
 
 def _helper_options() -> dict[str, Any]:
