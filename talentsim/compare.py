@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from talentsim.experiments import refuse_while_a_worker_starts
 from talentsim.progress import Progress
 from talentsim.results import (
     MetricSpec,
@@ -318,6 +319,7 @@ def compare(
         ScenarioError: if a variant's overrides are invalid (checked before anything runs).
         ValueError: for a bad number of seeds, a reserved variant name or a bad confidence.
     """
+    refuse_while_a_worker_starts("compare")
     base = as_scenario(scenario)
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be between 0 and 1, got {confidence}")

@@ -22,6 +22,11 @@
   with no scheduler; each shard writes a store of its own, and
   :func:`talentsim.store.merge_stores` (``talentsim store merge``) combines them.
 - **Failures.** A run that raises is recorded as failed with its error and the sweep goes on.
+- **Scripts.** The pool's workers are started with ``spawn``, so each imports the script
+  that started the sweep: a script's code must sit under ``if __name__ == "__main__":``
+  (Python's rule for process pools). Without it, the script's sweep would start again in
+  every worker; talentsim stops that there with a message saying so
+  (:func:`refuse_while_a_worker_starts`).
 """
 
 from __future__ import annotations
@@ -202,7 +207,10 @@ def sweep(
             or more runs than ``max_runs``.
         StoreError: if the store holds another sweep, or this one without ``resume``.
         SweepError: if a worker process died; finished runs are stored, rerun with resume.
+            Also if called while a worker process starts (a script without
+            ``if __name__ == "__main__":``, see the module docstring).
     """
+    refuse_while_a_worker_starts("sweep")
     base = as_scenario(scenario)
     if workers is not None and (isinstance(workers, bool) or workers < 1):
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
@@ -430,7 +438,7 @@ def _execute(
         left = len(todo) - len(outcomes)
         raise SweepError(
             f"a worker process died ({exc}); {len(outcomes)} runs are stored, {left} remain: "
-            "rerun with resume=True (--resume)"
+            f"rerun with resume=True (--resume). {_SCRIPT_HINT}"
         ) from None
     except BaseException:
         _flush(sink, buffer)
@@ -449,6 +457,31 @@ _POOLS: dict[int, ProcessPoolExecutor] = {}
 _AT_EXIT: list[bool] = []  # (whether shutdown_pools is registered to run at exit)
 
 
+_SCRIPT_HINT = (
+    'From a script: its code must be under `if __name__ == "__main__":`, as the workers '
+    "import the script that starts them (docs/sweeps.md, Where it runs)"
+)
+
+
+def refuse_while_a_worker_starts(what: str) -> None:
+    """Refuse to start ``what`` (a sweep, a comparison, a pool) in a worker that is starting.
+
+    A worker of a spawned pool imports the script that started the pool before it can work;
+    a script whose code is not under ``if __name__ == "__main__":`` would then run its sweep
+    again inside every worker (which Python stops only later, or which fails on the sweep's
+    own store with a misleading message). Detected by the flag Python's ``multiprocessing``
+    sets while a spawned process prepares (its own check of the same mistake reads it).
+
+    Raises:
+        SweepError: if this process is a spawned worker still importing its parent's script.
+    """
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise SweepError(
+            f"{what} was started while a worker process was importing the script that started "
+            f"the workers. {_SCRIPT_HINT}"
+        )
+
+
 def shared_pool(workers: int) -> ProcessPoolExecutor:
     """The process pool of ``workers`` spawned workers that sweeps and calibrations share.
 
@@ -460,6 +493,7 @@ def shared_pool(workers: int) -> ProcessPoolExecutor:
     """
     pool = _POOLS.get(workers)
     if pool is None:
+        refuse_while_a_worker_starts("a process pool")
         if not _AT_EXIT:
             atexit.register(shutdown_pools)
             _AT_EXIT.append(True)

@@ -602,3 +602,31 @@ def test_every_parquet_row_carries_its_run_and_parameters(tmp_path: Path, capsys
     out = tmp_path / "series.parquet"
     assert main(["store", "export", str(store), str(out), "--table", "timeseries"]) == 0
     assert len(pd.read_parquet(out)) == series.height
+
+
+UNGUARDED = """
+import talentsim as ts
+ts.sweep({flagship!r}, {{"labs.MSL.pay_level": [1.5, 3.0]}}, replicates=2, workers=2,
+         store={store!r})
+"""
+
+
+def test_a_script_without_a_main_guard_is_told_so(tmp_path: Path) -> None:
+    # the spawned workers import the script: its sweep must not start again in each of them
+    script = tmp_path / "unguarded.py"
+    store = tmp_path / "store"
+    script.write_text(UNGUARDED.format(flagship=str(FLAGSHIP), store=str(store)))
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode != 0
+    assert "while a worker process was importing the script" in done.stderr
+    assert 'if __name__ == \\"__main__\\":' not in done.stderr  # (plain quotes, readable)
+    assert 'its code must be under `if __name__ == "__main__":`' in done.stderr
+    assert "a worker process died" in done.stderr  # the parent's message says it too
