@@ -75,6 +75,10 @@ deviation) compared with its prior."""
 CHECKPOINT_FILE = "checkpoint.jsonl"
 """The SMM checkpoint in a calibration's output folder (one line per simulated candidate)."""
 
+CALIBRATION_MARKERS = ("calibration.json", CHECKPOINT_FILE, "abc.sqlite")
+"""What marks a folder as an earlier (or interrupted) calibration's: ``--force`` replaces only
+such a folder."""
+
 
 class CalibrationError(ScenarioError):
     """A calibration cannot be set up or read: the message names the file and key path.

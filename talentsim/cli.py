@@ -137,7 +137,9 @@ def _build_parser():
         "override a scenario value by dotted path, e.g. labs.MSL.pay_level=3.0 "
         "(values are read as TOML; repeatable)",
     )
-    run.add_argument("--force", action="store_true", help="overwrite a non-empty results folder")
+    run.add_argument(
+        "--force", action="store_true", help="replace an earlier run's results in --out"
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bar or table")
     run.add_argument(
         "--report",
@@ -180,7 +182,9 @@ def _build_parser():
     compare.add_argument(
         "--out", default=None, help="results folder (default: results/<scenario>-compare)"
     )
-    compare.add_argument("--force", action="store_true", help="overwrite a non-empty folder")
+    compare.add_argument(
+        "--force", action="store_true", help="replace an earlier comparison in --out"
+    )
     compare.add_argument("--quiet", action="store_true", help="no progress bar or table")
 
     sweep = sub.add_parser(
@@ -355,7 +359,9 @@ def _build_parser():
         help="continue an interrupted fit from OUT (SMM: its checkpoint of simulated "
         "candidates; ABC: its database)",
     )
-    calibrate.add_argument("--force", action="store_true", help="replace a non-empty OUT")
+    calibrate.add_argument(
+        "--force", action="store_true", help="replace an earlier calibration in OUT"
+    )
     calibrate.add_argument("--dask", default=None, metavar="ADDRESS", help="Dask scheduler (ABC)")
     calibrate.add_argument("--workers", type=int, default=None, help="local processes (ABC)")
     calibrate.add_argument(
@@ -468,8 +474,10 @@ def _run(args) -> int:
         raise ScenarioError(f"--seed: expected a non-negative integer, got {args.seed}")
     if args.steps is not None and args.steps < 1:
         raise ScenarioError(f"--steps: expected a positive integer, got {args.steps}")
+    from talentsim.results import RUN_MARKERS
+
     out = Path(args.out) if args.out else Path("results") / scenario.name
-    _check_output_folder(out, force=args.force)
+    _check_output_folder(out, force=args.force, markers=RUN_MARKERS, what="run")
 
     from tqdm import tqdm
 
@@ -619,8 +627,10 @@ def _compare(args) -> int:
         except ScenarioError as exc:
             raise ScenarioError(f"{args.file}: --variant {name}: {exc}") from None
     _check_replicates(args)
+    from talentsim.compare import COMPARISON_MARKERS
+
     out = Path(args.out) if args.out else Path("results") / f"{scenario.name}-compare"
-    _check_output_folder(out, force=args.force)
+    _check_output_folder(out, force=args.force, markers=COMPARISON_MARKERS, what="comparison")
     _compile_first(scenario, quiet=args.quiet)
     show = not args.quiet and sys.stderr.isatty()
     try:
@@ -692,7 +702,9 @@ def _calibrate(args) -> int:
         if not os.access(out, os.W_OK | os.X_OK):
             raise ScenarioError(f"--out {out}: cannot write in it (permission denied)")
     else:
-        _check_output_folder(out, force=args.force)
+        from talentsim.calibration import CALIBRATION_MARKERS
+
+        _check_output_folder(out, force=args.force, markers=CALIBRATION_MARKERS, what="calibration")
     if args.workers is not None and args.workers < 1:
         raise ScenarioError(f"--workers: expected a positive integer, got {args.workers}")
     options: dict[str, object] = {}
@@ -972,11 +984,15 @@ def _compile_first(scenario, *, quiet: bool) -> None:
     TalentModel(scenario, seed=0).step()
 
 
-def _check_output_folder(out, *, force: bool) -> None:
-    """Fail before running if the results could not be written."""
+def _check_output_folder(out, *, force: bool, markers: tuple[str, ...], what: str) -> None:
+    """Fail before running if the results could not be written.
+
+    ``--force`` replaces a non-empty folder only if it holds an earlier output of the same
+    kind (one of ``markers``): replacing deletes everything in it.
+    """
     import os
 
-    from talentsim.results import unsafe_results_folder
+    from talentsim.results import not_replaceable, unsafe_results_folder
     from talentsim.scenario import ScenarioError
 
     problem = unsafe_results_folder(out)
@@ -985,10 +1001,15 @@ def _check_output_folder(out, *, force: bool) -> None:
     out = out.resolve()
     if out.exists() and not out.is_dir():
         raise ScenarioError(f"--out {out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise ScenarioError(
-            f"--out {out}: folder is not empty; choose another folder or pass --force to replace it"
-        )
+    if out.is_dir() and any(out.iterdir()):
+        if not force:
+            raise ScenarioError(
+                f"--out {out}: folder is not empty; choose another folder or pass --force to "
+                "replace it"
+            )
+        problem = not_replaceable(out, markers, what)
+        if problem:
+            raise ScenarioError(f"--out {out}: --force: {problem}")
     parent = out.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent

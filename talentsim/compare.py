@@ -48,6 +48,8 @@ from talentsim.scenario import Scenario, ScenarioError, as_scenario
 from talentsim.seeds import seed_list
 
 BASELINE = "baseline"
+#: What marks a folder as an earlier comparison (``save(overwrite=True)`` replaces only it).
+COMPARISON_MARKERS = ("comparison.json",)
 
 ABSORBED_SHARE = 0.5
 """A variant's effect at a lab counts as absorbed by capacity when its effect on
@@ -225,7 +227,11 @@ class Comparison:
         return head + self.table().to_html(index=False, escape=True) + warnings_html
 
     def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
-        """Write ``runs.csv``, ``effects.csv`` and ``comparison.json`` (atomically)."""
+        """Write ``runs.csv``, ``effects.csv`` and ``comparison.json`` (atomically).
+
+        ``overwrite`` replaces a non-empty folder only if it holds an earlier comparison
+        (``comparison.json``): replacing deletes what the folder holds.
+        """
         import json
 
         from talentsim.results import jsonable
@@ -244,7 +250,9 @@ class Comparison:
             with open(staging / "comparison.json", "w", encoding="utf-8") as handle:
                 json.dump(jsonable(document), handle, indent=2, allow_nan=False)
 
-        return atomic_folder(folder, write, overwrite=overwrite)
+        return atomic_folder(
+            folder, write, overwrite=overwrite, markers=COMPARISON_MARKERS, what="comparison"
+        )
 
     @classmethod
     def load(cls, folder: str | Path) -> Comparison:

@@ -50,6 +50,8 @@ DEPARTURE_KINDS = ("quit", "return", "exit", "separation")
 """Kinds of move that take a researcher out of a lab."""
 
 RESULT_FILES = ("timeseries.parquet", "events.parquet", "researchers.parquet", "run.json")
+#: What marks a folder as an earlier run's results (``save(overwrite=True)`` replaces only it).
+RUN_MARKERS = ("run.json",)
 
 
 @dataclass(repr=False)
@@ -479,7 +481,9 @@ class RunResult:
 
         Args:
             folder: Destination; it must not exist or be empty unless ``overwrite``.
-            overwrite: Replace the contents of a non-empty folder.
+            overwrite: Replace a non-empty folder that holds an earlier run's results
+                (``run.json``); a folder holding anything else is refused, as replacing it
+                would delete what it holds.
 
         Returns:
             The folder.
@@ -505,7 +509,7 @@ class RunResult:
                 handle.flush()
                 os.fsync(handle.fileno())
 
-        return atomic_folder(folder, write, overwrite=overwrite)
+        return atomic_folder(folder, write, overwrite=overwrite, markers=RUN_MARKERS, what="run")
 
     @classmethod
     def load(cls, folder: str | Path) -> RunResult:
@@ -695,17 +699,43 @@ def unsafe_results_folder(folder: str | Path) -> str | None:
     return None
 
 
+def not_replaceable(folder: Path, markers: tuple[str, ...], what: str) -> str | None:
+    """Why ``overwrite``/``--force`` must not replace the non-empty ``folder``, or None.
+
+    It may replace a folder holding an earlier output of the same kind (one of ``markers``,
+    e.g. ``run.json``), not one holding anything else (a sweep store, other runs, a paper):
+    replacing deletes the whole folder.
+    """
+    if not markers or any((folder / marker).is_file() for marker in markers):
+        return None
+    names = sorted(entry.name for entry in folder.iterdir())
+    shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+    return (
+        f"holds {shown}, not the results of an earlier {what} (no {markers[0]}); replacing a "
+        f"folder deletes all it holds, so only an earlier {what}'s folder is replaced: choose "
+        "another folder"
+    )
+
+
 def atomic_folder(
-    folder: str | Path, write: Callable[[Path], None], *, overwrite: bool = False
+    folder: str | Path,
+    write: Callable[[Path], None],
+    *,
+    overwrite: bool = False,
+    markers: tuple[str, ...] = (),
+    what: str = "output",
 ) -> Path:
     """Fill a results folder all at once: ``write`` fills a staging folder moved into place.
 
-    An interrupted write never leaves a folder that looks complete.
+    An interrupted write never leaves a folder that looks complete. ``overwrite`` replaces a
+    non-empty folder only if it holds one of ``markers`` (an earlier output of the kind
+    ``what``; any folder without ``markers``): see :func:`not_replaceable`.
 
     Raises:
         ValueError: if the path is ``.`` or ``..``, or the current folder or one holding it
             (replacing it would delete the working folder).
-        FileExistsError: if the folder is not empty and ``overwrite`` is false.
+        FileExistsError: if the folder is not empty and ``overwrite`` is false, or it holds
+            something other than an earlier output of the same kind.
         NotADirectoryError: if the path exists and is a file.
         OSError: if the folder cannot be written.
     """
@@ -716,8 +746,12 @@ def atomic_folder(
     folder = folder.resolve()  # ("results/.." would otherwise be replaced once results/ exists)
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"{folder}: exists and is not a folder")
-    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
-        raise FileExistsError(f"{folder}: folder is not empty (use overwrite / --force)")
+    if folder.is_dir() and any(folder.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f"{folder}: folder is not empty (use overwrite / --force)")
+        problem = not_replaceable(folder, markers, what)
+        if problem:
+            raise FileExistsError(f"{folder}: {problem}")
     parent = folder.parent if str(folder.parent) else Path(".")
     parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=parent))

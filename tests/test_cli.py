@@ -213,11 +213,12 @@ def test_run_refuses_non_empty_out_without_force(
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
-def test_run_force_replaces_non_empty_out(
+def test_run_force_replaces_an_earlier_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out_dir = tmp_path / "out"
     out_dir.mkdir()
+    (out_dir / "run.json").write_text("{}", encoding="utf-8")  # an earlier run's folder
     (out_dir / "keep.txt").write_text("old", encoding="utf-8")
     code, _, err = _run(
         capsys, "run", FLAGSHIP, "--seed", "1", "--out", out_dir, "--quiet", "--force"
@@ -226,6 +227,38 @@ def test_run_force_replaces_non_empty_out(
     assert sorted(p.name for p in out_dir.iterdir()) == sorted(RESULT_FILES)
     assert _read_run_json(out_dir)["seed"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+@pytest.mark.parametrize("command", ["run", "compare"])
+def test_force_never_replaces_a_folder_of_other_things(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    # replacing deletes the folder: --force replaces only an earlier output of the same kind
+    # (a folder of other runs, a sweep store or a paper is refused, untouched)
+    out_dir = tmp_path / "results"
+    (out_dir / "other-run").mkdir(parents=True)
+    (out_dir / "other-run" / "run.json").write_text("{}", encoding="utf-8")
+    (out_dir / "manifest.sqlite").write_text("a store", encoding="utf-8")
+    before = _snapshot(out_dir)
+    extra = ["--variant", "cheap:labs.MSL.pay_level=1.5", "--seeds", "2"]
+    code, out, err = _run(
+        capsys, command, FLAGSHIP, *(extra if command == "compare" else ["--seed", "1"]),
+        "--out", out_dir, "--quiet", "--force",
+    )  # fmt: skip
+    _assert_usage_error(code, out, err, str(out_dir), "--force", "manifest.sqlite")
+    assert _snapshot(out_dir) == before and (out_dir / "other-run" / "run.json").is_file()
+
+
+def test_save_overwrite_never_replaces_a_folder_of_other_things(tmp_path: Path) -> None:
+    folder = tmp_path / "paper"
+    folder.mkdir()
+    (folder / "draft.tex").write_text("precious", encoding="utf-8")
+    result = talentsim.run(FLAGSHIP, seed=1, steps=2)
+    with pytest.raises(FileExistsError, match=r"draft\.tex, not the results of an earlier run"):
+        result.save(folder, overwrite=True)
+    assert (folder / "draft.tex").read_text(encoding="utf-8") == "precious"
+    result.save(folder / "run")
+    result.save(folder / "run", overwrite=True)  # an earlier run's folder is replaced
 
 
 @pytest.mark.parametrize(
