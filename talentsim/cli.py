@@ -736,6 +736,10 @@ def _calibrate(args) -> int:
             f"interrupted: what was simulated is kept in {out}/; rerun with --resume to continue\n"
         )
         return 130
+    except FileNotFoundError as exc:  # (ABC: --resume with no database to resume)
+        raise ScenarioError(f"--resume: {exc}; leave out --resume to start a new fit") from None
+    except FileExistsError as exc:
+        raise ScenarioError(f"--out {out}: {exc}") from None
     try:
         result.save(out)
     except (OSError, CalibrationError) as exc:

@@ -570,3 +570,15 @@ def test_a_prior_table_without_abc_support_is_a_clear_error(calibration_file: Pa
             calibrate_file(calibration_file)
     else:
         pytest.skip("talentsim.priors is installed: prior tables are read by it")
+
+
+def test_abc_resume_without_a_database_is_a_clear_error(
+    calibration_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("pyabc")
+    out = tmp_path / "fresh"
+    args = ["calibrate", str(calibration_file), "--method", "abc", "--out", str(out), "--resume"]
+    assert main([*args, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --resume: ") and "Traceback" not in err
+    assert "no ABC database to resume; leave out --resume to start a new fit" in err
