@@ -270,7 +270,8 @@ def _run_page(folder: Path) -> _Page:
             ("steps", _steps_text(summary, scenario)),
         ],
         seeds=[("run", str(result.seed))],
-        rerun=f"talentsim run {SCENARIO_FILE} --seed {result.seed}",
+        rerun=f"talentsim run {SCENARIO_FILE} --seed {result.seed}"
+        + (f" --steps {summary['steps']}" if summary["steps"] != scenario.time.n_steps else ""),
         versions=versions,
     )
     page.tables = [

@@ -296,6 +296,10 @@ def test_cli_run_with_report(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     document = _check_complete(out / "report" / "report.html")
     assert "seed 3" in document
     assert (out / "run.json").is_file()
+    # a run cut short by --steps: the rerun line says so, and reproduces it
+    assert "talentsim run scenario.toml --seed 3 --steps 10" in document
+    written = ts.load_scenario(out / "report" / "scenario.toml")
+    assert ts.run(written, seed=3, steps=10).summary() == ts.RunResult.load(out).summary()
 
 
 def test_file_names_of_names_that_differ_only_outside_ascii_differ() -> None:
