@@ -795,10 +795,16 @@ def _process_alive(pid: int) -> bool:
 
 
 def _first_difference(stored: Any, spec: Any, path: str = "") -> str:
+    """Where two sweep descriptions first differ, down through mappings and lists (so the
+    message shows the differing value, not the start of a long list cut short)."""
     if isinstance(stored, dict) and isinstance(spec, dict):
         for key in sorted(set(stored) | set(spec)):
             if stored.get(key) != spec.get(key):
                 return _first_difference(stored.get(key), spec.get(key), f"{path}.{key}".strip("."))
+    if isinstance(stored, list) and isinstance(spec, list) and len(stored) == len(spec):
+        for k, (a, b) in enumerate(zip(stored, spec, strict=True)):
+            if a != b:
+                return _first_difference(a, b, f"{path}[{k}]")
     return f"{path or 'the sweep'} differs: stored {_short(stored)}, now {_short(spec)}"
 
 

@@ -630,3 +630,21 @@ def test_a_script_without_a_main_guard_is_told_so(tmp_path: Path) -> None:
     assert 'if __name__ == \\"__main__\\":' not in done.stderr  # (plain quotes, readable)
     assert 'its code must be under `if __name__ == "__main__":`' in done.stderr
     assert "a worker process died" in done.stderr  # the parent's message says it too
+
+
+def test_a_different_sweep_is_told_where_it_differs() -> None:
+    # down through lists too: the message shows the differing values, not a cut prefix
+    from talentsim.store import _first_difference
+
+    long_name = "labs.MSL.reorg_rate_with_a_long_name"
+    stored = {"design": {"parameters": [
+        {"path": "labs.MSL.pay_level", "values": [1.5, 5.0]},
+        {"path": long_name, "values": [0.0, 8.0]},
+    ]}}  # fmt: skip
+    now = {"design": {"parameters": [
+        {"path": "labs.MSL.pay_level", "values": [1.5, 5.0]},
+        {"path": long_name, "values": [0.0, 4.0, 8.0]},
+    ]}}  # fmt: skip
+    assert _first_difference(stored, now) == (
+        "design.parameters[1].values differs: stored [0.0, 8.0], now [0.0, 4.0, 8.0]"
+    )
