@@ -795,8 +795,10 @@ def _process_alive(pid: int) -> bool:
 
 
 def _first_difference(stored: Any, spec: Any, path: str = "") -> str:
-    """Where two sweep descriptions first differ, down through mappings and lists (so the
-    message shows the differing value, not the start of a long list cut short)."""
+    """Where two sweep descriptions first differ, down through mappings and lists.
+
+    So the message shows the differing values, not the start of a long list cut short.
+    """
     if isinstance(stored, dict) and isinstance(spec, dict):
         for key in sorted(set(stored) | set(spec)):
             if stored.get(key) != spec.get(key):
