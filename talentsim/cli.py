@@ -411,6 +411,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted: nothing was written\n")
         return 130
+    except BrokenPipeError:  # (the reader went away: `talentsim meanfield FILE | head`)
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # (so that Python's flush at exit is quiet)
+        return 128 + 13  # as a process killed by SIGPIPE
 
 
 def _validate(args) -> int:

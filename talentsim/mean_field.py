@@ -843,5 +843,5 @@ def _problem_message(spec: Scenario, problems: list[str]) -> str:
     return (
         f"{spec.name}: the mean-field equations cannot treat exactly:\n{listed}\n"
         "Switch these off for a mean-field solution, or pass strict=False (on the command "
-        "line: --lenient) to ignore them (the answer then leaves them out)."
+        "line: leave out --strict) to ignore them (the answer then leaves them out)."
     )

@@ -558,3 +558,23 @@ def test_set_errors_name_the_file_and_count_every_problem(
     assert "invalid scenario (2 problems)" in lines[0] and len(lines) == 3
     assert "overrides" not in err
     assert "(5w > duration 2w)" in err  # times in the units they read best in
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `talentsim meanfield FILE | head -2`: the pipe closes under the printing
+    import io
+
+    with open(tmp_path / "stdout", "w", encoding="utf-8") as handle:
+
+        class ClosedPipe(io.StringIO):
+            def write(self, text: str) -> int:
+                raise BrokenPipeError(32, "Broken pipe")
+
+            def fileno(self) -> int:
+                return handle.fileno()
+
+        monkeypatch.setattr(sys, "stdout", ClosedPipe())
+        assert main(["meanfield", str(FLAGSHIP)]) == 141
+    assert "Traceback" not in capsys.readouterr().err
