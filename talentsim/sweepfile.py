@@ -132,7 +132,13 @@ def load_sweep_file(path: str | Path) -> tuple[Scenario, SweepSpec]:
                 f"{path}: sweep.scenario: required in a sweep file of its own (the scenario "
                 "file, relative to this one)"
             )
-        scenario = load_scenario(path.parent / spec.scenario)
+        named = path.parent / spec.scenario
+        if not named.is_file():
+            raise ScenarioError(
+                f"{path}: sweep.scenario: no such file {spec.scenario!r} (looked for {named}; "
+                "a path relative to the sweep file)"
+            )
+        scenario = load_scenario(named)
     if spec.overrides:
         try:
             scenario = scenario.with_overrides(spec.overrides, lenient=False)

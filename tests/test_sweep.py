@@ -279,7 +279,10 @@ def test_a_scenario_file_can_carry_its_sweep(tmp_path: Path) -> None:
     ("body", "words"),
     [
         (SWEEP.replace("replicates = 2", "replicate = 2"), ["sweep.replicate", "replicates"]),
-        (SWEEP.replace('scenario = "', 'scenario = "missing/'), ["no such file"]),
+        (
+            SWEEP.replace('scenario = "', 'scenario = "missing/'),
+            ["sweep.toml: sweep.scenario: no such file", "relative to the sweep file"],
+        ),
         (SWEEP.replace("replicates = 2", 'design = "lhs"'), ["sweep.samples", "needs samples"]),
         (SWEEP.replace("replicates = 2", 'design = "taguchi"'), ["sweep.design"]),
         ("[sweep]\nparameters = {}\n", ["sweep.scenario", "required"]),
