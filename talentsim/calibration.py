@@ -29,6 +29,7 @@ import json
 import math
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -78,6 +79,10 @@ CHECKPOINT_FILE = "checkpoint.jsonl"
 CALIBRATION_MARKERS = ("calibration.json", CHECKPOINT_FILE, "abc.sqlite")
 """What marks a folder as an earlier (or interrupted) calibration's: ``--force`` replaces only
 such a folder."""
+
+
+class CalibrationWarning(UserWarning):
+    """Something in a calibration file that the chosen method does not use (it goes on)."""
 
 
 class CalibrationError(ScenarioError):
@@ -1354,11 +1359,10 @@ def calibrate(
                     "method 'abc': the ABC estimator takes no seed option; a calibration must "
                     "be reproducible"
                 )
-            extra = {seed_name: seed, "resume": resume, "progress": progress}
-            options = {
-                **{k: v for k, v in extra.items() if k in accepted and v is not False},
-                **options,
-            }
+            extra: dict[str, Any] = {seed_name: seed, "progress": progress}
+            if resume:
+                extra["resume"] = True
+            options = {**{k: v for k, v in extra.items() if k in accepted}, **options}
             options = _options_for(abc_smc, options, method)
             fit = abc_smc(fitted_base, chosen_targets, chosen, **options)
             trace = None
@@ -1520,6 +1524,23 @@ def _abc_database_option() -> str | None:
     return next((n for n in ("db", "database", "db_path", "history") if n in accepted), None)
 
 
+def _warn_unused_budget(
+    path: str | os.PathLike[str], budget: Any, names: tuple[str, ...], method: str
+) -> None:
+    """Warn of budget settings given in the file that ``method`` does not use.
+
+    A file may carry the budgets of both methods, so that ``--method`` can pick one.
+    """
+    unused = [name for name in names if name in budget.model_fields_set]
+    if unused:
+        keys = ", ".join(f"budget.{name}" for name in unused)
+        warnings.warn(
+            f"{path}: {keys}: not used by method {method} (the other method's budget)",
+            CalibrationWarning,
+            stacklevel=3,
+        )
+
+
 def calibrate_file(
     path: str | os.PathLike[str],
     *,
@@ -1558,16 +1579,18 @@ def calibrate_file(
     budget = spec.budget
     estimator: dict[str, Any] = {}
     if chosen == "smm":
-        for name, given in (
-            ("population", budget.population),
-            ("max_simulations", budget.max_simulations),
-            ("generations", budget.generations),
-        ):
-            if given is not None:
-                raise CalibrationError(f"{path}: budget.{name}: an ABC budget; method is smm")
+        _warn_unused_budget(path, budget, ("population", "max_simulations", "generations"), "smm")
         estimator.update(maxiter=budget.maxiter, popsize=budget.popsize, polish=budget.polish)
         checkpoint = Path(out) / CHECKPOINT_FILE if out is not None else None
     else:
+        _warn_unused_budget(path, budget, ("maxiter", "popsize", "polish"), "abc")
+        stops = {"max_generations", "max_simulations", "min_epsilon"} & set(options)
+        if budget.generations is None and budget.max_simulations is None and not stops:
+            raise CalibrationError(
+                f"{path}: budget: method abc needs a stopping rule: budget.generations (e.g. 8) "
+                "or budget.max_simulations (an ABC-SMC run has no natural end: its tolerance "
+                "keeps falling)"
+            )
         for name, given in (  # the file's budget names → abc_smc's options
             ("population_size", budget.population),
             ("max_simulations", budget.max_simulations),
@@ -1612,6 +1635,7 @@ __all__ = [
     "CalibrationError",
     "CalibrationFile",
     "CalibrationResult",
+    "CalibrationWarning",
     "MomentsLog",
     "as_parameters",
     "calibrate",

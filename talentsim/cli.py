@@ -697,8 +697,14 @@ def _targets(args) -> int:
 
 def _calibrate(args) -> int:
     import os
+    import warnings
 
-    from talentsim.calibration import CalibrationError, calibrate_file, load_calibration
+    from talentsim.calibration import (
+        CalibrationError,
+        CalibrationWarning,
+        calibrate_file,
+        load_calibration,
+    )
     from talentsim.scenario import ScenarioError, load_scenario
 
     spec, scenario_path, _ = load_calibration(args.file)
@@ -734,9 +740,19 @@ def _calibrate(args) -> int:
         raise ScenarioError(f"--out {out}: cannot create ({exc.strerror or exc})") from None
     show = not args.quiet and sys.stderr.isatty()
     try:
-        result = calibrate_file(
-            args.file, method=method, out=out, resume=args.resume, progress=show, **options
-        )
+        with warnings.catch_warnings():
+            shown = warnings.showwarning
+
+            def show_warning(message, category, *rest, **keywords):
+                if issubclass(category, CalibrationWarning):  # as a line, when it happens
+                    sys.stderr.write(f"warning: {message}\n")
+                else:
+                    shown(message, category, *rest, **keywords)
+
+            warnings.showwarning = show_warning
+            result = calibrate_file(
+                args.file, method=method, out=out, resume=args.resume, progress=show, **options
+            )
     except KeyboardInterrupt:
         sys.stderr.write(
             f"interrupted: what was simulated is kept in {out}/; rerun with --resume to continue\n"

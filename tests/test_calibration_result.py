@@ -576,9 +576,35 @@ def test_abc_resume_without_a_database_is_a_clear_error(
     calibration_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pytest.importorskip("pyabc")
+    text = calibration_file.read_text(encoding="utf-8")
+    calibration_file.write_text(text.replace("popsize = 3", "popsize = 3\ngenerations = 2"))
     out = tmp_path / "fresh"
     args = ["calibrate", str(calibration_file), "--method", "abc", "--out", str(out), "--resume"]
     assert main([*args, "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: --resume: ") and "Traceback" not in err
+    assert "\nerror: --resume: " in err and "Traceback" not in err
     assert "no ABC database to resume; leave out --resume to start a new fit" in err
+
+
+def test_abc_from_a_file_needs_a_stopping_rule_and_names_unused_settings(
+    calibration_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the file's budget is SMM's: --method abc would run without end, so it is refused
+    pytest.importorskip("pyabc")
+    args = ["calibrate", str(calibration_file), "--method", "abc", "--workers", "1"]
+    assert main([*args, "--out", str(tmp_path / "a"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "budget: method abc needs a stopping rule: budget.generations" in err
+    # with one, it runs; the SMM settings are named as unused, and --quiet is quiet
+    text = calibration_file.read_text(encoding="utf-8")
+    calibration_file.write_text(
+        text.replace("popsize = 3", "popsize = 3\npopulation = 6\ngenerations = 1")
+    )
+    assert main([*args, "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert (
+        "warning: " + str(calibration_file) + ": budget.maxiter, budget.popsize, budget.polish: "
+        "not used by method abc" in err
+    )
+    assert "ABC INFO" not in err and "Traceback" not in err
+    assert (tmp_path / "b" / "posterior.csv").is_file()
