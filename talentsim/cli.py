@@ -424,9 +424,14 @@ def _validate(args) -> int:
     from talentsim.sweepfile import load_sweep_file
 
     try:
-        has_sweep = "sweep" in read_toml(Path(args.file))
+        data = read_toml(Path(args.file))
     except ScenarioError:
-        has_sweep = False  # load_scenario says what is wrong with the file
+        data = {}  # load_scenario says what is wrong with the file
+    has_sweep = "sweep" in data
+    if isinstance(data.get("targets"), list):
+        return _validate_targets(args.file)
+    if isinstance(data.get("targets"), str) and "parameters" in data:
+        return _validate_calibration(args.file)
     spec = None
     if has_sweep:
         scenario, spec = load_sweep_file(args.file)
@@ -456,6 +461,38 @@ def _validate(args) -> int:
             f"  and a sweep: {spec.design} design of {', '.join(spec.parameters)}: {points} "
             f"points × {spec.replicates} replicates = {points * spec.replicates} runs"
         )
+    return 0
+
+
+def _validate_targets(file: str) -> int:
+    """``talentsim validate`` of a targets file (an array of ``[[targets]]``)."""
+    from talentsim.targets import load_targets
+
+    targets = load_targets(file)
+    print(
+        f"{file}: ok — targets file {targets.name!r}: {len(targets.targets)} targets"
+        + (f" for scenario {targets.scenario!r}" if targets.scenario else "")
+        + " (evaluate with: talentsim targets SCENARIO FILE)"
+    )
+    return 0
+
+
+def _validate_calibration(file: str) -> int:
+    """``talentsim validate`` of a calibration file (scenario, targets and parameters)."""
+    from talentsim.calibration import as_parameters, load_calibration
+    from talentsim.scenario import load_scenario
+    from talentsim.targets import load_targets
+
+    spec, scenario_path, targets_path = load_calibration(file)
+    scenario = load_scenario(scenario_path)
+    targets = load_targets(targets_path)
+    parameters = as_parameters(scenario, spec.parameters, source=f"{file}: parameters")
+    print(
+        f"{file}: ok — calibration ({spec.method}) of scenario {scenario.name!r} to "
+        f"{len(targets.targets)} targets of {targets.name!r}: {len(parameters)} parameter"
+        f"{'s' if len(parameters) != 1 else ''} "
+        "(run with: talentsim calibrate FILE)"
+    )
     return 0
 
 

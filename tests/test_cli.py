@@ -63,6 +63,24 @@ def test_validate_flagship(capsys: pytest.CaptureFixture[str]) -> None:
     assert "52 steps" in out
 
 
+def test_validate_knows_targets_and_calibration_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # each kind of file is checked as what it is (they were read as broken scenarios)
+    code, out, err = _run(capsys, "validate", REPO / "targets" / "msl.toml")
+    assert code == 0 and err == "", err
+    assert "ok — targets file 'msl_article': 3 targets for scenario 'msl_exodus'" in out
+    fit = REPO / "examples" / "calibrate_flagship" / "flagship.toml"
+    code, out, err = _run(capsys, "validate", fit)
+    assert code == 0 and err == "", err
+    assert "ok — calibration (smm) of scenario 'msl_exodus'" in out and "2 parameters" in out
+    broken = tmp_path / "fit.toml"
+    text = fit.read_text(encoding="utf-8").replace("maxiter", "maxitr")
+    broken.write_text(text.replace('"../../', f'"{REPO.as_posix()}/'), encoding="utf-8")
+    code, out, err = _run(capsys, "validate", broken)
+    _assert_usage_error(code, out, err, str(broken), "budget.maxitr", "unknown key")
+
+
 @pytest.mark.parametrize(
     ("old", "new", "key"),
     [
