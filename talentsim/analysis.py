@@ -17,6 +17,7 @@ References:
 
 from __future__ import annotations
 
+import difflib
 import warnings
 from collections.abc import Sequence
 
@@ -155,7 +156,18 @@ def _metric_columns(
     names = [metrics] if isinstance(metrics, str) else list(metrics)
     unknown = [m for m in names if m not in table.columns]
     if unknown:
-        raise ValueError(f"aggregate: no metric columns {unknown}")
+        skip = {*_RUN_COLUMNS, *keys}
+        numeric = [
+            str(c)
+            for c in table.columns
+            if c not in skip and pd.api.types.is_numeric_dtype(table[c])
+        ]
+        near = difflib.get_close_matches(str(unknown[0]), numeric, n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        shown = ", ".join(numeric[:12]) + (", ..." if len(numeric) > 12 else "")
+        raise ValueError(
+            f"aggregate: no metric columns {unknown}{hint} (the table's numeric columns: {shown})"
+        )
     not_numeric = [m for m in names if not pd.api.types.is_numeric_dtype(table[m])]
     if not_numeric:
         raise ValueError(f"aggregate: metric columns {not_numeric} are not numeric")

@@ -488,8 +488,10 @@ def test_aggregate_needs_by_without_attrs_and_checks_columns() -> None:
     pd.testing.assert_frame_equal(aggregate(bare, by="pay"), aggregate(table))
     with pytest.raises(ValueError, match=r"no columns \['wage'\]"):
         aggregate(table, by="wage")
-    with pytest.raises(ValueError, match=r"no metric columns \['tenure'\]"):
+    with pytest.raises(ValueError, match=r"no metric columns \['tenure'\] \(the table's"):
         aggregate(table, "tenure")
+    with pytest.raises(ValueError, match=r"\['atrition'\]; did you mean 'attrition'\?"):
+        aggregate(table, "atrition")
     with pytest.raises(ValueError, match="not numeric"):
         aggregate(table, "status")
     with pytest.raises(ValueError, match="unknown method"):
