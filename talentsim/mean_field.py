@@ -182,7 +182,11 @@ def meanfield(
             "the acceptances and keeps the lab at its capacity)"
         )
         if strict:
-            raise MeanFieldError(f"{spec.name}: {message}")
+            raise MeanFieldError(
+                f"{spec.name}: {message}. Raise or remove labs.{lab}.capacity for a solution "
+                "that holds, or pass strict=False (on the command line: leave out --strict) to "
+                "get these numbers with this caveat"
+            )
         warnings.warn(message, MeanFieldWarning, stacklevel=2)
         caveats.append(message)
     return MeanFieldResult(spec, method, solution, system.n_types, caveats)
