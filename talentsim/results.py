@@ -25,7 +25,7 @@ import pandas as pd
 
 from talentsim import terms
 from talentsim.model import FLOWS, MOVE_KINDS, TalentModel
-from talentsim.scenario import OUTSIDE, Scenario, as_scenario
+from talentsim.scenario import OUTSIDE, Scenario, ScenarioError, as_scenario
 from talentsim.units import parse_duration
 from talentsim.versions import __version__
 
@@ -952,21 +952,35 @@ def run(
         The run's :class:`RunResult`.
 
     Raises:
-        ValueError: if ``steps`` is not a positive whole number.
+        ValueError: if ``steps`` is not a positive whole number, or a run that long is refused
+            (:func:`check_steps`).
     """
     check_steps(steps)
     model = TalentModel(scenario, seed=seed, overrides=overrides, lean=True)
+    check_steps(steps, model.spec)
     model.run(steps=steps, progress=progress)
     return RunResult.from_model(model, release=True)
 
 
-def check_steps(steps: object) -> None:
+def check_steps(steps: object, scenario: Scenario | None = None) -> None:
     """Refuse a number of steps that is not a positive whole number (None: the duration).
 
+    With ``scenario``, also a run longer than its duration that a scenario of that duration
+    could not have (more than ``MAX_STEPS`` steps, or more memory than the limit: see
+    :mod:`talentsim.limits`), so that ``steps`` cannot bypass the checks its file gets.
+
     Raises:
-        ValueError: naming the value.
+        ValueError: naming the value (a :class:`~talentsim.scenario.ScenarioError` for a run
+            too long or too large).
     """
     if steps is not None and (
         isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1
     ):
         raise ValueError(f"run: steps must be a positive whole number, got {steps!r}")
+    if scenario is None or steps is None or steps <= scenario.time.n_steps:
+        return
+    years = int(steps) * scenario.time.step
+    try:
+        scenario.with_overrides({"time.duration": f"{years!r}y"})
+    except ScenarioError as exc:
+        raise ScenarioError(f"steps={steps:,}: a run that long is refused: {exc}") from None

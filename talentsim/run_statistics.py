@@ -361,6 +361,7 @@ def run_arrays(
     """
     check_steps(steps)
     model = TalentModel(scenario, seed=seed, overrides=overrides, lean=True)
+    check_steps(steps, model.spec)
     model.run(steps=steps)
     return RunArrays.from_model(model)
 

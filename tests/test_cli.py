@@ -596,3 +596,17 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(
         monkeypatch.setattr(sys, "stdout", ClosedPipe())
         assert main(["meanfield", str(FLAGSHIP)]) == 141
     assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("steps", ["99999999999", "5000000"])
+def test_steps_cannot_bypass_the_limits_of_a_scenario_s_duration(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, steps: str
+) -> None:
+    # more steps than any scenario may have, or a run too large for memory: refused first
+    monkeypatch.setenv("TALENTSIM_MEMORY_LIMIT", "2GiB")  # (5,000,000 steps need ~15 GiB)
+    out = tmp_path / "out"
+    code, printed, err = _run(capsys, "run", FLAGSHIP, "--steps", steps, "--out", out)
+    _assert_usage_error(code, printed, err, f"steps={int(steps):,}", "a run that long is refused")
+    assert not out.exists()
+    with pytest.raises(ValueError, match="a run that long is refused"):
+        talentsim.run(FLAGSHIP, seed=1, steps=int(steps))
