@@ -1401,14 +1401,16 @@ class Budget(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    replicates: int = Field(default=10, ge=2)
-    maxiter: int = Field(default=30, ge=1)
-    popsize: int = Field(default=8, ge=2)
-    polish: bool = True
-    population: int | None = Field(default=None, ge=2)
-    max_simulations: int | None = Field(default=None, ge=1)
-    generations: int | None = Field(default=None, ge=1)
-    screening_replicates: int = Field(default=4, ge=2)
+    # (upper bounds far above any fit's, so that a typo of a few digits is refused before it
+    # allocates what no machine has)
+    replicates: int = Field(default=10, ge=2, le=10_000)
+    maxiter: int = Field(default=30, ge=1, le=100_000)
+    popsize: int = Field(default=8, ge=2, le=10_000)
+    polish: bool = Field(default=True, strict=True)
+    population: int | None = Field(default=None, ge=2, le=1_000_000)
+    max_simulations: int | None = Field(default=None, ge=1, le=10**10)
+    generations: int | None = Field(default=None, ge=1, le=100_000)
+    screening_replicates: int = Field(default=4, ge=2, le=10_000)
 
 
 class CalibrationFile(BaseModel):

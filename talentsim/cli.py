@@ -690,7 +690,8 @@ def _compare(args) -> int:
     except ScenarioError:
         raise
     except ValueError as exc:
-        raise ScenarioError(f"compare: {exc}") from None
+        text = str(exc)
+        raise ScenarioError(text if text.startswith("compare") else f"compare: {text}") from None
     try:
         comparison.save(out, overwrite=args.force)
     except OSError as exc:

@@ -346,7 +346,8 @@ def compare(
     try:
         chosen = seed_list(seeds, root_seed, minimum=2)
     except ValueError as exc:
-        raise ValueError(f"compare: {exc} (a confidence interval needs 2 or more)") from None
+        why = " (a confidence interval needs 2 or more)" if "at least" in str(exc) else ""
+        raise ValueError(f"compare: {exc}{why}") from None
     plans: list[tuple[str, dict[str, Any]]] = [(BASELINE, {})]
     plans += [(name, dict(overrides)) for name, overrides in variants.items()]
     tasks = [(name, overrides, r, s) for name, overrides in plans for r, s in enumerate(chosen)]

@@ -44,17 +44,25 @@ def spawn_seeds(root: int, count: int) -> list[int]:
     return [int(child.generate_state(1, np.uint64)[0] >> np.uint64(1)) for child in children]
 
 
+MAX_SEEDS = 1_000_000
+"""The most replicate seeds a count may ask for (a typo of a few digits would otherwise spawn
+seeds until memory runs out; a sweep's runs are capped likewise)."""
+
+
 def seed_list(seeds: int | Iterable[int], root_seed: int = 0, *, minimum: int = 1) -> list[int]:
     """Replicate seeds: ``seeds`` spawned from ``root_seed`` if a count, else the given seeds.
 
     Raises:
-        ValueError: for fewer than ``minimum`` seeds, repeated or negative seeds.
+        ValueError: for fewer than ``minimum`` or more than :data:`MAX_SEEDS` seeds, repeated
+            or negative seeds.
     """
     if isinstance(seeds, bool):
         raise ValueError("seeds must be a number of replicates or a list of seeds")
     if isinstance(seeds, int | np.integer):
         if seeds < minimum:
             raise ValueError(f"need at least {minimum} seeds, got {seeds}")
+        if seeds > MAX_SEEDS:
+            raise ValueError(f"need at most {MAX_SEEDS:,} seeds, got {seeds:,}")
         return spawn_seeds(root_seed, int(seeds))
     chosen = [int(s) for s in seeds]
     if len(chosen) < minimum or len(set(chosen)) != len(chosen):

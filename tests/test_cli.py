@@ -610,3 +610,13 @@ def test_steps_cannot_bypass_the_limits_of_a_scenario_s_duration(
     assert not out.exists()
     with pytest.raises(ValueError, match="a run that long is refused"):
         talentsim.run(FLAGSHIP, seed=1, steps=int(steps))
+
+
+def test_absurd_counts_are_refused_before_they_allocate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a typo of a few digits in a count must not spawn seeds until memory runs out
+    args = ["compare", FLAGSHIP, "--seeds", "100000000000", "--variant", "a:labs.MSL.pay_level=2"]
+    code, out, err = _run(capsys, *args, "--out", tmp_path / "c")
+    _assert_usage_error(code, out, err, "at most 1,000,000 seeds")
+    assert "compare: compare" not in err and "confidence interval" not in err
