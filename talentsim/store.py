@@ -297,7 +297,10 @@ class SweepStore:
     @property
     def _db(self) -> sqlite3.Connection:
         if self._connection is None:
-            self._connection = _connect(self.folder / MANIFEST)
+            try:
+                self._connection = _connect(self.folder / MANIFEST)
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"{self.folder}: not a readable sweep store ({exc})") from None
         return self._connection
 
     def close(self) -> None:
@@ -472,12 +475,21 @@ class SweepStore:
         if wanted is not None:
             done = done[done["run_id"].isin(wanted)]
         frames = []
+        lost: list[str] = []
         for chunk, ids in done.groupby("chunk")["run_id"]:
             frame = _read_chunk(self.folder / kind / str(chunk))
             if frame is None:
+                if kind == "summaries":  # (every done run has its summary)
+                    lost.extend(ids)
                 continue  # a run without time series (timeseries=False)
             # Only the rows the manifest attributes to this chunk: never an orphan's.
             frames.append(frame[frame["run_id"].isin(set(ids))])
+        if lost:
+            raise StoreError(
+                f"{self.folder}: damaged: the summaries of {len(lost)} runs the manifest lists "
+                f"as done are missing (files under {self.folder / kind} were removed); resume "
+                "the sweep (--resume) to run them again, nothing is passed off as complete"
+            )
         if not frames:
             return pd.DataFrame({"run_id": pd.Series(dtype=str)})
         return pd.concat(frames, ignore_index=True)
@@ -727,12 +739,21 @@ def _write_temporary(frame: pd.DataFrame, path: Path) -> tuple[Path, Path]:
 
 
 def _read_chunk(path: Path) -> pd.DataFrame | None:
-    """A committed chunk, renamed or (a writer killed before the rename) still temporary."""
+    """A committed chunk, renamed or (a writer killed before the rename) still temporary.
+
+    Raises:
+        StoreError: for a chunk that is not a readable Parquet file (a damaged store).
+    """
     for candidate in (path, _temporary_name(path), path):  # the rename may happen meanwhile
         try:
             return pd.read_parquet(candidate)
         except FileNotFoundError:
             continue
+        except (OSError, ValueError) as exc:  # (pyarrow's ArrowInvalid is a ValueError)
+            raise StoreError(
+                f"{candidate}: damaged store file, not readable Parquet ({exc}); remove it and "
+                "resume the sweep (--resume) to run its runs again"
+            ) from None
     return None
 
 

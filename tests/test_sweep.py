@@ -651,3 +651,35 @@ def test_a_different_sweep_is_told_where_it_differs() -> None:
     assert _first_difference(stored, now) == (
         "design.parameters[1].values differs: stored [0.0, 8.0], now [0.0, 4.0, 8.0]"
     )
+
+
+def test_a_damaged_store_is_never_read_as_complete(
+    small_scenario: ts.Scenario, tmp_path: Path
+) -> None:
+    from talentsim.store import export_table
+
+    store = tmp_path / "store"
+    kwargs = {"replicates": 1, "metrics": METRICS, "workers": 1, "progress": False}
+    whole = ts.sweep(small_scenario, PARAMS, store=store, **kwargs)
+    chunks = sorted((store / "summaries").glob("*.parquet"))
+    # a summaries file removed: reading refuses; resuming runs those runs again
+    removed = chunks[0].read_bytes()
+    chunks[0].unlink()
+    with pytest.raises(StoreError, match=r"damaged: the summaries of .* runs .* are missing"):
+        export_table(store, tmp_path / "out.csv")
+    assert not (tmp_path / "out.csv").exists()
+    again = ts.sweep(small_scenario, PARAMS, store=store, resume=True, **kwargs)
+    pd.testing.assert_frame_equal(
+        again.drop(columns="error").reset_index(drop=True)[METRICS],
+        whole.drop(columns="error").reset_index(drop=True)[METRICS],
+    )
+    # a summaries file that is not Parquet, and a manifest that is not a database
+    chunk = sorted((store / "summaries").glob("*.parquet"))[0]
+    chunk.write_bytes(removed[:10])
+    with pytest.raises(StoreError, match="damaged store file, not readable Parquet"):
+        export_table(store, tmp_path / "out.csv")
+    (store / "manifest.sqlite").write_bytes(b"garbage" * 100)
+    for name in ("manifest.sqlite-wal", "manifest.sqlite-shm"):
+        (store / name).unlink(missing_ok=True)
+    with pytest.raises(StoreError, match="not a readable sweep store"):
+        export_table(store, tmp_path / "out.csv")
