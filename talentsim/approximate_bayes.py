@@ -517,6 +517,10 @@ def _dask_client(dask: Any) -> tuple[Any, bool]:
         return Client(dask, timeout="10s"), True
     except (OSError, TimeoutError) as exc:
         raise ScenarioError(f"dask {dask}: cannot connect to the scheduler ({exc})") from None
+    except (ValueError, TypeError) as exc:  # (a malformed address: "missing port number")
+        raise ScenarioError(
+            f"dask {dask}: not a scheduler address ({exc}); expected e.g. tcp://host:8786"
+        ) from None
 
 
 def _result(

@@ -95,10 +95,23 @@ def _refuse_twice(overrides: dict[str, object], key: str, value: object, option:
         )
 
 
+def _positive_integer(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (argparse prints the message)."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
 def _add_max_runs_option(parser) -> None:
     parser.add_argument(
         "--max-runs",
-        type=int,
+        type=_positive_integer,
         default=None,
         metavar="N",
         help="a sweep of more runs is an error (default 1,000,000)",
@@ -839,6 +852,8 @@ def _sweep(args) -> int:
     store = Path(args.store or spec.store or Path("results") / f"{scenario.name}-sweep")
     if shard is not None and args.store is None:  # (a store named by --store is used as is)
         store = store.with_name(f"{store.name}-shard{shard[0]}of{shard[1]}")
+    if args.resume and not store.exists():  # (--resume also starts: one command for reruns)
+        sys.stderr.write(f"note: {store}: no store yet to resume; the sweep starts there\n")
     _compile_first(scenario, quiet=args.quiet)
     executor, client = None, None
     if args.dask:
@@ -987,6 +1002,10 @@ def _dask_executor(address: str):
         client = Client(address, timeout="10s")
     except (OSError, TimeoutError) as exc:
         raise ScenarioError(f"--dask {address}: cannot connect to the scheduler ({exc})") from None
+    except (ValueError, TypeError) as exc:  # (a malformed address: "missing port number")
+        raise ScenarioError(
+            f"--dask {address}: not a scheduler address ({exc}); expected e.g. tcp://host:8786"
+        ) from None
     return client.get_executor(), client
 
 

@@ -683,3 +683,16 @@ def test_a_damaged_store_is_never_read_as_complete(
         (store / name).unlink(missing_ok=True)
     with pytest.raises(StoreError, match="not a readable sweep store"):
         export_table(store, tmp_path / "out.csv")
+
+
+def test_sweep_options_are_checked(tmp_path: Path, capsys) -> None:
+    path = _sweep_file(tmp_path, SWEEP)
+    for bad in (["--max-runs", "0"], ["--max-runs", "-5"]):
+        with pytest.raises(SystemExit) as stop:  # (argparse: usage and the message, status 2)
+            main(["sweep", str(path), "--store", str(tmp_path / "s"), *bad])
+        assert stop.value.code == 2
+        assert "--max-runs: expected a positive integer" in capsys.readouterr().err
+    code = main(["sweep", str(path), "--store", str(tmp_path / "s"), "--dask", "nowhere"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--dask nowhere: not a scheduler address" in err
+    assert "Traceback" not in err and not (tmp_path / "s").exists()
