@@ -265,6 +265,7 @@ def _build_parser():
         "--lenient", action="store_true", help=argparse.SUPPRESS
     )
     mean_field.add_argument("--out", default=None, help="write the time series as CSV here")
+    mean_field.add_argument("--force", action="store_true", help="replace an existing --out file")
     _add_set_option(mean_field, "override a scenario value by dotted path (repeatable)")
 
     viz = sub.add_parser(
@@ -349,6 +350,7 @@ def _build_parser():
     )
     _add_set_option(targets, "override a value of the scenario")
     targets.add_argument("--csv", default=None, metavar="PATH", help="also write the table here")
+    targets.add_argument("--force", action="store_true", help="replace an existing --csv file")
 
     calibrate = sub.add_parser(
         "calibrate",
@@ -590,6 +592,8 @@ def _meanfield(args) -> int:
     from talentsim.scenario import ScenarioError
 
     scenario = _load_with_overrides(args.file, args.overrides)
+    if args.out:
+        _check_output_file(Path(args.out), force=args.force, option="--out")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", MeanFieldWarning)  # listed as caveats below
@@ -624,15 +628,42 @@ def _meanfield(args) -> int:
         )
     if args.out:
         out = Path(args.out)
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            temporary = out.with_name(out.name + ".partial")
-            result.timeseries.to_csv(temporary, index=False)
-            temporary.replace(out)
-        except OSError as exc:
-            raise ScenarioError(f"{out}: cannot write ({exc.strerror or exc})") from None
+        _write_csv(result.timeseries, out, option="--out")
         print(f"time series written to {out}")
     return 0
+
+
+def _check_output_file(path: Path, *, force: bool, option: str) -> None:
+    """Fail before any work if ``path`` (a file to write) could not be written or exists."""
+    import os
+
+    from talentsim.scenario import ScenarioError
+
+    if path.is_dir():
+        raise ScenarioError(f"{option} {path}: is a folder; expected a file name")
+    if path.exists() and not force:
+        raise ScenarioError(
+            f"{option} {path}: exists; choose another name or pass --force to replace it"
+        )
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ScenarioError(f"{option} {path}: cannot write in {parent} (permission denied)")
+
+
+def _write_csv(table, path: Path, *, option: str) -> None:
+    """Write ``table`` as CSV to ``path`` whole: under a temporary name, then renamed."""
+    from talentsim.scenario import ScenarioError
+
+    temporary = path.with_name(f".{path.name}.partial")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(temporary, index=False)
+        temporary.replace(path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise ScenarioError(f"{option} {path}: cannot write ({exc.strerror or exc})") from None
 
 
 def _report(args) -> int:
@@ -728,19 +759,17 @@ def _check_replicates(args) -> None:
 
 
 def _targets(args) -> int:
-    from talentsim.scenario import ScenarioError
     from talentsim.targets import evaluate_targets, format_fit_table, load_targets
 
     scenario = _load_with_overrides(args.file, args.overrides)
     targets = load_targets(args.targets)
     _check_replicates(args)
+    if args.csv:
+        _check_output_file(Path(args.csv), force=args.force, option="--csv")
     _compile_first(scenario, quiet=False)
     table = evaluate_targets(scenario, targets, seeds=args.seeds, root_seed=args.root_seed)
     if args.csv:
-        try:
-            table.to_csv(args.csv, index=False)
-        except OSError as exc:
-            raise ScenarioError(f"--csv {args.csv}: cannot write ({exc.strerror or exc})") from None
+        _write_csv(table, Path(args.csv), option="--csv")
     print(f"{args.targets} ({targets.name}) on scenario {scenario.name}, {args.seeds} seeds\n")
     print(format_fit_table(table, targets))
     return 0

@@ -620,3 +620,26 @@ def test_absurd_counts_are_refused_before_they_allocate(
     code, out, err = _run(capsys, *args, "--out", tmp_path / "c")
     _assert_usage_error(code, out, err, "at most 1,000,000 seeds")
     assert "compare: compare" not in err and "confidence interval" not in err
+
+
+@pytest.mark.parametrize("command", ["meanfield", "targets"])
+def test_an_output_file_is_not_replaced_without_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    # checked before the work: an existing file is kept unless --force; a folder is refused
+    kept = tmp_path / "afile.txt"
+    kept.write_text("precious", encoding="utf-8")
+    args = {
+        "meanfield": ["meanfield", FLAGSHIP, "--out"],
+        "targets": ["targets", FLAGSHIP, REPO / "targets" / "msl.toml", "--seeds", "2", "--csv"],
+    }[command]
+    option = args[-1]
+    code, out, err = _run(capsys, *args, kept)
+    _assert_usage_error(code, out, err, f"{option} {kept}: exists", "--force")
+    assert kept.read_text(encoding="utf-8") == "precious"
+    code, out, err = _run(capsys, *args, tmp_path)
+    _assert_usage_error(code, out, err, "is a folder")
+    if command == "meanfield":  # (quick: the targets' runs are not needed to show it)
+        code, out, err = _run(capsys, *args, kept, "--force")
+        assert code == 0, err
+        assert kept.read_text(encoding="utf-8").startswith("step,time,lab,headcount")
