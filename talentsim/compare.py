@@ -268,9 +268,22 @@ class Comparison:
         with open(folder / "comparison.json", encoding="utf-8") as handle:
             document = json.load(handle)
         text = {"variant": str}
+        tables = {}
+        for name, needed in (
+            ("runs", ("variant", "replicate", "seed")),
+            ("effects", ("variant", "metric", "effect", "ci_low", "ci_high")),
+        ):
+            table = pd.read_csv(folder / f"{name}.csv", dtype=text)
+            missing = [column for column in needed if column not in table.columns]
+            if missing:
+                raise ValueError(
+                    f"{folder / f'{name}.csv'}: not a comparison's {name} table (no column "
+                    f"{', '.join(missing)})"
+                )
+            tables[name] = table
         return cls(
-            runs=pd.read_csv(folder / "runs.csv", dtype=text),
-            effects=pd.read_csv(folder / "effects.csv", dtype=text),
+            runs=tables["runs"],
+            effects=tables["effects"],
             variants=dict(document["variants"]),
             confidence=float(document["confidence"]),
             scenario=Scenario.from_dict(

@@ -309,3 +309,16 @@ def test_file_names_of_names_that_differ_only_outside_ascii_differ() -> None:
     first, second = _slug("Équipe"), _slug("Èquipe")
     assert first != second and first.isascii() and second.isascii()
     assert first.startswith("quipe_") and _slug("Équipe") == first  # (stable)
+
+
+def test_a_comparison_with_a_malformed_table_is_refused_by_name(
+    comparison_folder: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(comparison_folder, broken)
+    (broken / "runs.csv").write_text("x,y\n1,2\n", encoding="utf-8")
+    with pytest.raises(report.ReportError, match=r"runs\.csv: not a comparison's runs table"):
+        report.write_report(broken, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
