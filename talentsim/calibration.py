@@ -1447,9 +1447,17 @@ class CalibrationFile(BaseModel):
         flat: dict[str, Any] = {}
 
         def walk(prefix: str, node: Any) -> None:
-            if isinstance(node, Mapping) and "dist" not in node and node:
+            if isinstance(node, Mapping) and not node and prefix:
+                raise ValueError(
+                    f"{prefix}: an empty table; expected bounds [low, high] or a prior table"
+                )
+            if isinstance(node, Mapping) and "dist" not in node:
                 for key, child in node.items():
                     walk(f"{prefix}.{key}" if prefix else str(key), child)
+            elif prefix in flat:  # ("a.b" = ... and [parameters.a] b = ...: one path twice)
+                raise ValueError(
+                    f"{prefix}: given twice (as a dotted key and in a nested table); give it once"
+                )
             else:
                 flat[prefix] = node
 

@@ -494,6 +494,11 @@ def test_the_command_line_calibrates_reports_and_resumes(
         ),
         (("fit.toml", "maxiter = 1", "maxiter = 1\nmaxitr = 3"), "budget.maxitr"),
         (("fit.toml", "popsize = 3", "popsize = 100000000000"), "budget.popsize"),
+        (
+            ("fit.toml", "[0.02, 0.6]", "[0.02, 0.6]\nmarket.separation_rate = [0.1, 0.5]"),
+            "market.separation_rate: given twice",
+        ),
+        (("fit.toml", '"market.separation_rate" = [0.02, 0.6]', "market = {}"), "empty table"),
         (("fit.toml", "replicates = 2", "replicates = 100000000000"), "budget.replicates"),
         (("fit.toml", "polish = false", 'polish = "no"'), "budget.polish"),
         (("fit.toml", "[0.02, 0.6]", "[0.6, 0.02]"), "low < high"),
