@@ -13,6 +13,7 @@ clear message and exit with status 2; they never print a traceback.
 
 import sys
 from pathlib import Path
+from typing import Any
 
 MIN_PYTHON = (3, 12)
 EXIT_USAGE = 2
@@ -777,14 +778,8 @@ def _targets(args) -> int:
 
 def _calibrate(args) -> int:
     import os
-    import warnings
 
-    from talentsim.calibration import (
-        CalibrationError,
-        CalibrationWarning,
-        calibrate_file,
-        load_calibration,
-    )
+    from talentsim.calibration import load_calibration
     from talentsim.scenario import ScenarioError, load_scenario
 
     spec, scenario_path, _ = load_calibration(args.file)
@@ -814,11 +809,27 @@ def _calibrate(args) -> int:
         import shutil
 
         shutil.rmtree(out)
+    made = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ScenarioError(f"--out {out}: cannot create ({exc.strerror or exc})") from None
     show = not args.quiet and sys.stderr.isatty()
+    try:
+        return _calibrate_into(out, args, method, options, show)
+    except BaseException:
+        if made and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # (a refused fit leaves no empty folder behind)
+        raise
+
+
+def _calibrate_into(out: Path, args, method: Any, options: dict, show: bool) -> int:
+    """The fit of ``_calibrate`` into the folder ``out``, made for it; its exit status."""
+    import warnings
+
+    from talentsim.calibration import CalibrationError, CalibrationWarning, calibrate_file
+    from talentsim.scenario import ScenarioError
+
     try:
         with warnings.catch_warnings():
             shown = warnings.showwarning

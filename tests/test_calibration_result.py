@@ -603,6 +603,7 @@ def test_abc_from_a_file_needs_a_stopping_rule_and_names_unused_settings(
     assert main([*args, "--out", str(tmp_path / "a"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "budget: method abc needs a stopping rule: budget.generations" in err
+    assert not (tmp_path / "a").exists()  # (a refused fit leaves no empty folder)
     # with one, it runs; the SMM settings are named as unused, and --quiet is quiet
     text = calibration_file.read_text(encoding="utf-8")
     calibration_file.write_text(
