@@ -465,6 +465,12 @@ def _validate(args) -> int:
             )
         except (DesignError, ScenarioError) as exc:
             raise ScenarioError(_in_sweep_file(args.file, exc)) from None
+        from talentsim.store import store_folder_problem
+
+        store = spec.store
+        problem = store_folder_problem(store) if store else None
+        if problem:
+            raise ScenarioError(f"{args.file}: sweep.store: {problem}")
     n_researchers = sum(c.size for c in scenario.cohorts.values())
     print(
         f"{args.file}: ok — scenario {scenario.name!r}, {len(scenario.labs)} labs, "
@@ -488,7 +494,8 @@ def _validate_targets(file: str) -> int:
     print(
         f"{file}: ok — targets file {targets.name!r}: {len(targets.targets)} targets"
         + (f" for scenario {targets.scenario!r}" if targets.scenario else "")
-        + " (evaluate with: talentsim targets SCENARIO FILE)"
+        + "; the labs and cohorts it names are checked against a scenario when it is "
+        "evaluated (talentsim targets SCENARIO FILE)"
     )
     return 0
 

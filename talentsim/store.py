@@ -47,6 +47,7 @@ import json
 import os
 import shutil
 import sqlite3
+import tempfile
 import uuid
 import warnings
 from collections.abc import Iterable, Sequence
@@ -148,8 +149,9 @@ class SweepStore:
         if (folder / MANIFEST).is_file() and _unfinished_creation(folder):
             _clear_unfinished_creation(folder)  # (left by a version that built stores in place)
         if not (folder / MANIFEST).is_file():
-            if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-                raise StoreError(f"{folder}: exists and is not an empty folder or a sweep store")
+            problem = store_folder_problem(folder)
+            if problem:
+                raise StoreError(problem)
             if cls._build(folder, spec, meta, runs):
                 created = cls(folder)
                 created._lock_for_writing()
@@ -493,6 +495,28 @@ class SweepStore:
         if not frames:
             return pd.DataFrame({"run_id": pd.Series(dtype=str)})
         return pd.concat(frames, ignore_index=True)
+
+
+def store_folder_problem(folder: str | Path) -> str | None:
+    """Why a new store could not be made at ``folder`` (a message naming it), or None.
+
+    A sweep store, or nothing (an empty folder, or a path that can be created), is fine; a
+    file, a folder holding other things, or a place that cannot be written is not. The
+    check ``talentsim validate`` makes of a sweep file's store, as creating the store would.
+    """
+    folder = Path(folder)
+    if (folder / MANIFEST).is_file():
+        return None
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        return f"{folder}: exists and is not an empty folder or a sweep store"
+    parent = folder if folder.is_dir() else folder.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    try:  # (a trial folder, removed at once: permissions alone do not tell, e.g. /proc)
+        os.rmdir(tempfile.mkdtemp(prefix=".talentsim-check-", dir=parent))
+    except OSError as exc:
+        return f"{folder}: cannot create the store ({parent}: {exc.strerror or exc})"
+    return None
 
 
 def export_table(

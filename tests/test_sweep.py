@@ -696,3 +696,26 @@ def test_sweep_options_are_checked(tmp_path: Path, capsys) -> None:
     err = capsys.readouterr().err
     assert code == 2 and "--dask nowhere: not a scheduler address" in err
     assert "Traceback" not in err and not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("kind", ["file", "other-things", "unwritable"])
+def test_validate_checks_the_sweep_s_store_as_the_sweep_would(
+    tmp_path: Path, capsys, kind: str
+) -> None:
+    # "a sweep file that validates starts": its store must be one the sweep can make
+    where = {"file": tmp_path / "afile", "other-things": tmp_path / "paper"}.get(
+        kind, Path("/proc/no-store-here")
+    )
+    if kind == "file":
+        where.write_text("x")
+    elif kind == "other-things":
+        where.mkdir()
+        (where / "draft.tex").write_text("x")
+    path = _sweep_file(
+        tmp_path, SWEEP.replace("replicates = 2", f'replicates = 2\nstore = "{where}"')
+    )
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"sweep.store: {where}" in err and "Traceback" not in err
+    assert main(["sweep", str(path)]) == 2
+    assert str(where) in capsys.readouterr().err
