@@ -1434,7 +1434,7 @@ class CalibrationFile(BaseModel):
     method: Literal["smm", "abc"] = "smm"
     seed: int = Field(default=0, ge=0)
     description: str = ""
-    fix_unidentified: bool = True
+    fix_unidentified: bool = Field(default=True, strict=True)
     parameters: dict[str, tuple[float, float] | dict[str, Any]] = Field(min_length=1)
     budget: Budget = Field(default_factory=Budget)
 

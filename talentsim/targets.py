@@ -220,7 +220,7 @@ class Source(BaseModel):
     citation: str = Field(min_length=1)
     measures: str = Field(min_length=1)
     url: str | None = None
-    judgement: bool = False
+    judgement: bool = Field(default=False, strict=True)
     note: str = ""
 
     @model_validator(mode="after")

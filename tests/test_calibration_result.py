@@ -501,6 +501,7 @@ def test_the_command_line_calibrates_reports_and_resumes(
         (("fit.toml", '"market.separation_rate" = [0.02, 0.6]', "market = {}"), "empty table"),
         (("fit.toml", "replicates = 2", "replicates = 100000000000"), "budget.replicates"),
         (("fit.toml", "polish = false", 'polish = "no"'), "budget.polish"),
+        (("fit.toml", "seed = 1", 'seed = 1\nfix_unidentified = "yes"'), "fix_unidentified"),
         (("fit.toml", "[0.02, 0.6]", "[0.6, 0.02]"), "low < high"),
         (("fit.toml", 'method = "smm"', 'method = "mcmc"'), "method"),
         (("targets.toml", "observed = 0.35\nse = 0.05", "at_least = 0.35"), "not a moment"),

@@ -366,6 +366,10 @@ def problem(data: dict[str, Any]) -> str:
             {"source": {**SOURCE, "judgement": True}},
             "targets.0.source: judgement = true needs a note",
         ),
+        (
+            {"source": {**SOURCE, "judgement": "yes", "note": "a note"}},
+            "targets.0.source.judgement: input should be a valid boolean",
+        ),
         ({"name": "two words"}, "targets.0.name: string should match pattern"),
     ],
 )
