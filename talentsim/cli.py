@@ -395,6 +395,9 @@ def main(argv: list[str] | None = None) -> int:
     from talentsim.scenario import ScenarioError
 
     try:
+        for option in ("out", "csv", "store"):  # ("" would silently mean "not given")
+            if getattr(args, option, None) == "":
+                raise ScenarioError(f"--{option}: expected a path, got an empty string")
         if args.command == "validate":
             return _validate(args)
         if args.command == "compare":

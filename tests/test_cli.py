@@ -643,3 +643,15 @@ def test_an_output_file_is_not_replaced_without_force(
         code, out, err = _run(capsys, *args, kept, "--force")
         assert code == 0, err
         assert kept.read_text(encoding="utf-8").startswith("step,time,lab,headcount")
+
+
+@pytest.mark.parametrize("option", ["--out", "--csv"])
+def test_an_empty_path_is_an_error_not_the_default(
+    capsys: pytest.CaptureFixture[str], option: str
+) -> None:
+    args = {
+        "--out": ["run", FLAGSHIP],
+        "--csv": ["targets", FLAGSHIP, REPO / "targets" / "msl.toml"],
+    }
+    code, out, err = _run(capsys, *args[option], option, "")
+    _assert_usage_error(code, out, err, f"{option}: expected a path, got an empty string")
