@@ -175,9 +175,30 @@ def as_parameters(
         try:
             scenario.with_overrides({parameter.path: parameter.value(middle)}, source=source)
         except ScenarioError as exc:
-            raise CalibrationError(str(exc)) from None
+            raise CalibrationError(_refused_bound(scenario, parameter, source, exc)) from None
         _refuse_whole_numbers(scenario, parameter, source)
     return chosen
+
+
+def _refused_bound(
+    scenario: Scenario, parameter: Parameter, source: str, refusal: ScenarioError
+) -> str:
+    """The message for bounds the scenario refuses: which bound, and why.
+
+    The bounds are tried at their middle first (a value the search proposes); when that is
+    refused, the bound that is out of the field's range is named, not the middle's value.
+    """
+    for name, bound in (("low", parameter.low), ("high", parameter.high)):
+        if not math.isfinite(bound):
+            continue
+        try:
+            scenario.with_overrides({parameter.path: parameter.value(bound)}, source=source)
+        except ScenarioError as exc:
+            return (
+                f"{source}.{parameter.path}: bounds [{parameter.low:g}, {parameter.high:g}]: "
+                f"the {name} bound is out of range: {exc}"
+            )
+    return f"{refusal} (at the middle of the bounds, {(parameter.low + parameter.high) / 2:g})"
 
 
 def _refuse_whole_numbers(scenario: Scenario, parameter: Parameter, source: str) -> None:

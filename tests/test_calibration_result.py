@@ -499,6 +499,14 @@ def test_the_command_line_calibrates_reports_and_resumes(
             "market.separation_rate: given twice",
         ),
         (("fit.toml", '"market.separation_rate" = [0.02, 0.6]', "market = {}"), "empty table"),
+        (
+            (
+                "fit.toml",
+                '"market.separation_rate" = [0.02, 0.6]',
+                '"market.switching_cost" = [-5.0, 3.0]',
+            ),
+            "bounds [-5, 3]: the low bound is out of range",
+        ),
         (("fit.toml", "replicates = 2", "replicates = 100000000000"), "budget.replicates"),
         (("fit.toml", "polish = false", 'polish = "no"'), "budget.polish"),
         (("fit.toml", "seed = 1", 'seed = 1\nfix_unidentified = "yes"'), "fix_unidentified"),
