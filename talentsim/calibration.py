@@ -1319,7 +1319,7 @@ def calibrate(
                     for p in chosen
                 )
                 + f", threshold {threshold:g}); choose other parameters or targets, or pass "
-                "fix_unidentified=False"
+                "fix_unidentified=False (in a calibration file: fix_unidentified = false)"
             )
         fixed_reason = (
             f"the targets do not identify it (screening: moving it over its bounds moves the "
@@ -1528,6 +1528,8 @@ def load_calibration(path: str | os.PathLike[str]) -> tuple[CalibrationFile, Pat
     for key in ("scenario", "targets"):
         named = Path(getattr(spec, key))
         full = named if named.is_absolute() else file.parent / named
+        if full.is_dir():
+            raise CalibrationError(f"{file}: {key}: {str(named)!r} is a folder; expected a file")
         if not full.is_file():
             raise CalibrationError(
                 f"{file}: {key}: no such file {str(named)!r} (looked for {full})"
@@ -1654,6 +1656,9 @@ def calibrate_file(
         raise CalibrationError(
             text if str(targets_path) in text else f"{targets_path}: {text}"
         ) from None
+    except CalibrationError as exc:  # (found while fitting: the file is named too)
+        text = str(exc)
+        raise CalibrationError(text if text.startswith(str(path)) else f"{path}: {text}") from None
     result.scenario_file = str(scenario_path)
     result.targets_file = str(targets_path)
     return result

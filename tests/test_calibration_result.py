@@ -493,6 +493,7 @@ def test_the_command_line_calibrates_reports_and_resumes(
             "market.separation_rat",
         ),
         (("fit.toml", "maxiter = 1", "maxiter = 1\nmaxitr = 3"), "budget.maxitr"),
+        (("fit.toml", 'targets = "targets.toml"', 'targets = "."'), "targets: '.' is a folder"),
         (("fit.toml", "popsize = 3", "popsize = 100000000000"), "budget.popsize"),
         (
             ("fit.toml", "[0.02, 0.6]", "[0.02, 0.6]\nmarket.separation_rate = [0.1, 0.5]"),
