@@ -1085,6 +1085,13 @@ def _too_deep(data: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _index_range(items: list) -> str:
+    """What an index into ``items`` may be, for a message (a list may be empty)."""
+    if not items:
+        return "the list is empty (no index to set; give the whole list instead)"
+    return f"expected an index from 0 to {len(items) - 1}"
+
+
 def _set_path(data: dict[str, Any], path: str, value: Any, source: str) -> None:
     if not isinstance(path, str) or not path or any(not part for part in path.split(".")):
         raise ScenarioError(
@@ -1096,9 +1103,7 @@ def _set_path(data: dict[str, Any], path: str, value: Any, source: str) -> None:
         here = ".".join(parts[: depth + 1])
         if isinstance(node, list):
             if not part.isdigit() or int(part) >= len(node):
-                raise ScenarioError(
-                    f"{source}: {path}: {here} — expected an index below {len(node)}"
-                )
+                raise ScenarioError(f"{source}: {path}: {here} — {_index_range(node)}")
             node = node[int(part)]
         elif isinstance(node, dict):
             if part not in node:
@@ -1116,7 +1121,7 @@ def _set_path(data: dict[str, Any], path: str, value: Any, source: str) -> None:
     last = parts[-1]
     if isinstance(node, list):
         if not last.isdigit() or int(last) >= len(node):
-            raise ScenarioError(f"{source}: {path}: expected an index below {len(node)}")
+            raise ScenarioError(f"{source}: {path}: {_index_range(node)}")
         node[int(last)] = copy.deepcopy(value)
     elif isinstance(node, dict):
         node[last] = copy.deepcopy(value)

@@ -445,9 +445,9 @@ def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
         # (from Python a plain number is a rate per year: see tests/test_lenient_overrides.py)
         ({"market.offer_rate_employed": -3}, ["market.offer_rate_employed", "non-negative rate"]),
         ({"labs.MSL.capacity": 70.5}, ["labs.MSL.capacity", "whole number"]),
-        ({"events.5.severity": 2.0}, ["events.5", "index below 3"]),
-        ({"events.first.severity": 2.0}, ["events.first", "index below 3"]),
-        ({"events.7": {"kind": "reorganisation"}}, ["events.7", "index below 3"]),
+        ({"events.5.severity": 2.0}, ["events.5", "an index from 0 to 2"]),
+        ({"events.first.severity": 2.0}, ["events.first", "an index from 0 to 2"]),
+        ({"events.7": {"kind": "reorganisation"}}, ["events.7", "an index from 0 to 2"]),
         ({"name.first": "x"}, ["name.first", "value, not a table"]),
         ({"labs..pay_level": 2.0}, ["not a dotted key path"]),
         ({"": 2.0}, ["not a dotted key path"]),
@@ -837,3 +837,10 @@ def test_a_store_written_before_a_change_of_unit_format_still_resumes(tmp_path: 
     with pytest.raises(ts.store.StoreError, match="already holds this sweep"):
         SweepStore.create(tmp_path / "store", spec, resume=False)
     SweepStore.create(tmp_path / "store", spec, resume=True).close()
+
+
+def test_an_index_into_an_empty_list_says_the_list_is_empty() -> None:
+    scenario = load_scenario(FLAGSHIP.parent / "boomerang.toml")
+    assert not scenario.events
+    with pytest.raises(ScenarioError, match=r"events\.0 — the list is empty"):
+        scenario.with_overrides({"events.0.severity": 1.0})
