@@ -44,6 +44,7 @@ from talentsim.scenario import (
     Scenario,
     ScenarioError,
     as_scenario,
+    flatten_key_paths,
     format_validation_error,
     read_toml,
     takes_whole_numbers,
@@ -1465,25 +1466,11 @@ class CalibrationFile(BaseModel):
         """Nested tables (``[parameters.labs.MSL] pay_level = [1, 5]``) as dotted paths."""
         if not isinstance(value, Mapping):
             return value
-        flat: dict[str, Any] = {}
-
-        def walk(prefix: str, node: Any) -> None:
-            if isinstance(node, Mapping) and not node and prefix:
-                raise ValueError(
-                    f"{prefix}: an empty table; expected bounds [low, high] or a prior table"
-                )
-            if isinstance(node, Mapping) and "dist" not in node:
-                for key, child in node.items():
-                    walk(f"{prefix}.{key}" if prefix else str(key), child)
-            elif prefix in flat:  # ("a.b" = ... and [parameters.a] b = ...: one path twice)
-                raise ValueError(
-                    f"{prefix}: given twice (as a dotted key and in a nested table); give it once"
-                )
-            else:
-                flat[prefix] = node
-
-        walk("", value)
-        return flat
+        return flatten_key_paths(
+            value,
+            is_value=lambda node: "dist" in node,
+            expected="bounds [low, high] or a prior table",
+        )
 
     @field_validator("parameters")
     @classmethod
@@ -1517,13 +1504,13 @@ def load_calibration(path: str | os.PathLike[str]) -> tuple[CalibrationFile, Pat
     try:
         spec = CalibrationFile.model_validate(data)
     except ValidationError as exc:
-        text = format_validation_error(exc, str(file), root=CalibrationFile)
-        header, *lines = text.split("\n")
+        text = format_validation_error(
+            exc, str(file), root=CalibrationFile, what="calibration file"
+        )
+        _, *lines = text.split("\n")
         if len(lines) == 1:
             raise CalibrationError(lines[0].strip()) from None
-        raise CalibrationError(
-            "\n".join([header.replace("invalid scenario", "invalid calibration file"), *lines])
-        ) from None
+        raise CalibrationError(text) from None
     resolved = []
     for key in ("scenario", "targets"):
         named = Path(getattr(spec, key))

@@ -19,7 +19,7 @@ import reprlib
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -1085,6 +1085,36 @@ def _too_deep(data: Mapping[str, Any]) -> str | None:
     return None
 
 
+def flatten_key_paths(
+    value: Mapping[str, Any], *, is_value: Callable[[Mapping[str, Any]], bool], expected: str
+) -> dict[str, Any]:
+    """Nested tables of a data file as dotted key paths (``[a.b] c = 1`` → ``{"a.b.c": 1}``).
+
+    A table for which ``is_value`` is true (a range, a prior) is a value, not a level. One
+    path given twice (a dotted key and a nested table) and an empty table are refused.
+
+    Raises:
+        ValueError: naming the path (and ``expected``, for an empty table).
+    """
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, Mapping) and not node and prefix:
+            raise ValueError(f"{prefix}: an empty table; expected {expected}")
+        if isinstance(node, Mapping) and not is_value(node):
+            for key, child in node.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), child)
+        elif prefix in flat:  # ("a.b" = ... and [x.a] b = ...: one path twice)
+            raise ValueError(
+                f"{prefix}: given twice (as a dotted key and in a nested table); give it once"
+            )
+        else:
+            flat[prefix] = node
+
+    walk("", value)
+    return flat
+
+
 def _index_range(items: list) -> str:
     """What an index into ``items`` may be, for a message (a list may be empty)."""
     if not items:
@@ -1305,9 +1335,15 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 
 def format_validation_error(
-    exc: ValidationError, source: str | None, root: type[BaseModel] | None = None
+    exc: ValidationError,
+    source: str | None,
+    root: type[BaseModel] | None = None,
+    what: str = "scenario",
 ) -> str:
-    """Turn a pydantic error into lines of ``file: key.path: what was expected (got ...)``."""
+    """Turn a pydantic error into lines of ``file: key.path: what was expected (got ...)``.
+
+    ``what`` names the kind of file in the header (``invalid scenario (2 problems)``).
+    """
     where = source or "scenario"
     lines: list[str] = []
     for err in exc.errors(include_url=False):
@@ -1319,7 +1355,7 @@ def format_validation_error(
         location = f"{where}: {loc}" if loc else where
         # (the checks across the scenario report several problems, one per line)
         lines.extend(f"{location}: {part}{shown}" for part in msg.split("\n"))
-    header = f"{where}: invalid scenario ({len(lines)} problem{'s' * (len(lines) != 1)})"
+    header = f"{where}: invalid {what} ({len(lines)} problem{'s' * (len(lines) != 1)})"
     return "\n".join([header, *("  " + line for line in lines)])
 
 

@@ -20,15 +20,17 @@ file is the scenario. Like scenarios, sweep files are data: nothing in them is e
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from talentsim.designs import DESIGNS
 from talentsim.scenario import (
     Scenario,
     ScenarioError,
+    flatten_key_paths,
     format_validation_error,
     load_scenario,
     read_toml,
@@ -57,7 +59,7 @@ class SweepSpec(BaseModel):
         default=None, description="Scenario file, relative to this file (separate files only)."
     )
     parameters: dict[str, list[Any] | RangeSpec] = Field(
-        description="Scenario key → list of values or range table."
+        description="Scenario key → list of values or range table (nested tables allowed)."
     )
     overrides: dict[str, Any] = Field(
         default_factory=dict,
@@ -78,6 +80,23 @@ class SweepSpec(BaseModel):
     timeseries: bool = Field(default=True, description="Store each run's time series.")
     store: str | None = Field(default=None, description="Store folder (default: results/NAME).")
     chunk_runs: int = Field(default=50, ge=1, description="Runs per stored chunk.")
+
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _flatten(cls, value: Any) -> Any:
+        """Nested tables (``[sweep.parameters.labs.MSL] pay_level = [1, 5]``) as dotted paths."""
+        if not isinstance(value, Mapping):
+            return value
+        expected = "a list of values or a range table {low, high, ...}"
+        flat = flatten_key_paths(
+            value,
+            is_value=lambda node: bool(set(node) & set(RangeSpec.model_fields)),
+            expected=expected,
+        )
+        for path, spec in flat.items():  # (else pydantic names both union members' classes)
+            if not isinstance(spec, list | Mapping):
+                raise ValueError(f"{path}: expected {expected}, got {spec!r}")
+        return flat
 
     def design_options(self) -> dict[str, Any]:
         """The design and run options, as :func:`talentsim.experiments.sweep` takes them."""
@@ -118,7 +137,9 @@ def load_sweep_file(path: str | Path) -> tuple[Scenario, SweepSpec]:
     try:
         spec = _SweepDocument.model_validate(sweep_part).sweep
     except ValidationError as exc:
-        raise ScenarioError(format_validation_error(exc, str(path), _SweepDocument)) from None
+        raise ScenarioError(
+            format_validation_error(exc, str(path), _SweepDocument, what="sweep file")
+        ) from None
     if data:  # the rest of the file is the scenario
         if spec.scenario is not None:
             raise ScenarioError(

@@ -719,3 +719,23 @@ def test_validate_checks_the_sweep_s_store_as_the_sweep_would(
     assert f"sweep.store: {where}" in err and "Traceback" not in err
     assert main(["sweep", str(path)]) == 2
     assert str(where) in capsys.readouterr().err
+
+
+def test_sweep_parameters_may_be_nested_tables(tmp_path: Path, capsys) -> None:
+    # as in calibration files; a path given twice, or a value that is neither a list nor a
+    # range, is named without the schema's class names
+    nested = SWEEP.replace(
+        '[sweep.parameters]\n"labs.MSL.pay_level" = [2.5, 5.0]',
+        "[sweep.parameters.labs.MSL]\npay_level = [2.5, 5.0]\n[sweep.parameters]",
+    )
+    _, spec = load_sweep_file(_sweep_file(tmp_path, nested))
+    assert set(spec.parameters) == {"labs.MSL.pay_level", "labs.MSL.reorg_rate"}
+    twice = SWEEP + "[sweep.parameters.labs.MSL]\npay_level = [1.0]\n"
+    assert main(["validate", str(_sweep_file(tmp_path, twice, "twice.toml"))]) == 2
+    err = capsys.readouterr().err
+    assert "invalid sweep file" in err and "labs.MSL.pay_level: given twice" in err
+    odd = SWEEP + "[sweep.parameters.labs.B]\ncapacity = { lo = 1 }\n"
+    assert main(["validate", str(_sweep_file(tmp_path, odd, "odd.toml"))]) == 2
+    err = capsys.readouterr().err
+    assert "labs.B.capacity.lo: expected a list of values or a range table" in err
+    assert "RangeSpec" not in err and "SweepSpec" not in err
