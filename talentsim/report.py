@@ -868,7 +868,11 @@ def _reason(exc: BaseException) -> str:
         return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
     if isinstance(exc, KeyError):
         return f"missing {exc.args[0]!r}"
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, TypeError):  # (a file of the wrong shape: e.g. a list for a table)
+        return f"not what talentsim writes there ({exc})"
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    # (a header such as "invalid scenario (1 problem)" is followed by the problems)
+    return "; ".join(lines[:4]) if lines else type(exc).__name__
 
 
 def _slug(text: str) -> str:

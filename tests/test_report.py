@@ -322,3 +322,21 @@ def test_a_comparison_with_a_malformed_table_is_refused_by_name(
     with pytest.raises(report.ReportError, match=r"runs\.csv: not a comparison's runs table"):
         report.write_report(broken, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_run_folder_with_a_damaged_run_json_is_refused_with_the_problem(
+    run_folder: Path, tmp_path: Path
+) -> None:
+    import json
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(run_folder, broken)
+    document = json.loads((broken / "run.json").read_text(encoding="utf-8"))
+    document["scenario"]["labs"]["A"]["pay_level"] = -1
+    (broken / "run.json").write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(report.ReportError, match=r"labs\.A\.pay_level: input should be greater"):
+        report.write_report(broken, tmp_path / "out")
+    (broken / "run.json").write_text("[]", encoding="utf-8")
+    with pytest.raises(report.ReportError, match="not what talentsim writes there"):
+        report.write_report(broken, tmp_path / "out")
