@@ -829,12 +829,18 @@ def check_metrics(scenario: Scenario, metrics: MetricSpec, who: str) -> None:
     """Fail early, with the list of known keys, if ``metrics`` names an unknown summary key.
 
     Raises:
-        ScenarioError: for unknown keys; ValueError: for a string instead of a list.
+        ScenarioError: for unknown or repeated keys; ValueError: for a string instead of a
+            list.
     """
     if metrics is None or isinstance(metrics, Mapping):
         return
     if isinstance(metrics, str):
         raise ValueError(f"{who}: metrics must be a list of summary keys, not a string")
+    repeated = sorted({m for m in metrics if list(metrics).count(m) > 1})
+    if repeated:
+        from talentsim.scenario import ScenarioError
+
+        raise ScenarioError(f"{who}: metrics: {', '.join(repeated)} given twice")
     known = [k for k in run(scenario, seed=0, steps=1).summary() if k not in NOT_METRICS]
     missing = [m for m in metrics if m not in known]
     if missing:

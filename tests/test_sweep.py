@@ -739,3 +739,8 @@ def test_sweep_parameters_may_be_nested_tables(tmp_path: Path, capsys) -> None:
     err = capsys.readouterr().err
     assert "labs.B.capacity.lo: expected a list of values or a range table" in err
     assert "RangeSpec" not in err and "SweepSpec" not in err
+
+
+def test_a_metric_given_twice_is_refused(small_scenario: ts.Scenario) -> None:
+    with pytest.raises(ts.ScenarioError, match=r"metrics: attrition\.A given twice"):
+        ts.sweep(small_scenario, PARAMS, metrics=["attrition.A", "attrition.A"], workers=1)
