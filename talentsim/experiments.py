@@ -370,11 +370,24 @@ def _check_points(base: Scenario, design: Design) -> None:
             values = ", ".join(f"{k} = {v!r}" for k, v in overrides.items())
             header, *details = str(exc).splitlines()
             header = header.removeprefix("sweep.parameters: ")
-            details = [
-                line.replace("sweep.parameters: ", "sweep.parameters.", 1) for line in details
-            ]
+            details = [_point_problem(line, overrides) for line in details]
             text = "\n".join([f"sweep.parameters at point {point} ({values}): {header}", *details])
             raise ScenarioError(text) from None
+
+
+def _point_problem(line: str, overrides: Mapping[str, Any]) -> str:
+    """A problem of a design point, named by its key path.
+
+    A swept parameter under ``sweep.parameters``; any other key as the scenario's (which the
+    point's values broke).
+    """
+    indent = line[: len(line) - len(line.lstrip())]
+    rest = line.strip().removeprefix("sweep.parameters: ")
+    if rest == line.strip():
+        return line
+    key = rest.split(":", 1)[0]
+    where = "sweep.parameters." if key in overrides else "the scenario's "
+    return f"{indent}{where}{rest}"
 
 
 def _execute(

@@ -744,3 +744,15 @@ def test_sweep_parameters_may_be_nested_tables(tmp_path: Path, capsys) -> None:
 def test_a_metric_given_twice_is_refused(small_scenario: ts.Scenario) -> None:
     with pytest.raises(ts.ScenarioError, match=r"metrics: attrition\.A given twice"):
         ts.sweep(small_scenario, PARAMS, metrics=["attrition.A", "attrition.A"], workers=1)
+
+
+def test_a_point_that_breaks_another_key_names_that_key_as_the_scenario_s(
+    small_scenario: ts.Scenario,
+) -> None:
+    # a cohort too large for its lab: the problem is the lab's capacity, not a swept key
+    # (lab A holds a_staff, 50, and stars, 10, within its capacity of 80)
+    with pytest.raises(ts.ScenarioError) as refusal:
+        ts.sweep(small_scenario, {"cohorts.a_staff.size": [50, 100]}, workers=1)
+    text = str(refusal.value)
+    assert "the scenario's labs.A.capacity: 80 is below" in text
+    assert "sweep.parameters.labs.A" not in text
