@@ -770,10 +770,18 @@ def _check_replicates(args) -> None:
 
 
 def _targets(args) -> int:
+    from talentsim.scenario import ScenarioError
     from talentsim.targets import evaluate_targets, format_fit_table, load_targets
 
     scenario = _load_with_overrides(args.file, args.overrides)
     targets = load_targets(args.targets)
+    if targets.run_duration is not None and any(
+        _parse_or_fail(item)[0] == "time.duration" for item in args.overrides
+    ):
+        raise ScenarioError(
+            f"--set time.duration: {args.targets} sets the run's length (run_duration), as its "
+            "statistics' windows need; leave --set time.duration out"
+        )
     _check_replicates(args)
     if args.csv:
         _check_output_file(Path(args.csv), force=args.force, option="--csv")

@@ -514,6 +514,12 @@ def scenario_for(
             f"not {base.name!r}"
         )
     if targets.run_duration is not None:
+        if overrides and "time.duration" in overrides:
+            raise TargetsError(
+                f"{where}: run_duration: these targets run the scenario "
+                f"{format_years(targets.run_duration)} (their statistics' windows need it), "
+                "so time.duration cannot be overridden as well; leave it out"
+            )
         base = base.with_overrides(
             {"time.duration": format_years(targets.run_duration)}, source=f"{where}: run_duration"
         )

@@ -655,3 +655,21 @@ def test_an_empty_path_is_an_error_not_the_default(
     }
     code, out, err = _run(capsys, *args[option], option, "")
     _assert_usage_error(code, out, err, f"{option}: expected a path, got an empty string")
+
+
+def test_targets_with_their_own_run_length_refuse_another(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # the targets' run_duration sets the run's length: --set time.duration would be ignored
+    args = [
+        "targets",
+        REPO / "scenarios" / "boomerang.toml",
+        REPO / "targets" / "boomerang_labs.toml",
+    ]
+    code, out, err = _run(capsys, *args, "--set", 'time.duration="1y"', "--seeds", "2")
+    _assert_usage_error(code, out, err, "--set time.duration", "run_duration")
+    from talentsim.targets import TargetsError, load_targets, scenario_for
+
+    targets = load_targets(REPO / "targets" / "boomerang_labs.toml")
+    with pytest.raises(TargetsError, match="run_duration: these targets run the scenario"):
+        scenario_for(REPO / "scenarios" / "boomerang.toml", targets, {"time.duration": "1y"})
