@@ -50,6 +50,8 @@ DEPARTURE_KINDS = ("quit", "return", "exit", "separation")
 """Kinds of move that take a researcher out of a lab."""
 
 RESULT_FILES = ("timeseries.parquet", "events.parquet", "researchers.parquet", "run.json")
+#: The format of a results folder's ``run.json`` (``talentsim_result``); a newer one is refused.
+RESULT_FORMAT = 1
 #: What marks a folder as an earlier run's results (``save(overwrite=True)`` replaces only it).
 RUN_MARKERS = ("run.json",)
 
@@ -498,7 +500,7 @@ class RunResult:
             self.events.to_parquet(staging / "events.parquet", index=False)
             self.researchers.to_parquet(staging / "researchers.parquet", index=False)
             document = {
-                "talentsim_result": 1,
+                "talentsim_result": RESULT_FORMAT,
                 "seed": self.seed,
                 "scenario": self.scenario.to_dict(),
                 "summary": jsonable(self.summary()),
@@ -513,10 +515,26 @@ class RunResult:
 
     @classmethod
     def load(cls, folder: str | Path) -> RunResult:
-        """Read a results folder written by :meth:`save`."""
+        """Read a results folder written by :meth:`save`.
+
+        Raises:
+            OSError: for a missing or unreadable file; ValueError (or KeyError, TypeError):
+                for a file that is not what :meth:`save` writes, or one written in a newer
+                format than this talentsim reads.
+        """
         folder = Path(folder)
         with open(folder / "run.json", encoding="utf-8") as handle:
             document = json.load(handle)
+        if not isinstance(document, dict):
+            raise TypeError(
+                f"{folder / 'run.json'}: expected a table of the run, got {type(document).__name__}"
+            )
+        version = document.get("talentsim_result", RESULT_FORMAT)
+        if not isinstance(version, int) or version > RESULT_FORMAT:
+            raise ValueError(
+                f"{folder / 'run.json'}: results in format {version!r}, newer than this "
+                f"talentsim ({__version__}) reads (format {RESULT_FORMAT}); upgrade talentsim"
+            )
         return cls(
             scenario=Scenario.from_dict(document["scenario"], source=str(folder / "run.json")),
             seed=int(document["seed"]),

@@ -340,3 +340,16 @@ def test_a_run_folder_with_a_damaged_run_json_is_refused_with_the_problem(
     (broken / "run.json").write_text("[]", encoding="utf-8")
     with pytest.raises(report.ReportError, match="not what talentsim writes there"):
         report.write_report(broken, tmp_path / "out")
+
+
+def test_results_of_a_newer_format_are_refused(run_folder: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    newer = tmp_path / "newer"
+    shutil.copytree(run_folder, newer)
+    document = json.loads((newer / "run.json").read_text(encoding="utf-8"))
+    document["talentsim_result"] = 99
+    (newer / "run.json").write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(report.ReportError, match="format 99, newer than this talentsim"):
+        report.write_report(newer, tmp_path / "out")
