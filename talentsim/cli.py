@@ -981,6 +981,7 @@ def _print_sweep_summary(table, parameters: list[str], metrics, scenario) -> Non
     """Per design point: the parameters and a few metrics' means with 95% t intervals."""
     from talentsim.analysis import aggregate
     from talentsim.compare import format_number
+    from talentsim.glossary import is_share
 
     if metrics:
         shown = list(metrics)[:4]
@@ -1003,6 +1004,8 @@ def _print_sweep_summary(table, parameters: list[str], metrics, scenario) -> Non
         for metric in shown:
             mean = wide.loc[key, ("mean", metric)]
             low, high = wide.loc[key, ("ci_low", metric)], wide.loc[key, ("ci_high", metric)]
+            if is_share(metric):  # (the mean of shares lies in [0, 1]: so does its interval)
+                low, high = max(low, 0.0), min(high, 1.0)
             interval = "" if low != low else f" [{format_number(low)}, {format_number(high)}]"
             row.append(f"{format_number(mean)}{interval}")
         cells.append(row)
@@ -1013,6 +1016,8 @@ def _print_sweep_summary(table, parameters: list[str], metrics, scenario) -> Non
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
     if len(rows) > SWEEP_SUMMARY_POINTS:
         print(f"... and {len(rows) - SWEEP_SUMMARY_POINTS} more points (all in the store)")
+    if any(is_share(metric) for metric in shown):
+        print("(a share's interval is cut at 0 and 1, where its mean must lie)")
 
 
 def _store_merge(args) -> int:

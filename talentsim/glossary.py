@@ -82,6 +82,24 @@ GLOSSARY: dict[str, str] = {
 }
 
 
+#: The summary metrics and statistics that are shares, in [0, 1] (their families).
+SHARES = frozenset(
+    {
+        "attrition",
+        "early_attrition",
+        "offer_acceptance",
+        "new_hire_retention",
+        "boomerang_share",
+        "flow_share",
+    }
+)
+
+
+def is_share(metric: str) -> bool:
+    """Whether ``metric`` (``attrition.MSL``, ``boomerang_share.Rival``...) is a share."""
+    return metric.split(".", 1)[0] in SHARES
+
+
 def format_glossary(width: int = 88) -> str:
     """The glossary as plain text, a term and its wrapped definition per paragraph."""
     indent = " " * 4

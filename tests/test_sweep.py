@@ -312,6 +312,13 @@ def test_cli_sweep_runs_and_refuses_to_overwrite(tmp_path: Path, capsys) -> None
     assert "attrition.MSL" in lines[header] and "net_flow.Rival" in lines[header]
     rows = lines[header + 2 : header + 2 + 6]
     assert len(rows) == 6 and all("[" in row and "]" in row for row in rows)
+    # a share's interval (attrition, 2 replicates: a t interval far wider than [0, 1]) is cut
+    # at 0 and 1, where its mean must lie
+    column = lines[header].index("attrition.MSL")
+    for row in rows:
+        low, high = (float(x) for x in row[column:].split("[", 1)[1].split("]")[0].split(","))
+        assert 0.0 <= low <= high <= 1.0, row
+    assert "a share's interval is cut at 0 and 1" in printed
     assert "talentsim store export" in printed
     assert main(["sweep", str(path), "--store", str(store)]) == 2
     assert "--resume" in capsys.readouterr().err
