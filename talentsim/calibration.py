@@ -1466,6 +1466,11 @@ class CalibrationFile(BaseModel):
         """Nested tables (``[parameters.labs.MSL] pay_level = [1, 5]``) as dotted paths."""
         if not isinstance(value, Mapping):
             return value
+        if not value:
+            raise ValueError(
+                'give at least one parameter to estimate: "dotted.path" = [low, high], or a '
+                "prior table"
+            )
         return flatten_key_paths(
             value,
             is_value=lambda node: "dist" in node,

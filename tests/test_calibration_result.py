@@ -500,6 +500,7 @@ def test_the_command_line_calibrates_reports_and_resumes(
             "market.separation_rate: given twice",
         ),
         (("fit.toml", '"market.separation_rate" = [0.02, 0.6]', "market = {}"), "empty table"),
+        (("fit.toml", '"market.separation_rate" = [0.02, 0.6]', ""), "give at least one parameter"),
         (
             (
                 "fit.toml",
