@@ -265,7 +265,8 @@ class SweepStore:
         A temporary chunk that the manifest names is renamed into place (the writer was killed
         between its commit and the rename); every other temporary chunk, and every chunk the
         manifest does not name, is an orphan and is deleted; a done run whose summaries chunk
-        is lost is marked pending, to be done again.
+        is lost, or whose summaries or time-series chunk is damaged (its Parquet footer does
+        not read), is marked pending, to be done again (the damaged files are deleted).
         """
         named = {
             chunk
@@ -288,7 +289,13 @@ class SweepStore:
                 elif name.endswith(".parquet") and name not in named:
                     path.unlink(missing_ok=True)
             _fsync_folder(folder)
-        lost = [c for c in named if not (self.folder / "summaries" / c).is_file()]
+        lost = [c for c in sorted(named) if not (self.folder / "summaries" / c).is_file()]
+        for chunk in sorted(named - set(lost)):
+            files = [self.folder / kind / chunk for kind in ("summaries", "timeseries")]
+            if any(path.is_file() and not _readable_parquet(path) for path in files):
+                lost.append(chunk)
+                for path in files:
+                    path.unlink(missing_ok=True)
         if lost:
             with self._db:
                 self._db.executemany(
@@ -775,10 +782,21 @@ def _read_chunk(path: Path) -> pd.DataFrame | None:
             continue
         except (OSError, ValueError) as exc:  # (pyarrow's ArrowInvalid is a ValueError)
             raise StoreError(
-                f"{candidate}: damaged store file, not readable Parquet ({exc}); remove it and "
-                "resume the sweep (--resume) to run its runs again"
+                f"{candidate}: damaged store file, not readable Parquet ({exc}); resume the "
+                "sweep (--resume) to run its runs again"
             ) from None
     return None
+
+
+def _readable_parquet(path: Path) -> bool:
+    """Whether ``path`` is a Parquet file whose footer reads (a cheap check of damage)."""
+    import pyarrow.parquet as pq
+
+    try:
+        pq.read_metadata(path)
+    except (OSError, ValueError):  # (pyarrow's ArrowInvalid is a ValueError)
+        return False
+    return True
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -685,6 +685,16 @@ def test_a_damaged_store_is_never_read_as_complete(
     chunk.write_bytes(removed[:10])
     with pytest.raises(StoreError, match="damaged store file, not readable Parquet"):
         export_table(store, tmp_path / "out.csv")
+    # resuming finds the damaged file (its footer does not read) and runs its runs again
+    again = ts.sweep(small_scenario, PARAMS, store=store, resume=True, **kwargs)
+    pd.testing.assert_frame_equal(
+        again.reset_index(drop=True)[METRICS], whole.reset_index(drop=True)[METRICS]
+    )
+    assert not chunk.exists()
+    series = sorted((store / "timeseries").glob("*.parquet"))[0]  # a time-series file too
+    series.write_bytes(b"garbage")
+    ts.sweep(small_scenario, PARAMS, store=store, resume=True, **kwargs)
+    assert len(SweepStore(store).timeseries()["run_id"].unique()) == len(whole)
     (store / "manifest.sqlite").write_bytes(b"garbage" * 100)
     for name in ("manifest.sqlite-wal", "manifest.sqlite-shm"):
         (store / name).unlink(missing_ok=True)
