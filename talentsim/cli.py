@@ -646,8 +646,6 @@ def _meanfield(args) -> int:
 
 def _check_output_file(path: Path, *, force: bool, option: str) -> None:
     """Fail before any work if ``path`` (a file to write) could not be written or exists."""
-    import os
-
     from talentsim.scenario import ScenarioError
 
     if path.is_dir():
@@ -656,11 +654,20 @@ def _check_output_file(path: Path, *, force: bool, option: str) -> None:
         raise ScenarioError(
             f"{option} {path}: exists; choose another name or pass --force to replace it"
         )
+    _check_writable(path, f"{option} {path}")
+
+
+def _check_writable(path: Path, label: str) -> None:
+    """Fail if ``path`` could not be created: its nearest existing folder must be writable."""
+    import os
+
+    from talentsim.scenario import ScenarioError
+
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise ScenarioError(f"{option} {path}: cannot write in {parent} (permission denied)")
+        raise ScenarioError(f"{label}: cannot write in {parent} (permission denied)")
 
 
 def _write_csv(table, path: Path, *, option: str) -> None:
@@ -1136,8 +1143,6 @@ def _check_output_folder(out, *, force: bool, markers: tuple[str, ...], what: st
     ``--force`` replaces a non-empty folder only if it holds an earlier output of the same
     kind (one of ``markers``): replacing deletes everything in it.
     """
-    import os
-
     from talentsim.results import not_replaceable, unsafe_results_folder
     from talentsim.scenario import ScenarioError
 
@@ -1156,11 +1161,7 @@ def _check_output_folder(out, *, force: bool, markers: tuple[str, ...], what: st
         problem = not_replaceable(out, markers, what)
         if problem:
             raise ScenarioError(f"--out {out}: --force: {problem}")
-    parent = out.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ScenarioError(f"--out {out}: cannot write in {parent} (permission denied)")
+    _check_writable(out, f"--out {out}")
 
 
 def _print_heading(title: str, header: str) -> None:
