@@ -507,19 +507,13 @@ def _stored_description(db: Path, run_id: int) -> str | None:
 def _dask_client(dask: Any) -> tuple[Any, bool]:
     if not isinstance(dask, str):
         return dask, False
+    from talentsim.experiments import connect_dask
+
     try:
-        from distributed import Client
+        return connect_dask(dask, "dask"), True
     except ImportError:
         raise CalibrationDependencyError(
             "dask: needs dask.distributed: pip install 'talentsim[dask]'"
-        ) from None
-    try:
-        return Client(dask, timeout="10s"), True
-    except (OSError, TimeoutError) as exc:
-        raise ScenarioError(f"dask {dask}: cannot connect to the scheduler ({exc})") from None
-    except (ValueError, TypeError) as exc:  # (a malformed address: "missing port number")
-        raise ScenarioError(
-            f"dask {dask}: not a scheduler address ({exc}); expected e.g. tcp://host:8786"
         ) from None
 
 

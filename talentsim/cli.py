@@ -1060,21 +1060,14 @@ def _store_export(args) -> int:
 
 
 def _dask_executor(address: str):
+    from talentsim.experiments import connect_dask
     from talentsim.scenario import ScenarioError
 
     try:
-        from distributed import Client
+        client = connect_dask(address, "--dask")
     except ImportError:
         raise ScenarioError(
             "--dask needs dask.distributed: pip install 'talentsim[dask]'"
-        ) from None
-    try:
-        client = Client(address, timeout="10s")
-    except (OSError, TimeoutError) as exc:
-        raise ScenarioError(f"--dask {address}: cannot connect to the scheduler ({exc})") from None
-    except (ValueError, TypeError) as exc:  # (a malformed address: "missing port number")
-        raise ScenarioError(
-            f"--dask {address}: not a scheduler address ({exc}); expected e.g. tcp://host:8786"
         ) from None
     return client.get_executor(), client
 

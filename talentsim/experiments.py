@@ -495,6 +495,28 @@ def refuse_while_a_worker_starts(what: str) -> None:
         )
 
 
+def connect_dask(address: str, option: str) -> Any:
+    """A ``distributed.Client`` of the scheduler at ``address`` (sweeps and ABC share it).
+
+    Raises:
+        ImportError: without dask.distributed (the caller says how to install it).
+        ScenarioError: naming ``option`` and ``address``, for a scheduler that cannot be
+            reached or an address that is not one.
+    """
+    from distributed import Client
+
+    try:
+        return Client(address, timeout="10s")
+    except (OSError, TimeoutError) as exc:
+        raise ScenarioError(
+            f"{option} {address}: cannot connect to the scheduler ({exc})"
+        ) from None
+    except (ValueError, TypeError) as exc:  # (a malformed address: "missing port number")
+        raise ScenarioError(
+            f"{option} {address}: not a scheduler address ({exc}); expected e.g. tcp://host:8786"
+        ) from None
+
+
 def shared_pool(workers: int) -> ProcessPoolExecutor:
     """The process pool of ``workers`` spawned workers that sweeps and calibrations share.
 
