@@ -357,10 +357,9 @@ def compare(
     if isinstance(executor, ProcessPoolExecutor):
         check_picklable(metrics, "compare", "no executor")
     try:
-        chosen = seed_list(seeds, root_seed, minimum=2)
+        chosen = seed_list(seeds, root_seed, minimum=2, why="a confidence interval needs 2 or more")
     except ValueError as exc:
-        why = " (a confidence interval needs 2 or more)" if "at least" in str(exc) else ""
-        raise ValueError(f"compare: {exc}{why}") from None
+        raise ValueError(f"compare: {exc}") from None
     plans: list[tuple[str, dict[str, Any]]] = [(BASELINE, {})]
     plans += [(name, dict(overrides)) for name, overrides in variants.items()]
     tasks = [(name, overrides, r, s) for name, overrides in plans for r, s in enumerate(chosen)]

@@ -49,24 +49,29 @@ MAX_SEEDS = 1_000_000
 seeds until memory runs out; a sweep's runs are capped likewise)."""
 
 
-def seed_list(seeds: int | Iterable[int], root_seed: int = 0, *, minimum: int = 1) -> list[int]:
+def seed_list(
+    seeds: int | Iterable[int], root_seed: int = 0, *, minimum: int = 1, why: str = ""
+) -> list[int]:
     """Replicate seeds: ``seeds`` spawned from ``root_seed`` if a count, else the given seeds.
+
+    ``why`` says why at least ``minimum`` are needed, in the message for too few.
 
     Raises:
         ValueError: for fewer than ``minimum`` or more than :data:`MAX_SEEDS` seeds, repeated
             or negative seeds.
     """
+    because = f" ({why})" if why else ""
     if isinstance(seeds, bool):
         raise ValueError("seeds must be a number of replicates or a list of seeds")
     if isinstance(seeds, int | np.integer):
         if seeds < minimum:
-            raise ValueError(f"need at least {minimum} seeds, got {seeds}")
+            raise ValueError(f"need at least {minimum} seeds, got {seeds}{because}")
         if seeds > MAX_SEEDS:
             raise ValueError(f"need at most {MAX_SEEDS:,} seeds, got {seeds:,}")
         return spawn_seeds(root_seed, int(seeds))
     chosen = [int(s) for s in seeds]
     if len(chosen) < minimum or len(set(chosen)) != len(chosen):
-        raise ValueError(f"need at least {minimum} distinct seeds, got {chosen}")
+        raise ValueError(f"need at least {minimum} distinct seeds, got {chosen}{because}")
     if any(s < 0 for s in chosen):
         raise ValueError("seeds must be non-negative integers")
     return chosen
