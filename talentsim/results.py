@@ -854,16 +854,13 @@ def check_metrics(scenario: Scenario, metrics: MetricSpec, who: str) -> None:
         return
     if isinstance(metrics, str):
         raise ValueError(f"{who}: metrics must be a list of summary keys, not a string")
-    repeated = sorted({m for m in metrics if list(metrics).count(m) > 1})
+    names = list(metrics)
+    repeated = sorted({m for m in names if names.count(m) > 1})
     if repeated:
-        from talentsim.scenario import ScenarioError
-
         raise ScenarioError(f"{who}: metrics: {', '.join(repeated)} given twice")
     known = [k for k in run(scenario, seed=0, steps=1).summary() if k not in NOT_METRICS]
-    missing = [m for m in metrics if m not in known]
+    missing = [m for m in names if m not in known]
     if missing:
-        from talentsim.scenario import ScenarioError
-
         raise ScenarioError(f"{who}: {unknown_metrics_message(missing, known)}")
 
 
