@@ -47,6 +47,7 @@ from talentsim.scenario import (
     flatten_key_paths,
     format_validation_error,
     read_toml,
+    referenced_file,
     takes_whole_numbers,
 )
 from talentsim.seeds import seed_list, spawn_seeds
@@ -1516,17 +1517,14 @@ def load_calibration(path: str | os.PathLike[str]) -> tuple[CalibrationFile, Pat
         if len(lines) == 1:
             raise CalibrationError(lines[0].strip()) from None
         raise CalibrationError(text) from None
-    resolved = []
-    for key in ("scenario", "targets"):
-        named = Path(getattr(spec, key))
-        full = named if named.is_absolute() else file.parent / named
-        if full.is_dir():
-            raise CalibrationError(f"{file}: {key}: {str(named)!r} is a folder; expected a file")
-        if not full.is_file():
-            raise CalibrationError(
-                f"{file}: {key}: no such file {str(named)!r} (looked for {full})"
+    resolved = [
+        _shown_path(
+            referenced_file(
+                file, key, getattr(spec, key), kind="calibration", error=CalibrationError
             )
-        resolved.append(_shown_path(full))
+        )
+        for key in ("scenario", "targets")
+    ]
     return spec, resolved[0], resolved[1]
 
 

@@ -1301,6 +1301,27 @@ def load_scenario(path: str | Path) -> Scenario:
     return Scenario.from_dict(data, source=str(path))
 
 
+def referenced_file(
+    owner: Path, key: str, named: str, *, kind: str, error: type[ScenarioError] = ScenarioError
+) -> Path:
+    """The file that ``key`` of the data file ``owner`` names, relative to ``owner``'s folder.
+
+    For a sweep file's scenario and a calibration file's scenario and targets.
+
+    Raises:
+        ScenarioError: (or ``error``) naming ``owner`` and ``key`` if it is a folder or missing.
+    """
+    full = owner.parent / named  # (an absolute ``named`` stays as it is)
+    if full.is_dir():
+        raise error(f"{owner}: {key}: {named!r} is a folder; expected a file")
+    if not full.is_file():
+        raise error(
+            f"{owner}: {key}: no such file {named!r} (looked for {full}; a path relative to "
+            f"the {kind} file)"
+        )
+    return full
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     """Read a TOML file as a document; every failure is a ScenarioError naming the file.
 

@@ -34,6 +34,7 @@ from talentsim.scenario import (
     format_validation_error,
     load_scenario,
     read_toml,
+    referenced_file,
 )
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)
@@ -153,13 +154,9 @@ def load_sweep_file(path: str | Path) -> tuple[Scenario, SweepSpec]:
                 f"{path}: sweep.scenario: required in a sweep file of its own (the scenario "
                 "file, relative to this one)"
             )
-        named = path.parent / spec.scenario
-        if not named.is_file():
-            raise ScenarioError(
-                f"{path}: sweep.scenario: no such file {spec.scenario!r} (looked for {named}; "
-                "a path relative to the sweep file)"
-            )
-        scenario = load_scenario(named)
+        scenario = load_scenario(
+            referenced_file(path, "sweep.scenario", spec.scenario, kind="sweep")
+        )
     if spec.overrides:
         try:
             scenario = scenario.with_overrides(spec.overrides, lenient=False)
