@@ -1564,6 +1564,32 @@ def _warn_unused_budget(
         )
 
 
+def read_calibration(
+    path: str | os.PathLike[str],
+) -> tuple[CalibrationFile, Path, Path, Scenario, Targets, list[Parameter]]:
+    """A calibration file with what it names, every check made before anything runs.
+
+    Returns:
+        The file's contents, the scenario and targets paths, the scenario, the targets and the
+        parameters (checked against the scenario).
+
+    Raises:
+        CalibrationError: naming the file and the key path for anything wrong in it.
+    """
+    from talentsim.scenario import load_scenario
+    from talentsim.targets import load_targets
+
+    spec, scenario_path, targets_path = load_calibration(path)
+    scenario = load_scenario(scenario_path)
+    targets = load_targets(targets_path)
+    try:
+        parameters = as_parameters(scenario, spec.parameters, source=f"{path}: parameters")
+    except CalibrationError as exc:
+        text = str(exc)
+        raise CalibrationError(text if text.startswith(str(path)) else f"{path}: {text}") from None
+    return spec, scenario_path, targets_path, scenario, targets, parameters
+
+
 def calibrate_file(
     path: str | os.PathLike[str],
     *,
@@ -1587,17 +1613,7 @@ def calibrate_file(
     Raises:
         CalibrationError: naming the file and the key path for anything wrong in it.
     """
-    spec, scenario_path, targets_path = load_calibration(path)
-    from talentsim.scenario import load_scenario
-    from talentsim.targets import load_targets
-
-    scenario = load_scenario(scenario_path)
-    targets = load_targets(targets_path)
-    try:
-        parameters = as_parameters(scenario, spec.parameters, source=f"{path}: parameters")
-    except CalibrationError as exc:
-        text = str(exc)
-        raise CalibrationError(text if text.startswith(str(path)) else f"{path}: {text}") from None
+    spec, scenario_path, targets_path, scenario, targets, parameters = read_calibration(path)
     chosen = method or spec.method
     budget = spec.budget
     estimator: dict[str, Any] = {}
@@ -1667,6 +1683,7 @@ __all__ = [
     "calibrate",
     "calibrate_file",
     "load_calibration",
+    "read_calibration",
     "scenario_value",
     "screen",
     "weighted_quantiles",

@@ -505,14 +505,9 @@ def _validate_targets(file: str) -> int:
 
 def _validate_calibration(file: str) -> int:
     """``talentsim validate`` of a calibration file (scenario, targets and parameters)."""
-    from talentsim.calibration import as_parameters, load_calibration
-    from talentsim.scenario import load_scenario
-    from talentsim.targets import load_targets
+    from talentsim.calibration import read_calibration
 
-    spec, scenario_path, targets_path = load_calibration(file)
-    scenario = load_scenario(scenario_path)
-    targets = load_targets(targets_path)
-    parameters = as_parameters(scenario, spec.parameters, source=f"{file}: parameters")
+    spec, _, _, scenario, targets, parameters = read_calibration(file)
     print(
         f"{file}: ok — calibration ({spec.method}) of scenario {scenario.name!r} to "
         f"{len(targets.targets)} targets of {targets.name!r}: {len(parameters)} parameter"
