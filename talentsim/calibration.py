@@ -1548,7 +1548,7 @@ def _abc_database_option() -> str | None:
 
 
 def _warn_unused_budget(
-    path: str | os.PathLike[str], budget: Any, names: tuple[str, ...], method: str
+    path: str | os.PathLike[str], budget: Budget, names: tuple[str, ...], method: str
 ) -> None:
     """Warn of budget settings given in the file that ``method`` does not use.
 
