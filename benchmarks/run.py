@@ -431,9 +431,10 @@ def search_effort(n: int, steps: int, repeats: int = 2) -> dict[str, Any]:
     ``steps`` steps after 9 warm-up steps, and the ratio is of the best times. Two variants
     with search effort: :data:`SEARCH_EFFORT` (the gap of the offer to come and turmoil: a
     utility gain per offer candidate, about three times as many as offers) and the same
-    effort from turmoil alone (no gain to compute: what the higher bounding rate costs). The
-    offers made per step are reported too: with effort on there are fewer or more (and so
-    fewer or more decisions), which is the mechanism's effect, not overhead.
+    effort from turmoil alone (no gain to compute; its bounding rate uses the most effort
+    any lab gives in the step, not the cap). The offers made per step are reported too: with
+    effort on there are fewer or more (and so fewer or more decisions), which is the
+    mechanism's effect, not overhead.
     """
     plain = scaled_flagship(n, 20, duration="10y")
     data = plain.to_dict()
