@@ -2,10 +2,11 @@
 
 The digests in ``tests/data/golden.json`` were recorded after each researcher's moves within a
 step became exact (issue 16, uniformization: an intended change of results), from every
-scenario file and a few variants that switch mechanisms off or search effort on, each with
-three seeds. A change meant to keep results must keep them; a change meant to move results
-regenerates the file on purpose (``python tests/test_golden.py --write``) and says so in its
-commit and in ``docs/``.
+scenario file and a few variants that switch mechanisms off, or search effort or a living
+colleague network on (the living network's cases were added later, on 5 December 2026, with
+the code of the time), each with three seeds. A change meant to keep results must keep them;
+a change meant to move results regenerates the file on purpose
+(``python tests/test_golden.py --write``) and says so in its commit and in ``docs/``.
 """
 
 from __future__ import annotations
@@ -71,6 +72,15 @@ def cases() -> dict[str, ts.Scenario]:
     found["small_search_gap"] = small.with_overrides(
         {"search.turmoil_sensitivity": 0.5, "search.gap_sensitivity": 1.0}
     )
+    # a living colleague network (ties form and fade; off in every scenario file), small (with
+    # a set-up network, which it has not) and at the flagship's size
+    living = {
+        "network.formation_rate": "4/year",
+        "network.former_tie_half_life": "1y",
+        "network.closure": 0.5,
+    }
+    found["small_living_network"] = small.with_overrides({**living, "network.degree": 4})
+    found["msl_exodus_living_network"] = found["msl_exodus"].with_overrides(living)
     return found
 
 
