@@ -519,8 +519,9 @@ class RunResult:
 
         Raises:
             OSError: for a missing or unreadable file; ValueError (or KeyError, TypeError):
-                for a file that is not what :meth:`save` writes, or one written in a newer
-                format than this talentsim reads.
+                for a file that is not what :meth:`save` writes, one written in a newer
+                format than this talentsim reads, or results saved before a flow they lack
+                was recorded (``blocked_by_capacity``, since issue 16): rerun those.
         """
         folder = Path(folder)
         with open(folder / "run.json", encoding="utf-8") as handle:
@@ -535,10 +536,19 @@ class RunResult:
                 f"{folder / 'run.json'}: results in format {version!r}, newer than this "
                 f"talentsim ({__version__}) reads (format {RESULT_FORMAT}); upgrade talentsim"
             )
+        timeseries = pd.read_parquet(folder / "timeseries.parquet")
+        missing = [flow for flow in FLOWS if flow not in timeseries.columns]
+        if missing:  # (a column added since: its values are unknown, not zero)
+            raise ValueError(
+                f"{folder / 'timeseries.parquet'}: no column {', '.join(missing)}; these "
+                "results were saved by an earlier talentsim, before it recorded "
+                f"{'it' if len(missing) == 1 else 'them'}: run the scenario again (it is in "
+                f"{folder / 'run.json'}; the seed was {document.get('seed')})"
+            )
         return cls(
             scenario=Scenario.from_dict(document["scenario"], source=str(folder / "run.json")),
             seed=int(document["seed"]),
-            timeseries=pd.read_parquet(folder / "timeseries.parquet"),
+            timeseries=timeseries,
             events=pd.read_parquet(folder / "events.parquet"),
             researchers=pd.read_parquet(folder / "researchers.parquet"),
             metadata=document.get("metadata", {}),

@@ -353,3 +353,20 @@ def test_results_of_a_newer_format_are_refused(run_folder: Path, tmp_path: Path)
     (newer / "run.json").write_text(json.dumps(document), encoding="utf-8")
     with pytest.raises(report.ReportError, match="format 99, newer than this talentsim"):
         report.write_report(newer, tmp_path / "out")
+
+
+def test_results_saved_before_a_flow_was_recorded_are_refused_with_a_rerun_hint(
+    run_folder: Path, tmp_path: Path
+) -> None:
+    """A results folder from before ``blocked_by_capacity`` existed: its count is unknown."""
+    import pandas as pd
+
+    older = tmp_path / "older"
+    shutil.copytree(run_folder, older)
+    table = pd.read_parquet(older / "timeseries.parquet")
+    table.drop(columns="blocked_by_capacity").to_parquet(older / "timeseries.parquet")
+    with pytest.raises(ValueError, match="no column blocked_by_capacity; these results were"):
+        ts.RunResult.load(older)
+    with pytest.raises(report.ReportError, match=r"run the scenario again \(it is in .*run\.json"):
+        report.write_report(older, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
