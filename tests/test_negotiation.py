@@ -1,10 +1,10 @@
 """The negotiation of an offer, in order: offer, counter-offer, capacity, acceptance, moves.
 
 One test per rule (docs/model.md §3 and §7.2–§7.5, §7.12–§7.13): a frozen lab makes no offer
-of any kind (raids included); capacity is checked after counter-offers, so a researcher kept
-by a counter-offer uses up no place; those a full lab turns away are counted
-(``blocked_by_capacity``); former staff who come back are paid by their lab's return rule,
-not the new-hire premium.
+of any kind (raids included) but still counter-offers; capacity is checked after
+counter-offers, so a researcher kept by a counter-offer uses up no place; those a full lab
+turns away are counted (``blocked_by_capacity``); former staff who come back are paid by
+their lab's return rule, not the new-hire premium, also when a raid brings them back.
 """
 
 from __future__ import annotations
@@ -291,3 +291,66 @@ def test_returners_can_be_paid_as_newcomers_which_the_mean_field_needs() -> None
     assert not any(problem.startswith("labs.B.") for problem in untreatable(scenario))
     refused = untreatable(_returns_scenario())
     assert any(problem.startswith("labs.B.return_pay") for problem in refused)
+
+
+# --------------------------------------------------------------------------------------------
+# Rules stated in docs/model.md §7.12–§7.13 with a test each (added after a review)
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_frozen_lab_makes_no_regular_offers_but_still_counter_offers() -> None:
+    """§7.12: weight 0 in the draw of regular offers; keeping staff is not hiring."""
+    data = small_scenario_dict()
+    # C pays least, so offers to its staff pay more: the condition for a counter-offer
+    data["events"] = [{"kind": "hiring_freeze", "lab": "C", "at": "0w"}]  # for good
+    data["labs"]["C"]["counter_offer_probability"] = 0.8
+    counters = retained = 0
+    for seed in range(5):
+        model = ts.TalentModel(ts.Scenario.from_dict(data), seed=seed)
+        model.run()
+        c = model.spec.lab_names.index("C")
+        # the offers C makes (counted by the offering lab), in every step: none
+        assert model.flow_history[:, FLOWS.index("offers"), c].sum() == 0
+        assert model.flow_history[:, FLOWS.index("hires"), c].sum() == 0
+        counters += int(model.flow_history[:, FLOWS.index("counter_offers"), c].sum())
+        retained += int(model.flow_history[:, FLOWS.index("counter_retained"), c].sum())
+    assert counters >= 10 and retained >= 1
+
+
+@pytest.mark.parametrize(
+    ("rule", "factor"),
+    [({"return_premium": 0.3}, 1.3), ({}, 1.0)],
+    ids=["market-with-premium", "market"],
+)
+def test_a_raids_offers_to_its_former_staff_follow_its_return_rule(
+    rule: dict[str, Any], factor: float
+) -> None:
+    """§7.13: a raid's former staff come back at the raider's return pay, not its premium."""
+    data = _returns_scenario(**rule).to_dict()
+    data["market"]["offer_rate_employed"] = "0/year"  # every move into B at week 4 is the raid's
+    data["events"] = [
+        {
+            "kind": "poaching_raid",
+            "lab": "B",
+            "target": "A",
+            "at": "4w",
+            "offers": 40,
+            "premium": 1.0,  # twice the pay level for newcomers
+            "former_staff_first": True,
+        }
+    ]
+    returns = 0
+    for seed in range(3):
+        model, log = _moves(ts.Scenario.from_dict(data), seed)
+        b = model.spec.lab_names.index("B")
+        value = model.population.view("market_value")
+        in_raid = (log["step"] == 5) & (log["destination"] == b)
+        back = in_raid & (log["kind"] == RETURN)
+        expected = 1.2 * factor * value[log["researcher"][back]]
+        np.testing.assert_allclose(log["pay_after"][back], expected, rtol=1e-12)
+        joined = in_raid & (log["kind"] != RETURN) & (log["origin"] == 0)  # (from A)
+        np.testing.assert_allclose(
+            log["pay_after"][joined], 1.2 * 2.0 * value[log["researcher"][joined]], rtol=1e-12
+        )
+        returns += int(back.sum())
+    assert returns >= 5  # the raid reached the stars, whose former lab is B
