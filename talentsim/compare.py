@@ -10,7 +10,7 @@ a paired t-test.
 
 Capacity can decide an effect: a variant that makes a full lab more attractive changes who is
 turned away, not who arrives. :meth:`Comparison.capacity_absorbed` finds the labs where a
-variant's effect on arrivals is mostly absorbed by capacity — its effect on
+variant's effect on arrivals is largely absorbed by capacity — its effect on
 ``blocked_by_capacity.LAB`` is significant (the confidence interval excludes 0) and at least
 :data:`ABSORBED_SHARE` times its effect on ``hires.LAB`` in size — and :func:`compare` warns
 about them (a :class:`CapacityWarning`), so that "no effect on hires" is not read where the cap
@@ -58,7 +58,7 @@ ABSORBED_SHARE = 0.5
 
 
 class CapacityWarning(UserWarning):
-    """A comparison's effect on a lab's arrivals is mostly absorbed by the lab's capacity."""
+    """A comparison's effect on a lab's arrivals is largely absorbed by the lab's capacity."""
 
 
 def format_p_value(p: float) -> str:
@@ -131,7 +131,7 @@ class Comparison:
         return rows.iloc[0]
 
     def capacity_absorbed(self) -> pd.DataFrame:
-        """The (variant, lab) pairs whose effect on arrivals capacity mostly absorbed.
+        """The (variant, lab) pairs whose effect on arrivals capacity largely absorbed.
 
         A pair is listed when the variant's effect on ``blocked_by_capacity.LAB`` has a
         confidence interval that excludes 0 and is at least :data:`ABSORBED_SHARE` times its
@@ -168,7 +168,7 @@ class Comparison:
     def capacity_warnings(self) -> list[str]:
         """One sentence per row of :meth:`capacity_absorbed` (empty if none)."""
         return [
-            f"variant {row.variant!r}: its effect on arrivals at {row.lab} is mostly absorbed "
+            f"variant {row.variant!r}: its effect on arrivals at {row.lab} is largely absorbed "
             f"by capacity: people turned away (blocked_by_capacity.{row.lab}) changed by "
             f"{row.blocked_effect:+.3g} against {row.hires_effect:+.3g} for hires.{row.lab}; "
             f"the cap (labs.{row.lab}.capacity) decided, so read no effect on hires as a full "
@@ -333,7 +333,7 @@ def compare(
         A :class:`Comparison`.
 
     Warns:
-        CapacityWarning: for each variant and lab whose effect on arrivals capacity mostly
+        CapacityWarning: for each variant and lab whose effect on arrivals capacity largely
             absorbed (:meth:`Comparison.capacity_absorbed`).
 
     Raises:
