@@ -1,13 +1,14 @@
 """The step-length effect on each shipped scenario: daily, weekly and monthly steps.
 
-For each scenario in ``scenarios/`` and each step length, runs the scenario on 20 seeds and
+For each scenario in ``scenarios/`` and ``scenarios/fitted/`` (named ``fitted/NAME``) and
+each step length, runs the scenario on 20 seeds and
 reports a few key statistics as the mean over seeds with a 95% t interval (the numbers of
 docs/validation.md, "Step length"). The statistics: every lab's attrition (share of its
 starting staff who left during the run; ``RunResult.summary()``), the pool's headcount at
 the end, the number of moves, and per scenario the statistic its story is about (MSL's core
 researchers lost within 8 and 9 weeks; the share of the 40 poached who returned Home).
 
-Usage: python benchmarks/step_length.py [--seeds 20] [--steps 1d 1w 1mo] [--scenario NAME]
+Usage: python benchmarks/step_length.py [--seeds 20] [--steps 1d 1w 1mo] [--scenario NAME ...]
 (run it with ``PYTHONPATH`` pointing at another checkout to measure that code).
 """
 
@@ -60,7 +61,8 @@ def statistics(name: str, result: ts.RunResult) -> dict[str, float]:
     }
     out["pool at the end"] = float(summary["headcount_end.outside"])
     out["moves"] = float(summary["moves"])
-    for label, metric in SPECIFIC.get(name, {}).items():
+    story = Path(name).name.removesuffix("_fitted")  # a fitted scenario tells its base's story
+    for label, metric in SPECIFIC.get(story, {}).items():
         out[label] = metric(result)
     return out
 
@@ -72,9 +74,15 @@ def interval(values: np.ndarray) -> tuple[float, float]:
     return float(values.mean()), float(half)
 
 
+def shipped() -> list[str]:
+    """The shipped scenarios: ``scenarios/*.toml``, then the fitted ones (``fitted/NAME``)."""
+    found = sorted(p.stem for p in SCENARIOS.glob("*.toml"))
+    return found + sorted(f"fitted/{p.stem}" for p in (SCENARIOS / "fitted").glob("*.toml"))
+
+
 def tables(seeds: int, steps: list[str], names: list[str] | None = None) -> str:
     """The markdown tables, one per scenario: statistic × step length, mean ± half-width."""
-    names = names or sorted(p.stem for p in SCENARIOS.glob("*.toml"))
+    names = names or shipped()
     lines: list[str] = []
     for name in names:
         base = ts.load_scenario(SCENARIOS / f"{name}.toml")

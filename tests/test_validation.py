@@ -219,6 +219,9 @@ def test_validate_script_writes_the_page(tmp_path) -> None:
         "## 3. Trajectories",
         "## 4. Time-step invariance",
         "## 5. Relaxation",
+        "## 6. Step length in the shipped scenarios",
+        "**reorg_shock** (3 seeds",
+        "**fitted/reorg_shock_fitted** (3 seeds",  # the fitted scenarios are shipped too
     ):
         assert section in page
     for name in ("shares", "trajectories", "convergence", "relaxation"):
