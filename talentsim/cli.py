@@ -12,6 +12,7 @@ clear message and exit with status 2; they never print a traceback.
 """
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,14 +56,78 @@ def script_arguments(description: str | None, argv: list[str] | None = None, *, 
         seeds: Default number of replicate seeds.
 
     Returns:
-        An ``argparse.Namespace`` with ``seeds`` (int) and ``out`` (folder or None).
+        An ``argparse.Namespace`` with ``seeds`` (a positive int) and ``out`` (a folder that
+        can be written, or None); anything else is refused by argparse (exit status 2).
     """
     import argparse
 
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--seeds", type=int, default=seeds, help=f"replicates (default {seeds})")
-    parser.add_argument("--out", default=None, help="save the first run's results here")
+    parser.add_argument(
+        "--seeds", type=positive_integer, default=seeds, help=f"replicates (default {seeds})"
+    )
+    parser.add_argument(
+        "--out", type=output_folder, default=None, help="save the first run's results here"
+    )
     return parser.parse_args(argv)
+
+
+def positive_integer(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (argparse prints the message)."""
+    return _positive_integer(text)
+
+
+def output_folder(text: str) -> str:
+    """An argparse type: a folder a script can write its output to, checked before any work.
+
+    Not an existing file; if it does not exist, its nearest existing folder must accept a new
+    folder (tried with a trial folder, removed at once: permissions alone do not tell, e.g.
+    in ``/proc``). Whether an existing folder's contents may be replaced is for the writer.
+    """
+    import argparse
+    import os
+    import tempfile
+
+    if not text:
+        raise argparse.ArgumentTypeError("expected a folder, got an empty string")
+    folder = Path(text)
+    if folder.exists() and not folder.is_dir():
+        raise argparse.ArgumentTypeError(f"{folder}: exists and is not a folder")
+    parent = folder if folder.is_dir() else folder.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".talentsim-check-", dir=parent))
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(
+            f"{folder}: cannot be written ({parent}: {exc.strerror or exc})"
+        ) from None
+    return text
+
+
+def run_script(main: Callable[[], object]) -> int:
+    """Run an example or analysis script's ``main`` as a command; returns the exit status.
+
+    Bad input (talentsim's errors: a ``ValueError`` such as :class:`ScenarioError`, or a
+    :class:`talentsim.experiments.SweepError`; a file or folder that cannot be read or written:
+    an ``OSError``) gives one ``error:`` line on standard error and status 2, not a traceback;
+    Ctrl-C gives status 130. Scripts end with ``raise SystemExit(run_script(main))``. ``main``
+    returning an int returns it.
+    """
+    from talentsim.experiments import SweepError
+
+    try:
+        result = main()
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+    except (ValueError, OSError, SweepError) as exc:
+        if isinstance(exc, OSError) and exc.strerror and exc.filename:
+            message = f"{exc.filename}: {exc.strerror}"
+        else:
+            message = str(exc) or type(exc).__name__
+        sys.stderr.write(f"error: {message}\n")
+        return EXIT_USAGE
+    return result if isinstance(result, int) and not isinstance(result, bool) else 0
 
 
 def _add_set_option(parser, help_text: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import runpy
 import sys
 from pathlib import Path
@@ -39,7 +40,9 @@ def test_every_example_runs(path: Path, tmp_path: Path, monkeypatch, capsys) -> 
     # a smoke test of the same code.
     monkeypatch.setenv("TALENTSIM_EXAMPLE_BUDGET", "tiny")
     monkeypatch.setattr(sys, "argv", [str(path), "--seeds", "2", "--out", str(tmp_path / "o")])
-    runpy.run_path(str(path), run_name="__main__")
+    with pytest.raises(SystemExit) as ended:
+        runpy.run_path(str(path), run_name="__main__")
+    assert ended.value.code == 0
     printed = capsys.readouterr().out
     assert "seed" in printed
     assert (tmp_path / "o" / "run.json").exists()
@@ -119,3 +122,56 @@ def test_reference_covers_every_schema_key() -> None:
         for key in model.model_fields:
             if key not in {"dist", "kind"}:
                 assert f"`{key}`" in text
+
+
+@pytest.mark.parametrize(
+    ("example", "arguments", "said"),
+    [
+        ("boomerang/run.py", ["--seeds", "0"], "--seeds: expected a positive integer, got 0"),
+        ("boomerang/run.py", ["--out", "/proc/nope"], "/proc/nope: cannot be written (/proc"),
+        ("paper_sweep/run.py", ["--workers", "0"], "--workers: expected a positive integer"),
+        ("msl_exodus/facts.py", ["--seeds", "1"], "error: compare: need at least 2 seeds"),
+        ("reorg_shock/run.py", ["--seeds", "1", "--out", "{held}"], "holds notes.txt"),
+    ],
+    ids=["zero-seeds", "unwritable-out", "zero-workers", "one-seed-to-compare", "foreign-out"],
+)
+def test_examples_refuse_bad_input_with_one_line_and_status_2(
+    example: str, arguments: list[str], said: str, tmp_path: Path
+) -> None:
+    """As the commands do: no traceback, exit status 2, and nothing written."""
+    import subprocess
+
+    held = tmp_path / "held"
+    held.mkdir()
+    (held / "notes.txt").write_text("mine", encoding="utf-8")
+    arguments = [a.replace("{held}", str(held)) for a in arguments]
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / example), *arguments],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "TALENTSIM_EXAMPLE_BUDGET": "tiny"},
+        timeout=600,
+    )
+    assert done.returncode == 2, done.stderr
+    assert said in done.stderr
+    assert "Traceback" not in done.stderr
+    assert sorted(p.name for p in held.iterdir()) == ["notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["held"]  # nothing else written
+
+
+def test_run_script_turns_errors_into_one_line(capsys) -> None:
+    from talentsim.cli import run_script
+
+    def refuses() -> None:
+        raise ts.ScenarioError("scenario.toml: labs.X: no such lab")
+
+    def cannot_read() -> None:
+        raise FileNotFoundError(2, "No such file or directory", "missing.toml")
+
+    assert run_script(refuses) == 2
+    assert capsys.readouterr().err == "error: scenario.toml: labs.X: no such lab\n"
+    assert run_script(cannot_read) == 2
+    assert capsys.readouterr().err == "error: missing.toml: No such file or directory\n"
+    assert run_script(lambda: 3) == 3
+    assert run_script(lambda: None) == 0

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 import talentsim as ts
+from talentsim.cli import output_folder, positive_integer, run_script
 from talentsim.smm import Parameter
 from talentsim.targets import load_targets
 
@@ -49,14 +50,20 @@ def wilson(hits: int, n: int, z: float = 1.959964) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=2, help="runs per posterior draw (2)")
-    parser.add_argument("--population", type=int, default=None, help="particles (200)")
-    parser.add_argument("--draws", type=int, default=None, help="posterior draws (100)")
-    parser.add_argument("--generations", type=int, default=None, help="ABC generations (4)")
+    parser.add_argument(
+        "--seeds", type=positive_integer, default=2, help="runs per posterior draw (2)"
+    )
+    parser.add_argument("--population", type=positive_integer, default=None, help="particles (200)")
+    parser.add_argument(
+        "--draws", type=positive_integer, default=None, help="posterior draws (100)"
+    )
+    parser.add_argument(
+        "--generations", type=positive_integer, default=None, help="ABC generations (4)"
+    )
     parser.add_argument(
         "--abc-seed", type=int, default=1, help="seed of the ABC run (1; reproducible)"
     )
-    parser.add_argument("--out", default="results/abc_thesis")
+    parser.add_argument("--out", type=output_folder, default="results/abc_thesis")
     args = parser.parse_args()
     tiny = os.environ.get("TALENTSIM_EXAMPLE_BUDGET") == "tiny"
     population = args.population or (20 if tiny else 200)
@@ -115,4 +122,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_script(main))

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 import talentsim as ts
-from talentsim.cli import script_arguments
+from talentsim.cli import run_script, script_arguments
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "boomerang.toml"
 COHORT, POACHER, HOME, OTHER = "poached", "Poacher", "Home", "Other"
@@ -68,4 +68,4 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_script(main))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import talentsim as ts
 from talentsim.calibration import load_calibration
-from talentsim.cli import script_arguments
+from talentsim.cli import run_script, script_arguments
 
 HERE = Path(__file__).resolve().parent
 
@@ -54,4 +54,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_script(main))

@@ -28,6 +28,7 @@ from ema_workbench import Model, RealParameter, ScalarOutcome, perform_experimen
 from ema_workbench.analysis import feature_scoring, prim
 
 import talentsim as ts
+from talentsim.cli import output_folder, positive_integer, run_script
 
 SCENARIO = Path(__file__).resolve().parent.parent.parent / "scenarios" / "msl_exodus.toml"
 BASE = ts.load_scenario(SCENARIO).with_overrides({"time.duration": "13w"})
@@ -196,9 +197,13 @@ def print_discovery(found: dict[str, Any], x: pd.DataFrame) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=2, help="replicates per experiment (2)")
-    parser.add_argument("--experiments", type=int, default=None, help="experiments (200)")
-    parser.add_argument("--out", default="results/ema_workbench")
+    parser.add_argument(
+        "--seeds", type=positive_integer, default=2, help="replicates per experiment (2)"
+    )
+    parser.add_argument(
+        "--experiments", type=positive_integer, default=None, help="experiments (200)"
+    )
+    parser.add_argument("--out", type=output_folder, default="results/ema_workbench")
     args = parser.parse_args()
     tiny = os.environ.get("TALENTSIM_EXAMPLE_BUDGET") == "tiny"
     n = args.experiments or (12 if tiny else 200)
@@ -240,4 +245,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_script(main))

@@ -67,6 +67,7 @@ import scipy.linalg
 from scipy import stats
 
 import talentsim as ts
+from talentsim.cli import output_folder, positive_integer, run_script
 from talentsim.smm import Parameter, SMMResult, smm
 from talentsim.targets import load_targets, target_values
 
@@ -1113,11 +1114,14 @@ def main(argv: list[str] | None = None) -> dict[str, Fit]:
     default_budget = os.environ.get("TALENTSIM_EXAMPLE_BUDGET", "default")
     parser.add_argument("--budget", choices=sorted(BUDGETS), default=default_budget)
     parser.add_argument(
-        "--workers", type=int, default=None, help="worker processes (default: 2; 1 for tiny)"
+        "--workers",
+        type=positive_integer,
+        default=None,
+        help="worker processes (default: 2; 1 for tiny)",
     )
-    parser.add_argument("--out", default=str(ROOT / "results" / "fit_shipped"))
+    parser.add_argument("--out", type=output_folder, default=str(ROOT / "results" / "fit_shipped"))
     parser.add_argument(
-        "--seeds", type=int, default=None, help="seeds of the flagship's predictions"
+        "--seeds", type=positive_integer, default=None, help="seeds of the flagship's predictions"
     )
     parser.add_argument(
         "--scenarios",
@@ -1245,4 +1249,4 @@ def main(argv: list[str] | None = None) -> dict[str, Fit]:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_script(main))

@@ -21,6 +21,7 @@ import pandas as pd
 from scipy import stats
 
 import talentsim as ts
+from talentsim.cli import output_folder, positive_integer, run_script
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "msl_exodus.toml"
 WEEK = 7 / 365.25
@@ -237,8 +238,12 @@ def evaluate(comparison: ts.Comparison) -> pd.DataFrame:
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     """Run the comparison, print the facts table, save the first baseline run if asked."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seeds", type=int, default=20, help="paired seeds (default 20)")
-    parser.add_argument("--out", default=None, help="save the first baseline run here")
+    parser.add_argument(
+        "--seeds", type=positive_integer, default=20, help="paired seeds (default 20)"
+    )
+    parser.add_argument(
+        "--out", type=output_folder, default=None, help="save the first baseline run here"
+    )
     args = parser.parse_args(argv)
 
     comparison = run_comparison(args.seeds, progress=sys.stderr.isatty())
@@ -254,4 +259,4 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_script(main))

@@ -29,6 +29,7 @@ import pandas as pd
 
 import talentsim as ts
 from talentsim import plots
+from talentsim.cli import output_folder, positive_integer, run_script
 from talentsim.compare import BASELINE, Comparison, paired_effects
 from talentsim.seeds import spawn_seeds
 
@@ -60,9 +61,15 @@ def metrics(result: ts.RunResult) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     """Run the replicates, draw the figures, print a table of means per variant."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seeds", type=int, default=20, help="replicates per variant (20)")
-    parser.add_argument("--out", default=None, help="save the first baseline run here")
-    parser.add_argument("--figures", default=None, help="folder for the PNG figures")
+    parser.add_argument(
+        "--seeds", type=positive_integer, default=20, help="replicates per variant (20)"
+    )
+    parser.add_argument(
+        "--out", type=output_folder, default=None, help="save the first baseline run here"
+    )
+    parser.add_argument(
+        "--figures", type=output_folder, default=None, help="folder for the PNG figures"
+    )
     args = parser.parse_args(argv)
     figures = Path(
         args.figures or (Path(args.out) / "figures" if args.out else ROOT / "docs/figures")
@@ -133,4 +140,4 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_script(main))

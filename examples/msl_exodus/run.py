@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 import talentsim as ts
-from talentsim.cli import script_arguments
+from talentsim.cli import run_script, script_arguments
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "msl_exodus.toml"
 
@@ -45,4 +45,4 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_script(main))

@@ -22,6 +22,7 @@ import pandas as pd
 
 import talentsim as ts
 from talentsim import plots
+from talentsim.cli import output_folder, positive_integer, run_script
 from talentsim.sweepfile import load_sweep_file
 
 HERE = Path(__file__).resolve().parent
@@ -78,9 +79,15 @@ def sobol_indices(out: Path, replicates: int, samples: int, workers: int | None)
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     """Run both experiments, print their tables, and return the phase-diagram cells."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seeds", type=int, default=20, help="replicates per cell (20)")
-    parser.add_argument("--out", default="results/paper_sweep", help="output folder")
-    parser.add_argument("--workers", type=int, default=None, help="processes (all cores)")
+    parser.add_argument(
+        "--seeds", type=positive_integer, default=20, help="replicates per cell (20)"
+    )
+    parser.add_argument(
+        "--out", type=output_folder, default="results/paper_sweep", help="output folder"
+    )
+    parser.add_argument(
+        "--workers", type=positive_integer, default=None, help="processes (all cores)"
+    )
     args = parser.parse_args(argv)
     out = Path(args.out)
     # The first run of the phase sweep, saved as a results folder (replaces the folder).
@@ -101,4 +108,4 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_script(main))

@@ -28,6 +28,7 @@ from SALib import ProblemSpec
 from SALib.analyze import sobol
 
 import talentsim as ts
+from talentsim.cli import output_folder, positive_integer, run_script
 
 HERE = Path(__file__).resolve().parent
 SCENARIO = HERE.parent.parent / "scenarios" / "msl_exodus.toml"
@@ -51,9 +52,13 @@ def talentsim_model(x: np.ndarray, scenario: ts.Scenario, seeds: list[int]) -> n
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=4, help="replicates per point (4)")
-    parser.add_argument("--samples", type=int, default=None, help="Saltelli base sample N")
-    parser.add_argument("--out", default="results/salib_problemspec")
+    parser.add_argument(
+        "--seeds", type=positive_integer, default=4, help="replicates per point (4)"
+    )
+    parser.add_argument(
+        "--samples", type=positive_integer, default=None, help="Saltelli base sample N"
+    )
+    parser.add_argument("--out", type=output_folder, default="results/salib_problemspec")
     args = parser.parse_args()
     tiny = os.environ.get("TALENTSIM_EXAMPLE_BUDGET") == "tiny"
     samples = args.samples or (4 if tiny else 32)
@@ -117,4 +122,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_script(main))
