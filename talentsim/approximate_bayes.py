@@ -20,8 +20,10 @@ weighted population of the last generation approximates the posterior.
 - a one-sided bound (``at_least`` / ``at_most``): the shortfall past the bound, 0 on the
   right side, in units of ``|bound|`` (1 for a bound at 0).
 
-``s`` is the mean over the replicate runs where the statistic is defined; a residual whose
-statistic is undefined in every replicate (nobody left) is :data:`UNDEFINED`, far outside any
+``s`` is the mean over the replicate runs where the statistic is defined (as the SMM
+moments, :func:`talentsim.smm.conditional_means`); a residual whose statistic is undefined in
+every replicate (nobody left), or infinite in one (a flow ratio without reverse flow; until 5
+December 2026 such runs were left out of the mean), is :data:`UNDEFINED`, far outside any
 tolerance, so the particle is rejected (a parameter vector where the scenario refuses the
 values is rejected the same way: the prior is in effect truncated to valid scenarios).
 
@@ -85,7 +87,7 @@ from talentsim.results import run
 from talentsim.run_statistics import RunArrays, StatisticError
 from talentsim.scenario import Scenario, ScenarioError
 from talentsim.seeds import spawn_seeds
-from talentsim.smm import Parameter
+from talentsim.smm import Parameter, conditional_means
 from talentsim.targets import Target, Targets, TargetsError, as_targets, scenario_for
 
 UNDEFINED = 1e6
@@ -205,7 +207,8 @@ class TargetModel:
         self.replicates, self.seed, self.observation_noise = replicates, seed, observation_noise
 
     def statistics(self, values: Sequence[float]) -> np.ndarray:
-        """Mean of each target's statistic over the replicates (NaN where never defined).
+        """Mean of each target's statistic over the replicates that define it (NaN where none
+        does; infinite where one gives an infinite value: :func:`talentsim.smm.conditional_means`).
 
         Raises:
             ScenarioError: if the scenario refuses the values.
@@ -222,11 +225,10 @@ class TargetModel:
                     out[r, k] = target.compute(result, arrays)
                 except StatisticError as exc:
                     raise TargetsError(f"target {target.name}: {exc}") from None
-        defined = np.isfinite(out)
-        counts = defined.sum(axis=0)
-        sums = np.where(defined, out, 0.0).sum(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+        # as the SMM moments: the mean over the runs that define each statistic; infinite if
+        # a run gives an infinite value (a flow ratio without reverse flow), which
+        # :func:`residual` makes UNDEFINED, never a mean over the finite runs alone
+        return conditional_means(out)
 
     def residuals(self, values: Sequence[float]) -> np.ndarray:
         """The targets' residuals at a parameter vector (:data:`UNDEFINED` where refused)."""
@@ -291,10 +293,39 @@ def _keys(parameters: Sequence[Parameter]) -> list[str]:
     return keys
 
 
+def _target_definition(target: Target) -> str:
+    """What a target compares (its statistic, arguments and figure), not how it is cited."""
+    statistic = target.statistic
+    name = statistic if isinstance(statistic, str) else getattr(statistic, "__qualname__", "")
+    definition = {
+        "name": target.name,
+        "statistic": name,
+        "args": target.args,
+        "observed": target.observed,
+        "se": target.se,
+        "band": target.band,
+        "at_least": target.at_least,
+        "at_most": target.at_most,
+    }
+    return json.dumps(definition, sort_keys=True, default=str)
+
+
 def _description(
-    parameters: Sequence[Parameter], targets: Targets, replicates: int, seed: int, noise: bool
+    parameters: Sequence[Parameter],
+    targets: Targets,
+    replicates: int,
+    seed: int,
+    noise: bool,
+    scenario: Scenario,
+    distance: str,
 ) -> dict[str, Any]:
-    """What a run is of (stored in the database as JSON, compared on resume)."""
+    """What a run is of (stored in the database as JSON, compared on resume).
+
+    The targets with their figures, and a digest of the scenario (its resolved values), so
+    that a resume with a changed target or scenario is refused rather than mixing two
+    posteriors' generations.
+    """
+    scenario_json = json.dumps(scenario.to_dict(), sort_keys=True, default=str)
     return {
         "talentsim": "abc_smc",
         "parameters": [
@@ -306,7 +337,9 @@ def _description(
             ]
             for p in parameters
         ],
-        "targets": [t.name for t in targets.targets],
+        "targets": [_target_definition(t) for t in targets.targets],
+        "scenario": hashlib.sha256(scenario_json.encode()).hexdigest(),
+        "distance": distance,
         "replicates": replicates,
         "seed": seed,
         "observation_noise": noise,
@@ -356,8 +389,9 @@ def abc_smc(
         seed: Root of the particles' seeds (and of NumPy's global generator, which pyabc
             draws from).
         db: The SQLite file pyabc writes (refused if it exists, unless ``resume``).
-        resume: Continue the last run stored in ``db`` (the same parameters, priors, targets,
-            replicates and seed, checked) instead of starting one.
+        resume: Continue the last run stored in ``db`` (the same scenario, parameters,
+            priors, targets with their figures, distance, replicates and seed, checked)
+            instead of starting one.
         dask: A Dask scheduler address (or a ``distributed.Client``): simulate on that
             cluster (the seeded mapping sampler over the client's executor: reproducible, the
             same particles as on local workers) instead of local cores.
@@ -416,7 +450,9 @@ def abc_smc(
         raise FileExistsError(
             f"{db_path}: exists; resume it (resume=True, --resume) or choose another file"
         )
-    description = _description(parameters, chosen, replicates, seed, observation_noise)
+    description = _description(
+        parameters, chosen, replicates, seed, observation_noise, base, distance
+    )
     meta_info = {"talentsim": json.dumps(description, sort_keys=True)}
 
     np.random.seed(seed % 2**32)  # noqa: NPY002  (pyabc draws from NumPy's global generator)
@@ -468,7 +504,8 @@ def abc_smc(
             if stored != str(meta_info):
                 raise ValueError(
                     f"{db_path}: run {run_id} was made with other settings; resume it with "
-                    f"the same parameters, priors, targets, replicates and seed\n"
+                    f"the same scenario, parameters, priors, targets (and their figures), "
+                    f"distance, replicates and seed\n"
                     f"  stored: {stored}\n  given:  {meta_info}"
                 )
             history = abc.load(url, run_id)

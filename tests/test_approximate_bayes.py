@@ -300,3 +300,50 @@ def test_the_result_names_its_database(tmp_path: Path) -> None:
     result = abc_tiny(population_size=8, max_generations=1, db=tmp_path / "abc.db", workers=1)
     assert result.history == tmp_path / "abc.db" and result.run_id == 1
     assert result.load_history().n_populations == 1
+
+
+def test_resume_refuses_a_changed_target_figure_or_scenario(tmp_path: Path) -> None:
+    """A resumed run of other targets or another scenario would mix two posteriors."""
+    db = tmp_path / "abc.db"
+    abc_tiny(population_size=10, max_generations=1, db=db, workers=1)
+    with pytest.raises(ValueError, match=r"run 1 was made with other settings"):
+        abc_smc(
+            TINY, estimate(0.45, 0.05), [RATE], population_size=10, max_generations=2,
+            db=db, workers=1, resume=True, progress=False,
+        )  # fmt: skip
+    other = {**TINY, "market": {"noise_scale": 0.9}}
+    with pytest.raises(ValueError, match=r"run 1 was made with other settings"):
+        abc_smc(
+            other, estimate(0.4, 0.05), [RATE], population_size=10, max_generations=2,
+            db=db, workers=1, resume=True, progress=False,
+        )  # fmt: skip
+    # the same settings resume (the description is stable across calls)
+    resumed = abc_tiny(population_size=10, max_generations=2, db=db, workers=1, resume=True)
+    assert list(resumed.generations["t"]) == [0, 1]
+
+
+def test_an_infinite_statistic_is_not_averaged_away() -> None:
+    """As in SMM: a run with an infinite value (a flow ratio without reverse flow) makes the
+    particle's statistic infinite, hence UNDEFINED, not the mean of the finite runs."""
+    from talentsim.approximate_bayes import particle_seed
+    from talentsim.seeds import spawn_seeds
+
+    seeds = spawn_seeds(particle_seed([0.3], 5), 4)
+
+    def infinite_on_the_first_seed(result: Any) -> float:
+        return math.inf if result.seed == seeds[0] else 1.0
+
+    targets = as_targets(
+        [
+            Target(
+                name="ratio", statistic=infinite_on_the_first_seed, observed=1.0, se=0.1,
+                source=SOURCE,
+            )
+        ]
+    )  # fmt: skip
+    base = ts.Scenario.from_dict(TINY)
+    model = TargetModel(
+        base, targets, [RATE.path], ["r"], replicates=4, seed=5, observation_noise=False
+    )
+    assert model.statistics([0.3])[0] == math.inf
+    assert model.residuals([0.3]) == pytest.approx([UNDEFINED])
