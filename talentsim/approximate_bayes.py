@@ -207,8 +207,10 @@ class TargetModel:
         self.replicates, self.seed, self.observation_noise = replicates, seed, observation_noise
 
     def statistics(self, values: Sequence[float]) -> np.ndarray:
-        """Mean of each target's statistic over the replicates that define it (NaN where none
-        does; infinite where one gives an infinite value: :func:`talentsim.smm.conditional_means`).
+        """Mean of each target's statistic over the replicates that define it.
+
+        NaN where none does; infinite where one gives an infinite value
+        (:func:`talentsim.smm.conditional_means`).
 
         Raises:
             ScenarioError: if the scenario refuses the values.
