@@ -51,7 +51,7 @@ from talentsim.scenario import (
     takes_whole_numbers,
 )
 from talentsim.seeds import seed_list, spawn_seeds
-from talentsim.smm import Parameter, SMMResult, moment_targets, smm
+from talentsim.smm import Parameter, SMMResult, conditional_means, moment_targets, smm
 from talentsim.targets import (
     Target,
     Targets,
@@ -230,12 +230,8 @@ def _parameter(scenario: Scenario, path: str, spec: Any, source: str) -> Paramet
         prior = _prior_from_table(dict(spec), where)
     elif hasattr(spec, "rvs") and hasattr(spec, "ppf"):
         prior = spec
-    if prior is not None:
-        low, high = (float(v) for v in prior.support())
-        if not math.isfinite(low):
-            low = float(prior.ppf(1e-4))
-        if not math.isfinite(high):
-            high = float(prior.ppf(1 - 1e-4))
+    if prior is not None:  # (its support, or its central 99.9%: as priors.parameter)
+        low, high = importlib.import_module("talentsim.priors").prior_bounds(prior)
     else:
         try:
             low, high = (float(v) for v in spec)
@@ -800,7 +796,7 @@ class CalibrationResult:
         observed, sigma = moment_targets(self.targets)
         rows = []
         for index, key in enumerate(self._trace):
-            g = np.asarray(self._trace[key]).mean(axis=0) - observed
+            g = conditional_means(np.asarray(self._trace[key])) - observed  # (as the fit)
             q = float(np.sum((g / sigma) ** 2)) if np.all(np.isfinite(g)) else math.nan
             rows.append([index, *key, q])
         return pd.DataFrame(rows, columns=columns)
@@ -1233,7 +1229,7 @@ def calibrate(
     method: Literal["smm", "abc"] = "smm",
     params: Mapping[str, Any] | Sequence[Parameter] | None = None,
     seed: int = 0,
-    replicates: int = 10,
+    replicates: int | None = None,
     fix_unidentified: bool = True,
     screening_replicates: int = 4,
     threshold: float = SENSITIVITY_THRESHOLD,
@@ -1256,7 +1252,9 @@ def calibrate(
             (:func:`talentsim.approximate_bayes.abc_smc`).
         seed: Root seed of everything random in the fit (replicate seeds, the optimiser, the
             sampler): the same call gives the same result.
-        replicates: SMM: runs per candidate (the same seeds for every candidate).
+        replicates: Runs per parameter vector: SMM, per candidate, the same seeds for every
+            candidate (default 10); ABC, per particle, their statistics averaged (default the
+            estimator's, 1).
         fix_unidentified: Screen the parameters first (:func:`screen`) and do not estimate
             those the targets do not move: they keep the scenario's value, and the result
             says so.
@@ -1351,6 +1349,7 @@ def calibrate(
     try:
         if method == "smm":
             options = _options_for(smm, options, method)
+            replicates = 10 if replicates is None else replicates
             seeds = seed_list(replicates, seed, minimum=2)
             fingerprint = _fingerprint(
                 {
@@ -1385,6 +1384,12 @@ def calibrate(
             extra: dict[str, Any] = {seed_name: seed, "progress": progress}
             if resume:
                 extra["resume"] = True
+            if replicates is not None:
+                if "replicates" not in accepted:
+                    raise CalibrationError(
+                        "replicates: the ABC estimator takes no replicates option"
+                    )
+                extra["replicates"] = replicates
             options = {**{k: v for k, v in extra.items() if k in accepted}, **options}
             options = _options_for(abc_smc, options, method)
             fit = abc_smc(fitted_base, chosen_targets, chosen, **options)
@@ -1414,7 +1419,8 @@ class Budget(BaseModel):
     """How much simulation a calibration may spend.
 
     Attributes:
-        replicates: SMM: runs per candidate (common random numbers).
+        replicates: Runs per parameter vector: SMM, per candidate (common random numbers;
+            default 10); ABC, per particle, only if given (the estimator's default is 1).
         maxiter, popsize: SMM: differential evolution's generations and population per
             parameter. polish: SMM: refine with Nelder–Mead.
         population: ABC: particles per generation. max_simulations: ABC: stop after this many
@@ -1649,7 +1655,12 @@ def calibrate_file(
             parameters,
             method=chosen,
             seed=spec.seed,
-            replicates=budget.replicates,
+            # (ABC: only if the file gives it; otherwise the estimator's default, 1)
+            replicates=(
+                budget.replicates
+                if chosen == "smm" or "replicates" in budget.model_fields_set
+                else None
+            ),
             fix_unidentified=spec.fix_unidentified,
             screening_replicates=budget.screening_replicates,
             checkpoint=checkpoint,

@@ -130,7 +130,8 @@ class SMMResult:
         jacobian: ∂m̄/∂θ at θ̂ (moments × parameters).
         replicates: R. seeds: The common replicate seeds.
         j_statistic, j_df, j_pvalue: The J-test (NaN without over-identification).
-        evaluations: Parameter vectors simulated.
+        evaluations: Parameter vectors evaluated (simulated, or on a resume read from the
+            checkpoint: the same count as an uninterrupted fit).
         weighting: ``"diagonal"`` or ``"efficient"``. weight_matrix: W (moments × moments).
         moment_covariance: Ω at θ̂, the covariance of m̄_R(θ̂) − m_obs: the targets' errors
             plus the simulated covariance of one run's moments divided by R.
@@ -223,7 +224,7 @@ class _Moments:
         )
         self.executor = executor
         self.cache: dict[tuple[tuple[float, ...], int], np.ndarray] = {}
-        self.vectors: set[tuple[float, ...]] = set()
+        self.used: set[tuple[float, ...]] = set()  # evaluated: simulated, or from ``cache``
         # θ → the common seeds' moments, shape (R, moments): kept by the caller (a checkpoint
         # on disk for --resume, the trace of the fit); filled as candidates are simulated
         self.known: MutableMapping[tuple[float, ...], np.ndarray] | None = cache
@@ -234,6 +235,7 @@ class _Moments:
         ``seeds`` defaults to the common replicate seeds of the objective.
         """
         key = tuple(float(x) for x in theta)
+        self.used.add(key)
         chosen = self.seeds if seeds is None else seeds
         if self.known is not None and key in self.known:
             for seed, row in zip(self.seeds, np.asarray(self.known[key]), strict=True):
@@ -252,7 +254,6 @@ class _Moments:
                 rows = [run_moments(scenario, self.targets, seed) for seed in missing]
             for seed, row in zip(missing, rows, strict=True):
                 self.cache[key, seed] = row
-            self.vectors.add(key)
         common = all((key, seed) in self.cache for seed in self.seeds)
         if self.known is not None and key not in self.known and common:
             self.known[key] = np.array([self.cache[key, seed] for seed in self.seeds])
@@ -472,7 +473,7 @@ def smm(
         j_statistic=j_statistic,
         j_df=max(df, 0),
         j_pvalue=j_pvalue,
-        evaluations=len(moments.vectors),
+        evaluations=len(moments.used),
         weighting=weighting,
         weight_matrix=weight,
         moment_covariance=omega,

@@ -453,6 +453,7 @@ def test_the_command_line_calibrates_reports_and_resumes(
         assert (out / name).is_file(), name
     metadata = json.loads((out / "calibration.json").read_text(encoding="utf-8"))
     assert metadata["method"] == "smm" and metadata["seed"] == 1
+    trace = pd.read_csv(out / "trace.csv")
     fitted = ts.load_scenario(out / "scenario.toml")
     estimate = pd.read_csv(out / "estimates.csv", index_col="parameter")["estimate"].iloc[0]
     assert fitted.market.separation_rate == pytest.approx(estimate, rel=1e-12)
@@ -472,6 +473,11 @@ def test_the_command_line_calibrates_reports_and_resumes(
     assert again.returncode == 0, again.stderr
     resumed = pd.read_csv(out / "estimates.csv", index_col="parameter")["estimate"].iloc[0]
     assert resumed == estimate
+    # ... and reports the same fit: its trace and the count of candidates evaluated (those
+    # read from the checkpoint included)
+    pd.testing.assert_frame_equal(pd.read_csv(out / "trace.csv"), trace)
+    again_metadata = json.loads((out / "calibration.json").read_text(encoding="utf-8"))
+    assert again_metadata["diagnostics"]["evaluations"] == metadata["diagnostics"]["evaluations"]
     lines = [x for x in (out / "checkpoint.jsonl").read_text(encoding="utf-8").split("\n")[1:]]
     assert len([x for x in lines if x.startswith('{"theta"') and x.endswith("}")]) == len(
         candidates
@@ -628,3 +634,69 @@ def test_abc_from_a_file_needs_a_stopping_rule_and_names_unused_settings(
     )
     assert "ABC INFO" not in err and "Traceback" not in err
     assert (tmp_path / "b" / "posterior.csv").is_file()
+
+
+def test_the_trace_reads_undefined_replicates_as_the_fit_does() -> None:
+    """trace.csv's objective is Q as the fit minimised it: a statistic undefined on one
+    replicate is its mean over the others (it was NaN for every candidate)."""
+    from tests.test_smm import undefined_on_one_seed
+
+    targets = [TARGETS[0].model_copy(update={"statistic": undefined_on_one_seed}), TARGETS[1]]
+    result = ts.calibrate(
+        TINY,
+        targets,
+        {"market.separation_rate": (0.05, 1.0)},
+        maxiter=2,
+        popsize=4,
+        replicates=2,
+        seed=0,
+    )
+    objective = result.trace["objective"]
+    assert objective.notna().all()
+    # the hand-solved problem: θ̂ = 0.35, Q(θ̂) = 0.25 + 0.25
+    assert result.diagnostics["objective"] == pytest.approx(0.5, rel=1e-2)
+    assert objective.min() == pytest.approx(result.diagnostics["objective"], rel=1e-9)
+
+
+def test_a_prior_gives_the_same_bounds_whichever_way_it_comes_in() -> None:
+    from scipy import stats
+
+    from talentsim.calibration import _parameter
+    from talentsim.priors import parameter
+
+    scenario = ts.Scenario.from_dict(TINY)
+    prior = stats.norm(0.5, 0.1)
+    expected = parameter("market.separation_rate", prior)
+    for spec in (prior, {"dist": "norm", "loc": 0.5, "scale": 0.1}):
+        found = _parameter(scenario, "market.separation_rate", spec, "parameters")
+        assert (found.low, found.high) == pytest.approx((expected.low, expected.high), rel=1e-12)
+    assert (expected.low, expected.high) == pytest.approx(prior.interval(0.999), rel=1e-12)
+
+
+def test_abc_gets_the_replicates_it_is_given() -> None:
+    """``replicates`` reached SMM only; ABC silently ran one run per particle."""
+    import talentsim.approximate_bayes as approximate_bayes
+
+    pytest.importorskip("pyabc")
+    import functools
+
+    seen: dict[str, Any] = {}
+    original = approximate_bayes.abc_smc
+
+    @functools.wraps(original)  # (its signature: the options calibrate may pass)
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.update(kwargs)
+        raise RuntimeError("stop here")
+
+    approximate_bayes.abc_smc = spy
+    try:
+        for given, expected in ((5, 5), (None, "absent")):
+            seen.clear()
+            with pytest.raises(RuntimeError, match="stop here"):
+                ts.calibrate(
+                    TINY, TARGETS, {"market.separation_rate": (0.05, 1.0)}, method="abc",
+                    replicates=given, fix_unidentified=False,
+                )  # fmt: skip
+            assert seen.get("replicates", "absent") == expected
+    finally:
+        approximate_bayes.abc_smc = original
