@@ -148,7 +148,7 @@ def as_parameters(
             year, a duration in years).
         parameters: :class:`Parameter` objects, or a mapping of dotted path to bounds
             ``(low, high)``, to a frozen ``scipy.stats`` distribution (a prior; its bounds are
-            its support, or its 0.01%–99.99% quantiles when unbounded), to a prior table
+            its support, or its central 99.9% when unbounded), to a prior table
             ``{dist = ...}`` as a calibration file writes it, or to a :class:`Parameter`.
         source: Where the parameters come from, as errors name it.
 
@@ -188,18 +188,26 @@ def _refused_bound(
     """The message for bounds the scenario refuses: which bound, and why.
 
     The bounds are tried at their middle first (a value the search proposes); when that is
-    refused, the bound that is out of the field's range is named, not the middle's value.
+    refused, a bound is blamed only if the other one is accepted (then it is out of the
+    field's range); when both are refused too, the path itself is (an unknown key, a lab
+    that does not exist), and the scenario's refusal is the message.
     """
+    refused: dict[str, str] = {}
     for name, bound in (("low", parameter.low), ("high", parameter.high)):
         if not math.isfinite(bound):
             continue
         try:
             scenario.with_overrides({parameter.path: parameter.value(bound)}, source=source)
         except ScenarioError as exc:
-            return (
-                f"{source}.{parameter.path}: bounds [{parameter.low:g}, {parameter.high:g}]: "
-                f"the {name} bound is out of range: {exc}"
-            )
+            refused[name] = str(exc)
+    if len(refused) == 1:
+        ((name, why),) = refused.items()
+        return (
+            f"{source}.{parameter.path}: bounds [{parameter.low:g}, {parameter.high:g}]: "
+            f"the {name} bound is out of range: {why}"
+        )
+    if refused:
+        return str(refusal)
     return f"{refusal} (at the middle of the bounds, {(parameter.low + parameter.high) / 2:g})"
 
 

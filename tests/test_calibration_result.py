@@ -544,6 +544,23 @@ def test_bad_calibration_input_is_one_clear_line_and_no_traceback(
     assert str(tmp_path) in stderr or name in stderr
 
 
+@pytest.mark.parametrize(
+    ("path", "said"),
+    [
+        ("labs.Nowhere.pay_level", "no key 'labs.Nowhere' in the scenario"),
+        ("market.switching_cots", "unknown key; did you mean 'switching_cost'?"),
+    ],
+)
+def test_a_parameter_path_that_does_not_exist_is_blamed_not_its_bounds(
+    path: str, said: str
+) -> None:
+    small = ts.Scenario.from_dict(small_scenario_dict())
+    with pytest.raises(CalibrationError) as refused:
+        as_parameters(small, {path: (0.25, 3.0)})
+    assert said in str(refused.value)
+    assert "out of range" not in str(refused.value)  # (it said the low bound was)
+
+
 def test_a_parameter_that_takes_whole_numbers_is_refused() -> None:
     # every candidate with a fraction would be refused by the scenario: say so at once
     small = ts.Scenario.from_dict(small_scenario_dict())
