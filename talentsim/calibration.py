@@ -22,6 +22,7 @@ naming the file and the key path) and nothing in it is executed. See ``docs/cali
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib
 import inspect
@@ -29,6 +30,8 @@ import json
 import math
 import os
 import re
+import shutil
+import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from datetime import UTC, datetime
@@ -78,9 +81,43 @@ deviation) compared with its prior."""
 CHECKPOINT_FILE = "checkpoint.jsonl"
 """The SMM checkpoint in a calibration's output folder (one line per simulated candidate)."""
 
-CALIBRATION_MARKERS = ("calibration.json", CHECKPOINT_FILE, "abc.sqlite")
+CALIBRATION_FILE = "calibration.json"
+"""What marks a folder as holding a finished calibration (written last by ``save``)."""
+
+RESULT_FILES = (
+    "estimates.csv",
+    "posterior.csv",
+    "trace.csv",
+    "fit.csv",
+    "identification.csv",
+    "screening.csv",
+    "scenario.toml",
+    "original_scenario.toml",
+    CALIBRATION_FILE,
+)
+"""The files :meth:`CalibrationResult.save` writes (``posterior.csv``: ABC; ``screening.csv``:
+when the screening ran)."""
+
+CALIBRATION_MARKERS = (CALIBRATION_FILE, CHECKPOINT_FILE, "abc.sqlite")
 """What marks a folder as an earlier (or interrupted) calibration's: ``--force`` replaces only
 such a folder."""
+
+
+def check_output_folder(folder: str | os.PathLike[str]) -> None:
+    """Refuse, before a fit, a folder where :meth:`CalibrationResult.save` could not write.
+
+    Raises:
+        NotADirectoryError: if ``folder`` is a file. IsADirectoryError: if one of the
+            result's file names there is taken by a folder.
+    """
+    out = Path(folder)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(out))
+    taken = [name for name in RESULT_FILES if (out / name).is_dir()]
+    if taken:
+        raise IsADirectoryError(
+            errno.EISDIR, "a folder where the calibration writes a file", str(out / taken[0])
+        )
 
 
 class CalibrationWarning(UserWarning):
@@ -994,11 +1031,42 @@ class CalibrationResult:
         ``scenario.toml`` (the fitted scenario, see :meth:`to_scenario`) and
         ``original_scenario.toml`` (the scenario as given).
 
+        The files are written beside each other in a hidden folder inside ``folder`` first,
+        then moved into place with ``calibration.json`` (what marks the folder as a
+        calibration) last; an earlier result's marker is removed before the first move. So a
+        save that fails leaves either the earlier result whole or a folder without the marker,
+        never a mixture passed off as complete. Files of an earlier result that this one does
+        not write (``posterior.csv``, ``screening.csv``) are removed.
+
         Returns:
             The folder.
+
+        Raises:
+            OSError: if the folder cannot be written, or a file's name there is taken by a
+                folder.
         """
         out = Path(folder)
+        check_output_folder(out)
         out.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".saving-", dir=out))
+        try:
+            self._write_files(staging, draws)
+            marker = out / CALIBRATION_FILE
+            marker.unlink(missing_ok=True)
+            for name in RESULT_FILES:
+                if name == CALIBRATION_FILE:
+                    continue
+                if (staging / name).exists():
+                    os.replace(staging / name, out / name)
+                else:
+                    (out / name).unlink(missing_ok=True)
+            os.replace(staging / CALIBRATION_FILE, marker)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return out
+
+    def _write_files(self, out: Path, draws: int) -> None:
+        """Write the result's files (:data:`RESULT_FILES`) into ``out``."""
         self.intervals().to_csv(out / "estimates.csv")
         if self.posterior is not None:
             self.posterior.to_csv(out / "posterior.csv", index=False)
@@ -1045,7 +1113,6 @@ class CalibrationResult:
             ),
             encoding="utf-8",
         )
-        return out
 
     def format(self, draws: int = 50) -> str:
         """Estimates, fit table, diagnostics and identification as text for a terminal."""

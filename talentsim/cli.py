@@ -121,11 +121,7 @@ def run_script(main: Callable[[], object]) -> int:
         sys.stderr.write("interrupted\n")
         return 130
     except (ValueError, OSError, SweepError) as exc:
-        if isinstance(exc, OSError) and exc.strerror and exc.filename:
-            message = f"{exc.filename}: {exc.strerror}"
-        else:
-            message = str(exc) or type(exc).__name__
-        sys.stderr.write(f"error: {message}\n")
+        sys.stderr.write(f"error: {_why(exc) or type(exc).__name__}\n")
         return EXIT_USAGE
     return result if isinstance(result, int) and not isinstance(result, bool) else 0
 
@@ -861,6 +857,13 @@ def _targets(args) -> int:
     return 0
 
 
+def _why(exc: BaseException) -> str:
+    """An error as one line: ``FILE: reason`` for an OSError that names its file."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename:
+        return f"{exc.filename}: {exc.strerror}"
+    return str(exc)
+
+
 def _calibrate(args) -> int:
     import os
 
@@ -873,6 +876,12 @@ def _calibrate(args) -> int:
     if args.resume and out.is_dir():
         if not os.access(out, os.W_OK | os.X_OK):
             raise ScenarioError(f"--out {out}: cannot write in it (permission denied)")
+        from talentsim.calibration import check_output_folder
+
+        try:  # (before the fit, not after it)
+            check_output_folder(out)
+        except OSError as exc:
+            raise ScenarioError(f"--out {out}: cannot write the results ({_why(exc)})") from None
     else:
         from talentsim.calibration import CALIBRATION_MARKERS
 
@@ -941,7 +950,7 @@ def _calibrate_into(out: Path, args, method: Any, options: dict, show: bool) -> 
     try:
         result.save(out)
     except (OSError, CalibrationError) as exc:
-        raise ScenarioError(f"--out {out}: cannot write the results ({exc})") from None
+        raise ScenarioError(f"--out {out}: cannot write the results ({_why(exc)})") from None
     if not args.quiet:
         print(result.format())
         print(

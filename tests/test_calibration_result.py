@@ -717,3 +717,39 @@ def test_abc_gets_the_replicates_it_is_given() -> None:
             assert seen.get("replicates", "absent") == expected
     finally:
         approximate_bayes.abc_smc = original
+
+
+def test_a_save_that_fails_leaves_the_earlier_result_whole(
+    screened: CalibrationResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "fit"
+    screened.save(out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    (out / "posterior.csv").write_text("left by an earlier ABC fit\n", encoding="utf-8")
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(CalibrationResult, "fit_table", broken)
+    with pytest.raises(OSError, match="No space left"):
+        screened.save(out)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name != "posterior.csv"} == before
+    monkeypatch.undo()
+    screened.save(out)  # a whole save: what this result does not write is gone
+    assert sorted(p.name for p in out.iterdir()) == sorted(before)
+    (out / "fit.csv").unlink()
+    (out / "fit.csv").mkdir()
+    with pytest.raises(IsADirectoryError, match="a folder where the calibration writes a file"):
+        screened.save(out)
+    assert (out / "calibration.json").read_bytes() == before["calibration.json"]
+
+
+def test_resume_into_a_folder_it_cannot_save_to_is_refused_before_the_fit(
+    calibration_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "o"
+    (out / "fit.csv").mkdir(parents=True)
+    assert main(["calibrate", str(calibration_file), "--out", str(out), "--resume"]) == 2
+    said = capsys.readouterr().err
+    assert "fit.csv: a folder where the calibration writes a file" in said
+    assert sorted(p.name for p in out.iterdir()) == ["fit.csv"]  # nothing was fitted
