@@ -615,13 +615,27 @@ class CalibrationResult:
     def intervals(self, level: float = 0.95) -> pd.DataFrame:
         """Per parameter: ``estimate``, ``low``, ``high`` and how they were made.
 
-        SMM: Wald intervals ``estimate ± z·se`` (columns also ``se``). ABC: equal-tailed
-        weighted posterior quantiles (columns also ``median`` and ``sd``).
+        SMM: Wald intervals ``estimate ± z·se`` (columns also ``se``, and ``within_bounds``:
+        whether the interval lies within the parameter's search bounds; one that reaches past
+        them, or past what the field allows, is a sign that the normal approximation is poor
+        there (an estimate near a bound, or a weakly identified parameter), not a range of
+        plausible values). ABC:
+        equal-tailed weighted posterior quantiles (columns also ``median`` and ``sd``).
         """
         if not 0 < level < 1:
             raise ValueError(f"level: expected a number between 0 and 1, got {level}")
         if self.method == "smm":
             table = self.fit.confidence_intervals(level)
+            bounds = {p.path: (p.low, p.high) for p in self.parameters}
+            unbounded = (-math.inf, math.inf)
+            table["within_bounds"] = [
+                not (row.low < low or row.high > high)
+                for (low, high), row in zip(
+                    (bounds.get(str(name), unbounded) for name in table.index),
+                    table.itertuples(),
+                    strict=True,
+                )
+            ]
             table["kind"] = f"{level:.0%} Wald (SMM)"
             return table
         posterior = self.posterior
@@ -961,7 +975,7 @@ class CalibrationResult:
         if self.method == "smm":
             fit = self.fit
             what = (
-                f"estimate {row['estimate']:.6g} ± {row['se']:.2g} (se), 95% interval "
+                f"estimate {row['estimate']:.6g} ± {row['se']:.3g} (se), 95% interval "
                 f"[{row['low']:.6g}, {row['high']:.6g}]; {bounds}; {fit.replicates} replicates "
                 f"per candidate (common random numbers), J-test p = {fit.j_pvalue:.3g}"
             )
@@ -1126,10 +1140,18 @@ class CalibrationResult:
         header = f"{'parameter':<40}{'estimate':>12}  {table['kind'].iloc[0] + ' interval':<34}"
         lines += [header, "-" * len(header)]
         for name, row in table.iterrows():
-            extra = f" ± {row['se']:.2g}" if "se" in row else ""
+            extra = f" ± {row['se']:.3g}" if "se" in row else ""
+            if not row.get("within_bounds", True):
+                extra += " (past the bounds)"
             lines.append(
                 f"{name!s:<40}{row['estimate']:>12.5g}  "
                 f"[{row['low']:.5g}, {row['high']:.5g}]{extra}"
+            )
+        if "within_bounds" in table and not table["within_bounds"].all():
+            lines.append(
+                "(past the bounds: the Wald interval reaches past the search bounds, where its "
+                "normal approximation is poor: an estimate near a bound, or a parameter weakly "
+                "identified; see the identification below)"
             )
         for path, value in self.fixed.items():
             lines.append(f"{path:<40}{_kept(value):>12}  fixed: {self.fixed_reason}")

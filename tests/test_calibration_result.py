@@ -124,7 +124,7 @@ def test_to_scenario_round_trips_with_provenance_comments(
     comment = "\n".join(lines[where - 2 : where])
     assert comment.startswith("# fitted by talentsim ")
     assert "(SMM)" in comment and "seed 0" in comment and screened.created[:10] in comment
-    assert re.search(r"estimate 0\.35\d* ± 0\.071 \(se\), 95% interval \[0\.21", comment)
+    assert re.search(r"estimate 0\.35\d* ± 0\.0707 \(se\), 95% interval \[0\.21", comment)
     where = next(i for i, line in enumerate(lines) if line.startswith("pay_level ="))
     assert lines[where - 1].startswith("# not estimated by the calibration")
     assert lines[0].startswith("# Calibrated scenario: scenario 'tiny' fitted to targets by SMM")
@@ -753,3 +753,14 @@ def test_resume_into_a_folder_it_cannot_save_to_is_refused_before_the_fit(
     said = capsys.readouterr().err
     assert "fit.csv: a folder where the calibration writes a file" in said
     assert sorted(p.name for p in out.iterdir()) == ["fit.csv"]  # nothing was fitted
+
+
+def test_a_wald_interval_past_the_search_bounds_is_flagged() -> None:
+    # θ̂ = 0.35 with se 0.07 (the hand-solved problem) in a box [0.3, 0.4]: the 95% interval
+    # [0.21, 0.49] reaches past both bounds
+    narrow = ts.calibrate(TINY, TARGETS, {"market.separation_rate": (0.3, 0.4)}, **SEARCH)
+    assert not narrow.intervals()["within_bounds"].iloc[0]
+    assert "(past the bounds)" in narrow.format()
+    wide = ts.calibrate(TINY, TARGETS, {"market.separation_rate": (0.05, 1.0)}, **SEARCH)
+    assert wide.intervals()["within_bounds"].iloc[0]
+    assert "past the bounds" not in wide.format()

@@ -3,7 +3,7 @@
 ``examples/fit_shipped`` fits the flagship's market to the public figures for labs without
 shocks by simulated moments and reports the article's facts across the SMM confidence set.
 This example does the Bayesian counterpart: ABC-SMC (:func:`ts.calibrate` with
-``method="abc"``, pyabc) over the same four parameters with uniform priors on the same bounds,
+``method="abc"``, pyabc) over the same five parameters with uniform priors on the same bounds,
 to ``targets/labs_without_shocks.toml``; then it draws parameter vectors from the posterior
 (by their weights), runs the scenario as shipped otherwise, and reports the probability that
 each of the article's counts (``targets/msl.toml``) holds, with 95% Wilson intervals.
