@@ -773,3 +773,31 @@ def test_the_clipping_check_sees_clipped_text() -> None:
     ax = figure.subplots()
     ax.set_title("a title far too long to fit in a figure this narrow, clipped at both edges")
     assert _clipped_texts(figure)
+
+
+def test_tenure_survival_restarts_where_nobody_is_at_risk(scenario: ts.Scenario) -> None:
+    # Hires enter at tenure 0 and are censored within the year; the starting staff enter at
+    # 5 years: between the two nobody is at risk, and the product-limit estimate across that
+    # gap is not identified. So the pooled curve is drawn in two parts, the second from 100%
+    # at 5 years (survival given that tenure), and the note says so.
+    tenured = scenario.with_overrides({"cohorts.a_staff.tenure": "5y"})
+    run = ts.run(tenured, seed=3)
+    spells = plots.tenure_spells(run, labs=["A"])
+    late = spells["entry"] >= 5.0
+    assert late.any() and (~late).any()
+    figure = plots.tenure_survival(run, labs=["A"], by_cohort=False)
+    scale, _ = plots.time_unit(tenured)
+    early, later = figure.axes[0].lines[:2]
+    assert max(early.get_xdata()) < 5.0 * scale  # the first part ends before the gap
+    assert min(later.get_xdata()) == pytest.approx(5.0 * scale)
+    assert later.get_ydata()[0] == 100.0
+    assert "restarts at 100%" in figure._suptitle.get_text()
+    from talentsim.plots.run import _risk_set_gap, _risk_set_parts
+
+    entry, exit_ = np.array([0.0, 0.0, 5.0]), np.array([0.5, 0.8, 6.0])
+    assert _risk_set_gap(entry, exit_) == 0.8
+    assert [list(part) for part in _risk_set_parts(entry, exit_)] == [
+        [True, True, False],
+        [False, False, True],
+    ]
+    assert _risk_set_gap(np.array([0.0, 0.5]), np.array([0.5, 0.9])) == 0.9  # (hand-over)

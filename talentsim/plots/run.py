@@ -466,6 +466,7 @@ def tenure_survival(
     names = list(scenario.cohorts)
     handles: dict[str, Any] = {}
     too_few: list[str] = []
+    gaps: list[str] = []
     for ax, panel in zip(flat, panels, strict=False):
         if panel is None:
             groups = [
@@ -486,16 +487,30 @@ def tenure_survival(
                 continue
             entry = group["entry"].to_numpy(dtype=float)
             exit_ = entry + group["duration"].to_numpy(dtype=float)
-            curve = kaplan_meier(exit_, group["left"], entry=entry, confidence=confidence)
-            end = float(exit_.max()) * scale
-            x = np.append(curve["time"].to_numpy() * scale, end)
-            y = np.append(curve["survival"].to_numpy(), curve["survival"].iloc[-1]) * 100
-            low = np.append(curve["ci_low"].to_numpy(), curve["ci_low"].iloc[-1]) * 100
-            high = np.append(curve["ci_high"].to_numpy(), curve["ci_high"].iloc[-1]) * 100
+            left = group["left"].to_numpy(dtype=bool)
             label = f"{name} (n = {len(group)})" if panel is None else name
-            ax.step(x, y, where="post", color=colour, linestyle=style, lw=1.8, label=label)
-            ax.fill_between(x, low, high, step="post", color=colour, alpha=0.18, lw=0)
-            handles.setdefault(label, ax.lines[-1])
+            parts = _risk_set_parts(entry, exit_)
+            if len(parts) > 1:
+                where = "" if panel is None else f" at {panel}"
+                restarts = ", ".join(f"{entry[part].min() * scale:.3g}" for part in parts[1:])
+                gaps.append(f"{name}{where} at {restarts} {unit}")
+            for number, part in enumerate(parts):
+                curve = kaplan_meier(
+                    exit_[part], left[part], entry=entry[part], confidence=confidence
+                )
+                if number:  # after a gap: from the first entry on, conditional on it
+                    start = float(entry[part].min())
+                    curve = curve[curve["time"] >= start]
+                    first = {"time": start, "survival": 1.0, "ci_low": np.nan, "ci_high": np.nan}
+                    curve = pd.concat([pd.DataFrame([first]), curve], ignore_index=True)
+                end = float(exit_[part].max()) * scale
+                x = np.append(curve["time"].to_numpy() * scale, end)
+                y = np.append(curve["survival"].to_numpy(), curve["survival"].iloc[-1]) * 100
+                low = np.append(curve["ci_low"].to_numpy(), curve["ci_low"].iloc[-1]) * 100
+                high = np.append(curve["ci_high"].to_numpy(), curve["ci_high"].iloc[-1]) * 100
+                ax.step(x, y, where="post", color=colour, linestyle=style, lw=1.8, label=label)
+                ax.fill_between(x, low, high, step="post", color=colour, alpha=0.18, lw=0)
+                handles.setdefault(label, ax.lines[-1])
             drawn.append((name, colour, entry, exit_))
         ax.set_ylim(0, 102)
         ax.set_xlim(left=0)
@@ -524,8 +539,44 @@ def tenure_survival(
     )
     if too_few:
         title += f". Not drawn, fewer than {min_spells} spells: " + ", ".join(too_few)
+    if gaps:
+        title += (
+            ". Where nobody is at risk for a while (spells that began in the run, then the "
+            "starting staff from their tenure), the curve restarts at 100%: from there on it "
+            "is survival given that tenure, since the gap is not identified. Restarts: "
+            + ", ".join(gaps)
+        )
     fig.suptitle(wrap_to(title, fig))
     return finish(fig)
+
+
+def _risk_set_parts(entry: np.ndarray, exit_: np.ndarray) -> list[np.ndarray]:
+    """The spells split where the risk set empties (:func:`_risk_set_gap`), as masks, in order.
+
+    Every spell of a part has ended when the next part's first spell enters.
+    """
+    parts = []
+    remaining = np.ones(entry.shape[0], dtype=bool)
+    while remaining.any():
+        cut = _risk_set_gap(entry[remaining], exit_[remaining])
+        part = remaining & (entry <= cut)
+        parts.append(part)
+        remaining &= ~part
+    return parts
+
+
+def _risk_set_gap(entry: np.ndarray, exit_: np.ndarray) -> float:
+    """The first time after which nobody is at risk while later spells are still to come.
+
+    Past such a gap the product-limit estimate multiplies on as if the empty stretch had no
+    exits, which no data support: the survival there is not identified. ``exit_.max()`` if
+    the risk set never empties before the last exit.
+    """
+    points = np.unique(np.concatenate([entry, exit_]))
+    entered = np.searchsorted(np.sort(entry), points, side="right")
+    gone = np.searchsorted(np.sort(exit_), points, side="right")
+    empty = (entered - gone == 0) & (points < exit_.max())
+    return float(points[np.argmax(empty)]) if empty.any() else float(exit_.max())
 
 
 def _at_risk_rows(ax: Any, drawn: list[tuple[str, Any, np.ndarray, np.ndarray]], scale: float):
