@@ -182,6 +182,11 @@ def controls(scenario: Scenario, paths: Sequence[str] | None = None) -> tuple[Co
     """
     if paths is None:
         paths = _default_paths(scenario)
+    if isinstance(paths, str):  # (each of its letters would be read as a path)
+        raise ScenarioError(
+            f"parameters: expected a list of dotted paths, got the string {paths!r}; "
+            f"write [{paths!r}]"
+        )
     return tuple(_control(scenario, path) for path in paths)
 
 
@@ -959,7 +964,7 @@ def dashboard(
     *,
     seed: int | None = DEFAULT_SEED,
     parameters: Sequence[str] | None = None,
-    flow_window: float = 0.25,
+    flow_window: float | str = 0.25,
     play_interval: int = 100,
 ) -> Any:
     """The dashboard for a scenario, as a solara element (display it in Jupyter).
@@ -969,7 +974,8 @@ def dashboard(
         seed: Seed of the first run; the seed box in the sidebar changes it on reset. None
             draws fresh entropy (shown on the page, so the run can be replayed).
         parameters: Dotted paths of the values to put on sliders (see :func:`controls`).
-        flow_window: Length of the recent past the flows panel counts moves over, in years.
+        flow_window: Length of the recent past the flows panel counts moves over: years, or a
+            duration with units (``"8w"``).
         play_interval: Milliseconds between steps while playing.
 
     Returns:
@@ -985,10 +991,19 @@ def _prepare(
     scenario: Scenario | str | Path,
     seed: int | str | None,
     parameters: Sequence[str] | None,
-    flow_window: float,
+    flow_window: float | str,
 ) -> tuple[Scenario, tuple[Control, ...], int | None, int]:
     spec = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
-    window = max(1, round(flow_window / spec.time.step))
+    try:  # (years, or a duration with units, as elsewhere: "8w")
+        years = parse_duration(flow_window) if isinstance(flow_window, str) else flow_window
+        positive = isinstance(years, int | float) and not isinstance(years, bool) and years > 0
+    except ValueError as exc:
+        raise ScenarioError(f"flow_window: {exc}") from None
+    if not positive or not math.isfinite(years):
+        raise ScenarioError(
+            f"flow_window: expected a positive duration such as '8w' or years, got {flow_window!r}"
+        )
+    window = max(1, round(years / spec.time.step))
     return spec, controls(spec, parameters), _parse_seed(seed), window
 
 

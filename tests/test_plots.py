@@ -801,3 +801,21 @@ def test_tenure_survival_restarts_where_nobody_is_at_risk(scenario: ts.Scenario)
         [False, False, True],
     ]
     assert _risk_set_gap(np.array([0.0, 0.5]), np.array([0.5, 0.9])) == 0.9  # (hand-over)
+
+
+@pytest.mark.parametrize(
+    "period",
+    [{"start": "60w"}, {"end": -2}, {"end": "5y"}, {"start": -1, "end": "8w"}],
+    ids=["start-after-the-run", "end-negative", "end-after-the-run", "start-negative"],
+)
+def test_a_flow_period_outside_the_run_is_refused(runs, period: dict[str, Any]) -> None:
+    # (it drew an all-zero matrix titled, e.g., "weeks 60–52")
+    with pytest.raises(ValueError, match=r"flows: (start|end): .* is outside the run \(0 to"):
+        plots.flows(runs[0], **period)
+    assert plots.flow_matrix(runs[0], end="1y").to_numpy(dtype=float)[0, 1] >= 0  # the run
+
+
+@pytest.mark.parametrize("window", [-1, 0, "0w"])
+def test_an_acceptance_window_must_be_positive(runs, window: Any) -> None:
+    with pytest.raises(ValueError, match="offer_acceptance: window: expected a positive"):
+        plots.offer_acceptance(runs[0], runs[0].scenario.lab_names[0], window=window)

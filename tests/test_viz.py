@@ -739,3 +739,15 @@ def test_the_feed_reads_only_the_recent_steps_and_shows_the_same(small: ts.Scena
         full = viz.event_feed(model)
         for limit in (1, 5, 60):
             assert viz.event_feed(model, limit=limit) == full[:limit]
+
+
+def test_dashboard_inputs_are_read_as_elsewhere_or_refused(small: ts.Scenario) -> None:
+    # flow_window: a duration with units, as every other duration (it raised a TypeError)
+    assert viz._prepare(small, 1, None, "8w")[3] == 8  # weekly steps
+    assert viz._prepare(small, 1, None, 0.25)[3] == 13
+    for bad in (-1, 0, "abc", float("nan")):
+        with pytest.raises(ts.ScenarioError, match="flow_window: "):
+            viz._prepare(small, 1, None, bad)
+    # a single path as a string (each letter was read as a path: "no key 'l'")
+    with pytest.raises(ts.ScenarioError, match=r"expected a list of dotted paths.*write \["):
+        viz.dashboard(small, parameters="labs.A.pay_level")

@@ -157,6 +157,8 @@ def offer_acceptance(
     scenario = _first(variants).scenario
     _labs(scenario, [lab], "offer_acceptance")
     length = _years(window, "offer_acceptance", "window")
+    if not length > 0:
+        raise ValueError(f"offer_acceptance: window: expected a positive duration, got {window!r}")
     steps = max(1, round(length / scenario.time.step))
     scale, unit = time_unit(scenario)
     fig, ax = figure()
@@ -206,8 +208,10 @@ def flow_matrix(
     """
     runs = _runs(results, "flows")
     scenario = runs[0].scenario
-    low = _years(start, "flows", "start") if start is not None else -math.inf
-    high = _years(end, "flows", "end") if end is not None else math.inf
+    # (the last step's time, or the duration it rounds: "1y" of 52 weekly steps is the run)
+    length = float(runs[0].timeseries["time"].max()) + scenario.time.step / 2
+    low = _within_run(start, length, "start") if start is not None else -math.inf
+    high = _within_run(end, length, "end") if end is not None else math.inf
     if high <= low:
         raise ValueError(f"flows: the period must have end > start, got ({start}, {end}]")
     labs = scenario.lab_names
@@ -812,6 +816,18 @@ def _chosen(
     if not names:
         raise ValueError(f"{who}: {what}s is empty")
     return names
+
+
+def _within_run(value: str | float, length: float, name: str) -> float:
+    """A time of :func:`flow_matrix`'s period in years, refused outside the run's 0..length."""
+    years = _years(value, "flows", name)
+    inside = 0 <= years < length if name == "start" else 0 < years <= length
+    if not inside:
+        raise ValueError(
+            f"flows: {name}: {value!r} is outside the run (0 to {length:.3g} years; "
+            f"{'the start may be 0, ' if name == 'start' else ''}times in years or with units)"
+        )
+    return years
 
 
 def _years(value: str | float, who: str, name: str) -> float:
