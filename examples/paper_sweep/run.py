@@ -52,7 +52,8 @@ def phase_diagram(out: Path, replicates: int, workers: int | None) -> pd.DataFra
     axes = figure.axes[0]
     axes.set_xlabel("MSL pay level (multiple of market value)")
     axes.set_ylabel("MSL reorganisations per year")
-    axes.set_title("Share of MSL's starting staff still there after a year")
+    # (the figure's own title, replaced: an axes title would be a second one under it)
+    figure.suptitle("Share of MSL's starting staff still there after a year")
     figure.savefig(out / "phase_diagram.png", dpi=150)
     return cells
 

@@ -721,11 +721,14 @@ def exit_reasons(
     ]
     ax.set_yticks(positions, labels)
     pooled = "" if len(runs) == 1 else f", {len(runs)} runs pooled"
+    # (wrapped to the panel, which long cohort names push right: centred under it, the label
+    # of pooled runs reached past the figure's edge)
     if share:
         ax.set_xlim(0, 100)
-        ax.set_xlabel(f"share of departures by main reason (%{pooled}; numbers: counts)")
+        label = f"share of departures by main reason (%{pooled}; numbers: counts)"
     else:
-        ax.set_xlabel(f"departures by main reason (count{pooled})")
+        label = f"departures by main reason (count{pooled})"
+    ax.set_xlabel(wrap_to(label, ax.figure, share=0.55, fontsize=11))
     where = "their lab" if several_labs else values.index[0][0]
     ax.set_title(f"Why researchers left {where}")
     fig.legend(

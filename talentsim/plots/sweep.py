@@ -295,7 +295,8 @@ def sensitivity_bars(indices: pd.DataFrame, *, output: str | None = None) -> Fig
     ax.axvline(0, color="0.3", lw=0.8)
     ax.set_xlabel(xlabel)
     name = "Sobol" if method == "sobol" else "Morris"
-    ax.set_title(f"{name} indices of {output} (error bars: bootstrap confidence intervals)")
+    title = f"{name} indices of {output} (error bars: bootstrap confidence intervals)"
+    ax.set_title(wrap_to(title, fig, share=0.8))
     ax.legend(loc="lower right")
     return finish(fig)
 
