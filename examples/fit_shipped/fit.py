@@ -900,7 +900,7 @@ def markdown(table: pd.DataFrame, digits: int = 3) -> str:
         if isinstance(x, bool | np.bool_):
             return "yes" if x else "no"
         if isinstance(x, float | np.floating):
-            return fmt(float(x), digits)
+            return "—" if math.isnan(x) else fmt(float(x), digits)  # (a band has no value)
         return str(x)
 
     columns = list(table.columns)
