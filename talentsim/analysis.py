@@ -68,7 +68,9 @@ def aggregate(
         One row per (group, metric): the ``by`` columns, ``metric``, ``mean``, ``sd`` (sample
         standard deviation), ``n`` (runs), ``ci_low``, ``ci_high`` and ``failed`` (failed runs
         of the group). The interval is NaN when ``n < 2``; it has zero width when all values
-        are equal.
+        are equal. A t interval is symmetric, so for a bounded metric (a share such as
+        ``attrition.LAB`` near 0 or 1, few replicates) it can reach past the bound; a
+        percentile bootstrap (``method="percentile"``) stays within the values' range.
 
     Raises:
         ValueError: for unknown or non-numeric columns, no ``by`` without a design, or a bad
