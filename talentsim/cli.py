@@ -84,23 +84,17 @@ def output_folder(text: str) -> str:
     in ``/proc``). Whether an existing folder's contents may be replaced is for the writer.
     """
     import argparse
-    import os
-    import tempfile
+
+    from talentsim.paths import creation_problem
 
     if not text:
         raise argparse.ArgumentTypeError("expected a folder, got an empty string")
     folder = Path(text)
     if folder.exists() and not folder.is_dir():
         raise argparse.ArgumentTypeError(f"{folder}: exists and is not a folder")
-    parent = folder if folder.is_dir() else folder.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    try:
-        os.rmdir(tempfile.mkdtemp(prefix=".talentsim-check-", dir=parent))
-    except OSError as exc:
-        raise argparse.ArgumentTypeError(
-            f"{folder}: cannot be written ({parent}: {exc.strerror or exc})"
-        ) from None
+    problem = creation_problem(folder)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{folder}: cannot be written ({problem})")
     return text
 
 
@@ -714,16 +708,13 @@ def _check_output_file(path: Path, *, force: bool, option: str) -> None:
 
 
 def _check_writable(path: Path, label: str) -> None:
-    """Fail if ``path`` could not be created: its nearest existing folder must be writable."""
-    import os
-
+    """Fail if ``path`` could not be created (:func:`talentsim.paths.creation_problem`)."""
+    from talentsim.paths import creation_problem
     from talentsim.scenario import ScenarioError
 
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise ScenarioError(f"{label}: cannot write in {parent} (permission denied)")
+    problem = creation_problem(path.parent if not path.is_dir() else path)
+    if problem is not None:
+        raise ScenarioError(f"{label}: cannot be written ({problem})")
 
 
 def _write_csv(table, path: Path, *, option: str) -> None:

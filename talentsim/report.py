@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from talentsim.paths import creation_problem
 from talentsim.results import RunResult, atomic_folder, unsafe_results_folder
 from talentsim.scenario import Scenario
 from talentsim.store import MANIFEST
@@ -848,13 +849,9 @@ def _check_target(source: Path, target: Path, overwrite: bool) -> None:
             f"--out {target}: folder is not empty and holds no report; choose another folder "
             "or pass --force to replace it"
         )
-    parent = target.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise ReportError(f"--out {target}: cannot be created: {parent} is a file, not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ReportError(f"--out {target}: cannot write in {parent} (permission denied)")
+    problem = creation_problem(target)
+    if problem is not None:
+        raise ReportError(f"--out {target}: cannot be created ({problem})")
 
 
 def _bind(draw: Callable[..., Any], *args: Any) -> Callable[[], Any]:

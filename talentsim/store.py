@@ -47,7 +47,6 @@ import json
 import os
 import shutil
 import sqlite3
-import tempfile
 import uuid
 import warnings
 from collections.abc import Iterable, Sequence
@@ -56,6 +55,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from talentsim.paths import creation_problem
 
 try:  # POSIX; elsewhere stores are not locked
     import fcntl
@@ -516,14 +517,8 @@ def store_folder_problem(folder: str | Path) -> str | None:
         return None
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         return f"{folder}: exists and is not an empty folder or a sweep store"
-    parent = folder if folder.is_dir() else folder.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    try:  # (a trial folder, removed at once: permissions alone do not tell, e.g. /proc)
-        os.rmdir(tempfile.mkdtemp(prefix=".talentsim-check-", dir=parent))
-    except OSError as exc:
-        return f"{folder}: cannot create the store ({parent}: {exc.strerror or exc})"
-    return None
+    problem = creation_problem(folder)
+    return None if problem is None else f"{folder}: cannot create the store ({problem})"
 
 
 def export_table(
