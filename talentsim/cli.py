@@ -858,10 +858,11 @@ def _why(exc: BaseException) -> str:
 def _calibrate(args) -> int:
     import os
 
-    from talentsim.calibration import load_calibration
-    from talentsim.scenario import ScenarioError, load_scenario
+    from talentsim.calibration import read_calibration
+    from talentsim.scenario import ScenarioError
 
-    spec, scenario_path, _ = load_calibration(args.file)
+    # (every check of the file, its scenario, targets and parameters, before the compile)
+    spec, _, _, scenario, _, _ = read_calibration(args.file)
     method = args.method or spec.method
     out = Path(args.out) if args.out else Path("results") / Path(args.file).stem
     if args.resume and out.is_dir():
@@ -889,7 +890,7 @@ def _calibrate(args) -> int:
             f"--{next(iter(options))}: the SMM estimator runs its candidates in this process "
             "(parallel candidates are not supported yet); use --method abc, or leave it out"
         )
-    _compile_first(load_scenario(scenario_path), quiet=args.quiet)
+    _compile_first(scenario, quiet=args.quiet)
     if args.force and out.is_dir() and not args.resume:
         import shutil
 
