@@ -332,7 +332,8 @@ def screen(
     finite = np.all(np.isfinite(matrix), axis=0)
     usable = np.where(finite, matrix, 0.0)
     _, r, pivot = scipy.linalg.qr(usable, pivoting=True, mode="economic")
-    influence = np.zeros(len(candidates))
+    # (NaN, shown "—", past the QR's rank: a parameter there is not measured by it)
+    influence = np.full(len(candidates), np.nan)
     for k, i in enumerate(pivot[: min(r.shape)]):
         influence[i] = abs(r[k, k])
     order = {int(i): k for k, i in enumerate(pivot)}
