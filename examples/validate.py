@@ -132,8 +132,11 @@ on who is tied to whom), fairness (a quantile of each lab's pay distribution), r
 (feedback through realised departures), counter-offers (re-decisions under the same draw),
 attachment (it depends on each researcher's tenure when they left, which the equations do not
 track), random reorganisations (the expected choice under random turmoil is not the choice
-under expected turmoil), poaching raids (a fixed number of offers, not a rate), and capacity
-where it binds (the simulation then admits a random subset of acceptances).
+under expected turmoil), poaching raids (a fixed number of offers, not a rate), tie formation
+(`network.formation_rate`: who is tied to whom, not expected counts), returners paid apart
+from newcomers (`labs.NAME.return_pay`) and courted at another rate (`labs.NAME.rehire_rate`:
+the state does not track former labs), and capacity where it binds (the simulation then admits
+a random subset of acceptances).
 
 Search effort (`[search]`, [model.md §7.2.1](model.md)) is followed, not refused: the gap and
 the turmoil of each state are functions of the state, so each state's offers from lab j come
@@ -151,7 +154,8 @@ steady state is known in closed form: the share out of work is `u = δ/(δ + λ0
 offer never comes from one's own lab, the share of the employed at or below the j-th lowest
 pay level is `G_j = δ·F_j / (δ + λ1·(L − 1 − j)/(L − 1))` with `F_j = (j + 1)/L` — the discrete
 form of `G = δF/(δ + λ1(1 − F))`. The mean field after 30 years gives u = {ladder.details["u"]:.6f}
-(theory {ladder.details["u_theory"]:.6f}) and G within {ladder.details["max_G_error"]:.1e}; the
+(theory {ladder.details["u_theory"]:.6f}, off by {ladder.details["u_error"]:.1e}) and G within
+{ladder.details["max_G_error"]:.1e}; the
 simulation's agreement with the same closed form (Kolmogorov–Smirnov) is tested in
 `tests/test_theory.py`.
 

@@ -195,7 +195,11 @@ def meanfield(
 _WHY_NOT = {
     "counter_offers": "re-decisions under the same noise draw",
     "random_reorganisations": "the expected choice under random turmoil is not the choice "
-    "under expected turmoil (or set labs.*.reorg_rate = 0)",
+    "under expected turmoil",
+}
+_OR_ELSE = {
+    "counter_offers": "labs.*.counter_offer_probability = 0",
+    "random_reorganisations": "labs.*.reorg_rate = 0",
 }
 """Why each mechanism that is not a utility term has no exact mean-field treatment (the
 terms say so in the registry, :attr:`talentsim.terms.Term.meanfield`)."""
@@ -230,15 +234,16 @@ def untreatable(spec: Scenario) -> list[str]:
         "random_reorganisations": any(lab.reorg_rate > 0 for lab in labs),
     }
     problems += [
-        f"mechanisms.{name}: {_WHY_NOT[name]} (set mechanisms.{name} = false)"
+        f"mechanisms.{name}: {_WHY_NOT[name]} (set mechanisms.{name} = false, or "
+        f"{_OR_ELSE[name]})"
         for name, matters in active.items()
         if matters and getattr(mech, name)
     ]
     problems += [
         f"labs.{name}.return_pay: former staff who come back are paid by the lab's return rule, "
         "not as newcomers, and the mean-field state does not track former labs (set "
-        f'labs.{name}.return_pay = "new_hire", or a return_premium equal to the new-hire '
-        "premium)"
+        f'labs.{name}.return_pay = "new_hire", or "market" with a return_premium equal to the '
+        "new-hire premium)"
         for name, lab in spec.labs.items()
         if _returners_paid_apart(spec, name, lab)
     ]

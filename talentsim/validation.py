@@ -269,16 +269,21 @@ def job_ladder_check(labs: int = 200) -> Check:
     rank = np.arange(labs)
     offer_cdf = (rank + 1) / labs
     theory_g = delta * offer_cdf / (delta + lambda1 * (labs - 1 - rank) / (labs - 1))
-    error = max(
-        abs(u - delta / (delta + lambda0)), float(np.abs(np.cumsum(employed) - theory_g).max())
-    )
+    u_error = abs(u - delta / (delta + lambda0))
+    g_error = float(np.abs(np.cumsum(employed) - theory_g).max())
+    error = max(u_error, g_error)
     return Check(
         "mean field = Burdett–Mortensen steady state (u and G)",
         error < 1e-5,
         error,
         1e-5,
         "numerical: ODE relative tolerance 1e-7, residual transient exp(-δ·30) ≈ 3e-7",
-        {"u": u, "u_theory": delta / (delta + lambda0), "max_G_error": error},
+        {
+            "u": u,
+            "u_theory": delta / (delta + lambda0),
+            "u_error": u_error,
+            "max_G_error": g_error,
+        },
     )
 
 
