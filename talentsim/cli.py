@@ -712,9 +712,9 @@ def _check_writable(path: Path, label: str) -> None:
     from talentsim.paths import creation_problem
     from talentsim.scenario import ScenarioError
 
-    problem = creation_problem(path.parent if not path.is_dir() else path)
+    problem = creation_problem(path)
     if problem is not None:
-        raise ScenarioError(f"{label}: cannot be written ({problem})")
+        raise ScenarioError(f"{label}: cannot write it ({problem})")
 
 
 def _write_csv(table, path: Path, *, option: str) -> None:

@@ -673,3 +673,16 @@ def test_targets_with_their_own_run_length_refuse_another(
     targets = load_targets(REPO / "targets" / "boomerang_labs.toml")
     with pytest.raises(TargetsError, match="run_duration: these targets run the scenario"):
         scenario_for(REPO / "scenarios" / "boomerang.toml", targets, {"time.duration": "1y"})
+
+
+def test_creation_problem_names_what_refuses_a_path(tmp_path) -> None:
+    from talentsim.paths import creation_problem
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x", encoding="utf-8")
+    assert creation_problem(tmp_path / "new" / "deeper" / "x.csv") is None
+    assert creation_problem(tmp_path) is None  # an existing folder: a new entry inside
+    assert creation_problem(blocker / "x.csv") == f"{blocker} is a file, not a folder"
+    assert creation_problem(blocker / "sub" / "x.csv") == f"{blocker} is a file, not a folder"
+    problem = creation_problem("/proc/no/such")
+    assert problem is not None and problem.startswith("/proc: ")
