@@ -1059,8 +1059,12 @@ def _print_sweep_summary(table, parameters: list[str], metrics, scenario) -> Non
     if not shown or not parameters:
         return
     stats = aggregate(table, shown, by=parameters, confidence=0.95)
-    wide = stats.pivot_table(
-        index=parameters, columns="metric", values=["mean", "ci_low", "ci_high", "n"], sort=False
+    wide = stats.pivot_table(  # (dropna=False: with one replicate every interval is NaN)
+        index=parameters,
+        columns="metric",
+        values=["mean", "ci_low", "ci_high", "n"],
+        sort=False,
+        dropna=False,
     )
     rows = wide.index.tolist()
     print(f"\nmean over replicates [95% t interval], per design point ({len(rows)} points):")

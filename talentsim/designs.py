@@ -196,8 +196,11 @@ class Design:
 
     def overrides(self, point: int) -> dict[str, Any]:
         """The scenario overrides of one point (units appended)."""
-        row = self.points.iloc[point]
-        return {p.path: p.value_for(_plain(row[p.path])) for p in self.parameters}
+        # (each value from its own column: a row of mixed columns would be one dtype, turning
+        # a list of whole numbers swept beside a real-valued parameter into floats)
+        return {
+            p.path: p.value_for(_plain(self.points[p.path].iat[point])) for p in self.parameters
+        }
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready description (stored with a sweep, compared on resume)."""

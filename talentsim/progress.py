@@ -33,7 +33,10 @@ class Progress:
         if self.callback is not None:
             self.callback(1)
         if self.bar is not None:
-            self.bar.set_postfix(failed=self.failed, remaining=self.total - self.done)
+            # (the count and the postfix drawn together: set first without a redraw)
+            self.bar.set_postfix(
+                failed=self.failed, remaining=self.total - self.done, refresh=False
+            )
             self.bar.update(1)
 
     def close(self) -> None:

@@ -24,7 +24,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from talentsim.designs import DESIGNS
 from talentsim.scenario import (
@@ -79,7 +86,11 @@ class SweepSpec(BaseModel):
         description="Summary keys to keep (leave out for every numeric one).",
     )
     timeseries: bool = Field(default=True, description="Store each run's time series.")
-    store: str | None = Field(default=None, description="Store folder (default: results/NAME).")
+    store: str | None = Field(
+        default=None,
+        description="Store folder, relative to where the command runs "
+        "(default: results/SCENARIO-sweep, SCENARIO the scenario's name).",
+    )
     chunk_runs: int = Field(default=50, ge=1, description="Runs per stored chunk.")
 
     @field_validator("parameters", mode="before")
@@ -98,6 +109,16 @@ class SweepSpec(BaseModel):
             if not isinstance(spec, list | Mapping):
                 raise ValueError(f"{path}: expected {expected}, got {spec!r}")
         return flat
+
+    @model_validator(mode="after")
+    def _seed_needs_a_sampler(self) -> SweepSpec:
+        """A design seed given to a grid would be a silent no-op: refused, as other options."""
+        if self.design == "grid" and "design_seed" in self.model_fields_set:
+            raise ValueError(
+                "design_seed: a grid design draws nothing; remove design_seed, or choose a "
+                "sampled design (lhs, sobol, halton, saltelli, morris)"
+            )
+        return self
 
     def design_options(self) -> dict[str, Any]:
         """The design and run options, as :func:`talentsim.experiments.sweep` takes them."""

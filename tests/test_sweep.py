@@ -11,6 +11,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -773,3 +774,65 @@ def test_a_point_that_breaks_another_key_names_that_key_as_the_scenario_s(
     text = str(refusal.value)
     assert "the scenario's labs.A.capacity: 80 is below" in text
     assert "sweep.parameters.labs.A" not in text
+
+
+def test_whole_numbers_swept_beside_reals_stay_whole(tmp_path: Path) -> None:
+    """A point's row of mixed columns is one dtype: capacity 60 became 60.0 and was refused."""
+    from talentsim.designs import make_design
+
+    design = make_design(
+        {"labs.MSL.capacity": [60, 80], "labs.MSL.pay_level": [1.5, 5.0]}, design="grid"
+    )
+    values = [design.overrides(k)["labs.MSL.capacity"] for k in range(len(design))]
+    assert sorted(set(values)) == [60, 80] and all(type(v) is int for v in values)
+
+
+def test_a_store_records_the_exact_parameter_values(tmp_path: Path) -> None:
+    """Not pandas' to_json's 10 decimals: a value like 4.659789353254213e-05 stays whole."""
+    scenario = ts.Scenario.from_dict(
+        small_scenario_dict(time={"step": "1w", "duration": "4w"}, events=[])
+    )
+    table = ts.sweep(
+        scenario,
+        {"market.separation_rate": {"low": 1e-5, "high": 1e-4, "unit": "/year"}},
+        design="lhs",
+        samples=4,
+        design_seed=3,
+        replicates=1,
+        store=tmp_path / "store",
+        workers=1,
+        progress=False,
+    )
+    plain = ts.sweep(
+        scenario,
+        {"market.separation_rate": {"low": 1e-5, "high": 1e-4, "unit": "/year"}},
+        design="lhs",
+        samples=4,
+        design_seed=3,
+        replicates=1,
+        workers=1,
+        progress=False,
+    )
+    stored = np.sort(table["market.separation_rate"].to_numpy())
+    assert np.array_equal(stored, np.sort(plain["market.separation_rate"].to_numpy()))
+    assert len({float(f"{v:.10g}") for v in stored} - set(stored)) > 0  # more than 10 digits
+
+
+def test_a_sweep_of_one_replicate_prints_its_summary_without_intervals(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # (every interval is NaN with one run per point: the summary's table lost its interval
+    # columns and the command ended in a KeyError after a good sweep)
+    body = SWEEP.replace("replicates = 2", "replicates = 1").replace(
+        '"labs.MSL.reorg_rate" = { low = 0, high = 8, unit = "/year", levels = 3 }', ""
+    )
+    path = _sweep_file(tmp_path, body)
+    store = tmp_path / "store"
+    assert main(["sweep", str(path), "--store", str(store), "--workers", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "per design point (2 points)" in printed and "attrition.MSL" in printed
+
+
+def test_a_design_seed_on_a_grid_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ts.ScenarioError, match="design_seed: a grid design draws nothing"):
+        load_sweep_file(_sweep_file(tmp_path, SWEEP.replace("[sweep]", "[sweep]\ndesign_seed = 5")))
