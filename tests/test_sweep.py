@@ -792,27 +792,10 @@ def test_a_store_records_the_exact_parameter_values(tmp_path: Path) -> None:
     scenario = ts.Scenario.from_dict(
         small_scenario_dict(time={"step": "1w", "duration": "4w"}, events=[])
     )
-    table = ts.sweep(
-        scenario,
-        {"market.separation_rate": {"low": 1e-5, "high": 1e-4, "unit": "/year"}},
-        design="lhs",
-        samples=4,
-        design_seed=3,
-        replicates=1,
-        store=tmp_path / "store",
-        workers=1,
-        progress=False,
-    )
-    plain = ts.sweep(
-        scenario,
-        {"market.separation_rate": {"low": 1e-5, "high": 1e-4, "unit": "/year"}},
-        design="lhs",
-        samples=4,
-        design_seed=3,
-        replicates=1,
-        workers=1,
-        progress=False,
-    )
+    rate = {"market.separation_rate": {"low": 1e-5, "high": 1e-4, "unit": "/year"}}
+    options = {"design": "lhs", "samples": 4, "design_seed": 3, "replicates": 1, "workers": 1}
+    table = ts.sweep(scenario, rate, store=tmp_path / "store", progress=False, **options)
+    plain = ts.sweep(scenario, rate, progress=False, **options)
     stored = np.sort(table["market.separation_rate"].to_numpy())
     assert np.array_equal(stored, np.sort(plain["market.separation_rate"].to_numpy()))
     assert len({float(f"{v:.10g}") for v in stored} - set(stored)) > 0  # more than 10 digits
