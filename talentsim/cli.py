@@ -961,7 +961,7 @@ def _sweep(args) -> int:
     from talentsim.designs import DesignError
     from talentsim.experiments import MAX_RUNS, SweepError, parse_shard, sweep
     from talentsim.scenario import ScenarioError
-    from talentsim.store import StoreError
+    from talentsim.store import StoreError, store_folder_problem
     from talentsim.sweepfile import load_sweep_file
 
     scenario, spec = load_sweep_file(args.file)
@@ -980,6 +980,10 @@ def _sweep(args) -> int:
         store = store.with_name(f"{store.name}-shard{shard[0]}of{shard[1]}")
     if args.resume and not store.exists():  # (--resume also starts: one command for reruns)
         sys.stderr.write(f"note: {store}: no store yet to resume; the sweep starts there\n")
+    problem = store_folder_problem(store)  # (before the compile; named where it was given)
+    if problem is not None:
+        where = "--store" if args.store else f"{args.file}: sweep.store" if spec.store else ""
+        raise ScenarioError(f"{where}: {problem}" if where else problem)
     _compile_first(scenario, quiet=args.quiet)
     executor, client = None, None
     if args.dask:

@@ -736,7 +736,9 @@ def test_validate_checks_the_sweep_s_store_as_the_sweep_would(
     err = capsys.readouterr().err
     assert f"sweep.store: {where}" in err and "Traceback" not in err
     assert main(["sweep", str(path)]) == 2
-    assert str(where) in capsys.readouterr().err
+    assert f"sweep.store: {where}" in capsys.readouterr().err  # (as validate names it)
+    assert main(["sweep", str(path), "--store", str(where)]) == 2
+    assert f"--store: {where}" in capsys.readouterr().err
 
 
 def test_sweep_parameters_may_be_nested_tables(tmp_path: Path, capsys) -> None:
