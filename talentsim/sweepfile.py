@@ -20,6 +20,7 @@ file is the scenario. Like scenarios, sweep files are data: nothing in them is e
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -108,6 +109,8 @@ class SweepSpec(BaseModel):
         for path, spec in flat.items():  # (else pydantic names both union members' classes)
             if not isinstance(spec, list | Mapping):
                 raise ValueError(f"{path}: expected {expected}, got {spec!r}")
+            if isinstance(spec, Mapping):  # (one problem, with its key: not one per member)
+                _check_range(path, spec)
         return flat
 
     @model_validator(mode="after")
@@ -138,6 +141,21 @@ class SweepSpec(BaseModel):
             path: spec.model_dump(exclude_defaults=True) if isinstance(spec, RangeSpec) else spec
             for path, spec in self.parameters.items()
         }
+
+
+def _check_range(path: str, spec: Mapping[str, Any]) -> None:
+    """Refuse a range table that is not one, naming the key inside it."""
+    try:
+        RangeSpec.model_validate(spec)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join([path, *(str(part) for part in error["loc"])])
+        if error["type"] == "extra_forbidden":
+            hint = difflib.get_close_matches(str(error["loc"][-1]), list(RangeSpec.model_fields))
+            message = "unknown key" + (f"; did you mean {hint[0]!r}?" if hint else "")
+        else:
+            message = error["msg"][:1].lower() + error["msg"][1:]
+        raise ValueError(f"{where}: {message} (got {dict(spec)!r})") from None
 
 
 class _SweepDocument(BaseModel):
@@ -180,9 +198,12 @@ def load_sweep_file(path: str | Path) -> tuple[Scenario, SweepSpec]:
         )
     if spec.overrides:
         try:
-            scenario = scenario.with_overrides(spec.overrides, lenient=False)
+            scenario = scenario.with_overrides(
+                spec.overrides, source=f"{path}: sweep.overrides", lenient=False
+            )
         except ScenarioError as exc:
-            raise ScenarioError(f"{path}: sweep.overrides: {exc}") from None
+            text = str(exc)  # (named by the source already, or a message of its own)
+            raise ScenarioError(text if text.startswith(str(path)) else f"{path}: {text}") from None
     if spec.design != "grid" and spec.samples is None:
         raise ScenarioError(f"{path}: sweep.samples: design {spec.design!r} needs samples")
     assert spec.design in DESIGNS

@@ -821,3 +821,12 @@ def test_a_sweep_of_one_replicate_prints_its_summary_without_intervals(
 def test_a_design_seed_on_a_grid_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ts.ScenarioError, match="design_seed: a grid design draws nothing"):
         load_sweep_file(_sweep_file(tmp_path, SWEEP.replace("[sweep]", "[sweep]\ndesign_seed = 5")))
+
+
+def test_a_typo_in_a_range_table_is_one_problem_named_by_its_key(tmp_path: Path, capsys) -> None:
+    # (it was two: "input should be a valid list" and "...pay_level.RangeSpec.levls")
+    path = _sweep_file(tmp_path, SWEEP.replace("levels = 3", "levls = 3"))
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "(1 problem)" in err and "RangeSpec" not in err
+    assert "labs.MSL.reorg_rate.levls: unknown key; did you mean 'levels'?" in err
