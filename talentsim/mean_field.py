@@ -234,8 +234,7 @@ def untreatable(spec: Scenario) -> list[str]:
         "random_reorganisations": any(lab.reorg_rate > 0 for lab in labs),
     }
     problems += [
-        f"mechanisms.{name}: {_WHY_NOT[name]} (set mechanisms.{name} = false, or "
-        f"{_OR_ELSE[name]})"
+        f"mechanisms.{name}: {_WHY_NOT[name]} (set mechanisms.{name} = false, or {_OR_ELSE[name]})"
         for name, matters in active.items()
         if matters and getattr(mech, name)
     ]
