@@ -724,6 +724,9 @@ def test_a_save_that_fails_leaves_the_earlier_result_whole(
 ) -> None:
     out = tmp_path / "fit"
     screened.save(out)
+    # an earlier, other fit's files: a save that fails half-way must not overwrite any
+    (out / "estimates.csv").write_text("an earlier fit's estimates\n", encoding="utf-8")
+    (out / "trace.csv").write_text("an earlier fit's trace\n", encoding="utf-8")
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     (out / "posterior.csv").write_text("left by an earlier ABC fit\n", encoding="utf-8")
 
@@ -737,6 +740,7 @@ def test_a_save_that_fails_leaves_the_earlier_result_whole(
     monkeypatch.undo()
     screened.save(out)  # a whole save: what this result does not write is gone
     assert sorted(p.name for p in out.iterdir()) == sorted(before)
+    assert (out / "estimates.csv").read_bytes() != before["estimates.csv"]
     (out / "fit.csv").unlink()
     (out / "fit.csv").mkdir()
     with pytest.raises(IsADirectoryError, match="a folder where the calibration writes a file"):
