@@ -82,6 +82,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from talentsim.hashing import fingerprint
 from talentsim.priors import prior_of
 from talentsim.results import run
 from talentsim.run_statistics import RunArrays, StatisticError
@@ -295,23 +296,6 @@ def _keys(parameters: Sequence[Parameter]) -> list[str]:
     return keys
 
 
-def _target_definition(target: Target) -> str:
-    """What a target compares (its statistic, arguments and figure), not how it is cited."""
-    statistic = target.statistic
-    name = statistic if isinstance(statistic, str) else getattr(statistic, "__qualname__", "")
-    definition = {
-        "name": target.name,
-        "statistic": name,
-        "args": target.args,
-        "observed": target.observed,
-        "se": target.se,
-        "band": target.band,
-        "at_least": target.at_least,
-        "at_most": target.at_most,
-    }
-    return json.dumps(definition, sort_keys=True, default=str)
-
-
 def _description(
     parameters: Sequence[Parameter],
     targets: Targets,
@@ -323,11 +307,10 @@ def _description(
 ) -> dict[str, Any]:
     """What a run is of (stored in the database as JSON, compared on resume).
 
-    The targets with their figures, and a digest of the scenario (its resolved values), so
-    that a resume with a changed target or scenario is refused rather than mixing two
-    posteriors' generations.
+    The targets with their figures (:meth:`Targets.identity`, as a fit's checkpoint records
+    them), and a digest of the scenario (its resolved values), so that a resume with a changed
+    target or scenario is refused rather than mixing two posteriors' generations.
     """
-    scenario_json = json.dumps(scenario.to_dict(), sort_keys=True, default=str)
     return {
         "talentsim": "abc_smc",
         "parameters": [
@@ -339,8 +322,8 @@ def _description(
             ]
             for p in parameters
         ],
-        "targets": [_target_definition(t) for t in targets.targets],
-        "scenario": hashlib.sha256(scenario_json.encode()).hexdigest(),
+        "targets": targets.identity(),
+        "scenario": fingerprint(scenario.to_dict()),
         "distance": distance,
         "replicates": replicates,
         "seed": seed,
@@ -455,7 +438,7 @@ def abc_smc(
     description = _description(
         parameters, chosen, replicates, seed, observation_noise, base, distance
     )
-    meta_info = {"talentsim": json.dumps(description, sort_keys=True)}
+    meta_info = {"talentsim": json.dumps(description, sort_keys=True, default=str)}
 
     np.random.seed(seed % 2**32)  # noqa: NPY002  (pyabc draws from NumPy's global generator)
     if distance == "adaptive":

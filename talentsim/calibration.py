@@ -23,7 +23,6 @@ naming the file and the key path) and nothing in it is executed. See ``docs/cali
 from __future__ import annotations
 
 import errno
-import hashlib
 import importlib
 import inspect
 import json
@@ -43,6 +42,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from scipy import stats as scipy_stats
 
+from talentsim.hashing import fingerprint
 from talentsim.scenario import (
     Scenario,
     ScenarioError,
@@ -497,17 +497,6 @@ class MomentsLog(MutableMapping[tuple[float, ...], np.ndarray]):
 
     def __len__(self) -> int:
         return len(self.entries)
-
-
-def _fingerprint(data: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _targets_identity(targets: Targets) -> list[Any]:
-    return [
-        [t.name, t.statistic_name, t.arguments, t.observed, t.se, t.band, t.at_least, t.at_most]
-        for t in targets.targets
-    ] + [targets.run_duration]
 
 
 # ---- the result --------------------------------------------------------------------------------
@@ -1448,16 +1437,16 @@ def calibrate(
             options = _options_for(smm, options, method)
             replicates = 10 if replicates is None else replicates
             seeds = seed_list(replicates, seed, minimum=2)
-            fingerprint = _fingerprint(
+            digest = fingerprint(
                 {
                     "scenario": fitted_base.to_dict(),
-                    "targets": _targets_identity(chosen_targets),
+                    "targets": chosen_targets.identity(),
                     "parameters": [[p.path, p.low, p.high, p.unit] for p in chosen],
                     "seeds": seeds,
                     "options": options,
                 }
             )
-            log = MomentsLog(checkpoint, fingerprint=fingerprint, resume=resume, on_new=tick)
+            log = MomentsLog(checkpoint, fingerprint=digest, resume=resume, on_new=tick)
             options.setdefault("optimizer_seed", seed)
             fit = smm(
                 fitted_base,

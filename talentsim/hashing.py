@@ -8,12 +8,19 @@ The mixer is the SplitMix64 finaliser (Steele, Lea & Flood 2014), a bijection of
 integers whose outputs pass standard statistical test batteries; the top 53 bits make a
 double in [0, 1). The uniform of a value ``v`` under a key is ``mix(v + offset(key))``.
 
+:func:`fingerprint` is the other kind of hash here: a digest of settings (what a checkpoint or
+a stored run was made of), compared when a run is resumed.
+
 References:
     Steele, G. L., Lea, D. & Flood, C. H. (2014). Fast splittable pseudorandom number
     generators. *OOPSLA '14*, 453–472.
 """
 
 from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
 
 import numpy as np
 
@@ -41,3 +48,11 @@ def uniform_hash(values: np.ndarray, key: np.uint64 | int) -> np.ndarray:
 def derive_key(key: np.uint64 | int, salt: int) -> np.uint64:
     """A new key from a key and a salt (e.g. the step and purpose of a draw)."""
     return np.uint64(mix(np.uint64(int(key) ^ ((salt * _GOLDEN) & _MASK))))
+
+
+def fingerprint(data: Any) -> str:
+    """A digest of JSON-like settings, equal for equal settings in any process.
+
+    SHA-256 of their JSON with sorted keys (values JSON lacks written as their text).
+    """
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()

@@ -418,6 +418,18 @@ class Targets(BaseModel):
 
     _source_file: str | None = PrivateAttr(default=None)
 
+    def identity(self) -> list[Any]:
+        """What the targets compare, not how they are cited.
+
+        Per target its name, statistic, arguments and figure (observed and se, band or
+        bound), then the run's duration. A fit's checkpoint and a stored ABC run record it,
+        and refuse to resume with another.
+        """
+        return [
+            [t.name, t.statistic_name, t.arguments, t.observed, t.se, t.band, t.at_least, t.at_most]
+            for t in self.targets
+        ] + [self.run_duration]
+
     @property
     def source_file(self) -> str | None:
         """The file the targets were read from (None for targets built in Python)."""
