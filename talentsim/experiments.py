@@ -45,7 +45,6 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from talentsim.designs import Design, DesignError, design_size, make_design
@@ -54,6 +53,7 @@ from talentsim.results import (
     MetricSpec,
     check_metrics,
     check_picklable,
+    jsonable,
     metric_values,
     run,
     run_metadata,
@@ -251,9 +251,7 @@ def sweep(
         meta = {
             "versions": run_metadata()["versions"],
             # (exact: pandas' to_json keeps 10 decimals, which rounded values like 4.66e-05)
-            "points": json.loads(
-                json.dumps(chosen.points.to_dict(orient="split"), default=_native_scalar)
-            ),
+            "points": jsonable(chosen.points.to_dict(orient="split")),
         }
         if chosen.problem is not None:
             meta["problem"] = chosen.problem
@@ -497,13 +495,6 @@ def refuse_while_a_worker_starts(what: str) -> None:
             f"{what} was started while a worker process was importing the script that started "
             f"the workers. {_SCRIPT_HINT}"
         )
-
-
-def _native_scalar(value: Any) -> Any:
-    """A NumPy scalar as the Python number JSON writes (exactly, for floats)."""
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"not JSON-ready: {value!r}")
 
 
 def connect_dask(address: str, option: str) -> Any:
