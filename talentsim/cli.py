@@ -71,11 +71,6 @@ def script_arguments(description: str | None, argv: list[str] | None = None, *, 
     return parser.parse_args(argv)
 
 
-def positive_integer(text: str) -> int:
-    """An argparse type: a whole number of at least 1 (argparse prints the message)."""
-    return _positive_integer(text)
-
-
 def output_folder(text: str) -> str:
     """An argparse type: a folder a script can write its output to, checked before any work.
 
@@ -151,7 +146,7 @@ def _refuse_twice(overrides: dict[str, object], key: str, value: object, option:
         )
 
 
-def _positive_integer(text: str) -> int:
+def positive_integer(text: str) -> int:
     """An argparse type: a whole number of at least 1 (argparse prints the message)."""
     import argparse
 
@@ -167,7 +162,7 @@ def _positive_integer(text: str) -> int:
 def _add_max_runs_option(parser) -> None:
     parser.add_argument(
         "--max-runs",
-        type=_positive_integer,
+        type=positive_integer,
         default=None,
         metavar="N",
         help="a sweep of more runs is an error (default 1,000,000)",
@@ -856,7 +851,6 @@ def _why(exc: BaseException) -> str:
 
 
 def _calibrate(args) -> int:
-    import os
 
     from talentsim.calibration import read_calibration
     from talentsim.scenario import ScenarioError
@@ -866,8 +860,7 @@ def _calibrate(args) -> int:
     method = args.method or spec.method
     out = Path(args.out) if args.out else Path("results") / Path(args.file).stem
     if args.resume and out.is_dir():
-        if not os.access(out, os.W_OK | os.X_OK):
-            raise ScenarioError(f"--out {out}: cannot write in it (permission denied)")
+        _check_writable(out, f"--out {out}")  # (a trial entry: os.access passes as root)
         from talentsim.calibration import check_output_folder
 
         try:  # (before the fit, not after it)
