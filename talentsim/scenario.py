@@ -1374,7 +1374,7 @@ def format_validation_error(
     lines: list[str] = []
     for err in exc.errors(include_url=False):
         loc = _display_loc(err["loc"])
-        msg = _explain(err, loc, root or Scenario)
+        msg = explain_error(err, root or Scenario)
         got = err.get("input")
         quiet = err["type"] in {"missing", "extra_forbidden"} or loc == "" or "got " in msg
         shown = "" if quiet else _short(got)
@@ -1417,7 +1417,8 @@ def _short(value: object) -> str:
     return f" (got {text})"
 
 
-def _explain(err: Any, loc: str, root: type[BaseModel]) -> str:
+def explain_error(err: Any, root: type[BaseModel]) -> str:
+    """One pydantic error as people read it (an unknown key with its closest allowed key)."""
     kind = err["type"]
     if kind == "extra_forbidden":
         key = str(err["loc"][-1])

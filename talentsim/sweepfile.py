@@ -20,7 +20,6 @@ file is the scenario. Like scenarios, sweep files are data: nothing in them is e
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -38,6 +37,7 @@ from talentsim.designs import DESIGNS
 from talentsim.scenario import (
     Scenario,
     ScenarioError,
+    explain_error,
     flatten_key_paths,
     format_validation_error,
     load_scenario,
@@ -148,13 +148,9 @@ def _check_range(path: str, spec: Mapping[str, Any]) -> None:
     try:
         RangeSpec.model_validate(spec)
     except ValidationError as exc:
-        error = exc.errors()[0]
+        error = exc.errors(include_url=False)[0]
         where = ".".join([path, *(str(part) for part in error["loc"])])
-        if error["type"] == "extra_forbidden":
-            hint = difflib.get_close_matches(str(error["loc"][-1]), list(RangeSpec.model_fields))
-            message = "unknown key" + (f"; did you mean {hint[0]!r}?" if hint else "")
-        else:
-            message = error["msg"][:1].lower() + error["msg"][1:]
+        message = explain_error(error, RangeSpec)
         raise ValueError(f"{where}: {message} (got {dict(spec)!r})") from None
 
 
