@@ -69,6 +69,19 @@ def parse_duration(text: object) -> float:
     return value * UNIT_YEARS[match["unit"].lower()]
 
 
+def duration_years(value: object) -> float:
+    """A duration given in Python: text with units (``"8w"``) or a finite number of years.
+
+    Raises:
+        ValueError: for anything else (a number's sign is the caller's to check).
+    """
+    if isinstance(value, str):
+        return parse_duration(value)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"expected a duration such as '8w' or years, got {value!r}")
+    return float(value)
+
+
 def parse_rate(text: object) -> float:
     """Parse a rate such as ``"4/year"`` or ``"0.5/month"`` into events per year.
 

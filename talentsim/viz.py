@@ -72,7 +72,13 @@ from talentsim.scenario import (
     ScenarioError,
     load_scenario,
 )
-from talentsim.units import format_per_year, format_years, parse_duration, parse_rate
+from talentsim.units import (
+    duration_years,
+    format_per_year,
+    format_years,
+    parse_duration,
+    parse_rate,
+)
 
 SCENARIO_ENV = "TALENTSIM_VIZ_SCENARIO"
 """Environment variable naming the scenario file that :data:`Page` shows."""
@@ -995,11 +1001,10 @@ def _prepare(
 ) -> tuple[Scenario, tuple[Control, ...], int | None, int]:
     spec = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     try:  # (years, or a duration with units, as elsewhere: "8w")
-        years = parse_duration(flow_window) if isinstance(flow_window, str) else flow_window
-        positive = isinstance(years, int | float) and not isinstance(years, bool) and years > 0
+        years = duration_years(flow_window)
     except ValueError as exc:
         raise ScenarioError(f"flow_window: {exc}") from None
-    if not positive or not math.isfinite(years):
+    if not years > 0:
         raise ScenarioError(
             f"flow_window: expected a positive duration such as '8w' or years, got {flow_window!r}"
         )

@@ -37,7 +37,7 @@ from talentsim.plots.style import (
 )
 from talentsim.results import DEPARTURE_KINDS, RunResult
 from talentsim.scenario import OUTSIDE, Scenario
-from talentsim.units import parse_duration
+from talentsim.units import duration_years
 
 ARRIVAL_KINDS = ("hire", "quit", "return")
 """Kinds of move that bring a researcher into a lab (its destination)."""
@@ -834,14 +834,10 @@ def _within_run(value: str | float, length: float, name: str) -> float:
 
 
 def _years(value: str | float, who: str, name: str) -> float:
-    if isinstance(value, str):
-        try:
-            return parse_duration(value)
-        except ValueError as exc:
-            raise ValueError(f"{who}: {name}: {exc}") from None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{who}: {name}: expected a duration such as '8w' or years, got {value!r}")
-    return float(value)
+    try:
+        return duration_years(value)
+    except ValueError as exc:
+        raise ValueError(f"{who}: {name}: {exc}") from None
 
 
 def _step_times(runs: list[RunResult], who: str) -> np.ndarray:
