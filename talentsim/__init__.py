@@ -29,7 +29,7 @@ from talentsim.experiments import sweep
 from talentsim.mean_field import MeanFieldError, MeanFieldResult, meanfield
 from talentsim.model import Lab, Researcher, TalentModel
 from talentsim.results import RunResult, replicates, run
-from talentsim.scenario import Scenario, ScenarioError, load_scenario
+from talentsim.scenario import Scenario, ScenarioError, ScenarioWarning, load_scenario
 from talentsim.sensitivity_analysis import sensitivity
 from talentsim.store import SweepStore
 from talentsim.targets import Source, Target, Targets, TargetsError, evaluate_targets, load_targets
@@ -68,6 +68,7 @@ __all__ = [
     "RunResult",
     "Scenario",
     "ScenarioError",
+    "ScenarioWarning",
     "Source",
     "SweepStore",
     "TalentModel",

@@ -11,8 +11,9 @@ Errors in input (a malformed scenario, an unknown key, an unwritable output fold
 clear message and exit with status 2; they never print a traceback.
 """
 
+import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -437,11 +438,41 @@ def _build_parser():
     return parser
 
 
+@contextlib.contextmanager
+def _warnings_as_lines(*categories: type[Warning]) -> Iterator[None]:
+    """Show warnings of ``categories`` as ``warning: MESSAGE`` lines on stderr, as they happen.
+
+    Their messages name the key path and the remedy, so the place in talentsim's code that
+    Python's default format adds says nothing to a user. Other warnings show as before.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def show_warning(message, category, *rest, **keywords):
+            if issubclass(category, categories):
+                sys.stderr.write(f"warning: {message}\n")
+            else:
+                shown(message, category, *rest, **keywords)
+
+        warnings.showwarning = show_warning
+        yield
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``talentsim`` console script; returns the exit status."""
     _check_python()
     parser = _build_parser()
     args = parser.parse_args(argv)
+    from talentsim.scenario import ScenarioWarning
+
+    with _warnings_as_lines(ScenarioWarning):
+        return _dispatch(args)
+
+
+def _dispatch(args) -> int:
+    """Run the command ``args`` names; its exit status (user errors as ``error:`` lines)."""
     from talentsim.scenario import ScenarioError
 
     try:
@@ -904,22 +935,11 @@ def _calibrate(args) -> int:
 
 def _calibrate_into(out: Path, args, method: Any, options: dict, show: bool) -> int:
     """The fit of ``_calibrate`` into the folder ``out``, made for it; its exit status."""
-    import warnings
-
     from talentsim.calibration import CalibrationError, CalibrationWarning, calibrate_file
     from talentsim.scenario import ScenarioError
 
     try:
-        with warnings.catch_warnings():
-            shown = warnings.showwarning
-
-            def show_warning(message, category, *rest, **keywords):
-                if issubclass(category, CalibrationWarning):  # as a line, when it happens
-                    sys.stderr.write(f"warning: {message}\n")
-                else:
-                    shown(message, category, *rest, **keywords)
-
-            warnings.showwarning = show_warning
+        with _warnings_as_lines(CalibrationWarning):
             result = calibrate_file(
                 args.file, method=method, out=out, resume=args.resume, progress=show, **options
             )

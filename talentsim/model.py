@@ -524,7 +524,7 @@ class TalentModel(mesa.Model):
             return None
         pop, rules = self.population, spec.network
         if rules.formation_rate > 0 or rules.former_tie_half_life is not None:
-            self._network_every = max(1, round(rules.update_interval / self.dt))
+            self._network_every = spec.network_update_every
             self._formation = Formation.per_step(
                 rules.degree,
                 rules.formation_rate,

@@ -19,6 +19,7 @@ import reprlib
 import tomllib
 import types
 import typing
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
@@ -93,6 +94,18 @@ class ScenarioError(ValueError):
 
     The message names the file (when there is one), the key path and what was expected.
     """
+
+
+class ScenarioWarning(UserWarning):
+    """A valid scenario with a setting whose results may not mean what it says.
+
+    The message names the key path, what is doubtful and what to change.
+    """
+
+
+COARSE_FORMATION = 0.5
+"""Above this ``formation_rate`` × the network's update interval a scenario is warned
+(:class:`ScenarioWarning`): tie formation holds its stated rate only to first order in it."""
 
 
 Rate = Annotated[
@@ -445,8 +458,8 @@ class Network(BaseModel):
             "time.step)). Fading holds its half-life exactly at any interval; formation holds "
             "its rate to first order in formation_rate × interval (a lab's deficit shrinks "
             "by 0.72 per update against the stated 0.74 at 4/year and monthly updates, by "
-            "0.29 against 0.37 when the product is 1): keep the product well below 1. "
-            "Unit: duration."
+            "0.29 against 0.37 when the product is 1): keep the product well below 1 (a "
+            "scenario where it passes 0.5 loads with a ScenarioWarning). Unit: duration."
         ),
     )
 
@@ -959,6 +972,33 @@ class Scenario(BaseModel):
             raise ValueError("\n".join(problems))  # one line each in the error message
         return self
 
+    @property
+    def network_update_every(self) -> int:
+        """Steps between updates of a living network: ``update_interval / time.step``, rounded.
+
+        At least 1; the network is updated at the end of every such step.
+        """
+        return max(1, round(self.network.update_interval / self.time.step))
+
+    @model_validator(mode="after")
+    def _warn_coarse_formation(self) -> Self:
+        rate = self.network.formation_rate
+        interval = self.network_update_every * self.time.step
+        if rate * interval > COARSE_FORMATION:
+            warnings.warn(
+                ScenarioWarning(
+                    f"network.formation_rate × the update interval is {rate * interval:.2g} "
+                    f"(formation_rate {format_per_year(rate)}, an update every "
+                    f"{format_years(interval)}: network.update_interval in whole steps of "
+                    "time.step): tie formation holds its stated rate only to first order in "
+                    "this product (a lab's deficit shrinks by 0.29 per update at 1, against "
+                    f"the stated 0.37; docs/model.md §7.17); keep it at most "
+                    f"{COARSE_FORMATION} with a shorter network.update_interval"
+                ),
+                stacklevel=2,
+            )
+        return self
+
     @model_validator(mode="after")
     def _fits_in_memory(self) -> Self:
         # (after the checks above: the estimate reads labs and cohorts as valid)
@@ -992,9 +1032,20 @@ class Scenario(BaseModel):
         if too_deep:
             raise ScenarioError(f"{source or 'scenario'}: {too_deep}")
         try:
-            return cls.model_validate(dict(data))
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ScenarioWarning)
+                scenario = cls.model_validate(dict(data))
         except ValidationError as exc:
             raise ScenarioError(format_validation_error(exc, source)) from None
+        for warning in caught:  # again: a scenario's own naming its source, as errors do
+            if isinstance(warning.message, ScenarioWarning):
+                shown = f"{source}: {warning.message}" if source else str(warning.message)
+                warnings.warn(ScenarioWarning(shown), stacklevel=2)
+            else:
+                warnings.warn_explicit(
+                    warning.message, warning.category, warning.filename, warning.lineno
+                )
+        return scenario
 
     def to_dict(self) -> dict[str, Any]:
         """The scenario as a plain dict in file form (units written out); inverse of from_dict."""

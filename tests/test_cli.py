@@ -102,6 +102,18 @@ def test_validate_broken_file(
     assert out == ""
 
 
+def test_a_scenario_warning_is_a_line_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a valid scenario with a doubtful setting: exit 0, and one "warning:" line naming the
+    # file and the key path, without Python's file-and-line of talentsim's code
+    path = _broken_copy(tmp_path, "degree = 8.0\n", 'degree = 8.0\nformation_rate = "12/year"\n')
+    code, out, err = _run(capsys, "validate", path)
+    assert code == 0 and ": ok" in out
+    assert err.startswith(f"warning: {path}: network.formation_rate × the update interval")
+    assert err.count("\n") == 1 and "scenario.py" not in err
+
+
 @pytest.mark.parametrize("kind", ["missing", "folder", "invalid-toml", "not-utf8"])
 def test_validate_unreadable_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str

@@ -12,6 +12,7 @@ with probability ``1 − 2^(−dt/h)`` per update (half-life h).
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -101,6 +102,37 @@ def test_the_defaults_keep_the_set_up_network() -> None:
     assert model.population.size > set_up  # people entered...
     assert model.network.size == set_up  # ...and the network did not grow to them
     assert (model.network.adjacency != before).nnz == 0
+
+
+def test_formation_too_coarse_for_its_updates_is_warned_by_key() -> None:
+    # r·Δu = 12/year × 4 weeks (monthly updates of weekly steps) = 0.92: the per-update law is
+    # off at first order (docs/model.md §7.17), so the scenario loads with a warning naming the
+    # keys and the remedy
+    data = small_scenario_dict(network={"degree": 6.0, "formation_rate": "12/year"})
+    with pytest.warns(ts.ScenarioWarning) as caught:
+        ts.Scenario.from_dict(data, source="net.toml")
+    (message,) = [str(w.message) for w in caught]
+    assert message.startswith("net.toml: network.formation_rate × the update interval is 0.92 ")
+    assert "network.update_interval" in message and "first order" in message
+    # the interval counts in whole steps: monthly updates of 4-week steps are every 4 weeks,
+    # and 6/year × 4 weeks = 0.46 is below the bound
+    data["network"]["formation_rate"] = "6/year"
+    data["time"]["step"] = "4w"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ts.ScenarioWarning)
+        ts.Scenario.from_dict(data)
+    # while 6/year with updates every 2 steps of 4 weeks (0.92) is not
+    data["network"]["update_interval"] = "8w"
+    with pytest.warns(ts.ScenarioWarning, match=r"is 0\.92 .*an update every 8w"):
+        ts.Scenario.from_dict(data)
+
+
+def test_the_default_formation_rate_and_interval_are_not_warned() -> None:
+    data = small_scenario_dict(network={"degree": 6.0, "formation_rate": "4/year"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ts.ScenarioWarning)
+        scenario = ts.Scenario.from_dict(data)
+    assert scenario.network_update_every == 4  # monthly updates of weekly steps
 
 
 def test_mean_field_refuses_tie_formation_by_name() -> None:
@@ -236,7 +268,8 @@ def test_updates_far_apart_shrink_the_deficit_between_the_stated_bounds() -> Non
     reorg = {"kind": "reorganisation", "lab": "A", "at": f"{weeks}w", "severity": 0.0}
     factors = np.zeros(6)
     for seed in range(6):
-        model = _stable_lab(seed, [reorg], reorg_tie_break=0.5, update_interval=f"{weeks}w")
+        with pytest.warns(ts.ScenarioWarning, match="first order"):
+            model = _stable_lab(seed, [reorg], reorg_tie_break=0.5, update_interval=f"{weeks}w")
         model.run(weeks + 1)  # an update ends step 13; step 14 applies the reorganisation
         broken = 6.0 - _mean_in_lab_degree(model)
         assert broken > 2.0
@@ -269,7 +302,7 @@ def test_a_newcomer_to_a_settled_lab_fills_its_ties_in_the_stated_time() -> None
 def test_hired_entrants_gain_colleagues() -> None:
     # the network covers rows added after set-up: entrants hired by a lab form ties there
     data = small_scenario_dict(
-        network={"degree": 6.0, "formation_rate": "8/year"},
+        network={"degree": 6.0, "formation_rate": "8/year", "update_interval": "2w"},
         time={"step": "1w", "duration": "2y"},
     )
     model = ts.TalentModel(ts.Scenario.from_dict(data), seed=2)
