@@ -12,6 +12,7 @@ clear message and exit with status 2; they never print a traceback.
 """
 
 import contextlib
+import math
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -1066,7 +1067,7 @@ def _print_sweep_summary(table, parameters: list[str], metrics, scenario) -> Non
     """Per design point: the parameters and a few metrics' means with 95% t intervals."""
     from talentsim.analysis import aggregate
     from talentsim.compare import format_number
-    from talentsim.glossary import is_share
+    from talentsim.glossary import metric_bounds
 
     if metrics:
         shown = list(metrics)[:4]
@@ -1093,8 +1094,8 @@ def _print_sweep_summary(table, parameters: list[str], metrics, scenario) -> Non
         for metric in shown:
             mean = wide.loc[key, ("mean", metric)]
             low, high = wide.loc[key, ("ci_low", metric)], wide.loc[key, ("ci_high", metric)]
-            if is_share(metric):  # (the mean of shares lies in [0, 1]: so does its interval)
-                low, high = max(low, 0.0), min(high, 1.0)
+            least, most = metric_bounds(metric)  # (where the mean must lie: its interval too)
+            low, high = max(low, least), min(high, most)
             interval = "" if low != low else f" [{format_number(low)}, {format_number(high)}]"
             row.append(f"{format_number(mean)}{interval}")
         cells.append(row)
@@ -1105,8 +1106,8 @@ def _print_sweep_summary(table, parameters: list[str], metrics, scenario) -> Non
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
     if len(rows) > SWEEP_SUMMARY_POINTS:
         print(f"... and {len(rows) - SWEEP_SUMMARY_POINTS} more points (all in the store)")
-    if any(is_share(metric) for metric in shown):
-        print("(a share's interval is cut at 0 and 1, where its mean must lie)")
+    if any(metric_bounds(metric) != (-math.inf, math.inf) for metric in shown):
+        print("(an interval is cut where the mean must lie: at 0 and 1 for a share, 0 for a count)")
 
 
 def _store_merge(args) -> int:

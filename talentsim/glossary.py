@@ -95,9 +95,46 @@ SHARES = frozenset(
 )
 
 
+#: The summary metrics that count something (researchers, moves, offers): never below 0.
+COUNTS = frozenset(
+    {
+        "acceptances",
+        "blocked_by_capacity",
+        "boomerangs",
+        "counter_offers",
+        "counter_retained",
+        "early_exits",
+        "exits",
+        "headcount_end",
+        "headcount_start",
+        "hires",
+        "moves",
+        "offers",
+        "population_end",
+        "quits",
+        "returns",
+        "separations",
+    }
+)
+
+
 def is_share(metric: str) -> bool:
     """Whether ``metric`` (``attrition.MSL``, ``boomerang_share.Rival``...) is a share."""
     return metric.split(".", 1)[0] in SHARES
+
+
+def metric_bounds(metric: str) -> tuple[float, float]:
+    """Where ``metric``'s values (and so their mean) must lie, as ``(low, high)``.
+
+    [0, 1] for a share, [0, ∞) for a count, else anywhere (``net_flow``, ``mean_pay`` and
+    statistics not known here).
+    """
+    family = metric.split(".", 1)[0]
+    if family in SHARES:
+        return 0.0, 1.0
+    if family in COUNTS:
+        return 0.0, float("inf")
+    return float("-inf"), float("inf")
 
 
 def format_glossary(width: int = 88) -> str:

@@ -9,7 +9,7 @@ import pytest
 
 import talentsim as ts
 from talentsim.cli import main
-from talentsim.glossary import GLOSSARY, glossary_markdown
+from talentsim.glossary import GLOSSARY, glossary_markdown, metric_bounds
 from talentsim.model import FLOWS, MOVE_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,6 +22,22 @@ def test_every_table_word_is_defined() -> None:
     summary_families -= {"scenario", "seed", "steps", "years", "headcount_start", "headcount_end"}
     words = set(MOVE_KINDS) | set(FLOWS) | summary_families | {"headcount", "departures"}
     assert not words - set(GLOSSARY), f"undefined: {sorted(words - set(GLOSSARY))}"
+
+
+def test_every_summary_metric_has_its_bounds_and_keeps_to_them() -> None:
+    # a sweep's summary cuts intervals at these bounds, so a count left unclassified would
+    # keep an interval below 0, and a metric put in the wrong family would cut a true value
+    unbounded = {"net_flow"}  # (hires − departures: negative for a lab that shrinks)
+    for path in SCENARIOS:
+        summary = ts.run(ts.load_scenario(path), seed=1).summary()
+        for key, value in summary.items():
+            if key in ("scenario", "seed", "steps", "years"):
+                continue
+            low, high = metric_bounds(key)
+            family = key.partition(".")[0]
+            assert (low, high) == (-float("inf"), float("inf")) or family not in unbounded
+            assert family in unbounded or (low, high) != (-float("inf"), float("inf")), key
+            assert value != value or low <= value <= high, (path.name, key, value)
 
 
 def test_docs_glossary_is_generated_from_the_module() -> None:

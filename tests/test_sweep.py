@@ -250,7 +250,7 @@ SWEEP = f"""
 [sweep]
 scenario = "{FLAGSHIP.as_posix()}"
 replicates = 2
-metrics = ["attrition.MSL", "net_flow.Rival"]
+metrics = ["attrition.MSL", "net_flow.Rival", "boomerangs"]
 chunk_runs = 3
 
 [sweep.parameters]
@@ -313,13 +313,22 @@ def test_cli_sweep_runs_and_refuses_to_overwrite(tmp_path: Path, capsys) -> None
     assert "attrition.MSL" in lines[header] and "net_flow.Rival" in lines[header]
     rows = lines[header + 2 : header + 2 + 6]
     assert len(rows) == 6 and all("[" in row and "]" in row for row in rows)
+
     # a share's interval (attrition, 2 replicates: a t interval far wider than [0, 1]) is cut
     # at 0 and 1, where its mean must lie
-    column = lines[header].index("attrition.MSL")
+    # and a count's (boomerangs, whose t intervals here reach below 0) at 0
+    def interval(row: str, metric: str) -> tuple[float, float]:
+        cell = row[lines[header].index(metric) :].split("[", 1)[1].split("]")[0]
+        low, high = (float(x) for x in cell.split(","))
+        return low, high
+
     for row in rows:
-        low, high = (float(x) for x in row[column:].split("[", 1)[1].split("]")[0].split(","))
+        low, high = interval(row, "attrition.MSL")
         assert 0.0 <= low <= high <= 1.0, row
-    assert "a share's interval is cut at 0 and 1" in printed
+        low, high = interval(row, "boomerangs")
+        assert 0.0 <= low <= high, row
+    assert any(interval(row, "boomerangs")[0] == 0 for row in rows)
+    assert "cut where the mean must lie: at 0 and 1 for a share, 0 for a count" in printed
     assert "talentsim store export" in printed
     assert main(["sweep", str(path), "--store", str(store)]) == 2
     assert "--resume" in capsys.readouterr().err
