@@ -89,13 +89,17 @@ SHARES = frozenset(
         "early_attrition",
         "offer_acceptance",
         "new_hire_retention",
+        "retention",
         "boomerang_share",
         "flow_share",
+        "outside_share",
+        "exit_reason_share",
     }
 )
 
 
-#: The summary metrics that count something (researchers, moves, offers): never below 0.
+#: The summary metrics and statistics that count something (researchers, moves, offers): never
+#: below 0. (``net_flow`` counts researchers too, but can be negative.)
 COUNTS = frozenset(
     {
         "acceptances",
@@ -103,6 +107,7 @@ COUNTS = frozenset(
         "boomerangs",
         "counter_offers",
         "counter_retained",
+        "departures",
         "early_exits",
         "exits",
         "headcount_end",

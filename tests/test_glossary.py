@@ -40,6 +40,13 @@ def test_every_summary_metric_has_its_bounds_and_keeps_to_them() -> None:
             assert value != value or low <= value <= high, (path.name, key, value)
 
 
+def test_every_flow_of_a_lab_is_a_count() -> None:
+    from talentsim.glossary import COUNTS
+    from talentsim.results import LAB_FLOWS
+
+    assert set(LAB_FLOWS) <= COUNTS
+
+
 def test_docs_glossary_is_generated_from_the_module() -> None:
     text = (ROOT / "docs" / "glossary.md").read_text()
     assert text.endswith(glossary_markdown())

@@ -400,12 +400,30 @@ def test_sweep_heatmap_shows_replicate_means_of_done_runs() -> None:
     table = _sweep_table()
     figure = plots.sweep_heatmap(table, "labs.A.pay_level", "labs.A.reorg_rate", "attrition.A")
     ax = figure.axes[0]
-    shown = sorted(float(t.get_text()) for t in ax.texts)
+    shown = sorted(float(t.get_text().split("\n")[0]) for t in ax.texts)
     done = table[table["status"] == "done"]
     means = done.groupby(["labs.A.pay_level", "labs.A.reorg_rate"])["attrition.A"].mean()
     np.testing.assert_allclose(shown, sorted(float(f"{m:.3g}") for m in means))
+    # each mean's noise beside it: two replicates 0.01 apart, a t interval's half-width of
+    # t(0.975, 1) × sd / √2 = 12.71 × 0.00707 / 1.414 = 0.0635
+    assert {t.get_text().split("\n")[1] for t in ax.texts} == {"±0.064"}
+    assert "half-width of its 95% t interval" in figure.axes[1].get_ylabel().replace("\n", " ")
+    # the means differ far beyond it: no word of noise in the title
+    assert "noise" not in figure.texts[0].get_text()
     # Rates are ordered by size, not as strings ("12/year" after "4/year").
     assert [t.get_text() for t in ax.get_yticklabels()] == ["0/year", "4/year", "12/year"]
+
+
+def test_sweep_heatmap_says_when_its_colours_show_only_noise() -> None:
+    # the colour scale spans the means however close: cells 0.001 apart with replicates 0.1
+    # apart look as different as a real effect, so the title says what the intervals say
+    table = _sweep_table()
+    done = table["status"] == "done"
+    table.loc[done, "attrition.A"] = 0.5 + table.loc[done, "point"] / 1000
+    table.loc[done, "attrition.A"] += table.loc[done, "replicate"] / 10
+    figure = plots.sweep_heatmap(table, "labs.A.pay_level", "labs.A.reorg_rate", "attrition.A")
+    title = figure.texts[0].get_text().replace("\n", " ")
+    assert "differ by 0.005 at most, within the replicates' noise (median ± 0.64)" in title
 
 
 def test_sweep_headcount_draws_each_point_s_replicate_mean(

@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from talentsim.results import LAB_FLOWS, RunResult
+from talentsim.glossary import COUNTS, SHARES
+from talentsim.results import RunResult
 from talentsim.scenario import OUTSIDE, Scenario
 from talentsim.units import DAYS_PER_YEAR
 
@@ -84,17 +85,8 @@ def styled[**P](draw: Callable[P, Figure]) -> Callable[P, Figure]:
     return wrapper
 
 
-SHARE_METRICS = ("attrition", "early_attrition", "offer_acceptance", "retention")
-COUNT_METRICS = (
-    *LAB_FLOWS,
-    "headcount_start",
-    "headcount_end",
-    "net_flow",
-    "early_exits",
-    "moves",
-    "boomerangs",
-    "population_end",
-)
+SHARE_METRICS = tuple(sorted(SHARES))
+COUNT_METRICS = tuple(sorted(COUNTS | {"net_flow"}))
 
 
 def metric_unit(metric: str) -> str:

@@ -41,7 +41,10 @@ def sweep_heatmap(
     """Replicate means of an outcome over two swept parameters, as an annotated heatmap.
 
     Only done runs count. Other swept parameters, if any, are averaged over (the title says
-    which).
+    which). Each cell shows its mean and, with two runs or more, ``±`` the half-width of its
+    95% t interval: the colour scale spans the cells' means, however close, so the title
+    also says when every difference between them is within the replicates' noise (the
+    spread of the means below the median half-width).
 
     Args:
         table: A sweep table (:func:`talentsim.sweep` or :meth:`SweepStore.table`).
@@ -64,7 +67,11 @@ def sweep_heatmap(
         )
     grid = cells.pivot(index=y, columns=x, values="mean").reindex(index=ys, columns=xs)
     counts = cells.pivot(index=y, columns=x, values="n").reindex(index=ys, columns=xs)
-    values = grid.to_numpy(dtype=float) * (100 if percent else 1)
+    scale = 100 if percent else 1
+    values = grid.to_numpy(dtype=float) * scale
+    cells["half_width"] = (cells["ci_high"] - cells["ci_low"]) / 2 * scale
+    half = cells.pivot(index=y, columns=x, values="half_width").reindex(index=ys, columns=xs)
+    half_widths = half.to_numpy(dtype=float)
     fig, ax = figure(width=0.9 * len(xs) + 3.4, height=0.55 * len(ys) + 2.2)
     ax.grid(False)
     image = ax.imshow(np.ma.masked_invalid(values), origin="lower", cmap=cmap, aspect="auto")
@@ -75,18 +82,30 @@ def sweep_heatmap(
             ax.text(j, i, "no run", ha="center", va="center", color="0.4", fontsize=8)
             continue
         colour = "white" if value < middle else "black"  # viridis: dark at the low end
-        ax.text(j, i, f"{value:.3g}", ha="center", va="center", color=colour, fontsize=9)
+        text = f"{value:.3g}"
+        if np.isfinite(half_widths[i, j]):
+            text += f"\n±{half_widths[i, j]:.2g}"
+        ax.text(j, i, text, ha="center", va="center", color=colour, fontsize=9)
     ax.set_xticks(range(len(xs)), [_tick(v) for v in xs])
     ax.set_yticks(range(len(ys)), [_tick(v) for v in ys])
     ax.set_xlabel(wrap_to(parameter_label(x), fig, share=0.6, fontsize=10))
     ax.set_ylabel(wrap_to(parameter_label(y), fig, share=0.45, fontsize=10))
     unit = "%" if percent else metric_unit(outcome)
-    label = f"{outcome}{f' ({unit})' if unit else ''}, mean of {_range_text(counts)} runs per cell"
+    label = (
+        f"{outcome}{f' ({unit})' if unit else ''}, mean of {_range_text(counts)} runs per cell"
+        " (±\xa0half-width of its 95% t interval)"
+    )
     fig.colorbar(image, ax=ax, label=wrap_to(label, fig, share=0.5, fontsize=10))
     others = _other_parameters(table, [x, y])
     title = f"{outcome} over {x} × {y}"
     if others:
         title += f" (averaged over {', '.join(others)})"
+    known = half_widths[np.isfinite(half_widths)]
+    if finite.size > 1 and known.size and np.ptp(finite) < np.median(known):
+        title += (
+            f": the means differ by {np.ptp(finite):.2g} at most, within the replicates' "
+            f"noise (median ± {np.median(known):.2g})"
+        )
     # a figure title, wrapped to the figure's width: an axes title of long paths overflowed
     # both edges of the figure
     fig.suptitle(wrap_to(title, fig))
