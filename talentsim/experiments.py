@@ -47,6 +47,7 @@ from typing import Any
 
 import pandas as pd
 
+from talentsim import terms
 from talentsim.designs import Design, DesignError, design_size, make_design
 from talentsim.progress import Progress
 from talentsim.results import (
@@ -248,6 +249,9 @@ def sweep(
             "metrics": None if metrics is None else sorted(metrics),
             "timeseries": timeseries,
         }
+        custom = terms.custom_fingerprint()
+        if custom is not None:  # (resumed only with the same custom terms and kernels)
+            spec["terms"] = {"names": terms.custom_names(), "digest": custom}
         meta = {
             "versions": run_metadata()["versions"],
             # (exact: pandas' to_json keeps 10 decimals, which rounded values like 4.66e-05)

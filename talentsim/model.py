@@ -375,6 +375,7 @@ class TalentModel(mesa.Model):
         if lean:
             self._step_without_event_list()
         spec = as_scenario(scenario)
+        spec.check_terms()
         all_overrides = {**(overrides or {}), **more_overrides}
         if all_overrides:
             spec = spec.with_overrides(all_overrides)

@@ -31,6 +31,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     create_model,
@@ -229,6 +230,7 @@ _OTHER_SWITCHES: dict[str, str] = {
     "random_reorganisations": "Labs reorganise at random at their reorg_rate.",
 }
 """The switches of ``[mechanisms]`` that are not utility terms."""
+assert tuple(_OTHER_SWITCHES) == terms.OTHER_SWITCHES  # (the names a term cannot take)
 
 
 def _build_mechanisms() -> type[BaseModel]:
@@ -862,6 +864,39 @@ class Scenario(BaseModel):
     labs: dict[str, Lab] = Field(description="Labs by name (at least one).")
     cohorts: dict[str, Cohort] = Field(description="Cohorts of researchers by name.")
     events: list[Event] = Field(default_factory=list, description="Scheduled events.")
+    # the utility terms it was validated under: their digest and names (see check_terms)
+    _terms: tuple[str, tuple[str, ...]] = PrivateAttr(default=("", ()))
+
+    @model_validator(mode="after")
+    def _note_terms(self) -> Self:
+        self._terms = (terms.fingerprint(), tuple(t.name for t in terms.all_terms()))
+        return self
+
+    def check_terms(self) -> None:
+        """Refuse a scenario validated under other utility terms than this process has.
+
+        Its weights and switches follow the registry it was validated under; run under
+        another, a term's keys would be ignored or missing. That happens when a term is
+        registered (or removed) after the scenario was loaded, or when a worker process of a
+        sweep, comparison or calibration has not registered a term its parent has.
+
+        Raises:
+            ScenarioError: naming both sets of terms and what to do.
+        """
+        recorded, names = self._terms
+        if not recorded or recorded == terms.fingerprint():
+            return
+        now = tuple(t.name for t in terms.all_terms())
+        if names == now:
+            difference = f"the same names ({', '.join(now)}), other kernels"
+        else:
+            difference = f"{', '.join(names)}; this process has {', '.join(now)}"
+        raise ScenarioError(
+            f"scenario {self.name!r} was validated under other utility terms ({difference}): "
+            "register custom terms (talentsim.terms.register) before loading a scenario, and "
+            "in every process that runs models: workers of a sweep, comparison or "
+            "calibration must import the module that registers them (docs/contributing.md)"
+        )
 
     def __iter__(self) -> Any:
         """A scenario is one value, not a collection of its fields.

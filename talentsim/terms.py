@@ -49,6 +49,10 @@ NO_MEANFIELD = "the mean-field equations have no term for it"
 """Why the mean-field solver refuses a term that does not say otherwise."""
 
 
+KERNEL_PARAMETERS = ("w", "i", "j", "pay", "peer_share", "researchers", "labs", "outside_amenity")
+"""The arguments of a term's kernel, in order (see the module docstring)."""
+
+
 @dataclass(frozen=True)
 class Term:
     """One utility term.
@@ -67,8 +71,10 @@ class Term:
             (e.g. ``"labs.NAME.mission_clarity"``).
         label: Its label in figures (default: the name).
         colour: Its colour in figures (a colour-blind-safe palette for the built-in terms).
-        meanfield: None if the mean-field solver treats it exactly; else why it cannot (the
-            solver refuses a scenario in which the term is on and matters, naming it).
+        meanfield: None if the mean-field solver treats it exactly (only the built-in terms
+            whose equations it has, :data:`MEAN_FIELD_TERMS`; :func:`register` refuses None
+            for another); else why it cannot (the solver refuses a scenario in which the term
+            is on and matters, naming it).
         reference: Whether the plain Mesa reference (``benchmarks/reference_mesa.py``)
             implements it (it refuses a scenario using a term it does not).
         uses_ties: Whether its kernel reads ``peer_share`` (the step computes tie shares
@@ -101,6 +107,14 @@ class Term:
             raise TypeError(
                 f"term {self.name!r}: its kernel must be a compiled function "
                 "(decorate it with talentsim.compiled.compat.helper or numba.njit)"
+            )
+        given = list(inspect.signature(self.kernel.py_func).parameters.values())
+        plain = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        if len(given) != len(KERNEL_PARAMETERS) or any(p.kind not in plain for p in given):
+            raise TypeError(
+                f"term {self.name!r}: its kernel takes ({', '.join(p.name for p in given)}); "
+                f"a kernel takes the {len(KERNEL_PARAMETERS)} arguments "
+                f"({', '.join(KERNEL_PARAMETERS)}) and returns a float"
             )
 
     @property
@@ -294,6 +308,10 @@ _BUILT_IN = (
 )
 
 _registry: dict[str, Term] = {term.name: term for term in _BUILT_IN}
+#: The terms whose mean-field equations the solver has (:mod:`talentsim.mean_field`, by name).
+MEAN_FIELD_TERMS = frozenset(term.name for term in _BUILT_IN if term.meanfield is None)
+#: The switches of ``[mechanisms]`` that are not terms: names a term cannot take.
+OTHER_SWITCHES = ("counter_offers", "random_reorganisations")
 _listeners: list[Callable[[], None]] = []
 
 #: The order in which a cohort's weights are drawn from the run's set-up stream. It predates
@@ -365,26 +383,110 @@ def reason_labels() -> dict[str, str]:
 
 
 def fingerprint() -> str:
-    """A digest of the registry as the compiled step sees it (order, names, kernels' code).
+    """A digest of the registry as the compiled step sees it (order, names, kernels).
 
-    The compiled step is cached on disk under it, so a changed registry compiles anew. Reading
-    the kernels' sources costs about a millisecond, and every model asks for the digest when it
-    is built, so it is remembered per registry state (the terms' names, flags and the code
-    objects of their kernels: a re-registered or edited kernel is a new code object).
+    The compiled step is cached on disk under it, so a changed registry compiles anew. A
+    kernel counts with everything Numba freezes into the step when it compiles it
+    (:func:`kernel_digest`): its source, the values of the globals and closure cells it reads,
+    and the compiled functions it calls, with theirs. Reading sources costs about a
+    millisecond, and every model asks for the digest when it is built, so it is remembered
+    per registry state (the terms' names, flags and kernels: a re-registered or edited kernel
+    is a new function). A global rebound while a process runs is not seen (Numba reads it
+    only when it compiles): register a new kernel instead.
     """
-    key = tuple(
-        (term.name, term.at_outside, term.weight is None, term.kernel.py_func.__code__)  # type: ignore[attr-defined]
-        for term in _registry.values()
-    )
+    key = tuple((t.name, t.at_outside, t.weight is None, t.kernel) for t in _registry.values())
     found = _FINGERPRINTS.get(key)
     if found is None:
-        digest = hashlib.sha256()
-        for term in _registry.values():
-            source = inspect.getsource(term.kernel.py_func)  # type: ignore[attr-defined]
-            digest.update(f"{term.name}|{term.at_outside}|{term.weight is None}|".encode())
-            digest.update(source.encode())
-        found = _FINGERPRINTS[key] = digest.hexdigest()[:16]
+        found = _FINGERPRINTS[key] = _terms_digest(list(_registry.values()))
     return found
+
+
+def custom_names() -> list[str]:
+    """The names of the terms registered beyond the built-in ones, in utility order."""
+    built_in = {term.name for term in _BUILT_IN}
+    return [name for name in _registry if name not in built_in]
+
+
+def custom_fingerprint() -> str | None:
+    """A digest of the terms registered beyond the built-in ones (None if there are none).
+
+    What a sweep store records of the registry: a store of a sweep with custom terms resumes
+    only with the same terms and kernels, while built-in terms follow talentsim's version.
+    """
+    custom = [_registry[name] for name in custom_names()]
+    return _terms_digest(custom) if custom else None
+
+
+def _terms_digest(chosen: list[Term]) -> str:
+    """A digest of terms in order: names, the flags the step reads, kernels."""
+    digest = hashlib.sha256()
+    for term in chosen:
+        digest.update(f"{term.name}|{term.at_outside}|{term.weight is None}|".encode())
+        digest.update(kernel_digest(term.kernel).encode())
+    return digest.hexdigest()[:16]
+
+
+def kernel_digest(kernel: Any) -> str:
+    """A digest of what a compiled kernel computes: what Numba freezes into it when compiling.
+
+    Its source; the values of the global names its code reads and of its closure cells
+    (numbers, strings, arrays, tuples of them); and, for each compiled function among them,
+    the same, recursively. A kernel made by a factory (a closure over an array of values per
+    lab, say) thus gets a digest per set of values, and an edited module constant a new one.
+    """
+    digest = hashlib.sha256()
+    _digest_function(getattr(kernel, "py_func", kernel), digest, set())
+    return digest.hexdigest()[:16]
+
+
+def _digest_function(function: Any, digest: Any, seen: set[int]) -> None:
+    if id(function) in seen:
+        return
+    seen.add(id(function))
+    try:
+        digest.update(inspect.getsource(function).encode())
+    except (OSError, TypeError):  # (no source: a function defined at the prompt)
+        digest.update(function.__code__.co_code)
+    names: set[str] = set()
+    codes = [function.__code__]
+    while codes:  # the names read by the function and the functions defined inside it
+        code = codes.pop()
+        names.update(code.co_names)
+        codes.extend(c for c in code.co_consts if inspect.iscode(c))
+    space = function.__globals__
+    for name in sorted(names):
+        if name in space:
+            digest.update(f"|{name}=".encode())
+            _digest_value(space[name], digest, seen)
+    for name, cell in zip(function.__code__.co_freevars, function.__closure__ or (), strict=True):
+        digest.update(f"|{name}:=".encode())
+        try:
+            value = cell.cell_contents
+        except ValueError:  # (an empty cell)
+            continue
+        _digest_value(value, digest, seen)
+
+
+def _digest_value(value: Any, digest: Any, seen: set[int]) -> None:
+    if hasattr(value, "py_func"):  # a compiled function: what it computes
+        _digest_function(value.py_func, digest, seen)
+    elif inspect.ismodule(value):
+        digest.update(f"module {value.__name__}".encode())
+    elif isinstance(value, np.ndarray):
+        digest.update(f"array {value.dtype} {value.shape}".encode())
+        digest.update(np.ascontiguousarray(value).tobytes())
+    elif isinstance(value, tuple | list):
+        digest.update(f"{type(value).__name__} {len(value)}".encode())
+        for item in value:
+            _digest_value(item, digest, seen)
+    elif (
+        isinstance(value, bool | int | float | complex | str | bytes | np.generic) or value is None
+    ):
+        digest.update(repr(value).encode())
+    else:  # (a class, a Python function...: Numba reads what it is, by name)
+        kind = type(value)
+        name = getattr(value, "__qualname__", kind.__qualname__)
+        digest.update(f"{kind.__module__}.{kind.__qualname__} {name}".encode())
 
 
 _FINGERPRINTS: dict[tuple[Any, ...], str] = {}
@@ -406,6 +508,18 @@ def register(term: Term, *, before: str | None = None) -> None:
         raise ValueError(f"a utility term {term.name!r} is registered already")
     if term.name in OTHER_REASONS:
         raise ValueError(f"{term.name!r} is an exit reason of its own; choose another name")
+    if term.name in OTHER_SWITCHES:
+        raise ValueError(
+            f"{term.name!r} is a switch of [mechanisms] of its own (mechanisms.{term.name}); "
+            "choose another name"
+        )
+    if term.meanfield is None and term.name not in MEAN_FIELD_TERMS:
+        raise ValueError(
+            f"term {term.name!r}: meanfield=None says the mean-field solver treats it exactly, "
+            f"but its equations have only {', '.join(sorted(MEAN_FIELD_TERMS))}; leave "
+            "meanfield at its default (the solver then refuses a scenario where the term "
+            "is on and matters, naming it)"
+        )
     items = list(_registry.items())
     if before is None:
         items.append((term.name, term))

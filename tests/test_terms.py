@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -19,6 +20,7 @@ import talentsim as ts
 from talentsim import terms
 from talentsim.compiled.compat import helper
 from talentsim.mean_field import MeanFieldError
+from talentsim.store import StoreError
 from tests.conftest import small_scenario_dict
 
 matplotlib.use("Agg")
@@ -176,3 +178,139 @@ def test_the_fingerprint_follows_the_registry(crunch: terms.Term) -> None:
     finally:
         terms.register(CRUNCH)
     assert terms.fingerprint() == with_crunch
+
+
+def test_the_registry_refuses_a_kernel_of_another_signature_and_reserved_names() -> None:
+    @helper
+    def five(w, i, j, pay, researchers):  # pragma: no cover - never compiled
+        return w
+
+    with pytest.raises(TypeError, match=r"term 'five': its kernel takes \(w, i, j, pay, research"):
+        terms.Term("five", "", "", five)
+    for name in terms.OTHER_SWITCHES:  # one key would switch both the term and the mechanism
+        with pytest.raises(ValueError, match=rf"switch of \[mechanisms\] of its own.*{name}"):
+            terms.register(terms.Term(name, "", "", crunch_term))
+        assert name not in terms.names()
+    # the mean-field solver has equations for the built-in terms only: a new term claiming
+    # exact treatment would be left out of them silently
+    exact = terms.Term("exact", "", "", crunch_term, meanfield=None)
+    with pytest.raises(ValueError, match=r"meanfield=None.*equations have only amenity, mission"):
+        terms.register(exact)
+    assert "exact" not in terms.names()
+
+
+KERNELS = """
+import numpy as np
+from talentsim.compiled.compat import helper
+
+SCALE = {scale}
+
+
+@helper
+def level():
+    return {level}
+
+
+@helper
+def kernel(w, i, j, pay, peer_share, researchers, labs, outside_amenity):
+    return w * SCALE * level()
+
+
+def per_lab(values):
+    table = np.asarray(values, dtype=np.float64)
+
+    @helper
+    def by_lab(w, i, j, pay, peer_share, researchers, labs, outside_amenity):
+        return w * table[j]
+
+    return by_lab
+"""
+
+
+def _kernel_module(tmp_path: Path, name: str, scale: float, level: float) -> object:
+    import importlib.util
+
+    path = tmp_path / f"{name}.py"
+    path.write_text(KERNELS.format(scale=scale, level=level), encoding="utf-8")
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_kernel_digest_sees_its_constants_callees_and_closures(tmp_path: Path) -> None:
+    # what Numba freezes into the compiled step: a module constant, a compiled function it
+    # calls, a closure's values. A digest of the kernel's own source alone missed all three,
+    # so the step compiled for the old values was reused (on disk, or in the same process)
+    digest = terms.kernel_digest
+    base = digest(_kernel_module(tmp_path, "same_a", 0.5, 1.0).kernel)  # type: ignore[attr-defined]
+    assert digest(_kernel_module(tmp_path, "same_b", 0.5, 1.0).kernel) == base  # type: ignore[attr-defined]
+    assert digest(_kernel_module(tmp_path, "scaled", 5.0, 1.0).kernel) != base  # type: ignore[attr-defined]
+    assert digest(_kernel_module(tmp_path, "levels", 0.5, 3.0).kernel) != base  # type: ignore[attr-defined]
+    module: Any = _kernel_module(tmp_path, "factory", 0.5, 1.0)
+    first, second = module.per_lab([1.0, 0.0]), module.per_lab([0.0, 3.0])
+    assert digest(first) != digest(second)
+    assert digest(module.per_lab([1.0, 0.0])) == digest(first)
+    # and the registry's fingerprint, which keys the compiled step, follows them
+    prints = []
+    for kernel in (first, second):
+        with terms.registered(terms.Term("remote", "", "", kernel)):
+            prints.append(terms.fingerprint())
+    assert prints[0] != prints[1]
+
+
+def test_a_scenario_validated_under_other_terms_is_refused_by_the_model(crunch) -> None:
+    # loaded with the term, run without it (or, in a worker that did not register it): its
+    # crunch weights would be ignored in silence
+    with_crunch = ts.Scenario.from_dict(small_scenario_dict())
+    terms.unregister("crunch")
+    try:
+        with pytest.raises(ts.ScenarioError, match=r"other utility terms \(pay, .*, crunch; this"):
+            ts.TalentModel(with_crunch, seed=1)
+        without = ts.Scenario.from_dict(small_scenario_dict())
+    finally:
+        terms.register(CRUNCH)
+    # loaded before the term was registered: refused too, rather than an AttributeError
+    with pytest.raises(ts.ScenarioError, match=r"register custom terms .* before loading"):
+        ts.TalentModel(without, seed=1)
+    ts.TalentModel(ts.Scenario.from_dict(small_scenario_dict()), seed=1)  # loaded again: runs
+
+
+def test_a_sweep_s_workers_without_the_term_fail_its_runs_saying_why(crunch) -> None:
+    # spawned workers import talentsim, not this test module, so they lack the term: their
+    # runs used to finish without it, as if its weights were 0, with status "done"
+    scenario = ts.Scenario.from_dict(small_scenario_dict())
+    table = ts.sweep(
+        scenario, {"labs.A.pay_level": [1.0, 1.2]}, replicates=1, workers=2, progress=False
+    )
+    assert (table["status"] == "failed").all()
+    assert table["error"].str.contains("other utility terms").all()
+    assert table["error"].str.contains("must import the module that registers them").all()
+
+
+@helper
+def harsher_crunch(
+    w, i, j, pay, peer_share, researchers, labs, outside_amenity
+):  # pragma: no cover
+    """``−w_crunch·4`` at any lab: the same term, another kernel."""
+    return -w * 10 * LAB_DISLIKE
+
+
+def test_a_sweep_store_resumes_only_with_the_same_custom_terms(crunch, tmp_path: Path) -> None:
+    # a store half done with one kernel and resumed with another mixed two models' runs
+    scenario = ts.Scenario.from_dict(small_scenario_dict())
+    kwargs: dict[str, Any] = {"replicates": 1, "workers": 1, "progress": False}
+    store = tmp_path / "store"
+    ts.sweep(scenario, {"labs.A.pay_level": [1.0]}, store=store, **kwargs)
+    stored = ts.SweepStore(store).meta("spec")["terms"]
+    assert stored == {"names": ["crunch"], "digest": terms.custom_fingerprint()}
+    terms.unregister("crunch")
+    harsher = terms.Term("crunch", "", "", harsher_crunch)
+    try:
+        with terms.registered(harsher):
+            again = ts.Scenario.from_dict(small_scenario_dict())
+            with pytest.raises(StoreError, match=r"terms\.digest differs"):
+                ts.sweep(again, {"labs.A.pay_level": [1.0]}, store=store, resume=True, **kwargs)
+    finally:
+        terms.register(CRUNCH)
