@@ -516,7 +516,8 @@ class CalibrationResult:
         seed: The root seed of the calibration (replicate seeds, search, sampler).
         fixed: Parameters not estimated (path → the value kept), with ``fixed_reason``.
         screening: The table of :func:`screen`, when it ran.
-        scenario_file, targets_file: Where the scenario and targets were read from.
+        scenario_file: Where the scenario was read from.
+        targets_file: Where the targets were read from.
         trace: SMM: the candidates simulated, in order (a :class:`MomentsLog`).
         created: When the fit finished (ISO 8601, UTC; default: now).
 
@@ -1682,6 +1683,22 @@ def read_calibration(
     return spec, scenario_path, targets_path, scenario, targets, parameters
 
 
+def abc_stopping_problem(budget: Any, options: Mapping[str, Any] | None = None) -> str | None:
+    """Why an ABC fit with this ``[budget]`` (and estimator ``options``) would never stop.
+
+    None if ``budget.generations``, ``budget.max_simulations`` or an option
+    ``max_generations``, ``max_simulations`` or ``min_epsilon`` ends it.
+    """
+    stops = {"max_generations", "max_simulations", "min_epsilon"} & set(options or {})
+    if budget.generations is None and budget.max_simulations is None and not stops:
+        return (
+            "budget: method abc needs a stopping rule: budget.generations (e.g. 8) or "
+            "budget.max_simulations (an ABC-SMC run has no natural end: its tolerance keeps "
+            "falling)"
+        )
+    return None
+
+
 def calibrate_file(
     path: str | os.PathLike[str],
     *,
@@ -1715,13 +1732,9 @@ def calibrate_file(
         checkpoint = Path(out) / CHECKPOINT_FILE if out is not None else None
     else:
         _warn_unused_budget(path, budget, ("maxiter", "popsize", "polish"), "abc")
-        stops = {"max_generations", "max_simulations", "min_epsilon"} & set(options)
-        if budget.generations is None and budget.max_simulations is None and not stops:
-            raise CalibrationError(
-                f"{path}: budget: method abc needs a stopping rule: budget.generations (e.g. 8) "
-                "or budget.max_simulations (an ABC-SMC run has no natural end: its tolerance "
-                "keeps falling)"
-            )
+        problem = abc_stopping_problem(budget, options)
+        if problem:
+            raise CalibrationError(f"{path}: {problem}")
         for name, given in (  # the file's budget names → abc_smc's options
             ("population_size", budget.population),
             ("max_simulations", budget.max_simulations),

@@ -281,7 +281,8 @@ def _build_parser():
         "report",
         help="write an HTML report (figures, tables, scenario, seeds) of a results folder",
         description="Write a self-contained HTML report of RESULTS_DIR, the output folder of "
-        "'talentsim run', 'talentsim compare' or a sweep store: figures (also saved as PNG), "
+        "'talentsim run', 'talentsim compare' or 'talentsim calibrate', or a sweep store: "
+        "figures (also saved as PNG), "
         "summary tables, the resolved scenario (scenario.toml) and the seeds.",
     )
     report.add_argument("folder", metavar="RESULTS_DIR", help="results folder to report on")
@@ -392,7 +393,7 @@ def _build_parser():
         "targets",
         help="evaluate a scenario against a targets file (observed vs simulated)",
         description="Run a scenario over replicate seeds and print, per target of a targets "
-        "file, the observed value, band or bound beside the simulated mean with its 95%% "
+        "file, the observed value, band or bound beside the simulated mean with its 95% "
         "interval. Example: talentsim targets scenarios/msl_exodus.toml targets/msl.toml",
     )
     targets.add_argument("file", help="scenario TOML file")
@@ -587,9 +588,13 @@ def _validate_targets(file: str) -> int:
 
 def _validate_calibration(file: str) -> int:
     """``talentsim validate`` of a calibration file (scenario, targets and parameters)."""
-    from talentsim.calibration import read_calibration
+    from talentsim.calibration import abc_stopping_problem, read_calibration
+    from talentsim.scenario import ScenarioError
 
     spec, _, _, scenario, targets, parameters = read_calibration(file)
+    problem = abc_stopping_problem(spec.budget) if spec.method == "abc" else None
+    if problem:  # (what talentsim calibrate FILE would refuse)
+        raise ScenarioError(f"{file}: {problem}")
     print(
         f"{file}: ok — calibration ({spec.method}) of scenario {scenario.name!r} to "
         f"{len(targets.targets)} targets of {targets.name!r}: {len(parameters)} parameter"

@@ -305,7 +305,8 @@ def make_design(
             sample size N for ``saltelli`` (a power of 2; N·(D+2) points, N·(2D+2) with
             ``second_order``) and the number of trajectories for ``morris`` (N·(D+1) points).
             A grid takes none (its size is the product of its lists and levels).
-        seed: Seed of the sampler (the design is reproducible).
+        seed: Seed of the sampler (the design is reproducible); a grid, which draws
+            nothing, refuses any but 0.
         second_order: Saltelli design for second-order Sobol indices (``saltelli`` only).
         levels: Grid levels of the Morris design (``morris`` only; default 4). An integer
             range in a Morris design must be linear, ``levels`` even and ``high - low`` a
@@ -321,6 +322,11 @@ def make_design(
     """
     parameters = parse_parameters(params)
     _check_options(parameters, design, samples, second_order, levels)
+    if design == "grid" and seed != 0:  # (a silent no-op otherwise; sweep files say so too)
+        raise DesignError(
+            f"design_seed: a grid design draws nothing, got seed {seed!r}; remove it, or "
+            "choose a sampled design (lhs, sobol, halton, saltelli, morris)"
+        )
     options: dict[str, Any] = {"seed": seed}
     if design == "grid":
         return _grid(parameters)

@@ -638,6 +638,15 @@ def test_abc_from_a_file_needs_a_stopping_rule_and_names_unused_settings(
     err = capsys.readouterr().err
     assert "budget: method abc needs a stopping rule: budget.generations" in err
     assert not (tmp_path / "a").exists()  # (a refused fit leaves no empty folder)
+    # and validate, which checks a file as calibrate would, refuses such a file of method abc
+    # (it said "ok")
+    abc_file = tmp_path / "abc.toml"
+    text = calibration_file.read_text(encoding="utf-8")
+    abc_file.write_text(text.replace('method = "smm"', 'method = "abc"'), encoding="utf-8")
+    assert 'method = "abc"' in abc_file.read_text(encoding="utf-8")
+    assert main(["validate", str(abc_file)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {abc_file}: budget: method abc needs a stopping rule" in err
     # with one, it runs; the SMM settings are named as unused, and --quiet is quiet
     text = calibration_file.read_text(encoding="utf-8")
     calibration_file.write_text(

@@ -317,6 +317,7 @@ def test_design_size_is_the_size_of_the_design(specs, design, samples, second_or
     ("params", "design", "options", "message"),
     [
         ({"a": [1, 2]}, "grid", {"samples": 8}, "samples: a grid design takes no samples"),
+        ({"a": [1, 2]}, "grid", {"seed": 3}, "design_seed: a grid design draws nothing"),
         ({"a": [1, 2]}, "lhs", {"samples": 8, "levels": 4}, "levels: only a morris design"),
         ({"a": [1, 2]}, "lhs", {"samples": 8, "second_order": True}, "second_order: only"),
         (
@@ -326,7 +327,13 @@ def test_design_size_is_the_size_of_the_design(specs, design, samples, second_or
             r"parameters\.a\.levels: .*samples the whole range",
         ),
     ],
-    ids=["samples-on-grid", "levels-on-lhs", "second-order-on-lhs", "range-levels-on-lhs"],
+    ids=[
+        "samples-on-grid",
+        "seed-on-grid",
+        "levels-on-lhs",
+        "second-order-on-lhs",
+        "range-levels-on-lhs",
+    ],
 )
 def test_options_a_design_would_ignore_are_errors(params, design, options, message) -> None:
     with pytest.raises(DesignError, match=message):
