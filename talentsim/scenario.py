@@ -1512,6 +1512,12 @@ def explain_error(err: Any, root: type[BaseModel]) -> str:
         if allowed:
             hint = difflib.get_close_matches(key, allowed, n=1)
             suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+            parent = [str(part) for part in err["loc"][:-1]]
+            if not hint and (parent == ["mechanisms"] or parent[-1:] == ["weights"]):
+                suggestion = (  # (a term's own key, before its term was registered)
+                    "; if it is a utility term of your own, register it "
+                    "(talentsim.terms.register) before loading the scenario"
+                )
             return f"unknown key{suggestion} (expected one of: {', '.join(allowed)})"
         return "unknown key"
     if kind == "missing":

@@ -329,6 +329,10 @@ class UnsupportedTermError(ValueError):
     """A consumer (the mean-field solver, the Mesa reference, ...) cannot treat a term."""
 
 
+class TermCompileError(TypeError):
+    """The compiled step could not be built with a registered term's kernel (see its text)."""
+
+
 def all_terms() -> tuple[Term, ...]:
     """The registered terms, in utility order (the order of ``gain_<term>`` columns)."""
     return tuple(_registry.values())

@@ -314,3 +314,36 @@ def test_a_sweep_store_resumes_only_with_the_same_custom_terms(crunch, tmp_path:
                 ts.sweep(again, {"labs.A.pay_level": [1.0]}, store=store, resume=True, **kwargs)
     finally:
         terms.register(CRUNCH)
+
+
+TABLE = {"a": 1.0}  # a Python dict: Numba cannot type it in compiled code
+
+
+@helper
+def dict_term(w, i, j, pay, peer_share, researchers, labs, outside_amenity):  # pragma: no cover
+    """Reads a Python dict: registered fine, but the step cannot compile it."""
+    return w * TABLE["a"]
+
+
+def test_a_kernel_numba_cannot_compile_is_named_not_a_numba_traceback() -> None:
+    bad = terms.Term("dictterm", "", "", dict_term)
+    with terms.registered(bad):
+        scenario = ts.Scenario.from_dict(small_scenario_dict(events=[]))
+        with pytest.raises(terms.TermCompileError) as caught:
+            ts.run(scenario, seed=1)
+    message = str(caught.value)
+    assert message.startswith("the step does not compile with the utility term 'dictterm'")
+    assert "(kernel dict_term)" in message and "Numba said: " in message
+    assert "\x1b[" not in message  # (no terminal colours)
+
+
+def test_a_term_s_key_without_its_term_says_to_register_it() -> None:
+    data = small_scenario_dict(mechanisms={"remote": False})
+    data["cohorts"]["a_staff"]["weights"] = {"remote": 1.0}
+    with pytest.raises(ts.ScenarioError) as caught:
+        ts.Scenario.from_dict(data, source="remote.toml")
+    lines = sorted(line.strip() for line in str(caught.value).splitlines()[1:])
+    keys = ("cohorts.a_staff.weights.remote", "mechanisms.remote")
+    assert len(lines) == len(keys)
+    for line, key in zip(lines, keys, strict=True):
+        assert line.startswith(f"remote.toml: {key}: unknown key; if it is a utility term of")

@@ -41,6 +41,7 @@ Every draw is the keyed hash of the row (and of the candidate event's number,
 from __future__ import annotations
 
 import hashlib
+import re
 import types
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,7 @@ from typing import Any
 
 import numpy as np
 from numba import literal_unroll
+from numba.core.errors import NumbaError
 
 from talentsim import terms as registry
 from talentsim.compiled import compat
@@ -999,7 +1001,50 @@ class KernelSet:
 
     def is_cached(self) -> bool:
         """Whether the step's compiled code is on disk (False: the first step compiles)."""
-        return compat.is_cached(self.decide)
+        return compat.is_cached(self.decide.dispatcher)
+
+
+class _NamingTerms:
+    """A compiled function of a kernel set whose compile errors name the terms at fault.
+
+    Numba compiles on the first call; a kernel it cannot type (a wrong argument, a Python
+    object it does not know) fails there with a long message about this module's code.
+    This raises :class:`talentsim.terms.TermCompileError` instead, naming the terms whose
+    kernels the message mentions (else the terms beyond the built-in ones) and keeping
+    Numba's first lines, without its terminal colours.
+    """
+
+    def __init__(self, dispatcher: Any) -> None:
+        self.dispatcher = dispatcher
+
+    def __call__(self, *args: Any) -> Any:
+        try:
+            return self.dispatcher(*args)
+        except NumbaError as exc:
+            raise registry.TermCompileError(_explain_compile_error(exc)) from None
+
+
+def _explain_compile_error(exc: Exception) -> str:
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    at_fault = [
+        f"{term.name!r} (kernel {term.kernel.py_func.__name__})"  # type: ignore[attr-defined]
+        for term in registry.all_terms()
+        if re.search(rf"\b{term.kernel.py_func.__name__}\b", text)  # type: ignore[attr-defined]
+    ]
+    if not at_fault:
+        at_fault = [repr(name) for name in registry.custom_names()] or ["(built-in terms only)"]
+    lines: list[str] = []
+    for line in (line.strip() for line in text.splitlines()):
+        noise = line.startswith(("Failed in nopython mode", "During:", "File ", "<source"))
+        if line and not noise and line not in lines:
+            lines.append(line)
+    lines = lines[:4] or [text.strip().splitlines()[0] if text.strip() else type(exc).__name__]
+    return (
+        f"the step does not compile with the utility term {', '.join(at_fault)}: a kernel "
+        "must take (w, i, j, pay, peer_share, researchers, labs, outside_amenity), return a "
+        "float, and use only what Numba compiles (numbers, NumPy arrays, the records' "
+        "fields). Numba said: " + " / ".join(lines)
+    )
 
 
 _SETS: dict[str, KernelSet] = {}
@@ -1055,5 +1100,8 @@ def _build(fingerprint: str) -> KernelSet:
         copy.__doc__ = function.__doc__
         namespace[name] = compat.compile_keyed(copy, fingerprint, options)
     return KernelSet(
-        fingerprint, tuple(t.name for t in terms), namespace["decide"], namespace["utility_terms"]
+        fingerprint,
+        tuple(t.name for t in terms),
+        _NamingTerms(namespace["decide"]),
+        _NamingTerms(namespace["utility_terms"]),
     )
