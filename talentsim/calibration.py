@@ -447,7 +447,14 @@ class MomentsLog(MutableMapping[tuple[float, ...], np.ndarray]):
 
     def _read(self) -> None:
         assert self.path is not None
-        lines = self.path.read_text(encoding="utf-8").split("\n")
+        text = self.path.read_text(encoding="utf-8")
+        if text and not text.endswith("\n"):
+            # the last line of a killed fit, cut short: dropped from the file too, or the
+            # next candidate's line would be glued onto it and lost with it
+            with open(self.path, "r+b") as handle:
+                handle.truncate(len(text[: text.rfind("\n") + 1].encode("utf-8")))
+                os.fsync(handle.fileno())
+        lines = text.split("\n")
         try:
             header = json.loads(lines[0])
         except (json.JSONDecodeError, IndexError):

@@ -8,6 +8,7 @@ pandas DataFrames that plot directly.
 from __future__ import annotations
 
 import ctypes
+import glob
 import json
 import numbers
 import os
@@ -27,7 +28,7 @@ from talentsim import terms
 from talentsim.model import FLOWS, MOVE_KINDS, TalentModel
 from talentsim.scenario import OUTSIDE, Scenario, ScenarioError, as_scenario
 from talentsim.units import parse_duration
-from talentsim.versions import __version__
+from talentsim.versions import __version__, source_digest
 
 EARLY_EXIT_YEARS = 0.25
 """Departures with tenure below this (about 13 weeks) count as early exits."""
@@ -536,7 +537,7 @@ class RunResult:
                 f"{folder / 'run.json'}: results in format {version!r}, newer than this "
                 f"talentsim ({__version__}) reads (format {RESULT_FORMAT}); upgrade talentsim"
             )
-        timeseries = pd.read_parquet(folder / "timeseries.parquet")
+        timeseries = _read_result_table(folder / "timeseries.parquet", ("step", "lab"))
         missing = [flow for flow in FLOWS if flow not in timeseries.columns]
         if missing:  # (a column added since: its values are unknown, not zero)
             raise ValueError(
@@ -549,10 +550,45 @@ class RunResult:
             scenario=Scenario.from_dict(document["scenario"], source=str(folder / "run.json")),
             seed=int(document["seed"]),
             timeseries=timeseries,
-            events=pd.read_parquet(folder / "events.parquet"),
-            researchers=pd.read_parquet(folder / "researchers.parquet"),
+            events=_read_result_table(folder / "events.parquet", EVENT_COLUMNS),
+            researchers=_read_result_table(folder / "researchers.parquet", RESEARCHER_COLUMNS),
             metadata=document.get("metadata", {}),
         )
+
+
+EVENT_COLUMNS = (
+    "step", "time", "researcher", "cohort", "origin", "destination", "kind", "tenure",
+    "pay_before", "pay_after",
+)  # fmt: skip
+"""The events table's columns besides the gains (``gain_<term>``, one per term)."""
+
+RESEARCHER_COLUMNS = (
+    "researcher", "cohort", "start", "entered_step", "market_value", "orientation",
+)  # fmt: skip
+"""The researchers table's columns besides the weights (``w_<term>``)."""
+
+
+def _read_result_table(path: Path, required: Sequence[str]) -> pd.DataFrame:
+    """One table of a results folder, named in any error: unreadable, or without a column.
+
+    Raises:
+        OSError: if it is missing; ValueError: if it is not readable Parquet or lacks one of
+            the ``required`` columns (what reading the run would otherwise fail on later,
+            with a bare KeyError).
+    """
+    try:
+        table = pd.read_parquet(path)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as exc:  # (pyarrow's ArrowInvalid is a ValueError)
+        raise ValueError(f"{path}: not readable Parquet ({exc})") from None
+    missing = [column for column in required if column not in table.columns]
+    if missing:
+        raise ValueError(
+            f"{path}: no column {', '.join(missing)}; not a talentsim results table (or a "
+            "damaged one): run the scenario again"
+        )
+    return table
 
 
 def _codes(column: pd.Series, names: list[str]) -> np.ndarray:
@@ -788,12 +824,24 @@ def atomic_folder(
     staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; results are shared files
     try:
         write(staging)
+        # the earlier folder is moved aside, not deleted, until the new one is in place: a
+        # kill in between leaves no folder that looks complete (a half-deleted one with its
+        # marker did), and the earlier results stay whole in the hidden folder beside it
         if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(staging, folder)
+            aside = Path(tempfile.mkdtemp(prefix=f".{folder.name}.replaced-", dir=parent))
+            os.replace(folder, aside / folder.name)
+            try:
+                os.replace(staging, folder)
+            except BaseException:
+                os.replace(aside / folder.name, folder)  # (the earlier results, back)
+                raise
+        else:
+            os.replace(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    for leftover in parent.glob(f".{glob.escape(folder.name)}.replaced-*"):
+        shutil.rmtree(leftover, ignore_errors=True)  # (this one, and any a kill left)
     return folder
 
 
@@ -820,6 +868,7 @@ def run_metadata() -> dict[str, Any]:
     return {
         "versions": {
             "talentsim": __version__,
+            "talentsim_source": source_digest(),
             "mesa": mesa.__version__,
             "numpy": np.__version__,
             "pandas": pd.__version__,

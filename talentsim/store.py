@@ -43,6 +43,7 @@ DuckDB version).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -72,7 +73,11 @@ class StoreError(ValueError):
     """A store cannot be created, opened or resumed; the message says why."""
 
 
-class StoreLockWarning(UserWarning):
+class StoreWarning(UserWarning):
+    """A store is sound but mixes something a reader should know (e.g. software versions)."""
+
+
+class StoreLockWarning(StoreWarning):
     """A store is written without its writer lock (the file system does not support locks)."""
 
 
@@ -175,9 +180,40 @@ class SweepStore:
         store._lock_for_writing()
         store.recover()
         for key, value in meta.items():
-            store.set_meta(key, value)
+            if key == "versions":  # (kept per session: the runs made under each stay known)
+                store._record_versions(value)
+            else:
+                store.set_meta(key, value)
         store.plan(runs)
         return store
+
+    def _record_versions(self, versions: Any) -> None:
+        """Keep the versions of a resumed session beside those the store was made with.
+
+        ``versions`` stays the first session's; each later session with other versions is
+        appended to ``versions_resumed`` (with when it started), with a :class:`StoreWarning`:
+        a store whose runs come from two builds says so.
+        """
+        first = self.meta("versions")
+        if first is None:
+            self.set_meta("versions", versions)
+            return
+        later = self.meta("versions_resumed") or []
+        known = [first, *(entry["versions"] for entry in later)]
+        if versions in known:
+            return
+        when = pd.Timestamp.now(tz="UTC").isoformat()
+        self.set_meta("versions_resumed", [*later, {"versions": versions, "at": when}])
+        changed = sorted(k for k in set(first) | set(versions) if first.get(k) != versions.get(k))
+        warnings.warn(
+            StoreWarning(
+                f"{self.folder}: resumed with other versions than the store was made with "
+                f"({', '.join(f'{k} {first.get(k)} → {versions.get(k)}' for k in changed)}); "
+                "both are recorded (meta 'versions' and 'versions_resumed'), and runs of one "
+                "point may now come from two builds"
+            ),
+            stacklevel=3,
+        )
 
     @classmethod
     def _build(
@@ -290,13 +326,18 @@ class SweepStore:
                 elif name.endswith(".parquet") and name not in named:
                     path.unlink(missing_ok=True)
             _fsync_folder(folder)
-        lost = [c for c in sorted(named) if not (self.folder / "summaries" / c).is_file()]
-        for chunk in sorted(named - set(lost)):
-            files = [self.folder / kind / chunk for kind in ("summaries", "timeseries")]
-            if any(path.is_file() and not _readable_parquet(path) for path in files):
-                lost.append(chunk)
-                for path in files:
-                    path.unlink(missing_ok=True)
+        lost = []
+        digests = self._digests()
+        listed = self.runs()
+        listed = listed[listed["status"] == DONE].groupby("chunk")["run_id"]
+        for chunk, ids in listed:
+            if any(
+                self._checked_chunk(kind, str(chunk), set(ids), digests, read=False)[1]
+                for kind in ("summaries", "timeseries")
+            ):
+                lost.append(str(chunk))
+                for kind in ("summaries", "timeseries"):
+                    (self.folder / kind / str(chunk)).unlink(missing_ok=True)
         if lost:
             with self._db:
                 self._db.executemany(
@@ -421,7 +462,12 @@ class SweepStore:
             written.append(_write_temporary(summaries, self.folder / "summaries" / chunk))
         if series is not None:
             written.append(_write_temporary(series, self.folder / "timeseries" / chunk))
+        digests = [
+            (final.parent.name, chunk, _file_digest(temporary)) for temporary, final in written
+        ]
         with self._db:  # the commit point
+            self._db.execute(_DIGESTS)  # (a store made before digests gets the table)
+            self._db.executemany("INSERT OR REPLACE INTO digests VALUES (?, ?, ?)", digests)
             self._db.executemany(
                 "UPDATE runs SET status = ?, error = ?, chunk = ?, seconds = ?, finished = ? "
                 "WHERE run_id = ?",
@@ -479,27 +525,72 @@ class SweepStore:
         wanted = None if run_ids is None else set(run_ids)
         return self._read("timeseries", wanted)
 
+    def _digests(self) -> dict[tuple[str, str], str]:
+        """The recorded SHA-256 of each chunk file, by (kind, chunk); empty for old stores."""
+        try:
+            rows = self._db.execute("SELECT kind, chunk, sha256 FROM digests").fetchall()
+        except sqlite3.OperationalError:  # (a store made before digests: no such table)
+            return {}
+        return {(kind, chunk): digest for kind, chunk, digest in rows}
+
+    def _series_expected(self) -> bool:
+        return bool((self.meta("spec") or {}).get("timeseries", False))
+
+    def _checked_chunk(
+        self,
+        kind: str,
+        chunk: str,
+        ids: set[str],
+        digests: dict[tuple[str, str], str],
+        *,
+        read: bool = True,
+    ) -> tuple[pd.DataFrame | None, str | None]:
+        """One chunk file of done runs ``ids``, checked: ``(frame, problem)``.
+
+        A problem (a sentence naming the file) if it is missing where it must be (summaries
+        always; time series when the sweep keeps them), unreadable, not the file committed
+        (its recorded SHA-256 differs: a copy over it, a flipped bit), or without a row of
+        each of its runs (summaries: exactly one). Without ``read`` only presence and the
+        digest are checked (or, for a store without digests, the runs' ids).
+        """
+        path = self.folder / kind / chunk
+        present = next((p for p in (path, _temporary_name(path)) if p.is_file()), None)
+        if present is None:
+            if kind == "summaries" or self._series_expected():
+                return None, f"{path} is missing ({len(ids)} runs listed as done)"
+            return None, None
+        recorded = digests.get((kind, chunk))
+        if recorded is not None and _file_digest(present) != recorded:
+            return None, f"{present} is not the file committed (its SHA-256 differs)"
+        if not read and recorded is not None:
+            return None, None
+        try:
+            frame = _read_chunk(path) if read else _read_chunk(path, columns=["run_id"])
+        except StoreError as exc:
+            return None, str(exc).split("; resume")[0]
+        found = frame["run_id"] if frame is not None else pd.Series(dtype=str)
+        held = found[found.isin(ids)]
+        if set(held) != ids or (kind == "summaries" and held.duplicated().any()):
+            return None, f"{present} does not hold the rows of the runs listed in it"
+        return frame, None
+
     def _read(self, kind: str, wanted: set[str] | None = None) -> pd.DataFrame:
         runs = self.runs()
         done = runs[(runs["status"] == DONE) & runs["chunk"].notna()]
         if wanted is not None:
             done = done[done["run_id"].isin(wanted)]
         frames = []
-        lost: list[str] = []
+        digests = self._digests()
         for chunk, ids in done.groupby("chunk")["run_id"]:
-            frame = _read_chunk(self.folder / kind / str(chunk))
-            if frame is None:
-                if kind == "summaries":  # (every done run has its summary)
-                    lost.extend(ids)
-                continue  # a run without time series (timeseries=False)
-            # Only the rows the manifest attributes to this chunk: never an orphan's.
-            frames.append(frame[frame["run_id"].isin(set(ids))])
-        if lost:
-            raise StoreError(
-                f"{self.folder}: damaged: the summaries of {len(lost)} runs the manifest lists "
-                f"as done are missing (files under {self.folder / kind} were removed); resume "
-                "the sweep (--resume) to run them again, nothing is passed off as complete"
-            )
+            frame, problem = self._checked_chunk(kind, str(chunk), set(ids), digests)
+            if problem:
+                raise StoreError(
+                    f"{self.folder}: damaged: {problem}; resume the sweep (--resume) to run "
+                    "its runs again, nothing is passed off as complete"
+                )
+            if frame is not None:  # (None: runs without time series, timeseries=False)
+                # Only the rows the manifest attributes to this chunk: never an orphan's.
+                frames.append(frame[frame["run_id"].isin(set(ids))])
         if not frames:
             return pd.DataFrame({"run_id": pd.Series(dtype=str)})
         return pd.concat(frames, ignore_index=True)
@@ -659,18 +750,21 @@ def _copy_done_runs(
     """Copy the done runs of ``source`` not yet ``taken``, chunk by chunk; their ids."""
     done = manifest[(manifest["status"] == DONE) & ~manifest["run_id"].isin(taken)]
     copied: set[str] = set()
+    digests = source._digests()
     for chunk, runs in done.groupby("chunk"):
         ids = set(runs["run_id"])
         frames = []
         for kind in ("summaries", "timeseries"):
-            frame = _read_chunk(source.folder / kind / str(chunk))
+            frame, problem = source._checked_chunk(kind, str(chunk), ids, digests)
+            if problem:
+                break  # a lost or damaged chunk: its runs stay pending, done on resume
             frames.append(None if frame is None else frame[frame["run_id"].isin(ids)])
-        summaries, series = frames
-        if summaries is None or set(summaries["run_id"]) != ids:
-            continue  # a lost chunk: its runs stay pending, to be done on resume
-        rows = [(r.run_id, DONE, None, r.seconds, r.finished) for r in runs.itertuples()]
-        merged._commit_chunk(rows, summaries.reset_index(drop=True), series)
-        copied |= ids
+        else:
+            summaries, series = frames
+            assert summaries is not None
+            rows = [(r.run_id, DONE, None, r.seconds, r.finished) for r in runs.itertuples()]
+            merged._commit_chunk(rows, summaries.reset_index(drop=True), series)
+            copied |= ids
     return copied
 
 
@@ -741,7 +835,14 @@ def _connect(path: Path) -> sqlite3.Connection:
     return connection
 
 
-_SCHEMA = """
+_DIGESTS = (
+    "CREATE TABLE IF NOT EXISTS digests "
+    "(kind TEXT NOT NULL, chunk TEXT NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (kind, chunk))"
+)
+"""Each chunk file's SHA-256, recorded when it is committed (stores made before it lack it)."""
+
+_SCHEMA = f"""
+{_DIGESTS};
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, point INTEGER NOT NULL,
@@ -764,7 +865,7 @@ def _write_temporary(frame: pd.DataFrame, path: Path) -> tuple[Path, Path]:
     return temporary, path
 
 
-def _read_chunk(path: Path) -> pd.DataFrame | None:
+def _read_chunk(path: Path, columns: list[str] | None = None) -> pd.DataFrame | None:
     """A committed chunk, renamed or (a writer killed before the rename) still temporary.
 
     Raises:
@@ -772,7 +873,7 @@ def _read_chunk(path: Path) -> pd.DataFrame | None:
     """
     for candidate in (path, _temporary_name(path), path):  # the rename may happen meanwhile
         try:
-            return pd.read_parquet(candidate)
+            return pd.read_parquet(candidate, columns=columns)
         except FileNotFoundError:
             continue
         except (OSError, ValueError) as exc:  # (pyarrow's ArrowInvalid is a ValueError)
@@ -783,15 +884,13 @@ def _read_chunk(path: Path) -> pd.DataFrame | None:
     return None
 
 
-def _readable_parquet(path: Path) -> bool:
-    """Whether ``path`` is a Parquet file whose footer reads (a cheap check of damage)."""
-    import pyarrow.parquet as pq
-
-    try:
-        pq.read_metadata(path)
-    except (OSError, ValueError):  # (pyarrow's ArrowInvalid is a ValueError)
-        return False
-    return True
+def _file_digest(path: Path) -> str:
+    """The SHA-256 of a file's bytes (hex)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _fsync_folder(folder: Path) -> None:

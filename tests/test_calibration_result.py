@@ -371,6 +371,11 @@ def test_the_moments_log_resumes_and_refuses_another_calibration(tmp_path: Path)
     again = MomentsLog(path, fingerprint="a", resume=True)
     assert list(again) == [(0.1, 0.2), (0.3, 0.4)] and again.resumed == 2
     assert np.isnan(again[(0.1, 0.2)][0, 1]) and again[(0.3, 0.4)][0, 1] == 3.0
+    # the cut line is dropped from the file, so the next candidate is not glued onto it (and
+    # lost with it at the next resume)
+    again[(0.7, 0.8)] = np.array([[4.0, 5.0]])
+    third = MomentsLog(path, fingerprint="a", resume=True)
+    assert list(third) == [(0.1, 0.2), (0.3, 0.4), (0.7, 0.8)]
     with pytest.raises(CalibrationError, match="written for another calibration"):
         MomentsLog(path, fingerprint="b", resume=True)
     with pytest.raises(CalibrationError, match="pass --resume"):

@@ -215,6 +215,9 @@ def test_run_json_contents(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         assert f"attrition.{lab}" in document["summary"]
     versions = document["metadata"]["versions"]
     assert versions["talentsim"] == talentsim.__version__
+    from talentsim.versions import source_digest
+
+    assert versions["talentsim_source"] == source_digest() and len(source_digest()) == 12
     assert versions["mesa"] == mesa.__version__
     assert versions["numpy"] == np.__version__
 
@@ -256,6 +259,39 @@ def test_run_force_replaces_an_earlier_run(
     assert code == 0, err
     assert sorted(p.name for p in out_dir.iterdir()) == sorted(RESULT_FILES)
     assert _read_run_json(out_dir)["seed"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_a_replacing_write_moves_the_earlier_folder_aside_until_the_new_one_is_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the earlier folder was deleted first: a kill during that left part of it, with its
+    # run.json marker, looking complete. Now it is moved aside whole; if the new one cannot
+    # be put in place, it comes back; and nothing is left beside it after a replacement.
+    from talentsim import results
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "run.json").write_text("{}", encoding="utf-8")
+    (out / "old.txt").write_text("old", encoding="utf-8")
+    real_replace = os.replace
+
+    def refuse_the_new(source, target):
+        if Path(source).name.startswith(".out.") and ".replaced-" not in str(source):
+            raise OSError("disk gone")
+        real_replace(source, target)
+
+    def write(folder: Path) -> None:
+        (folder / "run.json").write_text('{"new": 1}', encoding="utf-8")
+
+    monkeypatch.setattr(results.os, "replace", refuse_the_new)
+    with pytest.raises(OSError, match="disk gone"):
+        results.atomic_folder(out, write, overwrite=True, markers=("run.json",))
+    assert sorted(p.name for p in out.iterdir()) == ["old.txt", "run.json"]  # back, whole
+    monkeypatch.setattr(results.os, "replace", real_replace)
+    (tmp_path / ".out.replaced-leftover").mkdir()  # as a kill between the renames leaves
+    results.atomic_folder(out, write, overwrite=True, markers=("run.json",))
+    assert [p.name for p in out.iterdir()] == ["run.json"]
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 

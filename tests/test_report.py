@@ -370,3 +370,27 @@ def test_results_saved_before_a_flow_was_recorded_are_refused_with_a_rerun_hint(
     with pytest.raises(report.ReportError, match=r"run the scenario again \(it is in .*run\.json"):
         report.write_report(older, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_damaged_results_table_is_named_not_a_key_error(
+    run_folder: Path, tmp_path: Path, capsys
+) -> None:
+    # an events table without a column loaded, then report failed with a bare KeyError; a
+    # truncated table said "<Buffer>", not which file
+    import pandas as pd
+
+    from talentsim.cli import main
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(run_folder, damaged)
+    events = pd.read_parquet(damaged / "events.parquet")
+    events.drop(columns="tenure").to_parquet(damaged / "events.parquet")
+    assert main(["report", str(damaged), "--out", str(tmp_path / "a"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"{damaged / 'events.parquet'}: no column tenure" in err and "Traceback" not in err
+    truncated = tmp_path / "truncated"
+    shutil.copytree(run_folder, truncated)
+    data = (truncated / "timeseries.parquet").read_bytes()
+    (truncated / "timeseries.parquet").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"timeseries\.parquet: not readable Parquet"):
+        ts.RunResult.load(truncated)

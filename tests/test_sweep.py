@@ -8,8 +8,10 @@ import sqlite3
 import subprocess
 import sys
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -160,12 +162,22 @@ def _assert_complete_once(store: Path, total: int) -> None:
     assert not series.duplicated(["run_id", "step", "lab"]).any()
 
 
+STORED: dict[str, Any] = {"replicates": 1, "metrics": METRICS, "workers": 1, "progress": False}
+"""Options of the small stored sweeps below."""
+
+
+def _stored_sweep(scenario: ts.Scenario, tmp_path: Path) -> Path:
+    """A finished sweep of ``PARAMS`` into ``tmp_path / "store"``; the store's folder."""
+    store = tmp_path / "store"
+    ts.sweep(scenario, PARAMS, store=store, **STORED)
+    return store
+
+
 def test_the_store_refuses_another_sweep_and_unasked_resumes(
     small_scenario: ts.Scenario, tmp_path: Path
 ) -> None:
-    store = tmp_path / "store"
-    kwargs = {"replicates": 1, "metrics": METRICS, "workers": 1, "progress": False}
-    ts.sweep(small_scenario, PARAMS, store=store, **kwargs)
+    store = _stored_sweep(small_scenario, tmp_path)
+    kwargs = STORED
     with pytest.raises(StoreError, match="already holds this sweep"):
         ts.sweep(small_scenario, PARAMS, store=store, **kwargs)
     with pytest.raises(StoreError, match=r"holds a different sweep.*replicates"):
@@ -683,7 +695,7 @@ def test_a_damaged_store_is_never_read_as_complete(
     # a summaries file removed: reading refuses; resuming runs those runs again
     removed = chunks[0].read_bytes()
     chunks[0].unlink()
-    with pytest.raises(StoreError, match=r"damaged: the summaries of .* runs .* are missing"):
+    with pytest.raises(StoreError, match=r"damaged: .*summaries/part-.* is missing \(4 runs"):
         export_table(store, tmp_path / "out.csv")
     assert not (tmp_path / "out.csv").exists()
     again = ts.sweep(small_scenario, PARAMS, store=store, resume=True, **kwargs)
@@ -694,9 +706,9 @@ def test_a_damaged_store_is_never_read_as_complete(
     # a summaries file that is not Parquet, and a manifest that is not a database
     chunk = sorted((store / "summaries").glob("*.parquet"))[0]
     chunk.write_bytes(removed[:10])
-    with pytest.raises(StoreError, match="damaged store file, not readable Parquet"):
+    with pytest.raises(StoreError, match=r"is not the file committed \(its SHA-256 differs"):
         export_table(store, tmp_path / "out.csv")
-    # resuming finds the damaged file (its footer does not read) and runs its runs again
+    # resuming finds the damaged file (its digest differs) and runs its runs again
     again = ts.sweep(small_scenario, PARAMS, store=store, resume=True, **kwargs)
     pd.testing.assert_frame_equal(
         again.reset_index(drop=True)[METRICS], whole.reset_index(drop=True)[METRICS]
@@ -706,6 +718,34 @@ def test_a_damaged_store_is_never_read_as_complete(
     series.write_bytes(b"garbage")
     ts.sweep(small_scenario, PARAMS, store=store, resume=True, **kwargs)
     assert len(SweepStore(store).timeseries()["run_id"].unique()) == len(whole)
+    # a time-series file removed where the sweep keeps them: not "runs without a series"
+    sorted((store / "timeseries").glob("*.parquet"))[0].unlink()
+    with pytest.raises(StoreError, match=r"timeseries/part-.* is missing"):
+        SweepStore(store).timeseries()
+    ts.sweep(small_scenario, PARAMS, store=store, resume=True, **kwargs)
+    assert len(SweepStore(store).timeseries()["run_id"].unique()) == len(whole)
+    # one chunk's file copied over another's (a careless restore): both readable Parquet, but
+    # the runs were read as done with no metrics; now refused, and resumed to the same table
+    chunked = tmp_path / "chunked"
+    ts.sweep(small_scenario, PARAMS, store=chunked, chunk_runs=2, **kwargs)
+    first, second = sorted((chunked / "summaries").glob("*.parquet"))[:2]
+    first.write_bytes(second.read_bytes())
+    with pytest.raises(StoreError, match="is not the file committed"):
+        SweepStore(chunked).table()
+    again = ts.sweep(small_scenario, PARAMS, store=chunked, resume=True, chunk_runs=2, **kwargs)
+    pd.testing.assert_frame_equal(
+        again.reset_index(drop=True)[METRICS], whole.reset_index(drop=True)[METRICS]
+    )
+    # a store written before the digests (no such table) is checked by its runs' ids
+    with sqlite3.connect(chunked / "manifest.sqlite") as connection:
+        connection.execute("DROP TABLE digests")
+    connection.close()
+    first, second = sorted((chunked / "summaries").glob("*.parquet"))[:2]
+    first.write_bytes(second.read_bytes())
+    with pytest.raises(StoreError, match="does not hold the rows of the runs listed in it"):
+        SweepStore(chunked).table()
+    again = ts.sweep(small_scenario, PARAMS, store=chunked, resume=True, chunk_runs=2, **kwargs)
+    assert again[METRICS].equals(whole[METRICS])
     (store / "manifest.sqlite").write_bytes(b"garbage" * 100)
     for name in ("manifest.sqlite-wal", "manifest.sqlite-shm"):
         (store / name).unlink(missing_ok=True)
@@ -840,3 +880,31 @@ def test_a_typo_in_a_range_table_is_one_problem_named_by_its_key(tmp_path: Path,
     err = capsys.readouterr().err
     assert "(1 problem)" in err and "RangeSpec" not in err
     assert "labs.MSL.reorg_rate.levls: unknown key; did you mean 'levels'?" in err
+
+
+def test_a_resume_with_other_versions_keeps_both_and_says_so(
+    small_scenario: ts.Scenario, tmp_path: Path
+) -> None:
+    # resuming replaced the recorded versions: runs made by the first build were attributed
+    # to the second
+    import json
+
+    from talentsim.store import StoreWarning
+
+    store, kwargs = _stored_sweep(small_scenario, tmp_path), STORED
+    made = SweepStore(store).meta("versions")
+    assert made["talentsim_source"]  # a build is told apart by its sources, not its number
+    older = {**made, "talentsim_source": "0123456789ab", "numpy": "1.26.0"}
+    with sqlite3.connect(store / "manifest.sqlite") as connection:
+        connection.execute("UPDATE meta SET value = ? WHERE key = 'versions'", (json.dumps(older),))
+    connection.close()
+    with pytest.warns(StoreWarning, match=r"numpy 1\.26\.0 → .*talentsim_source 0123456789ab"):
+        ts.sweep(small_scenario, PARAMS, store=store, resume=True, **kwargs)
+    reopened = SweepStore(store)
+    assert reopened.meta("versions") == older
+    (entry,) = reopened.meta("versions_resumed")
+    assert entry["versions"] == made and entry["at"]
+    with warnings.catch_warnings():  # the same build again: nothing new to say
+        warnings.simplefilter("error", StoreWarning)
+        ts.sweep(small_scenario, PARAMS, store=store, resume=True, **kwargs)
+    assert len(SweepStore(store).meta("versions_resumed")) == 1
