@@ -468,8 +468,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     from talentsim.scenario import ScenarioWarning
+    from talentsim.store import StoreWarning
 
-    with _warnings_as_lines(ScenarioWarning):
+    with _warnings_as_lines(ScenarioWarning, StoreWarning):
         return _dispatch(args)
 
 

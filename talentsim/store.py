@@ -593,6 +593,22 @@ class SweepStore:
                 frames.append(frame[frame["run_id"].isin(set(ids))])
         if not frames:
             return pd.DataFrame({"run_id": pd.Series(dtype=str)})
+        columns = set().union(*(frame.columns for frame in frames))
+        lacking = {
+            column: sum(len(f) for f in frames if column not in f.columns)
+            for column in sorted(columns)
+            if any(column not in f.columns for f in frames)
+        }
+        if lacking:  # (chunks written before a column existed: NaN there, not 0)
+            shown = ", ".join(f"{column} ({n} runs)" for column, n in lacking.items())
+            warnings.warn(
+                StoreWarning(
+                    f"{self.folder}: some {kind} chunks have no column {shown}, written before "
+                    "talentsim recorded it: those runs read NaN there (unknown, not 0); rerun "
+                    "them in a new store to have it"
+                ),
+                stacklevel=3,
+            )
         return pd.concat(frames, ignore_index=True)
 
 

@@ -908,3 +908,22 @@ def test_a_resume_with_other_versions_keeps_both_and_says_so(
         warnings.simplefilter("error", StoreWarning)
         ts.sweep(small_scenario, PARAMS, store=store, resume=True, **kwargs)
     assert len(SweepStore(store).meta("versions_resumed")) == 1
+
+
+def test_chunks_from_before_a_metric_existed_read_nan_with_a_warning(
+    small_scenario: ts.Scenario, tmp_path: Path
+) -> None:
+    # a store resumed across the version that added a metric (blocked_by_capacity): its
+    # earlier chunks lack the column; the table reads NaN there, and now says so
+    from talentsim.store import StoreWarning
+
+    store = tmp_path / "store"
+    ts.sweep(small_scenario, PARAMS, store=store, chunk_runs=2, **STORED)
+    with sqlite3.connect(store / "manifest.sqlite") as connection:
+        connection.execute("DROP TABLE digests")  # (as a store of that time: no digests)
+    connection.close()
+    older = sorted((store / "summaries").glob("*.parquet"))[0]
+    pd.read_parquet(older).drop(columns="quits.A").to_parquet(older, index=False)
+    with pytest.warns(StoreWarning, match=r"no column quits\.A \(2 runs\).*NaN there"):
+        table = SweepStore(store).table()
+    assert table["quits.A"].isna().sum() == 2 and table["attrition.A"].notna().all()
