@@ -243,8 +243,15 @@ def _refused_bound(
             f"{source}.{parameter.path}: bounds [{parameter.low:g}, {parameter.high:g}]: "
             f"the {name} bound is out of range: {why}"
         )
-    if refused:
-        return str(refusal)
+    if refused:  # (the scenario's lines say why: an unknown key, a lab that does not exist)
+        details = str(refusal).split("\n")[1:]
+        return "\n".join(
+            [
+                f"{source}: {parameter.path}: cannot be estimated: the scenario refuses it at "
+                "both bounds and between them",
+                *details,
+            ]
+        )
     return f"{refusal} (at the middle of the bounds, {(parameter.low + parameter.high) / 2:g})"
 
 

@@ -520,6 +520,10 @@ def test_the_command_line_calibrates_reports_and_resumes(
             ),
             "bounds [-5, 3]: the low bound is out of range",
         ),
+        (
+            ("fit.toml", '"market.separation_rate"', '"market.separaton_rate"'),
+            "parameters: market.separaton_rate: cannot be estimated: the scenario refuses it",
+        ),
         (("fit.toml", "replicates = 2", "replicates = 100000000000"), "budget.replicates"),
         (("fit.toml", "polish = false", 'polish = "no"'), "budget.polish"),
         (("fit.toml", "seed = 1", 'seed = 1\nfix_unidentified = "yes"'), "fix_unidentified"),
