@@ -288,7 +288,9 @@ def _build_parser():
     report.add_argument("folder", metavar="RESULTS_DIR", help="results folder to report on")
     report.add_argument("--out", default=None, help="report folder (default: RESULTS_DIR/report)")
     report.add_argument(
-        "--force", action="store_true", help="replace a non-empty folder that holds no report"
+        "--force",
+        action="store_true",
+        help="replace a folder holding an earlier report (report.html) and other files",
     )
     report.add_argument("--quiet", action="store_true", help="no progress bar or message")
 

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from talentsim.paths import creation_problem
-from talentsim.results import RunResult, atomic_folder, unsafe_results_folder
+from talentsim.results import RunResult, atomic_folder, not_replaceable, unsafe_results_folder
 from talentsim.scenario import Scenario
 from talentsim.store import MANIFEST
 from talentsim.versions import __version__
@@ -185,7 +185,7 @@ def write_report(
             os.fsync(handle.fileno())
 
     try:
-        atomic_folder(target, write, overwrite=True)
+        atomic_folder(target, write, overwrite=True, markers=(REPORT_FILE,))
     except OSError as exc:
         raise ReportError(
             f"{target}: cannot write the report ({exc.strerror or exc}); choose another --out"
@@ -839,16 +839,26 @@ def _check_target(source: Path, target: Path, overwrite: bool) -> None:
         )
     if target.exists() and not target.is_dir():
         raise ReportError(f"--out {target}: exists and is not a folder")
-    if (
-        target.is_dir()
-        and any(target.iterdir())
-        and not (target / REPORT_FILE).is_file()
-        and not overwrite
-    ):
-        raise ReportError(
-            f"--out {target}: folder is not empty and holds no report; choose another folder "
-            "or pass --force to replace it"
+    if target.is_dir() and any(target.iterdir()):
+        others = sorted(
+            entry.name
+            for entry in target.iterdir()
+            if not (
+                entry.is_file()
+                and (entry.name in (REPORT_FILE, SCENARIO_FILE) or entry.suffix == ".png")
+            )
         )
+        earlier = not others and (target / REPORT_FILE).is_file()
+        if not earlier and not overwrite:  # (an earlier report alone is replaced: it is ours)
+            shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+            raise ReportError(
+                f"--out {target}: folder holds {shown or 'no report.html'}, not only an earlier "
+                "report; replacing it deletes all it holds: choose another folder (or, if it "
+                "is an earlier report's folder, pass --force)"
+            )
+        problem = None if earlier else not_replaceable(target, (REPORT_FILE,), "report")
+        if problem:
+            raise ReportError(f"--out {target}: {problem}")
     problem = creation_problem(target)
     if problem is not None:
         raise ReportError(f"--out {target}: cannot be created ({problem})")

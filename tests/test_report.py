@@ -256,8 +256,17 @@ def test_cli_report_refuses_to_replace_other_files_or_the_results(
     busy.mkdir()
     (busy / "paper.tex").write_text("draft", encoding="utf-8")
     code, out, err = _cli(capsys, "report", run_folder, "--out", busy)
-    _assert_error(code, out, err, str(busy), "not empty", "--force")
+    _assert_error(code, out, err, str(busy), "holds paper.tex, not only an earlier report")
     assert [p.name for p in busy.iterdir()] == ["paper.tex"]
+    code, out, err = _cli(capsys, "report", run_folder, "--out", busy, "--force")
+    _assert_error(code, out, err, str(busy), "not the results of an earlier report")
+    assert [p.name for p in busy.iterdir()] == ["paper.tex"]
+    # a file of one's own named report.html beside others is not a report: it replaced the
+    # whole folder, without --force
+    (busy / "report.html").write_text("<html>mine</html>", encoding="utf-8")
+    code, out, err = _cli(capsys, "report", run_folder, "--out", busy)
+    _assert_error(code, out, err, "holds paper.tex, not only an earlier report")
+    assert sorted(p.name for p in busy.iterdir()) == ["paper.tex", "report.html"]
     before = sorted(p.name for p in run_folder.iterdir())
     for target in (run_folder, run_folder.parent):
         code, out, err = _cli(capsys, "report", run_folder, "--out", target, "--force")
