@@ -901,8 +901,13 @@ def _calibrate(args) -> int:
     out = Path(args.out) if args.out else Path("results") / Path(args.file).stem
     if args.resume and out.is_dir():
         _check_writable(out, f"--out {out}")  # (a trial entry: os.access passes as root)
-        from talentsim.calibration import check_output_folder
+        from talentsim.calibration import CALIBRATION_MARKERS, check_output_folder
+        from talentsim.results import not_replaceable
 
+        if any(out.iterdir()):  # (resuming writes the fit's files there: a fit's folder only)
+            problem = not_replaceable(out, CALIBRATION_MARKERS, "calibration")
+            if problem:
+                raise ScenarioError(f"--out {out}: {problem}")
         try:  # (before the fit, not after it)
             check_output_folder(out)
         except OSError as exc:

@@ -771,10 +771,28 @@ def test_resume_into_a_folder_it_cannot_save_to_is_refused_before_the_fit(
 ) -> None:
     out = tmp_path / "o"
     (out / "fit.csv").mkdir(parents=True)
+    (out / "calibration.json").write_text("{}", encoding="utf-8")  # (an earlier fit's folder)
     assert main(["calibrate", str(calibration_file), "--out", str(out), "--resume"]) == 2
     said = capsys.readouterr().err
     assert "fit.csv: a folder where the calibration writes a file" in said
-    assert sorted(p.name for p in out.iterdir()) == ["fit.csv"]  # nothing was fitted
+    assert sorted(p.name for p in out.iterdir()) == ["calibration.json", "fit.csv"]  # no fit
+
+
+def test_resume_into_a_folder_of_other_things_is_refused(
+    calibration_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --resume skipped the check that --force makes: it wrote the fit over a project's own
+    # scenario.toml and fit.csv
+    out = tmp_path / "project"
+    out.mkdir()
+    (out / "scenario.toml").write_text("# my scenario\n", encoding="utf-8")
+    (out / "fit.csv").write_text("mine\n", encoding="utf-8")
+    assert main(["calibrate", str(calibration_file), "--out", str(out), "--resume"]) == 2
+    said = capsys.readouterr().err
+    assert (
+        f"error: --out {out}: holds fit.csv, scenario.toml, not the results of an earlier" in said
+    )
+    assert (out / "scenario.toml").read_text(encoding="utf-8") == "# my scenario\n"
 
 
 def test_a_wald_interval_past_the_search_bounds_is_flagged() -> None:
