@@ -83,6 +83,19 @@ def _pay_in_range(value: float | None, info: ValidationInfo) -> float | None:
     return value
 
 
+MAX_TURMOIL = 1e6
+"""Turmoil and the turmoil an event adds lie below this, so that turmoil stays finite after
+every shock of a run (two severities of 1e308 made it infinite, and a zero stability weight
+times infinite turmoil is NaN: a lab never accepted again). Checked by validators, as pay."""
+
+
+def _turmoil_in_range(value: float) -> float:
+    """A field validator: turmoil (or the turmoil a shock adds) at most MAX_TURMOIL."""
+    if not value <= MAX_TURMOIL:
+        raise ValueError(f"must be at most {MAX_TURMOIL:g}, so that turmoil stays finite")
+    return value
+
+
 def _count_in_range(value: int) -> int:
     """A field validator: a count of people or ties far above any run, not an overflow."""
     if value > MAX_COUNT:
@@ -593,6 +606,7 @@ class Lab(BaseModel):
     _pay_stays_finite = field_validator("pay_level", "new_hire_premium", "counter_offer_limit")(
         _pay_in_range
     )
+    _turmoil_stays_finite = field_validator("turmoil", "reorg_severity")(_turmoil_in_range)
 
 
 def can_draw_negative(dist: Fixed | Normal | LogNormal | Uniform) -> bool:
@@ -776,6 +790,7 @@ class Reorganisation(_Event):
 
     kind: Literal["reorganisation"] = "reorganisation"
     severity: float = Field(default=1.0, ge=0, description="Turmoil added.")
+    _turmoil_stays_finite = field_validator("severity")(_turmoil_in_range)
 
 
 class MissionPivot(_Event):
@@ -805,6 +820,7 @@ class LeadershipChange(_Event):
 
     kind: Literal["leadership_change"] = "leadership_change"
     severity: float = Field(default=1.0, ge=0, description="Turmoil added.")
+    _turmoil_stays_finite = field_validator("severity")(_turmoil_in_range)
     mission_clarity: float | None = Field(default=None, ge=0, le=1, description="New clarity.")
     orientation: float | None = Field(default=None, ge=0, le=1, description="New orientation.")
 

@@ -518,6 +518,22 @@ def test_pay_at_the_edge_of_floating_point_is_refused(
     _refused(_write_document(tmp_path, document), f"{where}.{key}")
 
 
+@pytest.mark.parametrize(
+    ("where", "key"),
+    [("labs.Home", "turmoil"), ("labs.Home", "reorg_severity"), ("events.0", "severity")],
+)
+def test_turmoil_that_could_overflow_is_refused(tmp_path: Path, where: str, key: str) -> None:
+    # two shocks of 1e308 made turmoil infinite; a stability weight of 0 times it is NaN, and
+    # the lab was never accepted again, silently
+    document = copy.deepcopy(BOOMERANG)
+    document["events"] = [{"kind": "reorganisation", "lab": "Home", "at": "1w"}]
+    table: Any = document
+    for part in where.split("."):
+        table = table[int(part)] if part.isdigit() else table.setdefault(part, {})
+    table[key] = 1e308
+    _refused(_write_document(tmp_path, document), f"{where}.{key}")
+
+
 def test_pay_at_the_edges_of_the_allowed_range_stays_finite() -> None:
     import numpy as np
 
