@@ -480,14 +480,22 @@ def abc_smc(
             sampler=sampler,
         )
         if resume:
-            history = pyabc.History(url)
-            runs = history.all_runs()
+            try:
+                history = pyabc.History(url)
+                runs = history.all_runs()
+            except Exception as exc:  # (SQLAlchemy's and pyabc's errors: not our database)
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                raise ScenarioError(
+                    f"{db_path}: not an ABC database talentsim can resume "
+                    f"({type(exc).__name__}: {first[:200]}); leave out --resume and choose "
+                    "another --out to start a new fit"
+                ) from None
             if not runs:
-                raise ValueError(f"{db_path}: holds no ABC run to resume")
+                raise ScenarioError(f"{db_path}: holds no ABC run to resume")
             run_id = max(r.id for r in runs)
             stored = _stored_description(db_path, run_id)
             if stored != str(meta_info):
-                raise ValueError(
+                raise ScenarioError(
                     f"{db_path}: run {run_id} was made with other settings; resume it with "
                     f"the same scenario, parameters, priors, targets (and their figures), "
                     f"distance, replicates and seed\n"

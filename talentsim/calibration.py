@@ -454,7 +454,14 @@ class MomentsLog(MutableMapping[tuple[float, ...], np.ndarray]):
 
     def _read(self) -> None:
         assert self.path is not None
-        text = self.path.read_text(encoding="utf-8")
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:  # (a folder, a binary file)
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise CalibrationError(
+                f"{self.path}: not a readable SMM checkpoint ({why}); remove it or choose "
+                "another --out"
+            ) from None
         if text and not text.endswith("\n"):
             # the last line of a killed fit, cut short: dropped from the file too, or the
             # next candidate's line would be glued onto it and lost with it

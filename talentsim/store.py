@@ -43,6 +43,7 @@ DuckDB version).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -367,9 +368,11 @@ class SweepStore:
         """A metadata value (JSON-decoded), or None."""
         try:
             row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.folder}: not a readable sweep store ({exc})") from None
-        return None if row is None else json.loads(row[0])
+            return None if row is None else json.loads(row[0])
+        except (sqlite3.DatabaseError, json.JSONDecodeError, TypeError) as exc:
+            raise StoreError(
+                f"{self.folder}: not a readable sweep store (its {key!r}: {exc})"
+            ) from None
 
     def set_meta(self, key: str, value: Any) -> None:
         """Set a metadata value (JSON-encoded)."""
@@ -486,11 +489,14 @@ class SweepStore:
 
     def runs(self) -> pd.DataFrame:
         """The manifest: one row per planned run, with its status and error."""
-        return pd.read_sql_query(
-            "SELECT run_id, point, replicate, seed, status, error, chunk, seconds, finished "
-            "FROM runs ORDER BY point, replicate",
-            self._db,
-        )
+        try:
+            return pd.read_sql_query(
+                "SELECT run_id, point, replicate, seed, status, error, chunk, seconds, finished "
+                "FROM runs ORDER BY point, replicate",
+                self._db,
+            )
+        except (pd.errors.DatabaseError, sqlite3.DatabaseError) as exc:
+            raise StoreError(f"{self.folder}: not a readable sweep store ({exc})") from None
 
     def failed(self) -> pd.DataFrame:
         """The failed runs with their errors."""
@@ -508,7 +514,12 @@ class SweepStore:
         if run_ids is not None:
             runs = runs[runs["run_id"].isin(set(run_ids))]
         points_json = self.meta("points")
-        points = pd.DataFrame(points_json["data"], columns=points_json["columns"])
+        try:
+            points = pd.DataFrame(points_json["data"], columns=points_json["columns"])
+        except (TypeError, KeyError, ValueError) as exc:
+            raise StoreError(
+                f"{self.folder}: not a readable sweep store (its design points: {exc!r})"
+            ) from None
         table = assemble_table(runs, points, self.summaries())
         spec = self.meta("spec") or {}
         table.attrs["store"] = str(self.folder)
@@ -658,6 +669,11 @@ def export_table(
         raise StoreError(f"{out}: expected a .parquet or .csv file name")
     if out.exists() and not overwrite:
         raise StoreError(f"{out}: exists; choose another name or pass --force to replace it")
+    if out.is_dir():
+        raise StoreError(f"{out}: is a folder; name a file")
+    problem = None if out.exists() else creation_problem(out)
+    if problem:  # (before reading the store, not after)
+        raise StoreError(f"{out}: cannot be written ({problem})")
     opened = SweepStore(store)
     try:
         if table == "summaries":
@@ -679,7 +695,8 @@ def export_table(
             frame.to_csv(temporary, index=False)
         os.replace(temporary, out)
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
         raise StoreError(f"{out}: cannot write the table ({exc.strerror or exc})") from None
     return len(frame)
 

@@ -380,6 +380,14 @@ def test_the_moments_log_resumes_and_refuses_another_calibration(tmp_path: Path)
         MomentsLog(path, fingerprint="b", resume=True)
     with pytest.raises(CalibrationError, match="pass --resume"):
         MomentsLog(path, fingerprint="a")
+    # a checkpoint that is binary, or a folder: named, not a UnicodeDecodeError
+    path.write_bytes(b"\xff\xfe\x00binary")
+    with pytest.raises(CalibrationError, match="not a readable SMM checkpoint"):
+        MomentsLog(path, fingerprint="a", resume=True)
+    path.unlink()
+    path.mkdir()
+    with pytest.raises(CalibrationError, match="not a readable SMM checkpoint"):
+        MomentsLog(path, fingerprint="a", resume=True)
 
 
 # ---- calibration files and the command line ---------------------------------------------------
@@ -635,6 +643,27 @@ def test_abc_resume_without_a_database_is_a_clear_error(
     err = capsys.readouterr().err
     assert "\nerror: --resume: " in err and "Traceback" not in err
     assert "no ABC database to resume; leave out --resume to start a new fit" in err
+    # a file there that is no ABC database (garbage, an empty one, a folder): a line, not
+    # SQLAlchemy's or pyabc's traceback
+    for damage in ("garbage", "empty", "folder"):
+        out.mkdir(exist_ok=True)
+        database = out / "abc.sqlite"
+        if database.is_dir():
+            database.rmdir()
+        database.unlink(missing_ok=True)
+        if damage == "folder":
+            database.mkdir()
+        else:
+            database.write_bytes(b"not a database" * 10 if damage == "garbage" else b"")
+        assert main([*args, "--quiet", "--workers", "1"]) == 2, damage
+        err = capsys.readouterr().err
+        assert "error: " in err and "Traceback" not in err, err
+        if damage == "folder":  # (no file abc.sqlite: the folder holds no calibration)
+            assert f"--out {out}: holds abc.sqlite, not the results of an earlier" in err
+        else:
+            assert f"error: {database}: not an ABC database talentsim can resume" in err or (
+                f"error: {database}: holds no ABC run to resume" in err
+            ), err
 
 
 def test_abc_from_a_file_needs_a_stopping_rule_and_names_unused_settings(

@@ -927,3 +927,33 @@ def test_chunks_from_before_a_metric_existed_read_nan_with_a_warning(
     with pytest.warns(StoreWarning, match=r"no column quits\.A \(2 runs\).*NaN there"):
         table = SweepStore(store).table()
     assert table["quits.A"].isna().sum() == 2 and table["attrition.A"].notna().all()
+
+
+@pytest.mark.parametrize("damage", ["no-runs-table", "meta-not-json", "points-not-a-table"])
+def test_a_damaged_manifest_is_an_error_line_not_a_traceback(
+    small_scenario: ts.Scenario, tmp_path: Path, capsys, damage: str
+) -> None:
+    store = _stored_sweep(small_scenario, tmp_path)
+    with sqlite3.connect(store / "manifest.sqlite") as connection:
+        if damage == "no-runs-table":
+            connection.execute("DROP TABLE runs")
+        elif damage == "meta-not-json":
+            connection.execute("UPDATE meta SET value = 'not json' WHERE key = 'points'")
+        else:
+            connection.execute("UPDATE meta SET value = '[1]' WHERE key = 'points'")
+    connection.close()
+    assert main(["store", "export", str(store), str(tmp_path / "out.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {store}: not a readable sweep store") and "Traceback" not in err
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_store_export_to_a_path_it_cannot_make_is_refused_before_reading(
+    small_scenario: ts.Scenario, tmp_path: Path, capsys
+) -> None:
+    store = _stored_sweep(small_scenario, tmp_path)
+    (tmp_path / "afile").write_text("x", encoding="utf-8")
+    assert main(["store", "export", str(store), str(tmp_path / "afile" / "x.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path / 'afile' / 'x.csv'}: cannot be written (")
+    assert "Traceback" not in err
