@@ -244,7 +244,8 @@ def _refused_bound(
             f"the {name} bound is out of range: {why}"
         )
     if refused:  # (the scenario's lines say why: an unknown key, a lab that does not exist)
-        details = str(refusal).split("\n")[1:]
+        lines = str(refusal).split("\n")
+        details = lines[1:] or ["  " + lines[0]]  # (below a header, or the one line it is)
         return "\n".join(
             [
                 f"{source}: {parameter.path}: cannot be estimated: the scenario refuses it at "
@@ -1540,7 +1541,7 @@ class Budget(BaseModel):
 
     # (upper bounds far above any fit's, so that a typo of a few digits is refused before it
     # allocates what no machine has)
-    replicates: int = Field(default=10, ge=2, le=10_000)
+    replicates: int = Field(default=10, ge=1, le=10_000)  # (SMM: at least 2, budget_problem)
     maxiter: int = Field(default=30, ge=1, le=100_000)
     popsize: int = Field(default=8, ge=2, le=10_000)
     polish: bool = Field(default=True, strict=True)
@@ -1704,14 +1705,23 @@ def read_calibration(
     return spec, scenario_path, targets_path, scenario, targets, parameters
 
 
-def abc_stopping_problem(budget: Any, options: Mapping[str, Any] | None = None) -> str | None:
-    """Why an ABC fit with this ``[budget]`` (and estimator ``options``) would never stop.
+def budget_problem(
+    method: str, budget: Any, options: Mapping[str, Any] | None = None
+) -> str | None:
+    """Why a fit by ``method`` with this ``[budget]`` (and estimator ``options``) cannot run.
 
-    None if ``budget.generations``, ``budget.max_simulations`` or an option
-    ``max_generations``, ``max_simulations`` or ``min_epsilon`` ends it.
+    SMM needs at least 2 replicates (its weighting estimates the moments' variance across
+    them); ABC needs a stopping rule: ``budget.generations``, ``budget.max_simulations`` or
+    an option ``max_generations``, ``max_simulations`` or ``min_epsilon``. None if it can.
     """
+    if method == "smm" and budget.replicates < 2:
+        return (
+            f"budget.replicates: method smm needs at least 2 (got {budget.replicates}): its "
+            "weighting estimates the moments' variance across replicates"
+        )
     stops = {"max_generations", "max_simulations", "min_epsilon"} & set(options or {})
-    if budget.generations is None and budget.max_simulations is None and not stops:
+    unbounded = budget.generations is None and budget.max_simulations is None and not stops
+    if method == "abc" and unbounded:
         return (
             "budget: method abc needs a stopping rule: budget.generations (e.g. 8) or "
             "budget.max_simulations (an ABC-SMC run has no natural end: its tolerance keeps "
@@ -1746,6 +1756,9 @@ def calibrate_file(
     spec, scenario_path, targets_path, scenario, targets, parameters = read_calibration(path)
     chosen = method or spec.method
     budget = spec.budget
+    problem = budget_problem(chosen, budget, options)
+    if problem:
+        raise CalibrationError(f"{path}: {problem}")
     estimator: dict[str, Any] = {}
     if chosen == "smm":
         _warn_unused_budget(path, budget, ("population", "max_simulations", "generations"), "smm")
@@ -1753,9 +1766,6 @@ def calibrate_file(
         checkpoint = Path(out) / CHECKPOINT_FILE if out is not None else None
     else:
         _warn_unused_budget(path, budget, ("maxiter", "popsize", "polish"), "abc")
-        problem = abc_stopping_problem(budget, options)
-        if problem:
-            raise CalibrationError(f"{path}: {problem}")
         for name, given in (  # the file's budget names → abc_smc's options
             ("population_size", budget.population),
             ("max_simulations", budget.max_simulations),

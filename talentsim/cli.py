@@ -591,11 +591,11 @@ def _validate_targets(file: str) -> int:
 
 def _validate_calibration(file: str) -> int:
     """``talentsim validate`` of a calibration file (scenario, targets and parameters)."""
-    from talentsim.calibration import abc_stopping_problem, read_calibration
+    from talentsim.calibration import budget_problem, read_calibration
     from talentsim.scenario import ScenarioError
 
     spec, _, _, scenario, targets, parameters = read_calibration(file)
-    problem = abc_stopping_problem(spec.budget) if spec.method == "abc" else None
+    problem = budget_problem(spec.method, spec.budget)
     if problem:  # (what talentsim calibrate FILE would refuse)
         raise ScenarioError(f"{file}: {problem}")
     print(

@@ -39,6 +39,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -71,6 +72,8 @@ class TargetsError(ScenarioError):
 
 def _number_or_duration(value: object) -> object:
     """A value or bound: a number as is, a duration with units in years (``"17.3mo"``)."""
+    if isinstance(value, bool):  # (true read as 1 and false as 0, silently)
+        raise ValueError(f"expected a number or a duration with units, got {value!r}")
     if isinstance(value, str):
         return parse_duration(value)
     return value
@@ -180,6 +183,15 @@ class _FlowRatio(_Args):
     destination: str
     window: Window | None = None
     kinds: list[LabToLabKind] = Field(default_factory=_lab_to_lab)
+
+    @field_validator("destination")
+    @classmethod
+    def _two_labs(cls, destination: str, info: ValidationInfo) -> str:
+        if destination == info.data.get("origin"):  # (no move from a lab to itself: undefined)
+            raise ValueError(
+                f"the same lab as origin ({destination!r}); a flow is between two labs"
+            )
+        return destination
 
 
 ARGUMENTS: dict[str, type[_Args]] = {

@@ -533,6 +533,10 @@ def test_the_command_line_calibrates_reports_and_resumes(
             "parameters: market.separaton_rate: cannot be estimated: the scenario refuses it",
         ),
         (("fit.toml", "replicates = 2", "replicates = 100000000000"), "budget.replicates"),
+        (
+            ("fit.toml", "\nreplicates = 2", "\nreplicates = 1"),
+            "budget.replicates: method smm needs at least 2 (got 1)",
+        ),
         (("fit.toml", "polish = false", 'polish = "no"'), "budget.polish"),
         (("fit.toml", "seed = 1", 'seed = 1\nfix_unidentified = "yes"'), "fix_unidentified"),
         (("fit.toml", "[0.02, 0.6]", "[0.6, 0.02]"), "low < high"),

@@ -371,6 +371,14 @@ def problem(data: dict[str, Any]) -> str:
             "targets.0.source.judgement: input should be a valid boolean",
         ),
         ({"name": "two words"}, "targets.0.name: string should match pattern"),
+        # a boolean was read as 1 or 0 ("≥ 1"), as the scenario schema does not
+        ({"at_least": True}, "targets.0.at_least: expected a number or a duration"),
+        ({"at_least": None, "band": [0.5, True]}, "targets.0.band.1: expected a number"),
+        # a flow from a lab to itself is undefined on every run
+        (
+            {"statistic": "flow_share", "args": {"origin": "A", "destination": "A"}},
+            "targets.0: args.destination: the same lab as origin ('A')",
+        ),
     ],
 )
 def test_bad_targets_are_refused_naming_the_file_and_key(
