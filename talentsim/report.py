@@ -165,7 +165,18 @@ def write_report(
         "sweep": _sweep_page,
         "calibration": _calibration_page,
     }
-    page = pages[kind](source)
+    try:
+        page = pages[kind](source)
+    except ReportError:
+        raise
+    except (KeyError, AttributeError, TypeError, ValueError, IndexError) as exc:
+        # (files each readable, but not together what talentsim writes: a table of another
+        # run, metadata of another shape, labs the scenario does not have)
+        raise ReportError(
+            f"{source}: the {kind}'s files do not fit together as talentsim writes them "
+            f"({type(exc).__name__}: {exc}); it was changed or damaged after it was saved: "
+            "run it again"
+        ) from None
     page.provenance[:0] = [
         ("results folder", str(source)),
         ("kind", page.what),

@@ -403,3 +403,20 @@ def test_a_damaged_results_table_is_named_not_a_key_error(
     (truncated / "timeseries.parquet").write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match=r"timeseries\.parquet: not readable Parquet"):
         ts.RunResult.load(truncated)
+
+
+def test_a_run_folder_whose_files_do_not_fit_together_is_named(
+    run_folder: Path, tmp_path: Path
+) -> None:
+    # each file readable, but run.json's metadata not a table: an AttributeError from deep in
+    # the page; now one message naming the folder
+    import json
+
+    odd = tmp_path / "odd"
+    shutil.copytree(run_folder, odd)
+    document = json.loads((odd / "run.json").read_text(encoding="utf-8"))
+    document["metadata"] = 3
+    (odd / "run.json").write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(report.ReportError, match=r"odd: the run's files do not fit together"):
+        report.write_report(odd, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
