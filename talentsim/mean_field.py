@@ -165,6 +165,13 @@ def meanfield(
         raise ValueError(f"method must be 'ode' or 'steps', not {method!r}")
     if types < 1:
         raise ValueError(f"types must be at least 1, not {types}")
+    fast = _too_fast(spec)
+    if fast:  # (the equations become stiff: the solver crawls or never ends)
+        raise MeanFieldError(
+            f"{spec.name}: {fast} exceeds {MAX_MEAN_FIELD_RATE:g}/year, where the equations "
+            "are too stiff to solve in reasonable time; such a rate (a move every few hours) "
+            "is most likely a typo"
+        )
     problems = untreatable(spec)
     if problems and strict:
         raise MeanFieldError(_problem_message(spec, problems))
@@ -190,6 +197,27 @@ def meanfield(
         warnings.warn(message, MeanFieldWarning, stacklevel=2)
         caveats.append(message)
     return MeanFieldResult(spec, method, solution, system.n_types, caveats)
+
+
+MAX_MEAN_FIELD_RATE = 1e4
+"""Rates per researcher above this (per year) are refused by the mean-field solver: its ODE
+grows stiff (1e3/year took 2 s, 1e7/year over 100 s, 1e300 never ended)."""
+
+
+def _too_fast(spec: Scenario) -> str | None:
+    """The first per-researcher rate above :data:`MAX_MEAN_FIELD_RATE` (its key), or None."""
+    rates = {
+        "market.offer_rate_employed": spec.market.offer_rate_employed,
+        "market.offer_rate_outside": spec.market.offer_rate_outside,
+        "market.separation_rate": spec.market.separation_rate,
+        "outside.opportunity_rate": spec.outside.opportunity_rate,
+        "outside.retirement_rate": spec.outside.retirement_rate,
+        **{f"labs.{name}.reorg_rate": lab.reorg_rate for name, lab in spec.labs.items()},
+    }
+    for key, rate in rates.items():
+        if rate > MAX_MEAN_FIELD_RATE:
+            return f"{key} ({rate:g}/year)"
+    return None
 
 
 _WHY_NOT = {

@@ -57,6 +57,16 @@ def test_meanfield_conserves_researchers(method: str) -> None:
     np.testing.assert_allclose(np.diff(total), change[1:], rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("method", ["ode", "steps"])
+def test_meanfield_refuses_a_rate_that_would_never_finish(method: str) -> None:
+    # 1e300/year passed validation; the ODE never ended and the steps raised a NaN error
+    fast = validation.shock_scenario(1_000).with_overrides(
+        {"market.offer_rate_employed": "1e300/year"}
+    )
+    with pytest.raises(MeanFieldError, match=r"market\.offer_rate_employed \(1e\+300/year\)"):
+        meanfield(fast, method=method)
+
+
 def test_meanfield_refuses_what_it_cannot_treat_and_says_how_to_fix_it() -> None:
     flagship = ts.load_scenario(ROOT / "scenarios" / "msl_exodus.toml")
     with pytest.raises(MeanFieldError) as caught:
