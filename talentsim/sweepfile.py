@@ -114,6 +114,22 @@ class SweepSpec(BaseModel):
         return flat
 
     @model_validator(mode="after")
+    def _swept_or_fixed(self) -> SweepSpec:
+        """A path both swept and overridden: the parameter silently won; refused instead."""
+        both = [
+            f"{fixed} (overrides) and {swept} (parameters)"
+            for swept in self.parameters
+            for fixed in self.overrides
+            if swept == fixed or swept.startswith(f"{fixed}.") or fixed.startswith(f"{swept}.")
+        ]
+        if both:
+            raise ValueError(
+                f"overrides: {'; '.join(both)} set the same key; a key is either swept or fixed: "
+                "remove it from one of them"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _seed_needs_a_sampler(self) -> SweepSpec:
         """A design seed given to a grid would be a silent no-op: refused, as other options."""
         if self.design == "grid" and "design_seed" in self.model_fields_set:

@@ -459,8 +459,11 @@ def test_validate_run_and_load_know_sweep_tables(tmp_path: Path, capsys) -> None
          ["600,000,000,000 runs", "limit of 1,000,000", "--max-runs"]),
         (("replicates = 2", "samples = 8"), ["sweep.samples", "grid design takes no samples"]),
         (("replicates = 2", "levels = 3"), ["sweep.levels", "only a morris design"]),
+        (("replicates = 2", 'replicates = 2\noverrides = { "labs.MSL.pay_level" = 3.0 }'),
+         ["sweep", "labs.MSL.pay_level (overrides) and labs.MSL.pay_level (parameters)"]),
     ],
-    ids=["bool", "no-unit", "unknown-path", "metric", "no-metrics", "huge", "samples", "levels"],
+    ids=["bool", "no-unit", "unknown-path", "metric", "no-metrics", "huge", "samples", "levels",
+         "swept-and-fixed"],
 )  # fmt: skip
 def test_validate_reports_everything_sweep_would_refuse(
     tmp_path: Path, capsys, change, words
