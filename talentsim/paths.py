@@ -25,9 +25,9 @@ def nearest_existing(path: str | os.PathLike[str]) -> Path:
 def creation_problem(path: str | os.PathLike[str]) -> str | None:
     """Why ``path`` (a file or folder to write) could not be created there, or None.
 
-    The reason names the folder that refuses it, e.g. ``"/proc: No such file or directory"``
-    or ``"results.csv is a file, not a folder"``; an existing folder is checked for a new
-    entry inside it.
+    The reason names the folder that refuses it, e.g. ``"/proc: refuses new entries (No
+    such file or directory)"`` or ``"results.csv is a file, not a folder"``; an existing
+    folder is checked for a new entry inside it.
     """
     target = Path(path)
     where = target if target.is_dir() else nearest_existing(target.parent)
@@ -36,7 +36,9 @@ def creation_problem(path: str | os.PathLike[str]) -> str | None:
     try:
         os.rmdir(tempfile.mkdtemp(prefix=".talentsim-check-", dir=where))
     except OSError as exc:
-        return f"{where}: {exc.strerror or exc}"
+        # (the system's reason as given: /proc says "No such file or directory" of a new
+        # entry, which read alone suggests that /proc itself is missing)
+        return f"{where}: refuses new entries ({exc.strerror or exc})"
     return None
 
 

@@ -733,4 +733,4 @@ def test_creation_problem_names_what_refuses_a_path(tmp_path) -> None:
     assert creation_problem(blocker / "x.csv") == f"{blocker} is a file, not a folder"
     assert creation_problem(blocker / "sub" / "x.csv") == f"{blocker} is a file, not a folder"
     problem = creation_problem("/proc/no/such")
-    assert problem is not None and problem.startswith("/proc: ")
+    assert problem is not None and problem.startswith("/proc: refuses new entries (")
