@@ -281,11 +281,26 @@ class Comparison:
                     f"{', '.join(missing)})"
                 )
             tables[name] = table
+        confidence = float(document["confidence"])
+        if not 0 < confidence < 1:
+            raise ValueError(
+                f"{folder / 'comparison.json'}: confidence {confidence!r} is not a level in (0, 1)"
+            )
+        variants = dict(document["variants"])
+        runs = tables["runs"]
+        per_variant = runs.groupby("variant").size()
+        expected = ["baseline", *variants]
+        if sorted(per_variant.index) != sorted(expected) or per_variant.nunique() != 1:
+            counts = ", ".join(f"{v} {per_variant.get(v, 0)}" for v in expected)
+            raise ValueError(
+                f"{folder / 'runs.csv'}: not every variant has the same seeds' runs ({counts}); "
+                "the table was cut or changed after it was saved"
+            )
         return cls(
-            runs=tables["runs"],
+            runs=runs,
             effects=tables["effects"],
-            variants=dict(document["variants"]),
-            confidence=float(document["confidence"]),
+            variants=variants,
+            confidence=confidence,
             scenario=Scenario.from_dict(
                 document["scenario"], source=str(folder / "comparison.json")
             ),

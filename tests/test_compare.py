@@ -143,6 +143,17 @@ def test_comparison_saves_readable_files(comparison: ts.Comparison, tmp_path: Pa
     assert loaded.variants == comparison.variants
     assert loaded.confidence == comparison.confidence
     assert loaded.scenario.to_dict() == comparison.scenario.to_dict()
+    # a cut runs table (the baseline's first rows only) and a confidence of 5 were read and
+    # reported as "2 seeds, no variant runs" and "500%"
+    runs = pd.read_csv(out / "runs.csv")
+    runs.head(2).to_csv(out / "runs.csv", index=False)
+    with pytest.raises(ValueError, match=r"runs\.csv: not every variant has the same seeds"):
+        ts.Comparison.load(out)
+    runs.to_csv(out / "runs.csv", index=False)
+    ts.Comparison.load(out)
+    (out / "comparison.json").write_text(json.dumps({**document, "confidence": 5}))
+    with pytest.raises(ValueError, match=r"confidence 5\.0 is not a level in \(0, 1\)"):
+        ts.Comparison.load(out)
     (out / "runs.csv").unlink()
     with pytest.raises(FileNotFoundError):
         ts.Comparison.load(out)
