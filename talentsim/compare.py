@@ -359,6 +359,13 @@ def compare(
     base = as_scenario(scenario)
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
+    if not isinstance(variants, Mapping) or not all(
+        isinstance(o, Mapping) for o in variants.values()
+    ):
+        raise TypeError(
+            "variants: expected a mapping of name to overrides, e.g. {'pay': "
+            f"{{'labs.MSL.pay_level': 2.0}}}}, got {type(variants).__name__}"
+        )
     if BASELINE in variants:
         raise ValueError(f"the variant name {BASELINE!r} is reserved for the scenario itself")
     if not variants:

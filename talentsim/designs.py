@@ -262,7 +262,10 @@ def design_size(
     Raises:
         DesignError: for an unknown design or a bad parameter spec (as :func:`make_design`).
     """
-    parameters = params if isinstance(params, list) else parse_parameters(params)
+    if isinstance(params, list) and all(isinstance(p, Parameter) for p in params):
+        parameters: list[Parameter] = params
+    else:  # (a mapping; anything else is refused there, with an example)
+        parameters = parse_parameters(params)  # type: ignore[arg-type]
     d = len(parameters)
     if design == "grid":
         size = 1

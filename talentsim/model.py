@@ -86,6 +86,7 @@ from talentsim.scenario import (
     Reorganisation,
     Scenario,
     as_scenario,
+    require_mapping,
 )
 from talentsim.seeds import STREAMS, child_generator, make_seed_sequence
 from talentsim.units import half_life_factor, rate_to_probability
@@ -376,6 +377,8 @@ class TalentModel(mesa.Model):
             self._step_without_event_list()
         spec = as_scenario(scenario)
         spec.check_terms()
+        if overrides is not None:
+            require_mapping(overrides, "overrides")
         all_overrides = {**(overrides or {}), **more_overrides}
         if all_overrides:
             spec = spec.with_overrides(all_overrides)

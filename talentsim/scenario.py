@@ -1138,6 +1138,7 @@ class Scenario(BaseModel):
         Raises:
             ScenarioError: if a path does not exist or a new value is invalid.
         """
+        require_mapping(overrides, source)
         data = self.to_dict()
         for path, value in overrides.items():
             # NumPy scalars (a value from a design table, say) as the Python numbers they are
@@ -1353,6 +1354,19 @@ def _lenient_value(data: dict[str, Any], path: str, value: float, source: str) -
 # --------------------------------------------------------------------------------------------
 # Loading and error messages
 # --------------------------------------------------------------------------------------------
+
+
+def require_mapping(overrides: object, source: str) -> None:
+    """Refuse overrides that are not a mapping of dotted key paths to values (a list, say).
+
+    Raises:
+        ScenarioError: naming ``source`` and what was expected.
+    """
+    if not isinstance(overrides, Mapping):
+        raise ScenarioError(
+            f"{source}: expected a mapping of dotted key paths to values, e.g. "
+            f"{{'labs.MSL.pay_level': 2.0}}, got {type(overrides).__name__}"
+        )
 
 
 def as_scenario(scenario: Scenario | str | Path | Mapping[str, Any]) -> Scenario:

@@ -27,6 +27,20 @@ def test_as_scenario_reads_a_scenario_a_path_or_a_dict() -> None:
         as_scenario(Path("nope.toml"))
 
 
+def test_overrides_variants_and_parameters_given_as_lists_are_named_errors() -> None:
+    # each raised an AttributeError or "'list' object is not a mapping" from deep inside
+    scenario = as_scenario(small_scenario_dict())
+    example = r"expected a mapping of dotted key paths to values, e\.g\. .* got list"
+    with pytest.raises(ts.ScenarioError, match=rf"^overrides: {example}"):
+        scenario.with_overrides([1])  # type: ignore[arg-type]
+    with pytest.raises(ts.ScenarioError, match=rf"^overrides: {example}"):
+        ts.run(scenario, seed=1, overrides=[1])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^variants: expected a mapping of name to overrides"):
+        ts.compare(scenario, [1])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^parameters: give at least one scenario key"):
+        ts.sweep(scenario, [1], progress=False)  # type: ignore[arg-type]
+
+
 def test_the_version_is_the_installed_distributions() -> None:
     assert ts.__version__ == version("talentsim")
 
