@@ -400,6 +400,13 @@ def _check_options(
     design_size(parameters, design, samples=samples, second_order=second_order)
     if design == "morris":
         steps = (4 if levels is None else levels) - 1
+        if steps % 2 == 0:  # (SALib itself only warns that its sample "may be biased")
+            raise DesignError(
+                f"levels: a morris design needs an even number of levels (with {steps + 1}, "
+                f"SALib's step of {steps + 1}/{2 * steps} of the range falls between levels "
+                "and its sample is biased); use "
+                f"{steps + 2} levels"
+            )
         for p in parameters:
             r = p.range
             if r is None or not r.integer:
@@ -409,12 +416,6 @@ def _check_options(
                     f"parameters.{p.path}: a morris design cannot step evenly along a log "
                     "integer range (rounding makes its steps unequal); use a linear integer "
                     "range or a continuous log range"
-                )
-            if steps % 2 == 0:
-                raise DesignError(
-                    f"parameters.{p.path}: a morris design over an integer range needs an even "
-                    f"number of levels (with {steps + 1}, SALib's step of {steps + 1}/"
-                    f"{2 * steps} of the range falls between levels); use {steps + 2} levels"
                 )
             if (r.high - r.low) % steps:
                 raise DesignError(

@@ -279,8 +279,11 @@ def test_morris_steps_along_integers_by_whole_equal_steps(low, step, levels, tra
 def test_morris_refuses_integer_ranges_it_cannot_step_evenly() -> None:
     with pytest.raises(DesignError, match=r"parameters\.n: .*multiple of 3"):
         make_design({"n": {"low": 0, "high": 10, "integer": True}}, "morris", samples=2)
-    with pytest.raises(DesignError, match=r"parameters\.n: .*even number of levels"):
+    with pytest.raises(DesignError, match=r"levels: a morris design needs an even number"):
         make_design({"n": {"low": 0, "high": 10, "integer": True}}, "morris", samples=2, levels=3)
+    # over a continuous range too (SALib warned its sample "may be biased" and went on)
+    with pytest.raises(DesignError, match=r"levels: .*even number of levels .*use 6 levels"):
+        make_design({"a": {"low": 0.0, "high": 1.0}}, "morris", samples=2, levels=5)
     with pytest.raises(DesignError, match=r"parameters\.n: .*log integer"):
         make_design(
             {"n": {"low": 1, "high": 10, "integer": True, "log": True}}, "morris", samples=2
