@@ -49,12 +49,15 @@ def test_screen_matches_numpy(seed: int, n: int, n_labs: int, mean: float) -> No
     # u ≥ P(N ≥ 1), else the least n ≥ 1 with u < P(1 ≤ N ≤ n)
     from scipy.stats import poisson
 
+    # (P(1 ≤ N ≤ n) summed from its terms: cdf(n) − pmf(0) cancels to 0 at a tiny mean, which
+    # sent a uniform of 0 to the loop's end, 10,000, where the code rightly gives 1)
     expected = np.zeros(n, dtype=np.int64)
     below = u < -np.expm1(-mean)
     for i in np.flatnonzero(below):
-        count = 1
-        while u[i] >= poisson.cdf(count, mean) - poisson.pmf(0, mean) and count < 10_000:
+        count, reached = 1, poisson.pmf(1, mean)
+        while u[i] >= reached and count < 10_000:
             count += 1
+            reached += poisson.pmf(count, mean)
         expected[i] = count
     expected[~present] = 0
     np.testing.assert_array_equal(rows, np.flatnonzero(expected))
