@@ -183,6 +183,16 @@ def _build_parser():
         + format_glossary(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument(
+        "--import",
+        dest="modules",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import a Python module (on the path or in the current folder) before the "
+        "command, e.g. one that registers utility terms of your own; its workers import it "
+        "too (repeatable; the only code the command line runs besides talentsim's)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser(
         "glossary",
@@ -481,6 +491,13 @@ def _dispatch(args) -> int:
     from talentsim.scenario import ScenarioError
 
     try:
+        if args.modules:
+            from talentsim import terms
+
+            try:
+                terms.import_modules(args.modules)
+            except ImportError as exc:
+                raise ScenarioError(f"--import: {exc}") from None
         for option in ("out", "csv", "store"):  # ("" would silently mean "not given")
             if getattr(args, option, None) == "":
                 raise ScenarioError(f"--{option}: expected a path, got an empty string")

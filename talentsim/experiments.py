@@ -42,6 +42,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -473,6 +474,8 @@ def _execute(
 # ---- warm workers ---------------------------------------------------------------------------
 
 _POOLS: dict[int, ProcessPoolExecutor] = {}
+_POOL_MODULES: dict[int, tuple[str, ...]] = {}
+"""The modules each pool's workers imported when they started (``terms.IMPORTED`` then)."""
 _AT_EXIT: list[bool] = []  # (whether shutdown_pools is registered to run at exit)
 
 
@@ -529,18 +532,28 @@ def shared_pool(workers: int) -> ProcessPoolExecutor:
     Made on first use and kept until the interpreter exits (or :func:`shutdown_pools`), so a
     series of sweeps or a calibration's generations pay the workers' start-up (importing
     talentsim, loading the compiled step from Numba's disk cache: about a second) once, not
-    once per call. One pool per worker count. A pool whose worker died is discarded
+    once per call. One pool per worker count; its workers import the modules of
+    ``talentsim --import`` (:data:`talentsim.terms.IMPORTED`), and a pool made before one was
+    imported is made anew. A pool whose worker died is discarded
     (:func:`discard_shared_pool`) and the next call makes a new one.
     """
+    modules = tuple(terms.IMPORTED)
     pool = _POOLS.get(workers)
+    if pool is not None and _POOL_MODULES.get(workers) != modules:
+        discard_shared_pool(workers)  # (its workers lack a module imported since)
+        pool = None
     if pool is None:
         refuse_while_a_worker_starts("a process pool")
         if not _AT_EXIT:
             atexit.register(shutdown_pools)
             _AT_EXIT.append(True)
         pool = _POOLS[workers] = ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            # (the modules of `talentsim --import`: the workers register the same terms)
+            initializer=partial(terms.import_modules, modules) if modules else None,
         )
+        _POOL_MODULES[workers] = modules
     return pool
 
 

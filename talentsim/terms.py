@@ -36,7 +36,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -447,6 +447,9 @@ def _digest_function(function: Any, digest: Any, seen: set[int]) -> None:
     if id(function) in seen:
         return
     seen.add(id(function))
+    # where it lives too: a compiled step loaded from the disk cache finds the functions it
+    # calls by module and name, so the same source in another module is another step
+    digest.update(f"{function.__module__}.{function.__qualname__}|".encode())
     try:
         digest.update(inspect.getsource(function).encode())
     except (OSError, TypeError):  # (no source: a function defined at the prompt)
@@ -495,6 +498,36 @@ def _digest_value(value: Any, digest: Any, seen: set[int]) -> None:
 
 _FINGERPRINTS: dict[tuple[Any, ...], str] = {}
 """Digests of :func:`fingerprint` by registry state (see there)."""
+
+
+IMPORTED: list[str] = []
+"""Modules imported by :func:`import_modules` (``talentsim --import``), in order: the worker
+processes of sweeps and calibrations import them too, so they register the same terms."""
+
+
+def import_modules(names: Iterable[str]) -> None:
+    """Import modules that register utility terms (``talentsim --import MODULE``).
+
+    A module is looked up on Python's path and in the current folder. Each imported is
+    remembered (:data:`IMPORTED`), and the shared worker pools
+    (:func:`talentsim.experiments.shared_pool`) import them in every worker.
+
+    Raises:
+        ImportError: naming the module, for one that cannot be imported.
+    """
+    import importlib
+    import os
+    import sys
+
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # (a missing module, or an error in it: named either way)
+            raise ImportError(f"module {name!r}: {type(exc).__name__}: {exc}") from None
+        if name not in IMPORTED:
+            IMPORTED.append(name)
 
 
 def register(term: Term, *, before: str | None = None) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +13,20 @@ import pytest
 import talentsim as ts
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def talentsim_cli(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """``python -m talentsim ARGS`` in a new process run in ``cwd``, this tree first on the path."""
+    return subprocess.run(
+        [sys.executable, "-m", "talentsim", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=timeout,
+    )
+
+
 FLAGSHIP = ROOT / "scenarios" / "msl_exodus.toml"
 
 

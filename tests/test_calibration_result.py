@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +28,7 @@ from talentsim.calibration import (
 from talentsim.cli import main
 from talentsim.smm import Parameter
 from talentsim.targets import Target
-from tests.conftest import ROOT, small_scenario_dict
+from tests.conftest import small_scenario_dict, talentsim_cli
 from tests.test_smm import SOURCE, TINY, separation_rate, twice_separation_rate
 
 TARGETS = [
@@ -442,15 +440,7 @@ def calibration_file(tmp_path: Path) -> Path:
     return path
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "talentsim", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=600,
-    )
+_cli = talentsim_cli
 
 
 def test_the_command_line_calibrates_reports_and_resumes(

@@ -21,7 +21,7 @@ from talentsim import terms
 from talentsim.compiled.compat import helper
 from talentsim.mean_field import MeanFieldError
 from talentsim.store import StoreError
-from tests.conftest import small_scenario_dict
+from tests.conftest import small_scenario_dict, talentsim_cli
 
 matplotlib.use("Agg")
 ROOT = Path(__file__).resolve().parent.parent
@@ -227,10 +227,12 @@ def per_lab(values):
 """
 
 
-def _kernel_module(tmp_path: Path, name: str, scale: float, level: float) -> object:
+def _kernel_module(folder: Path, scale: float, level: float, name: str = "kernels") -> Any:
+    """Module ``name`` of ``KERNELS`` with these values, from a file in its own ``folder``."""
     import importlib.util
 
-    path = tmp_path / f"{name}.py"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.py"
     path.write_text(KERNELS.format(scale=scale, level=level), encoding="utf-8")
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
@@ -242,13 +244,17 @@ def _kernel_module(tmp_path: Path, name: str, scale: float, level: float) -> obj
 def test_a_kernel_digest_sees_its_constants_callees_and_closures(tmp_path: Path) -> None:
     # what Numba freezes into the compiled step: a module constant, a compiled function it
     # calls, a closure's values. A digest of the kernel's own source alone missed all three,
-    # so the step compiled for the old values was reused (on disk, or in the same process)
+    # so the step compiled for the old values was reused (on disk, or in the same process).
+    # (Each variant is module "kernels" of its own folder: the same module, other values.)
     digest = terms.kernel_digest
-    base = digest(_kernel_module(tmp_path, "same_a", 0.5, 1.0).kernel)  # type: ignore[attr-defined]
-    assert digest(_kernel_module(tmp_path, "same_b", 0.5, 1.0).kernel) == base  # type: ignore[attr-defined]
-    assert digest(_kernel_module(tmp_path, "scaled", 5.0, 1.0).kernel) != base  # type: ignore[attr-defined]
-    assert digest(_kernel_module(tmp_path, "levels", 0.5, 3.0).kernel) != base  # type: ignore[attr-defined]
-    module: Any = _kernel_module(tmp_path, "factory", 0.5, 1.0)
+    base = digest(_kernel_module(tmp_path / "a", 0.5, 1.0).kernel)
+    assert digest(_kernel_module(tmp_path / "b", 0.5, 1.0).kernel) == base
+    assert digest(_kernel_module(tmp_path / "scaled", 5.0, 1.0).kernel) != base
+    assert digest(_kernel_module(tmp_path / "levels", 0.5, 3.0).kernel) != base
+    # the same source in another module is another step: a step loaded from the disk cache
+    # finds the functions it calls by module (it failed to import the first one's module)
+    assert digest(_kernel_module(tmp_path / "c", 0.5, 1.0, name="other").kernel) != base
+    module = _kernel_module(tmp_path / "factory", 0.5, 1.0)
     first, second = module.per_lab([1.0, 0.0]), module.per_lab([0.0, 3.0])
     assert digest(first) != digest(second)
     assert digest(module.per_lab([1.0, 0.0])) == digest(first)
@@ -347,3 +353,50 @@ def test_a_term_s_key_without_its_term_says_to_register_it() -> None:
     assert len(lines) == len(keys)
     for line, key in zip(lines, keys, strict=True):
         assert line.startswith(f"remote.toml: {key}: unknown key; if it is a utility term of")
+
+
+@pytest.mark.slow  # (a new module's kernel: the workers compile its step, about a minute)
+def test_the_command_line_imports_a_module_of_terms_in_itself_and_its_workers(
+    crunch: terms.Term, tmp_path: Path
+) -> None:
+    # `talentsim --import MODULE`: a scenario that sets a term of one's own runs from the
+    # command line, and a sweep's spawned workers import the module too (without it, each
+    # run failed: the workers lacked the term)
+    import inspect
+    import subprocess
+
+    source = inspect.getsource(crunch_term)
+    (tmp_path / "my_terms.py").write_text(
+        "from talentsim import terms\nfrom talentsim.compiled.compat import helper\n\n"
+        f"LAB_DISLIKE = {LAB_DISLIKE}\n\n\n{source}\n\n"
+        'terms.register(terms.Term("crunch", "Crunch time.", "-w·0.4", crunch_term))\n',
+        encoding="utf-8",
+    )
+    data = small_scenario_dict(time={"step": "1w", "duration": "8w"}, events=[])
+    data["cohorts"]["a_staff"]["weights"] = {"crunch": 2.0}
+    (tmp_path / "s.toml").write_text(ts.Scenario.from_dict(data).to_toml(), encoding="utf-8")
+    (tmp_path / "sweep.toml").write_text(
+        '[sweep]\nscenario = "s.toml"\nreplicates = 2\nmetrics = ["moves"]\n'
+        '[sweep.parameters]\n"labs.A.pay_level" = [1.0, 1.5]\n',
+        encoding="utf-8",
+    )
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return talentsim_cli(*args, cwd=tmp_path, timeout=900)
+
+    refused = cli("validate", "s.toml")
+    assert refused.returncode == 2 and "register it (talentsim.terms.register)" in refused.stderr
+    missing = cli("--import", "no_such_terms", "validate", "s.toml")
+    assert missing.returncode == 2
+    assert "error: --import: module 'no_such_terms': ModuleNotFoundError" in missing.stderr
+    assert cli("--import", "my_terms", "validate", "s.toml").returncode == 0
+    swept = cli("--import", "my_terms", "sweep", "sweep.toml", "--workers", "2", "--quiet")
+    assert swept.returncode == 0, swept.stderr
+    table = ts.SweepStore(_store_of(tmp_path)).runs()
+    assert (table["status"] == "done").all() and len(table) == 4
+
+
+def _store_of(folder: Path) -> Path:
+    """The one sweep store a sweep file in ``folder`` wrote (its default folder)."""
+    (store,) = [p.parent for p in folder.rglob("manifest.sqlite")]
+    return store
