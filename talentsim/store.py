@@ -44,6 +44,7 @@ DuckDB version).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -302,16 +303,13 @@ class SweepStore:
 
         A temporary chunk that the manifest names is renamed into place (the writer was killed
         between its commit and the rename); every other temporary chunk, and every chunk the
-        manifest does not name, is an orphan and is deleted; a done run whose summaries chunk
-        is lost, or whose summaries or time-series chunk is damaged (its Parquet footer does
-        not read), is marked pending, to be done again (the damaged files are deleted).
+        manifest does not name, is an orphan and is deleted; a done run whose chunk is lost or
+        damaged (:meth:`_checked_chunk`: missing, or not the file committed) is marked pending,
+        to be done again (the damaged files are deleted).
         """
-        named = {
-            chunk
-            for (chunk,) in self._db.execute(
-                "SELECT DISTINCT chunk FROM runs WHERE status = ? AND chunk IS NOT NULL", (DONE,)
-            )
-        }
+        runs = self.runs()
+        listed = runs[runs["status"] == DONE].groupby("chunk")["run_id"]
+        named = {str(chunk) for chunk in listed.groups}
         for kind in ("summaries", "timeseries"):
             folder = self.folder / kind
             if not folder.is_dir():
@@ -329,8 +327,6 @@ class SweepStore:
             _fsync_folder(folder)
         lost = []
         digests = self._digests()
-        listed = self.runs()
-        listed = listed[listed["status"] == DONE].groupby("chunk")["run_id"]
         for chunk, ids in listed:
             if any(
                 self._checked_chunk(kind, str(chunk), set(ids), digests, read=False)[1]
@@ -544,7 +540,9 @@ class SweepStore:
             return {}
         return {(kind, chunk): digest for kind, chunk, digest in rows}
 
+    @functools.cached_property
     def _series_expected(self) -> bool:
+        """Whether the sweep keeps time series (its spec, read once: it never changes)."""
         return bool((self.meta("spec") or {}).get("timeseries", False))
 
     def _checked_chunk(
@@ -567,7 +565,7 @@ class SweepStore:
         path = self.folder / kind / chunk
         present = next((p for p in (path, _temporary_name(path)) if p.is_file()), None)
         if present is None:
-            if kind == "summaries" or self._series_expected():
+            if kind == "summaries" or self._series_expected:
                 return None, f"{path} is missing ({len(ids)} runs listed as done)"
             return None, None
         recorded = digests.get((kind, chunk))
