@@ -11,6 +11,7 @@ import re
 import shutil
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -333,17 +334,23 @@ def test_a_comparison_with_a_malformed_table_is_refused_by_name(
     assert not (tmp_path / "out").exists()
 
 
+def _copy_with_run_json(run_folder: Path, copy: Path, edit: Any) -> Path:
+    """A copy of ``run_folder`` at ``copy`` whose run.json document ``edit`` changed in place."""
+    import json
+
+    shutil.copytree(run_folder, copy)
+    document = json.loads((copy / "run.json").read_text(encoding="utf-8"))
+    edit(document)
+    (copy / "run.json").write_text(json.dumps(document), encoding="utf-8")
+    return copy
+
+
 def test_a_run_folder_with_a_damaged_run_json_is_refused_with_the_problem(
     run_folder: Path, tmp_path: Path
 ) -> None:
-    import json
-    import shutil
-
-    broken = tmp_path / "broken"
-    shutil.copytree(run_folder, broken)
-    document = json.loads((broken / "run.json").read_text(encoding="utf-8"))
-    document["scenario"]["labs"]["A"]["pay_level"] = -1
-    (broken / "run.json").write_text(json.dumps(document), encoding="utf-8")
+    broken = _copy_with_run_json(
+        run_folder, tmp_path / "broken", lambda d: d["scenario"]["labs"]["A"].update(pay_level=-1)
+    )
     with pytest.raises(report.ReportError, match=r"labs\.A\.pay_level: input should be greater"):
         report.write_report(broken, tmp_path / "out")
     (broken / "run.json").write_text("[]", encoding="utf-8")
@@ -410,13 +417,7 @@ def test_a_run_folder_whose_files_do_not_fit_together_is_named(
 ) -> None:
     # each file readable, but run.json's metadata not a table: an AttributeError from deep in
     # the page; now one message naming the folder
-    import json
-
-    odd = tmp_path / "odd"
-    shutil.copytree(run_folder, odd)
-    document = json.loads((odd / "run.json").read_text(encoding="utf-8"))
-    document["metadata"] = 3
-    (odd / "run.json").write_text(json.dumps(document), encoding="utf-8")
+    odd = _copy_with_run_json(run_folder, tmp_path / "odd", lambda d: d.update(metadata=3))
     with pytest.raises(report.ReportError, match=r"odd: the run's files do not fit together"):
         report.write_report(odd, tmp_path / "out")
     assert not (tmp_path / "out").exists()
