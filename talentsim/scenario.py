@@ -238,14 +238,6 @@ class TimeSettings(BaseModel):
         return max(1, round(self.duration / self.step))
 
 
-_OTHER_SWITCHES: dict[str, str] = {
-    "counter_offers": "Labs may match offers to keep a leaving researcher.",
-    "random_reorganisations": "Labs reorganise at random at their reorg_rate.",
-}
-"""The switches of ``[mechanisms]`` that are not utility terms."""
-assert tuple(_OTHER_SWITCHES) == terms.OTHER_SWITCHES  # (the names a term cannot take)
-
-
 def _build_mechanisms() -> type[BaseModel]:
     """The ``[mechanisms]`` table: a switch per utility term that has one, then the others."""
     fields: dict[str, Any] = {
@@ -255,7 +247,7 @@ def _build_mechanisms() -> type[BaseModel]:
     }
     fields |= {
         name: (bool, Field(default=True, description=text))
-        for name, text in _OTHER_SWITCHES.items()
+        for name, text in terms.OTHER_SWITCHES.items()
     }
     unswitched = [t.name for t in terms.all_terms() if not t.switch]
     doc = "Switches for the utility terms (off means the term contributes nothing) and shocks."

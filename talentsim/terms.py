@@ -310,8 +310,12 @@ _BUILT_IN = (
 _registry: dict[str, Term] = {term.name: term for term in _BUILT_IN}
 #: The terms whose mean-field equations the solver has (:mod:`talentsim.mean_field`, by name).
 MEAN_FIELD_TERMS = frozenset(term.name for term in _BUILT_IN if term.meanfield is None)
-#: The switches of ``[mechanisms]`` that are not terms: names a term cannot take.
-OTHER_SWITCHES = ("counter_offers", "random_reorganisations")
+#: The switches of ``[mechanisms]`` that are not terms, with their descriptions (the scenario
+#: schema's): names a term cannot take.
+OTHER_SWITCHES: dict[str, str] = {
+    "counter_offers": "Labs may match offers to keep a leaving researcher.",
+    "random_reorganisations": "Labs reorganise at random at their reorg_rate.",
+}
 _listeners: list[Callable[[], None]] = []
 
 #: The order in which a cohort's weights are drawn from the run's set-up stream. It predates
