@@ -908,7 +908,6 @@ def _why(exc: BaseException) -> str:
 
 
 def _calibrate(args) -> int:
-
     from talentsim.calibration import read_calibration
     from talentsim.scenario import ScenarioError
 

@@ -123,11 +123,6 @@ COUNTS = frozenset(
 )
 
 
-def is_share(metric: str) -> bool:
-    """Whether ``metric`` (``attrition.MSL``, ``boomerang_share.Rival``...) is a share."""
-    return metric.split(".", 1)[0] in SHARES
-
-
 def metric_bounds(metric: str) -> tuple[float, float]:
     """Where ``metric``'s values (and so their mean) must lie, as ``(low, high)``.
 

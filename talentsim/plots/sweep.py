@@ -65,13 +65,15 @@ def sweep_heatmap(
             f"sweep_heatmap: {len(xs)} × {len(ys)} distinct values; a heatmap needs a grid "
             "design (few values per parameter); use sweep_line or a scatter plot instead"
         )
-    grid = cells.pivot(index=y, columns=x, values="mean").reindex(index=ys, columns=xs)
-    counts = cells.pivot(index=y, columns=x, values="n").reindex(index=ys, columns=xs)
     scale = 100 if percent else 1
-    values = grid.to_numpy(dtype=float) * scale
-    cells["half_width"] = (cells["ci_high"] - cells["ci_low"]) / 2 * scale
-    half = cells.pivot(index=y, columns=x, values="half_width").reindex(index=ys, columns=xs)
-    half_widths = half.to_numpy(dtype=float)
+    cells["half_width"] = (cells["ci_high"] - cells["ci_low"]) / 2
+
+    def on_grid(column: str) -> pd.DataFrame:  # (a row per value of y, a column per x)
+        return cells.pivot(index=y, columns=x, values=column).reindex(index=ys, columns=xs)
+
+    counts = on_grid("n")
+    values = on_grid("mean").to_numpy(dtype=float) * scale
+    half_widths = on_grid("half_width").to_numpy(dtype=float) * scale
     fig, ax = figure(width=0.9 * len(xs) + 3.4, height=0.55 * len(ys) + 2.2)
     ax.grid(False)
     image = ax.imshow(np.ma.masked_invalid(values), origin="lower", cmap=cmap, aspect="auto")
