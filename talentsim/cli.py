@@ -915,23 +915,23 @@ def _calibrate(args) -> int:
     spec, _, _, scenario, _, _ = read_calibration(args.file)
     method = args.method or spec.method
     out = Path(args.out) if args.out else Path("results") / Path(args.file).stem
-    if args.resume and out.is_dir():
-        _check_writable(out, f"--out {out}")  # (a trial entry: os.access passes as root)
-        from talentsim.calibration import CALIBRATION_MARKERS, check_output_folder
-        from talentsim.results import not_replaceable
+    from talentsim.calibration import CALIBRATION_MARKERS, check_output_folder
 
-        if any(out.iterdir()):  # (resuming writes the fit's files there: a fit's folder only)
-            problem = not_replaceable(out, CALIBRATION_MARKERS, "calibration")
-            if problem:
-                raise ScenarioError(f"--out {out}: {problem}")
+    resuming = args.resume and out.is_dir()
+    # (resuming writes the fit's files into the folder: an earlier fit's folder only, as
+    # --force replaces)
+    _check_output_folder(
+        out,
+        force=args.force or resuming,
+        markers=CALIBRATION_MARKERS,
+        what="calibration",
+        option=None if resuming else "--force",
+    )
+    if resuming:
         try:  # (before the fit, not after it)
             check_output_folder(out)
         except OSError as exc:
             raise ScenarioError(f"--out {out}: cannot write the results ({_why(exc)})") from None
-    else:
-        from talentsim.calibration import CALIBRATION_MARKERS
-
-        _check_output_folder(out, force=args.force, markers=CALIBRATION_MARKERS, what="calibration")
     if args.workers is not None and args.workers < 1:
         raise ScenarioError(f"--workers: expected a positive integer, got {args.workers}")
     options: dict[str, object] = {}
@@ -1242,11 +1242,14 @@ def _compile_first(scenario, *, quiet: bool) -> None:
     TalentModel(scenario, seed=0).step()
 
 
-def _check_output_folder(out, *, force: bool, markers: tuple[str, ...], what: str) -> None:
+def _check_output_folder(
+    out, *, force: bool, markers: tuple[str, ...], what: str, option: str | None = "--force"
+) -> None:
     """Fail before running if the results could not be written.
 
     ``--force`` replaces a non-empty folder only if it holds an earlier output of the same
-    kind (one of ``markers``): replacing deletes everything in it.
+    kind (one of ``markers``): replacing deletes everything in it. ``option`` is what asked
+    for it, as the message names it (None for ``--resume``, which writes into the folder).
     """
     from talentsim.results import not_replaceable, unsafe_results_folder
     from talentsim.scenario import ScenarioError
@@ -1265,7 +1268,7 @@ def _check_output_folder(out, *, force: bool, markers: tuple[str, ...], what: st
             )
         problem = not_replaceable(out, markers, what)
         if problem:
-            raise ScenarioError(f"--out {out}: --force: {problem}")
+            raise ScenarioError(f"--out {out}: {f'{option}: ' if option else ''}{problem}")
     _check_writable(out, f"--out {out}")
 
 
