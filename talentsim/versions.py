@@ -24,9 +24,17 @@ def source_digest() -> str:
     The version number does not change with every change of the code; this does, so results
     made by two builds of one version can be told apart (recorded with the versions).
     """
-    package = Path(__file__).resolve().parent
+    return files_digest(Path(__file__).resolve().parent, "**/*.py")[:12]
+
+
+def files_digest(folder: Path, pattern: str) -> str:
+    """The SHA-256 (hex) of the files matching ``pattern`` in ``folder``, in sorted order.
+
+    Each file counts with its path relative to ``folder`` and its bytes, so an edit, a rename
+    or a new file gives another digest.
+    """
     digest = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
-        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+    for path in sorted(folder.glob(pattern)):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
         digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
+    return digest.hexdigest()

@@ -40,7 +40,6 @@ Every draw is the keyed hash of the row (and of the candidate event's number,
 
 from __future__ import annotations
 
-import hashlib
 import re
 import types
 from dataclasses import dataclass
@@ -84,6 +83,7 @@ from talentsim.compiled.records import (
 )
 from talentsim.compiled.search import offer_effort as effort_rule
 from talentsim.compiled.ties import tie_pair
+from talentsim.versions import files_digest
 
 NO_LAB = -1
 """Former lab of a researcher who has none (as :data:`talentsim.population.NO_LAB`)."""
@@ -1071,10 +1071,7 @@ def _sources_digest() -> str:
     to a helper in another file (``ties.py``, ``choice.py``, ...) would otherwise leave the
     step's cached build in use, silently stale.
     """
-    digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(path.name.encode() + path.read_bytes())
-    return digest.hexdigest()[:16]
+    return files_digest(Path(__file__).parent, "*.py")[:16]
 
 
 _SOURCES = _sources_digest()
