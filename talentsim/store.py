@@ -46,6 +46,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -563,18 +564,26 @@ class SweepStore:
         digest are checked (or, for a store without digests, the runs' ids).
         """
         path = self.folder / kind / chunk
-        present = next((p for p in (path, _temporary_name(path)) if p.is_file()), None)
+        recorded = digests.get((kind, chunk))
+        if read or recorded is None:
+            # The bytes are read once, then hashed and parsed: the rows are those checked.
+            present, data = _chunk_bytes(path)
+        else:
+            present = next((p for p in (path, _temporary_name(path)) if p.is_file()), None)
+            data = None
         if present is None:
             if kind == "summaries" or self._series_expected:
                 return None, f"{path} is missing ({len(ids)} runs listed as done)"
             return None, None
-        recorded = digests.get((kind, chunk))
-        if recorded is not None and _file_digest(present) != recorded:
-            return None, f"{present} is not the file committed (its SHA-256 differs)"
-        if not read and recorded is not None:
-            return None, None
+        if recorded is not None:
+            digest = hashlib.sha256(data).hexdigest() if data is not None else None
+            if (digest or _file_digest(present)) != recorded:
+                return None, f"{present} is not the file committed (its SHA-256 differs)"
+            if not read:
+                return None, None
+        assert data is not None
         try:
-            frame = _read_chunk(path) if read else _read_chunk(path, columns=["run_id"])
+            frame = _parse_chunk(present, data, None if read else ["run_id"])
         except StoreError as exc:
             return None, str(exc).split("; resume")[0]
         found = frame["run_id"] if frame is not None else pd.Series(dtype=str)
@@ -896,23 +905,40 @@ def _write_temporary(frame: pd.DataFrame, path: Path) -> tuple[Path, Path]:
     return temporary, path
 
 
-def _read_chunk(path: Path, columns: list[str] | None = None) -> pd.DataFrame | None:
-    """A committed chunk, renamed or (a writer killed before the rename) still temporary.
+def _chunk_bytes(path: Path) -> tuple[Path | None, bytes | None]:
+    """A chunk's file and bytes: ``(None, None)`` if it exists neither renamed nor temporary.
+
+    (A writer killed before the rename leaves it temporary.)
 
     Raises:
-        StoreError: for a chunk that is not a readable Parquet file (a damaged store).
+        StoreError: for a chunk that cannot be read (naming it).
     """
     for candidate in (path, _temporary_name(path), path):  # the rename may happen meanwhile
         try:
-            return pd.read_parquet(candidate, columns=columns)
+            return candidate, candidate.read_bytes()
         except FileNotFoundError:
             continue
-        except (OSError, ValueError) as exc:  # (pyarrow's ArrowInvalid is a ValueError)
+        except OSError as exc:
             raise StoreError(
-                f"{candidate}: damaged store file, not readable Parquet ({exc}); resume the "
-                "sweep (--resume) to run its runs again"
+                f"{candidate}: damaged store file, not readable ({exc}); resume the sweep "
+                "(--resume) to run its runs again"
             ) from None
-    return None
+    return None, None
+
+
+def _parse_chunk(path: Path, data: bytes, columns: list[str] | None) -> pd.DataFrame:
+    """The rows of chunk file ``path`` from its ``data``.
+
+    Raises:
+        StoreError: for bytes that are not readable Parquet (a damaged store).
+    """
+    try:
+        return pd.read_parquet(io.BytesIO(data), columns=columns)
+    except (OSError, ValueError) as exc:  # (pyarrow's ArrowInvalid is a ValueError)
+        raise StoreError(
+            f"{path}: damaged store file, not readable Parquet ({exc}); resume the "
+            "sweep (--resume) to run its runs again"
+        ) from None
 
 
 def _file_digest(path: Path) -> str:

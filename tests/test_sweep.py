@@ -756,6 +756,49 @@ def test_a_damaged_store_is_never_read_as_complete(
         export_table(store, tmp_path / "out.csv")
 
 
+def test_a_stored_chunk_is_read_once_and_its_rows_are_the_bytes_checked(
+    small_scenario: ts.Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading a store reads each chunk's bytes once: hashed, then parsed from those bytes
+    (not hashed from the file and parsed from it again, which read it twice and could parse
+    a file replaced in between)."""
+    import talentsim.store as store_module
+
+    store = tmp_path / "store"
+    kwargs = {"replicates": 1, "metrics": METRICS, "workers": 1, "progress": False}
+    ts.sweep(small_scenario, PARAMS, store=store, chunk_runs=2, timeseries=True, **kwargs)
+    chunks = sorted((store / "summaries").glob("*.parquet"))
+    series = sorted((store / "timeseries").glob("*.parquet"))
+    opened: list[str] = []
+    real_read = Path.read_bytes
+
+    def read_bytes(path: Path) -> bytes:
+        opened.append(path.name)
+        return real_read(path)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(store_module.pd, "read_parquet", _no_file_reads(pd.read_parquet))
+    monkeypatch.setattr(store_module, "_file_digest", _forbidden)
+    table = SweepStore(store).table()
+    assert sorted(opened) == sorted(path.name for path in chunks)
+    assert len(table) == 2 * len(chunks)
+    opened.clear()
+    SweepStore(store).timeseries()
+    assert sorted(opened) == sorted(path.name for path in series)
+
+
+def _no_file_reads(read_parquet):
+    def reader(source, *args, **kwargs):
+        assert not isinstance(source, str | Path), f"{source} parsed from the file again"
+        return read_parquet(source, *args, **kwargs)
+
+    return reader
+
+
+def _forbidden(path: Path) -> str:
+    raise AssertionError(f"{path} hashed from the file again")
+
+
 def test_sweep_options_are_checked(tmp_path: Path, capsys) -> None:
     path = _sweep_file(tmp_path, SWEEP)
     for bad in (["--max-runs", "0"], ["--max-runs", "-5"]):
