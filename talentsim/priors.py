@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from scipy import stats as scipy_stats
 
 from talentsim.scenario import ScenarioError, read_toml
@@ -156,7 +157,16 @@ def parse_prior(spec: object, where: str) -> Any:
         )
     if family.ordered and keywords.get("low", -math.inf) >= keywords.get("high", math.inf):
         raise PriorError(f"{where}: low must be below high, got {keywords}")
-    return family.build(**keywords)
+    prior = family.build(**keywords)
+    with np.errstate(over="ignore", invalid="ignore"):  # (checked here, with the file's name)
+        low, high = prior_bounds(prior)
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise PriorError(
+            f"{where}: the prior's central {CENTRAL_MASS:.1%} (the parameter's search bounds) "
+            f"is not a finite range, got [{low:g}, {high:g}] from {keywords}; expected a "
+            "proper prior on finite values (a smaller scale)"
+        )
+    return prior
 
 
 def prior_from_table(table: object, *, where: str) -> Any:

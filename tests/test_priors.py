@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -83,11 +84,18 @@ def test_parameter_refuses_what_is_not_a_distribution() -> None:
         ([1.0], r"p: expected bounds \[low, high\] \(two numbers\)"),
         ([2.0, 1.0], r"p: bounds must be finite with low < high"),
         ("norm(0, 1)", r"p: expected bounds \[low, high\] or a table"),
+        (
+            {"dist": "norm", "loc": 1, "scale": 1e308},
+            r"p: the prior's central 99\.9% .* not a finite range, got \[-inf, inf\]",
+        ),
+        ({"dist": "lognorm", "s": 1e308, "scale": 1}, r"p: .* not a finite range, got \[0, inf\]"),
     ],
 )
 def test_bad_priors_are_clear_errors(spec: object, message: str) -> None:
-    with pytest.raises(PriorError, match=message):
-        parse_prior(spec, "p")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (no SciPy overflow warning before the message)
+        with pytest.raises(PriorError, match=message):
+            parse_prior(spec, "p")
 
 
 def test_a_file_of_parameters(tmp_path) -> None:
