@@ -1034,6 +1034,9 @@ def run(
     Raises:
         ValueError: if ``steps`` is not a positive whole number, or a run that long is refused
             (:func:`check_steps`).
+
+    The first run in a new install (or with other utility terms) compiles the step, 15–75 s,
+    which is logged at INFO on the ``talentsim`` logger before it starts.
     """
     check_steps(steps)
     model = TalentModel(scenario, seed=seed, overrides=overrides, lean=True)

@@ -7,6 +7,7 @@ mean-field solver and the Mesa reference refuse it by name. Nothing else is edit
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -331,16 +332,31 @@ def dict_term(w, i, j, pay, peer_share, researchers, labs, outside_amenity):  # 
     return w * TABLE["a"]
 
 
-def test_a_kernel_numba_cannot_compile_is_named_not_a_numba_traceback() -> None:
+def test_a_kernel_numba_cannot_compile_is_named_not_a_numba_traceback(caplog) -> None:
     bad = terms.Term("dictterm", "", "", dict_term)
-    with terms.registered(bad):
+    with terms.registered(bad), caplog.at_level(logging.INFO, logger="talentsim"):
         scenario = ts.Scenario.from_dict(small_scenario_dict(events=[]))
         with pytest.raises(terms.TermCompileError) as caught:
             ts.run(scenario, seed=1)
+    # the compile was announced (at INFO, on the "talentsim" logger) before it started
+    announced = [r.getMessage() for r in caplog.records if r.name == "talentsim"]
+    assert any(
+        line.startswith("compiling talentsim's decide for the utility terms ")
+        and line.split(" (once")[0].endswith(", dictterm")
+        for line in announced
+    ), announced
     message = str(caught.value)
     assert message.startswith("the step does not compile with the utility term 'dictterm'")
     assert "(kernel dict_term)" in message and "Numba said: " in message
     assert "\x1b[" not in message  # (no terminal colours)
+
+
+def test_a_run_whose_step_is_compiled_announces_no_compile(caplog) -> None:
+    scenario = ts.Scenario.from_dict(small_scenario_dict(events=[]))
+    ts.run(scenario, seed=1)  # (compiles here if nothing has yet: announced or not)
+    with caplog.at_level(logging.INFO, logger="talentsim"):
+        ts.run(scenario, seed=2)
+    assert not [r for r in caplog.records if r.getMessage().startswith("compiling")]
 
 
 def test_a_term_s_key_without_its_term_says_to_register_it() -> None:

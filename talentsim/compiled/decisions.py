@@ -40,6 +40,7 @@ Every draw is the keyed hash of the row (and of the candidate event's number,
 
 from __future__ import annotations
 
+import logging
 import re
 import types
 from dataclasses import dataclass
@@ -84,6 +85,8 @@ from talentsim.compiled.records import (
 from talentsim.compiled.search import offer_effort as effort_rule
 from talentsim.compiled.ties import tie_pair
 from talentsim.versions import files_digest
+
+logger = logging.getLogger("talentsim")
 
 NO_LAB = -1
 """Former lab of a researcher who has none (as :data:`talentsim.population.NO_LAB`)."""
@@ -1016,8 +1019,18 @@ class _NamingTerms:
 
     def __init__(self, dispatcher: Any) -> None:
         self.dispatcher = dispatcher
+        self.checked = False
 
     def __call__(self, *args: Any) -> Any:
+        if not self.checked:  # (once: whether this first call compiles, logged at INFO)
+            self.checked = True
+            if not self.dispatcher.signatures and not compat.is_cached(self.dispatcher):
+                logger.info(
+                    "compiling talentsim's %s for the utility terms %s (once after installing "
+                    "or after changing the terms; 15-75 s)",
+                    self.dispatcher.py_func.__name__,
+                    ", ".join(registry.names()),
+                )
         try:
             return self.dispatcher(*args)
         except NumbaError as exc:
