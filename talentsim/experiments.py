@@ -32,6 +32,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import json
 import multiprocessing
@@ -507,15 +508,20 @@ def refuse_while_a_worker_starts(what: str) -> None:
 def connect_dask(address: str, option: str) -> Any:
     """A ``distributed.Client`` of the scheduler at ``address`` (sweeps and ABC share it).
 
+    The modules of ``talentsim --import`` (:data:`talentsim.terms.IMPORTED`) are imported on
+    the cluster's workers, those running and those that join later (a worker plugin,
+    :class:`talentsim._dask_terms.ImportTerms`), so that they register the same terms.
+
     Raises:
         ImportError: without dask.distributed (the caller says how to install it).
         ScenarioError: naming ``option`` and ``address``, for a scheduler that cannot be
-            reached or an address that is not one.
+            reached or an address that is not one, or workers that cannot import a module
+            of ``--import``.
     """
     from distributed import Client
 
     try:
-        return Client(address, timeout="10s")
+        client = Client(address, timeout="10s")
     except (OSError, TimeoutError) as exc:
         raise ScenarioError(
             f"{option} {address}: cannot connect to the scheduler ({exc})"
@@ -524,6 +530,21 @@ def connect_dask(address: str, option: str) -> Any:
         raise ScenarioError(
             f"{option} {address}: not a scheduler address ({exc}); expected e.g. tcp://host:8786"
         ) from None
+    if terms.IMPORTED:
+        from talentsim._dask_terms import ImportTerms
+
+        plugin = ImportTerms(terms.IMPORTED)
+        try:
+            client.register_plugin(plugin)
+        except Exception as exc:  # (a worker's ImportError, raised here by distributed)
+            with contextlib.suppress(Exception):  # (not left for workers that join later)
+                client.unregister_worker_plugin(plugin.name)
+            client.close()
+            raise ScenarioError(
+                f"{option} {address}: the cluster's workers cannot import the modules of "
+                f"--import ({exc}); install them where the workers run"
+            ) from None
+    return client
 
 
 def shared_pool(workers: int) -> ProcessPoolExecutor:

@@ -55,3 +55,49 @@ def test_the_cli_runs_a_sweep_on_a_scheduler_address(client, tmp_path, capsys) -
     code = main(["sweep", str(sweep_file), "--dask", address, "--store", str(tmp_path / "s")])
     assert code == 0, capsys.readouterr().err
     assert "4 runs (4 done, 0 failed)" in capsys.readouterr().out
+
+
+def test_workers_import_the_modules_of_import(client, monkeypatch) -> None:
+    # `talentsim --import MODULE ... --dask ADDRESS`: the cluster's workers import the module
+    # too (before, only the local worker pool did, and every run on Dask failed for want of
+    # the terms); a module the workers cannot import is a clear error, not failed runs
+    import sys
+
+    from talentsim import terms
+    from talentsim.experiments import connect_dask
+
+    address = client.scheduler.address
+    monkeypatch.setattr(terms, "IMPORTED", ["tabnanny"])  # (a module nothing else imports)
+    assert not any(client.run(lambda: "tabnanny" in sys.modules).values())
+    with connect_dask(address, "--dask") as connected:
+        assert all(connected.run(lambda: "tabnanny" in sys.modules).values())
+    monkeypatch.setattr(terms, "IMPORTED", ["no_such_terms_module"])
+    with pytest.raises(ts.ScenarioError) as caught:
+        connect_dask(address, "--dask")
+    assert str(caught.value).startswith(f"--dask {address}: the cluster's workers cannot import")
+    assert "module 'no_such_terms_module': ModuleNotFoundError" in str(caught.value)
+    assert "install them where the workers run" in str(caught.value)
+
+
+@pytest.mark.slow  # (the workers compile the step with the module's term: about a minute)
+def test_the_command_line_sweeps_terms_of_one_s_own_on_a_dask_cluster(
+    tmp_path, monkeypatch
+) -> None:
+    from tests.conftest import talentsim_cli
+    from tests.test_terms import store_of, write_module_of_terms
+
+    write_module_of_terms(tmp_path)
+    monkeypatch.chdir(tmp_path)  # (the workers start here: my_terms.py is on their path)
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    )
+    try:
+        swept = talentsim_cli(
+            "--import", "my_terms", "sweep", "sweep.toml", "--dask", cluster.scheduler_address,
+            "--quiet", cwd=tmp_path, timeout=900,
+        )  # fmt: skip
+    finally:
+        cluster.close()
+    assert swept.returncode == 0, swept.stderr
+    table = ts.SweepStore(store_of(tmp_path)).runs()
+    assert (table["status"] == "done").all() and len(table) == 4

@@ -7,6 +7,7 @@ mean-field solver and the Mesa reference refuse it by name. Nothing else is edit
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from collections.abc import Iterator
@@ -334,7 +335,13 @@ def dict_term(w, i, j, pay, peer_share, researchers, labs, outside_amenity):  # 
 
 def test_a_kernel_numba_cannot_compile_is_named_not_a_numba_traceback(caplog) -> None:
     bad = terms.Term("dictterm", "", "", dict_term)
+    from talentsim import compiled
+
+    ts.run(ts.Scenario.from_dict(small_scenario_dict(events=[])), seed=1)  # (built-ins cached)
+    assert compiled.kernels_cached()
     with terms.registered(bad), caplog.at_level(logging.INFO, logger="talentsim"):
+        # another set of terms is not cached because the built-ins are (they share an index)
+        assert not compiled.kernels_cached()
         scenario = ts.Scenario.from_dict(small_scenario_dict(events=[]))
         with pytest.raises(terms.TermCompileError) as caught:
             ts.run(scenario, seed=1)
@@ -378,24 +385,9 @@ def test_the_command_line_imports_a_module_of_terms_in_itself_and_its_workers(
     # `talentsim --import MODULE`: a scenario that sets a term of one's own runs from the
     # command line, and a sweep's spawned workers import the module too (without it, each
     # run failed: the workers lacked the term)
-    import inspect
     import subprocess
 
-    source = inspect.getsource(crunch_term)
-    (tmp_path / "my_terms.py").write_text(
-        "from talentsim import terms\nfrom talentsim.compiled.compat import helper\n\n"
-        f"LAB_DISLIKE = {LAB_DISLIKE}\n\n\n{source}\n\n"
-        'terms.register(terms.Term("crunch", "Crunch time.", "-w·0.4", crunch_term))\n',
-        encoding="utf-8",
-    )
-    data = small_scenario_dict(time={"step": "1w", "duration": "8w"}, events=[])
-    data["cohorts"]["a_staff"]["weights"] = {"crunch": 2.0}
-    (tmp_path / "s.toml").write_text(ts.Scenario.from_dict(data).to_toml(), encoding="utf-8")
-    (tmp_path / "sweep.toml").write_text(
-        '[sweep]\nscenario = "s.toml"\nreplicates = 2\nmetrics = ["moves"]\n'
-        '[sweep.parameters]\n"labs.A.pay_level" = [1.0, 1.5]\n',
-        encoding="utf-8",
-    )
+    write_module_of_terms(tmp_path)
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return talentsim_cli(*args, cwd=tmp_path, timeout=900)
@@ -408,11 +400,37 @@ def test_the_command_line_imports_a_module_of_terms_in_itself_and_its_workers(
     assert cli("--import", "my_terms", "validate", "s.toml").returncode == 0
     swept = cli("--import", "my_terms", "sweep", "sweep.toml", "--workers", "2", "--quiet")
     assert swept.returncode == 0, swept.stderr
-    table = ts.SweepStore(_store_of(tmp_path)).runs()
+    table = ts.SweepStore(store_of(tmp_path)).runs()
     assert (table["status"] == "done").all() and len(table) == 4
 
 
-def _store_of(folder: Path) -> Path:
+def write_module_of_terms(folder: Path) -> None:
+    """In ``folder``: ``my_terms.py`` (registers the crunch term), ``s.toml`` (a scenario
+    that weighs it) and ``sweep.toml`` (4 runs of it), for ``talentsim --import my_terms``."""
+    import inspect
+
+    source = inspect.getsource(crunch_term)
+    (folder / "my_terms.py").write_text(
+        "from talentsim import terms\nfrom talentsim.compiled.compat import helper\n\n"
+        f"LAB_DISLIKE = {LAB_DISLIKE}\n\n\n{source}\n\n"
+        'terms.register(terms.Term("crunch", "Crunch time.", "-w·0.4", crunch_term))\n',
+        encoding="utf-8",
+    )
+    data = small_scenario_dict(time={"step": "1w", "duration": "8w"}, events=[])
+    data["cohorts"]["a_staff"]["weights"] = {"crunch": 2.0}
+    with contextlib.ExitStack() as stack:  # (the scenario needs the term to be written)
+        if "crunch" not in terms.names():
+            stack.enter_context(terms.registered(CRUNCH))
+        toml = ts.Scenario.from_dict(data).to_toml()
+    (folder / "s.toml").write_text(toml, encoding="utf-8")
+    (folder / "sweep.toml").write_text(
+        '[sweep]\nscenario = "s.toml"\nreplicates = 2\nmetrics = ["moves"]\n'
+        '[sweep.parameters]\n"labs.A.pay_level" = [1.0, 1.5]\n',
+        encoding="utf-8",
+    )
+
+
+def store_of(folder: Path) -> Path:
     """The one sweep store a sweep file in ``folder`` wrote (its default folder)."""
     (store,) = [p.parent for p in folder.rglob("manifest.sqlite")]
     return store

@@ -153,6 +153,8 @@ def _keyed_cache_class(key: str) -> Any:
         from numba.core.caching import FunctionCache
 
         class _KeyedCache(FunctionCache):
+            talentsim_key = key  # (what is_cached looks for in the shared index)
+
             def _index_key(self, sig: Any, codegen: Any) -> tuple:
                 return (*super()._index_key(sig, codegen), key)
 
@@ -162,8 +164,16 @@ def _keyed_cache_class(key: str) -> Any:
 
 
 def is_cached(dispatcher: Any) -> bool:
-    """Whether ``dispatcher`` has compiled code in Numba's disk cache (True if unknown)."""
+    """Whether ``dispatcher`` has compiled code in Numba's disk cache (True if unknown).
+
+    For a function of :func:`compile_keyed`, code compiled with its own key: every set of
+    utility terms shares one index file, so an entry of another set does not count.
+    """
     try:
-        return bool(dispatcher._cache._cache_file._load_index())
+        index = dispatcher._cache._cache_file._load_index()
+        key = getattr(dispatcher._cache, "talentsim_key", None)
+        if key is None:
+            return bool(index)
+        return any(isinstance(entry, tuple) and entry[-1:] == (key,) for entry in index)
     except Exception:  # Numba's internals, not an API: do not guess
         return True
