@@ -28,9 +28,13 @@ tolerance, so the particle is rejected (a parameter vector where the scenario re
 values is rejected the same way: the prior is in effect truncated to valid scenarios).
 
 The distance is the Euclidean norm of the residuals, each weighted by the inverse of its
-spread over the last generation's particles (``pyabc.AdaptivePNormDistance`` with the
-standard deviation as scale: a band's residual is 0 for most particles, so a median absolute
-deviation would be 0 and drop the band; a residual with no spread at all gets weight 0).
+spread over the last generation's particles, all those simulated, accepted or not
+(``pyabc.AdaptivePNormDistance`` with :func:`defined_spread` as scale: the standard deviation
+over the particles where the residual is defined, not :data:`UNDEFINED`; a band's residual is
+0 for most particles, so a median absolute deviation would be 0 and drop the band; a residual
+with no spread at all gets weight 0). Until 5 December 2026 the scale was pyabc's standard
+deviation over all particles, undefined ones included, which in effect dropped from the fit
+any target undefined on a few particles (see :func:`defined_spread`).
 ``distance="fixed"`` keeps the residuals' own units (then the distance's square is the
 method of simulated moments' objective for estimates and bands). The population size adapts
 to the variation of the proposal (``pyabc.AdaptivePopulationSize``) when
@@ -180,6 +184,26 @@ def residual(target: Target, value: float, noise: float = 0.0) -> float:
     return gap / scale
 
 
+def defined_spread(*, samples: np.ndarray, **_: Any) -> np.ndarray:
+    """Each residual's standard deviation over the particles where it is defined.
+
+    The scale of the adaptive distance (``pyabc.AdaptivePNormDistance``'s ``scale_function``).
+    A residual at :data:`UNDEFINED` (its statistic undefined, or the scenario refusing the
+    values) is left out: pyabc's own standard deviation took it in, so a few undefined
+    particles inflated that target's scale a millionfold and its weight fell to nothing for
+    every particle where it was defined (the target was in effect dropped from the fit), and
+    an undefined particle's weighted residual was small, not far outside the tolerance. A
+    residual defined nowhere, or with no spread, has scale 0 (weight 0).
+    """
+    values = np.array(samples, dtype=float, ndmin=2)
+    values[~(np.abs(values) < UNDEFINED / 2)] = np.nan
+    defined = np.isfinite(values).any(axis=0)
+    spread = np.zeros(values.shape[1])
+    if defined.any():
+        spread[defined] = np.nanstd(values[:, defined], axis=0)
+    return spread.reshape(np.shape(samples)[1:]) if np.ndim(samples) > 1 else spread[0]
+
+
 def particle_seed(values: Sequence[float], seed: int) -> int:
     """A seed derived from a parameter vector and the root seed (the same on every worker)."""
     data = struct.pack(f"<q{len(values)}d", seed, *(float(v) for v in values))
@@ -324,7 +348,11 @@ def _description(
         ],
         "targets": targets.identity(),
         "scenario": fingerprint(scenario.to_dict()),
-        "distance": distance,
+        # (the adaptive scale's rule: a database of the earlier rule, over every particle, is
+        # not resumed with this one)
+        "distance": f"{distance} (spread over defined residuals)"
+        if distance == "adaptive"
+        else distance,
         "replicates": replicates,
         "seed": seed,
         "observation_noise": noise,
@@ -442,9 +470,7 @@ def abc_smc(
 
     np.random.seed(seed % 2**32)  # noqa: NPY002  (pyabc draws from NumPy's global generator)
     if distance == "adaptive":
-        from pyabc.distance.scale import standard_deviation
-
-        metric = pyabc.AdaptivePNormDistance(p=2, scale_function=standard_deviation)
+        metric = pyabc.AdaptivePNormDistance(p=2, scale_function=defined_spread)
     else:
         metric = pyabc.PNormDistance(p=2)
     size: Any = (

@@ -12,6 +12,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,13 @@ import pytest
 from scipy import stats
 
 import talentsim as ts
-from talentsim.approximate_bayes import UNDEFINED, TargetModel, abc_smc, residual
+from talentsim.approximate_bayes import (
+    UNDEFINED,
+    TargetModel,
+    abc_smc,
+    defined_spread,
+    residual,
+)
 from talentsim.smm import Parameter
 from talentsim.targets import Target, Targets, as_targets
 from tests.test_smm import SOURCE, TINY, separation_rate
@@ -57,6 +64,35 @@ def test_residuals_of_each_form() -> None:
     assert residual(target(at_most=0.0), 0.5) == pytest.approx(0.5)
     assert residual(target(at_most=0.1), 0.05) == 0.0
     assert residual(band, math.nan) == UNDEFINED
+
+
+def test_the_adaptive_scale_leaves_out_undefined_residuals() -> None:
+    # a target undefined on 4% of the particles kept its weight (pyabc's standard deviation
+    # over every particle made it ~2e5 times larger, and the target dropped out of the fit)
+    rng = np.random.default_rng(3)
+    samples = rng.normal(0.0, [1.0, 7.5, 2.0], size=(500, 3))
+    samples[rng.random(500) < 0.04, 1] = UNDEFINED
+    samples[:, 2] = UNDEFINED  # (defined nowhere: weight 0, not NaN)
+    spread = defined_spread(samples=samples, s0=np.zeros(3), s_ids=["a", "b", "c"])
+    defined = samples[:, 1] < UNDEFINED
+    assert spread[0] == pytest.approx(np.std(samples[:, 0]))
+    assert spread[1] == pytest.approx(np.std(samples[defined, 1]))
+    assert 6.5 < spread[1] < 8.5 and spread[2] == 0.0
+    assert np.std(samples[:, 1]) > 1e4 * spread[1]  # (what the scale used to be)
+    # so an undefined particle's weighted residual is far beyond a defined one's
+    assert UNDEFINED / spread[1] > 1e4 * np.max(np.abs(samples[defined, 1])) / spread[1]
+    # through pyabc's own distance, as abc_smc builds it: weights 1/spread, the target kept,
+    # and an undefined particle's distance far beyond a defined one's
+    pyabc = pytest.importorskip("pyabc")
+    particles = [SimpleNamespace(sum_stat={"a": a, "b": b}) for a, b, _ in samples]
+    sample = SimpleNamespace(all_particles=particles, accepted_particles=particles)
+    distance = pyabc.AdaptivePNormDistance(p=2, scale_function=defined_spread)
+    observed = {"a": 0.0, "b": 0.0}
+    distance.initialize(t=0, get_sample=lambda: sample, x_0=observed, total_sims=len(particles))
+    assert distance.get_weights(0) == pytest.approx(1 / spread[:2])
+    close = distance({"a": 0.5, "b": 3.0}, observed, t=0)
+    assert close == pytest.approx(np.hypot(0.5 / spread[0], 3.0 / spread[1]))
+    assert distance({"a": 0.5, "b": UNDEFINED}, observed, t=0) > 1e4 * close
 
 
 def test_model_seeds_come_from_the_particle() -> None:
