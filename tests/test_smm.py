@@ -482,3 +482,39 @@ def test_the_covariance_of_means_over_defining_runs_follows_its_formula() -> Non
     assert omega[0, 0] == pytest.approx(truth[0, 0], rel=0.2)
     assert omega[0, 1] == pytest.approx(truth[0, 1], abs=0.03)
     assert omega[1, 1] == pytest.approx(0.25, rel=0.1)
+
+
+def _noise(seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(2)
+
+
+def _half_defined(result: Any) -> float:
+    """Sd 0.2 around the separation rate, undefined on about half the runs."""
+    u = _noise(result.seed)
+    return math.nan if u[1] > 0 else result.scenario.market.separation_rate + 0.2 * u[0]
+
+
+def _always_defined(result: Any) -> float:
+    return 2 * result.scenario.market.separation_rate + 0.2 * _noise(result.seed)[0]
+
+
+def test_simulated_sd_is_one_run_s_sd_where_a_statistic_is_sometimes_undefined() -> None:
+    # it was √((Ω_kk − σ²)·R), which is sd/√(share of runs defining it): 0.29 for this 0.2
+    targets = [
+        Target(name="h", statistic=_half_defined, observed=0.3, se=0.05, source=SOURCE),
+        Target(name="a", statistic=_always_defined, observed=0.6, se=0.05, source=SOURCE),
+    ]
+    fit = smm(
+        TINY,
+        targets,
+        [Parameter("market.separation_rate", 0.05, 1.0, unit="/year")],
+        replicates=8,
+        maxiter=2,
+        popsize=4,
+        polish_maxiter=10,
+        se_replicates=400,
+    )
+    sd = fit.moments.set_index("target")["simulated_sd"]
+    # one run's sd is 0.2 for both; over ~200 and 400 runs its estimate is within ±0.03
+    # (more than 4 standard errors of an sd estimate: 0.2/√(2·200) = 0.01)
+    assert sd["h"] == pytest.approx(0.2, abs=0.03) and sd["a"] == pytest.approx(0.2, abs=0.03)
