@@ -1285,18 +1285,21 @@ def _print_table(result, out) -> None:
     _print_heading(
         f"scenario {result.scenario.name!r}: {summary['steps']} steps "
         f"({summary['years']:.2f} years), seed {result.seed}",
-        header + f"{'exits':>7}{'separated':>11}{'net flow':>10}{'attrition':>11}",
+        header + f"{'exits':>7}{'separations':>13}{'net flow':>10}{'attrition':>11}",
     )
     for row in table.itertuples():
         # (no attrition, rather than nan%, for a lab nobody started at)
         attrition = f"{row.attrition:.0%}" if row.start else "—"
         print(
             f"{row.Index!s:<14}{row.start:>7}{row.end:>7}{row.hires:>7}{row.quits:>7}"
-            f"{row.returns:>9}{row.exits:>7}{row.separations:>11}{row.net_flow:>+10}"
+            f"{row.returns:>9}{row.exits:>7}{row.separations:>13}{row.net_flow:>+10}"
             f"{attrition:>11}"
         )
-    print("hires include returns to a former lab; net flow = hires - quits - exits - separated;")
-    print("attrition = share of the starting staff gone by the end")
+    print("hires: arrivals from anywhere; returns: arrivals of the lab's former staff (counted")
+    print("in hires too); quits: departures to another lab (returns to a former one included);")
+    print("exits: departures out of the field; separations: involuntary departures to the pool;")
+    print("net flow = hires - quits - exits - separations; attrition = share of the starting")
+    print("staff who left at least once (some came back)")
     empty = [str(row.Index) for row in table.itertuples() if not row.start]
     if empty:
         print(f"no attrition (—) at {', '.join(empty)}: nobody started there")

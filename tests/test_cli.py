@@ -188,6 +188,13 @@ def test_run_writes_results_and_prints_table(
         assert any(line.startswith(lab) for line in lines), f"no table row for {lab}:\n{out}"
     assert "seed 1" in out
     assert f"results written to {out_dir}" in out
+    # every column of the table is defined under it, as the glossary defines it
+    header = next(line for line in lines if line.startswith("lab "))
+    legend = " ".join(lines[lines.index(header) + 2 + len(FLAGSHIP_LABS) :])
+    for column in ("hires", "returns", "quits", "exits", "separations", "net flow"):
+        assert column in header, column
+        assert f"{column}:" in legend or f"{column} =" in legend, column
+    assert "attrition = share of the starting staff who left at least once" in legend
     # no staging folders left beside the results
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 

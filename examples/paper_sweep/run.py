@@ -2,7 +2,7 @@
 
 1. Runs the sweep declared in ``phase.toml``: the highly paid lab's pay level × its rate of
    random reorganisations, 20 replicates per cell (``--seeds`` changes the replicates), into a
-   resumable store; draws the share of its starting staff still there after a year, with the
+   resumable store; draws the share of its starting staff who never left in the first year, with the
    replicate means and 95% intervals in a table.
 2. Runs a Saltelli design over the veterans' main preference weights (pay, mission, stability,
    peers, fairness) and prints the Sobol indices of early attrition (the share of the lab's
@@ -53,7 +53,7 @@ def phase_diagram(out: Path, replicates: int, workers: int | None) -> pd.DataFra
     axes.set_xlabel("MSL pay level (multiple of market value)")
     axes.set_ylabel("MSL reorganisations per year")
     # (the figure's own title, replaced: an axes title would be a second one under it)
-    figure.suptitle("Share of MSL's starting staff still there after a year")
+    figure.suptitle("Share of MSL's starting staff who never left in the first year")
     figure.savefig(out / "phase_diagram.png", dpi=150)
     return cells
 

@@ -125,7 +125,7 @@ def retention(
     if n_staff == {0}:
         raise ValueError(f"retention: nobody of cohorts {chosen} started at lab {lab!r}")
     ax.set_xlabel(f"time since the start of the run ({unit})")
-    ax.set_ylabel(f"still at {lab} (% of its starting staff)")
+    ax.set_ylabel(f"never left {lab} (% of its starting staff)")
     ax.set_ylim(0, 102)
     ax.set_xlim(left=0)
     ax.legend(loc="best")
