@@ -214,6 +214,11 @@ def _too_fast(spec: Scenario) -> str | None:
         "outside.retirement_rate": spec.outside.retirement_rate,
         **{f"labs.{name}.reorg_rate": lab.reorg_rate for name, lab in spec.labs.items()},
     }
+    if spec.search.on:  # (the rate an employed researcher gets offers at, at most)
+        del rates["market.offer_rate_employed"]
+        rates["market.offer_rate_employed × search.effort_max"] = (
+            spec.market.offer_rate_employed * spec.search.effort_max
+        )
     for key, rate in rates.items():
         if rate > MAX_MEAN_FIELD_RATE:
             return f"{key} ({rate:g}/year)"
@@ -343,9 +348,29 @@ def stationary_logit_shares(
     ``σ(d)/σ(−d) = e^d``, gives ``x_i ∝ w_i·(W − w_i)·exp(V_i/s)``, where ``W = Σ w``: the
     logit shares weighted by recruiting intensity, corrected for never being offered a job by
     one's own lab (docs/validation.md).
+
+    Raises:
+        ValueError: where the closed form does not apply: noise 0 or below (not a logit
+            chain), fewer than two labs that recruit (no chain among labs), or values that
+            are not finite.
     """
     utility, intensity = np.asarray(utility, float), np.asarray(intensity, float)
-    log_weight = np.log(intensity * (intensity.sum() - intensity)) + utility / noise_scale
+    if not (np.isfinite(noise_scale) and noise_scale > 0):
+        raise ValueError(f"noise_scale: expected a number > 0, got {noise_scale!r}")
+    if utility.shape != intensity.shape or utility.ndim != 1:
+        raise ValueError(
+            f"utility and intensity: expected two lists of one value per lab, got shapes "
+            f"{utility.shape} and {intensity.shape}"
+        )
+    if not (np.all(np.isfinite(utility)) and np.all(np.isfinite(intensity))):
+        raise ValueError("utility and intensity: expected finite numbers")
+    if np.any(intensity < 0) or np.count_nonzero(intensity > 0) < 2:
+        raise ValueError(
+            "intensity: expected values >= 0 with at least two labs that recruit (> 0): "
+            f"the chain moves only among them, got {intensity.tolist()}"
+        )
+    with np.errstate(divide="ignore"):  # (a lab that does not recruit: share 0)
+        log_weight = np.log(intensity * (intensity.sum() - intensity)) + utility / noise_scale
     weight = np.exp(log_weight - log_weight.max())
     return weight / weight.sum()
 
@@ -534,7 +559,8 @@ class _System:
         headcount = x.sum(axis=(0, 1, 3))
         # Capacity is not in the dynamics: where it would bind, the solution is flagged
         # (see _check_capacity) rather than approximated.
-        hiring = self.frozen_until <= time + 1e-12
+        # (a lab of capacity 0 never has room, so it never makes offers: as if frozen)
+        hiring = (self.frozen_until <= time + 1e-12) & (self.lab.capacity != 0)
         weight = self.lab.recruiting_intensity * hiring
         others = weight.sum() - weight  # offers to lab i's staff come from the other labs
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -639,7 +665,8 @@ class _System:
         """
         headcount = x.sum(axis=(0, 1, 3))
         margin = 1.0 + 3.0 * np.sqrt(headcount + arrivals)
-        binds = np.flatnonzero(room - arrivals < margin)
+        # (capacity 0 is exact, not binding: the lab never hires, see flows)
+        binds = np.flatnonzero((room - arrivals < margin) & (self.lab.capacity != 0))
         if binds.shape[0] and self.binding is None:
             self.binding = (self.labs[int(binds[0])], time)
 

@@ -67,6 +67,45 @@ def test_meanfield_refuses_a_rate_that_would_never_finish(method: str) -> None:
         meanfield(fast, method=method)
 
 
+def test_meanfield_refuses_an_offer_rate_that_search_effort_makes_too_fast() -> None:
+    # 9,000/year passed the 1e4 guard, but effort up to 20 made it 1.8e5/year: 90 s a year
+    fast = validation.shock_scenario(1_000).with_overrides(
+        {
+            "market.offer_rate_employed": "9000/year",
+            "search": {"gap_sensitivity": 1.0, "effort_max": 20.0},
+        }
+    )
+    with pytest.raises(
+        MeanFieldError, match=r"offer_rate_employed × search\.effort_max \(180000/year\)"
+    ):
+        meanfield(fast, method="ode")
+
+
+def test_meanfield_treats_a_lab_of_capacity_0_as_never_hiring() -> None:
+    # it was refused as "binding", though a lab with no room makes no offers: exact
+    scenario = validation.shock_scenario(1_000, years=0.5)
+    closed = scenario.with_overrides({"labs.C.capacity": 0, "cohorts.c.lab": "outside"})
+    result = meanfield(closed, method="steps")
+    assert result.caveats == []
+    hires = result.timeseries.query("lab == 'C'")["hires"]
+    assert len(hires) and (hires == 0).all()
+
+
+def test_stationary_logit_shares_refuse_where_the_closed_form_does_not_apply() -> None:
+    # one lab, noise 0, no lab recruiting: NaN with only numpy warnings before
+    with pytest.raises(ValueError, match="at least two labs that recruit"):
+        stationary_logit_shares(np.array([0.0]), np.array([1.0]), 0.5)
+    with pytest.raises(ValueError, match=r"noise_scale: expected a number > 0, got 0\.0"):
+        stationary_logit_shares(np.array([0.0, 1.0]), np.array([1.0, 1.0]), 0.0)
+    with pytest.raises(ValueError, match="at least two labs that recruit"):
+        stationary_logit_shares(np.array([0.0, 1.0]), np.array([0.0, 0.0]), 0.5)
+    # a lab that does not recruit among others that do: share 0, the others as without it
+    shares = stationary_logit_shares(np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0]), 0.5)
+    assert shares[2] == 0.0 and shares[:2] == pytest.approx(
+        stationary_logit_shares(np.array([0.0, 1.0]), np.array([1.0, 1.0]), 0.5)
+    )
+
+
 def test_meanfield_refuses_what_it_cannot_treat_and_says_how_to_fix_it() -> None:
     flagship = ts.load_scenario(ROOT / "scenarios" / "msl_exodus.toml")
     with pytest.raises(MeanFieldError) as caught:
