@@ -210,6 +210,25 @@ ARGUMENTS: dict[str, type[_Args]] = {
 """The arguments each named statistic takes (its pydantic model)."""
 
 assert set(ARGUMENTS) == set(run_statistics.STATISTICS)
+
+_SHARE, _COUNT = (0.0, 1.0), (0.0, math.inf)
+VALUE_RANGES: dict[str, tuple[float, float]] = {
+    "attrition_rate": _COUNT,  # (per year)
+    "new_hire_retention": _SHARE,
+    "retention": _SHARE,
+    "boomerang_share": _SHARE,
+    "departures": _COUNT,
+    "outside_share": _SHARE,
+    "median_tenure_at_departure": _COUNT,  # (years)
+    "exit_reason_share": _SHARE,
+    "mean_time_to_return": _COUNT,  # (years)
+    "flow_ratio": _COUNT,
+    "flow_share": _SHARE,
+}
+"""The values each named statistic can take: a target's figures must lie in them (a share of
+6 is a percentage typed as a share; a count at least −3 is no target at all)."""
+
+assert set(VALUE_RANGES) == set(run_statistics.STATISTICS)
 assert tuple(_all_departures()) == DEPARTURE_KINDS and tuple(_lab_to_lab()) == LAB_TO_LAB_KINDS
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -317,7 +336,29 @@ class Target(BaseModel):
                         message = "required key is missing"
                     lines.append(f"args.{key}: {message}")
                 raise ValueError("\n".join(lines)) from None
+            self._check_range(VALUE_RANGES[self.statistic])
         return self
+
+    def _check_range(self, allowed: tuple[float, float]) -> None:
+        """Refuse figures the statistic cannot take, or a bound that always or never holds."""
+        low, high = allowed
+        kind = "a share (0 to 1)" if allowed == _SHARE else "never negative"
+        shown = f"{self.statistic} is {kind}"
+        for key, value in (
+            ("observed", self.observed),
+            ("band", None if self.band is None else self.band[0]),
+            ("band", None if self.band is None else self.band[1]),
+        ):
+            if value is not None and not low <= value <= high:
+                typo = allowed == _SHARE and value > 1
+                hint = " (a percentage given as a share?)" if typo else ""
+                raise ValueError(f"{key}: {value:g} is outside what {shown}{hint}")
+        if self.at_least is not None and not low < self.at_least <= high:
+            fate = "always holds" if self.at_least <= low else "can never hold"
+            raise ValueError(f"at_least: {self.at_least:g} {fate}: {shown}")
+        if self.at_most is not None and not low <= self.at_most < high:
+            fate = "always holds" if self.at_most >= high else "can never hold"
+            raise ValueError(f"at_most: {self.at_most:g} {fate}: {shown}")
 
     # ----------------------------------------------------------------------------------------
 

@@ -374,6 +374,35 @@ def problem(data: dict[str, Any]) -> str:
         # a boolean was read as 1 or 0 ("≥ 1"), as the scenario schema does not
         ({"at_least": True}, "targets.0.at_least: expected a number or a duration"),
         ({"at_least": None, "band": [0.5, True]}, "targets.0.band.1: expected a number"),
+        # figures a statistic cannot take: a percentage typed as a share, a vacuous bound
+        (
+            {
+                "statistic": "boomerang_share",
+                "args": {"lab": "A"},
+                "at_least": None,
+                "band": [2, 6],
+            },
+            "targets.0: band: 2 is outside what boomerang_share is a share (0 to 1) (a "
+            "percentage given as a share?)",
+        ),
+        ({"at_least": -3}, "targets.0: at_least: -3 always holds: departures is never negative"),
+        (
+            {"at_least": None, "observed": -1.0, "se": 1.0},
+            "targets.0: observed: -1 is outside what departures is never negative",
+        ),
+        (
+            {
+                "statistic": "retention",
+                "args": {"lab": "A", "at": "1y"},
+                "at_least": None,
+                "at_most": 1.0,
+            },
+            "targets.0: at_most: 1 always holds: retention is a share (0 to 1)",
+        ),
+        (
+            {"statistic": "retention", "args": {"lab": "A", "at": "1y"}, "at_least": 1.5},
+            "targets.0: at_least: 1.5 can never hold: retention is a share (0 to 1)",
+        ),
         # a flow from a lab to itself is undefined on every run
         (
             {"statistic": "flow_share", "args": {"origin": "A", "destination": "A"}},
@@ -476,7 +505,12 @@ def test_evaluate_refuses_targets_that_do_not_fit_the_scenario(small: ts.Scenari
         evaluate_targets(small, targets(args={"lab": "Z"}), seeds=2)
     with pytest.raises(TargetsError, match=r"args\.cohorts: no cohort named \['nobody'\]"):
         evaluate_targets(small, targets(args={"cohorts": ["nobody"]}), seeds=2)
-    too_long = targets(statistic="new_hire_retention", args={"lab": "A", "hired": ["0w", "1y"]})
+    too_long = targets(
+        statistic="new_hire_retention",
+        args={"lab": "A", "hired": ["0w", "1y"]},
+        at_least=None,
+        band=[0.5, 0.9],
+    )
     with pytest.raises(TargetsError, match=r"targets\.0 \(core\): new_hire_retention needs a run"):
         evaluate_targets(small, too_long, seeds=2)
     other = Targets.from_dict({"name": "t", "scenario": "msl_exodus", "targets": [target_dict()]})
