@@ -155,6 +155,17 @@ class _NewHireRetention(_Args):
     hired: Window | None = None
     after: Duration = 2.0
 
+    @model_validator(mode="after")
+    def _followable(self) -> Self:
+        # without a window, hires are counted up to the end of the run, and the last ones
+        # can never be followed for `after`: refused here, not after the runs
+        if self.hired is None and self.after > 0:
+            raise ValueError(
+                "hired: required with after > 0 (hires up to the end of the run cannot be "
+                'followed for after); give the window of hires, e.g. hired = ["0y", "1y"]'
+            )
+        return self
+
 
 class _Retention(_Args):
     lab: str
@@ -334,7 +345,8 @@ class Target(BaseModel):
                         message = f"unknown key (expected one of: {', '.join(model.model_fields)})"
                     elif err["type"] == "missing":
                         message = "required key is missing"
-                    lines.append(f"args.{key}: {message}")
+                    # (a check of several arguments names its key in the message)
+                    lines.append(f"args.{key}: {message}" if key else f"args.{message}")
                 raise ValueError("\n".join(lines)) from None
             self._check_range(VALUE_RANGES[self.statistic])
         return self

@@ -403,6 +403,16 @@ def problem(data: dict[str, Any]) -> str:
             {"statistic": "retention", "args": {"lab": "A", "at": "1y"}, "at_least": 1.5},
             "targets.0: at_least: 1.5 can never hold: retention is a share (0 to 1)",
         ),
+        # hires up to the end of the run cannot be followed for two years: refused up front
+        (
+            {
+                "statistic": "new_hire_retention",
+                "args": {"lab": "A"},
+                "at_least": None,
+                "band": [0.6, 0.8],
+            },
+            "targets.0: args.hired: required with after > 0",
+        ),
         # a flow from a lab to itself is undefined on every run
         (
             {"statistic": "flow_share", "args": {"origin": "A", "destination": "A"}},
