@@ -13,6 +13,7 @@ import json
 import math
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
@@ -140,6 +141,40 @@ def test_the_money_fact_holds_only_when_its_whole_interval_says_so() -> None:
     assert FIT.verdict(0.136, 0.204, 0.5) == "yes"
     assert FIT.verdict(0.503, 0.648, 0.5) == "no"
     assert FIT.verdict(math.nan, math.nan, 0.5) == "undecided"
+
+
+def test_the_published_money_fact_verdicts_follow_the_rule() -> None:
+    # the published report said "yes" for 0.478 [0.397, 0.557] after the rule had changed
+    published = json.loads((ROOT / "scenarios/fitted/fit_results.json").read_text())
+    rows = [
+        row
+        for key in ("ratio_fitted", "ratio_shipped")
+        for row in published["msl_exodus"]["story"][key]
+    ]
+    assert rows
+    for row in rows:
+        assert row["holds"] == FIT.verdict(row["low"], row["high"], 0.5), row
+
+
+def test_wald_intervals_flag_estimates_at_a_bound_and_intervals_past_one() -> None:
+    from types import SimpleNamespace
+
+    from talentsim.smm import Parameter
+
+    parameters = [
+        Parameter("market.offer_rate_employed", 1.0, 12.0),
+        Parameter("market.noise_scale", 0.2, 1.5),
+        Parameter("market.switching_cost", 0.5, 3.0),
+    ]
+    result = SimpleNamespace(  # (the boomerang fit's offer rate, a noise near its bound)
+        estimate=[1.068, 0.2205, 1.5],
+        covariance=np.diag([6.5**2, 0.05**2, 0.1**2]),
+        parameters=[p.path for p in parameters],
+        left_out=[],
+    )
+    table, _ = FIT.wald_intervals(result, parameters)
+    assert table["at_bound"].tolist() == [True, False, False]
+    assert table["within_bounds"].tolist() == [False, False, True]
 
 
 FITTED = ROOT / "scenarios" / "fitted" / "msl_exodus_fitted.toml"

@@ -309,14 +309,16 @@ def screen(
     parameter is kept when that influence (|R_kk|) is at least 1 error, and at most
     (targets - 1) are kept.
     """
-    from talentsim.smm import moment_targets
+    from talentsim.smm import conditional_means, moment_targets
 
     _, sigma = moment_targets(targets)
     x0 = {c.parameter.path: current_value(scenario, c.parameter.path) for c in candidates}
 
     def means(overrides: dict[str, Any]) -> np.ndarray:
         values = target_values(scenario, targets, seeds, root_seed=0, overrides=overrides)
-        return values[[t.name for t in targets.targets]].to_numpy(dtype=float).mean(axis=0)
+        # (the mean over the seeds that define each statistic, as smm's moments: one seed
+        # without a return made the whole column NaN and dropped the parameter)
+        return conditional_means(values[[t.name for t in targets.targets]].to_numpy(dtype=float))
 
     columns, rows = [], []
     for c in candidates:
@@ -352,6 +354,8 @@ def screen(
         else (
             "moment undefined at a step"
             if not finite[i]
+            else "past the QR's rank: no independent direction of the targets left for it"
+            if np.isnan(influence[i])
             else "moves the targets by less than one error, independently of those kept"
             if influence[i] < 1.0
             else "would leave no degree of freedom for the J-test"
@@ -384,17 +388,31 @@ def covariance(result: SMMResult) -> tuple[np.ndarray, str]:
     )
 
 
-def wald_intervals(result: SMMResult, level: float = 0.95) -> tuple[pd.DataFrame, str]:
-    """Estimate, SE and Wald interval per parameter, from :func:`covariance`."""
+def wald_intervals(
+    result: SMMResult, parameters: Sequence[Parameter], level: float = 0.95
+) -> tuple[pd.DataFrame, str]:
+    """Estimate, SE and Wald interval per parameter, from :func:`covariance`.
+
+    With the columns of :meth:`talentsim.CalibrationResult.intervals` and ``diagnostics``:
+    ``within_bounds`` (the interval lies within the parameter's search bounds; one reaching
+    past them says the normal approximation is poor there, not that those values are
+    plausible) and ``at_bound`` (the estimate lies within 1% of the range from a bound).
+    """
     cov, note = covariance(result)
     se = np.sqrt(np.diag(cov))
     z = float(stats.norm.ppf(0.5 + level / 2))
+    lows = np.array([p.low for p in parameters])
+    highs = np.array([p.high for p in parameters])
+    margin = 0.01 * (highs - lows)
+    estimate = np.asarray(result.estimate, dtype=float)
     table = pd.DataFrame(
         {
-            "estimate": result.estimate,
+            "estimate": estimate,
             "se": se,
-            "low": result.estimate - z * se,
-            "high": result.estimate + z * se,
+            "low": estimate - z * se,
+            "high": estimate + z * se,
+            "within_bounds": ~((estimate - z * se < lows) | (estimate + z * se > highs)),
+            "at_bound": (estimate - lows <= margin) | (highs - estimate <= margin),
         },
         index=pd.Index(result.parameters, name="parameter"),
     )
@@ -450,7 +468,7 @@ def fit_scenario(name: str, budget: Budget) -> Fit:
             polish=budget.polish_maxiter > 0,
             polish_maxiter=max(budget.polish_maxiter, 1),
         )
-        intervals, covariance_note = wald_intervals(result)
+        intervals, covariance_note = wald_intervals(result, parameters)
         fitted = scenario.with_overrides(
             overrides_of(parameters, result.estimate), source="fitted parameters"
         )
@@ -938,6 +956,16 @@ def describe_fit(fit: Fit) -> str:
     out.append("")
     out.append(markdown(fit.intervals.reset_index(), 4))
     out.append("")
+    flagged = fit.intervals[~fit.intervals["within_bounds"] | fit.intervals["at_bound"]]
+    if len(flagged):
+        out.append(
+            "Not a range of plausible values where `within_bounds` is False or `at_bound` is "
+            "True (" + ", ".join(flagged.index) + "): the estimate sits at or near a search "
+            "bound, or the parameter is weakly identified, and the normal approximation "
+            "behind the Wald interval is poor there; read the interval's side away from the "
+            "bound, and the standard error as 'not pinned down at the estimate'."
+        )
+        out.append("")
     out.append(
         f"J = {fmt(fit.smm.j_statistic)} on {fit.smm.j_df} df, p = {fmt(fit.smm.j_pvalue)} "
         f"(R = {fit.smm.replicates}, {fit.smm.evaluations} parameter vectors). Fixed (not "
