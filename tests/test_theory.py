@@ -11,11 +11,13 @@ Researchers move in and out of work independently here, so the number out of wor
 Binomial(N, u) at any time, with autocorrelation exp(−(δ + λ0)t); the variance of its time
 average is at most u(1−u)/N · 2τ/T with τ = 1/(δ + λ0): SE ≈ 0.00105 for N = 20,000, and the
 test allows 4 SE (0.0042). (It allowed 0.01 before 5 December 2026, which passed a 10% error
-in λ0: 0.0083 off.) G is compared with the Kolmogorov–Smirnov distance at the final step; the
-0.1% critical value for one snapshot of ~17,800 employed researchers is 1.95/sqrt(n) ≈ 0.015,
-and we allow 0.02 for the transient: everyone starts out of work, and the pay distribution
-relaxes at a rate of at least δ, so after 8 years at most e^{−4}·max|F − G| ≈ 0.006 of the
-initial gap is left (measured: 0.006–0.011 on six seeds). Exact transitions within each step
+in λ0: 0.0083 off.) G is compared with the Kolmogorov–Smirnov distance at the final step
+(at the labs' pay levels, where both distributions jump); the 0.1% critical value for one
+snapshot of ~17,800 employed researchers is 1.95/sqrt(n) ≈ 0.015 (conservative for a discrete
+distribution), and we allow 0.002 more for the transient: everyone starts out of work, and
+after 8 years the mean field leaves 0.0014 between the expected distribution and G (the
+bound e^{−δt}·max|F − G| ≈ 0.006 is loose). Until 5 December 2026 the distance was inflated
+by ~0.005 by ties (see the test) and the allowance was 0.02. Exact transitions within each step
 (uniformization) leave no effect of the daily step here.
 """
 
@@ -30,6 +32,7 @@ import talentsim as ts
 from talentsim.builders import job_ladder
 
 LAMBDA0, LAMBDA1, DELTA = 4.0, 2.0, 0.5
+TRANSIENT = 0.002  # what is left of G's relaxation after 8 years (mean field: 0.0014)
 
 
 def _run_ladder(
@@ -60,11 +63,16 @@ def _check_steady_state(model: ts.TalentModel, pay_levels: np.ndarray, researche
     location = model.population.view("location")
     employed = location < model.lab_state.n
     pay = np.sort(model.population.view("pay")[employed])
-    offer_cdf = np.searchsorted(pay_levels, pay, side="right") / pay_levels.size
+    # Both distributions are step functions that jump only at the labs' pay levels, so the
+    # Kolmogorov–Smirnov distance is the largest gap at those levels. (Until 5 December 2026
+    # it compared every position inside a run of equal pay with G at that pay, which added
+    # G's jump there, ~0.005 at the top of the ladder, to the distance.)
+    levels = np.sort(pay_levels)
+    offer_cdf = np.arange(1, levels.size + 1) / levels.size
     theory = DELTA * offer_cdf / (DELTA + LAMBDA1 * (1.0 - offer_cdf))
-    empirical = np.arange(1, pay.size + 1) / pay.size
+    empirical = np.searchsorted(pay, levels, side="right") / pay.size
     ks = np.max(np.abs(empirical - theory))
-    assert ks < 0.02, ks
+    assert ks < 1.95 / math.sqrt(pay.size) + TRANSIENT, ks
 
 
 def test_job_ladder_with_1000_labs_matches_burdett_mortensen() -> None:
