@@ -173,14 +173,17 @@ def _add_max_runs_option(parser) -> None:
 
 def _build_parser():
     import argparse
+    import textwrap
 
-    from talentsim.glossary import format_glossary
+    from talentsim.glossary import GLOSSARY
 
+    # (the words only: their definitions, ~100 lines, pushed the commands off the screen)
+    words = textwrap.fill(", ".join(GLOSSARY), width=78)
     parser = argparse.ArgumentParser(
         prog="talentsim",
         description="Agent-based simulation of talent markets.",
-        epilog="What the tables' words mean (also: talentsim glossary, docs/glossary.md):\n\n"
-        + format_glossary(),
+        epilog="The tables' words, defined by 'talentsim glossary' (and docs/glossary.md):\n"
+        + words,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -549,13 +552,13 @@ def _validate(args) -> int:
         data = read_toml(Path(args.file))
     except ScenarioError:
         data = {}  # load_scenario says what is wrong with the file
-    has_sweep = "sweep" in data
-    if isinstance(data.get("targets"), list):
+    kind = _file_kind(data)
+    if kind == "targets":
         return _validate_targets(args.file)
-    if isinstance(data.get("targets"), str) and "parameters" in data:
+    if kind == "calibration":
         return _validate_calibration(args.file)
     spec = None
-    if has_sweep:
+    if kind == "sweep":
         scenario, spec = load_sweep_file(args.file)
     else:
         scenario = load_scenario(args.file)
@@ -590,6 +593,41 @@ def _validate(args) -> int:
             f"points × {spec.replicates} replicates = {points * spec.replicates} runs"
         )
     return 0
+
+
+def _file_kind(data: dict) -> str:
+    """What a TOML document is: "targets", "calibration", "sweep" or "scenario"."""
+    if isinstance(data.get("targets"), list):
+        return "targets"
+    if isinstance(data.get("targets"), str) and "parameters" in data:
+        return "calibration"
+    return "sweep" if "sweep" in data else "scenario"
+
+
+def _check_kinds(**files: tuple[str, str]) -> None:
+    """Refuse a file of another kind where one is expected (two files given swapped, say).
+
+    ``files`` maps the argument's name to (its path, the kind expected there). A file that
+    cannot be read is left to the loader, which says why.
+    """
+    from talentsim.scenario import ScenarioError, read_toml
+
+    found = {}
+    for name, (path, _) in files.items():
+        try:
+            found[name] = _file_kind(read_toml(Path(path)))
+        except ScenarioError:
+            continue
+    expected = {name: kind for name, (_, kind) in files.items()}
+    wrong = [name for name in found if found[name] != expected[name]]
+    if not wrong:
+        return
+    swapped = sorted(found.values()) == sorted(expected.values()) and len(wrong) > 1
+    name = wrong[0]
+    raise ScenarioError(
+        f"{files[name][0]}: a {found[name]} file where {name} should be a {expected[name]} file"
+        + (" (the two files given the other way round?)" if swapped else "")
+    )
 
 
 def _validate_targets(file: str) -> int:
@@ -879,6 +917,7 @@ def _targets(args) -> int:
     from talentsim.scenario import ScenarioError
     from talentsim.targets import evaluate_targets, format_fit_table, load_targets
 
+    _check_kinds(FILE=(args.file, "scenario"), TARGETS=(args.targets, "targets"))
     scenario = _load_with_overrides(args.file, args.overrides)
     targets = load_targets(args.targets)
     if targets.run_duration is not None and any(

@@ -457,6 +457,11 @@ def _execute(
             discard_shared_pool(count)
         _flush(sink, buffer)
         left = len(todo) - len(outcomes)
+        if sink is None:  # (nothing was stored, so there is nothing to resume)
+            raise SweepError(
+                f"a worker process died ({exc}) after {len(outcomes)} of {len(todo)} runs; "
+                f"nothing is stored (no store given), so run it again. {_SCRIPT_HINT}"
+            ) from None
         raise SweepError(
             f"a worker process died ({exc}); {len(outcomes)} runs are stored, {left} remain: "
             f"rerun with resume=True (--resume). {_SCRIPT_HINT}"

@@ -647,11 +647,12 @@ ts.sweep({flagship!r}, {{"labs.MSL.pay_level": [1.5, 3.0]}}, replicates=2, worke
 """
 
 
-def test_a_script_without_a_main_guard_is_told_so(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stored", [True, False])
+def test_a_script_without_a_main_guard_is_told_so(tmp_path: Path, stored: bool) -> None:
     # the spawned workers import the script: its sweep must not start again in each of them
     script = tmp_path / "unguarded.py"
-    store = tmp_path / "store"
-    script.write_text(UNGUARDED.format(flagship=str(FLAGSHIP), store=str(store)))
+    store = str(tmp_path / "store") if stored else None
+    script.write_text(UNGUARDED.format(flagship=str(FLAGSHIP), store=store))
     done = subprocess.run(
         [sys.executable, str(script)],
         cwd=tmp_path,
@@ -666,6 +667,9 @@ def test_a_script_without_a_main_guard_is_told_so(tmp_path: Path) -> None:
     assert 'if __name__ == \\"__main__\\":' not in done.stderr  # (plain quotes, readable)
     assert 'its code must be under `if __name__ == "__main__":`' in done.stderr
     assert "a worker process died" in done.stderr  # the parent's message says it too
+    # resuming is advised only where something was stored to resume
+    assert ("rerun with resume=True" in done.stderr) == stored
+    assert ("nothing is stored (no store given), so run it again" in done.stderr) != stored
 
 
 def test_a_different_sweep_is_told_where_it_differs() -> None:

@@ -596,6 +596,21 @@ def test_cli_targets_bad_file_is_one_error_line(
     assert err.count("\n") == 1
 
 
+def test_cli_targets_names_files_of_the_wrong_kind(capsys: pytest.CaptureFixture[str]) -> None:
+    # the two files swapped gave four scenario-schema errors about the targets file
+    scenario, targets = ROOT / "scenarios" / "msl_exodus.toml", ROOT / "targets" / "msl.toml"
+    assert main(["targets", str(targets), str(scenario)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {targets}: a targets file where FILE should be a scenario file (the two "
+        "files given the other way round?)\n"
+    )
+    other = ROOT / "scenarios" / "boomerang.toml"
+    assert main(["targets", str(scenario), str(other)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {other}: a scenario file where TARGETS should be a targets file\n"
+    )
+
+
 def test_the_statistics_benchmark_runs_and_writes_its_figures(tmp_path: Path) -> None:
     import subprocess
     import sys
