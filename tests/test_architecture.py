@@ -51,6 +51,7 @@ LAYERS: list[tuple[str, ...]] = [
         "smm",
         "priors",
         "_pyabc_sampler",
+        "_dask_terms",
         "approximate_bayes",
     ),
     ("validation", "calibration"),
