@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from matplotlib.figure import Figure
+from scipy import stats
 
 import talentsim as ts
 from talentsim import plots, validation
@@ -70,9 +71,11 @@ def render(
     relax = checks["relaxation"]
     ladder = checks["job_ladder"]
     labs = ["L0", "L1", "L2", "L3"]
+    # (the t quantile: the standard error is estimated from the replicates)
+    t95 = float(stats.t.ppf(0.975, shares.details["replicates"] - 1))
     share_rows = "\n".join(
         f"| {lab} | {shares.details['theory'][j]:.4f} | {shares.details['meanfield'][j]:.4f} | "
-        f"{shares.details['simulation'][j]:.4f} ± {1.96 * shares.details['se'][j]:.4f} | "
+        f"{shares.details['simulation'][j]:.4f} ± {t95 * shares.details['se'][j]:.4f} | "
         f"{shares.details['t'][j]:+.2f} |"
         for j, lab in enumerate(labs)
     )
