@@ -880,7 +880,8 @@ class CalibrationResult:
         """Which parameters the targets identify.
 
         SMM: from the Jacobian ``G`` at the estimate, scaled by the targets' errors and the
-        parameters' ranges (``S = W^½ G diag(high − low)``): per parameter its
+        parameters' ranges (``S = diag(1/σ) G diag(high − low)``, σ the targets' own errors
+        whatever weighting the fit used): per parameter its
         ``sensitivity`` (the norm of its column of S: how many standard errors the targets
         move, together, when the parameter sweeps its range, linearised) and ``se_share``
         (its standard error as a share of its range); ``identified`` when the sensitivity
