@@ -481,7 +481,16 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``talentsim`` console script; returns the exit status."""
     _check_python()
     parser = _build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    for at, word in enumerate(words[:-2]):  # `--set KEY VALUE`: argparse's message names
+        key, value = words[at + 1], words[at + 2]  # only an "unrecognized argument"
+        if word == "--set" and "=" not in key and not value.startswith("-"):
+            sys.stderr.write(
+                f"error: --set takes one KEY=VALUE, got {key!r} then {value!r}: write "
+                f"--set {key}={value}\n"
+            )
+            return 2
+    args = parser.parse_args(words)
     from talentsim.scenario import ScenarioWarning
     from talentsim.store import StoreWarning
 

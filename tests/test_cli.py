@@ -389,6 +389,11 @@ def test_run_set_overrides_are_applied(tmp_path: Path, capsys: pytest.CaptureFix
         (["--set", "labs.MSL.pay_level=-1"], ["labs.MSL.pay_level", "greater than 0"]),
         (["--set", "labs.MSL.pay_level"], ["--set", "expected key=value"]),
         (["--set", "=2.5"], ["--set", "expected key=value"]),
+        # a space for the '=': argparse said only "unrecognized arguments: 2.5"
+        (
+            ["--set", "labs.MSL.pay_level", "2.5"],
+            ["--set takes one KEY=VALUE", "write --set labs.MSL.pay_level=2.5"],
+        ),
         (["--seed", "-1"], ["--seed", "non-negative"]),
         (["--steps", "0"], ["--steps", "positive"]),
     ],
@@ -398,6 +403,7 @@ def test_run_set_overrides_are_applied(tmp_path: Path, capsys: pytest.CaptureFix
         "set-bad-value",
         "set-without-equals",
         "set-without-key",
+        "set-with-a-space",
         "negative-seed",
         "zero-steps",
     ],
