@@ -638,15 +638,10 @@ class CalibrationResult:
             raise ValueError(f"level: expected a number between 0 and 1, got {level}")
         if self.method == "smm":
             table = self.fit.confidence_intervals(level)
-            bounds = {p.path: (p.low, p.high) for p in self.parameters}
-            unbounded = (-math.inf, math.inf)
+            by_path = {p.path: p for p in self.parameters}
             table["within_bounds"] = [
-                not (row.low < low or row.high > high)
-                for (low, high), row in zip(
-                    (bounds.get(str(name), unbounded) for name in table.index),
-                    table.itertuples(),
-                    strict=True,
-                )
+                str(row.Index) not in by_path or by_path[str(row.Index)].contains(row.low, row.high)
+                for row in table.itertuples()
             ]
             table["kind"] = f"{level:.0%} Wald (SMM)"
             return table
@@ -826,12 +821,11 @@ class CalibrationResult:
             for name in ("converged", "message", "weighting", "nit", "left_out"):
                 if hasattr(fit, name):
                     out[name] = getattr(fit, name)
-            at_bound = []
-            for parameter, value in zip(self.parameters, fit.estimate, strict=True):
-                margin = 0.01 * (parameter.high - parameter.low)
-                if value - parameter.low <= margin or parameter.high - value <= margin:
-                    at_bound.append(parameter.path)
-            out["at_bound"] = at_bound
+            out["at_bound"] = [
+                parameter.path
+                for parameter, value in zip(self.parameters, fit.estimate, strict=True)
+                if parameter.at_bound(value)
+            ]
             return out
         fit = self.fit
         generations = getattr(fit, "generations", None)

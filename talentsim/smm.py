@@ -115,6 +115,22 @@ class Parameter:
         """``x`` as the scenario reads it."""
         return float(x) if not self.unit else f"{float(x)!r}{self.unit}"
 
+    def at_bound(self, x: float, margin: float = 0.01) -> bool:
+        """Whether ``x`` lies within ``margin`` of the range from a bound.
+
+        An estimate there is a sign that the bound, not the data, decided it.
+        """
+        near = margin * (self.high - self.low)
+        return bool(x - self.low <= near or self.high - x <= near)
+
+    def contains(self, low: float, high: float) -> bool:
+        """Whether the interval ``[low, high]`` does not reach past the bounds.
+
+        A Wald interval that does says the normal approximation is poor there. (An interval
+        that is not a number, NaN, is not shown past them.)
+        """
+        return not (low < self.low or high > self.high)
+
 
 @dataclass(frozen=True)
 class SMMResult:

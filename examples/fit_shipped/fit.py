@@ -401,18 +401,18 @@ def wald_intervals(
     cov, note = covariance(result)
     se = np.sqrt(np.diag(cov))
     z = float(stats.norm.ppf(0.5 + level / 2))
-    lows = np.array([p.low for p in parameters])
-    highs = np.array([p.high for p in parameters])
-    margin = 0.01 * (highs - lows)
     estimate = np.asarray(result.estimate, dtype=float)
+    low, high = estimate - z * se, estimate + z * se
     table = pd.DataFrame(
         {
             "estimate": estimate,
             "se": se,
-            "low": estimate - z * se,
-            "high": estimate + z * se,
-            "within_bounds": ~((estimate - z * se < lows) | (estimate + z * se > highs)),
-            "at_bound": (estimate - lows <= margin) | (highs - estimate <= margin),
+            "low": low,
+            "high": high,
+            "within_bounds": [
+                p.contains(a, b) for p, a, b in zip(parameters, low, high, strict=True)
+            ],
+            "at_bound": [p.at_bound(x) for p, x in zip(parameters, estimate, strict=True)],
         },
         index=pd.Index(result.parameters, name="parameter"),
     )
