@@ -195,13 +195,14 @@ def defined_spread(*, samples: np.ndarray, **_: Any) -> np.ndarray:
     an undefined particle's weighted residual was small, not far outside the tolerance. A
     residual defined nowhere, or with no spread, has scale 0 (weight 0).
     """
-    values = np.array(samples, dtype=float, ndmin=2)
+    shape = np.shape(samples)  # (particles, residuals), or (particles,) for one residual
+    values = np.array(samples, dtype=float).reshape(shape[0], -1)
     values[~(np.abs(values) < UNDEFINED / 2)] = np.nan
     defined = np.isfinite(values).any(axis=0)
     spread = np.zeros(values.shape[1])
     if defined.any():
         spread[defined] = np.nanstd(values[:, defined], axis=0)
-    return spread.reshape(np.shape(samples)[1:]) if np.ndim(samples) > 1 else spread[0]
+    return spread.reshape(shape[1:])
 
 
 def particle_seed(values: Sequence[float], seed: int) -> int:

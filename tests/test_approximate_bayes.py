@@ -79,6 +79,8 @@ def test_the_adaptive_scale_leaves_out_undefined_residuals() -> None:
     assert spread[1] == pytest.approx(np.std(samples[defined, 1]))
     assert 6.5 < spread[1] < 8.5 and spread[2] == 0.0
     assert np.std(samples[:, 1]) > 1e4 * spread[1]  # (what the scale used to be)
+    # one residual (pyabc's one-statistic samples): the particles are the first axis
+    assert float(defined_spread(samples=samples[:, 1])) == pytest.approx(spread[1])
     # so an undefined particle's weighted residual is far beyond a defined one's
     assert UNDEFINED / spread[1] > 1e4 * np.max(np.abs(samples[defined, 1])) / spread[1]
     # through pyabc's own distance, as abc_smc builds it: weights 1/spread, the target kept,
