@@ -565,23 +565,21 @@ class SweepStore:
         """
         path = self.folder / kind / chunk
         recorded = digests.get((kind, chunk))
-        if read or recorded is None:
-            # The bytes are read once, then hashed and parsed: the rows are those checked.
-            present, data = _chunk_bytes(path)
-        else:
+        data: bytes | None = None
+        if not read and recorded is not None:  # (presence and digest only: hashed in blocks)
             present = next((p for p in (path, _temporary_name(path)) if p.is_file()), None)
-            data = None
+        else:  # the bytes are read once, then hashed and parsed: the rows are those checked
+            present, data = _chunk_bytes(path)
         if present is None:
             if kind == "summaries" or self._series_expected:
                 return None, f"{path} is missing ({len(ids)} runs listed as done)"
             return None, None
         if recorded is not None:
-            digest = hashlib.sha256(data).hexdigest() if data is not None else None
-            if (digest or _file_digest(present)) != recorded:
+            digest = _file_digest(present) if data is None else hashlib.sha256(data).hexdigest()
+            if digest != recorded:
                 return None, f"{present} is not the file committed (its SHA-256 differs)"
-            if not read:
-                return None, None
-        assert data is not None
+        if data is None:
+            return None, None
         try:
             frame = _parse_chunk(present, data, None if read else ["run_id"])
         except StoreError as exc:
