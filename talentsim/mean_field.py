@@ -468,6 +468,9 @@ class _System:
         # Labs.
         # Lab parameters (pay, mission, turmoil), changed by events as in the simulation.
         self.lab = LabState.from_scenario(spec)
+        # (a lab of capacity 0 never has room, so it never makes offers: as if frozen, exactly,
+        # and never "binding")
+        self.has_room = self.lab.capacity != 0
         self.recovery = np.array(
             [
                 math.log(2) / lab.recovery_half_life if lab.recovery_half_life > 0 else math.inf
@@ -559,8 +562,7 @@ class _System:
         headcount = x.sum(axis=(0, 1, 3))
         # Capacity is not in the dynamics: where it would bind, the solution is flagged
         # (see _check_capacity) rather than approximated.
-        # (a lab of capacity 0 never has room, so it never makes offers: as if frozen)
-        hiring = (self.frozen_until <= time + 1e-12) & (self.lab.capacity != 0)
+        hiring = (self.frozen_until <= time + 1e-12) & self.has_room
         weight = self.lab.recruiting_intensity * hiring
         others = weight.sum() - weight  # offers to lab i's staff come from the other labs
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -665,8 +667,7 @@ class _System:
         """
         headcount = x.sum(axis=(0, 1, 3))
         margin = 1.0 + 3.0 * np.sqrt(headcount + arrivals)
-        # (capacity 0 is exact, not binding: the lab never hires, see flows)
-        binds = np.flatnonzero((room - arrivals < margin) & (self.lab.capacity != 0))
+        binds = np.flatnonzero((room - arrivals < margin) & self.has_room)
         if binds.shape[0] and self.binding is None:
             self.binding = (self.labs[int(binds[0])], time)
 
