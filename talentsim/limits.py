@@ -36,6 +36,15 @@ BYTES_PER_TIE = 60
 BYTES_PER_PLACE_STEP = 500
 """Peak memory per place (lab or outside pool) and step (histories and the timeseries)."""
 
+MAX_EVENTS_PER_STEP = 500.0
+"""The most candidate events a researcher may average in one step (bounding rate × step).
+
+Each step draws every researcher's number of candidate events from a Poisson law by
+inversion (:func:`talentsim.compiled.offers.screen_events`), which is exact while
+``exp(-mean)`` is a normal float (mean below ~700) and the count stays under its guard of
+10,000. Beyond this the draws would be silently wrong, so such a scenario is refused. Real
+scenarios are far below it (the flagship: about 0.13 a weekly step)."""
+
 _UNITS = {
     "": 1,
     "b": 1,
@@ -191,4 +200,41 @@ def check_run_size(scenario: Scenario) -> str | None:
         f"{size.tie_ends / 2:.3g} colleague ties, {size.place_steps:,} place-steps. Make the "
         f"run smaller, or raise the limit with the environment variable "
         f"{MEMORY_LIMIT_VARIABLE} (e.g. {MEMORY_LIMIT_VARIABLE}=64GiB) on a machine that has it"
+    )
+
+
+def check_events_per_step(scenario: Scenario) -> str | None:
+    """Why a step of ``scenario`` would hold too many events per researcher, or None.
+
+    The bounding rate Λ of a step's events (the most events per year in any state: employed,
+    ``separation_rate + outside.opportunity_rate + offer_rate_employed × effort cap``; in the
+    pool, ``offer_rate_outside``; the effort cap is ``search.effort_max`` when search effort
+    is on, else 1) times ``time.step`` must not exceed :data:`MAX_EVENTS_PER_STEP`. The
+    message names the largest rate's key path.
+    """
+    from talentsim.units import format_years
+
+    market, outside, search = scenario.market, scenario.outside, scenario.search
+    cap = float(search.effort_max) if search.on else 1.0
+    employed = {
+        "market.separation_rate": market.separation_rate,
+        "outside.opportunity_rate": outside.opportunity_rate,
+        "market.offer_rate_employed": market.offer_rate_employed * cap,
+    }
+    bound = max(sum(employed.values()), market.offer_rate_outside)
+    mean = bound * scenario.time.step
+    if mean <= MAX_EVENTS_PER_STEP:
+        return None
+    if market.offer_rate_outside >= sum(employed.values()):
+        largest = "market.offer_rate_outside"
+    else:
+        largest = max(employed, key=lambda key: employed[key])
+    by_effort = largest == "market.offer_rate_employed" and cap != 1
+    scaled = " (× search.effort_max)" if by_effort else ""
+    return (
+        f"{largest}: the rates give each researcher {mean:.3g} candidate events a step on "
+        f"average (a bounding rate of {bound:.3g}/year{scaled} × time.step "
+        f"{format_years(scenario.time.step)}); at most {MAX_EVENTS_PER_STEP:g} are supported, "
+        "beyond which a step's draws would not be exact. Use a shorter time.step or lower "
+        "rates (rates are per year: '4/year', '0.5/month')"
     )

@@ -1043,13 +1043,14 @@ class Scenario(BaseModel):
         return self
 
     @model_validator(mode="after")
-    def _fits_in_memory(self) -> Self:
-        # (after the checks above: the estimate reads labs and cohorts as valid)
-        from talentsim.limits import check_run_size
+    def _within_limits(self) -> Self:
+        # (after the checks above: the estimate reads labs and cohorts as valid) the memory a
+        # run needs, and the events a step draws per researcher
+        from talentsim.limits import check_events_per_step, check_run_size
 
-        problem = check_run_size(self)
-        if problem:
-            raise ValueError(problem)
+        problems = [p for p in (check_run_size(self), check_events_per_step(self)) if p]
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
     # ----------------------------------------------------------------------------------------

@@ -139,7 +139,12 @@ finite positive number. Validation also estimates the memory a run will need (th
 at the start plus the expected entrants over the duration, the colleague ties, the records per
 step and place) and refuses a scenario above a limit, with the estimate: half of the machine's
 memory, or the environment variable `TALENTSIM_MEMORY_LIMIT` (`TALENTSIM_MEMORY_LIMIT=64GiB
-talentsim run FILE`; sizes in B, kB, MB, GB, TB, KiB, MiB, GiB or TiB). See
+talentsim run FILE`; sizes in B, kB, MB, GB, TB, KiB, MiB, GiB or TiB). Rates are
+bounded through the step: a researcher may have at most 500 candidate events a step on
+average (the bounding rate of the step's events, `market.separation_rate +
+outside.opportunity_rate + market.offer_rate_employed` × `search.effort_max` when search effort
+is on, or `market.offer_rate_outside` if larger, times `time.step`), beyond which a step's
+Poisson draws would not be exact; real scenarios are far below it (the flagship: 0.13). See
 `talentsim/limits.py`.
 """
 

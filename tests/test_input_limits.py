@@ -473,6 +473,70 @@ def test_the_default_memory_limit_is_half_the_machine(monkeypatch: pytest.Monkey
 
 
 @pytest.mark.parametrize(
+    ("changes", "path"),
+    [
+        ({"market.offer_rate_employed": "1e9/year"}, "market.offer_rate_employed"),
+        ({"market.offer_rate_outside": "1e6/year"}, "market.offer_rate_outside"),
+        ({"outside.opportunity_rate": "100/day"}, "outside.opportunity_rate"),
+        ({"market.separation_rate": "1e5/year"}, "market.separation_rate"),
+        # search effort multiplies the employed offer rate: 2000/year × 20 over a week
+        (
+            {"market.offer_rate_employed": "2000/year", "search.effort_max": 20.0,
+             "search.turmoil_sensitivity": 1.0},
+            "market.offer_rate_employed",
+        ),
+    ],
+)  # fmt: skip
+def test_rates_beyond_exact_step_draws_are_refused(
+    tmp_path: Path, changes: dict[str, Any], path: str
+) -> None:
+    # A step draws each researcher's events by inverting a Poisson law, exact only while
+    # exp(-mean) is a float and the count under its guard; beyond, runs went silently wrong
+    # (1e9/year ran, with every count stuck at the guard's 10,000).
+    document = copy.deepcopy(BOOMERANG)
+    for key, value in changes.items():
+        table, name = key.split(".")
+        document.setdefault(table, {})[name] = value
+    message = _refused(
+        _write_document(tmp_path, document),
+        path,
+        "candidate events a step on average",
+        "at most 500",
+        "time.step",
+    )
+    if "search.effort_max" in changes:
+        assert "× search.effort_max" in message, message
+
+
+def test_rates_just_within_exact_step_draws_validate(tmp_path: Path) -> None:
+    document = copy.deepcopy(BOOMERANG)
+    document["market"]["offer_rate_employed"] = "20000/year"  # ~383 candidate events a week
+    path = _write_document(tmp_path, document)
+    status, message = _cli(["validate", str(path)])
+    assert status == 0, message
+
+
+def test_step_draws_are_poisson_up_to_the_limit() -> None:
+    # The inversion in screen_events at the largest mean allowed: the counts' mean and
+    # variance are the Poisson law's (1e5 rows: each within 5 standard errors).
+    import numpy as np
+
+    from talentsim.compiled import screen_events
+    from talentsim.limits import MAX_EVENTS_PER_STEP
+
+    n, mean = 100_000, MAX_EVENTS_PER_STEP
+    location = np.zeros(n, np.int64)
+    buffers = (np.empty(n, np.int64), np.empty(n, np.int64))
+    n_rows, total = screen_events(location, 1, mean, np.uint64(12345), buffers)
+    counts = buffers[1][:n_rows]
+    assert n_rows == n and total == counts.sum()
+    assert counts.max() < 10_000
+    assert abs(counts.mean() - mean) < 5 * np.sqrt(mean / n)
+    # the variance of the sample variance of a Poisson law: (mean + 2 mean^2 (n/(n-1))) / n
+    assert abs(counts.var(ddof=1) - mean) < 5 * np.sqrt((mean + 2 * mean**2) / n)
+
+
+@pytest.mark.parametrize(
     ("cohort", "path"),
     [
         ({"size": 10**30}, "cohorts.pool.size"),
