@@ -161,6 +161,33 @@ def positive_integer(text: str) -> int:
     return value
 
 
+SEEDS_HINT = (
+    "one seed per run; for replicates over seeds use --seeds N with "
+    "'talentsim compare' or 'talentsim targets', or a sweep"
+)
+
+
+def one_seed(text: str | None) -> int | None:
+    """The value of a ``--seed`` option as an integer, or a clear error (a list gets a hint).
+
+    Raises:
+        ScenarioError: for anything but one non-negative integer.
+    """
+    from talentsim.scenario import ScenarioError
+
+    if text is None:
+        return None
+    try:
+        seed = int(text)
+    except ValueError:
+        listed = any(mark in text for mark in ", ;")
+        hint = f" ({SEEDS_HINT})" if listed else ""
+        raise ScenarioError(f"--seed: expected one integer seed, got {text!r}{hint}") from None
+    if seed < 0:
+        raise ScenarioError(f"--seed: expected a non-negative integer, got {seed}")
+    return seed
+
+
 def _add_max_runs_option(parser) -> None:
     parser.add_argument(
         "--max-runs",
@@ -206,7 +233,7 @@ def _build_parser():
 
     run = sub.add_parser("run", help="run a scenario file and write its results")
     run.add_argument("file", help="scenario TOML file")
-    run.add_argument("--seed", type=int, default=None, help="seed (default: fresh, recorded)")
+    run.add_argument("--seed", default=None, help="seed, an integer (default: fresh, recorded)")
     run.add_argument("--steps", type=int, default=None, help="number of steps (default: duration)")
     run.add_argument(
         "--out", default=None, help="results folder (default: results/<scenario name>)"
@@ -348,7 +375,7 @@ def _build_parser():
     viz.add_argument("--host", default="127.0.0.1", help="interface (default: this machine)")
     viz.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free)")
     viz.add_argument("--open", action="store_true", help="open the page in the default browser")
-    viz.add_argument("--seed", type=int, default=42, help="seed of the first run (default 42)")
+    viz.add_argument("--seed", default="42", help="seed of the first run (default 42)")
     viz.add_argument(
         "--slider",
         action="append",
@@ -488,6 +515,11 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.write(
                 f"error: --set takes one KEY=VALUE, got {key!r} then {value!r}: write "
                 f"--set {key}={value}\n"
+            )
+            return 2
+        if word == "--seed" and key.isdigit() and value.isdigit():  # `--seed 1 2 3`
+            sys.stderr.write(
+                f"error: --seed takes one seed, got {key} then {value}: {SEEDS_HINT}\n"
             )
             return 2
     args = parser.parse_args(words)
@@ -688,8 +720,7 @@ def _run(args) -> int:
     from talentsim.scenario import ScenarioError
 
     scenario = _load_with_overrides(args.file, args.overrides)
-    if args.seed is not None and args.seed < 0:
-        raise ScenarioError(f"--seed: expected a non-negative integer, got {args.seed}")
+    seed = one_seed(args.seed)
     if args.steps is not None and args.steps < 1:
         raise ScenarioError(f"--steps: expected a positive integer, got {args.steps}")
     from talentsim.results import RUN_MARKERS
@@ -705,7 +736,7 @@ def _run(args) -> int:
     total = args.steps if args.steps is not None else scenario.time.n_steps
     show = not args.quiet and sys.stderr.isatty()
     with tqdm(total=total, disable=not show, unit="step", desc=scenario.name) as bar:
-        result = run(scenario, seed=args.seed, steps=args.steps, progress=bar.update)
+        result = run(scenario, seed=seed, steps=args.steps, progress=bar.update)
     try:
         result.save(out, overwrite=args.force)
     except OSError as exc:
@@ -741,7 +772,7 @@ def _viz(args) -> int:
             "pip install 'talentsim[viz]'"
         ) from None
     return launch(
-        args.file, args.host, args.port, args.open, seed=args.seed, parameters=args.slider
+        args.file, args.host, args.port, args.open, seed=one_seed(args.seed), parameters=args.slider
     )
 
 

@@ -395,6 +395,10 @@ def test_run_set_overrides_are_applied(tmp_path: Path, capsys: pytest.CaptureFix
             ["--set takes one KEY=VALUE", "write --set labs.MSL.pay_level=2.5"],
         ),
         (["--seed", "-1"], ["--seed", "non-negative"]),
+        # a list of seeds: argparse said "invalid int value" or "unrecognized arguments"
+        (["--seed", "1,2,3"], ["--seed", "one integer seed", "'1,2,3'", "--seeds N"]),
+        (["--seed", "1", "2", "3"], ["--seed takes one seed", "got 1 then 2", "--seeds N"]),
+        (["--seed", "x"], ["--seed", "one integer seed", "'x'"]),
         (["--steps", "0"], ["--steps", "positive"]),
     ],
     ids=[
@@ -405,6 +409,9 @@ def test_run_set_overrides_are_applied(tmp_path: Path, capsys: pytest.CaptureFix
         "set-without-key",
         "set-with-a-space",
         "negative-seed",
+        "seed-list",
+        "seed-words",
+        "seed-not-a-number",
         "zero-steps",
     ],
 )
@@ -419,8 +426,8 @@ def test_run_bad_arguments(
 
 @pytest.mark.parametrize(
     "argv",
-    [["run"], ["run", str(FLAGSHIP), "--seed", "abc"], ["frobnicate"], []],
-    ids=["no-file", "seed-not-int", "unknown-command", "no-command"],
+    [["run"], ["frobnicate"], []],  # (a seed that is not an integer: test_run_bad_arguments)
+    ids=["no-file", "unknown-command", "no-command"],
 )
 def test_argparse_errors_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
     with pytest.raises(SystemExit) as info:
