@@ -693,7 +693,7 @@ def test_tenure_survival_counts_starting_tenure_and_skips_tiny_groups(
     assert line.get_xdata()[1:].min() > 0  # exits are at tenures beyond the starting 2 years
     assert any(text.get_text() == "at risk" for text in figure.axes[0].texts)
     few = plots.tenure_survival(run, labs=["A"], min_spells=10**6)
-    assert not few.axes[0].lines and "Not drawn" in few._suptitle.get_text()
+    assert not few.axes[0].lines and "Not drawn" in few.get_supxlabel()  # (the caption)
 
 
 def test_exit_reason_bars_are_shares_labelled_with_their_counts(runs) -> None:
@@ -809,7 +809,7 @@ def test_tenure_survival_restarts_where_nobody_is_at_risk(scenario: ts.Scenario)
     assert max(early.get_xdata()) < 5.0 * scale  # the first part ends before the gap
     assert min(later.get_xdata()) == pytest.approx(5.0 * scale)
     assert later.get_ydata()[0] == 100.0
-    assert "restarts at 100%" in figure._suptitle.get_text()
+    assert "restarts at 100%" in figure.get_supxlabel()
     from talentsim.plots.run import _risk_set_gap, _risk_set_parts
 
     entry, exit_ = np.array([0.0, 0.0, 5.0]), np.array([0.5, 0.8, 6.0])

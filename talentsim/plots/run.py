@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from talentsim import terms
 from talentsim.plots.style import (
+    CAPTION_SIZE,
     OKABE_ITO,
     OUTSIDE_COLOUR,
     TOL_BRIGHT,
@@ -512,7 +513,8 @@ def tenure_survival(
                 y = np.append(curve["survival"].to_numpy(), curve["survival"].iloc[-1]) * 100
                 low = np.append(curve["ci_low"].to_numpy(), curve["ci_low"].iloc[-1]) * 100
                 high = np.append(curve["ci_high"].to_numpy(), curve["ci_high"].iloc[-1]) * 100
-                ax.step(x, y, where="post", color=colour, linestyle=style, lw=1.8, label=label)
+                shown_as = label if number == 0 else f"_{label}"  # (one legend entry a group)
+                ax.step(x, y, where="post", color=colour, linestyle=style, lw=1.8, label=shown_as)
                 ax.fill_between(x, low, high, step="post", color=colour, alpha=0.18, lw=0)
                 handles.setdefault(label, ax.lines[-1])
             drawn.append((name, colour, entry, exit_))
@@ -529,28 +531,31 @@ def tenure_survival(
         fig.legend(
             handles=list(handles.values()),
             title="cohort",
-            ncols=max(1, min(len(handles), int(width // 2.2))),
-            loc="outside lower center",
+            loc="outside right center",  # (the caption is under the panels)
             frameon=False,
         )
     elif handles:
         flat[0].legend(loc="best", title="lab (spells)")
     runs_note = "one run" if len(runs) == 1 else f"{len(runs)} runs pooled"
-    title = (
-        f"Tenure at the lab (Kaplan–Meier with delayed entry for the starting staff, "
-        f"right-censored at the end of the run; {runs_note}; bands: {confidence:.0%} log-log "
-        "intervals; numbers at risk under each panel)"
+    by = " by cohort" if by_cohort else ""
+    fig.suptitle(wrap_to(f"Tenure at the lab{by} (Kaplan–Meier, {runs_note})", fig))
+    # How it was estimated, and what is left out, in a caption under the panels.
+    caption = (
+        "Delayed entry for the starting staff (at their tenure when the run began); spells "
+        f"still running at the end are censored. Bands: {confidence:.0%} log-log intervals; "
+        "under each panel, the numbers at risk."
     )
     if too_few:
-        title += f". Not drawn, fewer than {min_spells} spells: " + ", ".join(too_few)
+        caption += f" Not drawn, fewer than {min_spells} spells: " + ", ".join(too_few) + "."
     if gaps:
-        title += (
-            ". Where nobody is at risk for a while (spells that began in the run, then the "
+        caption += (
+            " Where nobody is at risk for a while (spells that began in the run, then the "
             "starting staff from their tenure), the curve restarts at 100%: from there on it "
             "is survival given that tenure, since the gap is not identified. Restarts: "
             + ", ".join(gaps)
+            + "."
         )
-    fig.suptitle(wrap_to(title, fig))
+    fig.supxlabel(wrap_to(caption, fig, fontsize=CAPTION_SIZE), fontsize=CAPTION_SIZE)
     return finish(fig)
 
 

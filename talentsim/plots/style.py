@@ -69,6 +69,9 @@ STYLE: dict[Any, Any] = {
 
 TICK_SIZE = 9
 
+CAPTION_SIZE = 8.5
+"""Font size of a figure's caption: how it was estimated and what it leaves out."""
+
 
 Results = RunResult | Iterable[RunResult]
 Variants = Results | Mapping[str, Results]
