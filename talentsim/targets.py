@@ -812,7 +812,8 @@ def evaluate_targets(
         A tidy DataFrame: ``target``, ``statistic``, ``args``, ``form`` (estimate, band,
         at_least, at_most), ``observed``, ``se``, ``low``, ``high`` (the range allowed:
         the band, the bound to ±inf, or observed ± 1.96 se), ``mean`` (over the seeds where
-        the statistic is defined), ``ci_low``/``ci_high`` (95% t-interval of the mean),
+        the statistic is defined), ``ci_low``/``ci_high`` (95% t-interval of the mean,
+        clipped to the values the statistic can take: :data:`VALUE_RANGES`),
         ``sd`` (across seeds), ``seeds``, ``undefined`` (seeds where it is NaN),
         ``share_inside`` (share of the defined seeds whose value lies in the range),
         ``inside`` (the mean lies in the range), ``z`` ((mean − observed) / se, for
@@ -838,8 +839,13 @@ def _fit_row(target: Target, values: np.ndarray) -> dict[str, Any]:
         mean = float(defined.mean())  # inf when a flow ratio had no reverse flow
         sd = float(defined.std(ddof=1)) if n > 1 else math.nan
         if n > 1 and np.isfinite(sd):
+            # clipped to the values the statistic can take (a share's interval from few seeds
+            # would otherwise reach below 0 or above 1)
             half = float(scipy_stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
-            ci_low, ci_high = mean - half, mean + half
+            statistic = target.statistic  # (a function's range is unknown)
+            unbounded = (-math.inf, math.inf)
+            least, most = VALUE_RANGES[statistic] if isinstance(statistic, str) else unbounded
+            ci_low, ci_high = max(mean - half, least), min(mean + half, most)
         else:
             ci_low = ci_high = math.nan
     inside_each = (defined >= low) & (defined <= high)

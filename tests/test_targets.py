@@ -507,6 +507,29 @@ def test_evaluate_targets_tabulates_mean_interval_inside_and_z(small: ts.Scenari
     pd.testing.assert_frame_equal(values, target_values(small, targets, seeds=4))
 
 
+def test_a_share_interval_is_clipped_to_zero_and_one() -> None:
+    # two seeds, 0.0 and 1.0: the t-interval of the mean is 0.5 ± 6.35, which the targets and
+    # calibrate tables showed as [-5.85, 6.85] for a share
+    from talentsim.targets import _fit_row
+
+    def named(statistic: str, band: tuple[float, float]) -> Target:
+        return Target(
+            name=statistic, statistic=statistic, args={"lab": "A"}, band=band,
+            source=Source(**SOURCE),
+        )  # fmt: skip
+
+    row = _fit_row(named("boomerang_share", (0.02, 0.06)), np.array([0.0, 1.0]))
+    assert row["mean"] == 0.5 and (row["ci_low"], row["ci_high"]) == (0.0, 1.0)
+    row = _fit_row(named("departures", (0, 10)), np.array([0.0, 10.0]))
+    assert row["ci_low"] == 0.0 and row["ci_high"] > 10.0  # (a count has no upper end)
+    free = _fit_row(
+        Target(name="free", statistic=constant_statistic, observed=0.0, se=1.0,
+               source=Source(**SOURCE)),
+        np.array([0.0, 1.0]),
+    )  # fmt: skip
+    assert free["ci_low"] < 0 < 1 < free["ci_high"]  # (a function's values are not bounded)
+
+
 def test_evaluate_refuses_targets_that_do_not_fit_the_scenario(small: ts.Scenario) -> None:
     def targets(**changes: Any) -> Targets:
         return Targets.from_dict({"name": "t", "targets": [target_dict(**changes)]}, source="t")
