@@ -128,6 +128,27 @@ def test_every_spec_names_a_scenario_its_targets_fit(name: str) -> None:
         assert candidate.why
 
 
+def test_the_boomerang_window_changes_only_the_boomerang_shares(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # --boomerang-window (a sensitivity analysis): the boomerang-share targets count the
+    # arrivals in the window, every other target is the file's, and the report says so
+    shipped = FIT.scenario_targets("labs_without_shocks")
+    monkeypatch.setattr(FIT, "BOOMERANG_WINDOW", ["1y", "3y"])
+    windowed = FIT.scenario_targets("labs_without_shocks")
+    assert [t.name for t in windowed.targets] == [t.name for t in shipped.targets]
+    changed = 0
+    for before, after in zip(shipped.targets, windowed.targets, strict=True):
+        if before.statistic == "boomerang_share":
+            changed += 1
+            assert after.args == {**before.args, "window": ["1y", "3y"]}, after.args
+            assert (after.band, after.observed) == (before.band, before.observed)
+        else:
+            assert after == before
+    assert changed == 2
+    assert FIT.targets_note() == "boomerang shares over arrivals from 1y to 3y only"
+
+
 def test_wilson_interval_matches_its_definition() -> None:
     low, high = FIT.wilson(0, 20)
     assert low == pytest.approx(0.0, abs=1e-12) and 0.1 < high < 0.2
