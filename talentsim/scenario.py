@@ -20,7 +20,7 @@ import tomllib
 import types
 import typing
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -1080,7 +1080,12 @@ class Scenario(BaseModel):
                 warnings.simplefilter("always", ScenarioWarning)
                 scenario = cls.model_validate(dict(data))
         except ValidationError as exc:
-            raise ScenarioError(format_validation_error(exc, source)) from None
+            # The checks across the scenario run only once every field is valid: the
+            # references to labs are checked on the document too, so that one message lists
+            # an unknown lab beside a mistyped value (not one, then the other after a fix).
+            checked = any(err["loc"] == () for err in exc.errors(include_url=False))
+            more = [] if checked else _reference_problems(data)
+            raise ScenarioError(format_validation_error(exc, source, more=more)) from None
         for warning in caught:  # again: a scenario's own naming its source, as errors do
             if isinstance(warning.message, ScenarioWarning):
                 shown = f"{source}: {warning.message}" if source else str(warning.message)
@@ -1155,6 +1160,35 @@ def _shown_name(name: str) -> str:
     """A name as a key path shows it: quoted when blank, padded or with odd characters."""
     plain = name.strip() == name and name.isprintable() and "." not in name and name
     return name[:MAX_NAME_LENGTH] if plain else _bounded_repr.repr(name)
+
+
+def _reference_problems(data: Mapping[str, Any]) -> list[str]:
+    """Unknown labs named by cohorts and events, read from the document as written.
+
+    What :meth:`Scenario._check_references` would say, for the parts whose shape allows it;
+    used only when other keys are invalid (and the model's own checks did not run).
+    """
+    labs, cohorts, events = data.get("labs"), data.get("cohorts"), data.get("events")
+    if not isinstance(labs, Mapping):
+        return []
+    names = [name for name in labs if isinstance(name, str)]
+    problems = []
+    for cname, cohort in cohorts.items() if isinstance(cohorts, Mapping) else ():
+        if not isinstance(cohort, Mapping):
+            continue
+        for key, known in (("lab", [*names, OUTSIDE]), ("previous_lab", names)):
+            name = cohort.get(key)
+            if isinstance(name, str) and name not in known:
+                problems.append(_unknown_lab(f"cohorts.{cname}.{key}", name, known))
+    for i, event in enumerate(events if isinstance(events, list) else ()):
+        if not isinstance(event, Mapping):
+            continue
+        keys = ("lab", "target") if event.get("kind") == "poaching_raid" else ("lab",)
+        for key in keys:
+            name = event.get(key)
+            if isinstance(name, str) and name not in names:
+                problems.append(_unknown_lab(f"events.{i}.{key}", name, names))
+    return problems
 
 
 def _unknown_lab(path: str, name: str, known: typing.Iterable[str]) -> str:
@@ -1474,10 +1508,12 @@ def format_validation_error(
     source: str | None,
     root: type[BaseModel] | None = None,
     what: str = "scenario",
+    more: Sequence[str] = (),
 ) -> str:
     """Turn a pydantic error into lines of ``file: key.path: what was expected (got ...)``.
 
-    ``what`` names the kind of file in the header (``invalid scenario (2 problems)``).
+    ``what`` names the kind of file in the header (``invalid scenario (2 problems)``);
+    ``more`` are further problems (``key.path: message``), listed after pydantic's.
     """
     where = source or "scenario"
     lines: list[str] = []
@@ -1490,6 +1526,7 @@ def format_validation_error(
         location = f"{where}: {loc}" if loc else where
         # (the checks across the scenario report several problems, one per line)
         lines.extend(f"{location}: {part}{shown}" for part in msg.split("\n"))
+    lines.extend(f"{where}: {problem}" for problem in more)
     header = f"{where}: invalid {what} ({len(lines)} problem{'s' * (len(lines) != 1)})"
     return "\n".join([header, *("  " + line for line in lines)])
 

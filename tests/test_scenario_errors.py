@@ -406,6 +406,29 @@ def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
     assert "(2 problems)" in message.splitlines()[0]
 
 
+def test_unknown_labs_are_reported_beside_invalid_values(tmp_path: Path) -> None:
+    # The checks across the scenario (references to labs) run only once every field is
+    # valid: a mistyped value used to hide an unknown lab until it was fixed.
+    text = (
+        BASE.replace('"3/year"', '"3/fortnight"')
+        .replace('lab = "Alpha"\ntenure', 'lab = "Alpah"\ntenure')
+        .replace('lab = "Alpha"\nat', 'lab = "Zulu"\nat')
+    )
+    message = _assert_scenario_error(
+        _write(tmp_path, text),
+        "market.offer_rate_employed",
+        ["cohorts.staff.lab: no lab named 'Alpah'", "did you mean 'Alpha'", "events.0.lab"],
+    )
+    assert "(3 problems)" in message.splitlines()[0]
+    # once the values are valid, the model's own checks say the same, once each
+    fixed = _assert_scenario_error(
+        _write(tmp_path, text.replace('"3/fortnight"', '"3/year"')),
+        "cohorts.staff.lab",
+        ["no lab named 'Alpah'", "events.0.lab: no lab named 'Zulu'"],
+    )
+    assert "(2 problems)" in fixed.splitlines()[0]
+
+
 def test_from_dict_rejects_non_mapping() -> None:
     with pytest.raises(ScenarioError, match="here: expected a table"):
         Scenario.from_dict(["labs"], source="here")  # type: ignore[arg-type]
