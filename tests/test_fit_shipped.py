@@ -149,6 +149,20 @@ def test_the_boomerang_window_changes_only_the_boomerang_shares(
     assert FIT.targets_note() == "boomerang shares over arrivals from 1y to 3y only"
 
 
+def test_the_fit_says_how_many_parameter_vectors_it_has_simulated(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import time
+
+    cache = FIT.Progress("msl_exodus", time.perf_counter(), every=2)
+    for k in range(5):
+        cache[(float(k),)] = np.zeros((2, 3))
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and "2 parameter vectors simulated" in lines[0], lines
+    assert "4 parameter vectors simulated" in lines[1] and lines[1].startswith("  msl_exodus:")
+    assert len(cache) == 5 and cache[(4.0,)].shape == (2, 3)  # (still the SMM's cache)
+
+
 def test_wilson_interval_matches_its_definition() -> None:
     low, high = FIT.wilson(0, 20)
     assert low == pytest.approx(0.0, abs=1e-12) and 0.1 < high < 0.2

@@ -488,6 +488,28 @@ def targets_label(fit: Fit) -> str:
     return f"targets/{fit.targets}.toml" + (f", {note}" if note else "")
 
 
+class Progress(dict):
+    """The SMM's cache of simulated parameter vectors, saying every ``every`` new ones how many.
+
+    A fit at the large budget runs for many minutes in a worker process; this is its progress
+    on standard output (a line, not a bar: several workers write to the same stream).
+    """
+
+    def __init__(self, name: str, started: float, every: int = 100) -> None:
+        super().__init__()
+        self.name, self.started, self.every = name, started, every
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        if len(self) % self.every == 0:
+            say(self.name, f"{len(self)} parameter vectors simulated", self.started)
+
+
+def say(name: str, what: str, started: float) -> None:
+    """One progress line of a scenario's fit, with the minutes since it started."""
+    print(f"  {name}: {what} ({(time.perf_counter() - started) / 60:.1f} min)", flush=True)
+
+
 def fit_scenario(name: str, budget: Budget) -> Fit:
     """Screen, fit and evaluate one scenario (run in a worker process)."""
     started = time.perf_counter()
@@ -495,7 +517,9 @@ def fit_scenario(name: str, budget: Budget) -> Fit:
     scenario = ts.load_scenario(SCENARIOS / f"{spec.scenario}.toml")
     targets = scenario_targets(spec.targets)
     before = fit_table(scenario, targets, budget.eval_seeds)
+    say(name, "evaluated as shipped", started)
     kept, screened = screen(scenario, targets, spec.candidates, budget.screen_seeds)
+    say(name, f"screened: {len(kept)} of {len(spec.candidates)} candidates kept", started)
     fixed = [c.parameter.path for c in spec.candidates if c not in kept]
     result = intervals = after = None
     covariance_note = ""
@@ -510,7 +534,9 @@ def fit_scenario(name: str, budget: Budget) -> Fit:
             popsize=budget.popsize,
             polish=budget.polish_maxiter > 0,
             polish_maxiter=max(budget.polish_maxiter, 1),
+            cache=Progress(name, started),
         )
+        say(name, f"fitted: J = {fmt(result.j_statistic)} on {result.j_df} df", started)
         intervals, covariance_note = wald_intervals(result, parameters)
         fitted = scenario.with_overrides(
             overrides_of(parameters, result.estimate), source="fitted parameters"
