@@ -41,7 +41,7 @@ copies the fitted scenarios to scenarios/fitted/, the figure to docs/figures/ an
 docs/fit-report.md. ``--seeds N`` sets the number of seeds of the predictions (default from the
 budget). ``--boomerang-window START,END`` (e.g. ``1y,3y``), a sensitivity analysis that cannot
 be published: every boomerang-share target counts only the arrivals in that window of the run
-(docs/case-msl.md, "The boomerang targets without the shock year"). ``--keep PATH,...`` (with
+(docs/fit-sensitivity.md; docs/case-msl.md, "How robust the fit is"). ``--keep PATH,...`` (with
 one scenario; not publishable either) fits these candidates whatever the screen keeps.
 """
 
