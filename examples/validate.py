@@ -275,8 +275,8 @@ The fitted scenarios (`scenarios/fitted/`, their parameters fitted at weekly ste
 The same patterns hold (the fitted flagship's MSL attrition at monthly steps, its core lost
 "within 8 weeks", the pool at the end growing with the step), and one more: in
 `reorg_shock_fitted` daily and weekly steps differ beyond the intervals in the number of moves
-(74.8 ± 4.1 against 84.0 ± 4.4, about 11% fewer at daily steps), with the reorganised lab's
-attrition rising with the step (0.045, 0.055, 0.065, intervals overlapping). Its cause was not
+(74.7 ± 4.1 against 83.5 ± 4.4, about 10% fewer at daily steps), with the reorganised lab's
+attrition rising with the step (0.045, 0.054, 0.065, intervals overlapping). Its cause was not
 measured; it is the pattern of turmoil felt at full strength for a whole step. A fit is a fit
 at its step length: refit at daily steps before reading this scenario's moves from daily runs.
 

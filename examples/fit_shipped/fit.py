@@ -27,9 +27,10 @@ figure), and the exit-reason mix of MSL's core leavers beside the article's thre
 Budgets (``--budget``; the environment variable TALENTSIM_EXAMPLE_BUDGET sets the default,
 which the test suite sets to ``tiny``):
   tiny     a smoke test of every step on msl_exodus and reorg_shock: numbers meaningless;
-  default  the shipped numbers: about 8 CPU-minutes (28 min of wall time measured with 2
-           workers on the shared, heavily loaded 2-core machine; under 20 min on 2 free cores);
-  large    more replicates, generations and seeds (roughly 6-8 times default; not measured).
+  default  a quick look: 2.5-5 minutes of wall time on 2 workers; its optimum is not the
+           large budget's (docs/fit-sensitivity.md), so it is not what is published;
+  large    the published numbers (since 5 December 2026): more replicates, generations and
+           seeds; 19.7 minutes of wall time on 2 workers on a quiet machine.
 
 Usage:
   python examples/fit_shipped/fit.py [--budget default] [--workers 2] [--out DIR] [--publish]
