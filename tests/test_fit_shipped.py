@@ -163,6 +163,22 @@ def test_the_fit_says_how_many_parameter_vectors_it_has_simulated(
     assert len(cache) == 5 and cache[(4.0,)].shape == (2, 3)  # (still the SMM's cache)
 
 
+def test_only_the_published_budget_is_published(tmp_path, capsys) -> None:
+    # a default-budget run with --publish overwrote the large budget's published numbers
+    with pytest.raises(SystemExit) as info:
+        FIT.main(["--budget", "default", "--publish", "--out", str(tmp_path / "a")])
+    assert info.value.code == 2 and "the published numbers are of the 'large' budget" in (
+        capsys.readouterr().err
+    )
+    out = tmp_path / "b"
+    out.mkdir()
+    tiny = {"budget": FIT.asdict(FIT.BUDGETS["tiny"])}
+    (out / "results.json").write_text(json.dumps(tiny), encoding="utf-8")
+    with pytest.raises(SystemExit) as info:
+        FIT.main(["--publish-only", "--out", str(out)])
+    assert info.value.code == 2 and "is not of the 'large' budget" in capsys.readouterr().err
+
+
 def test_wilson_interval_matches_its_definition() -> None:
     low, high = FIT.wilson(0, 20)
     assert low == pytest.approx(0.0, abs=1e-12) and 0.1 < high < 0.2

@@ -39,9 +39,10 @@ Usage:
 ``--out DIR`` (default results/fit_shipped) receives the report (report.md, results.json), the
 fitted scenarios, the figure and the first fitted flagship run (run.json). ``--publish`` also
 copies the fitted scenarios to scenarios/fitted/, the figure to docs/figures/ and the report to
-docs/fit-report.md. ``--seeds N`` sets the number of seeds of the predictions (default from the
-budget). ``--boomerang-window START,END`` (e.g. ``1y,3y``), a sensitivity analysis that cannot
-be published: every boomerang-share target counts only the arrivals in that window of the run
+docs/fit-report.md; it needs ``--budget large``, the budget the docs quote. ``--seeds N`` sets
+the number of seeds of the predictions (default from the budget). ``--boomerang-window
+START,END`` (e.g. ``1y,3y``), a sensitivity analysis that cannot be published: every
+boomerang-share target counts only the arrivals in that window of the run
 (docs/fit-sensitivity.md; docs/case-msl.md, "How robust the fit is"). ``--keep PATH,...`` (with
 one scenario; not publishable either) fits these candidates whatever the screen keeps.
 """
@@ -116,6 +117,10 @@ class Budget:
     comparison_seeds: int  # paired seeds per pay weight of the retention comparison
     pay_weights: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 
+
+#: The budget of the published numbers (docs/fit-report.md, docs/case-msl.md,
+#: docs/calibration.md, scenarios/fitted/): --publish refuses any other.
+PUBLISHED_BUDGET = "large"
 
 BUDGETS = {
     "tiny": Budget(2, 1, 1, 0, 2, 2, 3, 2, 2, 3, (0.5, 1.0)),
@@ -1273,6 +1278,20 @@ def main(argv: list[str] | None = None) -> dict[str, Fit]:
         scenario_targets("labs_without_shocks")  # (a bad window: an error before any work)
     if args.budget not in BUDGETS:
         parser.error(f"unknown budget {args.budget!r} (TALENTSIM_EXAMPLE_BUDGET?)")
+    if args.publish and args.budget != PUBLISHED_BUDGET:
+        parser.error(
+            f"--publish: the published numbers are of the {PUBLISHED_BUDGET!r} budget (the docs "
+            f"quote them); a {args.budget!r} fit is a quick look: write it to --out and read "
+            f"its report, or add --budget {PUBLISHED_BUDGET}"
+        )
+    if args.publish_only:
+        found = Path(args.out) / "results.json"
+        budget_run = json.loads(found.read_text("utf-8")).get("budget") if found.exists() else None
+        if budget_run is not None and budget_run != asdict(BUDGETS[PUBLISHED_BUDGET]):
+            parser.error(
+                f"--publish-only: {found} is not of the {PUBLISHED_BUDGET!r} budget that the "
+                "published numbers are of"
+            )
     budget = BUDGETS[args.budget]
     chosen = args.scenarios or (
         "msl_exodus,reorg_shock" if args.budget == "tiny" else ",".join(SPECS)
