@@ -214,18 +214,19 @@ def check_events_per_step(scenario: Scenario) -> str | None:
     """
     from talentsim.units import format_years
 
-    market, outside, search = scenario.market, scenario.outside, scenario.search
-    cap = float(search.effort_max) if search.on else 1.0
+    market, outside = scenario.market, scenario.outside
+    cap = scenario.search.effort_cap
     employed = {
         "market.separation_rate": market.separation_rate,
         "outside.opportunity_rate": outside.opportunity_rate,
         "market.offer_rate_employed": market.offer_rate_employed * cap,
     }
-    bound = max(sum(employed.values()), market.offer_rate_outside)
+    at_labs = sum(employed.values())
+    bound = max(at_labs, market.offer_rate_outside)
     mean = bound * scenario.time.step
     if mean <= MAX_EVENTS_PER_STEP:
         return None
-    if market.offer_rate_outside >= sum(employed.values()):
+    if market.offer_rate_outside >= at_labs:
         largest = "market.offer_rate_outside"
     else:
         largest = max(employed, key=lambda key: employed[key])

@@ -464,7 +464,7 @@ class TalentModel(mesa.Model):
         search = spec.search
         # With search effort the bounding rate uses the most effort anyone makes, and an
         # offer event is real with the researcher's own effort (compiled.decisions).
-        effort_cap = float(search.effort_max) if search.on else 1.0
+        effort_cap = search.effort_cap
         self._p_retirement = float(rate_to_probability(outside.retirement_rate, dt))
         self._attachment_decay = half_life_factor(market.attachment_half_life, dt)
         self._entry_means = np.array([c.entry_rate * dt for c in spec.cohorts.values()])

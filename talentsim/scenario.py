@@ -402,6 +402,15 @@ class Search(BaseModel):
         """Whether search effort varies (a sensitivity is not 0)."""
         return self.gap_sensitivity > 0 or self.turmoil_sensitivity > 0
 
+    @property
+    def effort_cap(self) -> float:
+        """The most effort anyone makes: ``effort_max`` when search effort is on, else 1.
+
+        The step's bounding rate of offer events uses it (and validation's limit on a step's
+        events, :func:`talentsim.limits.check_events_per_step`).
+        """
+        return float(self.effort_max) if self.on else 1.0
+
 
 class Network(BaseModel):
     """Colleague ties among researchers: drawn at set-up, and (optionally) living.
@@ -961,14 +970,27 @@ class Scenario(BaseModel):
                     f"'.', spaces at either end or control characters, of 1 to "
                     f"{MAX_NAME_LENGTH} characters"
                 )
-        known = [*self.labs, OUTSIDE]
+        # (the unknown labs, by the rule that also reads a document whose other keys are invalid)
+        problems.extend(
+            _reference_problems(
+                {
+                    "labs": self.labs,
+                    "cohorts": {
+                        cname: {"lab": cohort.lab, "previous_lab": cohort.previous_lab}
+                        for cname, cohort in self.cohorts.items()
+                    },
+                    "events": [
+                        {
+                            "kind": event.kind,
+                            "lab": event.lab,
+                            "target": getattr(event, "target", None),
+                        }
+                        for event in self.events
+                    ],
+                }
+            )
+        )
         for cname, cohort in self.cohorts.items():
-            if cohort.lab not in known:
-                problems.append(_unknown_lab(f"cohorts.{cname}.lab", cohort.lab, known))
-            if cohort.previous_lab is not None and cohort.previous_lab not in self.labs:
-                problems.append(
-                    _unknown_lab(f"cohorts.{cname}.previous_lab", cohort.previous_lab, self.labs)
-                )
             if cohort.previous_lab is not None and cohort.previous_lab == cohort.lab:
                 problems.append(f"cohorts.{cname}.previous_lab: must differ from lab")
             if cohort.attachment and cohort.previous_lab is None:
@@ -987,13 +1009,12 @@ class Scenario(BaseModel):
                     "those colleagues work)"
                 )
         for i, event in enumerate(self.events):
-            if event.lab not in self.labs:
-                problems.append(_unknown_lab(f"events.{i}.lab", event.lab, self.labs))
-            if isinstance(event, PoachingRaid):
-                if event.target not in self.labs:
-                    problems.append(_unknown_lab(f"events.{i}.target", event.target, self.labs))
-                elif event.target == event.lab:
-                    problems.append(f"events.{i}.target: a lab cannot raid itself")
+            if (
+                isinstance(event, PoachingRaid)
+                and event.target == event.lab
+                and event.target in self.labs  # (else: an unknown lab, above)
+            ):
+                problems.append(f"events.{i}.target: a lab cannot raid itself")
             if event.at > self.time.duration:
                 problems.append(
                     f"events.{i}.at: the event is after the end of the run "
@@ -1163,10 +1184,11 @@ def _shown_name(name: str) -> str:
 
 
 def _reference_problems(data: Mapping[str, Any]) -> list[str]:
-    """Unknown labs named by cohorts and events, read from the document as written.
+    """Unknown labs named by cohorts and events (lab, previous_lab; lab, a raid's target).
 
-    What :meth:`Scenario._check_references` would say, for the parts whose shape allows it;
-    used only when other keys are invalid (and the model's own checks did not run).
+    Reads a document as written, for the parts whose shape allows it: used by
+    :meth:`Scenario._check_references` (on the validated scenario) and, when other keys are
+    invalid and the model's own checks did not run, on the file's document.
     """
     labs, cohorts, events = data.get("labs"), data.get("cohorts"), data.get("events")
     if not isinstance(labs, Mapping):

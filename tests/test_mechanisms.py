@@ -379,6 +379,12 @@ def test_raid_validation_names_the_problem() -> None:
     data["events"][0]["target"] = "C"
     with pytest.raises(ts.ScenarioError, match="cannot raid itself"):
         ts.Scenario.from_dict(data)
+    data["events"][0]["lab"] = data["events"][0]["target"] = "Q"  # unknown, not "itself"
+    with pytest.raises(ts.ScenarioError) as info:
+        ts.Scenario.from_dict(data)
+    message = str(info.value)
+    assert "events.0.lab: no lab named 'Q'" in message
+    assert "events.0.target: no lab named 'Q'" in message and "raid itself" not in message
 
 
 def test_former_colleague_ties_need_a_previous_lab() -> None:
