@@ -1275,7 +1275,6 @@ def main(argv: list[str] | None = None) -> dict[str, Fit]:
             parser.error("--boomerang-window is a sensitivity analysis: it cannot be published")
         global BOOMERANG_WINDOW
         BOOMERANG_WINDOW = window
-        scenario_targets("labs_without_shocks")  # (a bad window: an error before any work)
     if args.budget not in BUDGETS:
         parser.error(f"unknown budget {args.budget!r} (TALENTSIM_EXAMPLE_BUDGET?)")
     if args.publish and args.budget != PUBLISHED_BUDGET:
@@ -1300,6 +1299,8 @@ def main(argv: list[str] | None = None) -> dict[str, Fit]:
     unknown = [n for n in names if n not in SPECS]
     if unknown:
         parser.error(f"unknown scenarios {unknown}; choose from {list(SPECS)}")
+    for name in names if BOOMERANG_WINDOW is not None else ():
+        scenario_targets(SPECS[name].targets)  # (a bad window: an error before any work)
     workers = args.workers or (1 if args.budget == "tiny" else 2)
     predict_seeds = args.seeds if args.seeds is not None else budget.predict_seeds
     out = Path(args.out)
