@@ -203,26 +203,48 @@ def check_run_size(scenario: Scenario) -> str | None:
     )
 
 
+def employed_event_rates(scenario: Scenario) -> dict[str, float]:
+    """The rates (per year) of an employed researcher's candidate events at the most effort.
+
+    Keyed by the key path each comes from: ``market.separation_rate``,
+    ``outside.opportunity_rate`` and ``market.offer_rate_employed`` times the effort cap
+    (:attr:`~talentsim.scenario.Search.effort_cap`: ``search.effort_max`` with search effort
+    on, else 1).
+    """
+    market, outside = scenario.market, scenario.outside
+    return {
+        "market.separation_rate": market.separation_rate,
+        "outside.opportunity_rate": outside.opportunity_rate,
+        "market.offer_rate_employed": market.offer_rate_employed * scenario.search.effort_cap,
+    }
+
+
+def bounding_rate(scenario: Scenario) -> float:
+    """Λ, the most candidate events per year in any state (events per year).
+
+    Employed: the sum of :func:`employed_event_rates`; in the pool: ``offer_rate_outside``.
+    The step draws its candidate events at this rate (``talentsim.compiled.decisions.
+    bounding_rate``, the same formula on the model's market record; with search effort from
+    turmoil alone the step uses the effort of the lab in most turmoil, at most the cap, so
+    its rate is at most this). A test ties the two.
+    """
+    return max(sum(employed_event_rates(scenario).values()), scenario.market.offer_rate_outside)
+
+
 def check_events_per_step(scenario: Scenario) -> str | None:
     """Why a step of ``scenario`` would hold too many events per researcher, or None.
 
-    The bounding rate Λ of a step's events (the most events per year in any state: employed,
-    ``separation_rate + outside.opportunity_rate + offer_rate_employed × effort cap``; in the
-    pool, ``offer_rate_outside``; the effort cap is ``search.effort_max`` when search effort
-    is on, else 1) times ``time.step`` must not exceed :data:`MAX_EVENTS_PER_STEP`. The
+    The bounding rate Λ of a step's events (:func:`bounding_rate`: the most events per year
+    in any state) times ``time.step`` must not exceed :data:`MAX_EVENTS_PER_STEP`. The
     message names the largest rate's key path.
     """
     from talentsim.units import format_years
 
-    market, outside = scenario.market, scenario.outside
+    market = scenario.market
     cap = scenario.search.effort_cap
-    employed = {
-        "market.separation_rate": market.separation_rate,
-        "outside.opportunity_rate": outside.opportunity_rate,
-        "market.offer_rate_employed": market.offer_rate_employed * cap,
-    }
+    employed = employed_event_rates(scenario)
     at_labs = sum(employed.values())
-    bound = max(at_labs, market.offer_rate_outside)
+    bound = bounding_rate(scenario)
     mean = bound * scenario.time.step
     if mean <= MAX_EVENTS_PER_STEP:
         return None

@@ -765,3 +765,36 @@ def test_the_memory_estimate_covers_a_measured_run(
     measured = _measured_run(document)
     used = measured["used"]
     assert used <= measured["estimate"] <= 6 * used, (used, measured)
+
+
+@pytest.mark.parametrize(
+    ("rates", "search"),
+    [
+        ({}, {}),  # search effort off: the cap is 1
+        ({}, {"gap_sensitivity": 1.0, "effort_max": 3.0}),
+        ({}, {"turmoil_sensitivity": 0.5, "effort_max": 7.0}),
+        ({"offer_rate_outside": "40/year"}, {"gap_sensitivity": 0.5}),  # the pool's rate binds
+        ({"separation_rate": "5/year", "offer_rate_employed": "0.5/year"}, {"effort_max": 20.0}),
+        ({"offer_rate_employed": "12/year"}, {"gap_sensitivity": 2.0, "effort_min": 0.5}),
+    ],
+)
+def test_validation_limit_uses_the_steps_own_bounding_rate(
+    rates: dict[str, Any], search: dict[str, Any]
+) -> None:
+    # The limit on a step's events (talentsim.limits) and the step's draws
+    # (talentsim.compiled.decisions) each write Λ: they must agree, or validation would pass
+    # a scenario whose steps draw more events than the limit it states.
+    import talentsim as ts
+    from talentsim import limits
+    from talentsim.compiled import decisions, records
+    from tests.conftest import small_scenario_dict
+
+    data = small_scenario_dict()
+    data["market"] = {**data["market"], **rates}
+    data["search"] = search
+    scenario = ts.Scenario.from_dict(data)
+    model = ts.TalentModel(scenario, seed=1)
+    market = records.Market(*model._market)
+    expected = limits.bounding_rate(scenario)
+    assert decisions.bounding_rate(market) == pytest.approx(expected, rel=1e-12)
+    assert expected > 0
