@@ -60,7 +60,7 @@ import os
 import warnings
 from collections.abc import Mapping, MutableMapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -603,12 +603,321 @@ def _jacobian(
     return np.column_stack(columns)
 
 
+# --------------------------------------------------------------------------------------------
+# Profile (criterion-based) confidence intervals
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProfileSummary:
+    """The interval read from a profile's minima (:func:`profile_interval`).
+
+    Attributes:
+        distance: D per grid value. inside: D at most the threshold. The others: see
+            :class:`Profile`.
+    """
+
+    distance: np.ndarray
+    inside: np.ndarray
+    threshold: float
+    low: float
+    high: float
+    closed_low: bool
+    closed_high: bool
+    disjoint: bool
+    minimum: float
+
+
+@dataclass(frozen=True)
+class Profile(ProfileSummary):
+    """A parameter's profile of the efficient SMM criterion, and its confidence interval.
+
+    Attributes:
+        parameter: The parameter's dotted path.
+        table: One row per grid value: ``value``, ``criterion`` (the least
+            ``C = g' Ω̂⁻¹ g`` with the parameter held there, the others free), ``distance``
+            (``criterion`` less the least over the whole grid: the distance-metric statistic
+            D), ``inside`` (D at most the threshold), ``evaluations`` (parameter vectors
+            simulated for that value), then the other parameters' values at the minimum.
+        level: The confidence level. threshold: The χ²(1) quantile D is held to.
+        low, high: The interval: the grid values inside, widened by linear interpolation of D
+            to the threshold between the outermost value inside and its neighbour outside; a
+            bound of the search range when the values inside reach it (see ``closed_low`` and
+            ``closed_high``). NaN when no value is inside (not expected: the minimum is).
+        closed_low, closed_high: Whether the interval reaches that bound of the parameter's
+            range: the data do not exclude the bound, and the interval is cut there.
+        disjoint: Whether a grid value between ``low`` and ``high`` is outside: the set is
+            not an interval, and ``[low, high]`` covers it.
+        minimum: The least criterion over the grid (the efficient criterion's minimum, to the
+            grid's resolution). estimate: The estimate the profile started from.
+        used: The targets the criterion uses (those defined at the estimate).
+    """
+
+    parameter: str
+    table: pd.DataFrame
+    level: float
+    estimate: float
+    used: list[str]
+
+    def interval(self) -> tuple[float, float]:
+        """``(low, high)``."""
+        return self.low, self.high
+
+
+def profile(
+    scenario: Scenario | str | os.PathLike[str] | Mapping[str, Any],
+    targets: Targets | str | os.PathLike[str] | Sequence[Target],
+    parameters: Sequence[Parameter],
+    estimate: Sequence[float] | np.ndarray,
+    path: str,
+    *,
+    replicates: int = 10,
+    root_seed: int = 0,
+    points: int = 9,
+    level: float = 0.95,
+    se_replicates: int | None = None,
+    maxiter: int = 80,
+    executor: Executor | None = None,
+    cache: MutableMapping[tuple[float, ...], np.ndarray] | None = None,
+    progress: Any = None,
+) -> Profile:
+    """The profile confidence interval of one parameter of an SMM fit (distance metric).
+
+    A Wald interval (:meth:`SMMResult.confidence_intervals`) is ``θ̂ ± z·se`` from the
+    criterion's curvature at the estimate: near a bound of the search range, or where the
+    moments respond to a parameter unevenly, it can reach past the bound or misstate the
+    range the data allow. The profile interval asks the data directly: it holds the parameter
+    at each value of a grid over its range, minimises the efficient criterion
+
+        C(θ) = g(θ)' Ω̂⁻¹ g(θ),    g(θ) = m̄_R(θ) − m_obs,
+
+    over the other parameters (Nelder–Mead within their bounds, each value starting from
+    the minimum found at its neighbour towards the estimate), and keeps the values whose
+    distance ``D = C_min(value) − min C`` is at most the χ²(1) quantile at ``level``: the
+    distance-metric test of Newey and West (1987), asymptotically χ²(1) under the value with
+    the efficient weighting. Ω̂ is the moments' covariance at ``estimate``, as in :func:`smm`
+    (the targets' errors plus the simulated covariance of the mean of R runs, estimated on
+    ``se_replicates`` runs); targets undefined there are left out, as in the fit. The runs
+    use the fit's common replicate seeds (``replicates`` and ``root_seed`` as given to
+    :func:`smm`), so ``C`` is the fit's deterministic function of θ.
+
+    The interval is read from a grid: its ends are interpolated linearly between grid values,
+    so their accuracy is a share of the grid's spacing (``points`` values spread evenly over
+    the range, plus the estimate). The minimisation is local: where it stops short of the
+    least criterion at a value, D there is too large and the interval too narrow; starting
+    each value from its neighbour's minimum is the usual guard, not a guarantee.
+
+    Args:
+        scenario: As given to :func:`smm`.
+        targets: As given to :func:`smm`.
+        parameters: As given to :func:`smm`, with their bounds.
+        estimate: The fit's estimate (:attr:`SMMResult.estimate`), in the order of
+            ``parameters``.
+        path: The parameter to profile (one of ``parameters``).
+        replicates: R, as given to :func:`smm` (the fit's common seeds).
+        root_seed: As given to :func:`smm`.
+        se_replicates: As given to :func:`smm` (runs for Ω̂ at the estimate).
+        points: Grid values spread evenly over the parameter's range (the estimate is added).
+        level: Confidence level.
+        maxiter: At most this many Nelder–Mead iterations per grid value.
+        executor: As for :func:`smm`.
+        cache: As for :func:`smm` (a cache of the fit's runs makes them free).
+        progress: Called with ``(done, total)`` after each grid value, if given.
+
+    Returns:
+        A :class:`Profile`.
+
+    Raises:
+        ValueError: for an unknown path, fewer than 2 points, an estimate of the wrong length
+            or outside the bounds, or a level outside (0, 1).
+        TargetsError: for one-sided targets, or when no target is defined at the estimate.
+    """
+    names = [p.path for p in parameters]
+    if path not in names:
+        raise ValueError(f"profile: {path!r} is not one of the parameters ({', '.join(names)})")
+    theta_hat = np.asarray(estimate, dtype=float)
+    lows = np.array([p.low for p in parameters])
+    highs = np.array([p.high for p in parameters])
+    if theta_hat.shape != (len(parameters),):
+        raise ValueError(
+            f"profile: estimate has {theta_hat.size} values for {len(parameters)} parameters"
+        )
+    if np.any(theta_hat < lows) or np.any(theta_hat > highs):
+        raise ValueError("profile: the estimate lies outside the parameters' bounds")
+    if points < 2:
+        raise ValueError(f"profile: points must be at least 2, got {points}")
+    if not 0 < level < 1:
+        raise ValueError(f"profile: level must be between 0 and 1, got {level}")
+    chosen = as_targets(targets)
+    base = scenario_for(scenario, chosen)
+    observed, sigma = moment_targets(chosen)
+    seeds = seed_list(replicates, root_seed, minimum=2)
+    wide = max(len(seeds), 50) if se_replicates is None else max(se_replicates, len(seeds))
+    wide_seeds = seed_list(wide, root_seed, minimum=2) if wide > len(seeds) else seeds
+    moments = _Moments(base, chosen, parameters, seeds, executor, cache)
+    omega = _omega(moments, theta_hat, sigma, len(seeds), wide_seeds)
+    at_estimate = moments.mean(theta_hat) - observed
+    usable = np.isfinite(np.diag(omega)) & np.isfinite(at_estimate)
+    used = np.flatnonzero(usable)
+    if used.size == 0 or not np.all(np.isfinite(omega[np.ix_(used, used)])):
+        raise TargetsError("profile: no target's moment and covariance are defined at the estimate")
+    weight = np.linalg.inv(omega[np.ix_(used, used)])
+
+    def criterion(theta: np.ndarray) -> float:
+        g = moments.mean(np.clip(theta, lows, highs))[used] - observed[used]
+        return float(g @ weight @ g) if np.all(np.isfinite(g)) else PENALTY
+
+    k = names.index(path)
+    grid = np.union1d(np.linspace(lows[k], highs[k], points), [theta_hat[k]])
+    found = profile_criterion(
+        criterion, theta_hat, lows, highs, k, grid, maxiter=maxiter, progress=progress
+    )
+    table = pd.DataFrame({"value": grid, "criterion": found.values})
+    table["evaluations"] = found.evaluations
+    for index, name in enumerate(names):
+        if index != k:
+            table[name] = found.arguments[:, index]
+    summary = profile_interval(grid, found.values, level)
+    table.insert(2, "distance", summary.distance)
+    table.insert(3, "inside", summary.inside)
+    return Profile(
+        **{f.name: getattr(summary, f.name) for f in fields(ProfileSummary)},
+        parameter=path,
+        table=table,
+        level=level,
+        estimate=float(theta_hat[k]),
+        used=[chosen.targets[i].name for i in used],
+    )
+
+
+@dataclass(frozen=True)
+class ProfilePath:
+    """The minima along a profile: per grid value, the least criterion and where it is."""
+
+    values: np.ndarray
+    arguments: np.ndarray
+    evaluations: np.ndarray
+
+
+def profile_criterion(
+    criterion: Any,
+    start: np.ndarray,
+    lows: np.ndarray,
+    highs: np.ndarray,
+    k: int,
+    grid: np.ndarray,
+    *,
+    maxiter: int = 80,
+    progress: Any = None,
+) -> ProfilePath:
+    """Minimise ``criterion`` over every coordinate but ``k``, at each value of ``grid``.
+
+    The values are visited outwards from the grid value nearest ``start[k]``, each
+    minimisation starting from its neighbour's minimum (towards ``start``): the path of
+    minima a profile follows. Nelder–Mead within the bounds, from a simplex spanning a tenth
+    of each range (a default simplex of 5% of the coordinate would be a point at 0, and the
+    simulated criterion moves in steps).
+    """
+    grid = np.asarray(grid, dtype=float)
+    n = len(start)
+    others = [i for i in range(n) if i != k]
+    values = np.full(len(grid), np.nan)
+    arguments = np.tile(np.asarray(start, dtype=float), (len(grid), 1))
+    evaluations = np.zeros(len(grid), dtype=np.int64)
+    centre = int(np.argmin(np.abs(grid - start[k])))
+    order = [centre, *range(centre + 1, len(grid)), *range(centre - 1, -1, -1)]
+    for done, position in enumerate(order, start=1):
+        neighbour = position - 1 if position > centre else position + 1
+        origin = arguments[neighbour] if position != centre else np.asarray(start, dtype=float)
+        theta = origin.copy()
+        theta[k] = grid[position]
+        count = [0]
+
+        def at(free: np.ndarray, theta: np.ndarray = theta, count: list[int] = count) -> float:
+            point = theta.copy()
+            point[others] = free
+            count[0] += 1
+            return float(criterion(point))
+
+        if others:
+            x0 = theta[others]
+            span = 0.1 * (highs[others] - lows[others])
+            simplex = [x0.copy()]
+            for j in range(len(others)):
+                vertex = x0.copy()
+                up = vertex[j] + span[j]
+                vertex[j] = up if up <= highs[others][j] else vertex[j] - span[j]
+                simplex.append(vertex)
+            local = optimize.minimize(
+                at,
+                x0,
+                method="Nelder-Mead",
+                bounds=list(zip(lows[others], highs[others], strict=True)),
+                options={
+                    "initial_simplex": np.array(simplex),
+                    "maxiter": maxiter,
+                    "xatol": 1e-4 * float(np.min(highs[others] - lows[others])),
+                    "fatol": 1e-8,
+                },
+            )
+            theta[others] = np.clip(np.asarray(local.x, dtype=float), lows[others], highs[others])
+            values[position] = min(float(local.fun), at(theta[others]))
+        else:
+            values[position] = at(np.zeros(0))
+        arguments[position] = theta
+        evaluations[position] = count[0]
+        if progress is not None:
+            progress(done, len(grid))
+    return ProfilePath(values, arguments, evaluations)
+
+
+def profile_interval(grid: np.ndarray, values: np.ndarray, level: float) -> ProfileSummary:
+    """The distance-metric interval from a profile: D = C − min C at most χ²(1) at ``level``.
+
+    ``grid`` ascending; its first and last values are the parameter's bounds. Ends inside the
+    grid are interpolated linearly in D between the outermost value inside and the next.
+    """
+    grid, values = np.asarray(grid, dtype=float), np.asarray(values, dtype=float)
+    minimum = float(np.nanmin(values))
+    distance = values - minimum
+    threshold = float(scipy_stats.chi2.ppf(level, 1))
+    inside = distance <= threshold
+    where = np.flatnonzero(inside)
+    if where.size == 0:  # (not expected: the minimum is inside)
+        return ProfileSummary(
+            distance, inside, threshold, math.nan, math.nan, False, False, False, minimum
+        )
+    first, last = int(where[0]), int(where[-1])
+
+    def crossing(a: int, b: int) -> float:
+        share = (threshold - distance[a]) / (distance[b] - distance[a])
+        return float(grid[a] + share * (grid[b] - grid[a]))
+
+    low = float(grid[0]) if first == 0 else crossing(first, first - 1)
+    high = float(grid[-1]) if last == len(grid) - 1 else crossing(last, last + 1)
+    return ProfileSummary(
+        distance=distance,
+        inside=inside,
+        threshold=threshold,
+        low=low,
+        high=high,
+        closed_low=first == 0,
+        closed_high=last == len(grid) - 1,
+        disjoint=bool(where.size != last - first + 1),
+        minimum=minimum,
+    )
+
+
 __all__ = [
     "PENALTY",
     "WEIGHTINGS",
     "Parameter",
+    "Profile",
     "SMMResult",
     "moment_targets",
+    "profile",
+    "profile_criterion",
+    "profile_interval",
     "run_moments",
     "smm",
 ]
