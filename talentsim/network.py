@@ -70,7 +70,8 @@ class Formation:
             ``1 − exp(−r·dt/2)`` for a formation rate ``r`` and updates ``dt`` apart. In a
             lab whose members all miss ties a missing tie is filled by its owner's proposal
             or by a lab-mate's, so the lab's deficit shrinks by ``(1 − q)² = exp(−r·dt)`` per
-            update; a newcomer to a settled lab fills its own as ``exp(−r·t/2)``.
+            update; a newcomer to a lab whose members miss no ties fills its own as
+            ``exp(−r·t/2)`` (faster where some do: they seek the newcomer first).
         closure: Share of proposals to a friend of a friend (else a lab-mate at random).
         p_fade: Probability per update that a former-colleague tie is dropped,
             ``1 − 2^(−dt/half_life)`` (0: they last).

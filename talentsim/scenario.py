@@ -441,7 +441,8 @@ class Network(BaseModel):
             "Ties form inside a lab towards the target `degree`: the rate per missing tie at "
             "which a lab's missing ties are filled when its members all miss ties (each "
             "researcher proposes at half this rate, and each new tie fills two gaps; a "
-            "newcomer to a settled lab fills its own at half this rate; to first order in "
+            "newcomer to a lab whose members miss no ties fills its own at half this rate, "
+            "faster where some do; to first order in "
             "the rate × update_interval, see there). 0 means ties form only at set-up. "
             "Unit: rate."
         ),

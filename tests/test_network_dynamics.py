@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from scipy import sparse
+from scipy import sparse, stats
 
 import talentsim as ts
 from talentsim import mean_field
@@ -278,25 +278,71 @@ def test_updates_far_apart_shrink_the_deficit_between_the_stated_bounds() -> Non
     assert 1 - 2 * q < factors.mean() < (1 - q) ** 2  # (1 − q)² = exp(−r·Δu): faster than it
 
 
-def test_a_newcomer_to_a_settled_lab_fills_its_ties_in_the_stated_time() -> None:
-    # 40 labs of 30, settled; then one newcomer joins each. Its lab-mates miss no ties, so the
-    # newcomer's own proposals fill its gaps: missing share (1 − q)^j = exp(−r·t/2) after j
-    # steps; all but 5% within 2·ln(20)/r = 1.5 years at r = 4/year (the stated
-    # time in docs/model.md). 40 newcomers × 6 ties: the share's sd is ≤ 0.03; tolerance 0.06.
-    labs, size, degree = 40, 30, 6.0
-    network, location, rule = _settled([size] * labs, degree, 0.5, seed=5)
-    location = np.concatenate([location, np.arange(labs, dtype=np.int32)])  # the newcomers
+NEWCOMER_WEEKS = (13, 26, 78)  # a quarter, half a year, 1.5 years = 2·ln(20)/r at r = 4/year
+
+
+def _newcomers_missing_share(
+    network: Any, location: np.ndarray, labs: int, seed: int
+) -> list[float]:
+    """One newcomer joins each lab; its mean missing share of 6 ties after NEWCOMER_WEEKS."""
+    size = location.shape[0] // labs
+    rule = Formation.per_step(6.0, RATE, 0.5, None, DT, seed)
+    location = np.concatenate([location, np.arange(labs, dtype=np.int32)])
     newcomers = np.arange(labs * size, labs * size + labs)
-    assert rule.p_propose == pytest.approx(1 - math.exp(-RATE * DT / 2), rel=1e-12)
-    done = 0
-    for j in (13, 26, 78):
-        for step in range(done, j):
+    shares, done = [], 0
+    for weeks in NEWCOMER_WEEKS:
+        for step in range(done, weeks):
             network.upkeep(location, labs, rule, step)
-        done = j
-        missing = degree - network.in_lab_degrees(location, labs)[newcomers]
-        assert missing.mean() / degree == pytest.approx(math.exp(-RATE * j * DT / 2), abs=0.06)
-    assert 2 * math.log(20) / RATE == pytest.approx(1.5, abs=0.01)
-    assert missing.mean() / degree <= 0.05 + 0.03  # t = 1.5 years
+        done = weeks
+        shares.append(float((6.0 - network.in_lab_degrees(location, labs)[newcomers]).mean() / 6))
+    return shares
+
+
+def _full_labs(labs: int, size: int) -> tuple[Any, np.ndarray]:
+    """Labs whose members all have exactly 6 ties to lab-mates (each to the 3 on either side)."""
+    rows = [
+        (lab * size + i, lab * size + (i + shift) % size)
+        for lab in range(labs)
+        for i in range(size)
+        for shift in (1, 2, 3)
+    ]
+    ends = np.array(rows + [(j, i) for i, j in rows]).T
+    n = labs * size
+    adjacency = sparse.csr_array((np.ones(ends.shape[1]), (ends[0], ends[1])), shape=(n, n))
+    return ColleagueNetwork(adjacency), np.repeat(np.arange(labs), size).astype(np.int32)
+
+
+def test_a_newcomer_to_a_lab_that_misses_no_ties_fills_its_own_at_the_stated_rate() -> None:
+    # docs/model.md §7.17: a newcomer whose lab-mates miss no ties fills its ties by its own
+    # proposals only, missing share (1 − q)^j = exp(−r·t/2) after j updates; all but 5%
+    # within 2·ln(20)/r = 1.5 years at r = 4/year. 40 labs of 30 whose members have exactly
+    # their 6 ties, one newcomer each, 40 seeds: at each of the three times a two-sided
+    # one-sample t-test of the 40 seeds' shares against the law at α = 0.001 (three tests:
+    # a false alarm ≤ 0.3%). Per-seed sd ≈ 0.03, so the test's standard error is ≈ 0.005:
+    # it rejects a bias of 0.025 with power ≈ 0.99 (the labs settled by the rule, below,
+    # are 0.047 below the law at 13 weeks).
+    shares = np.array(
+        [_newcomers_missing_share(*_full_labs(40, 30), labs=40, seed=seed) for seed in range(40)]
+    )
+    for k, weeks in enumerate(NEWCOMER_WEEKS):
+        law = math.exp(-RATE * weeks * DT / 2)
+        assert stats.ttest_1samp(shares[:, k], law).pvalue > 0.001, (weeks, shares[:, k].mean())
+
+
+def test_newcomers_to_labs_settled_by_the_rule_fill_faster_than_the_stated_rate() -> None:
+    # A lab settled by the formation rule leaves a few members short of their target (about
+    # 2.6 missing ties in a lab of 30 at degree 6); they seek partners who miss ties first,
+    # so they find the newcomer, who fills its ties faster than by its own proposals alone:
+    # measured 0.56 against the law's 0.61 at 13 weeks (60 seeds; docs/model.md §7.17). The
+    # stated time is then an upper bound. One-sided t-test at α = 0.001 over 20 seeds at 13
+    # weeks (the bias is ~8 standard errors).
+    labs = 40
+    shares = []
+    for seed in range(20):
+        network, location, _ = _settled([30] * labs, 6.0, 0.5, seed=seed)
+        shares.append(_newcomers_missing_share(network, location, labs, seed=seed)[0])
+    law = math.exp(-RATE * NEWCOMER_WEEKS[0] * DT / 2)
+    assert stats.ttest_1samp(shares, law, alternative="less").pvalue < 0.001, np.mean(shares)
 
 
 def test_hired_entrants_gain_colleagues() -> None:
