@@ -605,9 +605,9 @@ class Lab(BaseModel):
             )
         return self
 
-    _pay_stays_finite = field_validator("pay_level", "new_hire_premium", "counter_offer_limit")(
-        _pay_in_range
-    )
+    _pay_stays_finite = field_validator(
+        "pay_level", "new_hire_premium", "return_premium", "counter_offer_limit"
+    )(_pay_in_range)
     _turmoil_stays_finite = field_validator("turmoil", "reorg_severity")(_turmoil_in_range)
 
 

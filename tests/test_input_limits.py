@@ -156,6 +156,7 @@ SIZES = {
     "pay_level": st.sampled_from([5e-324, 1e-300, 1e-9, 1e300, 1e308]),
     "pay_ratio": st.sampled_from([5e-324, 1e-300, 1e300]),
     "new_hire_premium": st.sampled_from([1e300, 1e308]),
+    "return_premium": st.sampled_from([1e300, 1e308]),
     "counter_offer_limit": st.sampled_from([1e300, 1e308]),
     "median": st.sampled_from([5e-324, 1e-300, 1e300]),
     "value": st.sampled_from([5e-324, 1e-300, 1e300, 1e308]),
@@ -566,6 +567,7 @@ def test_ties_that_would_overflow_are_refused_by_the_estimate(tmp_path: Path) ->
         ("labs.Home", "pay_level", 1e300),
         ("outside", "pay_ratio", 5e-324),
         ("labs.Home", "new_hire_premium", 1e308),
+        ("labs.Home", "return_premium", 1e300),  # (accepted until 5 December 2026: pay inf)
         ("labs.Home", "counter_offer_limit", 1e308),
         ("cohorts.pool", "market_value", 1e300),
         ("cohorts.pool", "market_value", {"dist": "lognormal", "median": 1.0, "sigma": 100.0}),
@@ -607,6 +609,7 @@ def test_pay_at_the_edges_of_the_allowed_range_stays_finite() -> None:
     document["labs"]["Poacher"].update(pay_level=1e6, new_hire_premium=1e6, counter_offer_limit=1e6)
     document["labs"]["Poacher"]["counter_offer_probability"] = 1.0
     document["labs"]["Home"]["pay_level"] = 1e-6
+    document["labs"]["Home"]["return_premium"] = 1e6  # (returners to Home: the top premium)
     document["outside"]["pay_ratio"] = 1e-6
     document["cohorts"]["pool"]["market_value"] = 1e100
     document["cohorts"]["home_staff"]["market_value"] = {
