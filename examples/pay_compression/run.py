@@ -2,7 +2,8 @@
 
 For each seed the table shows the newcomers' pay for their worth against the veterans', the
 share of the 100 veterans who left the lab during the year, the share of their departures whose
-main reason was fairness, how many of them came back later as new hires (at the premium), and
+main reason was fairness, how many of them came back to the lab (returners are paid as former
+staff: the pay level, without the new-hire premium), and
 the veterans' attrition on the same seed without the fairness term and without the premium.
 
 Usage: python examples/pay_compression/run.py [--seeds N] [--out DIR]
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
                 "newcomer/veteran pay": pay_ratio(result),
                 "veterans who left": veteran_attrition(result),
                 "main reason fairness": float((main_reasons(departures) == "fairness").mean()),
-                "came back as new hires": int(rehired.sum()),
+                "came back": int(rehired.sum()),
                 "left, no fairness term": veteran_attrition(
                     ts.run(scenario, seed=result.seed, overrides=NO_FAIRNESS)
                 ),
