@@ -1,6 +1,7 @@
 """Command line: ``talentsim run``, ``compare``, ``sweep``, ``report``, ``meanfield``, ``viz``.
 
-Also ``talentsim validate FILE``, which checks a scenario or sweep file, ``talentsim store
+Also ``talentsim validate FILE``, which checks a scenario, sweep, targets or calibration file,
+``talentsim store
 merge OUT STORE ...``, which combines the stores of a sweep's shards (``store export``
 writes one tidy table), ``talentsim targets SCENARIO TARGETS``, which evaluates a scenario
 against a targets file, ``talentsim calibrate FILE``, which fits a scenario to targets as a
@@ -424,11 +425,12 @@ def _build_parser():
 
     validate = sub.add_parser(
         "validate",
-        help="check a scenario or sweep file and report problems",
-        description="Check a scenario file, or a sweep file with every check 'talentsim "
-        "sweep' makes before it starts (design, sizes, each point in the scenario, metrics).",
+        help="check a scenario, sweep, targets or calibration file and report problems",
+        description="Check a scenario file; a sweep file with every check 'talentsim "
+        "sweep' makes before it starts (design, sizes, each point in the scenario, metrics); "
+        "a targets file; or a calibration file (its scenario, targets and parameters).",
     )
-    validate.add_argument("file", help="scenario or sweep TOML file")
+    validate.add_argument("file", help="scenario, sweep, targets or calibration TOML file")
     _add_max_runs_option(validate)
 
     targets = sub.add_parser(

@@ -3,9 +3,11 @@
 Each step (length ``dt`` years, ``scenario.time.step``) covers the interval
 ``((k−1)·dt, k·dt]`` and does, in order:
 
-1. scheduled events due in the interval (reorganisations, leadership changes, mission pivots,
-   pay changes, hiring freezes, poaching raids), then random reorganisations (per lab,
-   probability ``1 − exp(−reorg_rate·dt)``); a reorganisation breaks a share of in-lab ties;
+1. scheduled events due this step (reorganisations, leadership changes, mission pivots, pay
+   changes, hiring freezes, poaching raids: an event at time ``t`` is applied at the start of
+   step ``round(t/dt) + 1``, the step that begins nearest to ``t``; docs/model.md §3), then
+   random reorganisations (per lab, probability ``1 − exp(−reorg_rate·dt)``); a
+   reorganisation breaks a share of in-lab ties;
 2. each lab's reference pay ratio (a quantile of its staff's pay / market value) and each
    researcher's share of colleague ties per place are taken from the start of the step;
 3. each researcher at a lab or in the pool has a Poisson number of candidate events at the
