@@ -51,6 +51,9 @@ References:
     models without numerical integration. Econometrica 57(5), 995–1026.
     Gourieroux, C. and Monfort, A. (1996). Simulation-Based Econometric Methods. Oxford
     University Press.
+    Newey, W. K. and West, K. D. (1987). Hypothesis testing with efficient method of moments
+    estimation. International Economic Review 28(3), 777–787 (the distance-metric test of
+    :func:`profile`).
 """
 
 from __future__ import annotations
