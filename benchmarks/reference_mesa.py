@@ -103,6 +103,7 @@ class Researcher(mesa.Agent):
         model = self.model
         employed = self.place != OUTSIDE
         if employed and self.random.random() < model.p_separation:
+            model.flows[self.place]["separations"] += 1
             self.move(OUTSIDE, model.spec.outside.pay_ratio * self.market_value)
             return
         p_offer = model.p_offer_employed if employed else model.p_offer_outside
@@ -128,6 +129,7 @@ class Researcher(mesa.Agent):
             outside_pay = model.spec.outside.pay_ratio * self.market_value
             gain = self.utility(OUTSIDE, outside_pay) - self.utility(self.place, self.pay)
             if self.accepts(gain):
+                model.flows[self.place]["exits"] += 1
                 self.move(OUTSIDE, outside_pay)
 
     def offered_pay(self, lab: str, info: dict[str, Any]) -> float:
@@ -216,6 +218,7 @@ class ReferenceModel(mesa.Model):
         for cohort in spec.cohorts.values():
             self.add_researchers(cohort, cohort.size, cohort.lab)
         self.flows: dict[str, dict[str, int]] = {}
+        self.retirements = self.entries = 0  # (this step's, as ``flows``)
         self.room: dict[str, float] = {}
         self.hiring: dict[str, bool] = {}
         self.arrivals: dict[str, int] = {}
@@ -283,14 +286,18 @@ class ReferenceModel(mesa.Model):
         self.room = {n: self.lab_info[n]["capacity"] - headcount[n] for n in self.lab_info}
         self.hiring = {n: self.room[n] >= 1 for n in self.lab_info}
         self.arrivals = dict.fromkeys(self.lab_info, 0)
-        self.flows = {n: {"hires": 0, "quits": 0, "departures": 0} for n in self.lab_info}
+        kinds = ("hires", "quits", "departures", "separations", "exits")
+        self.flows = {n: dict.fromkeys(kinds, 0) for n in self.lab_info}
+        self.retirements = self.entries = 0
         self.agents.shuffle_do("step")
         for agent in list(self.agents):
             if agent.place == OUTSIDE and self.random.random() < self.p_retirement:
                 agent.remove()
+                self.retirements += 1
         for cohort in self.spec.cohorts.values():
-            arrivals = self.np_rng.poisson(cohort.entry_rate * self.dt)
-            self.add_researchers(cohort, int(arrivals), OUTSIDE)
+            arrivals = int(self.np_rng.poisson(cohort.entry_rate * self.dt))
+            self.add_researchers(cohort, arrivals, OUTSIDE)
+            self.entries += arrivals
         for agent in self.agents:
             agent.tenure += self.dt
             agent.attachment *= self.attachment_decay

@@ -21,7 +21,6 @@ from talentsim.calibration import (
     CalibrationResult,
     MomentsLog,
     as_parameters,
-    calibrate_file,
     load_calibration,
     weighted_quantiles,
 )
@@ -609,20 +608,6 @@ def test_a_calibration_file_reads_nested_parameters_and_resolves_paths(
     assert spec.parameters == {"market.separation_rate": (0.02, 0.6)}
     assert scenario.name == "small.toml" and scenario.is_file() and targets.is_file()
     assert spec.budget.replicates == 2 and spec.seed == 1
-
-
-def test_a_prior_table_without_abc_support_is_a_clear_error(calibration_file: Path) -> None:
-    text = calibration_file.read_text(encoding="utf-8").replace(
-        "[0.02, 0.6]", '{ dist = "uniform", low = 0.02, high = 0.6 }'
-    )
-    calibration_file.write_text(text, encoding="utf-8")
-    try:
-        import talentsim.priors  # noqa: F401
-    except ImportError:
-        with pytest.raises(CalibrationError, match=r"market\.separation_rate: .*prior"):
-            calibrate_file(calibration_file)
-    else:
-        pytest.skip("talentsim.priors is installed: prior tables are read by it")
 
 
 def test_abc_resume_without_a_database_is_a_clear_error(

@@ -86,8 +86,10 @@ def test_books_balance(scenario: ts.Scenario, seed: int) -> None:
         location = model.population.view("location")
         # Each researcher is in exactly one place: a lab, the pool, or gone.
         assert ((location >= GONE) & (location <= n_labs)).all()
-        counts = model.headcounts()
+        # The headcounts the compiled step recorded are the researchers in each place now.
+        counts = model.headcount_history[model.steps]
         assert (counts == np.bincount(location[location != GONE], minlength=n_labs + 1)).all()
+        assert (model.headcounts() == counts).all()
         assert (counts[:n_labs] <= capacity).all()
         for name in ("pay", "tenure", "attachment", "market_value"):
             assert np.isfinite(model.population.view(name)).all()

@@ -209,15 +209,17 @@ def evaluate(comparison: ts.Comparison) -> pd.DataFrame:
     base_retention = metric("baseline", "core_retention_26w")
     pay_effect = metric("pay_x2", "core_retention_26w") - base_retention
     reorg_effect = metric("no_reorganisations", "core_retention_26w") - base_retention
-    p_pay = _one_sided_p(reorg_effect - pay_effect)
+    # "Less than half" is the claim tested, not read off the point estimate: paired one-sided
+    # t-test that the mean over seeds of ½·(no reorgs gain) − (pay×2 gain) is above 0.
+    p_half = _one_sided_p(0.5 * reorg_effect - pay_effect)
     ratio = float(pay_effect.mean() / reorg_effect.mean())
     fact(
         "5",
         "doubling MSL's pay buys less than half the retention that removing reorganisations does",
         ratio,
-        "ratio of mean retention gains; paired one-sided t-test p (no reorgs − pay×2 > 0)",
-        p_pay,
-        p_pay < ALPHA and ratio < 0.5,
+        "ratio of mean retention gains; paired one-sided t-test p (½·no reorgs − pay×2 > 0)",
+        p_half,
+        p_half < ALPHA,
     )
     drop = metric("baseline", "acceptance_before") - metric("baseline", "acceptance_after")
     reputation = metric("no_reputation", "acceptance_after") - metric(
