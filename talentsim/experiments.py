@@ -132,19 +132,34 @@ def plan_runs(design: Design, replicates: int, root_seed: int) -> list[PlannedRu
 
 
 def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int] | None:
-    """Parse ``"i/n"`` (or a tuple) into ``(i, n)`` with ``0 <= i < n``."""
+    """Parse ``"i/n"`` (or a tuple of two integers) into ``(i, n)`` with ``0 <= i < n``.
+
+    ``i`` and ``n`` are written in the ASCII digits 0-9 (``"²/4"`` or a full-width ``"４"``
+    is refused with the usual message, not read or passed to ``int``).
+
+    Raises:
+        ValueError: ``shard: expected i/n such as 0/4, got ...`` or ``shard: need 0 <= i < n``.
+    """
     if shard is None:
         return None
     if isinstance(shard, str):
-        left, sep, right = shard.partition("/")
-        if not sep or not left.strip().isdigit() or not right.strip().isdigit():
+        left, sep, right = (part.strip() for part in shard.partition("/"))
+        # (ASCII digits only: str.isdigit also accepts "²", which int() then refuses)
+        if not sep or not _ascii_digits(left) or not _ascii_digits(right):
             raise ValueError(f"shard: expected i/n such as 0/4, got {shard!r}")
         index, count = int(left), int(right)
     else:
         index, count = shard
+        if not all(isinstance(k, int) and not isinstance(k, bool) for k in (index, count)):
+            raise ValueError(f"shard: expected two integers (i, n) such as (0, 4), got {shard!r}")
     if count < 1 or not 0 <= index < count:
         raise ValueError(f"shard: need 0 <= i < n, got {index}/{count}")
     return index, count
+
+
+def _ascii_digits(text: str) -> bool:
+    """Whether ``text`` is a whole number written in ASCII digits (``"12"``, not ``"²"``)."""
+    return text.isascii() and text.isdigit()
 
 
 def sweep(

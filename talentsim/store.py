@@ -992,7 +992,7 @@ def _remove_abandoned_builds(folder: Path) -> None:
     """Remove hidden half-built copies of ``folder`` whose creating process is gone."""
     for leftover in folder.parent.glob(f".{folder.name}.creating-*"):
         pid = leftover.name.rsplit(".creating-", 1)[1].split("-")[0]
-        if not pid.isdigit() or not _process_alive(int(pid)):
+        if not (pid.isascii() and pid.isdigit()) or not _process_alive(int(pid)):
             shutil.rmtree(leftover, ignore_errors=True)
 
 

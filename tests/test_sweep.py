@@ -87,6 +87,31 @@ def test_shards_partition_the_sweep(table: pd.DataFrame, small_scenario: ts.Scen
         ts.sweep(small_scenario, PARAMS, shard="3/3", **kwargs)
 
 
+@pytest.mark.parametrize("text", ["²/4", "0/٤", "1/４", "0x1/4", "1/", "1 4"])
+def test_a_shard_is_written_in_ascii_digits(tmp_path: Path, capsys, text: str) -> None:
+    # str.isdigit accepts "²" (which int() refuses: a confusing message) and "٤" or "４"
+    # (which int() reads as 4: a shard nobody meant); only 0-9 are digits of a shard
+    with pytest.raises(ValueError, match=r"shard: expected i/n such as 0/4"):
+        ts.experiments.parse_shard(text)
+    path = _sweep_file(tmp_path, SWEEP)
+    assert main(["sweep", str(path), "--store", str(tmp_path / "s"), "--shard", text]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: --shard: expected i/n such as 0/4, got {text!r}\n"
+    assert not (tmp_path / "s").exists()
+    assert ts.experiments.parse_shard(" 1 / 4 ") == (1, 4)
+    with pytest.raises(ValueError, match="two integers"):
+        ts.experiments.parse_shard((1.0, 4))  # type: ignore[arg-type]
+
+
+def test_a_leftover_creation_named_with_other_digits_is_no_crash(tmp_path: Path) -> None:
+    # a hidden half-built store whose "pid" is not ASCII digits is not a process's: removed
+    leftover = tmp_path / ".s.creating-²-abcdef12"
+    leftover.mkdir()
+    spec = {"talentsim_sweep": 1}
+    ts.store.SweepStore.create(tmp_path / "s", spec, resume=False).close()
+    assert not leftover.exists()
+
+
 def _fail_second_replicates(monkeypatch: pytest.MonkeyPatch):
     """Make every run with the seed of replicate 1 (root seed 0) fail; return the real run."""
     import talentsim.experiments as sweep_module
