@@ -426,7 +426,9 @@ def _build_parser():
         "validate",
         help="check a scenario or sweep file and report problems",
         description="Check a scenario file, or a sweep file with every check 'talentsim "
-        "sweep' makes before it starts (design, sizes, each point in the scenario, metrics).",
+        "sweep' makes before it starts (design, sizes, each point in the scenario, metrics, "
+        "and the store it would use: sweep.store, or the default results/SCENARIO-sweep, "
+        "relative to where the command runs).",
     )
     validate.add_argument("file", help="scenario or sweep TOML file")
     _add_max_runs_option(validate)
@@ -617,10 +619,10 @@ def _validate(args) -> int:
             raise ScenarioError(_in_sweep_file(args.file, exc)) from None
         from talentsim.store import store_folder_problem
 
-        store = spec.store
-        problem = store_folder_problem(store) if store else None
+        # (the store `talentsim sweep FILE` uses: sweep.store, or the default one)
+        problem = store_folder_problem(spec.store_folder(scenario))
         if problem:
-            raise ScenarioError(f"{args.file}: sweep.store: {problem}")
+            raise ScenarioError(f"{_sweep_store_key(args.file, spec)}: {problem}")
     n_researchers = sum(c.size for c in scenario.cohorts.values())
     print(
         f"{args.file}: ok — scenario {scenario.name!r}, {len(scenario.labs)} labs, "
@@ -634,6 +636,11 @@ def _validate(args) -> int:
             f"points × {spec.replicates} replicates = {points * spec.replicates} runs"
         )
     return 0
+
+
+def _sweep_store_key(file: str, spec: Any) -> str:
+    """Where a sweep file's store comes from, for a message: its key, or the default."""
+    return f"{file}: sweep.store" if spec.store else f"{file}: sweep.store (not given: the default)"
 
 
 def _file_kind(data: dict) -> str:
@@ -1097,15 +1104,15 @@ def _sweep(args) -> int:
         shard = parse_shard(args.shard)
     except ValueError as exc:
         raise ScenarioError(f"--{exc}") from None
-    store = Path(args.store or spec.store or Path("results") / f"{scenario.name}-sweep")
+    store = Path(args.store) if args.store else spec.store_folder(scenario)
     if shard is not None and args.store is None:  # (a store named by --store is used as is)
         store = store.with_name(f"{store.name}-shard{shard[0]}of{shard[1]}")
     if args.resume and not store.exists():  # (--resume also starts: one command for reruns)
         sys.stderr.write(f"note: {store}: no store yet to resume; the sweep starts there\n")
     problem = store_folder_problem(store)  # (before the compile; named where it was given)
     if problem is not None:
-        where = "--store" if args.store else f"{args.file}: sweep.store" if spec.store else ""
-        raise ScenarioError(f"{where}: {problem}" if where else problem)
+        where = "--store" if args.store else _sweep_store_key(args.file, spec)
+        raise ScenarioError(f"{where}: {problem}")
     _compile_first(scenario, quiet=args.quiet)
     executor, client = None, None
     if args.dask:

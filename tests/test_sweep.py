@@ -866,6 +866,39 @@ def test_validate_checks_the_sweep_s_store_as_the_sweep_would(
     assert f"--store: {where}" in capsys.readouterr().err
 
 
+def test_validate_checks_the_default_store_as_the_sweep_would(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # no sweep.store: the sweep uses results/SCENARIO-sweep, where a file is in the way
+    monkeypatch.chdir(tmp_path)
+    path = _sweep_file(tmp_path, SWEEP)
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "msl_exodus-sweep").write_text("x")
+    expected = (
+        f"error: {path}: sweep.store (not given: the default): "
+        f"{Path('results/msl_exodus-sweep')}: exists and is not an empty folder or a sweep store"
+    )
+    for command in (["validate", str(path)], ["sweep", str(path)]):
+        assert main(command) == 2
+        out, err = capsys.readouterr()
+        assert err.strip() == expected and "ok" not in out
+    (tmp_path / "results" / "msl_exodus-sweep").unlink()
+    assert main(["validate", str(path)]) == 0
+    capsys.readouterr()
+
+
+def test_an_empty_store_in_a_sweep_file_is_refused(tmp_path: Path, capsys) -> None:
+    # store = "" would silently mean "not given" (the command line refuses --store "")
+    path = _sweep_file(tmp_path, SWEEP.replace("replicates = 2", 'replicates = 2\nstore = ""'))
+    for command in (["validate", str(path)], ["sweep", str(path), "--store", str(tmp_path)]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert f"{path}: sweep.store: expected a folder, got an empty string" in err, err
+        assert "Traceback" not in err
+    with pytest.raises(ts.ScenarioError, match=r"sweep\.store: expected a folder"):
+        load_sweep_file(path)
+
+
 def test_sweep_parameters_may_be_nested_tables(tmp_path: Path, capsys) -> None:
     # as in calibration files; a path given twice, or a value that is neither a list nor a
     # range, is named without the schema's class names
