@@ -300,7 +300,13 @@ def _build_parser():
         "[sweep] table; see docs/sweeps.md) on all local cores, or on a Dask cluster.",
     )
     sweep.add_argument("file", help="sweep TOML file")
-    sweep.add_argument("--workers", type=int, default=None, help="local processes (all cores)")
+    sweep.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="local processes (default: all cores); with --dask, the most of the cluster's "
+        "threads counted when sizing the runs sent to it at once (default: all of them)",
+    )
     sweep.add_argument("--dask", default=None, metavar="ADDRESS", help="Dask scheduler address")
     sweep.add_argument(
         "--shard",

@@ -11,7 +11,9 @@
   explicit spawn context sized to the machine, started on first use and shared by every later
   sweep and calibration with as many workers (:func:`shared_pool`); ``workers=1`` runs in this
   process; any executor
-  can be given, e.g. a Dask cluster's ``Client(address).get_executor()``. Results do not depend
+  can be given, e.g. a Dask cluster's ``Client(address).get_executor()``, and is kept busy with
+  :data:`IN_FLIGHT_PER_SLOT` runs per slot of it (:func:`executor_slots`: a Dask cluster's
+  threads, a pool's ``max_workers``), not per core of this machine. Results do not depend
   on the executor or the number of workers.
 - **Store.** With ``store=FOLDER`` results go to a crash-safe store (:mod:`talentsim.store`) as
   they arrive; a sweep that is interrupted, even by ``kill -9``, is finished with
@@ -204,8 +206,12 @@ def sweep(
         store: Folder of a crash-safe store; None keeps results in memory only.
         resume: Finish the sweep in an existing store (only missing runs are done).
         retry_failed: With ``resume``, also redo runs that failed.
-        executor: A ``concurrent.futures.Executor`` (e.g. Dask's); not shut down here.
+        executor: A ``concurrent.futures.Executor`` (e.g. Dask's); not shut down here. The
+            sweep keeps :data:`IN_FLIGHT_PER_SLOT` runs submitted per slot of it: per thread
+            of a Dask cluster's workers (asked again as the cluster scales), per worker of a
+            ``concurrent.futures`` pool, else per core of this machine.
         workers: Processes of the default pool (default: all cores); 1 runs in this process.
+            With an executor, the most slots of it counted (default: all it has).
         shard: ``(i, n)`` or ``"i/n"``: run only every n-th run starting at the i-th, counting
             from 0 (``0 <= i < n``).
         progress: Show a progress bar (True), or a callable called with 1 after each run.
@@ -452,11 +458,11 @@ def _execute(
                 record(execute_run(*task(planned)))
         else:
             pool = executor or shared_pool(count)
-            window = 4 * count
+            window = _Window(executor, workers)
             queue = iter(todo)
             exhausted = False
             while pending or not exhausted:
-                while not exhausted and len(pending) < window:
+                while not exhausted and len(pending) < window.size():
                     upcoming = next(queue, None)
                     if upcoming is None:
                         exhausted = True
@@ -490,6 +496,58 @@ def _execute(
             future.cancel()
     _flush(sink, buffer)
     return outcomes
+
+
+IN_FLIGHT_PER_SLOT = 4
+"""Runs a sweep keeps submitted per slot of its executor, so that no slot waits for work."""
+
+SLOTS_ASKED_EVERY = 10.0
+"""Seconds between two questions to a Dask cluster about its threads (it may scale meanwhile)."""
+
+
+def executor_slots(executor: Executor) -> int | None:
+    """How many runs ``executor`` runs at once, if it says: None if it does not.
+
+    A Dask ``Client(...).get_executor()``: the threads of the cluster's workers now (None
+    while it has none, or if the scheduler does not answer); a ``concurrent.futures`` pool
+    (``ProcessPoolExecutor``, ``ThreadPoolExecutor``): its ``max_workers``.
+    """
+    client = getattr(executor, "_client", None)
+    if client is not None and callable(getattr(client, "nthreads", None)):
+        try:
+            threads = sum(int(n) for n in client.nthreads().values())
+        except Exception:  # (a scheduler gone or slow: the default, asked again later)
+            return None
+        return threads or None
+    size = getattr(executor, "_max_workers", None)
+    if isinstance(size, int) and not isinstance(size, bool) and size > 0:
+        return size
+    return None
+
+
+class _Window:
+    """How many runs a sweep keeps submitted: :data:`IN_FLIGHT_PER_SLOT` per slot.
+
+    The slots are ``workers`` (default: the cores) for the sweep's own pool; for an executor
+    given, :func:`executor_slots` (the threads of a Dask cluster's workers, asked again every
+    :data:`SLOTS_ASKED_EVERY` seconds as it scales; a pool's ``max_workers``), or the cores of
+    this machine if it does not say; ``workers`` caps them.
+    """
+
+    def __init__(self, executor: Executor | None, workers: int | None) -> None:
+        self.executor, self.workers = executor, workers
+        self.dask = executor is not None and hasattr(executor, "_client")
+        self.asked = -float("inf")
+        self.slots = workers or os.cpu_count() or 1
+
+    def size(self) -> int:
+        """The window now (a question to a Dask scheduler at most every 10 seconds)."""
+        now = time.monotonic()
+        if self.executor is not None and now - self.asked >= SLOTS_ASKED_EVERY:
+            slots = executor_slots(self.executor) or os.cpu_count() or 1
+            self.slots = min(slots, self.workers) if self.workers else slots
+            self.asked = now if self.dask else float("inf")  # (a pool's size is fixed)
+        return IN_FLIGHT_PER_SLOT * self.slots
 
 
 # ---- warm workers ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -75,6 +76,94 @@ def test_results_do_not_depend_on_the_executor(
         threads = ts.sweep(small_scenario, PARAMS, executor=pool, **kwargs)
     pd.testing.assert_frame_equal(processes, table)
     pd.testing.assert_frame_equal(threads, table)
+
+
+class _GatedPool(ThreadPoolExecutor):
+    """A thread pool whose runs wait for a gate: what was submitted meanwhile is the window."""
+
+    def __init__(self, max_workers: int) -> None:
+        super().__init__(max_workers=max_workers)
+        self.gate = threading.Event()
+        self.submitted = 0
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[override]
+        self.submitted += 1
+        return super().submit(self._after_the_gate, fn, *args, **kwargs)
+
+    def _after_the_gate(self, fn, *args, **kwargs):
+        self.gate.wait(60)
+        return fn(*args, **kwargs)
+
+
+@pytest.mark.parametrize(("workers", "window"), [(None, 64), (2, 8)])
+def test_the_runs_in_flight_are_sized_from_the_executor(
+    small_scenario: ts.Scenario, monkeypatch: pytest.MonkeyPatch, workers, window
+) -> None:
+    # A cluster of 16 slots driven from a 2-core machine: 4 runs per slot of the executor
+    # are kept submitted, not 4 per local core (8); `workers` still caps the slots counted
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    with _GatedPool(16) as pool:
+        seen: list[int] = []
+
+        def open_the_gate() -> None:  # once the sweep stops submitting: at its full window
+            last, still = -1, 0
+            while still < 10 and not pool.gate.is_set():
+                time.sleep(0.05)
+                still = still + 1 if pool.submitted == last and last > 0 else 0
+                last = pool.submitted
+            seen.append(pool.submitted)
+            pool.gate.set()
+
+        opener = threading.Thread(target=open_the_gate, daemon=True)
+        opener.start()
+        try:
+            table = ts.sweep(
+                small_scenario,
+                PARAMS,
+                replicates=20,
+                metrics=METRICS,
+                executor=pool,
+                workers=workers,
+                progress=False,
+            )
+        finally:
+            pool.gate.set()
+            opener.join()
+    assert seen == [window] and (table["status"] == "done").all() and len(table) == 80
+
+
+def test_the_slots_of_an_executor() -> None:
+    from concurrent.futures import Executor, ProcessPoolExecutor
+
+    from talentsim.experiments import executor_slots
+
+    with ThreadPoolExecutor(max_workers=5) as threads:
+        assert executor_slots(threads) == 5
+    processes = ProcessPoolExecutor(max_workers=3)  # (no worker starts before a submit)
+    assert executor_slots(processes) == 3
+    processes.shutdown()
+
+    class Unknown(Executor):
+        pass
+
+    assert executor_slots(Unknown()) is None
+
+    class Client:  # (a Dask executor's client: threads per worker, or a scheduler gone)
+        def __init__(self, threads: dict[str, int] | None) -> None:
+            self.threads = threads
+
+        def nthreads(self) -> dict[str, int]:
+            if self.threads is None:
+                raise OSError("scheduler gone")
+            return self.threads
+
+    class DaskLike(Unknown):
+        def __init__(self, client: Client) -> None:
+            self._client = client
+
+    assert executor_slots(DaskLike(Client({"a": 8, "b": 8, "c": 34}))) == 50
+    assert executor_slots(DaskLike(Client({}))) is None  # (no workers yet: the default)
+    assert executor_slots(DaskLike(Client(None))) is None
 
 
 def test_shards_partition_the_sweep(table: pd.DataFrame, small_scenario: ts.Scenario) -> None:
