@@ -230,7 +230,9 @@ def sweep(
             before anything runs; :func:`check_sweep` makes the same checks).
         DesignError: for a bad parameter spec or design, an option the design would ignore,
             or more runs than ``max_runs``.
-        StoreError: if the store holds another sweep, or this one without ``resume``.
+        StoreError: if the store holds another sweep, or this one without ``resume``, or
+            this one with other design points (the design's sampler drew other points for
+            the same description, e.g. after a SciPy or SALib upgrade).
         SweepError: if a worker process died; finished runs are stored, rerun with resume.
             Also if called while a worker process starts (a script without
             ``if __name__ == "__main__":``, see the module docstring).

@@ -139,7 +139,8 @@ class SweepStore:
         A new store is built beside ``folder`` and renamed into place once it holds the sweep,
         ``meta`` and the planned ``runs``, so a store killed while it is created is either
         whole or absent. A resumed store is recovered first (see :meth:`recover`) and gets
-        ``meta`` and any planned run it does not hold yet.
+        ``meta`` and any planned run it does not hold yet. ``meta["points"]`` (the design's
+        points) is recorded with its SHA-256 (meta ``points_sha256``).
 
         Args:
             folder: The store folder (its parent is created if missing).
@@ -149,11 +150,15 @@ class SweepStore:
             runs: The planned runs, recorded as pending.
 
         Raises:
-            StoreError: if the folder holds other files, holds a different sweep, or holds
-                this sweep without ``resume``.
+            StoreError: if the folder holds other files, holds a different sweep, holds
+                this sweep without ``resume``, or holds it with other design points than
+                ``meta["points"]`` (compared by :func:`points_digest`: the same description
+                drew other points, e.g. after a SciPy or SALib upgrade).
         """
         folder = Path(folder)
         meta = dict(meta or {})
+        if meta.get("points") is not None:  # (the design's points, identified: see below)
+            meta[POINTS_DIGEST] = points_digest(meta["points"])
         runs = list(runs)
         if (folder / MANIFEST).is_file() and _unfinished_creation(folder):
             _clear_unfinished_creation(folder)  # (left by a version that built stores in place)
@@ -180,6 +185,17 @@ class SweepStore:
                 f"{folder}: already holds this sweep; pass resume=True (--resume) to finish "
                 "it, or use another folder"
             )
+        if meta.get("points") is not None:
+            difference = store._points_difference(meta["points"])
+            if difference:
+                store.close()
+                raise StoreError(
+                    f"{folder}: holds this sweep, but its design drew other points than the "
+                    f"design drawn now ({difference}), though the sweep is described the same: "
+                    "the design's sampler (SciPy, SALib) changed since the store was made; "
+                    "resuming would mix two designs. Resume with the versions it was made "
+                    "with (its meta 'versions'), or use another folder"
+                )
         store._lock_for_writing()
         store.recover()
         for key, value in meta.items():
@@ -189,6 +205,24 @@ class SweepStore:
                 store.set_meta(key, value)
         store.plan(runs)
         return store
+
+    def points_digest(self) -> str | None:
+        """The SHA-256 of the design's points this store holds (:func:`points_digest`).
+
+        Recorded when the store is made (meta ``points_sha256``); for a store made before
+        that, computed from its stored points. None for a store without points.
+        """
+        recorded = self.meta(POINTS_DIGEST)
+        if recorded is not None:
+            return str(recorded)
+        points = self.meta("points")
+        return None if points is None else points_digest(points)
+
+    def _points_difference(self, points: Any) -> str | None:
+        """Where the design's ``points`` (as stored) differ from this store's, or None."""
+        if self.points_digest() in (None, points_digest(points)):
+            return None
+        return _points_difference(self.meta("points"), points)
 
     def _record_versions(self, versions: Any) -> None:
         """Keep the versions of a resumed session beside those the store was made with.
@@ -724,8 +758,9 @@ def merge_stores(out: str | Path, stores: Sequence[str | Path]) -> SweepStore:
         The merged store, opened for reading (the merge's writer lock is released).
 
     Raises:
-        StoreError: if a store cannot be opened, the stores hold different sweeps, ``out``
-            is one of them or holds something else, or another process is writing ``out``.
+        StoreError: if a store cannot be opened, the stores hold different sweeps (or one
+            sweep whose design drew other points in one of them), ``out`` is one of them or
+            holds something else, or another process is writing ``out``.
     """
     out = Path(out)
     folders = list(dict.fromkeys(Path(s) for s in stores))
@@ -746,6 +781,15 @@ def merge_stores(out: str | Path, stores: Sequence[str | Path]) -> SweepStore:
                     f"{other.folder}: holds a different sweep from {first.folder} "
                     f"({_first_difference(_normalised(spec), _normalised(stored))}); only "
                     "stores of one sweep (shards of it) can be merged"
+                )
+            points = other.meta("points")
+            difference = None if points is None else first._points_difference(points)
+            if difference:
+                raise StoreError(
+                    f"{other.folder}: its design drew other points than {first.folder}'s "
+                    f"({difference}), though the sweep is described the same (the design's "
+                    "sampler, SciPy or SALib, changed between them); only stores of one "
+                    "design can be merged"
                 )
         manifests = [s.runs() for s in opened]
         planned = pd.concat(manifests).drop_duplicates("run_id")
@@ -804,6 +848,43 @@ def _copy_done_runs(
             merged._commit_chunk(rows, summaries.reset_index(drop=True), series)
             copied |= ids
     return copied
+
+
+POINTS_DIGEST = "points_sha256"
+"""The meta key of the design's points' SHA-256 (:func:`points_digest`)."""
+
+
+def points_digest(points: Any) -> str:
+    """The SHA-256 (hex) of a design's points as a store keeps them (meta ``points``).
+
+    Of their JSON with sorted keys and no spaces, so the same values give the same digest.
+    A resume or a merge whose design drew other points under the same description (another
+    SciPy or SALib drawing other LHS or Sobol points for the same seed) is refused by it.
+    """
+    text = json.dumps(points, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _points_difference(stored: Any, now: Any) -> str:
+    """Where two designs' points (``{"columns", "data", ...}``) differ, for a message."""
+    try:
+        columns, rows, new_rows = stored["columns"], stored["data"], now["data"]
+        if columns != now["columns"]:
+            return f"the parameters: stored {_short(columns)}, now {_short(now['columns'])}"
+    except (TypeError, KeyError):
+        return _first_difference(stored, now, "the points")
+    if len(rows) != len(new_rows):
+        return f"stored {len(rows)} points, now {len(new_rows)}"
+    differing = [k for k, (a, b) in enumerate(zip(rows, new_rows, strict=True)) if a != b]
+    if not differing:
+        return _first_difference(stored, now, "the points")
+    first = differing[0]
+    values = "; ".join(
+        f"{column} stored {_short(a)}, now {_short(b)}"
+        for column, a, b in zip(columns, rows[first], new_rows[first], strict=False)
+        if a != b
+    )
+    return f"{len(differing)} of {len(rows)} points differ; point {first}: {values}"
 
 
 def _same_folder(a: Path, b: Path) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sqlite3
@@ -674,6 +675,44 @@ def test_store_merge_refuses_stores_of_different_sweeps(tmp_path: Path, capsys) 
     assert "must be a new folder" in capsys.readouterr().err
     assert main(["store", "merge", str(merged), str(tmp_path / "nowhere")]) == 2
     assert "not a sweep store" in capsys.readouterr().err
+
+
+def test_a_design_that_draws_other_points_is_not_resumed_or_merged(
+    small_scenario: ts.Scenario, tmp_path: Path
+) -> None:
+    # The same spec (design, seed, options) drawing other points, as a new SciPy or SALib may
+    # for LHS or Sobol designs: resuming would mix the two designs and label old runs with the
+    # new points, so it is refused, as is merging stores of the two
+    design = ts.designs.make_design({"labs.A.pay_level": {"low": 1, "high": 3}}, "lhs", samples=4)
+    shifted = design.points.assign(**{"labs.A.pay_level": design.points["labs.A.pay_level"] + 0.01})
+    drawn_again = dataclasses.replace(design, points=shifted)
+    assert drawn_again.describe() == design.describe()
+    kwargs: dict[str, Any] = {"metrics": METRICS, "workers": 1, "progress": False}
+    first = ts.sweep(small_scenario, design, store=tmp_path / "s", shard="0/2", **kwargs)
+    assert SweepStore(tmp_path / "s").points_digest() == ts.store.points_digest(
+        SweepStore(tmp_path / "s").meta("points")
+    )
+    words = (
+        r"s: holds this sweep, but its design drew other points than the design drawn now "
+        r"\(4 of 4 points differ; point 0: labs\.A\.pay_level stored "
+    )
+    with pytest.raises(StoreError, match=words):
+        ts.sweep(small_scenario, drawn_again, store=tmp_path / "s", resume=True, **kwargs)
+    # a store made before the digest was recorded is checked by its stored points
+    with sqlite3.connect(tmp_path / "s" / "manifest.sqlite") as connection:
+        connection.execute("DELETE FROM meta WHERE key = 'points_sha256'")
+    connection.close()
+    with pytest.raises(StoreError, match=words):
+        ts.sweep(small_scenario, drawn_again, store=tmp_path / "s", resume=True, **kwargs)
+    stored = SweepStore(tmp_path / "s").table()  # untouched: the first design's points
+    pd.testing.assert_frame_equal(stored, first)
+    # the same design resumes (and records its digest)
+    ts.sweep(small_scenario, design, store=tmp_path / "s", resume=True, **kwargs)
+    assert SweepStore(tmp_path / "s").meta("points_sha256") is not None
+    ts.sweep(small_scenario, drawn_again, store=tmp_path / "t", shard="1/2", **kwargs)
+    with pytest.raises(StoreError, match=r"t: its design drew other points than .*s's"):
+        ts.store.merge_stores(tmp_path / "m", [tmp_path / "s", tmp_path / "t"])
+    assert not (tmp_path / "m").exists()
 
 
 def test_store_merge_keeps_a_run_done_in_any_store_and_failures_elsewhere(
