@@ -27,8 +27,10 @@ Crash safety (a sweep may be killed at any moment, ``kill -9`` included):
   it (``flock`` on ``writer.lock`` in the store, released when the store is closed or the
   process ends, ``kill -9`` included), so a second sweep into the same store is refused with a
   clear message instead of each one's recovery deleting the other's chunks in progress.
-  Reading a store takes no lock. (On systems without ``fcntl`` there is no lock; on a file
-  system that refuses locks, a :class:`StoreLockWarning` says the store is written without.)
+  Reading a store takes no lock and writes nothing in it: a finished store can be read from a
+  folder that cannot be written (see :func:`_connect_for_reading`). (On systems without
+  ``fcntl`` there is no lock; on a file system that refuses locks, a
+  :class:`StoreLockWarning` says the store is written without.)
 - **Recovery** (on ``resume``, :meth:`SweepStore.recover`): a temporary chunk the manifest
   names is renamed into place, any other temporary or unnamed chunk (an orphan of a killed
   write) is deleted, and a run whose chunk is lost is done again.
@@ -110,6 +112,8 @@ class SweepStore:
     """A store folder: see the module docstring.
 
     Open an existing store with ``SweepStore(folder)``; :func:`talentsim.sweep` creates them.
+    A store opened so only reads (also from a folder that cannot be written); only
+    :meth:`create` opens one for writing.
     """
 
     def __init__(self, folder: str | Path) -> None:
@@ -119,6 +123,7 @@ class SweepStore:
         self._connection: sqlite3.Connection | None = None
         self._points: pd.DataFrame | None = None  # the design's points, read once
         self._writer_lock: int | None = None  # the lock's file descriptor while writing
+        self._writing = False  # (the manifest opened for writing: WAL; else only read)
 
     # ----------------------------------------------------------------------------------------
     # Creating and opening
@@ -299,7 +304,16 @@ class SweepStore:
         return True
 
     def _lock_for_writing(self) -> None:
-        """Take the store's writer lock (see the module docstring), or raise StoreError."""
+        """Take the store's writer lock (see the module docstring), or raise StoreError.
+
+        From then on the manifest is opened for writing (:func:`_connect`, in WAL mode); a
+        connection opened to read it before is closed.
+        """
+        if not self._writing:
+            self._writing = True
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
         if fcntl is None or self._writer_lock is not None:
             return
         try:
@@ -379,9 +393,19 @@ class SweepStore:
 
     @property
     def _db(self) -> sqlite3.Connection:
+        """The manifest's connection, opened on first use.
+
+        For writing once the store is locked for it (:meth:`_lock_for_writing`), else one that
+        only reads (:func:`_connect_for_reading`: a folder that cannot be written works too).
+        """
         if self._connection is None:
+            path = self.folder / MANIFEST
             try:
-                self._connection = _connect(self.folder / MANIFEST)
+                self._connection = _connect(path) if self._writing else _connect_for_reading(path)
+            except sqlite3.OperationalError as exc:
+                if self._writing:
+                    raise StoreError(f"{self.folder}: cannot open the store ({exc})") from None
+                raise StoreError(_unreadable(self.folder, exc)) from None
             except sqlite3.DatabaseError as exc:
                 raise StoreError(f"{self.folder}: not a readable sweep store ({exc})") from None
         return self._connection
@@ -391,6 +415,7 @@ class SweepStore:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+        self._writing = False
         if self._writer_lock is not None:
             os.close(self._writer_lock)  # (closing the descriptor releases the flock)
             self._writer_lock = None
@@ -697,8 +722,9 @@ def export_table(
         The number of rows written.
 
     Raises:
-        StoreError: for a folder that is not a store, an unknown table or suffix, an existing
-            ``out`` without ``overwrite``, or an unwritable place.
+        StoreError: for a folder that is not a store (or one that cannot be read, saying
+            why), an unknown table or suffix, an existing ``out`` without ``overwrite``, or an
+            unwritable place.
     """
     out = Path(out)
     if table not in ("summaries", "timeseries"):
@@ -948,10 +974,63 @@ def _with_run_columns(frame: pd.DataFrame, described: pd.DataFrame) -> pd.DataFr
 
 
 def _connect(path: Path) -> sqlite3.Connection:
+    """A connection that writes the manifest (WAL mode, each commit flushed to disk)."""
     connection = sqlite3.connect(path, timeout=60.0)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=FULL")
     return connection
+
+
+def _connect_for_reading(path: Path) -> sqlite3.Connection:
+    """A connection that reads the manifest at ``path`` and changes nothing in it.
+
+    It sets no journal mode (which would write the file). A manifest in WAL mode (any store a
+    sweep has written) needs a ``-shm`` file beside it, which a folder that cannot be written
+    (a finished store shared read-only, a read-only mount) does not allow: then it is opened
+    read-only (``mode=ro``), and else as an immutable file (``immutable=1``), unless a
+    ``-wal`` or ``-journal`` file beside it holds changes the manifest does not (a writer
+    killed mid-way), which an immutable read would not see.
+
+    Raises:
+        sqlite3.OperationalError: the last attempt's, if none can read the manifest.
+        sqlite3.DatabaseError: for a file that is not a database.
+    """
+    attempts = ["", "mode=ro"]
+    pending = [path.with_name(f"{path.name}-{end}") for end in ("wal", "journal")]
+    if not any(p.is_file() and p.stat().st_size > 0 for p in pending):
+        attempts.append("immutable=1")
+    for query in attempts:
+        # (as a URI: an absolute path, percent-encoded)
+        target = f"{path.resolve().as_uri()}?{query}" if query else path
+        connection = sqlite3.connect(target, timeout=60.0, uri=bool(query))
+        try:
+            connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError as exc:
+            connection.close()
+            error = exc
+            continue
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+    raise error
+
+
+def _unreadable(folder: Path, exc: Exception) -> str:
+    """Why a store's manifest cannot be read, and what to do (:func:`_connect_for_reading`)."""
+    pending = [
+        name
+        for name in (f"{MANIFEST}-wal", f"{MANIFEST}-journal")
+        if (folder / name).is_file() and (folder / name).stat().st_size > 0
+    ]
+    if pending:
+        return (
+            f"{folder}: cannot read the store ({exc}): {pending[0]} holds changes not yet in "
+            f"{MANIFEST} (a sweep was killed while writing), which SQLite reads only where it "
+            "can write beside the manifest; copy the store to a folder you can write (or make "
+            "this one writable) and read it there"
+        )
+    return f"{folder}: cannot read the store's {MANIFEST} ({exc}); check that it can be read"
 
 
 _DIGESTS = (

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -1193,3 +1197,102 @@ def test_store_export_to_a_path_it_cannot_make_is_refused_before_reading(
     err = capsys.readouterr().err
     assert err.startswith(f"error: {tmp_path / 'afile' / 'x.csv'}: cannot be written (")
     assert "Traceback" not in err
+
+
+@contextlib.contextmanager
+def _unable_to_write(*folders: Path) -> Iterator[None]:
+    """The folders read-only for this process meanwhile: mode 555, and as root (whom modes
+    do not stop) the process acts as the user nobody (its effective uid, restored after)."""
+    modes = {folder: folder.stat().st_mode for folder in folders}
+    as_root = os.geteuid() == 0
+    for folder in folders:
+        folder.chmod(0o555)
+    try:
+        if as_root:
+            os.seteuid(65534)
+        for folder in folders:  # (the test is of a folder that really cannot be written)
+            with pytest.raises(PermissionError):
+                (folder / "probe").touch()
+        yield
+    finally:
+        if as_root:
+            os.seteuid(0)
+        for folder, mode in modes.items():
+            folder.chmod(mode)
+
+
+@pytest.fixture
+def open_folder() -> Iterator[Path]:
+    """A folder every user can reach (tmp_path's parents are the owner's only)."""
+    folder = Path(tempfile.mkdtemp(prefix="talentsim-read-only-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _journal_mode(manifest: Path) -> int:
+    """The journal mode a SQLite file's header records: 1 rollback (DELETE), 2 WAL."""
+    return manifest.read_bytes()[18]
+
+
+def test_a_finished_store_is_read_from_a_folder_that_cannot_be_written(
+    small_scenario: ts.Scenario, open_folder: Path, capsys
+) -> None:
+    store = open_folder / "store"
+    table = ts.sweep(
+        small_scenario, PARAMS, metrics=METRICS, store=store, workers=1, progress=False
+    )
+    reader = SweepStore(store)
+    series = reader.timeseries()
+    reader.close()
+    assert _journal_mode(store / "manifest.sqlite") == 2  # (WAL: reading makes a -shm file)
+    files = sorted(p.name for p in store.iterdir())
+    assert files == ["manifest.sqlite", "summaries", "timeseries", "writer.lock"]  # (no -shm)
+    out = open_folder / "out"
+    out.mkdir(mode=0o777)
+    out.chmod(0o777)
+    with _unable_to_write(store):
+        read = SweepStore(store)
+        pd.testing.assert_frame_equal(read.table(), table)
+        pd.testing.assert_frame_equal(read.timeseries(), series)
+        read.close()
+        assert main(["store", "export", str(store), str(out / "table.csv")]) == 0
+    assert "wrote 4 rows" in capsys.readouterr().out
+    assert sorted(p.name for p in store.iterdir()) == files  # nothing made, nothing changed
+    assert _journal_mode(store / "manifest.sqlite") == 2
+
+    # A killed writer's changes still in manifest.sqlite-wal (no -shm): SQLite reads them only
+    # where it may write, so reading is refused with what to do, not a traceback or old data
+    killed = open_folder / "killed"
+    writer = sqlite3.connect(store / "manifest.sqlite")
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
+    with writer:
+        writer.execute("UPDATE runs SET status = 'pending'")
+    shutil.copytree(store, killed, ignore=shutil.ignore_patterns("*-shm"))
+    writer.close()
+    assert (killed / "manifest.sqlite-wal").stat().st_size > 0
+    with _unable_to_write(killed):
+        with pytest.raises(StoreError, match=r"manifest\.sqlite-wal holds changes not yet in"):
+            SweepStore(killed).runs()
+        assert main(["store", "export", str(killed), str(out / "killed.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {killed}: cannot read the store (") and "Traceback" not in err
+    assert "copy the store to a folder you can write" in err
+    reader = SweepStore(killed)  # (where it can write, the killed writer's changes are read)
+    assert (reader.runs()["status"] == "pending").all()
+    reader.close()
+
+
+def test_reading_a_store_leaves_its_journal_mode_as_it_is(tmp_path: Path) -> None:
+    # a store just built is one file in rollback mode; a reader does not switch it to WAL
+    folder = tmp_path / "store"
+    runs = [ts.store.PlannedRun("r0", 0, 0, 0)]
+    ts.store.SweepStore.create(folder, {"talentsim_sweep": 1}, resume=False, runs=runs).close()
+    assert _journal_mode(folder / "manifest.sqlite") == 1
+    reader = SweepStore(folder)
+    assert len(reader.runs()) == 1
+    reader.close()
+    assert _journal_mode(folder / "manifest.sqlite") == 1
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "manifest.sqlite", "summaries", "timeseries", "writer.lock"
+    ]  # fmt: skip
