@@ -297,7 +297,9 @@ def _build_parser():
         "sweep",
         help="run a parameter sweep with replicates into a resumable store",
         description="Run the sweep declared in FILE (a sweep file, or a scenario file with a "
-        "[sweep] table; see docs/sweeps.md) on all local cores, or on a Dask cluster.",
+        "[sweep] table; see docs/sweeps.md) on all local cores, or on a Dask cluster. "
+        "Ctrl-C or SIGTERM (timeout, SLURM) stores the runs finished so far, stops the "
+        "workers and exits with status 130 or 143: rerun with --resume to finish.",
     )
     sweep.add_argument("file", help="sweep TOML file")
     sweep.add_argument(
@@ -1090,11 +1092,51 @@ def _calibrate_into(out: Path, args, method: Any, options: dict, show: bool) -> 
     return 0
 
 
+EXIT_INTERRUPTED = 130
+"""The exit status of a command stopped by Ctrl-C (128 + SIGINT)."""
+
+EXIT_TERMINATED = 143
+"""The exit status of a sweep stopped by SIGTERM (128 + SIGTERM), its finished runs stored."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, SLURM's ``scancel`` or time limit, ``kill``) during a sweep.
+
+    A KeyboardInterrupt, so that it takes Ctrl-C's way out: the finished runs are stored,
+    the pool is stopped and the command says how to resume.
+    """
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Meanwhile, SIGTERM raises :class:`Terminated` in the main thread.
+
+    Once: a second SIGTERM ends the process at once, as SIGTERM does. Called elsewhere than
+    in the main thread (where Python runs signal handlers), it does nothing.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
 def _sweep(args) -> int:
     from pathlib import Path
 
     from talentsim.designs import DesignError
-    from talentsim.experiments import MAX_RUNS, SweepError, parse_shard, sweep
+    from talentsim.experiments import MAX_RUNS, SweepError, parse_shard, sweep, terminate_pools
     from talentsim.scenario import ScenarioError
     from talentsim.store import StoreError, store_folder_problem
     from talentsim.sweepfile import load_sweep_file
@@ -1124,22 +1166,23 @@ def _sweep(args) -> int:
     if args.dask:
         executor, client = _dask_executor(args.dask)
     try:
-        table = sweep(
-            scenario,
-            spec.parameter_specs(),
-            **spec.design_options(),
-            max_runs=MAX_RUNS if args.max_runs is None else args.max_runs,
-            root_seed=spec.root_seed,
-            timeseries=spec.timeseries,
-            store=store,
-            resume=args.resume,
-            retry_failed=args.retry_failed,
-            executor=executor,
-            workers=args.workers,
-            shard=shard,
-            progress=not args.quiet and sys.stderr.isatty(),
-            chunk_runs=spec.chunk_runs,
-        )
+        with _sigterm_as_interrupt():
+            table = sweep(
+                scenario,
+                spec.parameter_specs(),
+                **spec.design_options(),
+                max_runs=MAX_RUNS if args.max_runs is None else args.max_runs,
+                root_seed=spec.root_seed,
+                timeseries=spec.timeseries,
+                store=store,
+                resume=args.resume,
+                retry_failed=args.retry_failed,
+                executor=executor,
+                workers=args.workers,
+                shard=shard,
+                progress=not args.quiet and sys.stderr.isatty(),
+                chunk_runs=spec.chunk_runs,
+            )
     except (DesignError, ScenarioError) as exc:
         raise ScenarioError(_in_sweep_file(args.file, exc)) from None
     except StoreError as exc:
@@ -1149,11 +1192,11 @@ def _sweep(args) -> int:
     except SweepError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 1
-    except KeyboardInterrupt:
-        sys.stderr.write(
-            f"interrupted: finished runs are in {store}/; rerun with --resume to finish\n"
-        )
-        return 130
+    except KeyboardInterrupt as exc:  # (Ctrl-C, or SIGTERM: the finished runs are stored)
+        terminate_pools()  # (the runs in progress are lost either way: not waited for)
+        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        sys.stderr.write(f"{what}: finished runs are in {store}/; rerun with --resume to finish\n")
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     finally:
         if client is not None:
             client.close()

@@ -39,6 +39,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import threading
 import time
 import traceback
 import warnings
@@ -636,7 +637,8 @@ def shared_pool(workers: int) -> ProcessPoolExecutor:
     once per call. One pool per worker count; its workers import the modules of
     ``talentsim --import`` (:data:`talentsim.terms.IMPORTED`), and a pool made before one was
     imported is made anew. A pool whose worker died is discarded
-    (:func:`discard_shared_pool`) and the next call makes a new one.
+    (:func:`discard_shared_pool`) and the next call makes a new one. Its workers end when
+    this process does, however it ends (:func:`start_worker`).
     """
     modules = tuple(terms.IMPORTED)
     pool = _POOLS.get(workers)
@@ -652,10 +654,59 @@ def shared_pool(workers: int) -> ProcessPoolExecutor:
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
             # (the modules of `talentsim --import`: the workers register the same terms)
-            initializer=partial(terms.import_modules, modules) if modules else None,
+            initializer=partial(start_worker, modules, os.getpid()),
         )
         _POOL_MODULES[workers] = modules
     return pool
+
+
+PARENT_CHECK_SECONDS = 1.0
+"""How often a pool's worker checks that the process that started it is still there."""
+
+
+def start_worker(modules: tuple[str, ...], parent: int) -> None:
+    """Start a worker of a shared pool: it imports ``modules``, and exits with its ``parent``.
+
+    A worker of a process pool waits for work on pipes its parent shares with it, so a parent
+    killed without shutting its pool down (``kill -9``, a SIGTERM to a script, an
+    out-of-memory kill) would leave its workers waiting forever; a thread of the worker
+    checks every :data:`PARENT_CHECK_SECONDS` that its parent process is still its parent
+    (``os.getppid``: an orphan is adopted by another) and ends the worker when it is not.
+
+    Raises:
+        ImportError: for a module that cannot be imported (the pool then breaks, saying so).
+    """
+    watch = threading.Thread(
+        target=_exit_without_parent, args=(parent,), name="talentsim-parent-watch", daemon=True
+    )
+    watch.start()
+    if modules:
+        terms.import_modules(modules)
+
+
+def _exit_without_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(1)  # (nobody is left to take a result: no cleanup, no flush)
+
+
+def terminate_pools() -> None:
+    """Stop every shared pool at once, runs in progress included (an interrupted command).
+
+    :func:`shutdown_pools` waits for the runs in progress; this terminates the workers
+    (SIGTERM), so that an interrupted ``talentsim sweep`` ends now and leaves none behind.
+    """
+    for workers in list(_POOLS):
+        pool = _POOLS.pop(workers)
+        _POOL_MODULES.pop(workers, None)
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            with contextlib.suppress(Exception):  # (one that has ended already)
+                process.terminate()
+        for process in processes:
+            with contextlib.suppress(Exception):
+                process.join(5)
 
 
 def discard_shared_pool(workers: int) -> None:

@@ -492,6 +492,104 @@ def test_a_sweep_killed_with_sigkill_resumes_to_every_run_once(
     _assert_complete_once(store, total)
 
 
+# The command line with a line on standard output per run finished (in memory: the sweep's
+# chunks are large, so none is stored before the sweep ends or is stopped)
+LOUD_SWEEP = """
+import sys
+
+import talentsim.experiments as experiments
+
+
+class Loud(experiments.Progress):
+    def advance(self, failed=False):
+        super().advance(failed)
+        print("run", flush=True)
+
+
+if __name__ == "__main__":
+    experiments.Progress = Loud
+    from talentsim.cli import main
+
+    raise SystemExit(main(sys.argv[1:]))
+"""
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux's /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                stat = (entry / "stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not ended (a zombie has)."""
+    try:
+        stat = (Path("/proc") / str(pid) / "stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads Linux's /proc")
+@pytest.mark.parametrize("signal_sent", ["SIGTERM", "SIGKILL"])
+def test_a_stopped_sweep_leaves_no_workers_and_loses_no_finished_run(
+    tmp_path: Path, signal_sent: str
+) -> None:
+    # SIGTERM (timeout, SLURM) to the sweep alone, not its process group: the runs finished
+    # in memory are stored, the workers stopped, and the command says how to resume. SIGKILL
+    # (nothing to clean up): the workers see their parent gone and end on their own.
+    body = SWEEP.replace("levels = 3 }", "levels = 12 }").replace("chunk_runs = 3", "")
+    path = _sweep_file(tmp_path, body.replace("replicates = 2", "replicates = 4"))
+    script = tmp_path / "loud_sweep.py"
+    script.write_text(LOUD_SWEEP, encoding="utf-8")
+    store = tmp_path / "store"
+    command = [sys.executable, str(script), "sweep", str(path), "--store", str(store)]
+    process = subprocess.Popen(
+        [*command, "--workers", "2", "--quiet", "--max-runs", "1000"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    workers: list[int] = []
+    try:
+        assert process.stdout is not None
+        finished = 0
+        while finished < 3:
+            line = process.stdout.readline()
+            assert line, f"the sweep ended first: {process.wait()} {process.stderr.read()}"
+            finished += line.strip() == "run"
+        workers = _children(process.pid)
+        assert len(workers) >= 2, workers
+        process.send_signal(getattr(signal, signal_sent))
+        process.wait(timeout=60)
+        deadline = time.monotonic() + 15
+        while any(map(_running, workers)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [pid for pid in workers if _running(pid)], "workers left behind"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        process.wait()
+    if signal_sent == "SIGKILL":
+        return
+    err = process.stderr.read()  # type: ignore[union-attr]
+    assert process.returncode == 143, err
+    assert f"terminated (SIGTERM): finished runs are in {store}/; rerun with --resume" in err
+    assert "Traceback" not in err
+    runs = SweepStore(store).runs()
+    assert (runs["status"] == "done").sum() >= finished  # (none was stored before SIGTERM)
+
+
 def _wait_for_done_runs(store: Path, at_least: int, process: subprocess.Popen) -> int:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
