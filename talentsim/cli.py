@@ -298,10 +298,18 @@ def _build_parser():
         "sweep",
         help="run a parameter sweep with replicates into a resumable store",
         description="Run the sweep declared in FILE (a sweep file, or a scenario file with a "
-        "[sweep] table; see docs/sweeps.md) on all local cores, or on a Dask cluster.",
+        "[sweep] table; see docs/sweeps.md) on all local cores, or on a Dask cluster. "
+        "Ctrl-C or SIGTERM (timeout, SLURM) stores the runs finished so far, stops the "
+        "workers and exits with status 130 or 143: rerun with --resume to finish.",
     )
     sweep.add_argument("file", help="sweep TOML file")
-    sweep.add_argument("--workers", type=int, default=None, help="local processes (all cores)")
+    sweep.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="local processes (default: all cores); with --dask, the most of the cluster's "
+        "threads counted when sizing the runs sent to it at once (default: all of them)",
+    )
     sweep.add_argument("--dask", default=None, metavar="ADDRESS", help="Dask scheduler address")
     sweep.add_argument(
         "--shard",
@@ -427,8 +435,10 @@ def _build_parser():
         "validate",
         help="check a scenario, sweep, targets or calibration file and report problems",
         description="Check a scenario file; a sweep file with every check 'talentsim "
-        "sweep' makes before it starts (design, sizes, each point in the scenario, metrics); "
-        "a targets file; or a calibration file (its scenario, targets and parameters).",
+        "sweep' makes before it starts (design, sizes, each point in the scenario, metrics, "
+        "and the store it would use: sweep.store, or the default results/SCENARIO-sweep, "
+        "relative to where the command runs); a targets file; or a calibration file (its "
+        "scenario, targets and parameters).",
     )
     validate.add_argument("file", help="scenario, sweep, targets or calibration TOML file")
     _add_max_runs_option(validate)
@@ -619,10 +629,10 @@ def _validate(args) -> int:
             raise ScenarioError(_in_sweep_file(args.file, exc)) from None
         from talentsim.store import store_folder_problem
 
-        store = spec.store
-        problem = store_folder_problem(store) if store else None
+        # (the store `talentsim sweep FILE` uses: sweep.store, or the default one)
+        problem = store_folder_problem(spec.store_folder(scenario))
         if problem:
-            raise ScenarioError(f"{args.file}: sweep.store: {problem}")
+            raise ScenarioError(f"{_sweep_store_key(args.file, spec)}: {problem}")
     n_researchers = sum(c.size for c in scenario.cohorts.values())
     print(
         f"{args.file}: ok — scenario {scenario.name!r}, {len(scenario.labs)} labs, "
@@ -636,6 +646,11 @@ def _validate(args) -> int:
             f"points × {spec.replicates} replicates = {points * spec.replicates} runs"
         )
     return 0
+
+
+def _sweep_store_key(file: str, spec: Any) -> str:
+    """Where a sweep file's store comes from, for a message: its key, or the default."""
+    return f"{file}: sweep.store" if spec.store else f"{file}: sweep.store (not given: the default)"
 
 
 def _file_kind(data: dict) -> str:
@@ -1079,11 +1094,51 @@ def _calibrate_into(out: Path, args, method: Any, options: dict, show: bool) -> 
     return 0
 
 
+EXIT_INTERRUPTED = 130
+"""The exit status of a command stopped by Ctrl-C (128 + SIGINT)."""
+
+EXIT_TERMINATED = 143
+"""The exit status of a sweep stopped by SIGTERM (128 + SIGTERM), its finished runs stored."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, SLURM's ``scancel`` or time limit, ``kill``) during a sweep.
+
+    A KeyboardInterrupt, so that it takes Ctrl-C's way out: the finished runs are stored,
+    the pool is stopped and the command says how to resume.
+    """
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Meanwhile, SIGTERM raises :class:`Terminated` in the main thread.
+
+    Once: a second SIGTERM ends the process at once, as SIGTERM does. Called elsewhere than
+    in the main thread (where Python runs signal handlers), it does nothing.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
 def _sweep(args) -> int:
     from pathlib import Path
 
     from talentsim.designs import DesignError
-    from talentsim.experiments import MAX_RUNS, SweepError, parse_shard, sweep
+    from talentsim.experiments import MAX_RUNS, SweepError, parse_shard, sweep, terminate_pools
     from talentsim.scenario import ScenarioError
     from talentsim.store import StoreError, store_folder_problem
     from talentsim.sweepfile import load_sweep_file
@@ -1099,36 +1154,37 @@ def _sweep(args) -> int:
         shard = parse_shard(args.shard)
     except ValueError as exc:
         raise ScenarioError(f"--{exc}") from None
-    store = Path(args.store or spec.store or Path("results") / f"{scenario.name}-sweep")
+    store = Path(args.store) if args.store else spec.store_folder(scenario)
     if shard is not None and args.store is None:  # (a store named by --store is used as is)
         store = store.with_name(f"{store.name}-shard{shard[0]}of{shard[1]}")
     if args.resume and not store.exists():  # (--resume also starts: one command for reruns)
         sys.stderr.write(f"note: {store}: no store yet to resume; the sweep starts there\n")
     problem = store_folder_problem(store)  # (before the compile; named where it was given)
     if problem is not None:
-        where = "--store" if args.store else f"{args.file}: sweep.store" if spec.store else ""
-        raise ScenarioError(f"{where}: {problem}" if where else problem)
+        where = "--store" if args.store else _sweep_store_key(args.file, spec)
+        raise ScenarioError(f"{where}: {problem}")
     _compile_first(scenario, quiet=args.quiet)
     executor, client = None, None
     if args.dask:
         executor, client = _dask_executor(args.dask)
     try:
-        table = sweep(
-            scenario,
-            spec.parameter_specs(),
-            **spec.design_options(),
-            max_runs=MAX_RUNS if args.max_runs is None else args.max_runs,
-            root_seed=spec.root_seed,
-            timeseries=spec.timeseries,
-            store=store,
-            resume=args.resume,
-            retry_failed=args.retry_failed,
-            executor=executor,
-            workers=args.workers,
-            shard=shard,
-            progress=not args.quiet and sys.stderr.isatty(),
-            chunk_runs=spec.chunk_runs,
-        )
+        with _sigterm_as_interrupt():
+            table = sweep(
+                scenario,
+                spec.parameter_specs(),
+                **spec.design_options(),
+                max_runs=MAX_RUNS if args.max_runs is None else args.max_runs,
+                root_seed=spec.root_seed,
+                timeseries=spec.timeseries,
+                store=store,
+                resume=args.resume,
+                retry_failed=args.retry_failed,
+                executor=executor,
+                workers=args.workers,
+                shard=shard,
+                progress=not args.quiet and sys.stderr.isatty(),
+                chunk_runs=spec.chunk_runs,
+            )
     except (DesignError, ScenarioError) as exc:
         raise ScenarioError(_in_sweep_file(args.file, exc)) from None
     except StoreError as exc:
@@ -1138,11 +1194,11 @@ def _sweep(args) -> int:
     except SweepError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 1
-    except KeyboardInterrupt:
-        sys.stderr.write(
-            f"interrupted: finished runs are in {store}/; rerun with --resume to finish\n"
-        )
-        return 130
+    except KeyboardInterrupt as exc:  # (Ctrl-C, or SIGTERM: the finished runs are stored)
+        terminate_pools()  # (the runs in progress are lost either way: not waited for)
+        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        sys.stderr.write(f"{what}: finished runs are in {store}/; rerun with --resume to finish\n")
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     finally:
         if client is not None:
             client.close()

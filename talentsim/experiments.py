@@ -11,7 +11,9 @@
   explicit spawn context sized to the machine, started on first use and shared by every later
   sweep and calibration with as many workers (:func:`shared_pool`); ``workers=1`` runs in this
   process; any executor
-  can be given, e.g. a Dask cluster's ``Client(address).get_executor()``. Results do not depend
+  can be given, e.g. a Dask cluster's ``Client(address).get_executor()``, and is kept busy with
+  :data:`IN_FLIGHT_PER_SLOT` runs per slot of it (:func:`executor_slots`: a Dask cluster's
+  threads, a pool's ``max_workers``), not per core of this machine. Results do not depend
   on the executor or the number of workers.
 - **Store.** With ``store=FOLDER`` results go to a crash-safe store (:mod:`talentsim.store`) as
   they arrive; a sweep that is interrupted, even by ``kill -9``, is finished with
@@ -37,6 +39,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import threading
 import time
 import traceback
 import warnings
@@ -132,19 +135,34 @@ def plan_runs(design: Design, replicates: int, root_seed: int) -> list[PlannedRu
 
 
 def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int] | None:
-    """Parse ``"i/n"`` (or a tuple) into ``(i, n)`` with ``0 <= i < n``."""
+    """Parse ``"i/n"`` (or a tuple of two integers) into ``(i, n)`` with ``0 <= i < n``.
+
+    ``i`` and ``n`` are written in the ASCII digits 0-9 (``"²/4"`` or a full-width ``"４"``
+    is refused with the usual message, not read or passed to ``int``).
+
+    Raises:
+        ValueError: ``shard: expected i/n such as 0/4, got ...`` or ``shard: need 0 <= i < n``.
+    """
     if shard is None:
         return None
     if isinstance(shard, str):
-        left, sep, right = shard.partition("/")
-        if not sep or not left.strip().isdigit() or not right.strip().isdigit():
+        left, sep, right = (part.strip() for part in shard.partition("/"))
+        # (ASCII digits only: str.isdigit also accepts "²", which int() then refuses)
+        if not sep or not _ascii_digits(left) or not _ascii_digits(right):
             raise ValueError(f"shard: expected i/n such as 0/4, got {shard!r}")
         index, count = int(left), int(right)
     else:
         index, count = shard
+        if not all(isinstance(k, int) and not isinstance(k, bool) for k in (index, count)):
+            raise ValueError(f"shard: expected two integers (i, n) such as (0, 4), got {shard!r}")
     if count < 1 or not 0 <= index < count:
         raise ValueError(f"shard: need 0 <= i < n, got {index}/{count}")
     return index, count
+
+
+def _ascii_digits(text: str) -> bool:
+    """Whether ``text`` is a whole number written in ASCII digits (``"12"``, not ``"²"``)."""
+    return text.isascii() and text.isdigit()
 
 
 def sweep(
@@ -189,8 +207,12 @@ def sweep(
         store: Folder of a crash-safe store; None keeps results in memory only.
         resume: Finish the sweep in an existing store (only missing runs are done).
         retry_failed: With ``resume``, also redo runs that failed.
-        executor: A ``concurrent.futures.Executor`` (e.g. Dask's); not shut down here.
+        executor: A ``concurrent.futures.Executor`` (e.g. Dask's); not shut down here. The
+            sweep keeps :data:`IN_FLIGHT_PER_SLOT` runs submitted per slot of it: per thread
+            of a Dask cluster's workers (asked again as the cluster scales), per worker of a
+            ``concurrent.futures`` pool, else per core of this machine.
         workers: Processes of the default pool (default: all cores); 1 runs in this process.
+            With an executor, the most slots of it counted (default: all it has).
         shard: ``(i, n)`` or ``"i/n"``: run only every n-th run starting at the i-th, counting
             from 0 (``0 <= i < n``).
         progress: Show a progress bar (True), or a callable called with 1 after each run.
@@ -209,7 +231,9 @@ def sweep(
             before anything runs; :func:`check_sweep` makes the same checks).
         DesignError: for a bad parameter spec or design, an option the design would ignore,
             or more runs than ``max_runs``.
-        StoreError: if the store holds another sweep, or this one without ``resume``.
+        StoreError: if the store holds another sweep, or this one without ``resume``, or
+            this one with other design points (the design's sampler drew other points for
+            the same description, e.g. after a SciPy or SALib upgrade).
         SweepError: if a worker process died; finished runs are stored, rerun with resume.
             Also if called while a worker process starts (a script without
             ``if __name__ == "__main__":``, see the module docstring).
@@ -437,11 +461,11 @@ def _execute(
                 record(execute_run(*task(planned)))
         else:
             pool = executor or shared_pool(count)
-            window = 4 * count
+            window = _Window(executor, workers)
             queue = iter(todo)
             exhausted = False
             while pending or not exhausted:
-                while not exhausted and len(pending) < window:
+                while not exhausted and len(pending) < window.size():
                     upcoming = next(queue, None)
                     if upcoming is None:
                         exhausted = True
@@ -475,6 +499,58 @@ def _execute(
             future.cancel()
     _flush(sink, buffer)
     return outcomes
+
+
+IN_FLIGHT_PER_SLOT = 4
+"""Runs a sweep keeps submitted per slot of its executor, so that no slot waits for work."""
+
+SLOTS_ASKED_EVERY = 10.0
+"""Seconds between two questions to a Dask cluster about its threads (it may scale meanwhile)."""
+
+
+def executor_slots(executor: Executor) -> int | None:
+    """How many runs ``executor`` runs at once, if it says: None if it does not.
+
+    A Dask ``Client(...).get_executor()``: the threads of the cluster's workers now (None
+    while it has none, or if the scheduler does not answer); a ``concurrent.futures`` pool
+    (``ProcessPoolExecutor``, ``ThreadPoolExecutor``): its ``max_workers``.
+    """
+    client = getattr(executor, "_client", None)
+    if client is not None and callable(getattr(client, "nthreads", None)):
+        try:
+            threads = sum(int(n) for n in client.nthreads().values())
+        except Exception:  # (a scheduler gone or slow: the default, asked again later)
+            return None
+        return threads or None
+    size = getattr(executor, "_max_workers", None)
+    if isinstance(size, int) and not isinstance(size, bool) and size > 0:
+        return size
+    return None
+
+
+class _Window:
+    """How many runs a sweep keeps submitted: :data:`IN_FLIGHT_PER_SLOT` per slot.
+
+    The slots are ``workers`` (default: the cores) for the sweep's own pool; for an executor
+    given, :func:`executor_slots` (the threads of a Dask cluster's workers, asked again every
+    :data:`SLOTS_ASKED_EVERY` seconds as it scales; a pool's ``max_workers``), or the cores of
+    this machine if it does not say; ``workers`` caps them.
+    """
+
+    def __init__(self, executor: Executor | None, workers: int | None) -> None:
+        self.executor, self.workers = executor, workers
+        self.dask = executor is not None and hasattr(executor, "_client")
+        self.asked = -float("inf")
+        self.slots = workers or os.cpu_count() or 1
+
+    def size(self) -> int:
+        """The window now (a question to a Dask scheduler at most every 10 seconds)."""
+        now = time.monotonic()
+        if self.executor is not None and now - self.asked >= SLOTS_ASKED_EVERY:
+            slots = executor_slots(self.executor) or os.cpu_count() or 1
+            self.slots = min(slots, self.workers) if self.workers else slots
+            self.asked = now if self.dask else float("inf")  # (a pool's size is fixed)
+        return IN_FLIGHT_PER_SLOT * self.slots
 
 
 # ---- warm workers ---------------------------------------------------------------------------
@@ -561,7 +637,8 @@ def shared_pool(workers: int) -> ProcessPoolExecutor:
     once per call. One pool per worker count; its workers import the modules of
     ``talentsim --import`` (:data:`talentsim.terms.IMPORTED`), and a pool made before one was
     imported is made anew. A pool whose worker died is discarded
-    (:func:`discard_shared_pool`) and the next call makes a new one.
+    (:func:`discard_shared_pool`) and the next call makes a new one. Its workers end when
+    this process does, however it ends (:func:`start_worker`).
     """
     modules = tuple(terms.IMPORTED)
     pool = _POOLS.get(workers)
@@ -577,10 +654,59 @@ def shared_pool(workers: int) -> ProcessPoolExecutor:
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
             # (the modules of `talentsim --import`: the workers register the same terms)
-            initializer=partial(terms.import_modules, modules) if modules else None,
+            initializer=partial(start_worker, modules, os.getpid()),
         )
         _POOL_MODULES[workers] = modules
     return pool
+
+
+PARENT_CHECK_SECONDS = 1.0
+"""How often a pool's worker checks that the process that started it is still there."""
+
+
+def start_worker(modules: tuple[str, ...], parent: int) -> None:
+    """Start a worker of a shared pool: it imports ``modules``, and exits with its ``parent``.
+
+    A worker of a process pool waits for work on pipes its parent shares with it, so a parent
+    killed without shutting its pool down (``kill -9``, a SIGTERM to a script, an
+    out-of-memory kill) would leave its workers waiting forever; a thread of the worker
+    checks every :data:`PARENT_CHECK_SECONDS` that its parent process is still its parent
+    (``os.getppid``: an orphan is adopted by another) and ends the worker when it is not.
+
+    Raises:
+        ImportError: for a module that cannot be imported (the pool then breaks, saying so).
+    """
+    watch = threading.Thread(
+        target=_exit_without_parent, args=(parent,), name="talentsim-parent-watch", daemon=True
+    )
+    watch.start()
+    if modules:
+        terms.import_modules(modules)
+
+
+def _exit_without_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(1)  # (nobody is left to take a result: no cleanup, no flush)
+
+
+def terminate_pools() -> None:
+    """Stop every shared pool at once, runs in progress included (an interrupted command).
+
+    :func:`shutdown_pools` waits for the runs in progress; this terminates the workers
+    (SIGTERM), so that an interrupted ``talentsim sweep`` ends now and leaves none behind.
+    """
+    for workers in list(_POOLS):
+        pool = _POOLS.pop(workers)
+        _POOL_MODULES.pop(workers, None)
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            with contextlib.suppress(Exception):  # (one that has ended already)
+                process.terminate()
+        for process in processes:
+            with contextlib.suppress(Exception):
+                process.join(5)
 
 
 def discard_shared_pool(workers: int) -> None:

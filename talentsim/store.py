@@ -27,8 +27,10 @@ Crash safety (a sweep may be killed at any moment, ``kill -9`` included):
   it (``flock`` on ``writer.lock`` in the store, released when the store is closed or the
   process ends, ``kill -9`` included), so a second sweep into the same store is refused with a
   clear message instead of each one's recovery deleting the other's chunks in progress.
-  Reading a store takes no lock. (On systems without ``fcntl`` there is no lock; on a file
-  system that refuses locks, a :class:`StoreLockWarning` says the store is written without.)
+  Reading a store takes no lock and writes nothing in it: a finished store can be read from a
+  folder that cannot be written (see :func:`_connect_for_reading`). (On systems without
+  ``fcntl`` there is no lock; on a file system that refuses locks, a
+  :class:`StoreLockWarning` says the store is written without.)
 - **Recovery** (on ``resume``, :meth:`SweepStore.recover`): a temporary chunk the manifest
   names is renamed into place, any other temporary or unnamed chunk (an orphan of a killed
   write) is deleted, and a run whose chunk is lost is done again.
@@ -110,6 +112,8 @@ class SweepStore:
     """A store folder: see the module docstring.
 
     Open an existing store with ``SweepStore(folder)``; :func:`talentsim.sweep` creates them.
+    A store opened so only reads (also from a folder that cannot be written); only
+    :meth:`create` opens one for writing.
     """
 
     def __init__(self, folder: str | Path) -> None:
@@ -119,6 +123,7 @@ class SweepStore:
         self._connection: sqlite3.Connection | None = None
         self._points: pd.DataFrame | None = None  # the design's points, read once
         self._writer_lock: int | None = None  # the lock's file descriptor while writing
+        self._writing = False  # (the manifest opened for writing: WAL; else only read)
 
     # ----------------------------------------------------------------------------------------
     # Creating and opening
@@ -139,7 +144,8 @@ class SweepStore:
         A new store is built beside ``folder`` and renamed into place once it holds the sweep,
         ``meta`` and the planned ``runs``, so a store killed while it is created is either
         whole or absent. A resumed store is recovered first (see :meth:`recover`) and gets
-        ``meta`` and any planned run it does not hold yet.
+        ``meta`` and any planned run it does not hold yet. ``meta["points"]`` (the design's
+        points) is recorded with its SHA-256 (meta ``points_sha256``).
 
         Args:
             folder: The store folder (its parent is created if missing).
@@ -149,11 +155,15 @@ class SweepStore:
             runs: The planned runs, recorded as pending.
 
         Raises:
-            StoreError: if the folder holds other files, holds a different sweep, or holds
-                this sweep without ``resume``.
+            StoreError: if the folder holds other files, holds a different sweep, holds
+                this sweep without ``resume``, or holds it with other design points than
+                ``meta["points"]`` (compared by :func:`points_digest`: the same description
+                drew other points, e.g. after a SciPy or SALib upgrade).
         """
         folder = Path(folder)
         meta = dict(meta or {})
+        if meta.get("points") is not None:  # (the design's points, identified: see below)
+            meta[POINTS_DIGEST] = points_digest(meta["points"])
         runs = list(runs)
         if (folder / MANIFEST).is_file() and _unfinished_creation(folder):
             _clear_unfinished_creation(folder)  # (left by a version that built stores in place)
@@ -180,6 +190,17 @@ class SweepStore:
                 f"{folder}: already holds this sweep; pass resume=True (--resume) to finish "
                 "it, or use another folder"
             )
+        if meta.get("points") is not None:
+            difference = store._points_difference(meta["points"])
+            if difference:
+                store.close()
+                raise StoreError(
+                    f"{folder}: holds this sweep, but its design drew other points than the "
+                    f"design drawn now ({difference}), though the sweep is described the same: "
+                    "the design's sampler (SciPy, SALib) changed since the store was made; "
+                    "resuming would mix two designs. Resume with the versions it was made "
+                    "with (its meta 'versions'), or use another folder"
+                )
         store._lock_for_writing()
         store.recover()
         for key, value in meta.items():
@@ -189,6 +210,24 @@ class SweepStore:
                 store.set_meta(key, value)
         store.plan(runs)
         return store
+
+    def points_digest(self) -> str | None:
+        """The SHA-256 of the design's points this store holds (:func:`points_digest`).
+
+        Recorded when the store is made (meta ``points_sha256``); for a store made before
+        that, computed from its stored points. None for a store without points.
+        """
+        recorded = self.meta(POINTS_DIGEST)
+        if recorded is not None:
+            return str(recorded)
+        points = self.meta("points")
+        return None if points is None else points_digest(points)
+
+    def _points_difference(self, points: Any) -> str | None:
+        """Where the design's ``points`` (as stored) differ from this store's, or None."""
+        if self.points_digest() in (None, points_digest(points)):
+            return None
+        return _points_difference(self.meta("points"), points)
 
     def _record_versions(self, versions: Any) -> None:
         """Keep the versions of a resumed session beside those the store was made with.
@@ -265,7 +304,16 @@ class SweepStore:
         return True
 
     def _lock_for_writing(self) -> None:
-        """Take the store's writer lock (see the module docstring), or raise StoreError."""
+        """Take the store's writer lock (see the module docstring), or raise StoreError.
+
+        From then on the manifest is opened for writing (:func:`_connect`, in WAL mode); a
+        connection opened to read it before is closed.
+        """
+        if not self._writing:
+            self._writing = True
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
         if fcntl is None or self._writer_lock is not None:
             return
         try:
@@ -345,9 +393,19 @@ class SweepStore:
 
     @property
     def _db(self) -> sqlite3.Connection:
+        """The manifest's connection, opened on first use.
+
+        For writing once the store is locked for it (:meth:`_lock_for_writing`), else one that
+        only reads (:func:`_connect_for_reading`: a folder that cannot be written works too).
+        """
         if self._connection is None:
+            path = self.folder / MANIFEST
             try:
-                self._connection = _connect(self.folder / MANIFEST)
+                self._connection = _connect(path) if self._writing else _connect_for_reading(path)
+            except sqlite3.OperationalError as exc:
+                if self._writing:
+                    raise StoreError(f"{self.folder}: cannot open the store ({exc})") from None
+                raise StoreError(_unreadable(self.folder, exc)) from None
             except sqlite3.DatabaseError as exc:
                 raise StoreError(f"{self.folder}: not a readable sweep store ({exc})") from None
         return self._connection
@@ -357,6 +415,7 @@ class SweepStore:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+        self._writing = False
         if self._writer_lock is not None:
             os.close(self._writer_lock)  # (closing the descriptor releases the flock)
             self._writer_lock = None
@@ -663,8 +722,9 @@ def export_table(
         The number of rows written.
 
     Raises:
-        StoreError: for a folder that is not a store, an unknown table or suffix, an existing
-            ``out`` without ``overwrite``, or an unwritable place.
+        StoreError: for a folder that is not a store (or one that cannot be read, saying
+            why), an unknown table or suffix, an existing ``out`` without ``overwrite``, or an
+            unwritable place.
     """
     out = Path(out)
     if table not in ("summaries", "timeseries"):
@@ -724,8 +784,9 @@ def merge_stores(out: str | Path, stores: Sequence[str | Path]) -> SweepStore:
         The merged store, opened for reading (the merge's writer lock is released).
 
     Raises:
-        StoreError: if a store cannot be opened, the stores hold different sweeps, ``out``
-            is one of them or holds something else, or another process is writing ``out``.
+        StoreError: if a store cannot be opened, the stores hold different sweeps (or one
+            sweep whose design drew other points in one of them), ``out`` is one of them or
+            holds something else, or another process is writing ``out``.
     """
     out = Path(out)
     folders = list(dict.fromkeys(Path(s) for s in stores))
@@ -746,6 +807,15 @@ def merge_stores(out: str | Path, stores: Sequence[str | Path]) -> SweepStore:
                     f"{other.folder}: holds a different sweep from {first.folder} "
                     f"({_first_difference(_normalised(spec), _normalised(stored))}); only "
                     "stores of one sweep (shards of it) can be merged"
+                )
+            points = other.meta("points")
+            difference = None if points is None else first._points_difference(points)
+            if difference:
+                raise StoreError(
+                    f"{other.folder}: its design drew other points than {first.folder}'s "
+                    f"({difference}), though the sweep is described the same (the design's "
+                    "sampler, SciPy or SALib, changed between them); only stores of one "
+                    "design can be merged"
                 )
         manifests = [s.runs() for s in opened]
         planned = pd.concat(manifests).drop_duplicates("run_id")
@@ -804,6 +874,43 @@ def _copy_done_runs(
             merged._commit_chunk(rows, summaries.reset_index(drop=True), series)
             copied |= ids
     return copied
+
+
+POINTS_DIGEST = "points_sha256"
+"""The meta key of the design's points' SHA-256 (:func:`points_digest`)."""
+
+
+def points_digest(points: Any) -> str:
+    """The SHA-256 (hex) of a design's points as a store keeps them (meta ``points``).
+
+    Of their JSON with sorted keys and no spaces, so the same values give the same digest.
+    A resume or a merge whose design drew other points under the same description (another
+    SciPy or SALib drawing other LHS or Sobol points for the same seed) is refused by it.
+    """
+    text = json.dumps(points, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _points_difference(stored: Any, now: Any) -> str:
+    """Where two designs' points (``{"columns", "data", ...}``) differ, for a message."""
+    try:
+        columns, rows, new_rows = stored["columns"], stored["data"], now["data"]
+        if columns != now["columns"]:
+            return f"the parameters: stored {_short(columns)}, now {_short(now['columns'])}"
+    except (TypeError, KeyError):
+        return _first_difference(stored, now, "the points")
+    if len(rows) != len(new_rows):
+        return f"stored {len(rows)} points, now {len(new_rows)}"
+    differing = [k for k, (a, b) in enumerate(zip(rows, new_rows, strict=True)) if a != b]
+    if not differing:
+        return _first_difference(stored, now, "the points")
+    first = differing[0]
+    values = "; ".join(
+        f"{column} stored {_short(a)}, now {_short(b)}"
+        for column, a, b in zip(columns, rows[first], new_rows[first], strict=False)
+        if a != b
+    )
+    return f"{len(differing)} of {len(rows)} points differ; point {first}: {values}"
 
 
 def _same_folder(a: Path, b: Path) -> bool:
@@ -867,10 +974,63 @@ def _with_run_columns(frame: pd.DataFrame, described: pd.DataFrame) -> pd.DataFr
 
 
 def _connect(path: Path) -> sqlite3.Connection:
+    """A connection that writes the manifest (WAL mode, each commit flushed to disk)."""
     connection = sqlite3.connect(path, timeout=60.0)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=FULL")
     return connection
+
+
+def _connect_for_reading(path: Path) -> sqlite3.Connection:
+    """A connection that reads the manifest at ``path`` and changes nothing in it.
+
+    It sets no journal mode (which would write the file). A manifest in WAL mode (any store a
+    sweep has written) needs a ``-shm`` file beside it, which a folder that cannot be written
+    (a finished store shared read-only, a read-only mount) does not allow: then it is opened
+    read-only (``mode=ro``), and else as an immutable file (``immutable=1``), unless a
+    ``-wal`` or ``-journal`` file beside it holds changes the manifest does not (a writer
+    killed mid-way), which an immutable read would not see.
+
+    Raises:
+        sqlite3.OperationalError: the last attempt's, if none can read the manifest.
+        sqlite3.DatabaseError: for a file that is not a database.
+    """
+    attempts = ["", "mode=ro"]
+    pending = [path.with_name(f"{path.name}-{end}") for end in ("wal", "journal")]
+    if not any(p.is_file() and p.stat().st_size > 0 for p in pending):
+        attempts.append("immutable=1")
+    for query in attempts:
+        # (as a URI: an absolute path, percent-encoded)
+        target = f"{path.resolve().as_uri()}?{query}" if query else path
+        connection = sqlite3.connect(target, timeout=60.0, uri=bool(query))
+        try:
+            connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError as exc:
+            connection.close()
+            error = exc
+            continue
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+    raise error
+
+
+def _unreadable(folder: Path, exc: Exception) -> str:
+    """Why a store's manifest cannot be read, and what to do (:func:`_connect_for_reading`)."""
+    pending = [
+        name
+        for name in (f"{MANIFEST}-wal", f"{MANIFEST}-journal")
+        if (folder / name).is_file() and (folder / name).stat().st_size > 0
+    ]
+    if pending:
+        return (
+            f"{folder}: cannot read the store ({exc}): {pending[0]} holds changes not yet in "
+            f"{MANIFEST} (a sweep was killed while writing), which SQLite reads only where it "
+            "can write beside the manifest; copy the store to a folder you can write (or make "
+            "this one writable) and read it there"
+        )
+    return f"{folder}: cannot read the store's {MANIFEST} ({exc}); check that it can be read"
 
 
 _DIGESTS = (
@@ -992,7 +1152,7 @@ def _remove_abandoned_builds(folder: Path) -> None:
     """Remove hidden half-built copies of ``folder`` whose creating process is gone."""
     for leftover in folder.parent.glob(f".{folder.name}.creating-*"):
         pid = leftover.name.rsplit(".creating-", 1)[1].split("-")[0]
-        if not pid.isdigit() or not _process_alive(int(pid)):
+        if not (pid.isascii() and pid.isdigit()) or not _process_alive(int(pid)):
             shutil.rmtree(leftover, ignore_errors=True)
 
 

@@ -90,7 +90,7 @@ class SweepSpec(BaseModel):
     store: str | None = Field(
         default=None,
         description="Store folder, relative to where the command runs "
-        "(default: results/SCENARIO-sweep, SCENARIO the scenario's name).",
+        "(default: results/SCENARIO-sweep, SCENARIO the scenario's name; not empty).",
     )
     chunk_runs: int = Field(default=50, ge=1, description="Runs per stored chunk.")
 
@@ -112,6 +112,17 @@ class SweepSpec(BaseModel):
             if isinstance(spec, Mapping):  # (one problem, with its key: not one per member)
                 _check_range(path, spec)
         return flat
+
+    @field_validator("store")
+    @classmethod
+    def _a_store_is_named(cls, value: str | None) -> str | None:
+        """``store = ""`` would silently mean "not given" (as ``--store ""`` would): refused."""
+        if value == "":
+            raise ValueError(
+                "expected a folder, got an empty string; leave store out for the default "
+                "results/SCENARIO-sweep"
+            )
+        return value
 
     @model_validator(mode="after")
     def _swept_or_fixed(self) -> SweepSpec:
@@ -138,6 +149,13 @@ class SweepSpec(BaseModel):
                 "sampled design (lhs, sobol, halton, saltelli, morris)"
             )
         return self
+
+    def store_folder(self, scenario: Scenario) -> Path:
+        """The store ``talentsim sweep`` uses without ``--store`` (and ``validate`` checks).
+
+        ``store``, or the default ``results/SCENARIO-sweep`` (SCENARIO the scenario's name).
+        """
+        return Path(self.store) if self.store else Path("results") / f"{scenario.name}-sweep"
 
     def design_options(self) -> dict[str, Any]:
         """The design and run options, as :func:`talentsim.experiments.sweep` takes them."""

@@ -101,3 +101,12 @@ def test_the_command_line_sweeps_terms_of_one_s_own_on_a_dask_cluster(
     assert swept.returncode == 0, swept.stderr
     table = ts.SweepStore(store_of(tmp_path)).runs()
     assert (table["status"] == "done").all() and len(table) == 4
+
+
+def test_a_sweep_counts_the_cluster_s_threads_as_its_slots(client) -> None:
+    # runs in flight are sized from the cluster (2 workers of 1 thread here), not the cores
+    # of the machine that drives it
+    from talentsim.experiments import executor_slots
+
+    executor = client.get_executor()
+    assert executor_slots(executor) == sum(client.nthreads().values()) == 2

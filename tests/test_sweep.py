@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import warnings
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -77,6 +83,94 @@ def test_results_do_not_depend_on_the_executor(
     pd.testing.assert_frame_equal(threads, table)
 
 
+class _GatedPool(ThreadPoolExecutor):
+    """A thread pool whose runs wait for a gate: what was submitted meanwhile is the window."""
+
+    def __init__(self, max_workers: int) -> None:
+        super().__init__(max_workers=max_workers)
+        self.gate = threading.Event()
+        self.submitted = 0
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[override]
+        self.submitted += 1
+        return super().submit(self._after_the_gate, fn, *args, **kwargs)
+
+    def _after_the_gate(self, fn, *args, **kwargs):
+        self.gate.wait(60)
+        return fn(*args, **kwargs)
+
+
+@pytest.mark.parametrize(("workers", "window"), [(None, 64), (2, 8)])
+def test_the_runs_in_flight_are_sized_from_the_executor(
+    small_scenario: ts.Scenario, monkeypatch: pytest.MonkeyPatch, workers, window
+) -> None:
+    # A cluster of 16 slots driven from a 2-core machine: 4 runs per slot of the executor
+    # are kept submitted, not 4 per local core (8); `workers` still caps the slots counted
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    with _GatedPool(16) as pool:
+        seen: list[int] = []
+
+        def open_the_gate() -> None:  # once the sweep stops submitting: at its full window
+            last, still = -1, 0
+            while still < 10 and not pool.gate.is_set():
+                time.sleep(0.05)
+                still = still + 1 if pool.submitted == last and last > 0 else 0
+                last = pool.submitted
+            seen.append(pool.submitted)
+            pool.gate.set()
+
+        opener = threading.Thread(target=open_the_gate, daemon=True)
+        opener.start()
+        try:
+            table = ts.sweep(
+                small_scenario,
+                PARAMS,
+                replicates=20,
+                metrics=METRICS,
+                executor=pool,
+                workers=workers,
+                progress=False,
+            )
+        finally:
+            pool.gate.set()
+            opener.join()
+    assert seen == [window] and (table["status"] == "done").all() and len(table) == 80
+
+
+def test_the_slots_of_an_executor() -> None:
+    from concurrent.futures import Executor, ProcessPoolExecutor
+
+    from talentsim.experiments import executor_slots
+
+    with ThreadPoolExecutor(max_workers=5) as threads:
+        assert executor_slots(threads) == 5
+    processes = ProcessPoolExecutor(max_workers=3)  # (no worker starts before a submit)
+    assert executor_slots(processes) == 3
+    processes.shutdown()
+
+    class Unknown(Executor):
+        pass
+
+    assert executor_slots(Unknown()) is None
+
+    class Client:  # (a Dask executor's client: threads per worker, or a scheduler gone)
+        def __init__(self, threads: dict[str, int] | None) -> None:
+            self.threads = threads
+
+        def nthreads(self) -> dict[str, int]:
+            if self.threads is None:
+                raise OSError("scheduler gone")
+            return self.threads
+
+    class DaskLike(Unknown):
+        def __init__(self, client: Client) -> None:
+            self._client = client
+
+    assert executor_slots(DaskLike(Client({"a": 8, "b": 8, "c": 34}))) == 50
+    assert executor_slots(DaskLike(Client({}))) is None  # (no workers yet: the default)
+    assert executor_slots(DaskLike(Client(None))) is None
+
+
 def test_shards_partition_the_sweep(table: pd.DataFrame, small_scenario: ts.Scenario) -> None:
     kwargs = {"replicates": 3, "metrics": METRICS, "workers": 1, "progress": False}
     parts = [ts.sweep(small_scenario, PARAMS, shard=f"{i}/3", **kwargs) for i in range(3)]
@@ -85,6 +179,31 @@ def test_shards_partition_the_sweep(table: pd.DataFrame, small_scenario: ts.Scen
     pd.testing.assert_frame_equal(merged, table, check_like=True)
     with pytest.raises(ValueError, match="shard"):
         ts.sweep(small_scenario, PARAMS, shard="3/3", **kwargs)
+
+
+@pytest.mark.parametrize("text", ["²/4", "0/٤", "1/４", "0x1/4", "1/", "1 4"])
+def test_a_shard_is_written_in_ascii_digits(tmp_path: Path, capsys, text: str) -> None:
+    # str.isdigit accepts "²" (which int() refuses: a confusing message) and "٤" or "４"
+    # (which int() reads as 4: a shard nobody meant); only 0-9 are digits of a shard
+    with pytest.raises(ValueError, match=r"shard: expected i/n such as 0/4"):
+        ts.experiments.parse_shard(text)
+    path = _sweep_file(tmp_path, SWEEP)
+    assert main(["sweep", str(path), "--store", str(tmp_path / "s"), "--shard", text]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: --shard: expected i/n such as 0/4, got {text!r}\n"
+    assert not (tmp_path / "s").exists()
+    assert ts.experiments.parse_shard(" 1 / 4 ") == (1, 4)
+    with pytest.raises(ValueError, match="two integers"):
+        ts.experiments.parse_shard((1.0, 4))  # type: ignore[arg-type]
+
+
+def test_a_leftover_creation_named_with_other_digits_is_no_crash(tmp_path: Path) -> None:
+    # a hidden half-built store whose "pid" is not ASCII digits is not a process's: removed
+    leftover = tmp_path / ".s.creating-²-abcdef12"
+    leftover.mkdir()
+    spec = {"talentsim_sweep": 1}
+    ts.store.SweepStore.create(tmp_path / "s", spec, resume=False).close()
+    assert not leftover.exists()
 
 
 def _fail_second_replicates(monkeypatch: pytest.MonkeyPatch):
@@ -373,6 +492,104 @@ def test_a_sweep_killed_with_sigkill_resumes_to_every_run_once(
     _assert_complete_once(store, total)
 
 
+# The command line with a line on standard output per run finished (in memory: the sweep's
+# chunks are large, so none is stored before the sweep ends or is stopped)
+LOUD_SWEEP = """
+import sys
+
+import talentsim.experiments as experiments
+
+
+class Loud(experiments.Progress):
+    def advance(self, failed=False):
+        super().advance(failed)
+        print("run", flush=True)
+
+
+if __name__ == "__main__":
+    experiments.Progress = Loud
+    from talentsim.cli import main
+
+    raise SystemExit(main(sys.argv[1:]))
+"""
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux's /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                stat = (entry / "stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not ended (a zombie has)."""
+    try:
+        stat = (Path("/proc") / str(pid) / "stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads Linux's /proc")
+@pytest.mark.parametrize("signal_sent", ["SIGTERM", "SIGKILL"])
+def test_a_stopped_sweep_leaves_no_workers_and_loses_no_finished_run(
+    tmp_path: Path, signal_sent: str
+) -> None:
+    # SIGTERM (timeout, SLURM) to the sweep alone, not its process group: the runs finished
+    # in memory are stored, the workers stopped, and the command says how to resume. SIGKILL
+    # (nothing to clean up): the workers see their parent gone and end on their own.
+    body = SWEEP.replace("levels = 3 }", "levels = 12 }").replace("chunk_runs = 3", "")
+    path = _sweep_file(tmp_path, body.replace("replicates = 2", "replicates = 4"))
+    script = tmp_path / "loud_sweep.py"
+    script.write_text(LOUD_SWEEP, encoding="utf-8")
+    store = tmp_path / "store"
+    command = [sys.executable, str(script), "sweep", str(path), "--store", str(store)]
+    process = subprocess.Popen(
+        [*command, "--workers", "2", "--quiet", "--max-runs", "1000"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    workers: list[int] = []
+    try:
+        assert process.stdout is not None
+        finished = 0
+        while finished < 3:
+            line = process.stdout.readline()
+            assert line, f"the sweep ended first: {process.wait()} {process.stderr.read()}"
+            finished += line.strip() == "run"
+        workers = _children(process.pid)
+        assert len(workers) >= 2, workers
+        process.send_signal(getattr(signal, signal_sent))
+        process.wait(timeout=60)
+        deadline = time.monotonic() + 15
+        while any(map(_running, workers)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [pid for pid in workers if _running(pid)], "workers left behind"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        process.wait()
+    if signal_sent == "SIGKILL":
+        return
+    err = process.stderr.read()  # type: ignore[union-attr]
+    assert process.returncode == 143, err
+    assert f"terminated (SIGTERM): finished runs are in {store}/; rerun with --resume" in err
+    assert "Traceback" not in err
+    runs = SweepStore(store).runs()
+    assert (runs["status"] == "done").sum() >= finished  # (none was stored before SIGTERM)
+
+
 def _wait_for_done_runs(store: Path, at_least: int, process: subprocess.Popen) -> int:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -560,6 +777,44 @@ def test_store_merge_refuses_stores_of_different_sweeps(tmp_path: Path, capsys) 
     assert "must be a new folder" in capsys.readouterr().err
     assert main(["store", "merge", str(merged), str(tmp_path / "nowhere")]) == 2
     assert "not a sweep store" in capsys.readouterr().err
+
+
+def test_a_design_that_draws_other_points_is_not_resumed_or_merged(
+    small_scenario: ts.Scenario, tmp_path: Path
+) -> None:
+    # The same spec (design, seed, options) drawing other points, as a new SciPy or SALib may
+    # for LHS or Sobol designs: resuming would mix the two designs and label old runs with the
+    # new points, so it is refused, as is merging stores of the two
+    design = ts.designs.make_design({"labs.A.pay_level": {"low": 1, "high": 3}}, "lhs", samples=4)
+    shifted = design.points.assign(**{"labs.A.pay_level": design.points["labs.A.pay_level"] + 0.01})
+    drawn_again = dataclasses.replace(design, points=shifted)
+    assert drawn_again.describe() == design.describe()
+    kwargs: dict[str, Any] = {"metrics": METRICS, "workers": 1, "progress": False}
+    first = ts.sweep(small_scenario, design, store=tmp_path / "s", shard="0/2", **kwargs)
+    assert SweepStore(tmp_path / "s").points_digest() == ts.store.points_digest(
+        SweepStore(tmp_path / "s").meta("points")
+    )
+    words = (
+        r"s: holds this sweep, but its design drew other points than the design drawn now "
+        r"\(4 of 4 points differ; point 0: labs\.A\.pay_level stored "
+    )
+    with pytest.raises(StoreError, match=words):
+        ts.sweep(small_scenario, drawn_again, store=tmp_path / "s", resume=True, **kwargs)
+    # a store made before the digest was recorded is checked by its stored points
+    with sqlite3.connect(tmp_path / "s" / "manifest.sqlite") as connection:
+        connection.execute("DELETE FROM meta WHERE key = 'points_sha256'")
+    connection.close()
+    with pytest.raises(StoreError, match=words):
+        ts.sweep(small_scenario, drawn_again, store=tmp_path / "s", resume=True, **kwargs)
+    stored = SweepStore(tmp_path / "s").table()  # untouched: the first design's points
+    pd.testing.assert_frame_equal(stored, first)
+    # the same design resumes (and records its digest)
+    ts.sweep(small_scenario, design, store=tmp_path / "s", resume=True, **kwargs)
+    assert SweepStore(tmp_path / "s").meta("points_sha256") is not None
+    ts.sweep(small_scenario, drawn_again, store=tmp_path / "t", shard="1/2", **kwargs)
+    with pytest.raises(StoreError, match=r"t: its design drew other points than .*s's"):
+        ts.store.merge_stores(tmp_path / "m", [tmp_path / "s", tmp_path / "t"])
+    assert not (tmp_path / "m").exists()
 
 
 def test_store_merge_keeps_a_run_done_in_any_store_and_failures_elsewhere(
@@ -841,6 +1096,39 @@ def test_validate_checks_the_sweep_s_store_as_the_sweep_would(
     assert f"--store: {where}" in capsys.readouterr().err
 
 
+def test_validate_checks_the_default_store_as_the_sweep_would(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # no sweep.store: the sweep uses results/SCENARIO-sweep, where a file is in the way
+    monkeypatch.chdir(tmp_path)
+    path = _sweep_file(tmp_path, SWEEP)
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "msl_exodus-sweep").write_text("x")
+    expected = (
+        f"error: {path}: sweep.store (not given: the default): "
+        f"{Path('results/msl_exodus-sweep')}: exists and is not an empty folder or a sweep store"
+    )
+    for command in (["validate", str(path)], ["sweep", str(path)]):
+        assert main(command) == 2
+        out, err = capsys.readouterr()
+        assert err.strip() == expected and "ok" not in out
+    (tmp_path / "results" / "msl_exodus-sweep").unlink()
+    assert main(["validate", str(path)]) == 0
+    capsys.readouterr()
+
+
+def test_an_empty_store_in_a_sweep_file_is_refused(tmp_path: Path, capsys) -> None:
+    # store = "" would silently mean "not given" (the command line refuses --store "")
+    path = _sweep_file(tmp_path, SWEEP.replace("replicates = 2", 'replicates = 2\nstore = ""'))
+    for command in (["validate", str(path)], ["sweep", str(path), "--store", str(tmp_path)]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert f"{path}: sweep.store: expected a folder, got an empty string" in err, err
+        assert "Traceback" not in err
+    with pytest.raises(ts.ScenarioError, match=r"sweep\.store: expected a folder"):
+        load_sweep_file(path)
+
+
 def test_sweep_parameters_may_be_nested_tables(tmp_path: Path, capsys) -> None:
     # as in calibration files; a path given twice, or a value that is neither a list nor a
     # range, is named without the schema's class names
@@ -1007,3 +1295,102 @@ def test_store_export_to_a_path_it_cannot_make_is_refused_before_reading(
     err = capsys.readouterr().err
     assert err.startswith(f"error: {tmp_path / 'afile' / 'x.csv'}: cannot be written (")
     assert "Traceback" not in err
+
+
+@contextlib.contextmanager
+def _unable_to_write(*folders: Path) -> Iterator[None]:
+    """The folders read-only for this process meanwhile: mode 555, and as root (whom modes
+    do not stop) the process acts as the user nobody (its effective uid, restored after)."""
+    modes = {folder: folder.stat().st_mode for folder in folders}
+    as_root = os.geteuid() == 0
+    for folder in folders:
+        folder.chmod(0o555)
+    try:
+        if as_root:
+            os.seteuid(65534)
+        for folder in folders:  # (the test is of a folder that really cannot be written)
+            with pytest.raises(PermissionError):
+                (folder / "probe").touch()
+        yield
+    finally:
+        if as_root:
+            os.seteuid(0)
+        for folder, mode in modes.items():
+            folder.chmod(mode)
+
+
+@pytest.fixture
+def open_folder() -> Iterator[Path]:
+    """A folder every user can reach (tmp_path's parents are the owner's only)."""
+    folder = Path(tempfile.mkdtemp(prefix="talentsim-read-only-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _journal_mode(manifest: Path) -> int:
+    """The journal mode a SQLite file's header records: 1 rollback (DELETE), 2 WAL."""
+    return manifest.read_bytes()[18]
+
+
+def test_a_finished_store_is_read_from_a_folder_that_cannot_be_written(
+    small_scenario: ts.Scenario, open_folder: Path, capsys
+) -> None:
+    store = open_folder / "store"
+    table = ts.sweep(
+        small_scenario, PARAMS, metrics=METRICS, store=store, workers=1, progress=False
+    )
+    reader = SweepStore(store)
+    series = reader.timeseries()
+    reader.close()
+    assert _journal_mode(store / "manifest.sqlite") == 2  # (WAL: reading makes a -shm file)
+    files = sorted(p.name for p in store.iterdir())
+    assert files == ["manifest.sqlite", "summaries", "timeseries", "writer.lock"]  # (no -shm)
+    out = open_folder / "out"
+    out.mkdir(mode=0o777)
+    out.chmod(0o777)
+    with _unable_to_write(store):
+        read = SweepStore(store)
+        pd.testing.assert_frame_equal(read.table(), table)
+        pd.testing.assert_frame_equal(read.timeseries(), series)
+        read.close()
+        assert main(["store", "export", str(store), str(out / "table.csv")]) == 0
+    assert "wrote 4 rows" in capsys.readouterr().out
+    assert sorted(p.name for p in store.iterdir()) == files  # nothing made, nothing changed
+    assert _journal_mode(store / "manifest.sqlite") == 2
+
+    # A killed writer's changes still in manifest.sqlite-wal (no -shm): SQLite reads them only
+    # where it may write, so reading is refused with what to do, not a traceback or old data
+    killed = open_folder / "killed"
+    writer = sqlite3.connect(store / "manifest.sqlite")
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
+    with writer:
+        writer.execute("UPDATE runs SET status = 'pending'")
+    shutil.copytree(store, killed, ignore=shutil.ignore_patterns("*-shm"))
+    writer.close()
+    assert (killed / "manifest.sqlite-wal").stat().st_size > 0
+    with _unable_to_write(killed):
+        with pytest.raises(StoreError, match=r"manifest\.sqlite-wal holds changes not yet in"):
+            SweepStore(killed).runs()
+        assert main(["store", "export", str(killed), str(out / "killed.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {killed}: cannot read the store (") and "Traceback" not in err
+    assert "copy the store to a folder you can write" in err
+    reader = SweepStore(killed)  # (where it can write, the killed writer's changes are read)
+    assert (reader.runs()["status"] == "pending").all()
+    reader.close()
+
+
+def test_reading_a_store_leaves_its_journal_mode_as_it_is(tmp_path: Path) -> None:
+    # a store just built is one file in rollback mode; a reader does not switch it to WAL
+    folder = tmp_path / "store"
+    runs = [ts.store.PlannedRun("r0", 0, 0, 0)]
+    ts.store.SweepStore.create(folder, {"talentsim_sweep": 1}, resume=False, runs=runs).close()
+    assert _journal_mode(folder / "manifest.sqlite") == 1
+    reader = SweepStore(folder)
+    assert len(reader.runs()) == 1
+    reader.close()
+    assert _journal_mode(folder / "manifest.sqlite") == 1
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "manifest.sqlite", "summaries", "timeseries", "writer.lock"
+    ]  # fmt: skip
