@@ -680,6 +680,7 @@ def profile(
     level: float = 0.95,
     se_replicates: int | None = None,
     maxiter: int = 80,
+    refine: int = 3,
     executor: Executor | None = None,
     cache: MutableMapping[tuple[float, ...], np.ndarray] | None = None,
     progress: Any = None,
@@ -694,8 +695,8 @@ def profile(
 
         C(θ) = g(θ)' Ω̂⁻¹ g(θ),    g(θ) = m̄_R(θ) − m_obs,
 
-    over the other parameters (Nelder–Mead within their bounds, each value starting from
-    the minimum found at its neighbour towards the estimate), and keeps the values whose
+    over the other parameters (Nelder–Mead within their bounds, from the minimum found at its
+    neighbour towards the estimate and from the best point found), and keeps the values whose
     distance ``D = C_min(value) − min C`` is at most the χ²(1) quantile at ``level``: the
     distance-metric test of Newey and West (1987), asymptotically χ²(1) under the value with
     the efficient weighting. Ω̂ is the moments' covariance at ``estimate``, as in :func:`smm`
@@ -704,11 +705,12 @@ def profile(
     use the fit's common replicate seeds (``replicates`` and ``root_seed`` as given to
     :func:`smm`), so ``C`` is the fit's deterministic function of θ.
 
-    The interval is read from a grid: its ends are interpolated linearly between grid values,
-    so their accuracy is a share of the grid's spacing (``points`` values spread evenly over
-    the range, plus the estimate). The minimisation is local: where it stops short of the
-    least criterion at a value, D there is too large and the interval too narrow; starting
-    each value from its neighbour's minimum is the usual guard, not a guarantee.
+    The interval is read from a grid: ``points`` values spread evenly over the range, plus
+    the estimate, then each end inside the range refined by ``refine`` halvings of the gap
+    that holds it; the ends are interpolated linearly in D within the last gap. The
+    minimisation is local: where it stops short of the least criterion at a value, D there
+    is too large and the interval too narrow (and where it stops short at the minimum, D is
+    too small everywhere); two starts per value are a guard, not a guarantee.
 
     Args:
         scenario: As given to :func:`smm`.
@@ -722,10 +724,13 @@ def profile(
         se_replicates: As given to :func:`smm` (runs for Ω̂ at the estimate).
         points: Grid values spread evenly over the parameter's range (the estimate is added).
         level: Confidence level.
-        maxiter: At most this many Nelder–Mead iterations per grid value.
+        maxiter: At most this many Nelder–Mead iterations per search (two searches per
+            grid value: from its neighbour's minimum and from the best point found).
+        refine: Halvings of the gap at each end inside the range (extra grid values).
         executor: As for :func:`smm`.
         cache: As for :func:`smm` (a cache of the fit's runs makes them free).
-        progress: Called with ``(done, total)`` after each grid value, if given.
+        progress: Called with ``(done, most)`` after each grid value searched, if given
+            (``most``: the grid values plus the refinements, at most).
 
     Returns:
         A :class:`Profile`.
@@ -772,15 +777,52 @@ def profile(
 
     k = names.index(path)
     grid = np.union1d(np.linspace(lows[k], highs[k], points), [theta_hat[k]])
+    most = len(grid) + 2 * refine  # (grid values searched, at most)
+
+    def report(done: int, _: int) -> None:
+        if progress is not None:
+            progress(done, most)
+
     found = profile_criterion(
-        criterion, theta_hat, lows, highs, k, grid, maxiter=maxiter, progress=progress
+        criterion, theta_hat, lows, highs, k, grid, maxiter=maxiter, progress=report
     )
-    table = pd.DataFrame({"value": grid, "criterion": found.values})
-    table["evaluations"] = found.evaluations
+    values = found.values
+    arguments, evaluations = found.arguments, found.evaluations
+    # Each end inside the range: halve the gap between the outermost value inside and its
+    # neighbour outside ``refine`` times (a grid value each, searched from the inside one's
+    # minimum and from the best point), so that the end's accuracy is the spacing / 2^refine.
+    for _ in range(refine):
+        summary = profile_interval(grid, values, level)
+        where = np.flatnonzero(summary.inside)
+        gaps = (
+            []
+            if where.size == 0
+            else [(int(where[0]), int(where[0]) - 1), (int(where[-1]), int(where[-1]) + 1)]
+        )
+        added = False
+        for inside, outside in gaps:
+            if not 0 <= outside < len(grid):
+                continue  # (an end at a bound)
+            middle = (grid[inside] + grid[outside]) / 2
+            best = arguments[int(np.nanargmin(values))]
+            value, theta, count = conditional_minimum(
+                criterion, k, middle, [arguments[inside], best], lows, highs, maxiter
+            )
+            at = int(np.searchsorted(grid, middle))
+            grid = np.insert(grid, at, middle)
+            values = np.insert(values, at, value)
+            arguments = np.insert(arguments, at, theta, axis=0)
+            evaluations = np.insert(evaluations, at, count)
+            added = True
+            report(len(grid), most)
+        if not added:
+            break
+    table = pd.DataFrame({"value": grid, "criterion": values})
+    table["evaluations"] = evaluations
     for index, name in enumerate(names):
         if index != k:
-            table[name] = found.arguments[:, index]
-    summary = profile_interval(grid, found.values, level)
+            table[name] = arguments[:, index]
+    summary = profile_interval(grid, values, level)
     table.insert(2, "distance", summary.distance)
     table.insert(3, "inside", summary.inside)
     return Profile(
@@ -802,47 +844,43 @@ class ProfilePath:
     evaluations: np.ndarray
 
 
-def profile_criterion(
+def conditional_minimum(
     criterion: Any,
-    start: np.ndarray,
+    k: int,
+    value: float,
+    starts: Sequence[np.ndarray],
     lows: np.ndarray,
     highs: np.ndarray,
-    k: int,
-    grid: np.ndarray,
-    *,
     maxiter: int = 80,
-    progress: Any = None,
-) -> ProfilePath:
-    """Minimise ``criterion`` over every coordinate but ``k``, at each value of ``grid``.
+) -> tuple[float, np.ndarray, int]:
+    """The least ``criterion`` with coordinate ``k`` held at ``value``: (C, θ, evaluations).
 
-    The values are visited outwards from the grid value nearest ``start[k]``, each
-    minimisation starting from its neighbour's minimum (towards ``start``): the path of
-    minima a profile follows. Nelder–Mead within the bounds, from a simplex spanning a tenth
-    of each range (a default simplex of 5% of the coordinate would be a point at 0, and the
-    simulated criterion moves in steps).
+    A Nelder–Mead search over the other coordinates within their bounds from each of
+    ``starts`` (coordinate ``k`` replaced by ``value``; the same start twice is searched
+    once), each from a simplex spanning a tenth of each range (a default simplex of 5% of the
+    coordinate would be a point at 0, and the simulated criterion moves in steps); the best.
     """
-    grid = np.asarray(grid, dtype=float)
-    n = len(start)
-    others = [i for i in range(n) if i != k]
-    values = np.full(len(grid), np.nan)
-    arguments = np.tile(np.asarray(start, dtype=float), (len(grid), 1))
-    evaluations = np.zeros(len(grid), dtype=np.int64)
-    centre = int(np.argmin(np.abs(grid - start[k])))
-    order = [centre, *range(centre + 1, len(grid)), *range(centre - 1, -1, -1)]
-    for done, position in enumerate(order, start=1):
-        neighbour = position - 1 if position > centre else position + 1
-        origin = arguments[neighbour] if position != centre else np.asarray(start, dtype=float)
-        theta = origin.copy()
-        theta[k] = grid[position]
-        count = [0]
+    others = [i for i in range(len(lows)) if i != k]
+    count = 0
+    best_value, best_theta = math.inf, np.asarray(starts[0], dtype=float).copy()
+    tried: list[np.ndarray] = []
+    for start in starts:
+        theta = np.clip(np.asarray(start, dtype=float), lows, highs)
+        theta[k] = value
+        if any(np.array_equal(theta, seen) for seen in tried):
+            continue
+        tried.append(theta.copy())
 
-        def at(free: np.ndarray, theta: np.ndarray = theta, count: list[int] = count) -> float:
+        def at(free: np.ndarray, theta: np.ndarray = theta) -> float:
+            nonlocal count
             point = theta.copy()
             point[others] = free
-            count[0] += 1
+            count += 1
             return float(criterion(point))
 
-        if others:
+        if not others:
+            found = at(np.zeros(0))
+        else:
             x0 = theta[others]
             span = 0.1 * (highs[others] - lows[others])
             simplex = [x0.copy()]
@@ -864,11 +902,46 @@ def profile_criterion(
                 },
             )
             theta[others] = np.clip(np.asarray(local.x, dtype=float), lows[others], highs[others])
-            values[position] = min(float(local.fun), at(theta[others]))
-        else:
-            values[position] = at(np.zeros(0))
-        arguments[position] = theta
-        evaluations[position] = count[0]
+            found = min(float(local.fun), at(theta[others]))
+        if found < best_value:
+            best_value, best_theta = found, theta
+    return best_value, best_theta, count
+
+
+def profile_criterion(
+    criterion: Any,
+    start: np.ndarray,
+    lows: np.ndarray,
+    highs: np.ndarray,
+    k: int,
+    grid: np.ndarray,
+    *,
+    maxiter: int = 80,
+    progress: Any = None,
+) -> ProfilePath:
+    """Minimise ``criterion`` over every coordinate but ``k``, at each value of ``grid``.
+
+    The values are visited outwards from the grid value nearest ``start[k]``; each is
+    searched (:func:`conditional_minimum`) from its neighbour's minimum towards ``start``
+    (the path of minima a profile follows) and from the best point found so far, so that a
+    search stuck on one of the criterion's steps does not carry on along the path.
+    """
+    grid = np.asarray(grid, dtype=float)
+    values = np.full(len(grid), np.nan)
+    arguments = np.tile(np.asarray(start, dtype=float), (len(grid), 1))
+    evaluations = np.zeros(len(grid), dtype=np.int64)
+    centre = int(np.argmin(np.abs(grid - start[k])))
+    order = [centre, *range(centre + 1, len(grid)), *range(centre - 1, -1, -1)]
+    best = np.asarray(start, dtype=float)
+    for done, position in enumerate(order, start=1):
+        neighbour = position - 1 if position > centre else position + 1
+        origin = arguments[neighbour] if position != centre else np.asarray(start, dtype=float)
+        found, theta, count = conditional_minimum(
+            criterion, k, float(grid[position]), [origin, best], lows, highs, maxiter
+        )
+        values[position], arguments[position], evaluations[position] = found, theta, count
+        if found <= np.nanmin(values):
+            best = theta
         if progress is not None:
             progress(done, len(grid))
     return ProfilePath(values, arguments, evaluations)
