@@ -299,14 +299,13 @@ def _parameter(scenario: Scenario, path: str, spec: Any, source: str) -> Paramet
 
 
 def _prior_from_table(table: dict[str, Any], where: str) -> Any:
-    """A prior table ``{dist = ...}`` as a frozen distribution, read by :mod:`talentsim.priors`."""
-    try:
-        priors = importlib.import_module("talentsim.priors")
-    except ImportError:
-        raise CalibrationError(
-            f"{where}: a prior table needs talentsim.priors (ABC support), which this "
-            "installation lacks; give bounds [low, high]"
-        ) from None
+    """A prior table ``{dist = ...}`` as a frozen distribution, read by :mod:`talentsim.priors`.
+
+    (``talentsim.priors`` needs only NumPy and SciPy, so prior tables load in every
+    installation; ABC itself needs pyabc, checked when the method is chosen.)
+    """
+    from talentsim import priors
+
     try:
         return priors.prior_from_table(table, where=where)
     except (ValueError, TypeError, KeyError) as exc:
