@@ -696,7 +696,9 @@ def profile(
         C(θ) = g(θ)' Ω̂⁻¹ g(θ),    g(θ) = m̄_R(θ) − m_obs,
 
     over the other parameters (Nelder–Mead within their bounds, from the minimum found at its
-    neighbour towards the estimate and from the best point found), and keeps the values whose
+    neighbour towards the centre and from the best point found; the centre is a search over
+    all parameters from the estimate, which minimises the fit's criterion rather than this
+    one), and keeps the values whose
     distance ``D = C_min(value) − min C`` is at most the χ²(1) quantile at ``level``: the
     distance-metric test of Newey and West (1987), asymptotically χ²(1) under the value with
     the efficient weighting. Ω̂ is the moments' covariance at ``estimate``, as in :func:`smm`
@@ -776,7 +778,18 @@ def profile(
         return float(g @ weight @ g) if np.all(np.isfinite(g)) else PENALTY
 
     k = names.index(path)
-    grid = np.union1d(np.linspace(lows[k], highs[k], points), [theta_hat[k]])
+    # The efficient criterion's own minimum near the estimate (the estimate minimises the fit's
+    # criterion, which may weigh the moments otherwise): the profile's centre and first start.
+    searched = [0]
+
+    def counted(theta: np.ndarray) -> float:
+        searched[0] += 1
+        return criterion(theta)
+
+    least, centre = _nelder_mead(counted, theta_hat.copy(), lows, highs, maxiter)
+    if not least < criterion(theta_hat):
+        centre = theta_hat
+    grid = np.union1d(np.linspace(lows[k], highs[k], points), [theta_hat[k], centre[k]])
     most = len(grid) + 2 * refine  # (grid values searched, at most)
 
     def report(done: int, _: int) -> None:
@@ -784,10 +797,11 @@ def profile(
             progress(done, most)
 
     found = profile_criterion(
-        criterion, theta_hat, lows, highs, k, grid, maxiter=maxiter, progress=report
+        criterion, centre, lows, highs, k, grid, maxiter=maxiter, progress=report
     )
     values = found.values
-    arguments, evaluations = found.arguments, found.evaluations
+    arguments, evaluations = found.arguments, found.evaluations.copy()
+    evaluations[int(np.argmin(np.abs(grid - centre[k])))] += searched[0]
     # Each end inside the range: halve the gap between the outermost value inside and its
     # neighbour outside ``refine`` times (a grid value each, searched from the inside one's
     # minimum and from the best point), so that the end's accuracy is the spacing / 2^refine.
@@ -800,7 +814,8 @@ def profile(
             else [(int(where[0]), int(where[0]) - 1), (int(where[-1]), int(where[-1]) + 1)]
         )
         added = False
-        for inside, outside in gaps:
+        for inside, outside in reversed(gaps):  # (the upper end first: an insertion below
+            # it would shift its positions)
             if not 0 <= outside < len(grid):
                 continue  # (an end at a bound)
             middle = (grid[inside] + grid[outside]) / 2
@@ -844,6 +859,29 @@ class ProfilePath:
     evaluations: np.ndarray
 
 
+def _nelder_mead(
+    function: Any, x0: np.ndarray, lows: np.ndarray, highs: np.ndarray, maxiter: int
+) -> tuple[float, np.ndarray]:
+    """Nelder–Mead within the bounds from a simplex spanning a tenth of each range: (f, x).
+
+    (A default simplex of 5% of each coordinate would be a point at 0, and the simulated
+    criterion moves in steps.)
+    """
+    span = 0.1 * (highs - lows)
+    simplex = [x0.copy()]
+    for j in range(len(x0)):
+        vertex = x0.copy()
+        up = vertex[j] + span[j]
+        vertex[j] = up if up <= highs[j] else vertex[j] - span[j]
+        simplex.append(vertex)
+    tolerances = {"xatol": 1e-4 * float(np.min(highs - lows)), "fatol": 1e-8}
+    settings = {"initial_simplex": np.array(simplex), "maxiter": maxiter, **tolerances}
+    within = optimize.Bounds(lows, highs)
+    local = optimize.minimize(function, x0, method="Nelder-Mead", bounds=within, options=settings)
+    x = np.clip(np.asarray(local.x, dtype=float), lows, highs)
+    return min(float(local.fun), float(function(x))), x
+
+
 def conditional_minimum(
     criterion: Any,
     k: int,
@@ -857,8 +895,7 @@ def conditional_minimum(
 
     A Nelder–Mead search over the other coordinates within their bounds from each of
     ``starts`` (coordinate ``k`` replaced by ``value``; the same start twice is searched
-    once), each from a simplex spanning a tenth of each range (a default simplex of 5% of the
-    coordinate would be a point at 0, and the simulated criterion moves in steps); the best.
+    once), each from a simplex spanning a tenth of each range; the best.
     """
     others = [i for i in range(len(lows)) if i != k]
     count = 0
@@ -881,28 +918,9 @@ def conditional_minimum(
         if not others:
             found = at(np.zeros(0))
         else:
-            x0 = theta[others]
-            span = 0.1 * (highs[others] - lows[others])
-            simplex = [x0.copy()]
-            for j in range(len(others)):
-                vertex = x0.copy()
-                up = vertex[j] + span[j]
-                vertex[j] = up if up <= highs[others][j] else vertex[j] - span[j]
-                simplex.append(vertex)
-            local = optimize.minimize(
-                at,
-                x0,
-                method="Nelder-Mead",
-                bounds=list(zip(lows[others], highs[others], strict=True)),
-                options={
-                    "initial_simplex": np.array(simplex),
-                    "maxiter": maxiter,
-                    "xatol": 1e-4 * float(np.min(highs[others] - lows[others])),
-                    "fatol": 1e-8,
-                },
+            found, theta[others] = _nelder_mead(
+                at, theta[others], lows[others], highs[others], maxiter
             )
-            theta[others] = np.clip(np.asarray(local.x, dtype=float), lows[others], highs[others])
-            found = min(float(local.fun), at(theta[others]))
         if found < best_value:
             best_value, best_theta = found, theta
     return best_value, best_theta, count

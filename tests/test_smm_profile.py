@@ -80,9 +80,14 @@ def test_profile_on_linear_moments_is_the_interval_solved_by_hand() -> None:
         assert found.low == pytest.approx(expected.low, abs=1e-4)
         assert found.high == pytest.approx(expected.high, abs=1e-4)
         # ... which is the continuous interval to within the grid's spacing
-        half, spacing = math.sqrt(CHI2 * V[k, k]), float(np.diff(grid).max())
-        assert abs(found.low - (theta[k] - half)) < spacing
-        assert abs(found.high - (theta[k] + half)) < spacing
+        # ... which is the continuous interval to within the gap that holds each end: the
+        # spacing of the 21 grid values halved by the 3 refinements (at both ends)
+        half = math.sqrt(CHI2 * V[k, k])
+        gap = (parameter.high - parameter.low) / 20 / 2**3
+        for end, exact_end in ((found.low, theta[k] - half), (found.high, theta[k] + half)):
+            assert grid[grid <= end].max() >= end - gap - 1e-12
+            assert grid[grid >= end].min() <= end + gap + 1e-12
+            assert abs(end - exact_end) < gap
         assert not (found.closed_low or found.closed_high or found.disjoint)
         residual = G @ theta - OBSERVED
         assert found.minimum == pytest.approx(float(residual @ weight @ residual), abs=1e-3)
