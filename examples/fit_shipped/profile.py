@@ -23,7 +23,7 @@ the minimum), ``profile_intervals.csv`` (Wald and profile intervals side by side
 ``profiles.png`` (D against each parameter, the threshold dashed) and the first run of the
 fitted scenario (``run.json``). The budget ``tiny`` (TALENTSIM_EXAMPLE_BUDGET, the tests')
 profiles one parameter on 3 grid values with 2 iterations: a smoke test, numbers meaningless.
-With the defaults on the flagship: about 25 minutes on 2 workers (docs/calibration.md).
+With the defaults on the flagship: about 20 minutes on 2 free cores (docs/calibration.md).
 """
 
 from __future__ import annotations
@@ -199,7 +199,11 @@ def figure(profiles: dict[str, Any], path: Path) -> None:
         axis.axvline(found.estimate, color="C3", linewidth=1, label="estimate")
         axis.set_xlabel(name)
         axis.set_ylabel("D (criterion − its least)")
-        axis.set_ylim(bottom=0)
+        top = 4 * found.threshold  # (the values far outside would flatten the interval's part)
+        axis.set_ylim(0, top)
+        beyond = int((found.table["distance"] > top).sum())
+        if beyond:
+            axis.set_title(f"{beyond} grid values above D = {top:.3g}, off the chart", fontsize=8)
     axes[0][0].legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
