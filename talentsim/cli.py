@@ -21,6 +21,8 @@ from typing import Any
 
 MIN_PYTHON = (3, 12)
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+"""The exit status of a command stopped by Ctrl-C (128 + SIGINT)."""
 
 
 def _check_python() -> None:
@@ -111,7 +113,7 @@ def run_script(main: Callable[[], object]) -> int:
         result = main()
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
-        return 130
+        return EXIT_INTERRUPTED
     except (ValueError, OSError, SweepError) as exc:
         sys.stderr.write(f"error: {_why(exc) or type(exc).__name__}\n")
         return EXIT_USAGE
@@ -588,7 +590,7 @@ def _dispatch(args) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         sys.stderr.write("interrupted: nothing was written\n")
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # (the reader went away: `talentsim meanfield FILE | head`)
         import os
 
@@ -1073,7 +1075,7 @@ def _calibrate_into(out: Path, args, method: Any, options: dict, show: bool) -> 
         sys.stderr.write(
             f"interrupted: what was simulated is kept in {out}/; rerun with --resume to continue\n"
         )
-        return 130
+        return EXIT_INTERRUPTED
     except FileNotFoundError as exc:  # (ABC: --resume with no database to resume)
         raise ScenarioError(f"--resume: {exc}; leave out --resume to start a new fit") from None
     except FileExistsError as exc:
@@ -1093,9 +1095,6 @@ def _calibrate_into(out: Path, args, method: Any, options: dict, show: bool) -> 
         _report_beside(out, quiet=args.quiet, progress=show)
     return 0
 
-
-EXIT_INTERRUPTED = 130
-"""The exit status of a command stopped by Ctrl-C (128 + SIGINT)."""
 
 EXIT_TERMINATED = 143
 """The exit status of a sweep stopped by SIGTERM (128 + SIGTERM), its finished runs stored."""

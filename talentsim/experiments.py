@@ -697,10 +697,8 @@ def terminate_pools() -> None:
     (SIGTERM), so that an interrupted ``talentsim sweep`` ends now and leaves none behind.
     """
     for workers in list(_POOLS):
-        pool = _POOLS.pop(workers)
-        _POOL_MODULES.pop(workers, None)
-        processes = list((getattr(pool, "_processes", None) or {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
+        processes = list((getattr(_POOLS[workers], "_processes", None) or {}).values())
+        discard_shared_pool(workers)
         for process in processes:
             with contextlib.suppress(Exception):  # (one that has ended already)
                 process.terminate()
@@ -712,6 +710,7 @@ def terminate_pools() -> None:
 def discard_shared_pool(workers: int) -> None:
     """Forget (and shut down) the shared pool of ``workers`` workers, e.g. after a crash."""
     pool = _POOLS.pop(workers, None)
+    _POOL_MODULES.pop(workers, None)
     if pool is not None:
         pool.shutdown(wait=False, cancel_futures=True)
 

@@ -996,8 +996,7 @@ def _connect_for_reading(path: Path) -> sqlite3.Connection:
         sqlite3.DatabaseError: for a file that is not a database.
     """
     attempts = ["", "mode=ro"]
-    pending = [path.with_name(f"{path.name}-{end}") for end in ("wal", "journal")]
-    if not any(p.is_file() and p.stat().st_size > 0 for p in pending):
+    if not _pending_changes(path):
         attempts.append("immutable=1")
     for query in attempts:
         # (as a URI: an absolute path, percent-encoded)
@@ -1016,16 +1015,18 @@ def _connect_for_reading(path: Path) -> sqlite3.Connection:
     raise error
 
 
+def _pending_changes(manifest: Path) -> list[Path]:
+    """The ``-wal`` and ``-journal`` files beside ``manifest`` that hold changes not in it."""
+    beside = [manifest.with_name(f"{manifest.name}-{end}") for end in ("wal", "journal")]
+    return [p for p in beside if p.is_file() and p.stat().st_size > 0]
+
+
 def _unreadable(folder: Path, exc: Exception) -> str:
     """Why a store's manifest cannot be read, and what to do (:func:`_connect_for_reading`)."""
-    pending = [
-        name
-        for name in (f"{MANIFEST}-wal", f"{MANIFEST}-journal")
-        if (folder / name).is_file() and (folder / name).stat().st_size > 0
-    ]
+    pending = _pending_changes(folder / MANIFEST)
     if pending:
         return (
-            f"{folder}: cannot read the store ({exc}): {pending[0]} holds changes not yet in "
+            f"{folder}: cannot read the store ({exc}): {pending[0].name} holds changes not yet in "
             f"{MANIFEST} (a sweep was killed while writing), which SQLite reads only where it "
             "can write beside the manifest; copy the store to a folder you can write (or make "
             "this one writable) and read it there"

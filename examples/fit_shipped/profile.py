@@ -83,18 +83,18 @@ def main() -> None:
     by_path = {c.parameter.path: c.parameter for c in spec.candidates}
     parameters: list[Parameter] = [by_path[row["parameter"]] for row in rows]
     estimate = [float(row["estimate"]) for row in rows]
+    fitted_paths = [row["parameter"] for row in rows]
     flagged = [row["parameter"] for row in rows if row["at_bound"] or not row["within_bounds"]]
     if args.parameters in (None, ""):
-        chosen = flagged or [rows[0]["parameter"]]
+        chosen = flagged or fitted_paths[:1]
     elif args.parameters == "all":
-        chosen = [row["parameter"] for row in rows]
+        chosen = fitted_paths
     else:
         chosen = [part.strip() for part in args.parameters.split(",") if part.strip()]
-        unknown = [path for path in chosen if path not in by_path or path not in fit_paths(rows)]
+        unknown = [path for path in chosen if path not in fitted_paths]
         if unknown:
             parser.error(
-                f"--parameters: {unknown} were not fitted; the fit's parameters are "
-                f"{fit_paths(rows)}"
+                f"--parameters: {unknown} were not fitted; the fit's parameters are {fitted_paths}"
             )
     if tiny:
         chosen = chosen[:1]
@@ -178,10 +178,6 @@ def main() -> None:
         )
     figure(profiles, out / "profiles.png")
     print(f"profiles, intervals, figure and the fitted scenario's run (seed {seed}) in {out}")
-
-
-def fit_paths(rows: list[dict[str, Any]]) -> list[str]:
-    return [row["parameter"] for row in rows]
 
 
 def figure(profiles: dict[str, Any], path: Path) -> None:
