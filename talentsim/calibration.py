@@ -42,6 +42,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from scipy import stats as scipy_stats
 
+from talentsim._text import ascii_digits
 from talentsim.hashing import fingerprint
 from talentsim.scenario import (
     Scenario,
@@ -152,7 +153,7 @@ def scenario_value(scenario: Scenario, path: str) -> tuple[float | None, str]:
         walked.append(part)
         if isinstance(node, Mapping) and part in node:
             node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        elif isinstance(node, list) and ascii_digits(part) and int(part) < len(node):
             node = node[int(part)]
         else:
             return None, ""  # (a path with a default value, absent from to_dict: a number)

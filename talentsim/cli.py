@@ -482,7 +482,8 @@ def _build_parser():
         "--resume",
         action="store_true",
         help="continue an interrupted fit from OUT (SMM: its checkpoint of simulated "
-        "candidates; ABC: its database)",
+        "candidates; ABC: its database). Ctrl-C or SIGTERM (timeout, SLURM) stops a fit with "
+        "them whole (exit status 130 or 143)",
     )
     calibrate.add_argument(
         "--force", action="store_true", help="replace an earlier calibration in OUT"
@@ -1064,18 +1065,21 @@ def _calibrate(args) -> int:
 def _calibrate_into(out: Path, args, method: Any, options: dict, show: bool) -> int:
     """The fit of ``_calibrate`` into the folder ``out``, made for it; its exit status."""
     from talentsim.calibration import CalibrationError, CalibrationWarning, calibrate_file
+    from talentsim.experiments import terminate_pools
     from talentsim.scenario import ScenarioError
 
     try:
-        with _warnings_as_lines(CalibrationWarning):
+        with _warnings_as_lines(CalibrationWarning), _sigterm_as_interrupt():
             result = calibrate_file(
                 args.file, method=method, out=out, resume=args.resume, progress=show, **options
             )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # (Ctrl-C, or SIGTERM: the checkpoint is kept)
+        terminate_pools()  # (ABC's workers: their particles in progress are lost either way)
+        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
         sys.stderr.write(
-            f"interrupted: what was simulated is kept in {out}/; rerun with --resume to continue\n"
+            f"{what}: what was simulated is kept in {out}/; rerun with --resume to continue\n"
         )
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     except FileNotFoundError as exc:  # (ABC: --resume with no database to resume)
         raise ScenarioError(f"--resume: {exc}; leave out --resume to start a new fit") from None
     except FileExistsError as exc:
@@ -1097,14 +1101,17 @@ def _calibrate_into(out: Path, args, method: Any, options: dict, show: bool) -> 
 
 
 EXIT_TERMINATED = 143
-"""The exit status of a sweep stopped by SIGTERM (128 + SIGTERM), its finished runs stored."""
+"""The exit status of a sweep or calibration stopped by SIGTERM (128 + SIGTERM).
+
+A sweep's finished runs are stored; a calibration's checkpoint (SMM) or database (ABC) is kept.
+"""
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM (``timeout``, SLURM's ``scancel`` or time limit, ``kill``) during a sweep.
+    """SIGTERM (``timeout``, SLURM's ``scancel`` or time limit, ``kill``) during a sweep or fit.
 
-    A KeyboardInterrupt, so that it takes Ctrl-C's way out: the finished runs are stored,
-    the pool is stopped and the command says how to resume.
+    A KeyboardInterrupt, so that it takes Ctrl-C's way out: the finished runs are stored (a
+    sweep), the pool is stopped and the command says how to resume.
     """
 
 

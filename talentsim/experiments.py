@@ -53,6 +53,7 @@ from typing import Any
 import pandas as pd
 
 from talentsim import terms
+from talentsim._text import ascii_digits
 from talentsim.designs import Design, DesignError, design_size, make_design
 from talentsim.progress import Progress
 from talentsim.results import (
@@ -148,7 +149,7 @@ def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int] | None:
     if isinstance(shard, str):
         left, sep, right = (part.strip() for part in shard.partition("/"))
         # (ASCII digits only: str.isdigit also accepts "²", which int() then refuses)
-        if not sep or not _ascii_digits(left) or not _ascii_digits(right):
+        if not sep or not ascii_digits(left) or not ascii_digits(right):
             raise ValueError(f"shard: expected i/n such as 0/4, got {shard!r}")
         index, count = int(left), int(right)
     else:
@@ -158,11 +159,6 @@ def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int] | None:
     if count < 1 or not 0 <= index < count:
         raise ValueError(f"shard: need 0 <= i < n, got {index}/{count}")
     return index, count
-
-
-def _ascii_digits(text: str) -> bool:
-    """Whether ``text`` is a whole number written in ASCII digits (``"12"``, not ``"²"``)."""
-    return text.isascii() and text.isdigit()
 
 
 def sweep(

@@ -40,6 +40,7 @@ from pydantic import (
 )
 
 from talentsim import terms
+from talentsim._text import ascii_digits
 from talentsim.units import format_per_year, format_years, parse_duration, parse_rate
 from talentsim.versions import __version__
 
@@ -1290,7 +1291,7 @@ def _set_path(data: dict[str, Any], path: str, value: Any, source: str) -> None:
     for depth, part in enumerate(parts[:-1]):
         here = ".".join(parts[: depth + 1])
         if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
+            if not ascii_digits(part) or int(part) >= len(node):
                 raise ScenarioError(f"{source}: {path}: {here} — {_index_range(node)}")
             node = node[int(part)]
         elif isinstance(node, dict):
@@ -1308,7 +1309,7 @@ def _set_path(data: dict[str, Any], path: str, value: Any, source: str) -> None:
             raise ScenarioError(f"{source}: {path}: {here} is a value, not a table")
     last = parts[-1]
     if isinstance(node, list):
-        if not last.isdigit() or int(last) >= len(node):
+        if not ascii_digits(last) or int(last) >= len(node):
             raise ScenarioError(f"{source}: {path}: {_index_range(node)}")
         node[int(last)] = copy.deepcopy(value)
     elif isinstance(node, dict):
@@ -1352,7 +1353,7 @@ def _field_at(data: dict[str, Any], path: str) -> tuple[Any, list[Any]] | None:
         else:
             return None
         if isinstance(here, list):  # (the data may lack the path: its value is then None)
-            here = here[int(part)] if part.isdigit() and int(part) < len(here) else None
+            here = here[int(part)] if ascii_digits(part) and int(part) < len(here) else None
         else:
             here = here.get(part) if isinstance(here, dict) else None
     inner = node

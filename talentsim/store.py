@@ -62,6 +62,7 @@ from typing import Any
 
 import pandas as pd
 
+from talentsim._text import ascii_digits
 from talentsim.paths import creation_problem
 
 try:  # POSIX; elsewhere stores are not locked
@@ -1153,7 +1154,7 @@ def _remove_abandoned_builds(folder: Path) -> None:
     """Remove hidden half-built copies of ``folder`` whose creating process is gone."""
     for leftover in folder.parent.glob(f".{folder.name}.creating-*"):
         pid = leftover.name.rsplit(".creating-", 1)[1].split("-")[0]
-        if not (pid.isascii() and pid.isdigit()) or not _process_alive(int(pid)):
+        if not ascii_digits(pid) or not _process_alive(int(pid)):
             shutil.rmtree(leftover, ignore_errors=True)
 
 

@@ -55,6 +55,7 @@ from mesa.visualization.user_param import Slider
 from mesa.visualization.utils import update_counter
 from pydantic import BaseModel, BeforeValidator
 
+from talentsim._text import ascii_digits
 from talentsim.model import EXIT, QUIT, RETURN, SEPARATION, SKIPPED_RAID, TalentModel
 from talentsim.plots import OKABE_ITO
 from talentsim.scenario import (
@@ -270,7 +271,7 @@ def _locate(scenario: Scenario, path: str) -> tuple[int | float, Any]:
             node = getattr(node, part)
         elif isinstance(node, dict) and part in node:
             node, field = node[part], None
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        elif isinstance(node, list) and ascii_digits(part) and int(part) < len(node):
             node, field = node[int(part)], None
         else:
             known = (
@@ -315,7 +316,7 @@ def _parse_seed(seed: object) -> int | None:
     text = "" if seed is None else str(seed).strip()
     if not text:
         return None
-    if isinstance(seed, bool) or not (text.isascii() and text.isdigit()):
+    if isinstance(seed, bool) or not ascii_digits(text):
         raise ScenarioError(f"seed: expected a non-negative integer, got {seed!r}")
     return int(text)
 

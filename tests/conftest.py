@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,36 @@ def talentsim_cli(*args: str, cwd: Path, timeout: float = 600) -> subprocess.Com
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         timeout=timeout,
     )
+
+
+def child_processes(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux's /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # (gone meanwhile)
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def process_running(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not ended (a zombie has)."""
+    try:
+        stat = (Path("/proc") / str(pid) / "stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def still_running_after(pids: list[int], seconds: float = 15.0) -> list[int]:
+    """Those of ``pids`` still running after waiting up to ``seconds`` for all to end."""
+    deadline = time.monotonic() + seconds
+    while any(map(process_running, pids)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return [pid for pid in pids if process_running(pid)]
 
 
 FLAGSHIP = ROOT / "scenarios" / "msl_exodus.toml"

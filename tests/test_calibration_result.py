@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import re
+import signal
+import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +22,7 @@ import pytest
 
 import talentsim as ts
 from talentsim.calibration import (
+    CHECKPOINT_FILE,
     CalibrationError,
     CalibrationResult,
     MomentsLog,
@@ -27,7 +33,12 @@ from talentsim.calibration import (
 from talentsim.cli import main
 from talentsim.smm import Parameter
 from talentsim.targets import Target
-from tests.conftest import small_scenario_dict, talentsim_cli
+from tests.conftest import (
+    child_processes,
+    small_scenario_dict,
+    still_running_after,
+    talentsim_cli,
+)
 from tests.test_smm import SOURCE, TINY, separation_rate, twice_separation_rate
 
 TARGETS = [
@@ -487,6 +498,68 @@ def test_the_command_line_calibrates_reports_and_resumes(
 
     # Without --resume, a non-empty folder is refused.
     assert main(["calibrate", str(calibration_file), "--out", str(out)]) == 2
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads Linux's /proc")
+@pytest.mark.parametrize("method", ["smm", "abc"])
+def test_a_fit_stopped_by_sigterm_keeps_what_it_simulated_and_says_how_to_resume(
+    calibration_file: Path, tmp_path: Path, method: str
+) -> None:
+    # SIGTERM (timeout, SLURM) to a running fit: Ctrl-C's way out, status 143, the checkpoint
+    # whole (SMM: each candidate's line complete), ABC's workers stopped, the command saying
+    # how to continue; no traceback, no calibration.json (not passed off as a finished fit).
+    text = calibration_file.read_text(encoding="utf-8").replace("maxiter = 1", "maxiter = 400")
+    if method == "abc":
+        text = text.replace('method = "smm"', 'method = "abc"').replace("maxiter = 400\n", "")
+        text = text.replace("popsize = 3\npolish = false\n", "generations = 400\npopulation = 50\n")
+    calibration_file.write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "talentsim", "calibrate", str(calibration_file)]
+    options = ["--workers", "2"] if method == "abc" else []
+    process = subprocess.Popen(
+        [*command, "--out", str(out), "--quiet", *options],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # (the signal goes to the fit alone, not to its workers)
+    )
+    checkpoint = out / (CHECKPOINT_FILE if method == "smm" else "abc.sqlite")
+    workers: list[int] = []
+    deadline = time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            written = checkpoint.is_file() and method == "smm"
+            if written and checkpoint.read_text(encoding="utf-8").count("\n") > 3:
+                break
+            if method == "abc" and checkpoint.is_file() and len(child_processes(process.pid)) >= 2:
+                time.sleep(2)  # (the workers at work)
+                break
+            time.sleep(0.05)
+        assert process.poll() is None, f"the fit ended first: {process.communicate()}"
+        workers = child_processes(process.pid)
+        seen = checkpoint.read_text(encoding="utf-8").count("\n") - 1 if method == "smm" else 0
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+        assert not still_running_after(workers), "workers left behind"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    assert process.returncode == 143, err
+    assert "Traceback" not in err
+    assert f"terminated (SIGTERM): what was simulated is kept in {out}/" in err
+    assert "rerun with --resume to continue" in err
+    assert not (out / "calibration.json").exists()
+    if method == "smm":
+        lines = checkpoint.read_text(encoding="utf-8").split("\n")
+        assert lines[-1] == ""  # (the last candidate's line finished)
+        candidates = [json.loads(line) for line in lines[1:-1]]
+        assert len(candidates) >= seen and all("theta" in line for line in candidates)
+    else:
+        assert len(workers) >= 2, workers
+        assert checkpoint.is_file()
 
 
 @pytest.mark.parametrize(

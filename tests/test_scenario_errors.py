@@ -471,6 +471,9 @@ def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
         ({"events.5.severity": 2.0}, ["events.5", "an index from 0 to 2"]),
         ({"events.first.severity": 2.0}, ["events.first", "an index from 0 to 2"]),
         ({"events.7": {"kind": "reorganisation"}}, ["events.7", "an index from 0 to 2"]),
+        # (str.isdigit accepts these, int() does not: a ValueError's traceback before)
+        ({"events.².severity": 2.0}, ["events.²", "an index from 0 to 2"]),
+        ({"events.１": {"kind": "reorganisation"}}, ["events.１", "an index from 0 to 2"]),
         ({"name.first": "x"}, ["name.first", "value, not a table"]),
         ({"labs..pay_level": 2.0}, ["not a dotted key path"]),
         ({"": 2.0}, ["not a dotted key path"]),
@@ -486,6 +489,8 @@ def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
         "index-out-of-range",
         "index-not-a-number",
         "last-index-out-of-range",
+        "index-superscript-digit",
+        "last-index-full-width-digit",
         "path-through-a-value",
         "empty-path-part",
         "empty-path",

@@ -28,7 +28,13 @@ from talentsim.cli import main
 from talentsim.designs import DesignError
 from talentsim.store import StoreError, SweepStore
 from talentsim.sweepfile import load_sweep_file
-from tests.conftest import FLAGSHIP, ROOT, small_scenario_dict
+from tests.conftest import (
+    FLAGSHIP,
+    ROOT,
+    child_processes,
+    small_scenario_dict,
+    still_running_after,
+)
 
 PARAMS = {"labs.A.pay_level": [1.5, 3.0], "labs.A.reorg_rate": ["0/year", "4/year"]}
 METRICS = ["attrition.A", "quits.A", "headcount_end.B"]
@@ -514,27 +520,6 @@ if __name__ == "__main__":
 """
 
 
-def _children(pid: int) -> list[int]:
-    """The processes whose parent is ``pid`` (Linux's /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                stat = (entry / "stat").read_text()
-                if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                    found.append(int(entry.name))
-    return found
-
-
-def _running(pid: int) -> bool:
-    """Whether process ``pid`` exists and has not ended (a zombie has)."""
-    try:
-        stat = (Path("/proc") / str(pid) / "stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads Linux's /proc")
 @pytest.mark.parametrize("signal_sent", ["SIGTERM", "SIGKILL"])
 def test_a_stopped_sweep_leaves_no_workers_and_loses_no_finished_run(
@@ -565,14 +550,11 @@ def test_a_stopped_sweep_leaves_no_workers_and_loses_no_finished_run(
             line = process.stdout.readline()
             assert line, f"the sweep ended first: {process.wait()} {process.stderr.read()}"
             finished += line.strip() == "run"
-        workers = _children(process.pid)
+        workers = child_processes(process.pid)
         assert len(workers) >= 2, workers
         process.send_signal(getattr(signal, signal_sent))
         process.wait(timeout=60)
-        deadline = time.monotonic() + 15
-        while any(map(_running, workers)) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not [pid for pid in workers if _running(pid)], "workers left behind"
+        assert not still_running_after(workers), "workers left behind"
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)

@@ -37,7 +37,7 @@ import talentsim as ts
 from talentsim import viz
 from talentsim.results import RunResult
 from tests import browser_deps
-from tests.conftest import FLAGSHIP, small_scenario_dict
+from tests.conftest import FLAGSHIP, child_processes, small_scenario_dict
 
 CHROMIUM = browser_deps.CHROMIUM
 CHROMIUM_FLAGS = [
@@ -394,19 +394,6 @@ def test_server_command_serves_the_page_in_production_mode() -> None:
     assert env[viz.SCENARIO_ENV] == str(FLAGSHIP) and env[viz.SEED_ENV] == ""
 
 
-def _children(pid: int) -> list[int]:
-    """The processes whose parent is ``pid`` (from /proc)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # (gone meanwhile)
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
 def _group_exists(group: int) -> bool:
     try:
         os.killpg(group, 0)
@@ -445,7 +432,7 @@ def test_a_signal_to_talentsim_viz_stops_its_server(stop: signal.Signals, tmp_pa
                 pass
             assert time.monotonic() < deadline, f"no server in 60 s:\n{log_path.read_text()}"
             time.sleep(0.2)
-        servers = _children(cli.pid)
+        servers = child_processes(cli.pid)
         assert len(servers) == 1, servers
         server_group = os.getpgid(servers[0])
         groups.add(server_group)
