@@ -56,6 +56,7 @@ from talentsim.scenario import (
 from talentsim.seeds import seed_list, spawn_seeds
 from talentsim.smm import Parameter, SMMResult, conditional_means, moment_targets, smm
 from talentsim.targets import (
+    VALUE_RANGES,
     Target,
     Targets,
     TargetsError,
@@ -718,12 +719,22 @@ class CalibrationResult:
             self.scenario, self.targets, seeds=list(self.fit.seeds), overrides=self.overrides()
         )
         n = table["seeds"] - table["undefined"]
-        half = (table["ci_high"] - table["mean"]) / scipy_stats.t.ppf(0.975, np.maximum(n - 1, 1))
+        # The standard error of the mean from the runs' sd, not from the width of the table's
+        # 95% interval: that is clipped to the values the statistic can take, so a share near
+        # 1 gave a lower end too high (until 6 December 2026). Clipped the same way here.
+        half = table["sd"] / np.sqrt(np.maximum(n, 1))
         z = scipy_stats.t.ppf(0.5 + level / 2, np.maximum(n - 1, 1))
+        unbounded = (-math.inf, math.inf)
+        least, most = np.array(
+            [
+                VALUE_RANGES[t.statistic] if isinstance(t.statistic, str) else unbounded
+                for t in self.targets.targets
+            ]
+        ).T
         out = table[["target", "statistic", "form", "observed", "se", "low", "high"]].copy()
         out["simulated"] = table["mean"]
-        out["interval_low"] = table["mean"] - z * half
-        out["interval_high"] = table["mean"] + z * half
+        out["interval_low"] = np.maximum(table["mean"] - z * half, least)
+        out["interval_high"] = np.minimum(table["mean"] + z * half, most)
         out["interval"] = f"{level:.0%} CI of the mean over {len(self.fit.seeds)} replicates"
         out["share_inside"] = table["share_inside"]
         out["inside"] = table["inside"]
