@@ -569,8 +569,14 @@ def _omega(
     share_both = (defined.T @ defined) / runs
     pairwise = pd.DataFrame(values).cov(min_periods=2, ddof=1).to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
-        simulated = pairwise * share_both / (replicates * np.outer(share, share))
-    return np.diag(sigma**2) + np.atleast_2d(simulated)
+        simulated = np.atleast_2d(pairwise * share_both / (replicates * np.outer(share, share)))
+    # Two statistics never defined on the same run have n_kl = 0, so no covariance term; on
+    # one run only, Σ_kl cannot be estimated and its term, 1/(n_k n_l), is small: 0 in both
+    # cases, not NaN, which took every moment out of the standard errors and the J-test
+    # (until 6 December 2026). A statistic's own variance stays NaN where it is undefined.
+    apart = np.isnan(simulated) & ~np.eye(len(share), dtype=bool)
+    simulated[apart] = 0.0
+    return np.diag(sigma**2) + simulated
 
 
 def _run_sd(moments: _Moments, theta: np.ndarray, seeds: list[int]) -> np.ndarray:

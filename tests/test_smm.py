@@ -518,3 +518,57 @@ def test_simulated_sd_is_one_run_s_sd_where_a_statistic_is_sometimes_undefined()
     # one run's sd is 0.2 for both; over ~200 and 400 runs its estimate is within ±0.03
     # (more than 4 standard errors of an sd estimate: 0.2/√(2·200) = 0.01)
     assert sd["h"] == pytest.approx(0.2, abs=0.03) and sd["a"] == pytest.approx(0.2, abs=0.03)
+
+
+def test_two_statistics_never_defined_on_the_same_run_have_no_covariance_term() -> None:
+    # n_kl = 0: Cov(m̄_k, m̄_l) = Σ_kl · n_kl / (n_k n_l) = 0. The pairwise Σ_kl is not a
+    # number there; it made Ω's entry NaN and every moment was left out of the standard
+    # errors and the J-test (before 6 December 2026).
+    from talentsim.smm import _omega
+
+    rng = np.random.default_rng(3)
+    runs = rng.standard_normal((400, 3))
+    runs[0::2, 0] = np.nan  # the first statistic on odd runs only
+    runs[1::2, 1] = np.nan  # the second on even runs only
+
+    class Runs:
+        def values(self, theta: np.ndarray, seeds: list[int]) -> np.ndarray:
+            return runs[: len(seeds)]
+
+    sigma = np.array([0.1, 0.2, 0.3])
+    omega = _omega(Runs(), np.zeros(1), sigma, 8, list(range(400)))  # type: ignore[arg-type]
+    assert np.all(np.isfinite(omega))
+    assert omega[0, 1] == 0.0 and omega[1, 0] == 0.0
+    variances = np.nanvar(runs, axis=0, ddof=1)
+    shares = np.array([0.5, 0.5, 1.0])
+    assert np.diag(omega) == pytest.approx(sigma**2 + variances / (8 * shares))
+    both = ~np.isnan(runs[:, 0])
+    third = np.cov(runs[both, 0], runs[both, 2])[0, 1] * 0.5 / (8 * 0.5 * 1.0)
+    assert omega[0, 2] == pytest.approx(third)
+
+
+def _odd_runs(result: ts.RunResult) -> float:
+    """θ with noise, defined on runs with an odd seed only."""
+    u = float(_noise(result.seed)[0])
+    return result.scenario.market.separation_rate + 0.1 * u if result.seed % 2 else math.nan
+
+
+def _even_runs(result: ts.RunResult) -> float:
+    """2θ with noise, defined on runs with an even seed only."""
+    u = float(_noise(result.seed)[0])
+    return math.nan if result.seed % 2 else 2 * result.scenario.market.separation_rate + 0.1 * u
+
+
+def test_a_fit_with_statistics_defined_on_disjoint_runs_has_standard_errors_and_j() -> None:
+    targets = [
+        Target(name="odd", statistic=_odd_runs, observed=0.3, se=0.1, source=SOURCE),
+        Target(name="even", statistic=_even_runs, observed=0.6, se=0.1, source=SOURCE),
+        Target(name="m", statistic=twice_separation_rate, observed=0.6, se=0.1, source=SOURCE),
+    ]
+    seeds = seed_list(20, 0)
+    assert {s % 2 for s in seeds[:6]} == {0, 1}  # (both defined on the common seeds)
+    result = fit_tiny(targets, replicates=6, se_replicates=20)
+    assert result.left_out == []
+    assert math.isfinite(result.se[0]) and result.se[0] > 0
+    assert result.j_df == 2 and math.isfinite(result.j_statistic)
+    assert result.moment_covariance[0, 1] == 0.0
