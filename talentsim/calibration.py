@@ -812,7 +812,9 @@ class CalibrationResult:
         ``j_pvalue``; NaN without over-identification), ``replicates``, ``evaluations``
         (candidates simulated), ``at_bound`` (parameters whose estimate lies within 1% of the
         range from a bound: the optimum may lie outside), ``left_out`` (targets left out of the
-        standard errors and the J-test, undefined at the estimate) and the optimiser's own
+        standard errors and the J-test, undefined at the estimate), ``held`` (parameters on a
+        bound with the criterion falling past it: the J-test counts them as fixed) and the
+        optimiser's own
         report where the estimator gives one (``converged``, ``message``). ABC: ``n_simulations``,
         ``generations`` (the estimator's table: thresholds ε and effective sample sizes per
         generation), ``final_epsilon``, ``final_ess`` and ``posterior_size``.
@@ -828,7 +830,7 @@ class CalibrationResult:
                 replicates=int(fit.replicates),
                 evaluations=int(fit.evaluations),
             )
-            for name in ("converged", "message", "weighting", "nit", "left_out"):
+            for name in ("converged", "message", "weighting", "nit", "left_out", "held"):
                 if hasattr(fit, name):
                     out[name] = getattr(fit, name)
             out["at_bound"] = [
@@ -1210,6 +1212,11 @@ class CalibrationResult:
                 )
             if diagnostics["at_bound"]:
                 lines.append(f"at a bound (widen it?): {', '.join(diagnostics['at_bound'])}")
+            if diagnostics.get("held"):
+                lines.append(
+                    "held at a bound, the criterion falling past it (the J-test counts it as "
+                    f"fixed): {', '.join(diagnostics['held'])}"
+                )
             if diagnostics.get("left_out"):
                 lines.append(
                     "left out of the standard errors and the J-test (undefined at the "

@@ -572,3 +572,51 @@ def test_a_fit_with_statistics_defined_on_disjoint_runs_has_standard_errors_and_
     assert math.isfinite(result.se[0]) and result.se[0] > 0
     assert result.j_df == 2 and math.isfinite(result.j_statistic)
     assert result.moment_covariance[0, 1] == 0.0
+
+
+def test_a_parameter_held_at_a_bound_counts_as_fixed_in_the_j_test() -> None:
+    # m(θ) = (θ, 2θ), θ ∈ [0.05, 1], observed (−0.3, −0.6): both targets point at θ = −0.3,
+    # past the bound. θ̂ = 0.05, g = (0.35, 0.7), z = 3.5 each, Q = 24.5, and no θ in the
+    # bounds meets either target. With W = Ω⁻¹ (no simulation noise), J = Q on 2 df
+    # (p = 4.8e-6). Before 6 December 2026 the misfit along G was projected out as if θ̂ met
+    # G'Wg = 0: J = 8.82 on 1 df; with observed (−0.3, 0.2), J = 2.42 (p = 0.12) where Q = 12.5.
+    result = fit_tiny(deterministic_targets(-0.3, -0.6, 0.1, 0.2), se_replicates=4)
+    assert result.estimate[0] == RATE.low
+    assert result.held == ["market.separation_rate"]
+    assert result.j_df == 2
+    assert result.j_statistic == pytest.approx(24.5, rel=1e-6)
+    assert result.j_pvalue == pytest.approx(stats.chi2.sf(24.5, 2), rel=1e-6)
+    other = fit_tiny(deterministic_targets(-0.3, 0.2, 0.1, 0.2), se_replicates=4)
+    assert other.held == ["market.separation_rate"] and other.j_df == 2
+    assert other.j_statistic == pytest.approx(12.5, rel=1e-6) and other.j_pvalue < 0.01
+    # inside the bounds nothing is held (the hand-solved problem: J = 0.5 on 1 df)
+    inside = fit_tiny(deterministic_targets(0.3, 0.8, 0.1, 0.2), se_replicates=4)
+    assert inside.held == [] and inside.j_df == 1
+
+
+def test_the_j_test_at_a_bound_keeps_its_size_and_gains_power() -> None:
+    # Linear-Gaussian moments m = Gθ + e, e ~ N(0, I), W = Ω⁻¹ = I, θ ≥ 0. Held at the bound,
+    # J = Q on K − p + 1 df; free, on K − p: each is exact given which happened (Q at the bound
+    # is χ²(K − p) plus an independent half-normal squared), so the size stays 5% with the
+    # truth on the bound; against data made at θ = −3, past it, J now rejects.
+    from talentsim.smm import held_at_bounds, j_test
+
+    rng = np.random.default_rng(1)
+    G = np.array([[1.0], [2.0], [0.5]])
+    identity = np.eye(3)
+
+    def rejected(truth: float, fits: int) -> float:
+        count = 0
+        for _ in range(fits):
+            observed = G[:, 0] * truth + rng.standard_normal(3)
+            theta = max(0.0, float(G[:, 0] @ observed / (G[:, 0] @ G[:, 0])))
+            g = G[:, 0] * theta - observed
+            bounds = np.zeros(1), np.full(1, np.inf)
+            held = held_at_bounds(np.array([theta]), *bounds, G, identity, g)
+            free = G[:, [i for i in range(1) if i not in held]]
+            j = j_test(free, identity, identity, g)
+            count += stats.chi2.sf(j, 3 - free.shape[1]) < 0.05
+        return count / fits
+
+    assert rejected(0.0, 4000) == pytest.approx(0.05, abs=0.012)  # (sd 0.0034)
+    assert rejected(-3.0, 200) > 0.95
