@@ -32,11 +32,14 @@ spread over the last generation's particles, all those simulated, accepted or no
 (``pyabc.AdaptivePNormDistance`` with :func:`defined_spread` as scale: the standard deviation
 over the particles where the residual is defined, not :data:`UNDEFINED`; a band's residual is
 0 for most particles, so a median absolute deviation would be 0 and drop the band; a residual
-with no spread at all gets weight 0). Until 5 December 2026 the scale was pyabc's standard
+with no spread gets weight 0, unless it is undefined on some particles: then its own units,
+so that those are still rejected). Until 5 December 2026 the scale was pyabc's standard
 deviation over all particles, undefined ones included, which in effect dropped from the fit
 any target undefined on a few particles (see :func:`defined_spread`).
-``distance="fixed"`` keeps the residuals' own units (then the distance's square is the
-method of simulated moments' objective for estimates and bands). The population size adapts
+``distance="fixed"`` keeps the residuals' own units (then, without observation noise, the
+distance's square is the method of simulated moments' objective with diagonal weights for
+estimates; not for bands, which SMM reads as a midpoint with an error and ABC as a range:
+0.70 in [0.64, 0.80] is 0 here and −0.49 there). The population size adapts
 to the variation of the proposal (``pyabc.AdaptivePopulationSize``) when
 ``adaptive_population`` is on.
 
@@ -193,7 +196,10 @@ def defined_spread(*, samples: np.ndarray, **_: Any) -> np.ndarray:
     particles inflated that target's scale a millionfold and its weight fell to nothing for
     every particle where it was defined (the target was in effect dropped from the fit), and
     an undefined particle's weighted residual was small, not far outside the tolerance. A
-    residual defined nowhere, or with no spread, has scale 0 (weight 0).
+    residual defined nowhere, or with no spread and defined everywhere, has scale 0 (weight
+    0). One with no spread where it is defined (a band every defined particle meets) but
+    undefined somewhere has scale 1, its own units: with weight 0 an undefined particle's
+    :data:`UNDEFINED` counted for nothing and the particle passed (until 5 December 2026).
     """
     shape = np.shape(samples)  # (particles, residuals), or (particles,) for one residual
     values = np.array(samples, dtype=float).reshape(shape[0], -1)
@@ -202,6 +208,9 @@ def defined_spread(*, samples: np.ndarray, **_: Any) -> np.ndarray:
     spread = np.zeros(values.shape[1])
     if defined.any():
         spread[defined] = np.nanstd(values[:, defined], axis=0)
+    # (pyabc gives a scale close to 0 weight 0: np.isclose's tolerance, as pyabc's)
+    flat = defined & np.isclose(spread, 0) & np.isnan(values).any(axis=0)
+    spread[flat] = 1.0
     return spread.reshape(shape[1:])
 
 

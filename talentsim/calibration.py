@@ -57,6 +57,7 @@ from talentsim.scenario import (
 from talentsim.seeds import seed_list, spawn_seeds
 from talentsim.smm import Parameter, SMMResult, conditional_means, moment_targets, smm
 from talentsim.targets import (
+    VALUE_RANGES,
     Target,
     Targets,
     TargetsError,
@@ -719,12 +720,22 @@ class CalibrationResult:
             self.scenario, self.targets, seeds=list(self.fit.seeds), overrides=self.overrides()
         )
         n = table["seeds"] - table["undefined"]
-        half = (table["ci_high"] - table["mean"]) / scipy_stats.t.ppf(0.975, np.maximum(n - 1, 1))
+        # The standard error of the mean from the runs' sd, not from the width of the table's
+        # 95% interval: that is clipped to the values the statistic can take, so a share near
+        # 1 gave a lower end too high (until 5 December 2026). Clipped the same way here.
+        half = table["sd"] / np.sqrt(np.maximum(n, 1))
         z = scipy_stats.t.ppf(0.5 + level / 2, np.maximum(n - 1, 1))
+        unbounded = (-math.inf, math.inf)
+        least, most = np.array(
+            [
+                VALUE_RANGES[t.statistic] if isinstance(t.statistic, str) else unbounded
+                for t in self.targets.targets
+            ]
+        ).T
         out = table[["target", "statistic", "form", "observed", "se", "low", "high"]].copy()
         out["simulated"] = table["mean"]
-        out["interval_low"] = table["mean"] - z * half
-        out["interval_high"] = table["mean"] + z * half
+        out["interval_low"] = np.maximum(table["mean"] - z * half, least)
+        out["interval_high"] = np.minimum(table["mean"] + z * half, most)
         out["interval"] = f"{level:.0%} CI of the mean over {len(self.fit.seeds)} replicates"
         out["share_inside"] = table["share_inside"]
         out["inside"] = table["inside"]
@@ -802,7 +813,9 @@ class CalibrationResult:
         ``j_pvalue``; NaN without over-identification), ``replicates``, ``evaluations``
         (candidates simulated), ``at_bound`` (parameters whose estimate lies within 1% of the
         range from a bound: the optimum may lie outside), ``left_out`` (targets left out of the
-        standard errors and the J-test, undefined at the estimate) and the optimiser's own
+        standard errors and the J-test, undefined at the estimate), ``held`` (parameters on a
+        bound with the criterion falling past it: the J-test counts them as fixed) and the
+        optimiser's own
         report where the estimator gives one (``converged``, ``message``). ABC: ``n_simulations``,
         ``generations`` (the estimator's table: thresholds ε and effective sample sizes per
         generation), ``final_epsilon``, ``final_ess`` and ``posterior_size``.
@@ -818,7 +831,7 @@ class CalibrationResult:
                 replicates=int(fit.replicates),
                 evaluations=int(fit.evaluations),
             )
-            for name in ("converged", "message", "weighting", "nit", "left_out"):
+            for name in ("converged", "message", "weighting", "nit", "left_out", "held"):
                 if hasattr(fit, name):
                     out[name] = getattr(fit, name)
             out["at_bound"] = [
@@ -1200,6 +1213,11 @@ class CalibrationResult:
                 )
             if diagnostics["at_bound"]:
                 lines.append(f"at a bound (widen it?): {', '.join(diagnostics['at_bound'])}")
+            if diagnostics.get("held"):
+                lines.append(
+                    "held at a bound, the criterion falling past it (the J-test counts it as "
+                    f"fixed): {', '.join(diagnostics['held'])}"
+                )
             if diagnostics.get("left_out"):
                 lines.append(
                     "left out of the standard errors and the J-test (undefined at the "

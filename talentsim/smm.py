@@ -35,7 +35,10 @@ When there are more moments than parameters, the J statistic tests the over-iden
 restrictions: with ``M = I − G(G'WG)⁻¹G'W`` the residual is ``g(θ̂) ≈ M e`` with
 ``e ~ (0, Ω)``, so ``J = g(θ̂)' (M Ω M')⁺ g(θ̂)`` is asymptotically χ² with (moments −
 parameters) degrees of freedom under the model, for any W (with the efficient W it is
-``Q(θ̂)`` itself; Hansen 1982).
+``Q(θ̂)`` itself; Hansen 1982). A parameter held at a bound (the estimate on it, the criterion
+falling past it) does not meet the first-order condition behind ``g(θ̂) ≈ M e``: the J-test
+counts it as fixed (its column left out of M, one degree of freedom more), so a misfit the
+bound causes is in J (:func:`held_at_bounds`, ``SMMResult.held``).
 
 Which targets are moments: an estimate (``observed``, ``se``) is the moment ``observed`` with
 error ``se``; a band ``[low, high]`` is read as the moment at its midpoint with error
@@ -159,6 +162,12 @@ class SMMResult:
         left_out: Targets left out of the standard errors and the J-test, their derivative,
             simulated covariance or value at the estimate being undefined (the J-test's
             degrees of freedom count only the moments used).
+        held: Parameters held at a bound of their search range: the estimate lies on it and
+            the criterion falls past it (its gradient points out), so the bound, not the
+            data, set it. The J-test counts them as fixed: its degrees of freedom are the
+            moments used less the other parameters, and the misfit the bound causes is in J
+            (until 5 December 2026 it was projected out, and J had one degree of freedom
+            fewer per such parameter).
     """
 
     parameters: list[str]
@@ -179,6 +188,7 @@ class SMMResult:
     moment_covariance: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
     se_replicates: int = 0
     left_out: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)
 
     def confidence_intervals(self, level: float = 0.95) -> pd.DataFrame:
         """Wald intervals ``estimate ± z·se`` per parameter."""
@@ -450,9 +460,7 @@ def smm(
     jac, res = jacobian[used], residual[used]
     w_used, omega_used = weight[np.ix_(used, used)], omega[np.ix_(used, used)]
     n_moments = len(used)
-    df = n_moments - n_parameters
     covariance = np.full((n_parameters, n_parameters), np.nan)
-    j_statistic = math.nan
     if n_moments >= n_parameters:
         try:
             inverse = np.linalg.inv(jac.T @ w_used @ jac)
@@ -460,12 +468,12 @@ def smm(
             inverse = None
         if inverse is not None:
             covariance = inverse @ jac.T @ w_used @ omega_used @ w_used @ jac @ inverse
-            if df > 0:
-                # g(θ̂) ≈ M e with e ~ (0, Ω): J = g' (M Ω M')⁺ g is χ²(K − p) for any W.
-                projector = np.eye(n_moments) - jac @ inverse @ jac.T @ w_used
-                spread = projector @ omega_used @ projector.T
-                pseudo = np.linalg.pinv((spread + spread.T) / 2, rcond=1e-10, hermitian=True)
-                j_statistic = float(res @ pseudo @ res)
+    # A parameter held at a bound (the estimate on it and the criterion falling past it) does
+    # not meet the first-order condition G'Wg = 0: for the J-test it is fixed, not estimated.
+    held = held_at_bounds(best, lows, highs, jac, w_used, res) if n_moments else []
+    free = [i for i in range(n_parameters) if i not in held]
+    df = n_moments - len(free)
+    j_statistic = j_test(jac[:, free], w_used, omega_used, res) if df > 0 else math.nan
     se = np.sqrt(np.diag(covariance))
     j_pvalue = float(scipy_stats.chi2.sf(j_statistic, df)) if df > 0 else math.nan
     table = pd.DataFrame(
@@ -499,7 +507,52 @@ def smm(
         moment_covariance=omega,
         se_replicates=len(wide_seeds),
         left_out=left_out,
+        held=[parameters[i].path for i in held],
     )
+
+
+def held_at_bounds(
+    theta: np.ndarray,
+    lows: np.ndarray,
+    highs: np.ndarray,
+    jacobian: np.ndarray,
+    weight: np.ndarray,
+    residual: np.ndarray,
+) -> list[int]:
+    """The parameters the bounds hold: at a bound, with ``Q = g'Wg`` falling past it.
+
+    ∂Q/∂θ = 2 G'W g: positive at the lower bound, or negative at the upper one, means that
+    the criterion would fall beyond the bound; there the estimate is set by the bound, not by
+    the first-order condition ``G'Wg = 0``.
+    """
+    slope = jacobian.T @ weight @ residual
+    return [
+        i
+        for i in range(len(theta))
+        if (theta[i] <= lows[i] and slope[i] > 0) or (theta[i] >= highs[i] and slope[i] < 0)
+    ]
+
+
+def j_test(
+    jacobian: np.ndarray, weight: np.ndarray, omega: np.ndarray, residual: np.ndarray
+) -> float:
+    """``J = g' (M Ω M')⁺ g`` with ``M = I − G(G'WG)⁻¹G'W`` (``M = I`` without columns).
+
+    At an interior minimum ``G'Wg(θ̂) = 0`` and ``g(θ̂) ≈ M e`` with ``e ~ (0, Ω)``, so J is
+    χ² with (moments − columns of G) degrees of freedom for any W; with ``W = Ω⁻¹`` it is
+    ``Q(θ̂)``. NaN when ``G'WG`` is singular.
+    """
+    moments = len(residual)
+    projector = np.eye(moments)
+    if jacobian.shape[1]:
+        try:
+            inverse = np.linalg.inv(jacobian.T @ weight @ jacobian)
+        except np.linalg.LinAlgError:
+            return math.nan
+        projector = projector - jacobian @ inverse @ jacobian.T @ weight
+    spread = projector @ omega @ projector.T
+    pseudo = np.linalg.pinv((spread + spread.T) / 2, rcond=1e-10, hermitian=True)
+    return float(residual @ pseudo @ residual)
 
 
 def _minimise(
@@ -569,8 +622,14 @@ def _omega(
     share_both = (defined.T @ defined) / runs
     pairwise = pd.DataFrame(values).cov(min_periods=2, ddof=1).to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
-        simulated = pairwise * share_both / (replicates * np.outer(share, share))
-    return np.diag(sigma**2) + np.atleast_2d(simulated)
+        simulated = np.atleast_2d(pairwise * share_both / (replicates * np.outer(share, share)))
+    # Two statistics never defined on the same run have n_kl = 0, so no covariance term; on
+    # one run only, Σ_kl cannot be estimated and its term, 1/(n_k n_l), is small: 0 in both
+    # cases, not NaN, which took every moment out of the standard errors and the J-test
+    # (until 5 December 2026). A statistic's own variance stays NaN where it is undefined.
+    apart = np.isnan(simulated) & ~np.eye(len(share), dtype=bool)
+    simulated[apart] = 0.0
+    return np.diag(sigma**2) + simulated
 
 
 def _run_sd(moments: _Moments, theta: np.ndarray, seeds: list[int]) -> np.ndarray:
@@ -1008,6 +1067,8 @@ __all__ = [
     "Parameter",
     "Profile",
     "SMMResult",
+    "held_at_bounds",
+    "j_test",
     "moment_targets",
     "profile",
     "profile_criterion",

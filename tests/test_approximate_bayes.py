@@ -394,3 +394,23 @@ def test_an_infinite_statistic_is_not_averaged_away() -> None:
     )
     assert model.statistics([0.3])[0] == math.inf
     assert model.residuals([0.3]) == pytest.approx([UNDEFINED])
+
+
+def test_a_residual_without_spread_where_defined_still_rejects_the_undefined() -> None:
+    # A band every defined particle meets (residual 0), undefined on 4% of them: with weight
+    # 0 (before 5 December 2026) an undefined particle's distance was a defined one's; with
+    # scale 1 (its own units) it is far beyond. Defined everywhere, or nowhere: weight 0.
+    pyabc = pytest.importorskip("pyabc")
+    rng = np.random.default_rng(0)
+    samples = np.column_stack([rng.normal(size=500), np.zeros(500), np.zeros(500)])
+    samples[rng.random(500) < 0.04, 1] = UNDEFINED
+    spread = defined_spread(samples=samples)
+    assert spread[1] == 1.0 and spread[2] == 0.0
+    particles = [SimpleNamespace(sum_stat={"a": a, "b": b, "c": c}) for a, b, c in samples]
+    sample = SimpleNamespace(all_particles=particles, accepted_particles=particles)
+    distance = pyabc.AdaptivePNormDistance(p=2, scale_function=defined_spread)
+    observed = {"a": 0.0, "b": 0.0, "c": 0.0}
+    distance.initialize(t=0, get_sample=lambda: sample, x_0=observed, total_sims=len(particles))
+    inside = distance({"a": 0.5, "b": 0.0, "c": 0.0}, observed, t=0)
+    assert inside == pytest.approx(0.5 / spread[0])
+    assert distance({"a": 0.5, "b": UNDEFINED, "c": 0.0}, observed, t=0) > 1e4 * inside

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 import talentsim as ts
 from talentsim.calibration import (
@@ -31,8 +32,8 @@ from talentsim.calibration import (
     weighted_quantiles,
 )
 from talentsim.cli import main
-from talentsim.smm import Parameter
-from talentsim.targets import Target
+from talentsim.smm import Parameter, smm
+from talentsim.targets import Target, target_values
 from tests.conftest import (
     child_processes,
     small_scenario_dict,
@@ -885,3 +886,34 @@ def test_a_wald_interval_past_the_search_bounds_is_flagged() -> None:
     wide = ts.calibrate(TINY, TARGETS, {"market.separation_rate": (0.05, 1.0)}, **SEARCH)
     assert wide.intervals()["within_bounds"].iloc[0]
     assert "past the bounds" not in wide.format()
+
+
+def test_the_smm_fit_table_interval_is_the_t_interval_of_the_mean_even_near_a_share_s_end() -> None:
+    # A retention near 1 on few seeds: its t-interval reaches past 1 and is cut there. The
+    # fit table's interval is mean ± t·sd/√n, cut to [0, 1]; until 5 December 2026 it took
+    # the half-width from the cut 95% interval, so its lower end was too high (0.889 for
+    # 0.802 here) and its 99% interval too narrow and past 1.
+    targets = [
+        Target(
+            name="kept",
+            statistic="retention",
+            args={"lab": "A", "at": "1mo"},
+            observed=0.9,
+            se=0.05,
+            source=SOURCE,
+        )
+    ]
+    rate = Parameter("market.separation_rate", 0.05, 3.0, unit="/year")
+    budget = {"maxiter": 2, "popsize": 4, "polish_maxiter": 20, "se_replicates": 10}
+    fit = smm(TINY, targets, [rate], replicates=6, root_seed=3, **budget)
+    result = CalibrationResult(fit, scenario=TINY, targets=targets, parameters=[rate])
+    values = target_values(TINY, targets, list(fit.seeds), overrides=result.overrides())
+    runs = values["kept"].to_numpy(dtype=float)
+    mean, sem = runs.mean(), runs.std(ddof=1) / math.sqrt(len(runs))
+    for level in (0.95, 0.99):
+        half = float(stats.t.ppf(0.5 + level / 2, len(runs) - 1)) * sem
+        assert mean + half > 1  # (the case in question: the interval is cut at 1)
+        row = result.fit_table(level).iloc[0]
+        assert row["simulated"] == pytest.approx(mean)
+        assert row["interval_low"] == pytest.approx(mean - half)
+        assert row["interval_high"] == 1.0

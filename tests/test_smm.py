@@ -518,3 +518,105 @@ def test_simulated_sd_is_one_run_s_sd_where_a_statistic_is_sometimes_undefined()
     # one run's sd is 0.2 for both; over ~200 and 400 runs its estimate is within ±0.03
     # (more than 4 standard errors of an sd estimate: 0.2/√(2·200) = 0.01)
     assert sd["h"] == pytest.approx(0.2, abs=0.03) and sd["a"] == pytest.approx(0.2, abs=0.03)
+
+
+def test_two_statistics_never_defined_on_the_same_run_have_no_covariance_term() -> None:
+    # n_kl = 0: Cov(m̄_k, m̄_l) = Σ_kl · n_kl / (n_k n_l) = 0. The pairwise Σ_kl is not a
+    # number there; it made Ω's entry NaN and every moment was left out of the standard
+    # errors and the J-test (before 5 December 2026).
+    from talentsim.smm import _omega
+
+    rng = np.random.default_rng(3)
+    runs = rng.standard_normal((400, 3))
+    runs[0::2, 0] = np.nan  # the first statistic on odd runs only
+    runs[1::2, 1] = np.nan  # the second on even runs only
+
+    class Runs:
+        def values(self, theta: np.ndarray, seeds: list[int]) -> np.ndarray:
+            return runs[: len(seeds)]
+
+    sigma = np.array([0.1, 0.2, 0.3])
+    omega = _omega(Runs(), np.zeros(1), sigma, 8, list(range(400)))  # type: ignore[arg-type]
+    assert np.all(np.isfinite(omega))
+    assert omega[0, 1] == 0.0 and omega[1, 0] == 0.0
+    variances = np.nanvar(runs, axis=0, ddof=1)
+    shares = np.array([0.5, 0.5, 1.0])
+    assert np.diag(omega) == pytest.approx(sigma**2 + variances / (8 * shares))
+    both = ~np.isnan(runs[:, 0])
+    third = np.cov(runs[both, 0], runs[both, 2])[0, 1] * 0.5 / (8 * 0.5 * 1.0)
+    assert omega[0, 2] == pytest.approx(third)
+
+
+def _odd_runs(result: ts.RunResult) -> float:
+    """θ with noise, defined on runs with an odd seed only."""
+    u = float(_noise(result.seed)[0])
+    return result.scenario.market.separation_rate + 0.1 * u if result.seed % 2 else math.nan
+
+
+def _even_runs(result: ts.RunResult) -> float:
+    """2θ with noise, defined on runs with an even seed only."""
+    u = float(_noise(result.seed)[0])
+    return math.nan if result.seed % 2 else 2 * result.scenario.market.separation_rate + 0.1 * u
+
+
+def test_a_fit_with_statistics_defined_on_disjoint_runs_has_standard_errors_and_j() -> None:
+    targets = [
+        Target(name="odd", statistic=_odd_runs, observed=0.3, se=0.1, source=SOURCE),
+        Target(name="even", statistic=_even_runs, observed=0.6, se=0.1, source=SOURCE),
+        Target(name="m", statistic=twice_separation_rate, observed=0.6, se=0.1, source=SOURCE),
+    ]
+    seeds = seed_list(20, 0)
+    assert {s % 2 for s in seeds[:6]} == {0, 1}  # (both defined on the common seeds)
+    result = fit_tiny(targets, replicates=6, se_replicates=20)
+    assert result.left_out == []
+    assert math.isfinite(result.se[0]) and result.se[0] > 0
+    assert result.j_df == 2 and math.isfinite(result.j_statistic)
+    assert result.moment_covariance[0, 1] == 0.0
+
+
+def test_a_parameter_held_at_a_bound_counts_as_fixed_in_the_j_test() -> None:
+    # m(θ) = (θ, 2θ), θ ∈ [0.05, 1], observed (−0.3, −0.6): both targets point at θ = −0.3,
+    # past the bound. θ̂ = 0.05, g = (0.35, 0.7), z = 3.5 each, Q = 24.5, and no θ in the
+    # bounds meets either target. With W = Ω⁻¹ (no simulation noise), J = Q on 2 df
+    # (p = 4.8e-6). Before 5 December 2026 the misfit along G was projected out as if θ̂ met
+    # G'Wg = 0: J = 8.82 on 1 df; with observed (−0.3, 0.2), J = 2.42 (p = 0.12) where Q = 12.5.
+    result = fit_tiny(deterministic_targets(-0.3, -0.6, 0.1, 0.2), se_replicates=4)
+    assert result.estimate[0] == RATE.low
+    assert result.held == ["market.separation_rate"]
+    assert result.j_df == 2
+    assert result.j_statistic == pytest.approx(24.5, rel=1e-6)
+    assert result.j_pvalue == pytest.approx(stats.chi2.sf(24.5, 2), rel=1e-6)
+    other = fit_tiny(deterministic_targets(-0.3, 0.2, 0.1, 0.2), se_replicates=4)
+    assert other.held == ["market.separation_rate"] and other.j_df == 2
+    assert other.j_statistic == pytest.approx(12.5, rel=1e-6) and other.j_pvalue < 0.01
+    # inside the bounds nothing is held (the hand-solved problem: J = 0.5 on 1 df)
+    inside = fit_tiny(deterministic_targets(0.3, 0.8, 0.1, 0.2), se_replicates=4)
+    assert inside.held == [] and inside.j_df == 1
+
+
+def test_the_j_test_at_a_bound_keeps_its_size_and_gains_power() -> None:
+    # Linear-Gaussian moments m = Gθ + e, e ~ N(0, I), W = Ω⁻¹ = I, θ ≥ 0. Held at the bound,
+    # J = Q on K − p + 1 df; free, on K − p: each is exact given which happened (Q at the bound
+    # is χ²(K − p) plus an independent half-normal squared), so the size stays 5% with the
+    # truth on the bound; against data made at θ = −3, past it, J now rejects.
+    from talentsim.smm import held_at_bounds, j_test
+
+    rng = np.random.default_rng(1)
+    G = np.array([[1.0], [2.0], [0.5]])
+    identity = np.eye(3)
+
+    def rejected(truth: float, fits: int) -> float:
+        count = 0
+        for _ in range(fits):
+            observed = G[:, 0] * truth + rng.standard_normal(3)
+            theta = max(0.0, float(G[:, 0] @ observed / (G[:, 0] @ G[:, 0])))
+            g = G[:, 0] * theta - observed
+            bounds = np.zeros(1), np.full(1, np.inf)
+            held = held_at_bounds(np.array([theta]), *bounds, G, identity, g)
+            free = G[:, [i for i in range(1) if i not in held]]
+            j = j_test(free, identity, identity, g)
+            count += stats.chi2.sf(j, 3 - free.shape[1]) < 0.05
+        return count / fits
+
+    assert rejected(0.0, 4000) == pytest.approx(0.05, abs=0.012)  # (sd 0.0034)
+    assert rejected(-3.0, 200) > 0.95
