@@ -111,7 +111,9 @@ def run_script(main: Callable[[], object]) -> int:
 
     try:
         result = main()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemError) as exc:  # (SystemError: see interrupt_behind)
+        if interrupt_behind(exc) is None:
+            raise
         sys.stderr.write("interrupted\n")
         return EXIT_INTERRUPTED
     except (ValueError, OSError, SweepError) as exc:
@@ -589,7 +591,9 @@ def _dispatch(args) -> int:
     except ScenarioError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemError) as exc:  # (SystemError: see interrupt_behind)
+        if interrupt_behind(exc) is None:
+            raise
         sys.stderr.write("interrupted: nothing was written\n")
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # (the reader went away: `talentsim meanfield FILE | head`)
@@ -1073,13 +1077,16 @@ def _calibrate_into(out: Path, args, method: Any, options: dict, show: bool) -> 
             result = calibrate_file(
                 args.file, method=method, out=out, resume=args.resume, progress=show, **options
             )
-    except KeyboardInterrupt as exc:  # (Ctrl-C, or SIGTERM: the checkpoint is kept)
+    except (KeyboardInterrupt, SystemError) as exc:  # (Ctrl-C, or SIGTERM: checkpoint kept)
+        interrupt = interrupt_behind(exc)
+        if interrupt is None:
+            raise
         terminate_pools()  # (ABC's workers: their particles in progress are lost either way)
-        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        what = "terminated (SIGTERM)" if isinstance(interrupt, Terminated) else "interrupted"
         sys.stderr.write(
             f"{what}: what was simulated is kept in {out}/; rerun with --resume to continue\n"
         )
-        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+        return EXIT_TERMINATED if isinstance(interrupt, Terminated) else EXIT_INTERRUPTED
     except FileNotFoundError as exc:  # (ABC: --resume with no database to resume)
         raise ScenarioError(f"--resume: {exc}; leave out --resume to start a new fit") from None
     except FileExistsError as exc:
@@ -1113,6 +1120,24 @@ class Terminated(KeyboardInterrupt):
     A KeyboardInterrupt, so that it takes Ctrl-C's way out: the finished runs are stored (a
     sweep), the pool is stopped and the command says how to resume.
     """
+
+
+def interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C or SIGTERM (:class:`Terminated`) that ``exc`` is, or that caused it; or None.
+
+    Python runs a signal handler between bytecodes, so an interrupt can be raised inside a
+    callback from compiled code, e.g. numba's loading of a compiled function, which then
+    reports it as a ``SystemError`` whose cause is the interrupt: it is still an interrupt,
+    to be ended as one (the finished work kept, the way to resume said), not a traceback.
+    """
+    seen: set[int] = set()
+    found: BaseException | None = exc
+    while found is not None and id(found) not in seen:
+        if isinstance(found, KeyboardInterrupt):
+            return found
+        seen.add(id(found))
+        found = found.__cause__ or found.__context__
+    return None
 
 
 @contextlib.contextmanager
@@ -1200,11 +1225,14 @@ def _sweep(args) -> int:
     except SweepError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 1
-    except KeyboardInterrupt as exc:  # (Ctrl-C, or SIGTERM: the finished runs are stored)
+    except (KeyboardInterrupt, SystemError) as exc:  # (Ctrl-C, or SIGTERM: finished runs stored)
+        interrupt = interrupt_behind(exc)
+        if interrupt is None:
+            raise
         terminate_pools()  # (the runs in progress are lost either way: not waited for)
-        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        what = "terminated (SIGTERM)" if isinstance(interrupt, Terminated) else "interrupted"
         sys.stderr.write(f"{what}: finished runs are in {store}/; rerun with --resume to finish\n")
-        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+        return EXIT_TERMINATED if isinstance(interrupt, Terminated) else EXIT_INTERRUPTED
     finally:
         if client is not None:
             client.close()
