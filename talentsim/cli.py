@@ -713,6 +713,10 @@ def _validate_calibration(file: str) -> int:
     problem = budget_problem(spec.method, spec.budget)
     if problem:  # (what talentsim calibrate FILE would refuse)
         raise ScenarioError(f"{file}: {problem}")
+    if spec.method == "smm":  # (a one-sided bound, which is not a moment: refused by name)
+        from talentsim.smm import moment_targets
+
+        moment_targets(targets)
     print(
         f"{file}: ok — calibration ({spec.method}) of scenario {scenario.name!r} to "
         f"{len(targets.targets)} targets of {targets.name!r}: {len(parameters)} parameter"
