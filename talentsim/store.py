@@ -771,10 +771,11 @@ def merge_stores(out: str | Path, stores: Sequence[str | Path]) -> SweepStore:
 
     Every run planned in any of the stores is planned in ``out``, once; a run done in any
     store is copied as done (from the first store that has it done), a run failed everywhere
-    as failed. The merged store is a store like any other: read it with :class:`SweepStore`,
-    or finish what no shard did with ``talentsim sweep FILE --store OUT --resume``. Merging
-    into an existing store of the same sweep adds only what it lacks, so an interrupted merge
-    is simply run again.
+    as failed. A done run whose chunk is missing or damaged is not copied from that store,
+    with a :class:`StoreWarning` naming the file. The merged store is a store like any other:
+    read it with :class:`SweepStore`, or finish what no shard did with ``talentsim sweep FILE
+    --store OUT --resume``. Merging into an existing store of the same sweep adds only what
+    it lacks, so an interrupted merge is simply run again.
 
     Args:
         out: The merged store's folder (new, empty, or a store of the same sweep).
@@ -864,8 +865,17 @@ def _copy_done_runs(
         frames = []
         for kind in ("summaries", "timeseries"):
             frame, problem = source._checked_chunk(kind, str(chunk), ids, digests)
-            if problem:
-                break  # a lost or damaged chunk: its runs stay pending, done on resume
+            if problem:  # a lost or damaged chunk: its runs stay pending, done on resume
+                warnings.warn(
+                    StoreWarning(
+                        f"{source.folder}: damaged: {problem}; its {len(ids)} runs are not "
+                        f"copied from it (pending in {merged.folder} unless another store "
+                        "has them done: finish them with talentsim sweep FILE --store "
+                        f"{merged.folder} --resume)"
+                    ),
+                    stacklevel=3,
+                )
+                break
             frames.append(None if frame is None else frame[frame["run_id"].isin(ids)])
         else:
             summaries, series = frames
