@@ -51,6 +51,7 @@ from talentsim.scenario import (
     format_validation_error,
     read_toml,
     referenced_file,
+    refuse_another_kind,
     takes_whole_numbers,
 )
 from talentsim.seeds import seed_list, spawn_seeds
@@ -1662,6 +1663,7 @@ def load_calibration(path: str | os.PathLike[str]) -> tuple[CalibrationFile, Pat
         raise CalibrationError(
             str(exc).replace("TOML scenario file", "TOML calibration file")
         ) from None
+    refuse_another_kind(file, data, "calibration", CalibrationError)
     try:
         spec = CalibrationFile.model_validate(data)
     except ValidationError as exc:

@@ -600,14 +600,14 @@ def _dispatch(args) -> int:
 
 
 def _validate(args) -> int:
-    from talentsim.scenario import ScenarioError, load_scenario, read_toml
+    from talentsim.scenario import ScenarioError, file_kind, load_scenario, read_toml
     from talentsim.sweepfile import load_sweep_file
 
     try:
         data = read_toml(Path(args.file))
     except ScenarioError:
         data = {}  # load_scenario says what is wrong with the file
-    kind = _file_kind(data)
+    kind = file_kind(data)
     if kind == "targets":
         return _validate_targets(args.file)
     if kind == "calibration":
@@ -655,27 +655,18 @@ def _sweep_store_key(file: str, spec: Any) -> str:
     return f"{file}: sweep.store" if spec.store else f"{file}: sweep.store (not given: the default)"
 
 
-def _file_kind(data: dict) -> str:
-    """What a TOML document is: "targets", "calibration", "sweep" or "scenario"."""
-    if isinstance(data.get("targets"), list):
-        return "targets"
-    if isinstance(data.get("targets"), str) and "parameters" in data:
-        return "calibration"
-    return "sweep" if "sweep" in data else "scenario"
-
-
 def _check_kinds(**files: tuple[str, str]) -> None:
     """Refuse a file of another kind where one is expected (two files given swapped, say).
 
     ``files`` maps the argument's name to (its path, the kind expected there). A file that
     cannot be read is left to the loader, which says why.
     """
-    from talentsim.scenario import ScenarioError, read_toml
+    from talentsim.scenario import ScenarioError, file_kind, read_toml
 
     found = {}
     for name, (path, _) in files.items():
         try:
-            found[name] = _file_kind(read_toml(Path(path)))
+            found[name] = file_kind(read_toml(Path(path)))
         except ScenarioError:
             continue
     expected = {name: kind for name, (_, kind) in files.items()}

@@ -1469,7 +1469,55 @@ def load_scenario(path: str | Path) -> Scenario:
             raise ScenarioError(
                 f"{path}: is a sweep file{where}, not a scenario; run it with `talentsim sweep`"
             )
+    refuse_another_kind(path, data, "scenario")
     return Scenario.from_dict(data, source=str(path))
+
+
+FILE_COMMANDS = {
+    "scenario": "talentsim run FILE",
+    "sweep": "talentsim sweep FILE",
+    "targets": "talentsim targets SCENARIO FILE",
+    "calibration": "talentsim calibrate FILE",
+}
+"""Each kind of talentsim TOML file (:func:`file_kind`), and the command that takes it."""
+
+
+def file_kind(data: Mapping[str, Any]) -> str:
+    """What a TOML document is: "targets", "calibration", "sweep" or "scenario".
+
+    A targets file has an array of ``[[targets]]``; a calibration file names its targets file
+    and has ``[parameters]``; a sweep file, or a scenario file carrying its own sweep, has
+    ``[sweep]``; anything else is read as a scenario.
+    """
+    if isinstance(data.get("targets"), list):
+        return "targets"
+    if isinstance(data.get("targets"), str) and "parameters" in data:
+        return "calibration"
+    return "sweep" if "sweep" in data else "scenario"
+
+
+def refuse_another_kind(
+    path: Path, data: Mapping[str, Any], expected: str, error: type[ScenarioError] | None = None
+) -> None:
+    """Refuse a talentsim file of another kind where a file of kind ``expected`` is read.
+
+    A targets file given to ``talentsim run`` was read as a scenario, and the message listed
+    its keys as unknown ("targets: unknown key; did you mean 'market'?"); this names what the
+    file is and the command that takes it. Only on evidence: a document that is no kind in
+    particular (no labs or cohorts, no targets, no sweep) is left to the schema, which says
+    what is wrong with it; a scenario file carrying its own ``[sweep]`` is a scenario too.
+
+    Raises:
+        ScenarioError (or ``error``, a subclass): naming the file, its kind and the command.
+    """
+    kind = file_kind(data)
+    if kind == "sweep" and ("labs" in data or "cohorts" in data):
+        kind = "scenario"  # (its own [sweep] beside it)
+    if kind == expected or (kind == "scenario" and "labs" not in data and "cohorts" not in data):
+        return
+    raise (error or ScenarioError)(
+        f"{path}: is a {kind} file, not a {expected} file; use it with `{FILE_COMMANDS[kind]}`"
+    )
 
 
 def referenced_file(
