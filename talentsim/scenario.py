@@ -61,6 +61,11 @@ MAX_COUNT = 2**31 - 1
 MAX_NESTING = 12
 """Deepest nesting of tables and arrays in a scenario (the schema needs five levels)."""
 
+MAX_FILE_BYTES = 64 * 2**20
+"""The largest TOML file read (scenario, sweep, targets, calibration), in bytes: the shipped
+ones are a few kilobytes; a device such as ``/dev/zero`` given as one was read until memory
+ran out (then a MemoryError traceback)."""
+
 PAY_RANGE = (1e-6, 1e6)
 """Pay levels and the outside pay ratio lie in this range, premiums and counter-offer limits
 below its top, so pay stays a finite positive float after every product and ratio (a pay level
@@ -1547,17 +1552,23 @@ def read_toml(path: Path) -> dict[str, Any]:
     A UTF-8 byte-order mark at the start (some Windows editors write one) is skipped.
 
     Raises:
-        ScenarioError: if the file cannot be read, is not UTF-8, is not valid TOML, or nests
-            arrays or inline tables too deeply to read.
+        ScenarioError: if the file cannot be read, is larger than :data:`MAX_FILE_BYTES`, is
+            not UTF-8, is not valid TOML, or nests arrays or inline tables too deeply to read.
     """
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as handle:  # (read no more than the limit: /dev/zero is endless)
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ScenarioError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise ScenarioError(f"{path}: is a folder, expected a TOML scenario file") from None
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot be read ({exc.strerror})") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ScenarioError(
+            f"{path}: larger than {MAX_FILE_BYTES:,} bytes, expected a TOML file of "
+            "talentsim's (a few kilobytes); is it the right file?"
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
