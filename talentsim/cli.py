@@ -798,7 +798,9 @@ def _meanfield(args) -> int:
 
     scenario = _load_with_overrides(args.file, args.overrides)
     if args.out:
-        _check_output_file(Path(args.out), force=args.force, option="--out")
+        _check_output_file(
+            Path(args.out), force=args.force, option="--out", inputs={"scenario": args.file}
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", MeanFieldWarning)  # listed as caveats below
@@ -838,10 +840,23 @@ def _meanfield(args) -> int:
     return 0
 
 
-def _check_output_file(path: Path, *, force: bool, option: str) -> None:
-    """Fail before any work if ``path`` (a file to write) could not be written or exists."""
+def _check_output_file(
+    path: Path, *, force: bool, option: str, inputs: dict[str, str] | None = None
+) -> None:
+    """Fail before any work if ``path`` (a file to write) could not be written or exists.
+
+    One of the command's ``inputs`` (what it is → its path) is refused even with ``--force``:
+    replacing it would overwrite the scenario (or targets) file with the table.
+    """
     from talentsim.scenario import ScenarioError
 
+    for what, given in (inputs or {}).items():
+        with contextlib.suppress(OSError):
+            if path.exists() and path.samefile(given):
+                raise ScenarioError(
+                    f"{option} {path}: is the {what} file the command reads (the table would "
+                    "replace it); name another file"
+                )
     if path.is_dir():
         raise ScenarioError(f"{option} {path}: is a folder; expected a file name")
     if path.exists() and not force:
@@ -983,7 +998,12 @@ def _targets(args) -> int:
         )
     _check_replicates(args)
     if args.csv:
-        _check_output_file(Path(args.csv), force=args.force, option="--csv")
+        _check_output_file(
+            Path(args.csv),
+            force=args.force,
+            option="--csv",
+            inputs={"scenario": args.file, "targets": args.targets},
+        )
     _compile_first(scenario, quiet=False)
     table = evaluate_targets(scenario, targets, seeds=args.seeds, root_seed=args.root_seed)
     if args.csv:
