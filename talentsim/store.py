@@ -723,8 +723,8 @@ def export_table(
 
     Raises:
         StoreError: for a folder that is not a store (or one that cannot be read, saying
-            why), an unknown table or suffix, an existing ``out`` without ``overwrite``, or an
-            unwritable place.
+            why), an unknown table or suffix, an ``out`` inside the store, an existing
+            ``out`` without ``overwrite``, or an unwritable place.
     """
     out = Path(out)
     if table not in ("summaries", "timeseries"):
@@ -732,6 +732,13 @@ def export_table(
     suffix = out.suffix.lower()
     if suffix not in (".parquet", ".csv"):
         raise StoreError(f"{out}: expected a .parquet or .csv file name")
+    if _inside(out, Path(store)):
+        raise StoreError(
+            f"{out}: inside the store {store}, which holds only what the sweep writes (a table "
+            "in summaries/ is counted again by the query over summaries/*.parquet, and "
+            "deleted as unlisted when the sweep is resumed); write it beside the store, e.g. "
+            f"{Path(store)}{suffix}"
+        )
     if out.exists() and not overwrite:
         raise StoreError(f"{out}: exists; choose another name or pass --force to replace it")
     if out.is_dir():
@@ -921,6 +928,14 @@ def _points_difference(stored: Any, now: Any) -> str:
         if a != b
     )
     return f"{len(differing)} of {len(rows)} points differ; point {first}: {values}"
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` lies inside ``folder`` (both resolved; False if either cannot be)."""
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except OSError:
+        return False
 
 
 def _same_folder(a: Path, b: Path) -> bool:

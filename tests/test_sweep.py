@@ -860,6 +860,23 @@ def test_store_merge_names_a_damaged_chunk_it_leaves_out(
     assert f"its 8 runs are not copied from it (pending in {merged}" in captured.err
 
 
+def test_store_export_refuses_a_table_inside_the_store(
+    small_scenario: ts.Scenario, tmp_path: Path, capsys
+) -> None:
+    # written into summaries/, the table was counted again by the natural query over
+    # summaries/*.parquet (every run twice), then deleted as unlisted by the next --resume
+    kwargs = {"replicates": 1, "metrics": METRICS, "workers": 1, "progress": False}
+    store = tmp_path / "store"
+    ts.sweep(small_scenario, PARAMS, store=store, **kwargs)
+    for out in (store / "summaries" / "all.parquet", store / "all.csv"):
+        assert main(["store", "export", str(store), str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {out}: inside the store {store}") and "Traceback" not in err
+        assert f"write it beside the store, e.g. {store}{out.suffix}" in err
+        assert not out.exists()
+    assert main(["store", "export", str(store), str(tmp_path / "all.parquet")]) == 0
+
+
 def test_a_sweep_file_with_a_byte_order_mark_reads_like_any_other(tmp_path: Path) -> None:
     from talentsim.sweepfile import load_sweep_file
 
