@@ -52,6 +52,7 @@ from talentsim.scenario import (
     format_validation_error,
     read_toml,
     referenced_file,
+    refuse_another_kind,
     takes_whole_numbers,
 )
 from talentsim.seeds import seed_list, spawn_seeds
@@ -75,6 +76,9 @@ METHODS = ("smm", "abc")
 SENSITIVITY_THRESHOLD = 1.0
 """A parameter is not identified when sweeping it across its bounds moves the targets, all
 together, by less than this many of their standard errors (linearised; see :func:`screen`)."""
+
+SCREENING_POINTS = (0.25, 0.75)
+"""Where in its range :func:`screen` sets each parameter, as shares of the range."""
 
 WIDTH_RATIO_THRESHOLD = 0.9
 """ABC: a parameter is not identified when its posterior is at least this wide (standard
@@ -179,6 +183,7 @@ def as_parameters(
     parameters: Mapping[str, Any] | Sequence[Parameter],
     *,
     source: str = "parameters",
+    screened: bool = False,
 ) -> list[Parameter]:
     """:class:`Parameter` objects from what a user hands :func:`calibrate`.
 
@@ -190,9 +195,12 @@ def as_parameters(
             its support, or its central 99.9% when unbounded), to a prior table
             ``{dist = ...}`` as a calibration file writes it, or to a :class:`Parameter`.
         source: Where the parameters come from, as errors name it.
+        screened: Whether the fit screens them first (:func:`screen`), which runs a prior's
+            parameter at :data:`SCREENING_POINTS` of its range: they are checked too.
 
     Raises:
-        CalibrationError: for an unknown path or malformed bounds, naming the path.
+        CalibrationError: for an unknown path, malformed bounds, or bounds (a prior's
+            screening points) where the scenario refuses the value, naming the path.
     """
     if not isinstance(parameters, Mapping):
         chosen = list(parameters)
@@ -217,8 +225,44 @@ def as_parameters(
             scenario.with_overrides({parameter.path: parameter.value(middle)}, source=source)
         except ScenarioError as exc:
             raise CalibrationError(_refused_bound(scenario, parameter, source, exc)) from None
+        _refuse_part_of_range(scenario, parameter, source, screened=screened)
         _refuse_whole_numbers(scenario, parameter, source)
     return chosen
+
+
+def _refuse_part_of_range(
+    scenario: Scenario, parameter: Parameter, source: str, *, screened: bool
+) -> None:
+    """Refuse a range the scenario accepts at its middle but not everywhere the fit runs it.
+
+    Bounds ``[low, high]`` are the search's range: SMM clips its candidates to them, and a
+    refused candidate stops the fit, so each bound must be a value the scenario takes (``[-1,
+    2]`` for a pay level, which must be positive, is refused here, not halfway through the
+    fit). A prior's bounds are its support, which may end where the scenario refuses a value
+    (a log-normal at 0: ABC rejects such a particle), but the screening (``screened``) runs
+    it at :data:`SCREENING_POINTS` of the range, which must be taken.
+    """
+    span = parameter.high - parameter.low
+    if parameter.prior is None:
+        points = {"low bound": parameter.low, "high bound": parameter.high}
+    elif screened:
+        points = {
+            f"the screening's point at {share:.0%} of its range": parameter.low + share * span
+            for share in SCREENING_POINTS
+        }
+    else:
+        return
+    for name, value in points.items():
+        try:
+            scenario.with_overrides({parameter.path: parameter.value(value)}, source=source)
+        except ScenarioError as exc:
+            where = f"{source}.{parameter.path}: bounds [{parameter.low:g}, {parameter.high:g}]"
+            if parameter.prior is None:
+                raise CalibrationError(f"{where}: the {name} is out of range: {exc}") from None
+            raise CalibrationError(
+                f"{where} (the prior's): {name}, {value:g}, is out of range (narrow the "
+                f"prior, or set fix_unidentified = false): {exc}"
+            ) from None
 
 
 def _refused_bound(
@@ -364,7 +408,8 @@ def screen(
 ) -> pd.DataFrame:
     """Which parameters the targets can identify: their local sensitivity before any fit.
 
-    Each parameter is moved from 25% to 75% of its range (the others at the middle of theirs),
+    Each parameter is moved from 25% to 75% of its range (:data:`SCREENING_POINTS`; the
+    others at the middle of theirs),
     on the same replicate seeds (common random numbers), and the change of every target's
     mean is divided by the target's error σ (its se; a band as a 95% interval; for a one-sided
     bound, the spread of the statistic across replicates). The parameter's **sensitivity** is
@@ -392,8 +437,10 @@ def screen(
     rows = []
     for parameter in parameters:
         span = parameter.high - parameter.low
-        up = means({**middle, parameter.path: parameter.low + 0.75 * span})[0]
-        down = means({**middle, parameter.path: parameter.low + 0.25 * span})[0]
+        down, up = (
+            means({**middle, parameter.path: parameter.low + share * span})[0]
+            for share in SCREENING_POINTS
+        )
         change = (up - down) / sigma * 2  # (over the whole range, linearised)
         change = np.where(np.isfinite(change), change, 0.0)
         sensitivity = float(np.sqrt(np.sum(change**2)))
@@ -1419,7 +1466,7 @@ def calibrate(
     scenario_for(base, chosen_targets)  # (the targets fit the scenario: checked before any run)
     if method == "smm":
         moment_targets(chosen_targets)  # (one-sided bounds refused, by name, before any run)
-    chosen = as_parameters(base, given)
+    chosen = as_parameters(base, given, screened=fix_unidentified)
     fixed: dict[str, float] = {}
     fixed_reason = ""
     screening = None
@@ -1635,6 +1682,7 @@ def load_calibration(path: str | os.PathLike[str]) -> tuple[CalibrationFile, Pat
         raise CalibrationError(
             str(exc).replace("TOML scenario file", "TOML calibration file")
         ) from None
+    refuse_another_kind(file, data, "calibration", CalibrationError)
     try:
         spec = CalibrationFile.model_validate(data)
     except ValidationError as exc:
@@ -1703,6 +1751,8 @@ def read_calibration(
 
     Raises:
         CalibrationError: naming the file and the key path for anything wrong in it.
+        TargetsError: for targets that do not fit the scenario (a lab or cohort it does not
+            have, a run too short), naming the targets file and the target.
     """
     from talentsim.scenario import load_scenario
     from talentsim.targets import load_targets
@@ -1710,8 +1760,14 @@ def read_calibration(
     spec, scenario_path, targets_path = load_calibration(path)
     scenario = load_scenario(scenario_path)
     targets = load_targets(targets_path)
+    scenario_for(scenario, targets)  # (as calibrate checks them: talentsim validate too)
     try:
-        parameters = as_parameters(scenario, spec.parameters, source=f"{path}: parameters")
+        parameters = as_parameters(
+            scenario,
+            spec.parameters,
+            source=f"{path}: parameters",
+            screened=spec.fix_unidentified,
+        )
     except CalibrationError as exc:
         text = str(exc)
         raise CalibrationError(text if text.startswith(str(path)) else f"{path}: {text}") from None

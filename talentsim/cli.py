@@ -605,14 +605,14 @@ def _dispatch(args) -> int:
 
 
 def _validate(args) -> int:
-    from talentsim.scenario import ScenarioError, load_scenario, read_toml
+    from talentsim.scenario import ScenarioError, file_kind, load_scenario, read_toml
     from talentsim.sweepfile import load_sweep_file
 
     try:
         data = read_toml(Path(args.file))
     except ScenarioError:
         data = {}  # load_scenario says what is wrong with the file
-    kind = _file_kind(data)
+    kind = file_kind(data)
     if kind == "targets":
         return _validate_targets(args.file)
     if kind == "calibration":
@@ -660,27 +660,18 @@ def _sweep_store_key(file: str, spec: Any) -> str:
     return f"{file}: sweep.store" if spec.store else f"{file}: sweep.store (not given: the default)"
 
 
-def _file_kind(data: dict) -> str:
-    """What a TOML document is: "targets", "calibration", "sweep" or "scenario"."""
-    if isinstance(data.get("targets"), list):
-        return "targets"
-    if isinstance(data.get("targets"), str) and "parameters" in data:
-        return "calibration"
-    return "sweep" if "sweep" in data else "scenario"
-
-
 def _check_kinds(**files: tuple[str, str]) -> None:
     """Refuse a file of another kind where one is expected (two files given swapped, say).
 
     ``files`` maps the argument's name to (its path, the kind expected there). A file that
     cannot be read is left to the loader, which says why.
     """
-    from talentsim.scenario import ScenarioError, read_toml
+    from talentsim.scenario import ScenarioError, file_kind, read_toml
 
     found = {}
     for name, (path, _) in files.items():
         try:
-            found[name] = _file_kind(read_toml(Path(path)))
+            found[name] = file_kind(read_toml(Path(path)))
         except ScenarioError:
             continue
     expected = {name: kind for name, (_, kind) in files.items()}
@@ -718,6 +709,10 @@ def _validate_calibration(file: str) -> int:
     problem = budget_problem(spec.method, spec.budget)
     if problem:  # (what talentsim calibrate FILE would refuse)
         raise ScenarioError(f"{file}: {problem}")
+    if spec.method == "smm":  # (a one-sided bound, which is not a moment: refused by name)
+        from talentsim.smm import moment_targets
+
+        moment_targets(targets)
     print(
         f"{file}: ok — calibration ({spec.method}) of scenario {scenario.name!r} to "
         f"{len(targets.targets)} targets of {targets.name!r}: {len(parameters)} parameter"
@@ -808,7 +803,9 @@ def _meanfield(args) -> int:
 
     scenario = _load_with_overrides(args.file, args.overrides)
     if args.out:
-        _check_output_file(Path(args.out), force=args.force, option="--out")
+        _check_output_file(
+            Path(args.out), force=args.force, option="--out", inputs={"scenario": args.file}
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", MeanFieldWarning)  # listed as caveats below
@@ -848,10 +845,23 @@ def _meanfield(args) -> int:
     return 0
 
 
-def _check_output_file(path: Path, *, force: bool, option: str) -> None:
-    """Fail before any work if ``path`` (a file to write) could not be written or exists."""
+def _check_output_file(
+    path: Path, *, force: bool, option: str, inputs: dict[str, str] | None = None
+) -> None:
+    """Fail before any work if ``path`` (a file to write) could not be written or exists.
+
+    One of the command's ``inputs`` (what it is → its path) is refused even with ``--force``:
+    replacing it would overwrite the scenario (or targets) file with the table.
+    """
     from talentsim.scenario import ScenarioError
 
+    for what, given in (inputs or {}).items():
+        with contextlib.suppress(OSError):
+            if path.exists() and path.samefile(given):
+                raise ScenarioError(
+                    f"{option} {path}: is the {what} file the command reads (the table would "
+                    "replace it); name another file"
+                )
     if path.is_dir():
         raise ScenarioError(f"{option} {path}: is a folder; expected a file name")
     if path.exists() and not force:
@@ -993,7 +1003,12 @@ def _targets(args) -> int:
         )
     _check_replicates(args)
     if args.csv:
-        _check_output_file(Path(args.csv), force=args.force, option="--csv")
+        _check_output_file(
+            Path(args.csv),
+            force=args.force,
+            option="--csv",
+            inputs={"scenario": args.file, "targets": args.targets},
+        )
     _compile_first(scenario, quiet=False)
     table = evaluate_targets(scenario, targets, seeds=args.seeds, root_seed=args.root_seed)
     if args.csv:

@@ -42,6 +42,8 @@ from talentsim.results import (
     check_metrics,
     check_picklable,
     metric_values,
+    read_csv_file,
+    read_json_file,
     run,
 )
 from talentsim.scenario import Scenario, ScenarioError, as_scenario
@@ -262,18 +264,20 @@ class Comparison:
             OSError: if a file is missing or unreadable; ValueError or KeyError: if one is
                 not what :meth:`save` writes (ScenarioError, a ValueError, for its scenario).
         """
-        import json
-
         folder = Path(folder)
-        with open(folder / "comparison.json", encoding="utf-8") as handle:
-            document = json.load(handle)
+        document = read_json_file(folder / "comparison.json")
+        if not isinstance(document, dict):
+            raise ValueError(
+                f"{folder / 'comparison.json'}: expected a table of the comparison, got "
+                f"{type(document).__name__}"
+            )
         text = {"variant": str}
         tables = {}
         for name, needed in (
             ("runs", ("variant", "replicate", "seed")),
             ("effects", ("variant", "metric", "effect", "ci_low", "ci_high")),
         ):
-            table = pd.read_csv(folder / f"{name}.csv", dtype=text)
+            table = read_csv_file(folder / f"{name}.csv", dtype=text)
             missing = [column for column in needed if column not in table.columns]
             if missing:
                 raise ValueError(

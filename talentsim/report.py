@@ -37,7 +37,14 @@ import numpy as np
 import pandas as pd
 
 from talentsim.paths import creation_problem
-from talentsim.results import RunResult, atomic_folder, not_replaceable, unsafe_results_folder
+from talentsim.results import (
+    RunResult,
+    atomic_folder,
+    not_replaceable,
+    read_csv_file,
+    read_json_file,
+    unsafe_results_folder,
+)
 from talentsim.scenario import Scenario
 from talentsim.store import MANIFEST
 from talentsim.versions import __version__
@@ -504,14 +511,21 @@ def _calibration_page(folder: Path) -> _Page:
     from talentsim.scenario import ScenarioError, load_scenario
 
     try:
-        metadata = json.loads((folder / CALIBRATION_FILE).read_text(encoding="utf-8"))
+        metadata = read_json_file(folder / CALIBRATION_FILE)
+        if not isinstance(metadata, dict):
+            raise ValueError(
+                f"{folder / CALIBRATION_FILE}: expected a table of the calibration, got "
+                f"{type(metadata).__name__}"
+            )
         scenario = load_scenario(folder / SCENARIO_FILE)
-        estimates = pd.read_csv(folder / "estimates.csv", index_col="parameter")
-        fit = pd.read_csv(folder / "fit.csv")
-        identification = pd.read_csv(folder / "identification.csv", index_col="parameter")
-        trace = pd.read_csv(folder / "trace.csv")
+        estimates = read_csv_file(folder / "estimates.csv", index_col="parameter")
+        fit = read_csv_file(folder / "fit.csv")
+        identification = read_csv_file(folder / "identification.csv", index_col="parameter")
+        trace = read_csv_file(folder / "trace.csv")
         posterior = (
-            pd.read_csv(folder / "posterior.csv") if (folder / "posterior.csv").is_file() else None
+            read_csv_file(folder / "posterior.csv")
+            if (folder / "posterior.csv").is_file()
+            else None
         )
     except (OSError, ValueError, KeyError, ScenarioError) as exc:
         raise ReportError(f"{folder}: cannot read the calibration ({_reason(exc)})") from None

@@ -525,8 +525,7 @@ class RunResult:
                 was recorded (``blocked_by_capacity``, since issue 16): rerun those.
         """
         folder = Path(folder)
-        with open(folder / "run.json", encoding="utf-8") as handle:
-            document = json.load(handle)
+        document = read_json_file(folder / "run.json")
         if not isinstance(document, dict):
             raise TypeError(
                 f"{folder / 'run.json'}: expected a table of the run, got {type(document).__name__}"
@@ -566,6 +565,41 @@ RESEARCHER_COLUMNS = (
     "researcher", "cohort", "start", "entered_step", "market_value", "orientation",
 )  # fmt: skip
 """The researchers table's columns besides the weights (``w_<term>``)."""
+
+
+DAMAGED = "it was changed or damaged after it was saved"
+"""What a results file that cannot be read as talentsim wrote it says about itself."""
+
+
+def read_json_file(path: Path) -> Any:
+    """A JSON file of a results folder, named in any error (its parser's says only where).
+
+    Raises:
+        OSError: if it is missing or cannot be read; ValueError: if it is not JSON text
+            (cut short, or not UTF-8).
+    """
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not readable JSON ({exc}); {DAMAGED}") from None
+
+
+def read_csv_file(path: Path, **options: Any) -> pd.DataFrame:
+    """A CSV table of a results folder, named in any error (pandas' names no file).
+
+    ``options`` go to :func:`pandas.read_csv`.
+
+    Raises:
+        OSError: if it is missing or cannot be read; ValueError: if it is not a CSV table
+            (empty, malformed, not UTF-8) or lacks a column ``options`` name.
+    """
+    try:
+        return pd.read_csv(path, **options)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not a readable CSV table ({exc}); {DAMAGED}") from None
+    except ValueError as exc:  # (index_col= naming a column it lacks)
+        raise ValueError(f"{path}: {exc}; {DAMAGED}") from None
 
 
 def _read_result_table(path: Path, required: Sequence[str]) -> pd.DataFrame:

@@ -62,6 +62,11 @@ MAX_COUNT = 2**31 - 1
 MAX_NESTING = 12
 """Deepest nesting of tables and arrays in a scenario (the schema needs five levels)."""
 
+MAX_FILE_BYTES = 64 * 2**20
+"""The largest TOML file read (scenario, sweep, targets, calibration), in bytes: the shipped
+ones are a few kilobytes; a device such as ``/dev/zero`` given as one was read until memory
+ran out (then a MemoryError traceback)."""
+
 PAY_RANGE = (1e-6, 1e6)
 """Pay levels and the outside pay ratio lie in this range, premiums and counter-offer limits
 below its top, so pay stays a finite positive float after every product and ratio (a pay level
@@ -1470,7 +1475,55 @@ def load_scenario(path: str | Path) -> Scenario:
             raise ScenarioError(
                 f"{path}: is a sweep file{where}, not a scenario; run it with `talentsim sweep`"
             )
+    refuse_another_kind(path, data, "scenario")
     return Scenario.from_dict(data, source=str(path))
+
+
+FILE_COMMANDS = {
+    "scenario": "talentsim run FILE",
+    "sweep": "talentsim sweep FILE",
+    "targets": "talentsim targets SCENARIO FILE",
+    "calibration": "talentsim calibrate FILE",
+}
+"""Each kind of talentsim TOML file (:func:`file_kind`), and the command that takes it."""
+
+
+def file_kind(data: Mapping[str, Any]) -> str:
+    """What a TOML document is: "targets", "calibration", "sweep" or "scenario".
+
+    A targets file has an array of ``[[targets]]``; a calibration file names its targets file
+    and has ``[parameters]``; a sweep file, or a scenario file carrying its own sweep, has
+    ``[sweep]``; anything else is read as a scenario.
+    """
+    if isinstance(data.get("targets"), list):
+        return "targets"
+    if isinstance(data.get("targets"), str) and "parameters" in data:
+        return "calibration"
+    return "sweep" if "sweep" in data else "scenario"
+
+
+def refuse_another_kind(
+    path: Path, data: Mapping[str, Any], expected: str, error: type[ScenarioError] | None = None
+) -> None:
+    """Refuse a talentsim file of another kind where a file of kind ``expected`` is read.
+
+    A targets file given to ``talentsim run`` was read as a scenario, and the message listed
+    its keys as unknown ("targets: unknown key; did you mean 'market'?"); this names what the
+    file is and the command that takes it. Only on evidence: a document that is no kind in
+    particular (no labs or cohorts, no targets, no sweep) is left to the schema, which says
+    what is wrong with it; a scenario file carrying its own ``[sweep]`` is a scenario too.
+
+    Raises:
+        ScenarioError (or ``error``, a subclass): naming the file, its kind and the command.
+    """
+    kind = file_kind(data)
+    if kind == "sweep" and ("labs" in data or "cohorts" in data):
+        kind = "scenario"  # (its own [sweep] beside it)
+    if kind == expected or (kind == "scenario" and "labs" not in data and "cohorts" not in data):
+        return
+    raise (error or ScenarioError)(
+        f"{path}: is a {kind} file, not a {expected} file; use it with `{FILE_COMMANDS[kind]}`"
+    )
 
 
 def referenced_file(
@@ -1500,17 +1553,23 @@ def read_toml(path: Path) -> dict[str, Any]:
     A UTF-8 byte-order mark at the start (some Windows editors write one) is skipped.
 
     Raises:
-        ScenarioError: if the file cannot be read, is not UTF-8, is not valid TOML, or nests
-            arrays or inline tables too deeply to read.
+        ScenarioError: if the file cannot be read, is larger than :data:`MAX_FILE_BYTES`, is
+            not UTF-8, is not valid TOML, or nests arrays or inline tables too deeply to read.
     """
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as handle:  # (read no more than the limit: /dev/zero is endless)
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ScenarioError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise ScenarioError(f"{path}: is a folder, expected a TOML scenario file") from None
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot be read ({exc.strerror})") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ScenarioError(
+            f"{path}: larger than {MAX_FILE_BYTES:,} bytes, expected a TOML file of "
+            "talentsim's (a few kilobytes); is it the right file?"
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -39,7 +39,13 @@ def spawn_seeds(root: int, count: int) -> list[int]:
     """``count`` independent integer seeds spawned from ``root`` with ``SeedSequence.spawn``.
 
     Each is recorded with its run and replays it exactly (``talentsim run --seed``).
+
+    Raises:
+        ValueError: for a root that is not a non-negative integer (NumPy's own message,
+            "expected non-negative integer", names no argument).
     """
+    if isinstance(root, bool) or not isinstance(root, int | np.integer) or root < 0:
+        raise ValueError(f"root_seed: expected a non-negative integer, got {root!r}")
     children = np.random.SeedSequence(root).spawn(count)
     return [int(child.generate_state(1, np.uint64)[0] >> np.uint64(1)) for child in children]
 

@@ -724,8 +724,8 @@ def export_table(
 
     Raises:
         StoreError: for a folder that is not a store (or one that cannot be read, saying
-            why), an unknown table or suffix, an existing ``out`` without ``overwrite``, or an
-            unwritable place.
+            why), an unknown table or suffix, an ``out`` inside the store, an existing
+            ``out`` without ``overwrite``, or an unwritable place.
     """
     out = Path(out)
     if table not in ("summaries", "timeseries"):
@@ -733,6 +733,13 @@ def export_table(
     suffix = out.suffix.lower()
     if suffix not in (".parquet", ".csv"):
         raise StoreError(f"{out}: expected a .parquet or .csv file name")
+    if _inside(out, Path(store)):
+        raise StoreError(
+            f"{out}: inside the store {store}, which holds only what the sweep writes (a table "
+            "in summaries/ is counted again by the query over summaries/*.parquet, and "
+            "deleted as unlisted when the sweep is resumed); write it beside the store, e.g. "
+            f"{Path(store)}{suffix}"
+        )
     if out.exists() and not overwrite:
         raise StoreError(f"{out}: exists; choose another name or pass --force to replace it")
     if out.is_dir():
@@ -772,10 +779,11 @@ def merge_stores(out: str | Path, stores: Sequence[str | Path]) -> SweepStore:
 
     Every run planned in any of the stores is planned in ``out``, once; a run done in any
     store is copied as done (from the first store that has it done), a run failed everywhere
-    as failed. The merged store is a store like any other: read it with :class:`SweepStore`,
-    or finish what no shard did with ``talentsim sweep FILE --store OUT --resume``. Merging
-    into an existing store of the same sweep adds only what it lacks, so an interrupted merge
-    is simply run again.
+    as failed. A done run whose chunk is missing or damaged is not copied from that store,
+    with a :class:`StoreWarning` naming the file. The merged store is a store like any other:
+    read it with :class:`SweepStore`, or finish what no shard did with ``talentsim sweep FILE
+    --store OUT --resume``. Merging into an existing store of the same sweep adds only what
+    it lacks, so an interrupted merge is simply run again.
 
     Args:
         out: The merged store's folder (new, empty, or a store of the same sweep).
@@ -865,8 +873,17 @@ def _copy_done_runs(
         frames = []
         for kind in ("summaries", "timeseries"):
             frame, problem = source._checked_chunk(kind, str(chunk), ids, digests)
-            if problem:
-                break  # a lost or damaged chunk: its runs stay pending, done on resume
+            if problem:  # a lost or damaged chunk: its runs stay pending, done on resume
+                warnings.warn(
+                    StoreWarning(
+                        f"{source.folder}: damaged: {problem}; its {len(ids)} runs are not "
+                        f"copied from it (pending in {merged.folder} unless another store "
+                        "has them done: finish them with talentsim sweep FILE --store "
+                        f"{merged.folder} --resume)"
+                    ),
+                    stacklevel=3,
+                )
+                break
             frames.append(None if frame is None else frame[frame["run_id"].isin(ids)])
         else:
             summaries, series = frames
@@ -912,6 +929,14 @@ def _points_difference(stored: Any, now: Any) -> str:
         if a != b
     )
     return f"{len(differing)} of {len(rows)} points differ; point {first}: {values}"
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` lies inside ``folder`` (both resolved; False if either cannot be)."""
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except OSError:
+        return False
 
 
 def _same_folder(a: Path, b: Path) -> bool:

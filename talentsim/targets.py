@@ -56,6 +56,7 @@ from talentsim.scenario import (
     as_scenario,
     format_validation_error,
     read_toml,
+    refuse_another_kind,
 )
 from talentsim.seeds import seed_list
 from talentsim.units import format_years, parse_duration
@@ -546,6 +547,7 @@ def load_targets(path: str | os.PathLike[str]) -> Targets:
         data = read_toml(path)  # (a byte-order mark, deep nesting, bad bytes: as scenarios)
     except ScenarioError as exc:
         raise TargetsError(str(exc).replace("TOML scenario file", "TOML targets file")) from None
+    refuse_another_kind(path, data, "targets", TargetsError)
     return Targets.from_dict(data, source=str(path))
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -54,3 +56,17 @@ def test_seed_helpers_live_in_their_own_module() -> None:
     again = ts.seeds.child_generator(np.random.SeedSequence(1), "setup").random()
     other = ts.seeds.child_generator(np.random.SeedSequence(1), "events").random()
     assert first == again != other
+
+
+@pytest.mark.parametrize("root", [-1, 1.5, True])
+def test_a_root_seed_that_is_not_a_non_negative_integer_is_named(root: Any) -> None:
+    # NumPy's own words ("expected non-negative integer", or a TypeError for 1.5) named no
+    # argument: ts.sweep(..., root_seed=-1) said only that
+    scenario = as_scenario(small_scenario_dict())
+    said = re.escape(f"root_seed: expected a non-negative integer, got {root!r}")
+    with pytest.raises(ValueError, match=said):
+        ts.seeds.seed_list(2, root_seed=root)
+    with pytest.raises(ValueError, match=said):
+        ts.sweep(scenario, {"labs.A.pay_level": [1.5]}, root_seed=root, workers=1, progress=False)
+    with pytest.raises(ValueError, match=rf"^compare: {said}"):
+        ts.compare(scenario, {"v": {"labs.A.pay_level": 2.0}}, seeds=2, root_seed=root)

@@ -687,6 +687,52 @@ def test_a_parameter_that_takes_whole_numbers_is_refused() -> None:
     assert as_parameters(small, {"market.separation_rate": (0.02, 0.6)})  # a real number
 
 
+def test_bounds_reaching_values_the_scenario_refuses_are_refused_before_any_run() -> None:
+    # [-0.1, 0.6] for a rate: accepted at its middle, refused at its low bound, which SMM's
+    # candidates reach (clipped to the bounds) and the screening neared (at 25%, a negative
+    # rate): the fit stopped there with "overrides: ... (got -0.0325)", naming no file or
+    # bound; now refused at once, naming the bound
+    small = ts.Scenario.from_dict(small_scenario_dict())
+    with pytest.raises(CalibrationError) as refused:
+        as_parameters(small, {"market.separation_rate": (-0.1, 0.6)})
+    assert "market.separation_rate: bounds [-0.1, 0.6]: the low bound is out of range" in str(
+        refused.value
+    )
+    # a prior's bounds are its support: ABC rejects a particle the scenario refuses, but the
+    # screening runs the parameter at 25% and 75% of them, which must be taken
+    lab = next(iter(small.labs))
+    wide = {f"labs.{lab}.pay_level": stats.norm(0.5, 1.0)}
+    with pytest.raises(CalibrationError, match="the screening's point at 25% of its range"):
+        as_parameters(small, wide, screened=True)
+    assert as_parameters(small, wide)  # (not screened: ABC alone, which rejects such particles)
+    # a log-normal prior's support starts at 0, where a pay level is refused: not screened there
+    assert as_parameters(small, {f"labs.{lab}.pay_level": stats.lognorm(0.5)}, screened=True)
+
+
+def test_validate_checks_a_calibration_file_as_calibrate_does(
+    calibration_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # each said "ok", and `talentsim calibrate` then refused the file (or stopped mid-fit)
+    targets = tmp_path / "targets.toml"
+    original = targets.read_text(encoding="utf-8")
+    for old, new, said in (
+        ('lab = "B"', 'lab = "Nowhere"', "args.lab: no lab named 'Nowhere' in scenario 'small'"),
+        ('scenario = "small"', 'scenario = "other"', "these targets are for scenario 'other'"),
+        ("band = [0.1, 0.4]", "at_least = 0.1", "a one-sided bound (at_least) is not a moment"),
+    ):
+        targets.write_text(original.replace(old, new), encoding="utf-8")
+        assert main(["validate", str(calibration_file)]) == 2, new
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {targets}: ") and said in err, err
+    targets.write_text(original, encoding="utf-8")
+    text = calibration_file.read_text(encoding="utf-8")
+    calibration_file.write_text(text.replace("[0.02, 0.6]", "[-0.1, 0.6]"), encoding="utf-8")
+    assert main(["validate", str(calibration_file)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {calibration_file}: parameters.market.separation_rate: bounds" in err
+    assert "the low bound is out of range" in err
+
+
 def test_the_command_line_refuses_a_missing_file_and_an_unwritable_out(
     calibration_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

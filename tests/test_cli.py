@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -711,6 +712,30 @@ def test_an_output_file_is_not_replaced_without_force(
         code, out, err = _run(capsys, *args, kept, "--force")
         assert code == 0, err
         assert kept.read_text(encoding="utf-8").startswith("step,time,lab,headcount")
+
+
+@pytest.mark.parametrize("command", ["meanfield", "targets"])
+def test_an_output_file_that_is_an_input_is_refused_even_with_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    # --force replaced the scenario (or targets) file the command had just read with the
+    # table: `meanfield s.toml --out s.toml --force` left a CSV where the scenario was
+    scenario, targets = tmp_path / "s.toml", tmp_path / "t.toml"
+    shutil.copy(FLAGSHIP, scenario)
+    shutil.copy(REPO / "targets" / "msl.toml", targets)
+    before = {path: path.read_bytes() for path in (scenario, targets)}
+    args = {
+        "meanfield": [["meanfield", scenario, "--out", scenario]],
+        "targets": [
+            ["targets", scenario, targets, "--seeds", "2", "--csv", given]
+            for given in (scenario, tmp_path / "." / "t.toml")
+        ],
+    }[command]
+    for words in args:
+        code, out, err = _run(capsys, *words, "--force")
+        what = "targets" if words[-1] != scenario else "scenario"
+        _assert_usage_error(code, out, err, f": is the {what} file the command reads")
+    assert {path: path.read_bytes() for path in (scenario, targets)} == before
 
 
 @pytest.mark.parametrize("option", ["--out", "--csv"])

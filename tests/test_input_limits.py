@@ -388,6 +388,23 @@ def test_deeply_nested_toml_is_refused_by_name(tmp_path: Path, tail: bytes) -> N
     _refused(path, "nested too deeply")
 
 
+def test_a_file_without_end_or_too_large_is_refused_not_read_until_memory_runs_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # /dev/zero given as a scenario was read whole: memory ran out, then a MemoryError
+    # traceback (or the system killed the process)
+    from talentsim import scenario as scenario_module
+    from talentsim.scenario import ScenarioError, load_scenario
+
+    if Path("/dev/zero").exists():
+        _refused(Path("/dev/zero"), "larger than 67,108,864 bytes, expected a TOML file")
+    monkeypatch.setattr(scenario_module, "MAX_FILE_BYTES", 1000)
+    path = tmp_path / "large.toml"
+    path.write_bytes(SCENARIOS[0].read_bytes() + b"#" * 1000)
+    with pytest.raises(ScenarioError, match=r"large\.toml: larger than 1,000 bytes"):
+        load_scenario(path)
+
+
 def test_dotted_keys_thousands_deep_get_a_short_message(tmp_path: Path) -> None:
     path = tmp_path / "dotted.toml"
     text = (SCENARIOS[0].parent / "boomerang.toml").read_text(encoding="utf-8")

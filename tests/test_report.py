@@ -412,6 +412,41 @@ def test_a_damaged_results_table_is_named_not_a_key_error(
         ts.RunResult.load(truncated)
 
 
+def test_a_results_file_cut_short_or_not_utf8_is_named(
+    run_folder: Path, comparison_folder: Path, tmp_path: Path
+) -> None:
+    # a JSON or CSV file of a results folder cut short (a full disk, a copy stopped) or not
+    # text: the message was the parser's alone ("Unterminated string starting at: line 4
+    # column 3", "No columns to parse from file", "'utf-8' codec can't decode byte 0xff"),
+    # naming no file; RunResult.load and Comparison.load raised it as JSONDecodeError,
+    # EmptyDataError or UnicodeDecodeError
+    cases = [
+        (run_folder, "run.json", lambda data: data[: len(data) // 2], "not readable JSON"),
+        (run_folder, "run.json", lambda data: b"\xff" + data, "not readable JSON"),
+        (comparison_folder, "comparison.json", lambda data: data[:30], "not readable JSON"),
+        (comparison_folder, "runs.csv", lambda data: b"", "not a readable CSV table"),
+        (comparison_folder, "effects.csv", lambda data: data + b"\xff\xfe", "not a readable CSV"),
+    ]
+    for number, (source, name, damage, said) in enumerate(cases):
+        broken = tmp_path / f"broken{number}"
+        shutil.copytree(source, broken)
+        (broken / name).write_bytes(damage((broken / name).read_bytes()))
+        load = ts.RunResult.load if name == "run.json" else ts.Comparison.load
+        with pytest.raises(ValueError, match=re.escape(f"{broken / name}: {said}")):
+            load(broken)
+        with pytest.raises(report.ReportError, match=re.escape(f"{broken / name}: {said}")):
+            report.write_report(broken, tmp_path / "out")
+        assert not (tmp_path / "out").exists()
+    # a calibration's folder: its calibration.json cut short, or not a table
+    calibration = tmp_path / "calibration"
+    calibration.mkdir()
+    for text, said in (('{"method": "sm', "not readable JSON"), ("[1]", "expected a table")):
+        (calibration / "calibration.json").write_text(text, encoding="utf-8")
+        with pytest.raises(report.ReportError) as refused:
+            report.write_report(calibration, tmp_path / "out")
+        assert f"{calibration / 'calibration.json'}: {said}" in str(refused.value)
+
+
 def test_a_run_folder_whose_files_do_not_fit_together_is_named(
     run_folder: Path, tmp_path: Path
 ) -> None:

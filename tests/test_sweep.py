@@ -822,6 +822,43 @@ def test_store_merge_keeps_a_run_done_in_any_store_and_failures_elsewhere(
     merged.close()
 
 
+def test_store_merge_names_a_damaged_chunk_it_leaves_out(
+    small_scenario: ts.Scenario, tmp_path: Path, capsys
+) -> None:
+    # a shard's chunk cut short: its runs were left pending in the merged store, rightly,
+    # but nothing said why ("4 runs (0 done, 0 failed, 4 pending)", exit 0, as if the
+    # shard had not run them)
+    kwargs = {"replicates": 2, "metrics": METRICS, "workers": 1, "progress": False}
+    ts.sweep(small_scenario, PARAMS, store=tmp_path / "shard", **kwargs)
+    (chunk,) = (tmp_path / "shard" / "summaries").glob("part-*.parquet")
+    chunk.write_bytes(chunk.read_bytes()[:200])
+    merged = tmp_path / "merged"
+    assert main(["store", "merge", str(merged), str(tmp_path / "shard")]) == 0
+    captured = capsys.readouterr()
+    assert "(0 done, 0 failed, 8 pending)" in captured.out
+    assert f"warning: {tmp_path / 'shard'}: damaged: {chunk} is not the file committed" in (
+        captured.err
+    )
+    assert f"its 8 runs are not copied from it (pending in {merged}" in captured.err
+
+
+def test_store_export_refuses_a_table_inside_the_store(
+    small_scenario: ts.Scenario, tmp_path: Path, capsys
+) -> None:
+    # written into summaries/, the table was counted again by the natural query over
+    # summaries/*.parquet (every run twice), then deleted as unlisted by the next --resume
+    kwargs = {"replicates": 1, "metrics": METRICS, "workers": 1, "progress": False}
+    store = tmp_path / "store"
+    ts.sweep(small_scenario, PARAMS, store=store, **kwargs)
+    for out in (store / "summaries" / "all.parquet", store / "all.csv"):
+        assert main(["store", "export", str(store), str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {out}: inside the store {store}") and "Traceback" not in err
+        assert f"write it beside the store, e.g. {store}{out.suffix}" in err
+        assert not out.exists()
+    assert main(["store", "export", str(store), str(tmp_path / "all.parquet")]) == 0
+
+
 def test_a_sweep_file_with_a_byte_order_mark_reads_like_any_other(tmp_path: Path) -> None:
     from talentsim.sweepfile import load_sweep_file
 

@@ -634,6 +634,42 @@ def test_cli_targets_names_files_of_the_wrong_kind(capsys: pytest.CaptureFixture
     )
 
 
+@pytest.mark.parametrize(
+    ("command", "given", "said"),
+    [
+        # a targets or calibration file read as a scenario listed its keys as unknown
+        # ("targets: unknown key; did you mean 'market'?"), a scenario read as a calibration
+        # or targets file likewise
+        (["run", "{targets}", "--quiet"], "targets", "is a targets file, not a scenario file"),
+        (["meanfield", "{calibration}"], "calibration", "is a calibration file, not a scenario"),
+        (["calibrate", "{scenario}"], "scenario", "is a scenario file, not a calibration file"),
+        (["calibrate", "{targets}"], "targets", "is a targets file, not a calibration file"),
+    ],
+)
+def test_a_file_of_another_kind_is_named_as_what_it_is(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+    given: str,
+    said: str,
+) -> None:
+    files = {
+        "scenario": ROOT / "scenarios" / "msl_exodus.toml",
+        "targets": ROOT / "targets" / "msl.toml",
+        "calibration": ROOT / "examples" / "calibrate_flagship" / "flagship.toml",
+    }
+    words = [word.format(**files) for word in command]
+    assert main([*words, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    commands = {"scenario": "run FILE", "targets": "targets SCENARIO FILE"}
+    use = f"use it with `talentsim {commands.get(given, 'calibrate FILE')}`\n"
+    assert err.startswith(f"error: {files[given]}: {said}") and err.endswith(use), err
+    assert err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(TargetsError, match="is a scenario file, not a targets file"):
+        ts.load_targets(files["scenario"])
+
+
 def test_the_statistics_benchmark_runs_and_writes_its_figures(tmp_path: Path) -> None:
     import subprocess
     import sys
