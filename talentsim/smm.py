@@ -434,8 +434,9 @@ def smm(
         first_omega = _omega(moments, best, sigma, len(seeds), wide_seeds)
         if not np.all(np.isfinite(first_omega)):
             raise TargetsError(
-                "smm: efficient weighting needs every target's statistic defined on every run "
-                "at the first-step estimate (some are NaN there); use weighting='diagonal'"
+                "smm: efficient weighting needs every target's statistic defined (and finite) "
+                "on at least two runs at the first-step estimate, to estimate its variance "
+                "(some are not there); use weighting='diagonal'"
             )
         weight = np.linalg.inv(first_omega)
         best, best_value = _minimise(moments, observed, weight, lows, highs, best, search)

@@ -620,3 +620,19 @@ def test_the_j_test_at_a_bound_keeps_its_size_and_gains_power() -> None:
 
     assert rejected(0.0, 4000) == pytest.approx(0.05, abs=0.012)  # (sd 0.0034)
     assert rejected(-3.0, 200) > 0.95
+
+
+def test_efficient_weighting_refuses_a_statistic_whose_variance_cannot_be_estimated() -> None:
+    # Defined on one of the common seeds only: its variance across runs is unknown, so the
+    # efficient weight cannot be formed (defined on some runs only is fine: see above).
+    first = seed_list(2, 0)[0]
+
+    def on_one_run(result: ts.RunResult) -> float:
+        return result.scenario.market.separation_rate if result.seed == first else math.nan
+
+    targets = [
+        Target(name="one", statistic=on_one_run, observed=0.3, se=0.1, source=SOURCE),
+        Target(name="m", statistic=twice_separation_rate, observed=0.6, se=0.1, source=SOURCE),
+    ]
+    with pytest.raises(TargetsError, match="defined \\(and finite\\) on at least two runs"):
+        fit_tiny(targets, weighting="efficient")
