@@ -733,7 +733,7 @@ def export_table(
     suffix = out.suffix.lower()
     if suffix not in (".parquet", ".csv"):
         raise StoreError(f"{out}: expected a .parquet or .csv file name")
-    if _inside(out, Path(store)):
+    if (Path(store) / MANIFEST).is_file() and _inside(out, Path(store)):  # (a store's own)
         raise StoreError(
             f"{out}: inside the store {store}, which holds only what the sweep writes (a table "
             "in summaries/ is counted again by the query over summaries/*.parquet, and "

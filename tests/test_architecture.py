@@ -18,6 +18,7 @@ LAYERS: list[tuple[str, ...]] = [
     # foundations: units, seeds, versions, designs, the compiled building blocks
     (
         "units",
+        "_text",
         "paths",
         "glossary",
         "versions",
