@@ -67,7 +67,7 @@ import warnings
 from collections.abc import Mapping, MutableMapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -574,6 +574,21 @@ def _minimise(
             return PENALTY
         return float(g @ weight @ g)
 
+    return _global_search(objective, lows, highs, start, options)
+
+
+def _global_search(
+    objective: Any,
+    lows: np.ndarray,
+    highs: np.ndarray,
+    start: np.ndarray | None,
+    options: dict[str, Any],
+) -> tuple[np.ndarray, float]:
+    """Differential evolution of ``objective`` over the bounds, then Nelder–Mead: (x, f(x)).
+
+    ``options``: ``maxiter``, ``popsize`` and ``optimizer_seed`` for differential evolution;
+    with ``polish``, a Nelder–Mead polish of at most ``polish_maxiter`` iterations.
+    """
     found = optimize.differential_evolution(
         objective,
         list(zip(lows, highs, strict=True)),
@@ -744,6 +759,10 @@ def profile(
     executor: Executor | None = None,
     cache: MutableMapping[tuple[float, ...], np.ndarray] | None = None,
     progress: Any = None,
+    centre: Literal["local", "global"] = "local",
+    global_maxiter: int = 30,
+    popsize: int = 6,
+    optimizer_seed: int = 0,
 ) -> Profile:
     """The profile confidence interval of one parameter of an SMM fit (distance metric).
 
@@ -758,7 +777,7 @@ def profile(
     over the other parameters (Nelder–Mead within their bounds, from the minimum found at its
     neighbour towards the centre and from the best point found; the centre is a search over
     all parameters from the estimate, which minimises the fit's criterion rather than this
-    one), and keeps the values whose
+    one, or a global one: ``centre``), and keeps the values whose
     distance ``D = C_min(value) − min C`` is at most the χ²(1) quantile at ``level``: the
     distance-metric test of Newey and West (1987), asymptotically χ²(1) under the value with
     the efficient weighting. Ω̂ is the moments' covariance at ``estimate``, as in :func:`smm`
@@ -793,6 +812,16 @@ def profile(
         cache: As for :func:`smm` (a cache of the fit's runs makes them free).
         progress: Called with ``(done, most)`` after each grid value searched, if given
             (``most``: the grid values plus the refinements, at most).
+        centre: How the efficient criterion's least value (the profile's centre, from which
+            D is measured) is searched for: ``"local"``, Nelder–Mead from the estimate;
+            ``"global"``, also differential evolution over every parameter's range
+            (``global_maxiter`` generations of ``popsize`` × parameters candidates, seeded by
+            ``optimizer_seed``, as the fit's own search) then Nelder–Mead, the lower of the
+            two kept. A local centre that stops above the least value understates D (the
+            interval too wide); the global one costs about as many runs as the fit.
+        global_maxiter: Differential evolution's generations (``centre="global"``).
+        popsize: Its candidates per parameter and generation.
+        optimizer_seed: Its seed (the search is reproducible).
 
     Returns:
         A :class:`Profile`.
@@ -818,6 +847,8 @@ def profile(
         raise ValueError(f"profile: points must be at least 2, got {points}")
     if not 0 < level < 1:
         raise ValueError(f"profile: level must be between 0 and 1, got {level}")
+    if centre not in ("local", "global"):
+        raise ValueError(f"profile: centre must be 'local' or 'global', got {centre!r}")
     chosen = as_targets(targets)
     base = scenario_for(scenario, chosen)
     observed, sigma = moment_targets(chosen)
@@ -846,10 +877,21 @@ def profile(
         searched[0] += 1
         return criterion(theta)
 
-    least, centre = _nelder_mead(counted, theta_hat.copy(), lows, highs, maxiter)
+    least, start = _nelder_mead(counted, theta_hat.copy(), lows, highs, maxiter)
     if not least < criterion(theta_hat):
-        centre = theta_hat
-    grid = np.union1d(np.linspace(lows[k], highs[k], points), [theta_hat[k], centre[k]])
+        start = theta_hat
+    if centre == "global":
+        options = {
+            "maxiter": global_maxiter,
+            "popsize": popsize,
+            "optimizer_seed": optimizer_seed,
+            "polish": True,
+            "polish_maxiter": maxiter,
+        }
+        anywhere, value = _global_search(counted, lows, highs, theta_hat.copy(), options)
+        if value < least:
+            least, start = value, np.clip(anywhere, lows, highs)
+    grid = np.union1d(np.linspace(lows[k], highs[k], points), [theta_hat[k], start[k]])
     most = len(grid) + 2 * refine  # (grid values searched, at most)
 
     def report(done: int, _: int) -> None:
@@ -857,11 +899,11 @@ def profile(
             progress(done, most)
 
     found = profile_criterion(
-        criterion, centre, lows, highs, k, grid, maxiter=maxiter, progress=report
+        criterion, start, lows, highs, k, grid, maxiter=maxiter, progress=report
     )
     values = found.values
     arguments, evaluations = found.arguments, found.evaluations.copy()
-    evaluations[int(np.argmin(np.abs(grid - centre[k])))] += searched[0]
+    evaluations[int(np.argmin(np.abs(grid - start[k])))] += searched[0]
     # Each end inside the range: halve the gap between the outermost value inside and its
     # neighbour outside ``refine`` times (a grid value each, searched from the inside one's
     # minimum and from the best point), so that the end's accuracy is the spacing / 2^refine.

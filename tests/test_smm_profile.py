@@ -132,6 +132,37 @@ def test_profile_is_cut_at_a_bound_the_data_do_not_exclude() -> None:
     assert found.high == pytest.approx(0.06 + math.sqrt(CHI2 / 200), abs=1e-3)
 
 
+def _two_wells(result: ts.RunResult) -> float:
+    """(s − 0.2)(s − 0.7) of the separation rate s: zero at 0.2 and at 0.7."""
+    rate = result.scenario.market.separation_rate
+    return (rate - 0.2) * (rate - 0.7)
+
+
+def test_a_global_centre_finds_the_least_criterion_a_local_search_misses() -> None:
+    # C = h(s)²/0.01² + (s − 0.7)²/0.2² + (o − 2)²/0.3², h(s) = (s − 0.2)(s − 0.7): a well
+    # near s = 0.2 (C ≈ 6.2) and the least at s = 0.7 (C = 0), a barrier of ~39 between. From
+    # an estimate in the shallow well a local search stays there, so D is measured from 6.2
+    # (understated by 6.2 everywhere); differential evolution finds the least.
+    targets = [
+        Target(name="h", statistic=_two_wells, observed=0.0, se=0.01, source=SOURCE),
+        Target(name="s", statistic=first, observed=0.7, se=0.2, source=SOURCE),
+        Target(name="o", statistic=second, observed=2.0, se=0.3, source=SOURCE),
+    ]
+    options: dict[str, Any] = {"replicates": 2, "se_replicates": 4, "points": 7, "refine": 1}
+    estimate = [0.2, 2.0]
+    local = profile(TINY, targets, [RATE, OFFER], estimate, OFFER.path, **options)
+    assert 6.0 < local.minimum < 6.25  # (the well's floor, pulled a little towards 0.7)
+    found = profile(TINY, targets, [RATE, OFFER], estimate, OFFER.path, centre="global", **options)
+    assert found.minimum == pytest.approx(0.0, abs=1e-3)
+    assert found.table[RATE.path].to_numpy() == pytest.approx(0.7, abs=5e-3)
+    # D measured from the least: the offer rate's interval is 2 ± 0.3·√χ², as solved by hand
+    half = 0.3 * math.sqrt(CHI2)
+    gap = (OFFER.high - OFFER.low) / 6 / 2
+    assert abs(found.low - (2 - half)) < gap and abs(found.high - (2 + half)) < gap
+    with pytest.raises(ValueError, match="centre must be 'local' or 'global'"):
+        profile(TINY, targets, [RATE, OFFER], estimate, OFFER.path, centre="best", **options)
+
+
 def test_a_criterion_with_two_wells_gives_a_set_that_is_not_an_interval() -> None:
     grid = np.linspace(0.0, 1.0, 101)
     values = np.minimum(400 * (grid - 0.2) ** 2, 400 * (grid - 0.8) ** 2 + 1.0)
