@@ -16,6 +16,7 @@ import difflib
 import math
 import os
 import reprlib
+import stat
 import tomllib
 import types
 import typing
@@ -1547,18 +1548,34 @@ def referenced_file(
     return full
 
 
+_PIPES_READ: dict[str, bytes] = {}
+"""The bytes of each pipe :func:`read_toml` has read in this process, by path."""
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     """Read a TOML file as a document; every failure is a ScenarioError naming the file.
 
-    A UTF-8 byte-order mark at the start (some Windows editors write one) is skipped.
+    A UTF-8 byte-order mark at the start (some Windows editors write one) is skipped. A pipe
+    (``talentsim validate <(make_scenario)``, a named FIFO) is read once per process and its
+    bytes kept: a command that reads its file twice (``validate`` tells the file's kind, then
+    loads it) would find it empty the second time.
 
     Raises:
         ScenarioError: if the file cannot be read, is larger than :data:`MAX_FILE_BYTES`, is
             not UTF-8, is not valid TOML, or nests arrays or inline tables too deeply to read.
     """
     try:
-        with open(path, "rb") as handle:  # (read no more than the limit: /dev/zero is endless)
-            raw = handle.read(MAX_FILE_BYTES + 1)
+        piped = stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:
+        piped = False  # (the open below says why it cannot be read)
+    try:
+        if piped and str(path) in _PIPES_READ:
+            raw = _PIPES_READ[str(path)]
+        else:
+            with open(path, "rb") as handle:  # (no more than the limit: /dev/zero is endless)
+                raw = handle.read(MAX_FILE_BYTES + 1)
+            if piped:
+                _PIPES_READ[str(path)] = raw
     except FileNotFoundError:
         raise ScenarioError(f"{path}: no such file") from None
     except IsADirectoryError:

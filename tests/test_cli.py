@@ -147,6 +147,31 @@ def test_validate_broken_file_end_to_end(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.skipif(shutil.which("bash") is None, reason="process substitution is bash's")
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("validate <(cat {scenario})", "ok — scenario 'msl_exodus'"),
+        ("validate <(cat {targets})", "ok — targets"),
+        ("targets {scenario} <(cat {targets}) --seeds 2", "in range:"),
+    ],
+)
+def test_a_file_given_as_a_pipe_is_read_once(command: str, expected: str) -> None:
+    # validate reads its file to tell its kind, then loads it: a pipe read twice was empty
+    # the second time, and a valid file got "labs: required key is missing".
+    line = command.format(scenario=FLAGSHIP, targets=REPO / "targets" / "msl.toml")
+    proc = subprocess.run(
+        ["bash", "-c", f"{sys.executable} -m talentsim {line}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert expected in proc.stdout and "Traceback" not in proc.stderr
+
+
 def test_validate_absurd_step_count_is_an_input_error(tmp_path: Path) -> None:
     # duration / step overflows to infinity; this must be reported, not crash.
     path = tmp_path / "absurd.toml"
