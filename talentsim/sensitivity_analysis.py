@@ -233,18 +233,22 @@ def _check_output(table: pd.DataFrame, output: str) -> None:
 def _second_order(options: Mapping[str, Any], table: pd.DataFrame, d: int) -> bool:
     if "second_order" in options:
         return bool(options["second_order"])
-    # No design options: infer from the number of points. With a base sample size N that is a
-    # power of 2, N·(D+2) and N'·(2D+2) never coincide, since (2D+2)/(D+2) lies strictly
-    # between 1 and 2.
+    # No design options: infer from the number of points. A Saltelli design's base sample
+    # size N is a power of 2, and N·(D+2) and N'·(2D+2) with N, N' powers of 2 never coincide,
+    # since (2D+2)/(D+2) lies strictly between 1 and 2. Divisibility alone does not tell them
+    # apart: with D = 2 (or 6, 14, ...) every N'·(2D+2) is also a multiple of D+2.
     count = int(table["point"].max()) + 1 if len(table) else 0
-    if count > 0 and count % (d + 2) == 0:
-        return False
-    if count > 0 and count % (2 * d + 2) == 0:
-        return True
+    for second, size in ((False, d + 2), (True, 2 * d + 2)):
+        if count > 0 and count % size == 0 and _power_of_2(count // size):
+            return second
     raise ValueError(
         f"sensitivity: {count} points fit no Saltelli design of {d} parameters "
-        f"(N·{d + 2} points, or N·{2 * d + 2} with second order)"
+        f"(N·{d + 2} points, or N·{2 * d + 2} with second order, N a power of 2)"
     )
+
+
+def _power_of_2(n: int) -> bool:
+    return n > 0 and n & (n - 1) == 0
 
 
 def _expected_points(

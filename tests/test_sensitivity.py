@@ -245,6 +245,23 @@ def test_tables_without_attrs_need_method_and_problem(ishigami_table: pd.DataFra
     assert (result["index"] == "S2").sum() == 3
 
 
+def test_second_order_is_inferred_for_two_parameters_without_attrs() -> None:
+    # With D = 2 every second-order size N'·6 is also a multiple of D + 2 = 4 (1536 = 384·4),
+    # so divisibility alone took this design for a first-order one of N = 384 and gave
+    # S1 ≈ (0.07, 0.55), ST ≈ (0.34, 1.09) for y = x1 + 2·x2 (truth 0.2, 0.8), silently.
+    ranges = {name: {"low": 0.0, "high": 1.0} for name in ("x1", "x2")}
+    design = make_design(ranges, "saltelli", samples=256, second_order=True)
+    x = design.points.to_numpy(dtype=float)
+    table = make_table(design, {"y": x[:, 0] + 2 * x[:, 1]})
+    bare = table.copy()
+    bare.attrs = {}
+    result = sensitivity(bare, "y", method="sobol", problem=design.problem)
+    pd.testing.assert_frame_equal(result, sensitivity(table, "y"))
+    assert list(result["index"]) == ["S1", "S1", "ST", "ST", "S2"]
+    np.testing.assert_allclose(values(result, "S1"), [0.2, 0.8], atol=0.01)
+    np.testing.assert_allclose(values(result, "ST"), [0.2, 0.8], atol=0.01)
+
+
 def test_unknown_or_non_numeric_output(ishigami_table: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match=r"no output column 'attrition\.MSL'.*'y'"):
         sensitivity(ishigami_table, "attrition.MSL")
