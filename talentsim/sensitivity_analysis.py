@@ -113,6 +113,8 @@ def sensitivity(
         per_point = d + 1
     expected = _expected_points(options, table, per_point, chosen)
     y = _averaged_output(table, output, expected)
+    if chosen == "sobol":
+        _check_saltelli_points(table, names, expected, per_point, second_order)
 
     try:
         if chosen == "sobol":
@@ -286,6 +288,47 @@ def _averaged_output(table: pd.DataFrame, output: str, expected: int) -> np.ndar
             f"sensitivity: the table has points {extra[:_SHOW]} beyond the {expected} of its design"
         )
     return y.to_numpy(dtype=float)
+
+
+def _check_saltelli_points(
+    table: pd.DataFrame, names: list[str], expected: int, per_point: int, second_order: bool
+) -> None:
+    """Check that the points are SALib's Saltelli sample with the parameters in ``names`` order.
+
+    SALib's Sobol analyser reads only the outputs and takes the k-th parameter of the problem to
+    be the one that changes between rows A and AB_k of each block (A, AB_1..AB_D, [BA_1..BA_D],
+    B); a table that is no Saltelli design, or a problem whose names are in another order than
+    the design's, would give indices silently mislabelled or meaningless.
+    """
+    missing = [n for n in names if n not in table.columns]
+    if missing:
+        raise ValueError(f"sensitivity: the table has no parameter columns {missing}")
+    points = table.drop_duplicates("point").set_index("point").reindex(range(expected))
+    d = len(names)
+    blocks = {
+        name: np.array([_key(v) for v in points[name]], dtype=object).reshape(-1, per_point)
+        for name in names
+    }
+    for k, name in enumerate(names):
+        # AB_k is A with parameter k from B; BA_k (second order) is B with parameter k from A.
+        rows = [(f"AB_{k + 1}", 1 + k, False)]
+        if second_order:
+            rows.append((f"BA_{k + 1}", 1 + d + k, True))
+        for label, row, base_is_b in rows:
+            wrong = []
+            for j, other in enumerate(names):
+                from_b = (j == k) != base_is_b
+                source = blocks[other][:, -1 if from_b else 0]
+                if not (blocks[other][:, row] == source).all():
+                    wrong.append(other)
+            if wrong:
+                raise ValueError(
+                    f"sensitivity: the table's points are not a Saltelli design with the "
+                    f"parameters in the problem's order {names}: in its rows {label} (which "
+                    f"should vary only {name!r}) the values of {wrong} are not where SALib "
+                    "puts them; pass the problem of the design that made the table (its "
+                    "names in the design's order)"
+                )
 
 
 def _morris_inputs(

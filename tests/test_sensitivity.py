@@ -262,6 +262,36 @@ def test_second_order_is_inferred_for_two_parameters_without_attrs() -> None:
     np.testing.assert_allclose(values(result, "ST"), [0.2, 0.8], atol=0.01)
 
 
+def test_sobol_refuses_a_problem_in_another_order_than_the_design() -> None:
+    # SALib reads only the outputs: the k-th name of the problem is taken to be the parameter
+    # that changes between rows A and AB_k. A problem with the design's names in another order
+    # (e.g. written by hand for a table that lost its attrs) swapped the labels silently.
+    design = ishigami_design(samples=64)
+    table = make_table(design, {"y": ishigami(design.points)})
+    bare = table.copy()
+    bare.attrs = {}
+    assert design.problem is not None
+    order = [1, 0, 2]
+    swapped = {
+        "num_vars": 3,
+        "names": [design.problem["names"][k] for k in order],
+        "bounds": [design.problem["bounds"][k] for k in order],
+    }
+    with pytest.raises(ValueError, match=r"not a Saltelli design .*\['x2', 'x1', 'x3'\]"):
+        sensitivity(bare, "y", method="sobol", problem=swapped)
+    # Nor is a table of another design analysed as if it were one (here an LHS of the size).
+    lhs = make_design(
+        {name: {"low": 0.0, "high": 1.0} for name in ("x1", "x2", "x3")}, "lhs", samples=len(design)
+    )
+    lhs_table = make_table(lhs, {"y": lhs.points["x1"].to_numpy()})
+    lhs_table.attrs = {}
+    with pytest.raises(ValueError, match="not a Saltelli design"):
+        sensitivity(lhs_table, "y", method="sobol", problem=design.problem)
+    bare = bare.drop(columns=["x3"])
+    with pytest.raises(ValueError, match=r"no parameter columns \['x3'\]"):
+        sensitivity(bare, "y", method="sobol", problem=design.problem)
+
+
 def test_unknown_or_non_numeric_output(ishigami_table: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match=r"no output column 'attrition\.MSL'.*'y'"):
         sensitivity(ishigami_table, "attrition.MSL")
