@@ -347,7 +347,7 @@ def _morris_inputs(
         if "values" in spec:
             # A list parameter: SALib sampled [0, 1] and the design took equal-width bins, so
             # the position in the list is monotone in SALib's value (only the direction of a
-            # step enters the elementary effects).
+            # step enters SALib's elementary effects, which divide every Δy by the same step).
             position = {_key(v): k for k, v in enumerate(spec["values"])}
             try:
                 column = np.array([position[_key(v)] for v in values], dtype=float)
@@ -356,6 +356,7 @@ def _morris_inputs(
                     f"sensitivity: parameter {name!r} has value {exc.args[0]!r}, not in its "
                     "list of values"
                 ) from None
+            _warn_uneven_list_steps(column, name, len(names), len(spec["values"]))
         else:
             try:
                 column = pd.to_numeric(values).to_numpy(dtype=float)
@@ -367,6 +368,27 @@ def _morris_inputs(
                 column = np.log(column)
         columns.append(column)
     return np.column_stack(columns)
+
+
+def _warn_uneven_list_steps(column: np.ndarray, name: str, d: int, count: int) -> None:
+    """Warn when a list's Morris steps jump unequal numbers of its values.
+
+    Each step of a trajectory moves SALib's value by the same width, and the elementary
+    effects divide by it; when the list's bins do not line up with the grid levels (e.g. 3
+    values on 4 levels: steps of 1 or 2 positions), effects of unequal steps are mixed, which
+    shows up as spread (sigma) even for an output linear in the position.
+    """
+    jumps = np.abs(np.diff(column.reshape(-1, d + 1), axis=1))
+    sizes = sorted({int(j) for j in jumps[jumps != 0]})
+    if len(sizes) > 1:
+        warnings.warn(
+            f"sensitivity: the Morris steps of list parameter {name!r} ({count} values) jump "
+            f"{' or '.join(map(str, sizes))} positions of its list, so its elementary effects "
+            "mix unequal steps (its mu_star and sigma are not comparable with the others'); "
+            "use a list of as many values as the design's levels",
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
 
 def _key(value: Any) -> Any:

@@ -399,6 +399,29 @@ def test_morris_with_a_list_parameter() -> None:
     np.testing.assert_allclose(values(result, "mu_star"), [3.0, 1.0], rtol=1e-12)
 
 
+def test_morris_warns_when_a_list_steps_unevenly() -> None:
+    # 3 values on 4 levels: the bins put the levels at positions 0, 1, 2, 2, so a step jumps 1
+    # or 2 positions while SALib divides both by the same width. An output linear in the
+    # position (y = position) then gets effects 1.5 and 3: sigma 0.76, as if the list
+    # interacted with something, and mu_star 2.25 on no fixed scale. That must not pass
+    # silently; a list of as many values as levels steps evenly and does not warn.
+    rates = ["1/year", "2/year", "4/year"]
+    design = make_design({"rate": rates, "x": {"low": 0.0, "high": 1.0}}, "morris", samples=40)
+    position = design.points["rate"].map({r: float(k) for k, r in enumerate(rates)})
+    table = make_table(design, {"y": (position + design.points["x"]).to_numpy()})
+    with pytest.warns(RuntimeWarning, match=r"'rate' \(3 values\) jump 1 or 2 positions"):
+        result = sensitivity(table, "y")
+    assert values(result, "sigma")[0] > 0.5  # the spurious spread the warning is about
+    even = make_design(
+        {"rate": [*rates, "8/year"], "x": {"low": 0.0, "high": 1.0}}, "morris", samples=40
+    )
+    position = even.points["rate"].map({r: float(k) for k, r in enumerate([*rates, "8/year"])})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = sensitivity(make_table(even, {"y": position.to_numpy()}), "y")
+    np.testing.assert_allclose(values(result, "sigma"), 0.0, atol=1e-12)
+
+
 def test_morris_warns_when_a_step_changes_nothing() -> None:
     design = make_design({"only": ["a"], "x": {"low": 0.0, "high": 1.0}}, "morris", samples=4)
     table = make_table(design, {"y": design.points["x"].to_numpy()})
