@@ -113,6 +113,8 @@ def sensitivity(
         per_point = d + 1
     expected = _expected_points(options, table, per_point, chosen)
     y = _averaged_output(table, output, expected)
+    if chosen == "sobol":
+        _check_saltelli_points(table, names, expected, per_point, second_order)
 
     try:
         if chosen == "sobol":
@@ -233,18 +235,22 @@ def _check_output(table: pd.DataFrame, output: str) -> None:
 def _second_order(options: Mapping[str, Any], table: pd.DataFrame, d: int) -> bool:
     if "second_order" in options:
         return bool(options["second_order"])
-    # No design options: infer from the number of points. With a base sample size N that is a
-    # power of 2, N·(D+2) and N'·(2D+2) never coincide, since (2D+2)/(D+2) lies strictly
-    # between 1 and 2.
+    # No design options: infer from the number of points. A Saltelli design's base sample
+    # size N is a power of 2, and N·(D+2) and N'·(2D+2) with N, N' powers of 2 never coincide,
+    # since (2D+2)/(D+2) lies strictly between 1 and 2. Divisibility alone does not tell them
+    # apart: with D = 2 (or 6, 14, ...) every N'·(2D+2) is also a multiple of D+2.
     count = int(table["point"].max()) + 1 if len(table) else 0
-    if count > 0 and count % (d + 2) == 0:
-        return False
-    if count > 0 and count % (2 * d + 2) == 0:
-        return True
+    for second, size in ((False, d + 2), (True, 2 * d + 2)):
+        if count > 0 and count % size == 0 and _power_of_2(count // size):
+            return second
     raise ValueError(
         f"sensitivity: {count} points fit no Saltelli design of {d} parameters "
-        f"(N·{d + 2} points, or N·{2 * d + 2} with second order)"
+        f"(N·{d + 2} points, or N·{2 * d + 2} with second order, N a power of 2)"
     )
+
+
+def _power_of_2(n: int) -> bool:
+    return n > 0 and n & (n - 1) == 0
 
 
 def _expected_points(
@@ -284,6 +290,47 @@ def _averaged_output(table: pd.DataFrame, output: str, expected: int) -> np.ndar
     return y.to_numpy(dtype=float)
 
 
+def _check_saltelli_points(
+    table: pd.DataFrame, names: list[str], expected: int, per_point: int, second_order: bool
+) -> None:
+    """Check that the points are SALib's Saltelli sample with the parameters in ``names`` order.
+
+    SALib's Sobol analyser reads only the outputs and takes the k-th parameter of the problem to
+    be the one that changes between rows A and AB_k of each block (A, AB_1..AB_D, [BA_1..BA_D],
+    B); a table that is no Saltelli design, or a problem whose names are in another order than
+    the design's, would give indices silently mislabelled or meaningless.
+    """
+    missing = [n for n in names if n not in table.columns]
+    if missing:
+        raise ValueError(f"sensitivity: the table has no parameter columns {missing}")
+    points = table.drop_duplicates("point").set_index("point").reindex(range(expected))
+    d = len(names)
+    blocks = {
+        name: np.array([_key(v) for v in points[name]], dtype=object).reshape(-1, per_point)
+        for name in names
+    }
+    for k, name in enumerate(names):
+        # AB_k is A with parameter k from B; BA_k (second order) is B with parameter k from A.
+        rows = [(f"AB_{k + 1}", 1 + k, False)]
+        if second_order:
+            rows.append((f"BA_{k + 1}", 1 + d + k, True))
+        for label, row, base_is_b in rows:
+            wrong = []
+            for j, other in enumerate(names):
+                from_b = (j == k) != base_is_b
+                source = blocks[other][:, -1 if from_b else 0]
+                if not (blocks[other][:, row] == source).all():
+                    wrong.append(other)
+            if wrong:
+                raise ValueError(
+                    f"sensitivity: the table's points are not a Saltelli design with the "
+                    f"parameters in the problem's order {names}: in its rows {label} (which "
+                    f"should vary only {name!r}) the values of {wrong} are not where SALib "
+                    "puts them; pass the problem of the design that made the table (its "
+                    "names in the design's order)"
+                )
+
+
 def _morris_inputs(
     table: pd.DataFrame, names: list[str], design: Mapping[str, Any] | None, expected: int
 ) -> np.ndarray:
@@ -300,7 +347,7 @@ def _morris_inputs(
         if "values" in spec:
             # A list parameter: SALib sampled [0, 1] and the design took equal-width bins, so
             # the position in the list is monotone in SALib's value (only the direction of a
-            # step enters the elementary effects).
+            # step enters SALib's elementary effects, which divide every Δy by the same step).
             position = {_key(v): k for k, v in enumerate(spec["values"])}
             try:
                 column = np.array([position[_key(v)] for v in values], dtype=float)
@@ -309,6 +356,7 @@ def _morris_inputs(
                     f"sensitivity: parameter {name!r} has value {exc.args[0]!r}, not in its "
                     "list of values"
                 ) from None
+            _warn_uneven_list_steps(column, name, len(names), len(spec["values"]))
         else:
             try:
                 column = pd.to_numeric(values).to_numpy(dtype=float)
@@ -320,6 +368,27 @@ def _morris_inputs(
                 column = np.log(column)
         columns.append(column)
     return np.column_stack(columns)
+
+
+def _warn_uneven_list_steps(column: np.ndarray, name: str, d: int, count: int) -> None:
+    """Warn when a list's Morris steps jump unequal numbers of its values.
+
+    Each step of a trajectory moves SALib's value by the same width, and the elementary
+    effects divide by it; when the list's bins do not line up with the grid levels (e.g. 3
+    values on 4 levels: steps of 1 or 2 positions), effects of unequal steps are mixed, which
+    shows up as spread (sigma) even for an output linear in the position.
+    """
+    jumps = np.abs(np.diff(column.reshape(-1, d + 1), axis=1))
+    sizes = sorted({int(j) for j in jumps[jumps != 0]})
+    if len(sizes) > 1:
+        warnings.warn(
+            f"sensitivity: the Morris steps of list parameter {name!r} ({count} values) jump "
+            f"{' or '.join(map(str, sizes))} positions of its list, so its elementary effects "
+            "mix unequal steps (its mu_star and sigma are not comparable with the others'); "
+            "use a list of as many values as the design's levels",
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
 
 def _key(value: Any) -> Any:

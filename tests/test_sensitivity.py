@@ -245,6 +245,53 @@ def test_tables_without_attrs_need_method_and_problem(ishigami_table: pd.DataFra
     assert (result["index"] == "S2").sum() == 3
 
 
+def test_second_order_is_inferred_for_two_parameters_without_attrs() -> None:
+    # With D = 2 every second-order size N'·6 is also a multiple of D + 2 = 4 (1536 = 384·4),
+    # so divisibility alone took this design for a first-order one of N = 384 and gave
+    # S1 ≈ (0.07, 0.55), ST ≈ (0.34, 1.09) for y = x1 + 2·x2 (truth 0.2, 0.8), silently.
+    ranges = {name: {"low": 0.0, "high": 1.0} for name in ("x1", "x2")}
+    design = make_design(ranges, "saltelli", samples=256, second_order=True)
+    x = design.points.to_numpy(dtype=float)
+    table = make_table(design, {"y": x[:, 0] + 2 * x[:, 1]})
+    bare = table.copy()
+    bare.attrs = {}
+    result = sensitivity(bare, "y", method="sobol", problem=design.problem)
+    pd.testing.assert_frame_equal(result, sensitivity(table, "y"))
+    assert list(result["index"]) == ["S1", "S1", "ST", "ST", "S2"]
+    np.testing.assert_allclose(values(result, "S1"), [0.2, 0.8], atol=0.01)
+    np.testing.assert_allclose(values(result, "ST"), [0.2, 0.8], atol=0.01)
+
+
+def test_sobol_refuses_a_problem_in_another_order_than_the_design() -> None:
+    # SALib reads only the outputs: the k-th name of the problem is taken to be the parameter
+    # that changes between rows A and AB_k. A problem with the design's names in another order
+    # (e.g. written by hand for a table that lost its attrs) swapped the labels silently.
+    design = ishigami_design(samples=64)
+    table = make_table(design, {"y": ishigami(design.points)})
+    bare = table.copy()
+    bare.attrs = {}
+    assert design.problem is not None
+    order = [1, 0, 2]
+    swapped = {
+        "num_vars": 3,
+        "names": [design.problem["names"][k] for k in order],
+        "bounds": [design.problem["bounds"][k] for k in order],
+    }
+    with pytest.raises(ValueError, match=r"not a Saltelli design .*\['x2', 'x1', 'x3'\]"):
+        sensitivity(bare, "y", method="sobol", problem=swapped)
+    # Nor is a table of another design analysed as if it were one (here an LHS of the size).
+    lhs = make_design(
+        {name: {"low": 0.0, "high": 1.0} for name in ("x1", "x2", "x3")}, "lhs", samples=len(design)
+    )
+    lhs_table = make_table(lhs, {"y": lhs.points["x1"].to_numpy()})
+    lhs_table.attrs = {}
+    with pytest.raises(ValueError, match="not a Saltelli design"):
+        sensitivity(lhs_table, "y", method="sobol", problem=design.problem)
+    bare = bare.drop(columns=["x3"])
+    with pytest.raises(ValueError, match=r"no parameter columns \['x3'\]"):
+        sensitivity(bare, "y", method="sobol", problem=design.problem)
+
+
 def test_unknown_or_non_numeric_output(ishigami_table: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match=r"no output column 'attrition\.MSL'.*'y'"):
         sensitivity(ishigami_table, "attrition.MSL")
@@ -350,6 +397,29 @@ def test_morris_with_a_list_parameter() -> None:
     y = design.points["rate"].map({r: k + 1.0 for k, r in enumerate(rates)}) + design.points["x"]
     result = sensitivity(make_table(design, {"y": y.to_numpy()}), "y")
     np.testing.assert_allclose(values(result, "mu_star"), [3.0, 1.0], rtol=1e-12)
+
+
+def test_morris_warns_when_a_list_steps_unevenly() -> None:
+    # 3 values on 4 levels: the bins put the levels at positions 0, 1, 2, 2, so a step jumps 1
+    # or 2 positions while SALib divides both by the same width. An output linear in the
+    # position (y = position) then gets effects 1.5 and 3: sigma 0.76, as if the list
+    # interacted with something, and mu_star 2.25 on no fixed scale. That must not pass
+    # silently; a list of as many values as levels steps evenly and does not warn.
+    rates = ["1/year", "2/year", "4/year"]
+    design = make_design({"rate": rates, "x": {"low": 0.0, "high": 1.0}}, "morris", samples=40)
+    position = design.points["rate"].map({r: float(k) for k, r in enumerate(rates)})
+    table = make_table(design, {"y": (position + design.points["x"]).to_numpy()})
+    with pytest.warns(RuntimeWarning, match=r"'rate' \(3 values\) jump 1 or 2 positions"):
+        result = sensitivity(table, "y")
+    assert values(result, "sigma")[0] > 0.5  # the spurious spread the warning is about
+    even = make_design(
+        {"rate": [*rates, "8/year"], "x": {"low": 0.0, "high": 1.0}}, "morris", samples=40
+    )
+    position = even.points["rate"].map({r: float(k) for k, r in enumerate([*rates, "8/year"])})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = sensitivity(make_table(even, {"y": position.to_numpy()}), "y")
+    np.testing.assert_allclose(values(result, "sigma"), 0.0, atol=1e-12)
 
 
 def test_morris_warns_when_a_step_changes_nothing() -> None:
