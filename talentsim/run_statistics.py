@@ -530,23 +530,52 @@ def mean_time_to_return(
     """Mean time (years) between leaving a lab and returning to it, over the returns.
 
     LinkedIn's 17.3 months (2021) is the mean time between leaving an employer and being
-    rehired by it, over boomerang hires. A return's leaving time is the researcher's previous
-    move when it is in the run; for someone who started the run with a former lab
-    (``previous_lab``), it is their arrival at the lab they return from (their tenure there).
-    Returns from the pool by someone who started there with a former lab have no known
-    leaving time and are left out. A run only sees returns that happen before its end, so
-    long gaps are under-represented in short runs (right truncation). NaN when no return.
+    rehired by it, over boomerang hires. A return's leaving time is the researcher's last
+    move out of the lab returned to, when it is in the run. That is not always their
+    previous move: someone who left A for the pool, was hired by B and went back to A made
+    a return to A (the lab they last left), and left A when they went to the pool, not when
+    B hired them. For someone who started the run with a former lab (``previous_lab``) and
+    returns to it in their first move, it is their arrival at the lab they return from
+    (their tenure there). Other returns whose leaving is before the run (from the pool, or
+    from a lab joined from the pool, by someone who started in the pool with a former lab)
+    have no known leaving time and are left out. A run only sees returns that happen before
+    its end, so long gaps are under-represented in short runs (right truncation). NaN when
+    no return.
     """
     a = RunArrays.of(run)
     keep = (a.kind == KIND_CODE["return"]) & a.labs_mask(a.destination, lab)
     keep &= a.in_window(window)
-    gap = np.where(
-        np.isnan(a.previous_time[keep]),
-        a.tenure[keep],
-        a.time[keep] - a.previous_time[keep],
-    )
+    returns = np.flatnonzero(keep)
+    left = _time_last_left(a, returns)
+    first = np.isnan(a.previous_time[returns])  # (then tenure is NaN for a return from the pool)
+    before_run = np.where(first, a.tenure[returns], np.nan)
+    gap = np.where(np.isnan(left), before_run, a.time[returns] - left)
     gap = gap[~np.isnan(gap)]
     return float(gap.mean()) if len(gap) else float("nan")
+
+
+def _time_last_left(a: RunArrays, moves: np.ndarray) -> np.ndarray:
+    """For each of ``moves`` (indices), when its researcher last left the lab it goes to.
+
+    The time of the researcher's latest earlier move out of the move's destination (in the
+    order of :func:`_neighbour_times`: by step, then the table's order); NaN when there is
+    none in the run.
+    """
+    n = len(a.time)
+    order = np.lexsort((a.step, a.researcher))
+    position = np.empty(n, dtype=np.int64)
+    position[order] = np.arange(n)
+    places, span = len(a.labs) + 2, n + 1
+    out = np.flatnonzero(a.origin < len(a.labs))
+    # one integer per move out of a lab: (researcher, lab left), then position; sorted
+    codes = np.sort((a.researcher[out] * places + a.origin[out]) * span + position[out])
+    wanted = (a.researcher[moves] * places + a.destination[moves]) * span + position[moves]
+    before = np.searchsorted(codes, wanted) - 1  # the last code below: an earlier move...
+    found = before >= 0
+    found[found] = codes[before[found]] // span == wanted[found] // span  # ...out of that lab
+    result = np.full(len(moves), np.nan)
+    result[found] = a.time[order[codes[before[found]] % span]]
+    return result
 
 
 def outside_share(
