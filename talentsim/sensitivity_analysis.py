@@ -67,7 +67,7 @@ def sensitivity(
             parameter columns and the output column. ``table.attrs`` gives the design and the
             SALib problem; pandas operations may drop ``attrs``, in which case pass ``method``
             and ``problem`` (the design options are then inferred: second order from the number
-            of points, 4 Morris levels, no log ranges).
+            of points, the Morris levels from the steps of its trajectories, no log ranges).
         output: The metric column to analyse, e.g. ``"attrition.MSL"``.
         method: ``"sobol"`` (needs a ``saltelli`` design) or ``"morris"`` (needs a ``morris``
             design); default: the one that fits the table's design.
@@ -145,8 +145,11 @@ def sensitivity(
         )
         return _sobol_frame(names, result, second_order, output)
 
-    levels = int(options.get("levels", 4))
     x = _morris_inputs(table, names, design, expected)
+    if "levels" in options:
+        levels = int(options["levels"])
+    else:  # (no attrs: the levels from the steps of the trajectories, or 4 with a warning)
+        levels = _levels_of_steps(x, np.asarray(prob["bounds"], dtype=float))
     _warn_collapsed_steps(x, names)
     result = analyzer.analyze(
         copy.deepcopy(dict(prob)),
@@ -368,6 +371,34 @@ def _morris_inputs(
                 column = np.log(column)
         columns.append(column)
     return np.column_stack(columns)
+
+
+def _levels_of_steps(x: np.ndarray, bounds: np.ndarray) -> int:
+    """The Morris levels p of a design, read from the steps of its trajectories.
+
+    Each of a trajectory's d steps moves one parameter by Δ = p / (2(p − 1)) of its range, so
+    p = 2Δ / (2Δ − 1). SALib's elementary effects divide by Δ, so analysing a 6-level design
+    as 4 scales every mu_star by 0.9. Where the steps do not give one Δ (a log range or a list
+    read as plain numbers, a table that is no Morris design), 4 with a warning.
+    """
+    d = x.shape[1]
+    span = bounds[:, 1] - bounds[:, 0]
+    if x.shape[0] % (d + 1) == 0 and np.all(span > 0):
+        steps = np.abs(np.diff(x.reshape(-1, d + 1, d), axis=1)) / span
+        moved = steps[steps > 1e-9]
+        delta = float(np.median(moved)) if moved.size else math.nan
+        if moved.size and np.allclose(moved, delta, rtol=1e-6) and delta > 0.5:
+            p = 2 * delta / (2 * delta - 1)
+            if abs(p - round(p)) < 1e-6 and round(p) >= 2:
+                return round(p)
+    warnings.warn(
+        "sensitivity: the table has no design attrs and its steps do not give the Morris "
+        "levels (log ranges or lists read as plain numbers?); 4 levels assumed: mu_star is "
+        "scaled by the wrong step if the design had others",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+    return 4
 
 
 def _warn_uneven_list_steps(column: np.ndarray, name: str, d: int, count: int) -> None:

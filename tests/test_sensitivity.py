@@ -318,6 +318,28 @@ LINEAR_RANGES = {
 }
 
 
+@pytest.mark.parametrize("levels", [4, 6, 8])
+def test_morris_levels_are_read_from_the_steps_without_attrs(levels: int) -> None:
+    # Assumed 4 before: a 6-level design's mu_star came out 0.9 times too small, silently.
+    ranges = {k: v for k, v in LINEAR_RANGES.items() if k != "x4"}  # (x4: a log range)
+    design = make_design(ranges, "morris", samples=10, levels=levels)
+    x = design.points
+    table = make_table(design, {"y": (3 * x["x1"] + 1 * x["x2"]).to_numpy()})
+    bare = table.copy()
+    bare.attrs = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = sensitivity(bare, "y", method="morris", problem=design.problem)
+    pd.testing.assert_frame_equal(result, sensitivity(table, "y"))
+    np.testing.assert_allclose(values(result, "mu_star"), [6.0, 4.0, 0.0], atol=1e-12)
+    # a log range read as plain numbers has no one step: 4 levels assumed, with a warning
+    design = make_design(LINEAR_RANGES, "morris", samples=10, levels=levels)
+    table = make_table(design, {"y": design.points["x1"].to_numpy()})
+    table.attrs = {}
+    with pytest.warns(RuntimeWarning, match="4 levels assumed"):
+        sensitivity(table, "y", method="morris", problem=design.problem)
+
+
 @pytest.mark.parametrize("levels", [4, 6])
 def test_morris_linear_effects_are_exact(levels: int) -> None:
     # SALib's elementary effect is Δy / Δ with Δ = p / (2(p - 1)) the step on the unit cube
