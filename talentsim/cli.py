@@ -1097,11 +1097,11 @@ def _calibrate_into(out: Path, args, method: Any, options: dict, show: bool) -> 
         if interrupt is None:
             raise
         terminate_pools()  # (ABC's workers: their particles in progress are lost either way)
-        what = "terminated (SIGTERM)" if isinstance(interrupt, Terminated) else "interrupted"
+        what, status = _how_stopped(interrupt)
         sys.stderr.write(
             f"{what}: what was simulated is kept in {out}/; rerun with --resume to continue\n"
         )
-        return EXIT_TERMINATED if isinstance(interrupt, Terminated) else EXIT_INTERRUPTED
+        return status
     except FileNotFoundError as exc:  # (ABC: --resume with no database to resume)
         raise ScenarioError(f"--resume: {exc}; leave out --resume to start a new fit") from None
     except FileExistsError as exc:
@@ -1153,6 +1153,13 @@ def interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
         seen.add(id(found))
         found = found.__cause__ or found.__context__
     return None
+
+
+def _how_stopped(interrupt: KeyboardInterrupt) -> tuple[str, int]:
+    """How a command stopped by ``interrupt`` says so, and its exit status (143 or 130)."""
+    if isinstance(interrupt, Terminated):
+        return "terminated (SIGTERM)", EXIT_TERMINATED
+    return "interrupted", EXIT_INTERRUPTED
 
 
 @contextlib.contextmanager
@@ -1245,9 +1252,9 @@ def _sweep(args) -> int:
         if interrupt is None:
             raise
         terminate_pools()  # (the runs in progress are lost either way: not waited for)
-        what = "terminated (SIGTERM)" if isinstance(interrupt, Terminated) else "interrupted"
+        what, status = _how_stopped(interrupt)
         sys.stderr.write(f"{what}: finished runs are in {store}/; rerun with --resume to finish\n")
-        return EXIT_TERMINATED if isinstance(interrupt, Terminated) else EXIT_INTERRUPTED
+        return status
     finally:
         if client is not None:
             client.close()

@@ -265,12 +265,7 @@ class Comparison:
                 not what :meth:`save` writes (ScenarioError, a ValueError, for its scenario).
         """
         folder = Path(folder)
-        document = read_json_file(folder / "comparison.json")
-        if not isinstance(document, dict):
-            raise ValueError(
-                f"{folder / 'comparison.json'}: expected a table of the comparison, got "
-                f"{type(document).__name__}"
-            )
+        document = read_json_file(folder / "comparison.json", table_of="the comparison")
         text = {"variant": str}
         tables = {}
         for name, needed in (

@@ -511,12 +511,7 @@ def _calibration_page(folder: Path) -> _Page:
     from talentsim.scenario import ScenarioError, load_scenario
 
     try:
-        metadata = read_json_file(folder / CALIBRATION_FILE)
-        if not isinstance(metadata, dict):
-            raise ValueError(
-                f"{folder / CALIBRATION_FILE}: expected a table of the calibration, got "
-                f"{type(metadata).__name__}"
-            )
+        metadata = read_json_file(folder / CALIBRATION_FILE, table_of="the calibration")
         scenario = load_scenario(folder / SCENARIO_FILE)
         estimates = read_csv_file(folder / "estimates.csv", index_col="parameter")
         fit = read_csv_file(folder / "fit.csv")

@@ -571,18 +571,23 @@ DAMAGED = "it was changed or damaged after it was saved"
 """What a results file that cannot be read as talentsim wrote it says about itself."""
 
 
-def read_json_file(path: Path) -> Any:
+def read_json_file(path: Path, table_of: str | None = None) -> Any:
     """A JSON file of a results folder, named in any error (its parser's says only where).
+
+    ``table_of`` (e.g. ``"the comparison"``): the document must be a table (a JSON object).
 
     Raises:
         OSError: if it is missing or cannot be read; ValueError: if it is not JSON text
-            (cut short, or not UTF-8).
+            (cut short, or not UTF-8), or not a table where ``table_of`` asks for one.
     """
     try:
         with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
+            document = json.load(handle)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: not readable JSON ({exc}); {DAMAGED}") from None
+    if table_of is not None and not isinstance(document, dict):
+        raise ValueError(f"{path}: expected a table of {table_of}, got {type(document).__name__}")
+    return document
 
 
 def read_csv_file(path: Path, **options: Any) -> pd.DataFrame:

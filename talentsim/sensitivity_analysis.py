@@ -150,7 +150,7 @@ def sensitivity(
         levels = int(options["levels"])
     else:  # (no attrs: the levels from the steps of the trajectories, or 4 with a warning)
         levels = _levels_of_steps(x, np.asarray(prob["bounds"], dtype=float))
-    _warn_collapsed_steps(x, names)
+    _warn_collapsed_steps(x)
     result = analyzer.analyze(
         copy.deepcopy(dict(prob)),
         x,
@@ -303,10 +303,7 @@ def _check_saltelli_points(
     B); a table that is no Saltelli design, or a problem whose names are in another order than
     the design's, would give indices silently mislabelled or meaningless.
     """
-    missing = [n for n in names if n not in table.columns]
-    if missing:
-        raise ValueError(f"sensitivity: the table has no parameter columns {missing}")
-    points = table.drop_duplicates("point").set_index("point").reindex(range(expected))
+    points = _design_points(table, names, expected)
     d = len(names)
     blocks = {
         name: np.array([_key(v) for v in points[name]], dtype=object).reshape(-1, per_point)
@@ -334,15 +331,26 @@ def _check_saltelli_points(
                 )
 
 
+def _design_points(table: pd.DataFrame, names: list[str], expected: int) -> pd.DataFrame:
+    """One row per design point (indexed 0..expected − 1), with the parameter columns."""
+    missing = [n for n in names if n not in table.columns]
+    if missing:
+        raise ValueError(f"sensitivity: the table has no parameter columns {missing}")
+    return table.drop_duplicates("point").set_index("point").reindex(range(expected))
+
+
+def _trajectory_steps(x: np.ndarray) -> np.ndarray:
+    """The steps of Morris trajectories, shape (trajectory, step, parameter)."""
+    d = x.shape[1]
+    return np.diff(x.reshape(-1, d + 1, d), axis=1)
+
+
 def _morris_inputs(
     table: pd.DataFrame, names: list[str], design: Mapping[str, Any] | None, expected: int
 ) -> np.ndarray:
     """The design points in SALib's problem space, one row per point."""
     specs = {p.get("path"): p for p in (design or {}).get("parameters", [])}
-    missing = [n for n in names if n not in table.columns]
-    if missing:
-        raise ValueError(f"sensitivity: the table has no parameter columns {missing}")
-    points = table.drop_duplicates("point").set_index("point").reindex(range(expected))
+    points = _design_points(table, names, expected)
     columns = []
     for name in names:
         values = points[name]
@@ -384,7 +392,7 @@ def _levels_of_steps(x: np.ndarray, bounds: np.ndarray) -> int:
     d = x.shape[1]
     span = bounds[:, 1] - bounds[:, 0]
     if x.shape[0] % (d + 1) == 0 and np.all(span > 0):
-        steps = np.abs(np.diff(x.reshape(-1, d + 1, d), axis=1)) / span
+        steps = np.abs(_trajectory_steps(x)) / span
         moved = steps[steps > 1e-9]
         delta = float(np.median(moved)) if moved.size else math.nan
         if moved.size and np.allclose(moved, delta, rtol=1e-6) and delta > 0.5:
@@ -428,9 +436,8 @@ def _key(value: Any) -> Any:
     return repr(value) if isinstance(value, list | dict) else value
 
 
-def _warn_collapsed_steps(x: np.ndarray, names: list[str]) -> None:
-    d = len(names)
-    steps = np.diff(x.reshape(-1, d + 1, d), axis=1)  # (trajectory, step, parameter)
+def _warn_collapsed_steps(x: np.ndarray) -> None:
+    steps = _trajectory_steps(x)
     unchanged = (steps != 0).sum(axis=2) == 0
     if unchanged.any():
         warnings.warn(
