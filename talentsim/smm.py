@@ -816,9 +816,10 @@ def profile(
             D is measured) is searched for: ``"local"``, Nelder–Mead from the estimate;
             ``"global"``, also differential evolution over every parameter's range
             (``global_maxiter`` generations of ``popsize`` × parameters candidates, seeded by
-            ``optimizer_seed``, as the fit's own search) then Nelder–Mead, the lower of the
-            two kept. A local centre that stops above the least value understates D (the
-            interval too wide); the global one costs about as many runs as the fit.
+            ``optimizer_seed``, as the fit's own search) then Nelder–Mead from a simplex
+            of a tenth of each range (as the local search), the lower of the two kept. A
+            local centre that stops above the least value understates D (the interval too
+            wide); the global one costs about as many runs as the fit.
         global_maxiter: Differential evolution's generations (``centre="global"``).
         popsize: Its candidates per parameter and generation.
         optimizer_seed: Its seed (the search is reproducible).
@@ -885,10 +886,15 @@ def profile(
             "maxiter": global_maxiter,
             "popsize": popsize,
             "optimizer_seed": optimizer_seed,
-            "polish": True,
+            "polish": False,
             "polish_maxiter": maxiter,
         }
         anywhere, value = _global_search(counted, lows, highs, theta_hat.copy(), options)
+        # polished as the local centre is (a simplex of a tenth of each range: the criterion
+        # moves in steps, which SciPy's default simplex of 5% can stop on)
+        polished, spot = _nelder_mead(counted, np.clip(anywhere, lows, highs), lows, highs, maxiter)
+        if polished <= value:
+            anywhere, value = spot, polished
         if value < least:
             least, start = value, np.clip(anywhere, lows, highs)
     grid = np.union1d(np.linspace(lows[k], highs[k], points), [theta_hat[k], start[k]])
