@@ -30,7 +30,7 @@ which the test suite sets to ``tiny``):
   default  a quick look: 2.5-5 minutes of wall time on 2 workers; its optimum is not the
            large budget's (docs/fit-sensitivity.md), so it is not what is published;
   large    the published numbers (since 5 December 2026): more replicates, generations and
-           seeds; 19.7 minutes of wall time on 2 workers on a quiet machine.
+           seeds; 11.5-19.7 minutes of wall time on 2 workers on a quiet machine.
 
 Usage:
   python examples/fit_shipped/fit.py [--budget default] [--workers 2] [--out DIR] [--publish]
