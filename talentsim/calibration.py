@@ -84,6 +84,12 @@ WIDTH_RATIO_THRESHOLD = 0.9
 """ABC: a parameter is not identified when its posterior is at least this wide (standard
 deviation) compared with its prior."""
 
+FEW_PARTICLES = 50
+"""An ABC posterior with an effective size below this is flagged (``diagnostics["few_particles"]``
+and a line of :meth:`CalibrationResult.format`): a weighted mean over it has a Monte Carlo
+standard error of more than 1/√50 ≈ 0.14 posterior standard deviations, so another ABC seed
+can move its estimates and intervals visibly."""
+
 CHECKPOINT_FILE = "checkpoint.jsonl"
 """The SMM checkpoint in a calibration's output folder (one line per simulated candidate)."""
 
@@ -865,7 +871,9 @@ class CalibrationResult:
         optimiser's own
         report where the estimator gives one (``converged``, ``message``). ABC: ``n_simulations``,
         ``generations`` (the estimator's table: thresholds ε and effective sample sizes per
-        generation), ``final_epsilon``, ``final_ess`` and ``posterior_size``.
+        generation), ``final_epsilon``, ``final_ess``, ``posterior_size``, ``posterior_ess``
+        (the effective size of the posterior's weights, ``1 / Σw²``) and ``few_particles``
+        (``posterior_ess`` below :data:`FEW_PARTICLES`).
         """
         out: dict[str, Any] = {"method": self.method}
         if self.method == "smm":
@@ -893,6 +901,7 @@ class CalibrationResult:
         out["posterior_size"] = len(fit.posterior)
         weights = self.posterior["weight"].to_numpy()  # type: ignore[index]
         out["posterior_ess"] = float(1 / np.sum(weights**2))
+        out["few_particles"] = out["posterior_ess"] < FEW_PARTICLES
         if isinstance(generations, pd.DataFrame) and len(generations):
             out["generations"] = generations
             last = generations.iloc[-1]
@@ -1281,6 +1290,14 @@ class CalibrationResult:
                     else ""
                 )
             )
+            if diagnostics["few_particles"]:
+                ess = diagnostics["posterior_ess"]
+                lines.append(
+                    f"few effective particles ({ess:.0f}, below {FEW_PARTICLES}): a posterior "
+                    f"mean's Monte Carlo error is about {1 / math.sqrt(ess):.2f} posterior "
+                    "standard deviations; run again with another seed (or a larger population) "
+                    "to see how much the estimates and intervals move"
+                )
         identification = self.identification()
         unidentified = identification[~identification["identified"].astype(bool)]
         if len(unidentified):

@@ -24,6 +24,7 @@ from scipy import stats
 import talentsim as ts
 from talentsim.calibration import (
     CHECKPOINT_FILE,
+    FEW_PARTICLES,
     CalibrationError,
     CalibrationResult,
     MomentsLog,
@@ -226,6 +227,36 @@ def test_an_abc_result_gives_posterior_estimates_intervals_and_identification(
     assert diagnostics["final_epsilon"] == 0.7 and diagnostics["final_ess"] == 380
     assert diagnostics["n_simulations"] == 1800
     assert list(abc_fit.trace["epsilon"]) == [5.0, 2.0, 0.7]
+
+
+def test_an_abc_posterior_on_few_effective_particles_is_flagged(
+    abc_fit: CalibrationResult,
+) -> None:
+    # the fixture's weights 1:2:1 over 600 particles: effective size 533, not flagged
+    assert abc_fit.diagnostics["posterior_ess"] == pytest.approx(1 / (200 * 6 / 800**2))
+    assert not abc_fit.diagnostics["few_particles"]
+    assert "few effective particles" not in abc_fit.format()
+    # one particle carries most of the weight: effective size 1 / (0.8² + 19·(0.2/19)²) ≈ 1.6
+    posterior = pd.DataFrame(
+        {
+            "market.separation_rate": np.linspace(0.2, 0.6, 20),
+            "labs.A.pay_level": np.linspace(0.5, 3.0, 20),
+            "weight": [0.8] + [0.2 / 19] * 19,
+        }
+    )
+    lopsided = CalibrationResult(
+        HandBuiltABC(posterior, abc_fit.fit.parameters, TARGETS, abc_fit.fit.generations, 60),
+        scenario=TINY,
+        targets=TARGETS,
+        parameters=abc_fit.parameters,
+        seed=3,
+    )
+    ess = 1 / (0.8**2 + 19 * (0.2 / 19) ** 2)
+    assert lopsided.diagnostics["posterior_ess"] == pytest.approx(ess)
+    assert lopsided.diagnostics["few_particles"]
+    text = lopsided.format()
+    assert f"few effective particles (2, below {FEW_PARTICLES})" in text
+    assert f"about {1 / math.sqrt(ess):.2f} posterior standard deviations" in text
 
 
 def test_an_abc_fit_table_is_the_posterior_predictive(abc_fit: CalibrationResult) -> None:
