@@ -886,8 +886,7 @@ def profile(
             "maxiter": global_maxiter,
             "popsize": popsize,
             "optimizer_seed": optimizer_seed,
-            "polish": False,
-            "polish_maxiter": maxiter,
+            "polish": False,  # (polished below)
         }
         anywhere, value = _global_search(counted, lows, highs, theta_hat.copy(), options)
         # polished as the local centre is (a simplex of a tenth of each range: the criterion
