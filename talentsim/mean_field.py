@@ -44,7 +44,8 @@ attachment (it depends on each researcher's tenure when they left), random reorg
 (the expected logit of a random turmoil is not the logit of the expected turmoil), poaching
 raids, binding capacity, former staff paid otherwise than newcomers
 (``labs.NAME.return_pay``) and labs courting their former staff at another rate than anyone
-else (``labs.NAME.rehire_rate`` below 1) — the state does not track former labs — are
+else (``labs.NAME.rehire_rate`` below 1) — the state does not track former labs — and
+search effort from a lab's memory of its staff's offers (``search.gap = "lab"``) are
 refused with a :class:`MeanFieldError` that names each one and how to switch it off, rather
 than answered wrongly. ``strict=False`` ignores them and lists what was ignored in
 ``result.caveats``.
@@ -261,6 +262,13 @@ def untreatable(spec: Scenario) -> list[str]:
             "network.formation_rate: tie formation (colleague ties that form over time) makes "
             "the peers term depend on who is tied to whom, not on expected counts (set "
             "network.formation_rate = 0 or mechanisms.peers = false)"
+        )
+    if spec.search.gap == "lab" and spec.search.gap_sensitivity > 0:
+        problems.append(
+            'search.gap: "lab" sets each lab\'s search effort from the offers its staff '
+            "received recently, a memory the mean-field state does not carry (set search.gap "
+            '= "market", the per-researcher gap whose staff mean it estimates; with '
+            'strict=False the solver uses "market")'
         )
     active = {
         "counter_offers": any(lab.counter_offer_probability > 0 for lab in labs),
@@ -636,7 +644,9 @@ class _System:
         The simulation's rule (:func:`talentsim.compiled.search.offer_effort`) on each state:
         with ``search.gap = "offer"`` the gap of an offer from lab ``j`` is its gain,
         ``offer_j − stay``; with ``"market"`` it is the mean gain ``Σ_j π(i→j)·offer_j −
-        stay`` (π the offering lab's probability, 0 if no other lab hires). The rate per year
+        stay`` (π the offering lab's probability, 0 if no other lab hires). ``"lab"`` (the
+        staff's recent offers) is refused by :func:`untreatable`; when told to go on, the
+        solver uses ``"market"``, whose mean over a lab's staff it estimates. The rate per year
         of an offer from each lab is returned, π included (the last axis sums to the offer's
         rate). The steps
         mode turns these rates into a step's transitions exactly (``expm(Q dt)``), as the
@@ -644,7 +654,7 @@ class _System:
         """
         search = self.search
         assert search is not None
-        if search.gap == "market":
+        if search.gap in ("market", "lab"):  # ("lab": its per-researcher counterpart)
             lab_offers = np.einsum("ij,ctj->cti", pi_lab, offer)  # (cohort, type, lab)
             anyone = pi_lab.sum(axis=1) > 0  # another lab hires
             gap = np.where(anyone[None, None, :, None], lab_offers[..., None] - stay, 0.0)

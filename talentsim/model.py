@@ -40,7 +40,9 @@ Each step (length ``dt`` years, ``scenario.time.step``) covers the interval
    event starts from the new state, so a researcher may move several times in a step and its
    own transitions are exact at any step length, given the rest of the market (others'
    places, pay, turmoil, reference pay, reputation) as at the start of the step;
-8. reputation: each lab's recent attrition is updated with this step's voluntary departures;
+8. reputation: each lab's recent attrition is updated with this step's voluntary departures
+   (and, with search effort's ``gap = "lab"``, each lab's memory of its staff's offers, read
+   at the start of the step for its effort, with this step's offers);
 9. retirements from the pool and entries of new researchers into it;
 10. clocks: tenure grows, turmoil and attachment decay by their half-lives;
 11. a living colleague network (``network.formation_rate``, ``network.former_tie_half_life``;
@@ -492,6 +494,7 @@ class TalentModel(mesa.Model):
                 rehire_rate=labs.rehire_rate,
             )
         )
+        by_lab = float(search.gap == "lab")  # the lab's gap, else the researcher's own
         market_record = records.Market(
             noise_scale=float(market.noise_scale),
             switching_cost=float(market.switching_cost),
@@ -507,11 +510,13 @@ class TalentModel(mesa.Model):
             reputation_decay=float(self.lab_state.reputation_decay),
             counter_offers=bool(spec.mechanisms.counter_offers),
             searching=bool(search.on),
-            gap_sensitivity=float(search.gap_sensitivity),
+            gap_sensitivity=(1.0 - by_lab) * float(search.gap_sensitivity),  # one's own gap
             gap_over_market=search.gap == "market",
             turmoil_sensitivity=float(search.turmoil_sensitivity),
             effort_min=float(search.effort_min),
             effort_max=float(search.effort_max),
+            lab_gap_sensitivity=by_lab * float(search.gap_sensitivity),
+            offer_memory_decay=float(self.lab_state.offer_memory_decay),
         )
         self._market = tuple(market_record)  # (see _decide)
         self._no_reference = np.full(self.lab_state.n, np.nan)  # no fairness: no reference pay
@@ -827,6 +832,7 @@ class TalentModel(mesa.Model):
             self._market,
             offsets,
             self.flow_history[k],
+            labs.offer_memory,
             tuple(self._workspace),
         )
         self._record(*record)

@@ -203,6 +203,21 @@ class LabState:
     reputation: np.ndarray
     reputation_decay: float
     frozen_until: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    offer_memory: np.ndarray = field(default_factory=lambda: np.zeros((2, 0)))
+    """Search effort's ``gap = "lab"``: per lab, the sum of its staff's offers' utility gains
+    (row 0) and their number (row 1), each weighted down by the half-life
+    ``search.gap_memory``; updated in place by the step."""
+    offer_memory_decay: float = 1.0
+    """The factor a step weighs the offer memory down by (``0.5 ** (dt / gap_memory)``)."""
+
+    def search_gap(self) -> np.ndarray:
+        """Each lab's gap for search effort's ``gap = "lab"`` (0 before the first offer).
+
+        The mean utility gain of the offers its staff received, weighted by how recent
+        (:attr:`offer_memory`).
+        """
+        total, count = self.offer_memory
+        return np.divide(total, count, out=np.zeros(self.n), where=count > 0)
 
     @classmethod
     def from_scenario(cls, scenario: Scenario) -> LabState:
@@ -239,6 +254,8 @@ class LabState:
             reputation=np.zeros(len(labs)),
             reputation_decay=half_life_factor(scenario.market.reputation_half_life, dt),
             frozen_until=np.zeros(len(labs), dtype=np.int64),
+            offer_memory=np.zeros((2, len(labs))),
+            offer_memory_decay=half_life_factor(scenario.search.gap_memory, dt),
         )
 
     def reference_ratio(

@@ -351,8 +351,10 @@ class Search(BaseModel):
     turmoil_sensitivity · turmoil_h), effort_min, effort_max)``: ``gap`` is the utility gain
     of moving (at the pay offered, before the switching cost and the choice noise) to the lab
     whose offer would come (``gap = "offer"``) or its mean over the labs that hire, weighted
-    by recruiting intensity (``"market"``), and ``turmoil_h`` the lab's turmoil. Both
-    sensitivities 0 (the default) switch it off: effort 1 for everyone. See
+    by recruiting intensity (``"market"``), or, the same for everyone at lab ``h``, the mean
+    gain of the offers ``h``'s staff have received recently (``"lab"``: what they hear of
+    the market, remembered with the half-life ``gap_memory``), and ``turmoil_h`` the lab's
+    turmoil. Both sensitivities 0 (the default) switch it off: effort 1 for everyone. See
     ``docs/model.md`` (7.2.1 Search effort); after Christensen et al. (2005).
     """
 
@@ -367,14 +369,26 @@ class Search(BaseModel):
             "falls for a negative gain). Unit: per utility unit; 0 means off."
         ),
     )
-    gap: Literal["offer", "market"] = Field(
+    gap: Literal["offer", "market", "lab"] = Field(
         default="offer",
         description=(
             'What the gap measures: the utility gain of the offer that would come ("offer": '
-            "effort directed at each lab by its gain; one utility evaluation per candidate) or "
+            "effort directed at each lab by its gain; one utility evaluation per candidate), "
             "the mean gain over the labs that hire, weighted by recruiting intensity "
             '("market": one evaluation per hiring lab per candidate, so its cost grows '
-            "with the number of labs)."
+            'with the number of labs), or the same for all of a lab\'s staff ("lab"): the '
+            "mean gain of the offers they received recently (weighted by how recent, with "
+            "the half-life gap_memory; 0 before the first), an estimate of their mean "
+            '"market" gap from what they hear; no extra evaluation, the cheapest at scale.'
+        ),
+    )
+    gap_memory: Duration = Field(
+        default=0.25,
+        gt=0,
+        description=(
+            "With gap = \"lab\": the half-life of a lab's memory of its staff's offers (an "
+            "offer received this long ago counts half as much as one received now). Unit: "
+            "duration."
         ),
     )
     turmoil_sensitivity: float = Field(
@@ -400,7 +414,8 @@ class Search(BaseModel):
         description=(
             f"Highest search effort (a multiple of offer_rate_employed), 1–{MAX_EFFORT:g}; "
             "with a gap term the step screens offer candidates at this multiple, so a high cap "
-            "costs time (from turmoil alone, at the most effort any lab's turmoil gives)."
+            'costs time (with effort by lab, from turmoil alone or gap = "lab", at the most '
+            "effort any lab gives)."
         ),
     )
 

@@ -43,6 +43,7 @@ def test_the_speed_benchmark_runs_and_writes_its_figures(tmp_path: Path) -> None
         assert row["peak_mib_living"] > 0 and row["network_mib_living"] > 0
     assert figures["search_effort"]["ratio"] > 0
     assert figures["search_effort"]["ratio_turmoil_only"] > 0
+    assert figures["search_effort"]["ratio_lab_gap"] > 0
     assert (tmp_path / "performance_quick.csv").stat().st_size > 0
 
 

@@ -17,10 +17,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import talentsim as ts
-from talentsim.mean_field import meanfield
+from talentsim.mean_field import MeanFieldError, MeanFieldWarning, meanfield
 from talentsim.scenario import ScenarioError
 
 SEEDS = (0, 1, 2)
@@ -102,6 +103,8 @@ def offer_chance(model: ts.TalentModel, step: int, search: dict[str, Any]) -> np
     turmoil = model.turmoil_history[step - 1, 0]  # during the step: as the previous one ended
     if search.get("gap", "offer") == "market":
         gains = gains.mean(axis=0, keepdims=True)  # the effort of the mean gain, any offer
+    elif search.get("gap") == "lab":  # the lab's, from its memory as the step starts
+        gains = np.full((1, 1), model.lab_state.search_gap()[0])
     exponent = search.get("gap_sensitivity", 0.0) * gains
     exponent = exponent + search.get("turmoil_sensitivity", 0.0) * turmoil
     effort = np.clip(np.exp(exponent), search.get("effort_min", 0.0), search.get("effort_max", 3.0))
@@ -247,12 +250,115 @@ def test_effort_from_turmoil_alone_bounds_the_step_by_the_most_any_lab_gives() -
         ("turmoil_sensitivity", "high", "turmoil_sensitivity"),
         ("effort", 2.0, "effort"),
         ("gap", "mean", "gap"),
+        ("gap_memory", "0y", "gap_memory"),
+        ("gap_memory", "soon", "gap_memory"),
     ],
 )
 def test_bad_values_are_refused_naming_the_field(field: str, value: Any, message: str) -> None:
     data = quiet_market(search={field: value})
     with pytest.raises(ScenarioError, match=f"search.{message}"):
         ts.Scenario.from_dict(data)
+
+
+# -- the lab's gap (search.gap = "lab") -------------------------------------------------------
+
+
+@pytest.mark.parametrize("rival_pay", [0.7, 1.4, (0.7, 1.8)])
+def test_arrival_rate_matches_the_formula_with_the_lab_gap(
+    rival_pay: float | tuple[float, ...],
+) -> None:
+    """Offers at λ_e·clip(exp(a·ḡ_A + b·turmoil)), ḡ_A the lab's gap as the step starts."""
+    search = {"gap": "lab", "gap_sensitivity": 1.5, "turmoil_sensitivity": 0.4}
+    data = quiet_market(search=search, rival_pay=rival_pay, turmoil=0.5)
+    observed, expected, variance, _ = offers_against_formula(data)
+    assert z_score(observed, expected, variance) < 4, (observed, expected)
+
+
+def staff_offer_gains(model: ts.TalentModel) -> np.ndarray:
+    """The gains of every offer lab A's staff can get in the quiet market (rival, person)."""
+    pop = model.population
+    at_a = pop.view("location") == 0
+    offers = model.lab_state.pay_level[1:, None] * pop.view("market_value")[at_a][None, :]
+    return pop.view("w_pay")[at_a] * (np.log(offers) - np.log(pop.view("pay")[at_a]))
+
+
+def test_lab_gap_is_the_recency_weighted_mean_gain_of_the_staffs_offers() -> None:
+    """Every offer worth the same: the gap is that gain; the memory's weight is exact.
+
+    With one pay weight for all and one rival, every offer's gain is ``w·log(1.4)``, so the
+    lab's gap is exactly that from the first offer on, and 0 before; the memory's count is
+    ``Σ_s offers_s · d^(steps after s)``, d = 2^(−dt / gap_memory), from the recorded flows.
+    """
+    data = quiet_market(
+        search={"gap": "lab", "gap_sensitivity": 1.0, "gap_memory": "2mo"}, rival_pay=1.4
+    )
+    data["cohorts"]["staff"]["weights"] = {"pay": 2.0}
+    model = ts.TalentModel(ts.Scenario.from_dict(data), seed=1)
+    assert model.lab_state.search_gap()[0] == 0.0  # before any offer
+    decay = 0.5 ** (model.dt / (2 / 12))
+    offers = ts.model.FLOWS.index("offers")
+    count = 0.0
+    for step in range(1, model.n_steps + 1):
+        model.step()
+        count = count * decay + model.flow_history[step, offers, 1]
+        np.testing.assert_allclose(model.lab_state.offer_memory[1, 0], count, rtol=1e-12)
+    assert count > 100
+    np.testing.assert_allclose(model.lab_state.search_gap()[0], 2.0 * np.log(1.4), rtol=1e-12)
+    assert model.lab_state.search_gap()[1] == 0.0  # the rival's staff: nobody, no offers
+
+
+def test_lab_gap_estimates_the_staffs_mean_market_gap() -> None:
+    """The gap is the mean over the staff of their "market" gap, within its sampling error.
+
+    Uniform pay weights and two rivals: offers sample a person and a rival evenly, so the
+    recency-weighted mean of their gains estimates the mean gain over both, with the
+    variance of one gain over the effective number of offers remembered, (Σw)²/Σw², which is
+    computed here from the recorded offers; |z| < 4 on each seed.
+    """
+    search = {"gap": "lab", "gap_sensitivity": 0.5, "gap_memory": "1mo"}
+    data = quiet_market(search=search, rival_pay=(0.7, 1.8))
+    offers = ts.model.FLOWS.index("offers")
+    for seed in SEEDS:
+        model = ts.TalentModel(ts.Scenario.from_dict(data), seed=seed)
+        gains = staff_offer_gains(model)
+        decay = 0.5 ** (model.dt * 12)
+        weight = weight_sq = 0.0
+        for step in range(1, model.n_steps + 1):
+            model.step()
+            n = model.flow_history[step, offers, 1:].sum()  # offers to A's staff this step
+            weight, weight_sq = weight * decay + n, weight_sq * decay**2 + n
+        z = (model.lab_state.search_gap()[0] - gains.mean()) / (
+            gains.std() * np.sqrt(weight_sq) / weight
+        )
+        assert abs(z) < 4, (seed, z)
+
+
+def test_lab_gap_leaves_out_raid_offers() -> None:
+    """A raid's offers are counted as offers but not heard as the market's (same memory)."""
+    search = {"gap": "lab", "gap_sensitivity": 1.0}
+    plain = quiet_market(search=search, rival_pay=1.4)
+    raided = quiet_market(search=search, rival_pay=1.4)
+    raided["events"] = [
+        {"kind": "poaching_raid", "lab": "B", "target": "A", "at": "4w", "offers": 300}
+    ]
+    offers = ts.model.FLOWS.index("offers")
+    runs = [ts.TalentModel(ts.Scenario.from_dict(data), seed=2) for data in (plain, raided)]
+    for model in runs:
+        model.run()
+    assert (
+        runs[1].flow_history[1:, offers, 1].sum() >= runs[0].flow_history[1:, offers, 1].sum() + 300
+    )
+    memory = [model.lab_state.offer_memory for model in runs]
+    np.testing.assert_array_equal(memory[0][1], memory[1][1])  # the same offers, ...
+    np.testing.assert_allclose(memory[0][0], memory[1][0], rtol=1e-12)  # (added in any order)
+
+
+def test_offers_per_person_rise_with_the_lab_gap() -> None:
+    search = {"gap": "lab", "gap_sensitivity": 1.0}
+    by_gap = [
+        offers_per_person_year(quiet_market(search=search, rival_pay=p)) for p in (0.7, 1.0, 1.4)
+    ]
+    assert by_gap[0] < 0.9 * RATE < 1.1 * RATE < by_gap[2], by_gap
 
 
 def pool_market(search: dict[str, Any] | None) -> dict[str, Any]:
@@ -305,6 +411,21 @@ def test_mean_field_follows_search_effort(gap: str) -> None:
         # 4 standard errors of a mean of 3 runs, with a Poisson floor for a lucky small spread
         tolerance = 4 * max(sd, np.sqrt(want)) / np.sqrt(len(SEEDS))
         assert abs(mean - want) < tolerance, (flow, simulated, want)
+
+
+def test_mean_field_refuses_the_lab_gap_and_uses_the_market_gap_when_told() -> None:
+    """The lab's offer memory is not in the mean-field state: refused, naming the key."""
+    lab = ts.Scenario.from_dict(pool_market({"gap": "lab", "gap_sensitivity": 1.0}))
+    with pytest.raises(MeanFieldError, match=r'search\.gap: "lab"'):
+        meanfield(lab, method="steps")
+    with pytest.warns(MeanFieldWarning, match="search.gap"):
+        loose = meanfield(lab, method="steps", strict=False)
+    assert any("search.gap" in caveat for caveat in loose.caveats)
+    market = meanfield(
+        ts.Scenario.from_dict(pool_market({"gap": "market", "gap_sensitivity": 1.0})),
+        method="steps",
+    )
+    pd.testing.assert_frame_equal(loose.timeseries, market.timeseries)
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,14 +11,14 @@ the market frozen at the start of the step:
 
 1. :func:`~talentsim.compiled.offers.screen_events`: each researcher's number of candidate
    events, Poisson at the bounding rate Λ (:func:`bounding_rate`) × the step, with search
-   effort from turmoil alone at the most effort any lab gives this step
-   (:func:`with_effort_cap`); raids pick their targets (an extra offer at the start of the
-   step);
+   effort by lab (from turmoil, and the lab's gap with ``search.gap = "lab"``) at the most
+   effort any lab gives this step (:func:`with_effort_cap`); raids pick their targets (an
+   extra offer at the start of the step);
 2. :func:`processing_order`: researchers take turns in a hashed random order when a lab
    could fill (in row order otherwise, when the order changes nothing); with search effort
-   that does not depend on the gap, those whose candidate events would all be thinned away
-   in their state at the start of the step are left out first (:func:`may_act`: they would
-   do nothing);
+   that does not depend on a researcher's own gap, those whose candidate events would all be
+   thinned away in their state at the start of the step are left out first
+   (:func:`may_act`: they would do nothing);
 3. :func:`live_events`: per researcher, its raid offer, then each candidate event, real with
    probability rate/Λ in its current state: a separation, an outside opportunity
    (:func:`weigh_exit`) or an offer (rate λ_e × :func:`offer_effort` for the employed). An
@@ -31,7 +31,8 @@ the market frozen at the start of the step:
    the former lab, the pay had there, and attachment), and counts it in ``flows``; the
    researcher's next candidate event starts from the new state;
 5. each lab's reputation (recent attrition) decays and adds this step's voluntary departures
-   per member.
+   per member; with ``search.gap = "lab"``, each lab's offer memory has been weighed down at
+   the start and has added its staff's offers' gains (:func:`negotiate`).
 
 Every draw is the keyed hash of the row (and of the candidate event's number,
 :func:`~talentsim.compiled.draws.event_uniform`) under its purpose's offset
@@ -390,7 +391,8 @@ def offer_effort(
     is the utility gain of the offer to come (from lab ``j``, the lab the event's
     ``offer_lab`` draw picks, which then makes the offer; 0 without one) or, with
     ``market.gap_over_market``, :func:`market_gap`; before the switching cost and the
-    choice noise.
+    choice noise. With the lab's gap (``search.gap = "lab"``) or none, the lab's effort
+    ``lab_effort[here]``, computed once a step.
 
     Returns:
         ``(effort, value)``: ``value`` is the offer's gain when the gap is that gain (its
@@ -403,7 +405,7 @@ def offer_effort(
         or not (market.gap_sensitivity > 0)
         or not (has_offer or market.gap_over_market)
     ):
-        return lab_effort[here], value  # the effort at a gap of 0
+        return lab_effort[here], value  # the lab's effort (at a researcher's own gap of 0)
     if market.gap_over_market:
         gap = market_gap(r, here, state, hiring, weight, ties, scratch, context)
     else:
@@ -484,6 +486,9 @@ def negotiate(
     ``known`` is the offer's utility gain if already computed (by :func:`offer_effort`, its
     terms in the move's column), NaN if not.
 
+    With search effort's ``gap = "lab"``, the gain of an offer to an employed researcher (not
+    a raid's) is added to their lab's offer memory (``counters.offer_memory``).
+
     In order: the researcher's binary-logit choice against staying (switching cost between
     labs); counter-offer: the lab being left may keep them (:func:`retained`); capacity: the
     lab takes them only if a place of its room at the start of the step is left (else the
@@ -503,6 +508,9 @@ def negotiate(
     value = known
     if np.isnan(value):
         value = gain(move_gains, n_moves, r, here, now_pay, j, offer_pay, ties, pair, context)
+    if market.lab_gap_sensitivity > 0 and here < outside and event != RAID_EVENT:
+        counters.offer_memory[0, here] += value  # what the lab's staff hear of the market
+        counters.offer_memory[1, here] += 1.0
     switching = market.switching_cost if here < outside else 0.0
     draw = event_uniform(r, event, counters.offsets[ACCEPT])
     if not accepts(value - switching, market.noise_scale, draw):
@@ -714,7 +722,7 @@ def may_act(r, count, state, hiring, market, weight, lab_effort, cumulative, bou
     the same keyed uniform and arithmetic, the same thinning. False only when every one is
     certainly thinned away: in the pool beyond the offer rate; employed in the offer band
     beyond ``λ_e × effort`` where the effort does not depend on the offer's gain (no search
-    effort, turmoil only, or no lab to make the offer); or with no lab to make the offer.
+    effort, effort by lab, or no lab to make the offer); or with no lab to make the offer.
     None being real, the state never changes and :func:`live_events` would do nothing for
     ``r``, so leaving ``r`` out changes no result, and saves reading its row (most of the
     candidates of a market whose search effort can reach a high cap). An offer whose
@@ -814,6 +822,7 @@ def decide(
     market,
     offsets,
     flows,
+    offer_memory,
     workspace,
 ):  # pragma: no cover - compiled
     """A step's decisions: each researcher's events, the moves, flows, reputation.
@@ -837,6 +846,10 @@ def decide(
         market: A :class:`~talentsim.compiled.records.Market` record.
         offsets: Hash offsets by purpose (:data:`~talentsim.compiled.draws.PURPOSES`).
         flows: This step's flows (``model.FLOWS`` × places); incremented in place.
+        offer_memory: Per lab, the weighted sum of its staff's offers' gains and their number
+            (``LabState.offer_memory``); with ``market.lab_gap_sensitivity`` > 0 their ratio
+            is the lab's gap this step, then both are weighed down and this step's offers
+            added, in place.
         workspace: A :class:`~talentsim.compiled.records.Workspace` record.
 
     Returns:
@@ -857,21 +870,28 @@ def decide(
     context = TermContext(switches, weights, researchers, labs, market.outside_amenity, ties_on)
     # colleagues' places as at the start of the step (a copy only if ties are read)
     tie_view = (ties.indptr, ties.indices, location.copy() if ties_on else location)
-    # Search effort at a gap of 0 (all of it without a gap term), by lab: computed once.
+    # Search effort by lab, computed once: at a researcher's own gap of 0 (all of it without
+    # one: from turmoil, and the lab's gap with gap = "lab", as at the start of the step).
     lab_effort = np.ones(n_labs)
     if market.searching:
         for j in range(n_labs):
+            lab_gap = 0.0
+            if market.lab_gap_sensitivity > 0 and offer_memory[1, j] > 0:
+                lab_gap = offer_memory[0, j] / offer_memory[1, j]
             lab_effort[j] = effort_rule(
-                0.0,
+                lab_gap,
                 labs.turmoil[j],
-                market.gap_sensitivity,
+                market.lab_gap_sensitivity,
                 market.turmoil_sensitivity,
                 market.effort_min,
                 market.effort_max,
             )
+            offer_memory[0, j] *= market.offer_memory_decay
+            offer_memory[1, j] *= market.offer_memory_decay
         if not market.gap_sensitivity > 0 and n_labs > 0:
-            # From turmoil alone, nobody's effort this step exceeds the highest lab's (turmoil
-            # is frozen over the step): the bounding rate uses it rather than the cap.
+            # From the lab alone, nobody's effort this step exceeds the highest lab's (turmoil
+            # and the labs' gaps are frozen over the step): the bounding rate uses it rather
+            # than the cap.
             market = with_effort_cap(market_fields, lab_effort.max())
     n_rows, n_events = screen_events(
         location,
@@ -929,7 +949,7 @@ def decide(
     else:
         counts[:] = counts_of
     # Only those who can act live the step (may_act): the others would do nothing in it.
-    # Worth a pass when search effort that does not depend on the gap thins offer candidates.
+    # Worth a pass when search effort by lab (no gap of one's own) thins offer candidates.
     # The order of those kept is theirs in the order of all (same buckets: see below).
     if market.searching and not market.gap_sensitivity > 0:
         cumulative, bound = np.cumsum(weight), bounding_rate(market)
@@ -956,7 +976,7 @@ def decide(
         np.empty(size, np.int8),
         np.empty((VALUE_ROWS_BEFORE_GAINS + N_TERMS, size)),
     )
-    counters = Counters(state.pay, hiring, market.noise_scale, offsets, flows)
+    counters = Counters(state.pay, hiring, market.noise_scale, offsets, flows, offer_memory)
     n_moves = live_events(
         step,
         order,

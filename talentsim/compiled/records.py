@@ -107,6 +107,11 @@ class Market(NamedTuple):
     turmoil_sensitivity: float
     effort_min: float
     effort_max: float
+    lab_gap_sensitivity: float
+    """The gap sensitivity when the gap is the lab's (``search.gap = "lab"``), else 0: effort
+    is then the lab's, and ``gap_sensitivity`` (the researcher's own gap) is 0."""
+    offer_memory_decay: float
+    """The factor a step weighs the labs' offer memory down by (``LabState.offer_memory``)."""
 
 
 class Raids(NamedTuple):
@@ -154,13 +159,16 @@ class TermContext(NamedTuple):
 
 
 class Counters(NamedTuple):
-    """What a counter-offer reads and updates."""
+    """What a counter-offer, and an offer, read and update."""
 
     pay: np.ndarray
     hiring: Hiring
     noise_scale: float
     offsets: np.ndarray
     flows: np.ndarray
+    offer_memory: np.ndarray
+    """Per lab, the weighted sum of its staff's offers' gains and their number (shape
+    ``(2, n_labs)``), added to by each offer when ``Market.lab_gap_sensitivity`` > 0."""
 
 
 NO_RAIDS = Raids(
