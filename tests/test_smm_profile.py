@@ -16,6 +16,7 @@ import pytest
 from scipy import stats
 
 import talentsim as ts
+from talentsim import smm
 from talentsim.smm import Parameter, profile, profile_criterion, profile_interval
 from talentsim.targets import Source, Target
 from tests.test_smm import RATE, TINY, fit_tiny, noisy_targets
@@ -161,6 +162,34 @@ def test_a_global_centre_finds_the_least_criterion_a_local_search_misses() -> No
     assert abs(found.low - (2 - half)) < gap and abs(found.high - (2 + half)) < gap
     with pytest.raises(ValueError, match="centre must be 'local' or 'global'"):
         profile(TINY, targets, [RATE, OFFER], estimate, OFFER.path, centre="best", **options)
+
+
+def test_a_global_centre_is_polished_from_where_the_global_search_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The two wells above, with the global search made to end on the deep well's slope, at
+    # (0.6, 2.4), where C ≈ 18 (above the shallow well's 6.2): the profile polishes from there
+    # (a simplex of a tenth of each range), reaching the least C = 0 at (0.7, 2); unpolished,
+    # the centre would stay in the shallow well, and D would be understated by 6.2.
+    targets = [
+        Target(name="h", statistic=_two_wells, observed=0.0, se=0.01, source=SOURCE),
+        Target(name="s", statistic=first, observed=0.7, se=0.2, source=SOURCE),
+        Target(name="o", statistic=second, observed=2.0, se=0.3, source=SOURCE),
+    ]
+    ended: list[float] = []
+
+    def on_the_slope(objective: Any, *_: Any) -> tuple[np.ndarray, float]:
+        point = np.array([0.6, 2.4])
+        ended.append(objective(point))
+        return point, ended[-1]
+
+    monkeypatch.setattr(smm, "_global_search", on_the_slope)
+    options: dict[str, Any] = {"replicates": 2, "se_replicates": 4, "points": 7, "refine": 1}
+    found = profile(
+        TINY, targets, [RATE, OFFER], [0.2, 2.0], OFFER.path, centre="global", **options
+    )
+    assert ended and ended[0] > 6.25
+    assert found.minimum == pytest.approx(0.0, abs=1e-3)
 
 
 def test_a_criterion_with_two_wells_gives_a_set_that_is_not_an_interval() -> None:
