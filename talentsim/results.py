@@ -519,16 +519,26 @@ class RunResult:
         """Read a results folder written by :meth:`save`.
 
         Raises:
-            OSError: for a missing or unreadable file; ValueError (or KeyError, TypeError):
-                for a file that is not what :meth:`save` writes, one written in a newer
-                format than this talentsim reads, or results saved before a flow they lack
-                was recorded (``blocked_by_capacity``, since issue 16): rerun those.
+            OSError: for a missing or unreadable file; ValueError, naming the file: for a
+                file that is not what :meth:`save` writes, one written in a newer format than
+                this talentsim reads, or results saved before a flow they lack was recorded
+                (``blocked_by_capacity``, since issue 16): rerun those.
         """
         folder = Path(folder)
         document = read_json_file(folder / "run.json")
-        if not isinstance(document, dict):
-            raise TypeError(
-                f"{folder / 'run.json'}: expected a table of the run, got {type(document).__name__}"
+        wrong = (
+            f"a {type(document).__name__}, not a table"
+            if not isinstance(document, dict)
+            else "no key 'scenario'"
+            if "scenario" not in document
+            else f"seed {document.get('seed')!r}, not a whole number"
+            if not isinstance(document.get("seed"), int) or isinstance(document["seed"], bool)
+            else None
+        )
+        if wrong is not None:
+            raise ValueError(
+                f"{folder / 'run.json'}: not what talentsim writes there (expected the run's "
+                f"table with its scenario and seed; got {wrong})"
             )
         version = document.get("talentsim_result", RESULT_FORMAT)
         if not isinstance(version, int) or version > RESULT_FORMAT:
@@ -547,7 +557,7 @@ class RunResult:
             )
         return cls(
             scenario=Scenario.from_dict(document["scenario"], source=str(folder / "run.json")),
-            seed=int(document["seed"]),
+            seed=document["seed"],
             timeseries=timeseries,
             events=_read_result_table(folder / "events.parquet", EVENT_COLUMNS),
             researchers=_read_result_table(folder / "researchers.parquet", RESEARCHER_COLUMNS),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import errno
 import html
+import json
 import os
 import re
 import shutil
@@ -336,8 +337,6 @@ def test_a_comparison_with_a_malformed_table_is_refused_by_name(
 
 def _copy_with_run_json(run_folder: Path, copy: Path, edit: Any) -> Path:
     """A copy of ``run_folder`` at ``copy`` whose run.json document ``edit`` changed in place."""
-    import json
-
     shutil.copytree(run_folder, copy)
     document = json.loads((copy / "run.json").read_text(encoding="utf-8"))
     edit(document)
@@ -356,12 +355,19 @@ def test_a_run_folder_with_a_damaged_run_json_is_refused_with_the_problem(
     (broken / "run.json").write_text("[]", encoding="utf-8")
     with pytest.raises(report.ReportError, match="not what talentsim writes there"):
         report.write_report(broken, tmp_path / "out")
+    # the library's own error is a ValueError naming the file and what is wrong
+    for text, said in (("[]", "a list, not a table"), ('{"seed": 1}', "no key 'scenario'")):
+        (broken / "run.json").write_text(text, encoding="utf-8")
+        with pytest.raises(ValueError, match=re.escape(f"{broken / 'run.json'}: not what")) as e:
+            ts.RunResult.load(broken)
+        assert said in str(e.value)
+    fine = json.loads((run_folder / "run.json").read_text(encoding="utf-8"))
+    (broken / "run.json").write_text(json.dumps({**fine, "seed": "7"}), encoding="utf-8")
+    with pytest.raises(ValueError, match="seed '7', not a whole number"):
+        ts.RunResult.load(broken)
 
 
 def test_results_of_a_newer_format_are_refused(run_folder: Path, tmp_path: Path) -> None:
-    import json
-    import shutil
-
     newer = tmp_path / "newer"
     shutil.copytree(run_folder, newer)
     document = json.loads((newer / "run.json").read_text(encoding="utf-8"))
