@@ -160,12 +160,16 @@ _DRAWS = compiled.PURPOSES
 ) = range(len(_DRAWS))
 
 #: The model's per-step histories and the value of a step not yet recorded.
+#: The position of ``lab_gap_sensitivity`` in the model's Market record (a plain tuple).
+_LAB_GAP_FIELD = records.Market._fields.index("lab_gap_sensitivity")
+
 _HISTORY_FILL = {
     "headcount_history": 0,
     "flow_history": 0,
     "pay_history": np.nan,
     "turmoil_history": 0.0,
     "reputation_history": 0.0,
+    "search_gap_history": 0.0,
 }
 
 
@@ -361,6 +365,12 @@ class TalentModel(mesa.Model):
     pay_history = _history("pay_history", "Mean pay per lab at the end of the step")
     turmoil_history = _history("turmoil_history", "Turmoil per lab at the end of the step")
     reputation_history = _history("reputation_history", "Reputation per lab at step end")
+    search_gap_history = _history(
+        "search_gap_history",
+        'Search effort\'s lab gap (``search.gap = "lab"``: the mean gain of the offers the '
+        "lab's staff received, weighted by how recent) per lab at the end of the step, which "
+        "the next step's effort uses; 0 with another gap rule",
+    )
 
     def __init__(
         self,
@@ -441,6 +451,7 @@ class TalentModel(mesa.Model):
             "pay_history": np.full((self.n_steps + 1, self.lab_state.n), np.nan),
             "turmoil_history": np.zeros((self.n_steps + 1, self.lab_state.n)),
             "reputation_history": np.zeros((self.n_steps + 1, self.lab_state.n)),
+            "search_gap_history": np.zeros((self.n_steps + 1, self.lab_state.n)),
         }
         self._raids_due: list[PoachingRaid] = []
         self._move_log: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -967,6 +978,8 @@ class TalentModel(mesa.Model):
             labs.turmoil *= labs.turmoil_decay
         self.turmoil_history[k] = labs.turmoil
         self.reputation_history[k] = labs.reputation
+        if self._market[_LAB_GAP_FIELD] > 0:  # (search.gap = "lab")
+            self.search_gap_history[k] = labs.search_gap()
 
     def _extend_history(self, last_step: int) -> None:
         """Make the histories reach ``last_step`` (and the run's length with them).

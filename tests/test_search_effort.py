@@ -104,7 +104,7 @@ def offer_chance(model: ts.TalentModel, step: int, search: dict[str, Any]) -> np
     if search.get("gap", "offer") == "market":
         gains = gains.mean(axis=0, keepdims=True)  # the effort of the mean gain, any offer
     elif search.get("gap") == "lab":  # the lab's, from its memory as the step starts
-        gains = np.full((1, 1), model.lab_state.search_gap()[0])
+        gains = np.full((1, 1), model.search_gap_history[step - 1, 0])
     exponent = search.get("gap_sensitivity", 0.0) * gains
     exponent = exponent + search.get("turmoil_sensitivity", 0.0) * turmoil
     effort = np.clip(np.exp(exponent), search.get("effort_min", 0.0), search.get("effort_max", 3.0))
@@ -304,6 +304,10 @@ def test_lab_gap_is_the_recency_weighted_mean_gain_of_the_staffs_offers() -> Non
         np.testing.assert_allclose(model.lab_state.offer_memory[1, 0], count, rtol=1e-12)
     assert count > 100
     np.testing.assert_allclose(model.lab_state.search_gap()[0], 2.0 * np.log(1.4), rtol=1e-12)
+    # recorded each step: 0 until the first offers, then the gain
+    first = int(np.argmax(model.flow_history[:, offers, 1] > 0))
+    assert np.all(model.search_gap_history[:first, 0] == 0.0)
+    np.testing.assert_allclose(model.search_gap_history[first:, 0], 2.0 * np.log(1.4), rtol=1e-12)
     assert model.lab_state.search_gap()[1] == 0.0  # the rival's staff: nobody, no offers
 
 
