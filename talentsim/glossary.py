@@ -74,7 +74,8 @@ GLOSSARY: dict[str, str] = {
     "new_hire_retention": "share of the researchers a lab hired in a window still there a "
     "given time later (SignalFire's two-year retention of new hires).",
     "boomerang_share": "returns as a share of all arrivals at a lab (LinkedIn's boomerang "
-    "share of hires).",
+    'share of hires); with count = "history", arrivals at any lab one had worked at '
+    "before, as LinkedIn counts.",
     "flow_ratio": "moves from one lab to another per move in the opposite direction "
     "(inf when there is none the other way).",
     "flow_share": "forward share of the moves between two labs, F / (F + R) in [0, 1]; a ratio "

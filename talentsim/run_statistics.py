@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -96,6 +96,8 @@ class RunArrays:
             :attr:`gains` reads them when first asked.
         headcount: Headcount at the end of each step, shape ``(steps + 1, n_labs + 1)``.
         start: Place of each researcher at step 0; researcher_cohort: their cohort codes.
+        start_previous: The lab each researcher had worked at before the run (their cohort's
+            ``previous_lab``, for those there at the start; −1 for none, and for entrants).
         events: The run's move log, which the arrays were taken from (None for arrays taken
             from a model: :meth:`from_model`).
         gain_columns: For arrays taken from a model, the gains by term (``gain_<term>``:
@@ -120,6 +122,7 @@ class RunArrays:
     headcount: np.ndarray
     start: np.ndarray
     researcher_cohort: np.ndarray
+    start_previous: np.ndarray
     events: pd.DataFrame | None = field(repr=False)
     gain_columns: dict[str, np.ndarray] | None = field(default=None, repr=False)
 
@@ -150,6 +153,7 @@ class RunArrays:
         steps = len(ts) // n_places
         headcount = ts["headcount"].to_numpy(dtype=np.int64).reshape(steps, n_places)
         people = run.researchers
+        researcher_cohort = _recode(people["cohort"], cohort_code, -1)
         return cls(
             labs=labs,
             cohorts=cohort_names,
@@ -168,7 +172,8 @@ class RunArrays:
             gain_terms=gain_terms,
             headcount=headcount,
             start=_recode(people["start"], place_code, n_labs + 1),
-            researcher_cohort=_recode(people["cohort"], cohort_code, -1),
+            researcher_cohort=researcher_cohort,
+            start_previous=_start_previous(scenario, researcher_cohort),
             events=ev,
         )
 
@@ -202,6 +207,7 @@ class RunArrays:
         n_initial = model.initial_location.shape[0]
         start = np.full(pop.size, n_labs, dtype=np.int64)  # entrants start outside
         start[:n_initial] = model.initial_location
+        researcher_cohort = pop.view("cohort").astype(np.int64)
         return cls(
             labs=labs,
             cohorts=tuple(scenario.cohorts),
@@ -220,7 +226,8 @@ class RunArrays:
             gain_terms=gain_terms,
             headcount=model.headcount_history[: steps + 1].astype(np.int64),
             start=start,
-            researcher_cohort=pop.view("cohort").astype(np.int64),
+            researcher_cohort=researcher_cohort,
+            start_previous=_start_previous(scenario, researcher_cohort),
             events=None,
             gain_columns={t: columns[f"gain_{t}"] for t in gain_terms},
         )
@@ -326,6 +333,24 @@ class RunArrays:
             & self.kind_mask(ARRIVAL_KINDS)
             & self.in_window(window)
         )
+
+
+def _start_previous(scenario: Scenario, researcher_cohort: np.ndarray) -> np.ndarray:
+    """Each researcher's lab before the run: their cohort's ``previous_lab`` (−1: none).
+
+    Researchers are numbered in the order they joined: those there at the start (the
+    cohorts' sizes) first, entrants after, who have none.
+    """
+    code = {name: j for j, name in enumerate(scenario.lab_names)}
+    cohorts = scenario.cohorts.values()
+    by_cohort = np.array(
+        [-1 if c.previous_lab is None else code[c.previous_lab] for c in cohorts],
+        dtype=np.int64,
+    )
+    n_initial = sum(c.size for c in cohorts)
+    previous = np.full(researcher_cohort.shape[0], -1, dtype=np.int64)
+    previous[:n_initial] = by_cohort[researcher_cohort[:n_initial]]
+    return previous
 
 
 def _neighbour_times(
@@ -508,20 +533,47 @@ def retention(
 
 
 def boomerang_share(
-    run: RunResult | RunArrays, lab: str | None = None, *, window: Window = None
+    run: RunResult | RunArrays,
+    lab: str | None = None,
+    *,
+    window: Window = None,
+    count: Literal["return", "history"] = "return",
 ) -> float:
     """Share of arrivals at ``lab`` (every lab when None) that were returns to a former lab.
 
     LinkedIn's boomerang share (Economic Graph, 2021-2022) is of all hires (job changes): the
     share whose employer was one they had worked for before. Arrivals are hires from the pool,
     quits into the lab and returns. NaN when nobody arrived.
+
+    Args:
+        run: The run.
+        lab: The lab (None: every lab, pooled).
+        window: ``(start, end)``: arrivals in ``(start, end]`` (default: the whole run).
+        count: Which arrivals count as boomerangs: ``"return"`` (default), those to the lab
+            the researcher last left (a move of kind ``return``: A → B → A counts,
+            A → B → C → A does not); ``"history"``, those to any lab the researcher had
+            worked at before — earlier in the run, or before it (their cohort's
+            ``previous_lab``) — as LinkedIn counts them. ``"history"`` is at least
+            ``"return"``.
+
+    Raises:
+        ValueError: for another ``count``.
     """
+    if count not in ("return", "history"):
+        raise ValueError(f"count: expected 'return' or 'history', got {count!r}")
     a = RunArrays.of(run)
     keep = a.arrivals_mask(lab, window)
     n = np.count_nonzero(keep)
     if n == 0:
         return float("nan")
-    return float(np.count_nonzero(a.kind[keep] == KIND_CODE["return"]) / n)
+    if count == "return":
+        return float(np.count_nonzero(a.kind[keep] == KIND_CODE["return"]) / n)
+    arrivals = np.flatnonzero(keep)
+    # Worked there before: left it earlier in the run (an arrival at a lab one is at is not
+    # a move, so any earlier stay there ended with a move out), or before the run.
+    left_before = ~np.isnan(_time_last_left(a, arrivals))
+    from_before_run = a.start_previous[a.researcher[arrivals]] == a.destination[arrivals]
+    return float(np.count_nonzero(left_before | from_before_run) / n)
 
 
 def mean_time_to_return(

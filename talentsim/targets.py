@@ -179,6 +179,10 @@ class _PerLab(_Args):
     window: Window | None = None
 
 
+class _BoomerangShare(_PerLab):
+    count: Literal["return", "history"] = "return"
+
+
 class _DepartureShare(_Args):
     lab: str | None = None
     cohorts: list[str] | None = None
@@ -210,7 +214,7 @@ ARGUMENTS: dict[str, type[_Args]] = {
     "attrition_rate": _AttritionRate,
     "new_hire_retention": _NewHireRetention,
     "retention": _Retention,
-    "boomerang_share": _PerLab,
+    "boomerang_share": _BoomerangShare,
     "departures": _Departures,
     "outside_share": _DepartureShare,
     "median_tenure_at_departure": _DepartureShare,

@@ -191,6 +191,62 @@ def test_boomerang_share_by_hand(synthetic: rs.RunArrays) -> None:
     assert rs.boomerang_share(synthetic, window=(0, "1y")) == pytest.approx(2 / 6)
 
 
+def test_boomerang_share_by_history_by_hand() -> None:
+    # 8 (at B, formerly at A) leaves B for the pool at 2 and is hired by A at 5: a hire (A is
+    # not the lab 8 last left) but a boomerang by history; 5 leaves B at 3, is hired by A at
+    # 8, leaves A at 10 and is hired back by B at 12: a hire, a boomerang by history
+    moves = [move for move in MOVES if move[1] != 8] + [
+        (2, 8, "B", "outside", "exit", 2, None),
+        (5, 8, "outside", "A", "hire", None, "pay"),
+        (3, 5, "B", "outside", "exit", 15, None),
+        (8, 5, "outside", "A", "hire", None, "pay"),
+        (10, 5, "A", "outside", "exit", 2, None),
+        (12, 5, "outside", "B", "hire", None, "pay"),
+    ]
+    arrays = rs.RunArrays.of(synthetic_run(moves))
+    # arrivals at labs: 4, 0, 9, 10, 1 (return), 10, 4 (return), 8 (A), 5 (A), 5 (B)
+    assert rs.boomerang_share(arrays) == pytest.approx(2 / 10)
+    assert rs.boomerang_share(arrays, count="history") == pytest.approx(4 / 10)
+    assert rs.boomerang_share(arrays, "A", count="history") == pytest.approx(2 / 6)
+    assert rs.boomerang_share(arrays, "B", count="history") == pytest.approx(2 / 4)
+    assert rs.boomerang_share(arrays, window=(0, "1y"), count="history") == pytest.approx(3 / 8)
+    with pytest.raises(ValueError, match="count: expected 'return' or 'history'"):
+        rs.boomerang_share(arrays, count="any")
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_boomerang_share_by_history_agrees_with_the_move_log(seed: int) -> None:
+    # each arrival read from the events table in order, against the labs the researcher had
+    # worked at (where they started, their cohort's previous lab, every lab joined since)
+    result = ts.run(
+        ROOT / "scenarios" / "boomerang.toml", seed=seed, overrides={"time.duration": "3y"}
+    )
+    previous = {name: c.previous_lab for name, c in result.scenario.cohorts.items()}
+    initial = result.researchers["entered_step"].to_numpy() == 0
+    worked: dict[int, set[str]] = {}
+    for row in result.researchers.itertuples():
+        labs = {str(row.start), previous[str(row.cohort)] if initial[row.researcher] else None}
+        worked[int(row.researcher)] = labs - {"outside", None}
+    arrivals: list[tuple[str, float, bool]] = []
+    for move in result.events.sort_values(["researcher", "step"], kind="stable").itertuples():
+        to = str(move.destination)
+        if to in result.scenario.lab_names:
+            arrivals.append((to, move.time, to in worked[move.researcher]))
+            worked[move.researcher].add(to)
+    arrays = rs.RunArrays.of(result)
+    for lab in (None, *result.scenario.lab_names):
+        for window in (None, (1.0, 3.0)):
+            chosen = [
+                back
+                for to, time, back in arrivals
+                if lab in (None, to) and (window is None or window[0] < time <= window[1])
+            ]
+            share = rs.boomerang_share(arrays, lab, window=window, count="history")
+            assert share == pytest.approx(np.mean(chosen), abs=1e-12), (lab, window)
+            assert share >= rs.boomerang_share(arrays, lab, window=window)
+    assert rs.boomerang_share(arrays, count="history") > rs.boomerang_share(arrays)
+
+
 def test_mean_time_to_return_by_hand(synthetic: rs.RunArrays) -> None:
     # 8 had left A when the run started (2 months at B); 1 left A at 3 and came back at 9;
     # 4 left B at 1 and came back at 30
@@ -351,6 +407,22 @@ def test_statistics_agree_with_run_result_on_a_real_run(small: ts.Scenario) -> N
         # the summary's hires include returns
         share = summary[f"returns.{lab}"] / summary[f"hires.{lab}"]
         assert rs.boomerang_share(arrays, lab) == pytest.approx(share)
+    # a target's args reach the statistic: count = "history" as the function computes it
+    history = Targets.from_dict(
+        {
+            "name": "t",
+            "targets": [
+                target_dict(
+                    statistic="boomerang_share",
+                    args={"lab": "A", "count": "history"},
+                    at_least=None,
+                    band=[0.0, 1.0],
+                )
+            ],
+        },
+        source="t.toml",
+    )
+    assert history.targets[0].compute(result) == rs.boomerang_share(arrays, "A", count="history")
     assert rs.departures(arrays, "A", cohorts=["stars"], window=(0, "8w")) == len(
         result.departures("A", cohorts=["stars"], until=8 * 7 / 365.25)
     )
@@ -393,6 +465,10 @@ def problem(data: dict[str, Any]) -> str:
         ({"args": {"window": ["0w", "3"]}}, "targets.0: args.window.1: expected a duration"),
         ({"args": {"origin": "A"}, "statistic": "flow_ratio"}, "args.destination: required key"),
         ({"args": {"kinds": ["hire"]}}, "targets.0: args.kinds.0: input should be 'quit'"),
+        (
+            {"statistic": "boomerang_share", "args": {"count": "any"}, "at_least": 0.1},
+            "targets.0: args.count: input should be 'return' or 'history'",
+        ),
         ({"band": [0.1, 0.2]}, "give exactly one of: observed (with se), band, at_least"),
         ({"at_least": None}, "give exactly one of"),
         ({"at_least": None, "observed": 0.5}, "observed and se go together"),
