@@ -159,10 +159,10 @@ _DRAWS = compiled.PURPOSES
     D_REHIRE,
 ) = range(len(_DRAWS))
 
-#: The model's per-step histories and the value of a step not yet recorded.
 #: The position of ``lab_gap_sensitivity`` in the model's Market record (a plain tuple).
 _LAB_GAP_FIELD = records.Market._fields.index("lab_gap_sensitivity")
 
+#: The model's per-step histories and the value of a step not yet recorded.
 _HISTORY_FILL = {
     "headcount_history": 0,
     "flow_history": 0,

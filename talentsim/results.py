@@ -526,15 +526,7 @@ class RunResult:
         """
         folder = Path(folder)
         document = read_json_file(folder / "run.json")
-        wrong = (
-            f"a {type(document).__name__}, not a table"
-            if not isinstance(document, dict)
-            else "no key 'scenario'"
-            if "scenario" not in document
-            else f"seed {document.get('seed')!r}, not a whole number"
-            if not isinstance(document.get("seed"), int) or isinstance(document["seed"], bool)
-            else None
-        )
+        wrong = _run_document_problem(document)
         if wrong is not None:
             raise ValueError(
                 f"{folder / 'run.json'}: not what talentsim writes there (expected the run's "
@@ -563,6 +555,18 @@ class RunResult:
             researchers=_read_result_table(folder / "researchers.parquet", RESEARCHER_COLUMNS),
             metadata=document.get("metadata", {}),
         )
+
+
+def _run_document_problem(document: Any) -> str | None:
+    """What makes ``document`` not a run.json that :meth:`RunResult.save` writes, or None."""
+    if not isinstance(document, dict):
+        return f"a {type(document).__name__}, not a table"
+    if "scenario" not in document:
+        return "no key 'scenario'"
+    seed = document.get("seed")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        return f"seed {seed!r}, not a whole number"
+    return None
 
 
 EVENT_COLUMNS = (
