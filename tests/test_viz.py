@@ -413,13 +413,22 @@ def test_a_signal_to_talentsim_viz_stops_its_server(stop: signal.Signals, tmp_pa
     # server); the server's whole process group must be gone when talentsim has exited.
     port = _free_port()
     log_path = tmp_path / "viz.log"
-    with log_path.open("w") as log:
-        cli = subprocess.Popen(
-            [sys.executable, "-m", "talentsim", "viz", str(FLAGSHIP), "--port", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # (cleaned up as a group below, whatever happens)
-        )
+    # talentsim starts with SIGINT at its default and unblocked, as from a terminal: a SIGINT
+    # that this process ignores or blocks (left so by an earlier test's library) would be
+    # ignored or blocked in the child too (both survive exec), and Ctrl-C would never arrive.
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+    try:
+        with log_path.open("w") as log:
+            cli = subprocess.Popen(
+                [sys.executable, "-m", "talentsim", "viz", str(FLAGSHIP), "--port", str(port)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # (cleaned up as a group below, whatever happens)
+            )
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        signal.signal(signal.SIGINT, inherited)
     groups = {cli.pid}
     try:
         deadline = time.monotonic() + 60
