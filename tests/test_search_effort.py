@@ -86,6 +86,14 @@ def quiet_market(
     return data
 
 
+def staff_offer_gains(model: ts.TalentModel) -> np.ndarray:
+    """The gains of every offer lab A's staff can get in the quiet market (rival, person)."""
+    pop = model.population
+    at_a = pop.view("location") == 0
+    offers = model.lab_state.pay_level[1:, None] * pop.view("market_value")[at_a][None, :]
+    return pop.view("w_pay")[at_a] * (np.log(offers) - np.log(pop.view("pay")[at_a]))
+
+
 def offer_chance(model: ts.TalentModel, step: int, search: dict[str, Any]) -> np.ndarray:
     """Each of lab A's staff's expected offers from each rival lab in ``step`` (formula).
 
@@ -94,12 +102,7 @@ def offer_chance(model: ts.TalentModel, step: int, search: dict[str, Any]) -> np
     Every rival lab hires with the same intensity, so each makes the offer with equal
     probability; the gain of moving to lab j is ``w_pay · log(pay offered / pay now)``.
     """
-    pop = model.population
-    at_a = pop.view("location") == 0
-    w_pay = pop.view("w_pay")[at_a]
-    pay = pop.view("pay")[at_a]
-    offers = model.lab_state.pay_level[1:, None] * pop.view("market_value")[at_a][None, :]
-    gains = w_pay * (np.log(offers) - np.log(pay))  # (rival lab, researcher)
+    gains = all_gains = staff_offer_gains(model)  # (rival lab, researcher)
     turmoil = model.turmoil_history[step - 1, 0]  # during the step: as the previous one ended
     if search.get("gap", "offer") == "market":
         gains = gains.mean(axis=0, keepdims=True)  # the effort of the mean gain, any offer
@@ -109,7 +112,7 @@ def offer_chance(model: ts.TalentModel, step: int, search: dict[str, Any]) -> np
     exponent = exponent + search.get("turmoil_sensitivity", 0.0) * turmoil
     effort = np.clip(np.exp(exponent), search.get("effort_min", 0.0), search.get("effort_max", 3.0))
     expected = effort * RATE * model.dt  # a Poisson mean: nobody moves, so effort stays
-    return np.broadcast_to(expected, offers.shape) / offers.shape[0]  # π_j = 1 / rivals
+    return np.broadcast_to(expected, all_gains.shape) / all_gains.shape[0]  # π_j = 1 / rivals
 
 
 def offers_against_formula(data: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
@@ -272,14 +275,6 @@ def test_arrival_rate_matches_the_formula_with_the_lab_gap(
     data = quiet_market(search=search, rival_pay=rival_pay, turmoil=0.5)
     observed, expected, variance, _ = offers_against_formula(data)
     assert z_score(observed, expected, variance) < 4, (observed, expected)
-
-
-def staff_offer_gains(model: ts.TalentModel) -> np.ndarray:
-    """The gains of every offer lab A's staff can get in the quiet market (rival, person)."""
-    pop = model.population
-    at_a = pop.view("location") == 0
-    offers = model.lab_state.pay_level[1:, None] * pop.view("market_value")[at_a][None, :]
-    return pop.view("w_pay")[at_a] * (np.log(offers) - np.log(pop.view("pay")[at_a]))
 
 
 def test_lab_gap_is_the_recency_weighted_mean_gain_of_the_staffs_offers() -> None:

@@ -414,8 +414,9 @@ def test_a_signal_to_talentsim_viz_stops_its_server(stop: signal.Signals, tmp_pa
     port = _free_port()
     log_path = tmp_path / "viz.log"
     # talentsim starts with SIGINT at its default and unblocked, as from a terminal: a SIGINT
-    # that this process ignores or blocks (left so by an earlier test's library) would be
-    # ignored or blocked in the child too (both survive exec), and Ctrl-C would never arrive.
+    # that this process ignores (pytest started as a background job: a shell ignores SIGINT
+    # for it) or blocks would be ignored or blocked in the child too (both survive exec), and
+    # Ctrl-C would never arrive.
     inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
     mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
     try:
