@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pyabc
 
+from talentsim.interrupts import gather
+
 
 class SeededMappingSampler(pyabc.sampler.MappingSampler):
     """pyabc's mapping sampler with a seed per task (see the module docstring).
@@ -55,7 +57,7 @@ class SeededMappingSampler(pyabc.sampler.MappingSampler):
         ]
         if self.executor is None:
             return [function(s) for s in seeds]
-        return list(self.executor.map(function, seeds))
+        return gather([self.executor.submit(function, s) for s in seeds])
 
     def map_function(self, simulate_one: Any, task_seed: int) -> Any:
         """One task: simulate until a particle is accepted, drawing from ``task_seed``."""

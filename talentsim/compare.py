@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from talentsim.experiments import refuse_while_a_worker_starts
+from talentsim.interrupts import gather
 from talentsim.progress import Progress
 from talentsim.results import (
     MetricSpec,
@@ -394,14 +395,10 @@ def compare(
                 rows.append({"variant": name, "replicate": replicate, "seed": seed, **values})
                 bar.advance()
         else:
-            futures = [
-                (name, replicate, seed, executor.submit(_run_metrics, base, o, seed, metrics))
-                for name, o, replicate, seed in tasks
-            ]
-            for name, replicate, seed, future in futures:
-                values = future.result()
+            futures = [executor.submit(_run_metrics, base, o, s, metrics) for _, o, _, s in tasks]
+            found = gather(futures, each=lambda _: bar.advance())
+            for (name, _, replicate, seed), values in zip(tasks, found, strict=True):
                 rows.append({"variant": name, "replicate": replicate, "seed": seed, **values})
-                bar.advance()
     finally:
         bar.close()
     runs = pd.DataFrame(rows)

@@ -44,7 +44,7 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from pathlib import Path
@@ -55,6 +55,7 @@ import pandas as pd
 from talentsim import terms
 from talentsim._text import ascii_digits
 from talentsim.designs import Design, DesignError, design_size, make_design
+from talentsim.interrupts import held_interrupts, wait_first
 from talentsim.progress import Progress
 from talentsim.results import (
     MetricSpec,
@@ -460,18 +461,19 @@ def _execute(
             window = _Window(executor, workers)
             queue = iter(todo)
             exhausted = False
-            while pending or not exhausted:
-                while not exhausted and len(pending) < window.size():
-                    upcoming = next(queue, None)
-                    if upcoming is None:
-                        exhausted = True
+            with held_interrupts() as held:  # (Ctrl-C, SIGTERM: raised between waits only)
+                while pending or not exhausted:
+                    while not exhausted and len(pending) < window.size():
+                        upcoming = next(queue, None)
+                        if upcoming is None:
+                            exhausted = True
+                            break
+                        pending.add(pool.submit(execute_run, *task(upcoming)))
+                    if not pending:
                         break
-                    pending.add(pool.submit(execute_run, *task(upcoming)))
-                if not pending:
-                    break
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    record(future.result())
+                    finished, pending = wait_first(pending, held)
+                    for future in finished:
+                        record(future.result())
     except BrokenProcessPool as exc:
         if executor is None:
             discard_shared_pool(count)
@@ -691,9 +693,18 @@ def terminate_pools() -> None:
 
     :func:`shutdown_pools` waits for the runs in progress; this terminates the workers
     (SIGTERM), so that an interrupted ``talentsim sweep`` ends now and leaves none behind.
+
+    A worker stopped while it was sending a result leaves half a message in the pool's
+    result pipe, and the pool's manager thread, which reads it, would wait for the rest for
+    ever (the interpreter joins that thread at exit, so the command would never end). Once
+    the workers are gone, the only end still open for writing is this process's own: closing
+    it gives that thread the end of the pipe, and it ends as for a broken pool.
     """
     for workers in list(_POOLS):
-        processes = list((getattr(_POOLS[workers], "_processes", None) or {}).values())
+        pool = _POOLS[workers]
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        manager = getattr(pool, "_executor_manager_thread", None)
+        results = getattr(pool, "_result_queue", None)
         discard_shared_pool(workers)
         for process in processes:
             with contextlib.suppress(Exception):  # (one that has ended already)
@@ -701,6 +712,18 @@ def terminate_pools() -> None:
         for process in processes:
             with contextlib.suppress(Exception):
                 process.join(5)
+        if manager is None or results is None:
+            continue
+        manager.join(MANAGER_GRACE_SECONDS)
+        if manager.is_alive() and not any(p.is_alive() for p in processes):
+            with contextlib.suppress(Exception):
+                results._writer.close()  # (stuck in the middle of a result: see above)
+            manager.join(MANAGER_GRACE_SECONDS)
+
+
+MANAGER_GRACE_SECONDS = 2.0
+"""How long :func:`terminate_pools` lets a pool's manager thread end on its own (it ends at
+once unless it is stuck in half a result), and then after unblocking it."""
 
 
 def discard_shared_pool(workers: int) -> None:

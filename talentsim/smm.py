@@ -74,6 +74,7 @@ import pandas as pd
 from scipy import optimize
 from scipy import stats as scipy_stats
 
+from talentsim.interrupts import gather
 from talentsim.results import check_picklable, run
 from talentsim.run_statistics import RunArrays, StatisticError
 from talentsim.scenario import Scenario
@@ -279,7 +280,7 @@ class _Moments:
                     self.executor.submit(run_moments, scenario, self.targets, seed)
                     for seed in missing
                 ]
-                rows = [future.result() for future in futures]
+                rows = gather(futures)
             else:
                 rows = [run_moments(scenario, self.targets, seed) for seed in missing]
             for seed, row in zip(missing, rows, strict=True):

@@ -46,6 +46,7 @@ from pydantic import (
 
 from talentsim import run_statistics, terms
 from talentsim.experiments import discard_shared_pool, shared_pool
+from talentsim.interrupts import gather
 from talentsim.results import DEPARTURE_KINDS, RunResult, run
 from talentsim.run_statistics import LAB_TO_LAB_KINDS, RunArrays, StatisticError
 from talentsim.scenario import (
@@ -766,8 +767,7 @@ def target_matrices(
         for chunk in chunks
     ]
     try:
-        for chunk, future in zip(chunks, futures, strict=True):
-            rows = future.result()
+        for chunk, rows in zip(chunks, gather(futures), strict=True):
             for (p, r), row in zip(chunk, rows, strict=True):
                 out[p, r] = row
     except BaseException as exc:

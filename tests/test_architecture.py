@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
         "glossary",
         "versions",
         "progress",
+        "interrupts",
         "seeds",
         "designs",
         "compiled.compat",
