@@ -452,12 +452,14 @@ def _execute(
 
     pending: set[Future[RunOutcome]] = set()
     count = workers or os.cpu_count() or 1
+    pooled = False  # (whether the runs went to the shared pool of `count` workers)
     try:
         if executor is None and (count == 1 or len(todo) <= 1):
             for planned in todo:
                 record(execute_run(*task(planned)))
         else:
             pool = executor or shared_pool(count)
+            pooled = executor is None
             window = _Window(executor, workers)
             queue = iter(todo)
             exhausted = False
@@ -488,12 +490,14 @@ def _execute(
             f"a worker process died ({exc}); {len(outcomes)} runs are stored, {left} remain: "
             f"rerun with resume=True (--resume). {_SCRIPT_HINT}"
         ) from None
-    except BaseException:
+    except BaseException as exc:
         _flush(sink, buffer)
+        if pooled and isinstance(exc, KeyboardInterrupt):
+            terminate_pool(count)  # (Ctrl-C, SIGTERM: the runs in progress are not waited for)
         raise
     finally:
         bar.close()
-        for future in pending:  # (after an error or an interrupt: the pool outlives the sweep)
+        for future in pending:  # (after an error: the pool outlives the sweep)
             future.cancel()
     _flush(sink, buffer)
     return outcomes
@@ -693,6 +697,18 @@ def terminate_pools() -> None:
 
     :func:`shutdown_pools` waits for the runs in progress; this terminates the workers
     (SIGTERM), so that an interrupted ``talentsim sweep`` ends now and leaves none behind.
+    """
+    for workers in list(_POOLS):
+        terminate_pool(workers)
+
+
+def terminate_pool(workers: int) -> None:
+    """Stop the shared pool of ``workers`` workers at once, if there is one (see above).
+
+    A sweep or a target matrix interrupted by Ctrl-C stops its pool this way: the runs in
+    progress are lost either way, and a pool left to finish them would keep the workers busy
+    (the next call would wait for them) and make a script wait for them at exit. The next
+    call starts new workers (about a second).
 
     A worker stopped while it was sending a result leaves half a message in the pool's
     result pipe, and the pool's manager thread, which reads it, would wait for the rest for
@@ -700,25 +716,26 @@ def terminate_pools() -> None:
     the workers are gone, the only end still open for writing is this process's own: closing
     it gives that thread the end of the pipe, and it ends as for a broken pool.
     """
-    for workers in list(_POOLS):
-        pool = _POOLS[workers]
-        processes = list((getattr(pool, "_processes", None) or {}).values())
-        manager = getattr(pool, "_executor_manager_thread", None)
-        results = getattr(pool, "_result_queue", None)
-        discard_shared_pool(workers)
-        for process in processes:
-            with contextlib.suppress(Exception):  # (one that has ended already)
-                process.terminate()
-        for process in processes:
-            with contextlib.suppress(Exception):
-                process.join(5)
-        if manager is None or results is None:
-            continue
+    pool = _POOLS.get(workers)
+    if pool is None:
+        return
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)
+    results = getattr(pool, "_result_queue", None)
+    discard_shared_pool(workers)
+    for process in processes:
+        with contextlib.suppress(Exception):  # (one that has ended already)
+            process.terminate()
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.join(5)
+    if manager is None or results is None:
+        return
+    manager.join(MANAGER_GRACE_SECONDS)
+    if manager.is_alive() and not any(p.is_alive() for p in processes):
+        with contextlib.suppress(Exception):
+            results._writer.close()  # (stuck in the middle of a result: see above)
         manager.join(MANAGER_GRACE_SECONDS)
-        if manager.is_alive() and not any(p.is_alive() for p in processes):
-            with contextlib.suppress(Exception):
-                results._writer.close()  # (stuck in the middle of a result: see above)
-            manager.join(MANAGER_GRACE_SECONDS)
 
 
 MANAGER_GRACE_SECONDS = 2.0

@@ -45,7 +45,7 @@ from pydantic import (
 )
 
 from talentsim import run_statistics, terms
-from talentsim.experiments import discard_shared_pool, shared_pool
+from talentsim.experiments import discard_shared_pool, shared_pool, terminate_pool
 from talentsim.interrupts import gather
 from talentsim.results import DEPARTURE_KINDS, RunResult, run
 from talentsim.run_statistics import LAB_TO_LAB_KINDS, RunArrays, StatisticError
@@ -775,6 +775,8 @@ def target_matrices(
             future.cancel()
         if executor is None and isinstance(exc, BrokenProcessPool):
             discard_shared_pool(count)  # a worker died: the next call starts new ones
+        elif executor is None and isinstance(exc, KeyboardInterrupt):
+            terminate_pool(count)  # (Ctrl-C, SIGTERM: the runs in progress are not waited for)
         raise
     return out
 

@@ -238,3 +238,49 @@ def test_a_worker_stopped_in_the_middle_of_a_result_does_not_hang_the_exit(
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["terminated"]
     assert "Traceback" not in done.stderr
+
+
+LONG_RUNS = """
+import signal
+import sys
+
+sys.path.insert(0, sys.argv[1])
+import talentsim as ts
+from benchmarks.workloads import scaled_flagship
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    scenario = scaled_flagship(200_000, 20, duration="40y")  # (a run: about a minute)
+    print("start", flush=True)
+    ts.sweep(scenario, {"labs.MSL.pay_level": [2.0, 3.0, 4.0]}, replicates=1,
+             metrics=["attrition.MSL"], workers=2, progress=False)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_stops_a_scripts_sweep_without_waiting_for_its_runs(tmp_path: Path) -> None:
+    # Ctrl-C while two workers are a few seconds into runs of about a minute: the script
+    # ends within seconds (its pool stopped), where it used to wait for both runs at exit.
+    script = tmp_path / "long_runs.py"
+    script.write_text(LONG_RUNS, encoding="utf-8")
+    process = subprocess.Popen(
+        [sys.executable, str(script), str(ROOT)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None and process.stdout.readline().strip() == "start"
+        time.sleep(6)  # (the workers start, about 2 s, and are into their runs)
+        assert process.poll() is None, process.communicate()
+        process.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        _, err = process.communicate(timeout=120)
+        ended = time.monotonic() - sent
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert ended < 10, f"the script took {ended:.0f} s to end after Ctrl-C"
+    assert err.rstrip().endswith("KeyboardInterrupt"), err  # (Python's own way out)
