@@ -16,12 +16,13 @@ ratio of two timings taken side by side):
    ``formation_rate`` and ``former_tie_half_life``): the flagship scaled to 10^5 and 10^6
    researchers with and without it, time per step as a ratio (target at 10^6: at most 1.2;
    each repeat's ratio as the spread), the extra model-creation time (the set-up network
-   drawn by the formation rule), and the peak memory of each (in a child process).
+   drawn by the formation rule), and the peak memory of each (in a child process); then
+   the ratio over whole runs (every step timed: the cost grows as the run goes on).
 7. the cost of search effort (``[search]``: offer rates that rise with the gap and with
    turmoil): the flagship scaled to 10^6 researchers with and without it, time per step as a
    ratio (target: at most 1.2), also with the lab's gap (``search.gap = "lab"``) and with
    effort from turmoil alone (no utility gain per candidate), with the offers made per step
-   in each.
+   in each; then the ratios over whole runs.
 
 Usage: python benchmarks/run.py [--quick] [--skip-million] [--network-only] [--search-only]
 [--out benchmarks/results]
@@ -325,6 +326,57 @@ def overhead() -> dict[str, Any]:
     return {"microseconds_per_step": per_step * 1e6, "target": 100}
 
 
+def whole_runs(variants: dict[str, ts.Scenario], repeats: int = 2) -> dict[str, Any]:
+    """Seconds per step of each variant over its whole run, as a ratio to the first variant.
+
+    The sections' own ratios are of steps 9 to 33, early in the run. A user's run is all of
+    it, and a mechanism's cost can change as the run goes on (a living network keeps
+    everyone's colleagues, where a static one thins as people leave and enter, so later
+    decisions read more ties). So every step of a whole run is timed, the variants
+    alternating ``repeats`` times, and the best total of each is kept (noise only adds time);
+    the ratio is also given for the first and the last quarter of the run.
+    """
+    best: dict[str, np.ndarray] = {}
+    for _ in range(repeats):
+        for name, scenario in variants.items():
+            model = ts.TalentModel(scenario, seed=1)
+            times = np.empty(model.n_steps)
+            for k in range(model.n_steps):
+                start = time.perf_counter()
+                model.step()
+                times[k] = time.perf_counter() - start
+            if name not in best or times.sum() < best[name].sum():
+                best[name] = times
+            del model
+    reference, *others = variants
+    quarter = len(best[reference]) // 4
+    spans = {
+        "whole": slice(None),
+        "first_quarter": slice(0, quarter),
+        "last_quarter": slice(-quarter, None),
+    }
+    figures: dict[str, Any] = {"steps": len(best[reference])}
+    for name in variants:
+        figures[f"seconds_per_step_{name}"] = float(best[name].mean())
+    for name in others:
+        for span, where in spans.items():
+            ratio = best[name][where].sum() / best[reference][where].sum()
+            figures[f"ratio_{name}" if span == "whole" else f"ratio_{name}_{span}"] = float(ratio)
+    base = figures[f"seconds_per_step_{reference}"]
+    print(
+        f"    whole runs ({figures['steps']} steps): {base * 1e3:.0f} ms/step {reference}; "
+        + "; ".join(
+            f"{name} {figures[f'seconds_per_step_{name}'] * 1e3:.0f} ms/step, ratio "
+            f"{figures[f'ratio_{name}']:.3f} (first quarter "
+            f"{figures[f'ratio_{name}_first_quarter']:.3f}, last "
+            f"{figures[f'ratio_{name}_last_quarter']:.3f})"
+            for name in others
+        ),
+        flush=True,
+    )
+    return figures
+
+
 LIVING_NETWORK = {"formation_rate": "4/year", "former_tie_half_life": "1y", "closure": 0.5}
 """The living network the benchmark turns on (the flagship's degree, 8, as the target)."""
 
@@ -411,6 +463,7 @@ def living_network(n: int, steps: int, repeats: int = 3) -> dict[str, Any]:
         "peak_mib_living": peak["living"],
         "network_mib_static": network_mib["static"],
         "network_mib_living": network_mib["living"],
+        "whole_runs": whole_runs({"static": static, "living": living}),
         "target": 1.2,
     }
 
@@ -488,6 +541,9 @@ def search_effort(n: int, steps: int, repeats: int = 2) -> dict[str, Any]:
         figures[f"offers_per_step_{name}"] = per_step[name]
     figures["ratio"] = ratios.pop("on")
     figures.update({f"ratio_{name}": ratio for name, ratio in ratios.items()})
+    figures["whole_runs"] = whole_runs(
+        {name: variants[name] for name in ("off", "on", "lab_gap", "turmoil_only")}
+    )
     return figures
 
 

@@ -41,9 +41,13 @@ def test_the_speed_benchmark_runs_and_writes_its_figures(tmp_path: Path) -> None
     for row in figures["living_network"]:
         assert row["ratio"] > 0 and len(row["ratio_per_repeat"]) == 3
         assert row["peak_mib_living"] > 0 and row["network_mib_living"] > 0
+        whole = row["whole_runs"]
+        assert whole["steps"] > 100 and whole["ratio_living_last_quarter"] > 0
     assert figures["search_effort"]["ratio"] > 0
     assert figures["search_effort"]["ratio_turmoil_only"] > 0
     assert figures["search_effort"]["ratio_lab_gap"] > 0
+    whole = figures["search_effort"]["whole_runs"]
+    assert {"ratio_on", "ratio_lab_gap", "ratio_turmoil_only"} <= set(whole)
     assert (tmp_path / "performance_quick.csv").stat().st_size > 0
 
 
