@@ -222,7 +222,7 @@ if __name__ == "__main__":
 def test_a_worker_stopped_in_the_middle_of_a_result_does_not_hang_the_exit(
     tmp_path: Path,
 ) -> None:
-    # The hang of a sweep stopped by SIGTERM under load (seen in CI, then in 1 of 56 stopped
+    # The hang of a sweep stopped by SIGTERM under load (seen in CI, then in 1 of 120 stopped
     # sweeps under load): terminate_pools stopped a worker while it sent a result, and the
     # pool's manager thread waited for the rest of the message for ever, so the interpreter,
     # which joins it, never exited. Reproduced here by a worker that sends half a message.

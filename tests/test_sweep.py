@@ -537,9 +537,9 @@ def test_a_stopped_sweep_leaves_no_workers_and_loses_no_finished_run(
 def test_sweeps_stopped_at_random_moments_all_end(tmp_path: Path) -> None:
     # 30 sweeps stopped by SIGTERM after 1 to 6 runs and a random delay, each checked as
     # above. Before talentsim.interrupts and terminate_pools' unblocking (5 December 2026),
-    # about 1 stopped sweep in 60 under load never exited; this catches a hang as frequent
-    # as 1 in 10 with probability 0.96 (the rarer ones: tests/test_interrupts.py, which
-    # reproduces each cause at its very place).
+    # 1 of 120 sweeps stopped at random moments under load never exited; this catches a hang
+    # as frequent as 1 in 10 with probability 0.96 (the rarer ones: tests/test_interrupts.py,
+    # which reproduces each cause at its very place).
     chance = random.Random(20261205)
     for trial in range(30):
         _stop_a_sweep(
