@@ -460,6 +460,7 @@ def _execute(
         else:
             pool = executor or shared_pool(count)
             pooled = executor is None
+            watch = pool_watch(count) if pooled else None
             window = _Window(executor, workers)
             queue = iter(todo)
             exhausted = False
@@ -473,7 +474,7 @@ def _execute(
                         pending.add(pool.submit(execute_run, *task(upcoming)))
                     if not pending:
                         break
-                    finished, pending = wait_first(pending, held)
+                    finished, pending = wait_first(pending, held, watch)
                     for future in finished:
                         record(future.result())
     except BrokenProcessPool as exc:
@@ -737,6 +738,39 @@ def terminate_pool(workers: int) -> None:
             results._writer.close()  # (stuck in the middle of a result: see above)
         manager.join(MANAGER_GRACE_SECONDS)
 
+
+def pool_watch(workers: int) -> Callable[[], None]:
+    """A check for the waits on the shared pool of ``workers`` (``interrupts.wait_first``).
+
+    A worker that dies on its own (an out-of-memory kill, a crash) normally breaks its pool
+    at once: the pool's manager thread sees it end, and every run in progress fails with
+    ``BrokenProcessPool``, which a sweep reports with the way to resume. But a worker that
+    dies while it is sending a result leaves half a message, and the manager thread then
+    waits for the rest instead, so the sweep would wait for ever. The check returned here
+    notices a worker that has ended while the pool is still not broken
+    :data:`STALL_SECONDS` later, and stops the pool (:func:`terminate_pool`, which
+    unblocks the manager thread): the pool breaks, and the sweep ends as for any dead worker.
+    """
+    seen: list[float] = []  # (when a dead worker was first seen while the pool is not broken)
+
+    def check() -> None:
+        pool = _POOLS.get(workers)
+        if pool is None or getattr(pool, "_broken", False):
+            return
+        processes = (getattr(pool, "_processes", None) or {}).values()
+        if not any(process.exitcode is not None for process in processes):
+            seen.clear()
+            return
+        if not seen:
+            seen.append(time.monotonic())
+        elif time.monotonic() - seen[0] > STALL_SECONDS:
+            terminate_pool(workers)
+
+    return check
+
+
+STALL_SECONDS = 5.0
+"""How long :func:`pool_watch` lets a pool with a dead worker break on its own."""
 
 MANAGER_GRACE_SECONDS = 2.0
 """How long :func:`terminate_pools` lets a pool's manager thread end on its own (it ends at

@@ -85,8 +85,13 @@ def held_interrupts() -> Iterator[Held]:
         held.deliver()  # (raised over an error already on its way out, it chains to it)
 
 
-def wait_first(pending: set[Future[Any]], held: Held) -> tuple[set[Future[Any]], set[Future[Any]]]:
+def wait_first(
+    pending: set[Future[Any]], held: Held, check: Callable[[], None] | None = None
+) -> tuple[set[Future[Any]], set[Future[Any]]]:
     """:func:`concurrent.futures.wait` for the first to complete, delivering held signals.
+
+    ``check``, if given, is called every :data:`CHECK_SECONDS` while nothing completes (e.g.
+    :func:`talentsim.experiments.pool_watch`, which unblocks a stuck pool).
 
     Returns:
         The futures done and those not, as ``wait`` does.
@@ -97,13 +102,20 @@ def wait_first(pending: set[Future[Any]], held: Held) -> tuple[set[Future[Any]],
         if done or not not_done:
             held.deliver()
             return done, not_done
+        if check is not None:
+            check()
 
 
-def gather(futures: Iterable[Future[Any]], each: Callable[[Any], Any] | None = None) -> list[Any]:
+def gather(
+    futures: Iterable[Future[Any]],
+    each: Callable[[Any], Any] | None = None,
+    check: Callable[[], None] | None = None,
+) -> list[Any]:
     """Each future's result in order, holding Ctrl-C and SIGTERM while it waits (the module).
 
     Use instead of ``[f.result() for f in futures]`` on a process pool's futures. ``each``
-    is called with each result as it comes (e.g. to advance a progress bar).
+    is called with each result as it comes (e.g. to advance a progress bar); ``check``, if
+    given, every :data:`CHECK_SECONDS` while it waits (as for :func:`wait_first`).
 
     Raises:
         The first future's exception in order, or the interrupt held.
@@ -113,7 +125,8 @@ def gather(futures: Iterable[Future[Any]], each: Callable[[Any], Any] | None = N
         for future in futures:
             while not future.done():
                 held.deliver()
-                wait([future], timeout=CHECK_SECONDS)
+                if not wait([future], timeout=CHECK_SECONDS).done and check is not None:
+                    check()
             held.deliver()
             found.append(future.result())
             if each is not None:

@@ -45,7 +45,7 @@ from pydantic import (
 )
 
 from talentsim import run_statistics, terms
-from talentsim.experiments import discard_shared_pool, shared_pool, terminate_pool
+from talentsim.experiments import discard_shared_pool, pool_watch, shared_pool, terminate_pool
 from talentsim.interrupts import gather
 from talentsim.results import DEPARTURE_KINDS, RunResult, run
 from talentsim.run_statistics import LAB_TO_LAB_KINDS, RunArrays, StatisticError
@@ -767,7 +767,8 @@ def target_matrices(
         for chunk in chunks
     ]
     try:
-        for chunk, rows in zip(chunks, gather(futures), strict=True):
+        watch = pool_watch(count) if executor is None else None
+        for chunk, rows in zip(chunks, gather(futures, check=watch), strict=True):
             for (p, r), row in zip(chunk, rows, strict=True):
                 out[p, r] = row
     except BaseException as exc:

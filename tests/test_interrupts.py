@@ -284,3 +284,56 @@ def test_ctrl_c_stops_a_scripts_sweep_without_waiting_for_its_runs(tmp_path: Pat
             process.wait()
     assert ended < 10, f"the script took {ended:.0f} s to end after Ctrl-C"
     assert err.rstrip().endswith("KeyboardInterrupt"), err  # (Python's own way out)
+
+
+HALF_A_RESULT_THEN_DEAD = """
+import gc
+import multiprocessing.queues
+import os
+import struct
+import time
+from concurrent.futures.process import BrokenProcessPool
+
+from talentsim import experiments
+from talentsim.interrupts import gather
+
+
+def half_a_result_then_dead(_):
+    # as if killed (out of memory) while sending its result: 10 bytes of a message of 1000
+    (queue,) = [o for o in gc.get_objects() if isinstance(o, multiprocessing.queues.SimpleQueue)]
+    queue._writer._send(struct.pack("!i", 1000) + b"x" * 10)
+    os._exit(1)
+
+
+def slow(seconds):
+    time.sleep(seconds)
+    return seconds
+
+
+if __name__ == "__main__":
+    pool = experiments.shared_pool(2)
+    futures = [pool.submit(slow, 1.0), pool.submit(half_a_result_then_dead, 0)]
+    start = time.monotonic()
+    try:
+        gather(futures, check=experiments.pool_watch(2))
+    except BrokenProcessPool:
+        print("broken after", round(time.monotonic() - start), "s", flush=True)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pipes")
+def test_a_worker_dead_in_the_middle_of_a_result_breaks_the_pool(tmp_path: Path) -> None:
+    # A worker killed while it sends a result leaves half a message, and the pool's manager
+    # thread waits for the rest (here it swallows the other worker's result too) instead of
+    # breaking the pool: without pool_watch this waited for ever (checked by hand: no
+    # future done in 20 s). With it the pool breaks after STALL_SECONDS, as for any dead
+    # worker, and a sweep reports that with the way to resume.
+    script = tmp_path / "half_a_result_then_dead.py"
+    script.write_text(HALF_A_RESULT_THEN_DEAD, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    words = done.stdout.split()
+    assert words[:2] == ["broken", "after"], done.stdout + done.stderr
+    assert int(words[2]) < 60
