@@ -191,31 +191,58 @@ def test_a_sweep_interrupted_inside_the_futures_bookkeeping_ends(tmp_path: Path)
 HALF_A_RESULT = """
 import gc
 import multiprocessing.queues
+import os
 import struct
 import sys
 import time
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-import talentsim.experiments as experiments
+from talentsim import experiments
+from talentsim.interrupts import gather
 
 
 def half_a_result(marker):
-    # as if stopped while sending its result: a header for 1000 bytes, then 10 of them
+    # the first 10 bytes of a result of 1000; then stopped by the parent ("stopped": it
+    # waits to be terminated) or dead on its own ("dead": killed at that moment)
     (queue,) = [o for o in gc.get_objects() if isinstance(o, multiprocessing.queues.SimpleQueue)]
     queue._writer._send(struct.pack("!i", 1000) + b"x" * 10)
+    if marker is None:
+        os._exit(1)
     Path(marker).touch()
     time.sleep(120)
 
 
+def slow(seconds):
+    time.sleep(seconds)
+    return seconds
+
+
 if __name__ == "__main__":
-    marker = Path(sys.argv[1])
-    pool = experiments.shared_pool(1)
-    pool.submit(half_a_result, str(marker))
-    while not marker.exists():
-        time.sleep(0.05)
-    experiments.terminate_pools()
-    print("terminated", flush=True)
+    if sys.argv[1] == "stopped":
+        marker = Path(sys.argv[2])
+        experiments.shared_pool(1).submit(half_a_result, str(marker))
+        while not marker.exists():
+            time.sleep(0.05)
+        experiments.terminate_pools()
+        print("terminated", flush=True)
+    else:
+        pool = experiments.shared_pool(2)
+        futures = [pool.submit(slow, 1.0), pool.submit(half_a_result, None)]
+        start = time.monotonic()
+        try:
+            gather(futures, check=experiments.pool_watch(2))
+        except BrokenProcessPool:
+            print("broken after", round(time.monotonic() - start), "s", flush=True)
 """
+
+
+def _half_a_result(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "half_a_result.py"
+    script.write_text(HALF_A_RESULT, encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, str(script), *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX pipes")
@@ -226,18 +253,24 @@ def test_a_worker_stopped_in_the_middle_of_a_result_does_not_hang_the_exit(
     # sweeps under load): terminate_pools stopped a worker while it sent a result, and the
     # pool's manager thread waited for the rest of the message for ever, so the interpreter,
     # which joins it, never exited. Reproduced here by a worker that sends half a message.
-    script = tmp_path / "half_a_result.py"
-    script.write_text(HALF_A_RESULT, encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, str(script), str(tmp_path / "marker")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _half_a_result(tmp_path, "stopped", str(tmp_path / "marker"))
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["terminated"]
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pipes")
+def test_a_worker_dead_in_the_middle_of_a_result_breaks_the_pool(tmp_path: Path) -> None:
+    # A worker killed while it sends a result leaves half a message, and the pool's manager
+    # thread waits for the rest (here it swallows the other worker's result too) instead of
+    # breaking the pool: without pool_watch this waited for ever (checked by hand: no
+    # future done in 30 s). With it the pool breaks after STALL_SECONDS, as for any dead
+    # worker, and a sweep reports that with the way to resume.
+    done = _half_a_result(tmp_path, "dead")
+    assert done.returncode == 0, done.stderr
+    words = done.stdout.split()
+    assert words[:2] == ["broken", "after"], done.stdout + done.stderr
+    assert int(words[2]) < 60
 
 
 LONG_RUNS = """
@@ -284,56 +317,3 @@ def test_ctrl_c_stops_a_scripts_sweep_without_waiting_for_its_runs(tmp_path: Pat
             process.wait()
     assert ended < 10, f"the script took {ended:.0f} s to end after Ctrl-C"
     assert err.rstrip().endswith("KeyboardInterrupt"), err  # (Python's own way out)
-
-
-HALF_A_RESULT_THEN_DEAD = """
-import gc
-import multiprocessing.queues
-import os
-import struct
-import time
-from concurrent.futures.process import BrokenProcessPool
-
-from talentsim import experiments
-from talentsim.interrupts import gather
-
-
-def half_a_result_then_dead(_):
-    # as if killed (out of memory) while sending its result: 10 bytes of a message of 1000
-    (queue,) = [o for o in gc.get_objects() if isinstance(o, multiprocessing.queues.SimpleQueue)]
-    queue._writer._send(struct.pack("!i", 1000) + b"x" * 10)
-    os._exit(1)
-
-
-def slow(seconds):
-    time.sleep(seconds)
-    return seconds
-
-
-if __name__ == "__main__":
-    pool = experiments.shared_pool(2)
-    futures = [pool.submit(slow, 1.0), pool.submit(half_a_result_then_dead, 0)]
-    start = time.monotonic()
-    try:
-        gather(futures, check=experiments.pool_watch(2))
-    except BrokenProcessPool:
-        print("broken after", round(time.monotonic() - start), "s", flush=True)
-"""
-
-
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pipes")
-def test_a_worker_dead_in_the_middle_of_a_result_breaks_the_pool(tmp_path: Path) -> None:
-    # A worker killed while it sends a result leaves half a message, and the pool's manager
-    # thread waits for the rest (here it swallows the other worker's result too) instead of
-    # breaking the pool: without pool_watch this waited for ever (checked by hand: no
-    # future done in 20 s). With it the pool breaks after STALL_SECONDS, as for any dead
-    # worker, and a sweep reports that with the way to resume.
-    script = tmp_path / "half_a_result_then_dead.py"
-    script.write_text(HALF_A_RESULT_THEN_DEAD, encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    words = done.stdout.split()
-    assert words[:2] == ["broken", "after"], done.stdout + done.stderr
-    assert int(words[2]) < 60
