@@ -773,7 +773,7 @@ STALL_SECONDS = 5.0
 """How long :func:`pool_watch` lets a pool with a dead worker break on its own."""
 
 MANAGER_GRACE_SECONDS = 2.0
-"""How long :func:`terminate_pools` lets a pool's manager thread end on its own (it ends at
+"""How long :func:`terminate_pool` lets a pool's manager thread end on its own (it ends at
 once unless it is stuck in half a result), and then after unblocking it."""
 
 

@@ -123,11 +123,7 @@ def gather(
     found = []
     with held_interrupts() as held:
         for future in futures:
-            while not future.done():
-                held.deliver()
-                if not wait([future], timeout=CHECK_SECONDS).done and check is not None:
-                    check()
-            held.deliver()
+            wait_first({future}, held, check)
             found.append(future.result())
             if each is not None:
                 each(found[-1])

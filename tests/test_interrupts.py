@@ -131,6 +131,15 @@ def test_gather_raises_the_first_error_in_order() -> None:
             gather(futures)
 
 
+def _run_script(tmp_path: Path, text: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``text`` as a script of its own (spawned workers import it) with ``args``."""
+    script = tmp_path / "script.py"
+    script.write_text(text, encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, str(script), *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+
+
 AT_THE_LOCK = """
 import concurrent.futures._base as base
 import os
@@ -174,15 +183,7 @@ def test_a_sweep_interrupted_inside_the_futures_bookkeeping_ends(tmp_path: Path)
     # between taking one future's lock and the next, left that lock held; the pool's manager
     # thread blocked on it, and the interpreter never exited (before the fix, this script
     # ran until killed). Now the signal is held and raised between waits.
-    script = tmp_path / "at_the_lock.py"
-    script.write_text(AT_THE_LOCK, encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, str(script), str(ROOT / "scenarios" / "msl_exodus.toml")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _run_script(tmp_path, AT_THE_LOCK, str(ROOT / "scenarios" / "msl_exodus.toml"))
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["interrupted", "sent"], done.stdout + done.stderr
     assert "Traceback" not in done.stderr
@@ -237,14 +238,6 @@ if __name__ == "__main__":
 """
 
 
-def _half_a_result(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    script = tmp_path / "half_a_result.py"
-    script.write_text(HALF_A_RESULT, encoding="utf-8")
-    return subprocess.run(
-        [sys.executable, str(script), *args], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
-
-
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX pipes")
 def test_a_worker_stopped_in_the_middle_of_a_result_does_not_hang_the_exit(
     tmp_path: Path,
@@ -253,7 +246,7 @@ def test_a_worker_stopped_in_the_middle_of_a_result_does_not_hang_the_exit(
     # sweeps under load): terminate_pools stopped a worker while it sent a result, and the
     # pool's manager thread waited for the rest of the message for ever, so the interpreter,
     # which joins it, never exited. Reproduced here by a worker that sends half a message.
-    done = _half_a_result(tmp_path, "stopped", str(tmp_path / "marker"))
+    done = _run_script(tmp_path, HALF_A_RESULT, "stopped", str(tmp_path / "marker"))
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["terminated"]
     assert "Traceback" not in done.stderr
@@ -266,7 +259,7 @@ def test_a_worker_dead_in_the_middle_of_a_result_breaks_the_pool(tmp_path: Path)
     # breaking the pool: without pool_watch this waited for ever (checked by hand: no
     # future done in 30 s). With it the pool breaks after STALL_SECONDS, as for any dead
     # worker, and a sweep reports that with the way to resume.
-    done = _half_a_result(tmp_path, "dead")
+    done = _run_script(tmp_path, HALF_A_RESULT, "dead")
     assert done.returncode == 0, done.stderr
     words = done.stdout.split()
     assert words[:2] == ["broken", "after"], done.stdout + done.stderr
