@@ -29,14 +29,21 @@ class SeededMappingSampler(pyabc.sampler.MappingSampler):
     """pyabc's mapping sampler with a seed per task (see the module docstring).
 
     Args:
-        executor: Where the tasks run (``executor.map`` keeps their order); None: here.
+        executor: Where the tasks run (collected in the order given); None: here.
         seed: The run's seed.
+        check: Called every :data:`talentsim.interrupts.CHECK_SECONDS` while the tasks run
+            (:func:`talentsim.experiments.pool_watch` for the shared pool: a worker that
+            died in the middle of sending a particle would otherwise leave the fit waiting
+            for ever).
     """
 
-    def __init__(self, executor: Executor | None, seed: int) -> None:
+    def __init__(
+        self, executor: Executor | None, seed: int, check: Callable[[], None] | None = None
+    ) -> None:
         super().__init__(map_=self._map)
         self.executor = executor
         self.seed = int(seed)
+        self.check = check
         self._generation = 0
         self._calls: dict[int, int] = {}
 
@@ -57,7 +64,7 @@ class SeededMappingSampler(pyabc.sampler.MappingSampler):
         ]
         if self.executor is None:
             return [function(s) for s in seeds]
-        return gather([self.executor.submit(function, s) for s in seeds])
+        return gather([self.executor.submit(function, s) for s in seeds], check=self.check)
 
     def map_function(self, simulate_one: Any, task_seed: int) -> Any:
         """One task: simulate until a particle is accepted, drawing from ``task_seed``."""

@@ -82,6 +82,7 @@ import os
 import re
 import struct
 from collections.abc import Mapping, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -438,6 +439,8 @@ def abc_smc(
         FileExistsError: if ``db`` exists and ``resume`` is false; FileNotFoundError if it
             does not exist and ``resume`` is true.
         ValueError: for invalid settings or a resumed run of other settings.
+        SweepError: if a worker of the shared pool died (the generations finished are
+            kept in ``db``: resume them).
     """
     pyabc = _pyabc()
     chosen = as_targets(targets)
@@ -492,22 +495,25 @@ def abc_smc(
     old_level = logger.level
     logger.setLevel(logging.INFO if progress else logging.WARNING)
     client, own_client = None, False
+    pooled = 0  # (the workers of the shared pool the particles run on; 0: not on it)
     url = f"sqlite:///{db_path.resolve()}"
     try:
         if dask is None and workers == 1:
             sampler = pyabc.sampler.SingleCoreSampler()
         else:
             from talentsim._pyabc_sampler import SeededMappingSampler
+            from talentsim.experiments import pool_watch, shared_pool
 
+            watch = None
             if dask is not None:
                 client, own_client = _dask_client(dask)
                 executor: Any = client.get_executor(pure=False)
             else:
-                from talentsim.experiments import shared_pool
-
-                executor = shared_pool(workers or os.cpu_count() or 1)
+                pooled = workers or os.cpu_count() or 1
+                executor = shared_pool(pooled)
+                watch = pool_watch(pooled)
             # one seeded task per particle, collected in order: reproducible wherever it runs
-            sampler = SeededMappingSampler(executor, seed)
+            sampler = SeededMappingSampler(executor, seed, check=watch)
         abc = pyabc.ABCSMC(
             model,
             _prior(pyabc, parameters, keys),
@@ -549,6 +555,18 @@ def abc_smc(
                 max_nr_populations=remaining,
                 max_total_nr_simulations=(math.inf if max_simulations is None else max_simulations),
             )
+    except BaseException as exc:
+        if pooled:
+            from talentsim.experiments import SweepError, release_pool
+
+            release_pool(exc, pooled)
+            if isinstance(exc, BrokenProcessPool):
+                raise SweepError(
+                    f"a worker process died ({exc}); the generations it finished are kept in "
+                    f"{db_path}: rerun with resume=True (--resume) to continue (a worker that "
+                    "runs out of memory dies this way: fewer workers need less)"
+                ) from None
+        raise
     finally:
         logger.setLevel(old_level)
         if own_client and client is not None:

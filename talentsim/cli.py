@@ -1084,7 +1084,7 @@ def _calibrate(args) -> int:
 def _calibrate_into(out: Path, args, method: Any, options: dict, show: bool) -> int:
     """The fit of ``_calibrate`` into the folder ``out``, made for it; its exit status."""
     from talentsim.calibration import CalibrationError, CalibrationWarning, calibrate_file
-    from talentsim.experiments import terminate_pools
+    from talentsim.experiments import SweepError, terminate_pools
     from talentsim.scenario import ScenarioError
 
     try:
@@ -1102,6 +1102,9 @@ def _calibrate_into(out: Path, args, method: Any, options: dict, show: bool) -> 
             f"{what}: what was simulated is kept in {out}/; rerun with --resume to continue\n"
         )
         return status
+    except SweepError as exc:  # (ABC: a worker died; its database is kept)
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
     except FileNotFoundError as exc:  # (ABC: --resume with no database to resume)
         raise ScenarioError(f"--resume: {exc}; leave out --resume to start a new fit") from None
     except FileExistsError as exc:

@@ -90,7 +90,11 @@ count computed from the design's options, not by building it."""
 
 
 class SweepError(RuntimeError):
-    """A sweep could not finish (a worker died, for example); what was done is stored."""
+    """Work on the shared process pool could not finish (a worker died, for example).
+
+    A sweep's finished runs are stored; an ABC fit's finished generations are kept in its
+    database; the message says what is kept and how to go on.
+    """
 
 
 def execute_run(
@@ -478,8 +482,8 @@ def _execute(
                     for future in finished:
                         record(future.result())
     except BrokenProcessPool as exc:
-        if executor is None:
-            discard_shared_pool(count)
+        if pooled:
+            release_pool(exc, count)
         _flush(sink, buffer)
         left = len(todo) - len(outcomes)
         if sink is None:  # (nothing was stored, so there is nothing to resume)
@@ -493,8 +497,8 @@ def _execute(
         ) from None
     except BaseException as exc:
         _flush(sink, buffer)
-        if pooled and isinstance(exc, KeyboardInterrupt):
-            terminate_pool(count)  # (Ctrl-C, SIGTERM: the runs in progress are not waited for)
+        if pooled:
+            release_pool(exc, count)
         raise
     finally:
         bar.close()
@@ -775,6 +779,19 @@ STALL_SECONDS = 5.0
 MANAGER_GRACE_SECONDS = 2.0
 """How long :func:`terminate_pool` lets a pool's manager thread end on its own (it ends at
 once unless it is stuck in half a result), and then after unblocking it."""
+
+
+def release_pool(exc: BaseException, workers: int) -> None:
+    """Leave the shared pool of ``workers`` fit for the next call after ``exc`` ended work in it.
+
+    A worker died (``BrokenProcessPool``): the pool is discarded, and the next call starts
+    new workers. Ctrl-C or SIGTERM: the pool is stopped at once (:func:`terminate_pool`), the
+    runs in progress are not waited for. Any other error leaves it as it is.
+    """
+    if isinstance(exc, BrokenProcessPool):
+        discard_shared_pool(workers)
+    elif isinstance(exc, KeyboardInterrupt):
+        terminate_pool(workers)
 
 
 def discard_shared_pool(workers: int) -> None:

@@ -45,7 +45,7 @@ from pydantic import (
 )
 
 from talentsim import run_statistics, terms
-from talentsim.experiments import discard_shared_pool, pool_watch, shared_pool, terminate_pool
+from talentsim.experiments import SweepError, pool_watch, release_pool, shared_pool
 from talentsim.interrupts import gather
 from talentsim.results import DEPARTURE_KINDS, RunResult, run
 from talentsim.run_statistics import LAB_TO_LAB_KINDS, RunArrays, StatisticError
@@ -746,6 +746,8 @@ def target_matrices(
     Raises:
         TargetsError: naming the target whose statistic cannot be computed on a run.
         ScenarioError: for a point whose overrides the scenario refuses.
+        SweepError: if a worker of the shared pool died (the pool is replaced at the next
+            call); a given ``executor``'s own errors are raised as they are.
     """
     runs = [(p, r) for p in range(len(points)) for r in range(len(seeds))]
     out = np.empty((len(points), len(seeds), len(targets.targets)))
@@ -774,10 +776,14 @@ def target_matrices(
     except BaseException as exc:
         for future in futures:
             future.cancel()
-        if executor is None and isinstance(exc, BrokenProcessPool):
-            discard_shared_pool(count)  # a worker died: the next call starts new ones
-        elif executor is None and isinstance(exc, KeyboardInterrupt):
-            terminate_pool(count)  # (Ctrl-C, SIGTERM: the runs in progress are not waited for)
+        if executor is None:
+            release_pool(exc, count)
+            if isinstance(exc, BrokenProcessPool):
+                raise SweepError(
+                    f"a worker process died while the targets were simulated ({exc}); "
+                    "nothing is kept: run it again (a worker that runs out of memory dies "
+                    "this way: fewer workers need less)"
+                ) from None
         raise
     return out
 

@@ -3,10 +3,14 @@ core, resuming after a kill, and (slow) simulation-based calibration."""
 
 from __future__ import annotations
 
+import gc
 import math
+import multiprocessing
+import multiprocessing.queues
 import os
 import signal
 import sqlite3
+import struct
 import subprocess
 import sys
 import textwrap
@@ -20,6 +24,7 @@ import pytest
 from scipy import stats
 
 import talentsim as ts
+from talentsim import experiments
 from talentsim.approximate_bayes import (
     UNDEFINED,
     TargetModel,
@@ -183,6 +188,44 @@ def test_several_workers_are_reproducible_whatever_their_number(tmp_path: Path) 
         population_size=12, max_generations=2, db=tmp_path / "abc9.db", workers=2, seed=9
     )
     assert not runs[0].posterior.equals(another_seed.posterior)
+
+
+def dies_in_a_worker(result: ts.RunResult) -> float:
+    """m(θ) = θ here; in a worker process, killed at once (as by the out-of-memory killer)."""
+    if multiprocessing.parent_process() is not None:
+        os._exit(1)
+    return separation_rate(result)
+
+
+def dies_sending_a_result(result: ts.RunResult) -> float:
+    """m(θ) = θ here; in a worker, killed after sending the first bytes of a result."""
+    if multiprocessing.parent_process() is not None:
+        (queue,) = [
+            o for o in gc.get_objects() if isinstance(o, multiprocessing.queues.SimpleQueue)
+        ]
+        queue._writer._send(struct.pack("!i", 1000) + b"x" * 10)  # (of 1000 bytes)
+        os._exit(1)
+    return separation_rate(result)
+
+
+@pytest.mark.parametrize("statistic", [dies_in_a_worker, dies_sending_a_result])
+def test_a_worker_that_dies_ends_the_fit_with_a_clear_error(tmp_path: Path, statistic: Any) -> None:
+    # A dead worker breaks the shared pool; one that died in the middle of sending a particle
+    # would leave the fit waiting for ever (the pool's manager thread waits for the rest of
+    # the message), were it not for pool_watch, which stops such a pool after STALL_SECONDS.
+    # Either way the fit ends with one error that says what is kept, and the next call
+    # starts new workers.
+    target = Target(name="m", statistic=statistic, observed=0.4, se=0.05, source=SOURCE)
+    pool = experiments.shared_pool(2)
+    start = time.monotonic()
+    with pytest.raises(experiments.SweepError, match=r"a worker process died .*\(--resume\)"):
+        abc_smc(
+            TINY, [target], [RATE], population_size=4, max_generations=1,
+            db=tmp_path / "abc.db", workers=2, progress=False,
+        )  # fmt: skip
+    assert time.monotonic() - start < 60
+    assert experiments.shared_pool(2) is not pool
+    experiments.discard_shared_pool(2)
 
 
 def test_resume_refuses_other_settings(tmp_path: Path) -> None:

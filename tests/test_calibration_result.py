@@ -565,6 +565,25 @@ def test_an_interrupt_inside_compiled_code_ends_as_an_interrupt(
         main(["calibrate", str(calibration_file), "--out", str(tmp_path / "other"), "--quiet"])
 
 
+def test_a_fit_whose_worker_died_ends_with_one_error_line(
+    calibration_file: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    # (abc_smc's SweepError when a worker of the shared pool dies: tests/test_approximate_bayes)
+    from talentsim import calibration
+    from talentsim.experiments import SweepError
+
+    def died(*args: Any, **kwargs: Any) -> None:
+        raise SweepError("a worker process died (...); rerun with resume=True (--resume)")
+
+    monkeypatch.setattr(calibration, "calibrate_file", died)
+    status = main(["calibrate", str(calibration_file), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert status == 1 and "Traceback" not in err
+    assert err.splitlines() == [
+        "error: a worker process died (...); rerun with resume=True (--resume)"
+    ]
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads Linux's /proc")
 @pytest.mark.parametrize("method", ["smm", "abc"])
 def test_a_fit_stopped_by_sigterm_keeps_what_it_simulated_and_says_how_to_resume(
