@@ -35,7 +35,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -1757,9 +1757,18 @@ def _warn_unused_budget(
         )
 
 
-def read_calibration(
-    path: str | os.PathLike[str],
-) -> tuple[CalibrationFile, Path, Path, Scenario, Targets, list[Parameter]]:
+class CalibrationInputs(NamedTuple):
+    """A calibration file as :func:`read_calibration` reads it, with what it names."""
+
+    spec: CalibrationFile
+    scenario_path: Path
+    targets_path: Path
+    scenario: Scenario
+    targets: Targets
+    parameters: list[Parameter]
+
+
+def read_calibration(path: str | os.PathLike[str]) -> CalibrationInputs:
     """A calibration file with what it names, every check made before anything runs.
 
     Returns:
@@ -1788,7 +1797,7 @@ def read_calibration(
     except CalibrationError as exc:
         text = str(exc)
         raise CalibrationError(text if text.startswith(str(path)) else f"{path}: {text}") from None
-    return spec, scenario_path, targets_path, scenario, targets, parameters
+    return CalibrationInputs(spec, scenario_path, targets_path, scenario, targets, parameters)
 
 
 def budget_problem(
@@ -1823,6 +1832,7 @@ def calibrate_file(
     out: str | os.PathLike[str] | None = None,
     resume: bool = False,
     progress: bool | Callable[[int], Any] = False,
+    inputs: CalibrationInputs | None = None,
     **options: Any,
 ) -> CalibrationResult:
     """Run the calibration a file describes (what ``talentsim calibrate FILE`` does).
@@ -1834,12 +1844,15 @@ def calibrate_file(
             ``resume`` continues an interrupted fit.
         resume: Continue from what ``out`` holds.
         progress: A progress bar (True) or callback.
+        inputs: The file as :func:`read_calibration` read it already, so that it is read
+            once (the command line checks it before it compiles the step); None: read here.
         **options: More options for the estimator (an ABC Dask address, workers...).
 
     Raises:
         CalibrationError: naming the file and the key path for anything wrong in it.
     """
-    spec, scenario_path, targets_path, scenario, targets, parameters = read_calibration(path)
+    read = read_calibration(path) if inputs is None else inputs
+    spec, scenario_path, targets_path, scenario, targets, parameters = read
     chosen = method or spec.method
     budget = spec.budget
     problem = budget_problem(chosen, budget, options)
@@ -1903,6 +1916,7 @@ __all__ = [
     "Budget",
     "CalibrationError",
     "CalibrationFile",
+    "CalibrationInputs",
     "CalibrationResult",
     "CalibrationWarning",
     "MomentsLog",

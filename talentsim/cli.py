@@ -112,10 +112,7 @@ def run_script(main: Callable[[], object]) -> int:
     try:
         result = main()
     except (KeyboardInterrupt, SystemError) as exc:  # (SystemError: see interrupt_behind)
-        if interrupt_behind(exc) is None:
-            raise
-        sys.stderr.write("interrupted\n")
-        return EXIT_INTERRUPTED
+        return _stopped(exc)
     except (ValueError, OSError, SweepError) as exc:
         sys.stderr.write(f"error: {_why(exc) or type(exc).__name__}\n")
         return EXIT_USAGE
@@ -592,10 +589,7 @@ def _dispatch(args) -> int:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_USAGE
     except (KeyboardInterrupt, SystemError) as exc:  # (SystemError: see interrupt_behind)
-        if interrupt_behind(exc) is None:
-            raise
-        sys.stderr.write("interrupted: nothing was written\n")
-        return EXIT_INTERRUPTED
+        return _stopped(exc, "nothing was written")
     except BrokenPipeError:  # (the reader went away: `talentsim meanfield FILE | head`)
         import os
 
@@ -1030,8 +1024,8 @@ def _calibrate(args) -> int:
     from talentsim.scenario import ScenarioError
 
     # (every check of the file, its scenario, targets and parameters, before the compile)
-    spec, _, _, scenario, _, _ = read_calibration(args.file)
-    method = args.method or spec.method
+    inputs = read_calibration(args.file)
+    method = args.method or inputs.spec.method
     out = Path(args.out) if args.out else Path("results") / Path(args.file).stem
     from talentsim.calibration import CALIBRATION_MARKERS, check_output_folder
 
@@ -1062,7 +1056,7 @@ def _calibrate(args) -> int:
             f"--{next(iter(options))}: the SMM estimator runs its candidates in this process "
             "(parallel candidates are not supported yet); use --method abc, or leave it out"
         )
-    _compile_first(scenario, quiet=args.quiet)
+    _compile_first(inputs.scenario, quiet=args.quiet)
     if args.force and out.is_dir() and not args.resume:
         import shutil
 
@@ -1074,34 +1068,34 @@ def _calibrate(args) -> int:
         raise ScenarioError(f"--out {out}: cannot create ({exc.strerror or exc})") from None
     show = not args.quiet and sys.stderr.isatty()
     try:
-        return _calibrate_into(out, args, method, options, show)
+        return _calibrate_into(out, args, inputs, method, options, show)
     except BaseException:
         if made and out.is_dir() and not any(out.iterdir()):
             out.rmdir()  # (a refused fit leaves no empty folder behind)
         raise
 
 
-def _calibrate_into(out: Path, args, method: Any, options: dict, show: bool) -> int:
+def _calibrate_into(out: Path, args, inputs: Any, method: Any, options: dict, show: bool) -> int:
     """The fit of ``_calibrate`` into the folder ``out``, made for it; its exit status."""
     from talentsim.calibration import CalibrationError, CalibrationWarning, calibrate_file
-    from talentsim.experiments import SweepError, terminate_pools
+    from talentsim.experiments import SweepError
     from talentsim.scenario import ScenarioError
 
     try:
         with _warnings_as_lines(CalibrationWarning), _sigterm_as_interrupt():
             result = calibrate_file(
-                args.file, method=method, out=out, resume=args.resume, progress=show, **options
+                args.file,
+                method=method,
+                out=out,
+                resume=args.resume,
+                progress=show,
+                inputs=inputs,
+                **options,
             )
     except (KeyboardInterrupt, SystemError) as exc:  # (Ctrl-C, or SIGTERM: checkpoint kept)
-        interrupt = interrupt_behind(exc)
-        if interrupt is None:
-            raise
-        terminate_pools()  # (ABC's workers: their particles in progress are lost either way)
-        what, status = _how_stopped(interrupt)
-        sys.stderr.write(
-            f"{what}: what was simulated is kept in {out}/; rerun with --resume to continue\n"
+        return _stopped(
+            exc, f"what was simulated is kept in {out}/; rerun with --resume to continue"
         )
-        return status
     except SweepError as exc:  # (ABC: a worker died; its database is kept)
         sys.stderr.write(f"error: {exc}\n")
         return 1
@@ -1158,11 +1152,24 @@ def interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
     return None
 
 
-def _how_stopped(interrupt: KeyboardInterrupt) -> tuple[str, int]:
-    """How a command stopped by ``interrupt`` says so, and its exit status (143 or 130)."""
-    if isinstance(interrupt, Terminated):
-        return "terminated (SIGTERM)", EXIT_TERMINATED
-    return "interrupted", EXIT_INTERRUPTED
+def _stopped(exc: BaseException, kept: str | None = None) -> int:
+    """The end of a command stopped by Ctrl-C or SIGTERM: ``exc``, or what caused it.
+
+    The shared pools' workers are stopped (their runs in progress are lost either way, and
+    not waited for); a line on standard error says how the command stopped and, after a
+    colon, ``kept`` (what is kept, how to go on); returns the exit status, 130 after Ctrl-C
+    and 143 after SIGTERM. An ``exc`` with no interrupt behind it is raised again.
+    """
+    interrupt = interrupt_behind(exc)
+    if interrupt is None:
+        raise exc
+    from talentsim.experiments import terminate_pools
+
+    terminate_pools()
+    terminated = isinstance(interrupt, Terminated)
+    what = "terminated (SIGTERM)" if terminated else "interrupted"
+    sys.stderr.write(what + ("" if kept is None else f": {kept}") + "\n")
+    return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
 
 
 @contextlib.contextmanager
@@ -1194,7 +1201,7 @@ def _sweep(args) -> int:
     from pathlib import Path
 
     from talentsim.designs import DesignError
-    from talentsim.experiments import MAX_RUNS, SweepError, parse_shard, sweep, terminate_pools
+    from talentsim.experiments import MAX_RUNS, SweepError, parse_shard, sweep
     from talentsim.scenario import ScenarioError
     from talentsim.store import StoreError, store_folder_problem
     from talentsim.sweepfile import load_sweep_file
@@ -1251,13 +1258,7 @@ def _sweep(args) -> int:
         sys.stderr.write(f"error: {exc}\n")
         return 1
     except (KeyboardInterrupt, SystemError) as exc:  # (Ctrl-C, or SIGTERM: finished runs stored)
-        interrupt = interrupt_behind(exc)
-        if interrupt is None:
-            raise
-        terminate_pools()  # (the runs in progress are lost either way: not waited for)
-        what, status = _how_stopped(interrupt)
-        sys.stderr.write(f"{what}: finished runs are in {store}/; rerun with --resume to finish\n")
-        return status
+        return _stopped(exc, f"finished runs are in {store}/; rerun with --resume to finish")
     finally:
         if client is not None:
             client.close()

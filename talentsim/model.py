@@ -159,9 +159,6 @@ _DRAWS = compiled.PURPOSES
     D_REHIRE,
 ) = range(len(_DRAWS))
 
-#: The position of ``lab_gap_sensitivity`` in the model's Market record (a plain tuple).
-_LAB_GAP_FIELD = records.Market._fields.index("lab_gap_sensitivity")
-
 #: The model's per-step histories and the value of a step not yet recorded.
 _HISTORY_FILL = {
     "headcount_history": 0,
@@ -530,6 +527,7 @@ class TalentModel(mesa.Model):
             offer_memory_decay=float(self.lab_state.offer_memory_decay),
         )
         self._market = tuple(market_record)  # (see _decide)
+        self._lab_gap = market_record.lab_gap_sensitivity > 0  # (search.gap = "lab")
         self._no_reference = np.full(self.lab_state.n, np.nan)  # no fairness: no reference pay
         self._column_views: tuple[records.State, records.Researchers] | None = None
         none = np.zeros(0, dtype=np.int64)
@@ -978,7 +976,7 @@ class TalentModel(mesa.Model):
             labs.turmoil *= labs.turmoil_decay
         self.turmoil_history[k] = labs.turmoil
         self.reputation_history[k] = labs.reputation
-        if self._market[_LAB_GAP_FIELD] > 0:  # (search.gap = "lab")
+        if self._lab_gap:
             self.search_gap_history[k] = labs.search_gap()
 
     def _extend_history(self, last_step: int) -> None:

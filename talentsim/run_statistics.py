@@ -92,6 +92,8 @@ class RunArrays:
             move, as in ``RunResult.events`` (codes for the categorical columns).
         previous_time: Time of the same researcher's previous move (NaN for their first).
         next_time: Time of the same researcher's next move (inf for their last).
+        by_researcher: The moves in order of researcher, then step (a researcher's moves
+            within a step in the order they happened): indices into the move arrays.
         gain_terms: The utility terms whose gains the moves record (``gain_<term>``);
             :attr:`gains` reads them when first asked.
         headcount: Headcount at the end of each step, shape ``(steps + 1, n_labs + 1)``.
@@ -118,6 +120,7 @@ class RunArrays:
     tenure: np.ndarray
     previous_time: np.ndarray
     next_time: np.ndarray
+    by_researcher: np.ndarray
     gain_terms: tuple[str, ...]
     headcount: np.ndarray
     start: np.ndarray
@@ -145,7 +148,7 @@ class RunArrays:
         step = ev["step"].to_numpy(dtype=np.int64)
         time = ev["time"].to_numpy(dtype=float)
         researcher = ev["researcher"].to_numpy(dtype=np.int64)
-        previous_time, next_time = _neighbour_times(step, time, researcher)
+        previous_time, next_time, by_researcher = _neighbour_times(step, time, researcher)
         gain_terms = tuple(c.removeprefix("gain_") for c in ev.columns if c.startswith("gain_"))
 
         ts = run.timeseries
@@ -169,6 +172,7 @@ class RunArrays:
             tenure=ev["tenure"].to_numpy(dtype=float),
             previous_time=previous_time,
             next_time=next_time,
+            by_researcher=by_researcher,
             gain_terms=gain_terms,
             headcount=headcount,
             start=_recode(people["start"], place_code, n_labs + 1),
@@ -201,7 +205,7 @@ class RunArrays:
         step = columns["step"].astype(np.int64)
         time = columns["step"] * model.dt
         researcher = columns["researcher"].astype(np.int64)
-        previous_time, next_time = _neighbour_times(step, time, researcher)
+        previous_time, next_time, by_researcher = _neighbour_times(step, time, researcher)
         gain_terms = tuple(model.term_names)
         pop = model.population
         n_initial = model.initial_location.shape[0]
@@ -223,6 +227,7 @@ class RunArrays:
             tenure=columns["tenure"].astype(float),
             previous_time=previous_time,
             next_time=next_time,
+            by_researcher=by_researcher,
             gain_terms=gain_terms,
             headcount=model.headcount_history[: steps + 1].astype(np.int64),
             start=start,
@@ -355,8 +360,11 @@ def _start_previous(scenario: Scenario, researcher_cohort: np.ndarray) -> np.nda
 
 def _neighbour_times(
     step: np.ndarray, time: np.ndarray, researcher: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Time of each move's researcher's previous move (NaN: none) and next one (inf: none)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Time of each move's researcher's previous move (NaN: none) and next one (inf: none).
+
+    And the order they are found in (:attr:`RunArrays.by_researcher`).
+    """
     # Order moves by researcher, then step; a researcher's moves within a step keep the
     # table's order, which is the order they happened in (lexsort is stable).
     order = np.lexsort((step, researcher))
@@ -365,7 +373,7 @@ def _neighbour_times(
     next_time = np.full(len(step), np.inf)
     previous_time[order[1:][same]] = time[order[:-1][same]]
     next_time[order[:-1][same]] = time[order[1:][same]]
-    return previous_time, next_time
+    return previous_time, next_time, order
 
 
 def run_arrays(
@@ -610,11 +618,11 @@ def _time_last_left(a: RunArrays, moves: np.ndarray) -> np.ndarray:
     """For each of ``moves`` (indices), when its researcher last left the lab it goes to.
 
     The time of the researcher's latest earlier move out of the move's destination (in the
-    order of :func:`_neighbour_times`: by step, then the table's order); NaN when there is
+    order of :attr:`RunArrays.by_researcher`: by step, then the table's order); NaN when there is
     none in the run.
     """
     n = len(a.time)
-    order = np.lexsort((a.step, a.researcher))
+    order = a.by_researcher
     position = np.empty(n, dtype=np.int64)
     position[order] = np.arange(n)
     places, span = len(a.labs) + 2, n + 1

@@ -565,6 +565,27 @@ def test_an_interrupt_inside_compiled_code_ends_as_an_interrupt(
         main(["calibrate", str(calibration_file), "--out", str(tmp_path / "other"), "--quiet"])
 
 
+def test_the_command_line_reads_the_calibration_file_once(
+    calibration_file: Path, tmp_path: Path, monkeypatch
+) -> None:
+    # (it used to read it, and its scenario and targets, twice: to check them before the
+    # compile, then again to fit; an edit in between made the fit differ from what was checked)
+    from talentsim import calibration
+
+    reads: list[str] = []
+    read = calibration.read_calibration
+
+    def counted(path: Any) -> Any:
+        reads.append(str(path))
+        return read(path)
+
+    monkeypatch.setattr(calibration, "read_calibration", counted)
+    out = tmp_path / "out"
+    assert main(["calibrate", str(calibration_file), "--out", str(out), "--quiet"]) == 0
+    assert reads == [str(calibration_file)]
+    assert (out / "calibration.json").is_file()
+
+
 def test_a_fit_whose_worker_died_ends_with_one_error_line(
     calibration_file: Path, tmp_path: Path, capsys, monkeypatch
 ) -> None:
