@@ -568,11 +568,7 @@ class TalentModel(mesa.Model):
 
     def _prepare_schedule(self) -> None:
         self._schedule: dict[int, list[Any]] = {}
-        for event in self.spec.events:
-            # Step k covers ((k-1)dt, k dt]; an event at time t is applied at the start of the
-            # step that begins nearest to t, so its timing error is at most dt/2. An event in
-            # the last half step is applied at the start of the last step rather than dropped.
-            step = min(round(event.at / self.dt) + 1, self.n_steps)
+        for step, event in self.spec.event_schedule():  # (the rule: Scenario.event_schedule)
             self._schedule.setdefault(step, []).append(event)
         self.shock_log: list[Shock] = []
 
@@ -580,9 +576,9 @@ class TalentModel(mesa.Model):
     def schedule(self) -> list[tuple[int, Event]]:
         """The scenario's events with the step each is applied in, in time order.
 
-        Step k covers ``((k−1)·dt, k·dt]``; an event at time t is applied at the start of the
-        step that begins nearest to t (so at most dt/2 off), and one in the last half step at
-        the start of the last step.
+        As :meth:`talentsim.scenario.Scenario.event_schedule` gives them: an event at time t
+        is applied at the start of the step that begins nearest to t (so at most dt/2 off),
+        and one in the last half step at the start of the last step.
         """
         return [(step, event) for step in sorted(self._schedule) for event in self._schedule[step]]
 

@@ -1199,6 +1199,20 @@ class Scenario(BaseModel):
         """Lab names in file order; lab ``j`` in arrays and outputs is ``lab_names[j]``."""
         return list(self.labs)
 
+    def event_schedule(self, kind: str | None = None) -> list[tuple[int, Event]]:
+        """The scheduled events (of ``kind``, e.g. ``"reorganisation"``) with the step of each.
+
+        Step k covers ``((k−1)·dt, k·dt]``; an event at time t is applied at the start of the
+        step that begins nearest to t, ``round(t / dt) + 1`` (so at most dt/2 off; its effect
+        shows in that step's decisions and flows), and one in the last half step at the start
+        of the last step rather than dropped. In time order (as the model applies them: see
+        :attr:`talentsim.model.TalentModel.schedule`).
+        """
+        dt, last = self.time.step, self.time.n_steps
+        timed = [(min(round(e.at / dt) + 1, last), e) for e in self.events]
+        chosen = [(step, e) for step, e in timed if kind is None or e.kind == kind]
+        return sorted(chosen, key=lambda pair: pair[0])
+
 
 def _shown_name(name: str) -> str:
     """A name as a key path shows it: quoted when blank, padded or with odd characters."""

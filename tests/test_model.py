@@ -155,6 +155,28 @@ def test_scheduled_events_take_effect(small: ts.Scenario) -> None:
     assert model.lab_state.mission_clarity[0] == 0.8
 
 
+def test_the_scenario_gives_the_step_of_each_event_as_the_model_applies_it(
+    small: ts.Scenario,
+) -> None:
+    # (the rule lives in Scenario.event_schedule; examples read it from a run's scenario)
+    model = ts.TalentModel(small, seed=2)
+    assert small.event_schedule() == model.schedule
+    steps = [step for step, _ in small.event_schedule()]
+    assert steps == sorted(steps) and len(steps) == len(small.events)
+    reorgs = small.event_schedule("reorganisation")
+    assert [step for step, _ in reorgs] == [4]  # at 3w: the start of step 4
+    assert all(event.kind == "reorganisation" for _, event in reorgs)
+    # an event in the last half step is applied at the start of the last step, not dropped
+    last = small.time.n_steps
+    assert small.time.duration * 365.25 - 365 < 3.5  # (1y: 365 days is in the last half week)
+    late = small.with_overrides(
+        {"events": [{"kind": "reorganisation", "lab": "A", "at": "365d", "severity": 1.0}]}
+    )
+    assert [step for step, _ in late.event_schedule()] == [last]
+    assert ts.TalentModel(late, seed=1).schedule == late.event_schedule()
+    assert late.event_schedule("pay_change") == []
+
+
 def test_shock_log_records_every_shock_applied(small: ts.Scenario) -> None:
     """The shock log lists the scheduled events when applied and the random reorganisations,
     and together they explain the turmoil history exactly."""

@@ -63,9 +63,8 @@ WINDOW = 4  # weeks: "the month after" vs "the month before" a reorganisation
 
 
 def _reorg_steps(scenario: ts.Scenario) -> list[int]:
-    # An event at time t is applied at the start of step round(t / dt) + 1 (talentsim/model.py).
-    dt = scenario.time.step
-    return [round(e.at / dt) + 1 for e in scenario.events if e.kind == "reorganisation"]
+    # An event at time t is applied at the start of step round(t / dt) + 1 (the model's rule).
+    return [step for step, _ in scenario.event_schedule("reorganisation")]
 
 
 def _departures(result: ts.RunResult) -> np.ndarray:

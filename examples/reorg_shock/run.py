@@ -42,7 +42,7 @@ def reorg_steps(scenario: ts.Scenario) -> list[int]:
     """Steps at whose start the scheduled reorganisations are applied.
 
     An event at time t is applied at the start of step round(t / dt) + 1, so its effect shows
-    in that step's decisions (see talentsim/model.py).
+    in that step's decisions (``Scenario.event_schedule``, the rule the model follows).
 
     Args:
         scenario: The scenario.
@@ -50,8 +50,7 @@ def reorg_steps(scenario: ts.Scenario) -> list[int]:
     Returns:
         The steps, in order.
     """
-    dt = scenario.time.step
-    return sorted(round(e.at / dt) + 1 for e in scenario.events if e.kind == "reorganisation")
+    return [step for step, _ in scenario.event_schedule("reorganisation")]
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:

@@ -69,8 +69,7 @@ def month_after(result: ts.RunResult) -> float:
     """Mean voluntary departures from the reorganised lab in the 4 weeks after each reorg."""
     rows = result.timeseries[result.timeseries["lab"] == LAB].sort_values("step")
     departures = (rows["quits"] + rows["exits"]).to_numpy()
-    dt = result.scenario.time.step
-    steps = [round(e.at / dt) + 1 for e in result.scenario.events if e.kind == "reorganisation"]
+    steps = [step for step, _ in result.scenario.event_schedule("reorganisation")]
     return float(np.mean([departures[s : s + WINDOW].sum() for s in steps]))
 
 
