@@ -179,6 +179,29 @@ def test_only_the_published_budget_is_published(tmp_path, capsys) -> None:
     assert info.value.code == 2 and "is not of the 'large' budget" in capsys.readouterr().err
 
 
+def test_the_efficient_weighting_is_a_robustness_check_that_reaches_the_fit(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(FIT, "WEIGHTING", FIT.WEIGHTING)  # (main sets it: restored after)
+    with pytest.raises(SystemExit) as info:
+        FIT.main(["--weighting", "efficient", "--publish"])
+    assert info.value.code == 2 and "cannot be published" in capsys.readouterr().err
+    given: dict[str, object] = {}
+
+    class Reached(Exception):
+        pass
+
+    def smm(*args: object, **kwargs: object) -> None:
+        given.update(kwargs)
+        raise Reached
+
+    monkeypatch.setattr(FIT, "smm", smm)
+    monkeypatch.setattr(FIT, "WEIGHTING", "efficient")
+    with pytest.raises(Reached):
+        FIT.fit_scenario("reorg_shock", FIT.BUDGETS["tiny"])
+    assert given["weighting"] == "efficient"
+
+
 def test_wilson_interval_matches_its_definition() -> None:
     low, high = FIT.wilson(0, 20)
     assert low == pytest.approx(0.0, abs=1e-12) and 0.1 < high < 0.2

@@ -35,6 +35,7 @@ which the test suite sets to ``tiny``):
 Usage:
   python examples/fit_shipped/fit.py [--budget default] [--workers 2] [--out DIR] [--publish]
       [--scenarios msl_exodus,boomerang,...] [--seeds N] [--boomerang-window START,END]
+      [--keep PATH,...] [--weighting diagonal|efficient]
 
 ``--out DIR`` (default results/fit_shipped) receives the report (report.md, results.json), the
 fitted scenarios, the figure and the first fitted flagship run (run.json). ``--publish`` also
@@ -45,6 +46,9 @@ START,END`` (e.g. ``1y,3y``), a sensitivity analysis that cannot be published: e
 boomerang-share target counts only the arrivals in that window of the run
 (docs/fit-sensitivity.md; docs/case-msl.md, "How robust the fit is"). ``--keep PATH,...`` (with
 one scenario; not publishable either) fits these candidates whatever the screen keeps.
+``--weighting efficient`` (not publishable either) fits by two-step efficient GMM instead of
+the targets' diagonal weighting (``smm(weighting="efficient")``): a robustness check of the
+estimates and of the J-test against the weighting (docs/case-msl.md).
 """
 
 from __future__ import annotations
@@ -89,6 +93,9 @@ BOOMERANG_WINDOW: list[str] | None = None
 #: ``--keep PATH,...``: fit these candidates whatever the screen says (a sensitivity analysis:
 #: it separates a change of targets from a change of the parameters the screen keeps).
 KEEP: list[str] | None = None
+#: ``--weighting``: the SMM weighting, ``"diagonal"`` (published) or ``"efficient"`` (two-step:
+#: a robustness check of the estimates and the J-test against the weighting).
+WEIGHTING = "diagonal"
 CORE = ["msl_veterans", *STARS]
 NO_REORGANISATIONS = {"events": [], "mechanisms.random_reorganisations": False}
 ARTICLE_CAUSES = {
@@ -541,6 +548,7 @@ def fit_scenario(name: str, budget: Budget) -> Fit:
             polish=budget.polish_maxiter > 0,
             polish_maxiter=max(budget.polish_maxiter, 1),
             cache=Progress(name, started),
+            weighting=WEIGHTING,
         )
         say(name, f"fitted: J = {fmt(result.j_statistic)} on {result.j_df} df", started)
         intervals, covariance_note = wald_intervals(result, parameters)
@@ -1043,7 +1051,8 @@ def describe_fit(fit: Fit) -> str:
         out.append("")
     out.append(
         f"J = {fmt(fit.smm.j_statistic)} on {fit.smm.j_df} df, p = {fmt(fit.smm.j_pvalue)} "
-        f"(R = {fit.smm.replicates}, {fit.smm.evaluations} parameter vectors). Fixed (not "
+        f"(R = {fit.smm.replicates}, {fit.smm.evaluations} parameter vectors, "
+        f"{fit.smm.weighting} weighting). Fixed (not "
         f"identified): {', '.join(fit.fixed) or 'none'}."
         + (f" Note: {fit.covariance_note}." if fit.covariance_note else "")
     )
@@ -1254,6 +1263,13 @@ def main(argv: list[str] | None = None) -> dict[str, Fit]:
         help="a sensitivity analysis: fit these candidate parameters whatever the "
         "identification screen keeps (one scenario; not publishable)",
     )
+    parser.add_argument(
+        "--weighting",
+        choices=["diagonal", "efficient"],
+        default="diagonal",
+        help="the SMM weighting (diagonal, published); efficient: two-step GMM, a robustness "
+        "check (not publishable)",
+    )
     args = parser.parse_args(argv)
     if args.keep is not None:
         global KEEP
@@ -1267,6 +1283,10 @@ def main(argv: list[str] | None = None) -> dict[str, Fit]:
         unknown = [path for path in KEEP if path not in paths]
         if unknown or not KEEP:
             parser.error(f"--keep: {unknown or 'nothing'} not among the candidates {paths}")
+    if args.weighting != "diagonal" and (args.publish or args.publish_only):
+        parser.error("--weighting efficient is a robustness check: it cannot be published")
+    global WEIGHTING
+    WEIGHTING = args.weighting
     if args.boomerang_window is not None:
         window = [part.strip() for part in args.boomerang_window.split(",")]
         if len(window) != 2 or not all(window):
