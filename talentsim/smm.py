@@ -895,8 +895,8 @@ def profile(
         polished, spot = _nelder_mead(counted, np.clip(anywhere, lows, highs), lows, highs, maxiter)
         if polished <= value:
             anywhere, value = spot, polished
-        if value < least:
-            least, start = value, np.clip(anywhere, lows, highs)
+        if value < least:  # (within the bounds: differential evolution's or the polish's)
+            least, start = value, anywhere
     grid = np.union1d(np.linspace(lows[k], highs[k], points), [theta_hat[k], start[k]])
     most = len(grid) + 2 * refine  # (grid values searched, at most)
 
