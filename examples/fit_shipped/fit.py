@@ -699,8 +699,8 @@ def write_fitted(fit: Fit, destination: Path, provenance: Mapping[str, str]) -> 
         f"{provenance['version']}, commit {provenance['commit']}, budget {provenance['budget']}).",
         f"# Targets: {targets_label(fit)} (public figures; see each target's source).",
         f"# SMM: R = {fit.smm.replicates} common replicate seeds, {fit.smm.evaluations} parameter "
-        f"vectors simulated; J = {fmt(fit.smm.j_statistic)} on {fit.smm.j_df} df "
-        f"(p = {fmt(fit.smm.j_pvalue)}).",
+        f"vectors simulated{'' if fit.smm.weighting == 'diagonal' else ', efficient weighting'}; "
+        f"J = {fmt(fit.smm.j_statistic)} on {fit.smm.j_df} df (p = {fmt(fit.smm.j_pvalue)}).",
         "# Fitted (estimate ± SE, 95% Wald interval):",
     ]
     for path, row in fit.intervals.iterrows():
@@ -1404,6 +1404,7 @@ def main(argv: list[str] | None = None) -> dict[str, Fit]:
         + (f" --scenarios {args.scenarios}" if args.scenarios else "")
         + (f" --boomerang-window {args.boomerang_window}" if args.boomerang_window else "")
         + (f" --keep {args.keep}" if args.keep else "")
+        + (f" --weighting {args.weighting}" if args.weighting != "diagonal" else "")
         + f"` on "
         f"{where['date']} (talentsim {where['version']}, commit {where['commit']}); "
         f"{workers} worker process(es); {elapsed / 60:.1f} minutes in all. Budget: "
