@@ -557,15 +557,12 @@ def abc_smc(
             )
     except BaseException as exc:
         if pooled:
-            from talentsim.experiments import SweepError, release_pool
+            from talentsim.experiments import release_pool, worker_died
 
             release_pool(exc, pooled)
             if isinstance(exc, BrokenProcessPool):
-                raise SweepError(
-                    f"a worker process died ({exc}); the generations it finished are kept in "
-                    f"{db_path}: rerun with resume=True (--resume) to continue (a worker that "
-                    "runs out of memory dies this way: fewer workers need less)"
-                ) from None
+                kept = f"the generations it finished are kept in {db_path}"
+                raise worker_died(exc, f"{kept}: rerun with resume=True (--resume)") from None
         raise
     finally:
         logger.setLevel(old_level)

@@ -794,6 +794,14 @@ def release_pool(exc: BaseException, workers: int) -> None:
         terminate_pool(workers)
 
 
+def worker_died(exc: BaseException, kept: str) -> SweepError:
+    """The error of work on the shared pool whose worker died (``exc``): what is ``kept``."""
+    return SweepError(
+        f"a worker process died ({exc}); {kept} (a worker that runs out of memory dies this "
+        "way: fewer workers need less)"
+    )
+
+
 def discard_shared_pool(workers: int) -> None:
     """Forget (and shut down) the shared pool of ``workers`` workers, e.g. after a crash."""
     pool = _POOLS.pop(workers, None)

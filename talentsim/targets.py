@@ -45,7 +45,7 @@ from pydantic import (
 )
 
 from talentsim import run_statistics, terms
-from talentsim.experiments import SweepError, pool_watch, release_pool, shared_pool
+from talentsim.experiments import pool_watch, release_pool, shared_pool, worker_died
 from talentsim.interrupts import gather
 from talentsim.results import DEPARTURE_KINDS, RunResult, run
 from talentsim.run_statistics import LAB_TO_LAB_KINDS, RunArrays, StatisticError
@@ -779,11 +779,7 @@ def target_matrices(
         if executor is None:
             release_pool(exc, count)
             if isinstance(exc, BrokenProcessPool):
-                raise SweepError(
-                    f"a worker process died while the targets were simulated ({exc}); "
-                    "nothing is kept: run it again (a worker that runs out of memory dies "
-                    "this way: fewer workers need less)"
-                ) from None
+                raise worker_died(exc, "the targets' runs are lost: run it again") from None
         raise
     return out
 
