@@ -1163,9 +1163,9 @@ def _stopped(exc: BaseException, kept: str | None = None) -> int:
     interrupt = interrupt_behind(exc)
     if interrupt is None:
         raise exc
-    from talentsim.experiments import terminate_pools
-
-    terminate_pools()
+    experiments = sys.modules.get("talentsim.experiments")
+    if experiments is not None:  # (never imported: no shared pool, and no import to wait for)
+        experiments.terminate_pools()
     terminated = isinstance(interrupt, Terminated)
     what = "terminated (SIGTERM)" if terminated else "interrupted"
     sys.stderr.write(what + ("" if kept is None else f": {kept}") + "\n")
