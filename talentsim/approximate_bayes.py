@@ -82,7 +82,6 @@ import os
 import re
 import struct
 from collections.abc import Mapping, Sequence
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -557,12 +556,10 @@ def abc_smc(
             )
     except BaseException as exc:
         if pooled:
-            from talentsim.experiments import release_pool, worker_died
+            from talentsim.experiments import release_pool
 
-            release_pool(exc, pooled)
-            if isinstance(exc, BrokenProcessPool):
-                kept = f"the generations it finished are kept in {db_path}"
-                raise worker_died(exc, f"{kept}: rerun with resume=True (--resume)") from None
+            kept = f"the generations it finished are kept in {db_path}"
+            release_pool(exc, pooled, kept=f"{kept}: rerun with resume=True (--resume)")
         raise
     finally:
         logger.setLevel(old_level)

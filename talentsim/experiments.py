@@ -724,7 +724,7 @@ def terminate_pool(workers: int) -> None:
     pool = _POOLS.get(workers)
     if pool is None:
         return
-    processes = list((getattr(pool, "_processes", None) or {}).values())
+    processes = _worker_processes(pool)
     manager = getattr(pool, "_executor_manager_thread", None)
     results = getattr(pool, "_result_queue", None)
     discard_shared_pool(workers)
@@ -761,8 +761,7 @@ def pool_watch(workers: int) -> Callable[[], None]:
         pool = _POOLS.get(workers)
         if pool is None or getattr(pool, "_broken", False):
             return
-        processes = (getattr(pool, "_processes", None) or {}).values()
-        if not any(process.exitcode is not None for process in processes):
+        if not any(process.exitcode is not None for process in _worker_processes(pool)):
             seen.clear()
             return
         if not seen:
@@ -773,6 +772,15 @@ def pool_watch(workers: int) -> Callable[[], None]:
     return check
 
 
+def _worker_processes(pool: ProcessPoolExecutor) -> list[Any]:
+    """The pool's worker processes (none if this Python's pool lacks ``_processes``).
+
+    ``ProcessPoolExecutor`` has no public way to name its workers: this private attribute is
+    the one place :func:`terminate_pool` and :func:`pool_watch` read it.
+    """
+    return list((getattr(pool, "_processes", None) or {}).values())
+
+
 STALL_SECONDS = 5.0
 """How long :func:`pool_watch` lets a pool with a dead worker break on its own."""
 
@@ -781,25 +789,26 @@ MANAGER_GRACE_SECONDS = 2.0
 once unless it is stuck in half a result), and then after unblocking it."""
 
 
-def release_pool(exc: BaseException, workers: int) -> None:
+def release_pool(exc: BaseException, workers: int, kept: str | None = None) -> None:
     """Leave the shared pool of ``workers`` fit for the next call after ``exc`` ended work in it.
 
     A worker died (``BrokenProcessPool``): the pool is discarded, and the next call starts
     new workers. Ctrl-C or SIGTERM: the pool is stopped at once (:func:`terminate_pool`), the
     runs in progress are not waited for. Any other error leaves it as it is.
+
+    Raises:
+        SweepError: for a worker that died, if ``kept`` says what the work keeps (and how to
+            go on): the error to raise instead of ``BrokenProcessPool``.
     """
     if isinstance(exc, BrokenProcessPool):
         discard_shared_pool(workers)
+        if kept is not None:
+            raise SweepError(
+                f"a worker process died ({exc}); {kept} (a worker that runs out of memory "
+                "dies this way: fewer workers need less)"
+            ) from None
     elif isinstance(exc, KeyboardInterrupt):
         terminate_pool(workers)
-
-
-def worker_died(exc: BaseException, kept: str) -> SweepError:
-    """The error of work on the shared pool whose worker died (``exc``): what is ``kept``."""
-    return SweepError(
-        f"a worker process died ({exc}); {kept} (a worker that runs out of memory dies this "
-        "way: fewer workers need less)"
-    )
 
 
 def discard_shared_pool(workers: int) -> None:

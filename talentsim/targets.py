@@ -26,7 +26,6 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -45,7 +44,7 @@ from pydantic import (
 )
 
 from talentsim import run_statistics, terms
-from talentsim.experiments import pool_watch, release_pool, shared_pool, worker_died
+from talentsim.experiments import pool_watch, release_pool, shared_pool
 from talentsim.interrupts import gather
 from talentsim.results import DEPARTURE_KINDS, RunResult, run
 from talentsim.run_statistics import LAB_TO_LAB_KINDS, RunArrays, StatisticError
@@ -777,9 +776,7 @@ def target_matrices(
         for future in futures:
             future.cancel()
         if executor is None:
-            release_pool(exc, count)
-            if isinstance(exc, BrokenProcessPool):
-                raise worker_died(exc, "the targets' runs are lost: run it again") from None
+            release_pool(exc, count, kept="the targets' runs are lost: run it again")
         raise
     return out
 
