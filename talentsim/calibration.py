@@ -1390,6 +1390,12 @@ def _insert_comments(text: str, comments: Mapping[str, list[str]]) -> str:
 
 _POSITIONAL = ("scenario", "targets", "parameters")
 _SEED_NAMES = ("seed", "root_seed", "random_seed")
+# a calibration file's [budget] names for ABC → abc_smc's options of the same meaning
+_ABC_FILE_NAMES = {
+    "population": "population_size",
+    "max_simulations": "max_simulations",
+    "generations": "max_generations",
+}
 
 
 def _options_for(
@@ -1400,9 +1406,18 @@ def _options_for(
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
     unknown = [k for k in wanted if k not in accepted and not takes_any]
     if unknown:
+        renamed = [
+            k for k in unknown if _ABC_FILE_NAMES.get(k, k) != k and _ABC_FILE_NAMES[k] in accepted
+        ]
+        hint = (
+            f"; in Python the [budget] names {' and '.join(renamed)} of a calibration file are "
+            f"{' and '.join(_ABC_FILE_NAMES[k] for k in renamed)}"
+            if renamed
+            else ""
+        )
         raise CalibrationError(
             f"{', '.join(unknown)}: not an option of method {method!r} "
-            f"(it takes: {', '.join(k for k in accepted if k not in _POSITIONAL)})"
+            f"(it takes: {', '.join(k for k in accepted if k not in _POSITIONAL)}){hint}"
         )
     return dict(wanted)
 
@@ -1865,11 +1880,8 @@ def calibrate_file(
         checkpoint = Path(out) / CHECKPOINT_FILE if out is not None else None
     else:
         _warn_unused_budget(path, budget, ("maxiter", "popsize", "polish"), "abc")
-        for name, given in (  # the file's budget names → abc_smc's options
-            ("population_size", budget.population),
-            ("max_simulations", budget.max_simulations),
-            ("max_generations", budget.generations),
-        ):
+        for key, name in _ABC_FILE_NAMES.items():
+            given = getattr(budget, key)
             if given is not None:
                 estimator[name] = given
         checkpoint = None

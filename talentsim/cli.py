@@ -1494,9 +1494,9 @@ def _print_table(result, out) -> None:
         )
     print("hires: arrivals from anywhere; returns: arrivals of the lab's former staff (counted")
     print("in hires too); quits: departures to another lab (returns to a former one included);")
-    print("exits: departures out of the field; separations: involuntary departures to the pool;")
-    print("net flow = hires - quits - exits - separations; attrition = share of the starting")
-    print("staff who left at least once (some came back)")
+    print("exits: voluntary departures to the outside pool (startups, academia); separations:")
+    print("involuntary departures to the pool; net flow = hires - quits - exits - separations;")
+    print("attrition = share of the starting staff who left at least once (some came back)")
     empty = [str(row.Index) for row in table.itertuples() if not row.start]
     if empty:
         print(f"no attrition (—) at {', '.join(empty)}: nobody started there")

@@ -20,6 +20,15 @@ from __future__ import annotations
 
 import textwrap
 
+# printed before the terms by ``talentsim glossary``; docs/glossary.md says it in Markdown
+TWO_WORDS = (
+    "Two words count different things in two tables, by design: the time series' `quits` of "
+    "a lab count every move from it to another lab, returns to a former lab included, while "
+    "the events' kind `quit` is the lab-to-lab moves that are not returns; the time series' "
+    "`hires` of a lab count every arrival from a lab or the pool, while the events' kind "
+    "`hire` is an arrival from the pool that is not a return."
+)
+
 GLOSSARY: dict[str, str] = {
     # ---- the events table's kinds (column `kind`) ----
     "entry": "events kind: a new researcher enters the outside pool (origin 'gone').",
@@ -66,8 +75,9 @@ GLOSSARY: dict[str, str] = {
     "early_exits": "departures (of any kind) with tenure under 13 weeks at the lab left.",
     "net_flow": "hires − quits − exits − separations of a lab over the run.",
     "offer_acceptance": "acceptances / offers of a lab over the run.",
-    "moves": "all hires, quits, returns and exits over the run (separations, entries and "
-    "retirements excluded).",
+    "moves": "events of kinds hire, quit, return and exit over the run (separations, entries "
+    "and retirements excluded; the time series' `hires` and `quits` also count returns, so "
+    "their sums are larger).",
     "boomerangs": "all returns to a former lab over the run.",
     "population_end": "researchers in the labs and the pool at the end of the run.",
     # ---- calibration statistics (docs/calibration.md) ----
@@ -139,9 +149,9 @@ def metric_bounds(metric: str) -> tuple[float, float]:
 
 
 def format_glossary(width: int = 88) -> str:
-    """The glossary as plain text, a term and its wrapped definition per paragraph."""
+    """The glossary as plain text: the note on two words, then a term and its definition each."""
     indent = " " * 4
-    lines = []
+    lines = [*textwrap.wrap(TWO_WORDS, width), ""]
     for term, meaning in GLOSSARY.items():
         lines.append(term)
         lines.extend(textwrap.wrap(meaning, width, initial_indent=indent, subsequent_indent=indent))

@@ -357,6 +357,25 @@ def test_calibrate_dispatches_abc_to_the_estimator_and_wraps_its_result(
         )
 
 
+def test_abc_option_under_a_calibration_files_name_says_its_python_name() -> None:
+    pytest.importorskip("pyabc")
+    with pytest.raises(CalibrationError) as caught:
+        ts.calibrate(
+            TINY,
+            TARGETS,
+            {"market.separation_rate": (0.05, 1.0)},
+            method="abc",
+            population=10,
+            generations=1,
+        )
+    message = str(caught.value)
+    assert message.startswith("population, generations: not an option of method 'abc'")
+    assert message.endswith(
+        "in Python the [budget] names population and generations of a calibration file are "
+        "population_size and max_generations"
+    )
+
+
 def test_calibrate_takes_the_design_contracts_keywords() -> None:
     # docs: ts.calibrate(sc, params={...}, targets=..., method=...); fit.table
     fit = ts.calibrate(

@@ -56,6 +56,7 @@ def test_cli_prints_the_glossary(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["glossary"]) == 0
     printed = capsys.readouterr().out
     assert all(term in printed for term in GLOSSARY)
+    assert printed.startswith("Two words count different things in two tables")
     with pytest.raises(SystemExit):
         main(["--help"])
     helped = capsys.readouterr().out
