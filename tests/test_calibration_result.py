@@ -359,14 +359,10 @@ def test_calibrate_dispatches_abc_to_the_estimator_and_wraps_its_result(
 
 def test_abc_option_under_a_calibration_files_name_says_its_python_name() -> None:
     pytest.importorskip("pyabc")
+    file_names = {"population": 10, "generations": 1}  # a calibration file's [budget] keys
     with pytest.raises(CalibrationError) as caught:
         ts.calibrate(
-            TINY,
-            TARGETS,
-            {"market.separation_rate": (0.05, 1.0)},
-            method="abc",
-            population=10,
-            generations=1,
+            TINY, TARGETS, {"market.separation_rate": (0.05, 1.0)}, method="abc", **file_names
         )
     message = str(caught.value)
     assert message.startswith("population, generations: not an option of method 'abc'")
