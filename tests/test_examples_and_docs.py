@@ -175,3 +175,61 @@ def test_run_script_turns_errors_into_one_line(capsys) -> None:
     assert capsys.readouterr().err == "error: missing.toml: No such file or directory\n"
     assert run_script(lambda: 3) == 3
     assert run_script(lambda: None) == 0
+
+
+DOC_PAGES = [
+    ROOT / "README.md",
+    *sorted((ROOT / "docs").glob("*.md")),
+    *sorted((ROOT / "examples").glob("*/README.md")),
+]
+
+
+def python_blocks(page: Path) -> str:
+    """A page's ```python blocks (list items' indented ones too), in order, as one source."""
+    import re
+    import textwrap
+
+    fence = re.compile(r"^( *)```python\n(.*?)^\1```", re.S | re.M)
+    return "\n".join(textwrap.dedent(m.group(2)) for m in fence.finditer(page.read_text()))
+
+
+@pytest.mark.parametrize(
+    "page", [p for p in DOC_PAGES if python_blocks(p)], ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_a_pages_python_defines_every_name_it_uses(page: Path) -> None:
+    # a reader runs a page's snippets in order: each must parse, and use only names the page's
+    # earlier snippets (or imports) define (ruff's F821 over the page's blocks as one module)
+    import ast
+    import subprocess
+
+    source = python_blocks(page)
+    ast.parse(source, filename=str(page))
+    pytest.importorskip("ruff")
+    ruff = [sys.executable, "-m", "ruff", "check", "--no-cache", "--isolated", "--select", "F821"]
+    found = subprocess.run(
+        [*ruff, "--output-format", "concise", "--stdin-filename", f"{page.stem}.py", "-"],
+        input=source,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert found.returncode == 0, found.stdout + found.stderr
+
+
+def test_doc_snippets_write_to_folders_of_their_own() -> None:
+    # two snippets that write the same store or database with different designs make the
+    # second fail ("holds a different sweep", "exists"): each output is named once
+    import ast
+
+    written: dict[str, list[str]] = {}
+    for page in DOC_PAGES:
+        for node in ast.walk(ast.parse(python_blocks(page))):
+            if (
+                isinstance(node, ast.keyword)
+                and node.arg in ("store", "db", "checkpoint")
+                and isinstance(node.value, ast.Constant)
+                and isinstance(node.value.value, str)
+            ):
+                written.setdefault(node.value.value, []).append(page.name)
+    assert written, "no snippet writes a store: the check looks at nothing"
+    assert {out: pages for out, pages in written.items() if len(pages) > 1} == {}
