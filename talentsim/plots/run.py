@@ -346,8 +346,10 @@ def kaplan_meier(
     The product-limit estimate ``S(t) = Π_{t_i ≤ t} (1 − d_i / n_i)`` over the observed
     exit times ``t_i``, ``d_i`` exits at ``t_i`` out of the ``n_i`` at risk: those who
     entered the risk set before ``t_i`` (``entry < t_i``) and had not left or been censored
-    before it (``duration ≥ t_i``); those entering at ``t_i`` are at risk at ``t_i``, as in
-    lifelines. With ``entry`` (delayed entry: a researcher who started
+    before it (``duration ≥ t_i``); those entering at ``t_i`` join after its exits (at the
+    earliest entry time, those entering then are at risk), as in lifelines' estimate (its
+    ``event_table``'s ``at_risk`` counts them; ``n_i`` is that less the ``entrance``). With
+    ``entry`` (delayed entry: a researcher who started
     the run with 4 years at the lab joins the risk set at 4 years) this is the estimator of
     Kalbfleisch & Prentice (2002, §1.4) and lifelines' ``KaplanMeierFitter(entry=...)``,
     which ``tests/test_plots.py`` checks it against. The interval is the log-log
@@ -388,11 +390,16 @@ def kaplan_meier(
     if (time < start).any():
         raise ValueError("kaplan_meier: an entry is later than its duration")
     times = np.unique(time)  # every distinct time: exits and censorings
-    # n_i: entered at or before t_i and still there at t_i (lifelines' convention);
-    # d_i: exits at t_i.
-    at_risk = np.searchsorted(np.sort(start), times, side="right") - np.searchsorted(
-        np.sort(time), times, side="left"
+    # n_i: entered before t_i (L < t ≤ T: those entering at t_i join after its exits) and
+    # still there at t_i; at the earliest entry, those entering then count (as in lifelines,
+    # whose first period's entrants come before its deaths). d_i: exits at t_i.
+    entries = np.sort(start)
+    entered = np.where(
+        times == entries[0],
+        np.searchsorted(entries, times, side="right"),
+        np.searchsorted(entries, times, side="left"),
     )
+    at_risk = entered - np.searchsorted(np.sort(time), times, side="left")
     ended = np.sort(time[observed])
     deaths = np.searchsorted(ended, times, side="right") - np.searchsorted(ended, times, "left")
     with np.errstate(divide="ignore", invalid="ignore"):
