@@ -1407,6 +1407,11 @@ def _print_effects(comparison, metrics, out) -> None:
             f"{format_number(row.variant_mean):>10}{format_number(row.effect, '+.3g'):>10}  "
             f"{ci:<22}{format_p_value(row.p_value):>8}"
         )
+    tests = int(effects["p_value"].notna().sum())
+    print(
+        f"p: each row's own paired t-test; of the {tests} tests in effects.csv some fall below "
+        "0.05 by chance alone: its p_holm adjusts for them all (Holm), --metric names fewer"
+    )
     for message in comparison.capacity_warnings():
         print(f"warning: {message}")
     print(f"runs and effects written to {out}/ (runs.csv, effects.csv, comparison.json)")

@@ -110,8 +110,11 @@ class Comparison:
             ``effect`` (mean paired difference, variant − baseline), ``ci_low``, ``ci_high``
             (t interval at ``confidence``), ``se`` (standard error of the effect),
             ``se_independent`` (what the standard error would be without pairing, for
-            comparison), ``p_value`` (paired t-test; NaN when all differences are equal) and
-            ``n`` (seeds).
+            comparison), ``p_value`` (paired t-test of that row alone, not adjusted for the
+            table's other rows; NaN when all differences are equal), ``p_holm`` (Holm's
+            adjustment over every row of the table with a test: with many metrics and variants
+            some raw p-values fall below 0.05 by chance alone; ``metrics=`` names a smaller
+            family) and ``n`` (seeds).
         variants: The overrides of each variant.
         confidence: Confidence level of the intervals.
         scenario: The baseline scenario.
@@ -183,6 +186,8 @@ class Comparison:
         """The effects as people read them, numbers formatted, p-values as ``< 1e-4``.
 
         One row per variant (in the order given) and metric (the headline metrics by default).
+        ``p`` is each row's own paired t-test; ``p (Holm)`` is adjusted for every test of
+        :attr:`effects`, the rows not shown included.
         """
         shown = list(metrics) if metrics is not None else headline_metrics(self.scenario)
         rows = self.effects[self.effects["metric"].isin(shown)].copy()
@@ -202,6 +207,7 @@ class Comparison:
                     for lo, hi in zip(rows["ci_low"], rows["ci_high"], strict=True)
                 ],
                 "p": [format_p_value(p) for p in rows["p_value"]],
+                "p (Holm)": [format_p_value(p) for p in rows["p_holm"]],
                 "seeds": rows["n"].to_numpy(),
             }
         )
@@ -440,7 +446,27 @@ def paired_effects(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame
             out.append(
                 {"variant": variant, "metric": metric, **_paired_stats(b[ok], v[ok], confidence)}
             )
-    return pd.DataFrame(out)
+    table = pd.DataFrame(out)
+    if len(table):
+        table.insert(table.columns.get_loc("p_value") + 1, "p_holm", holm(table["p_value"]))
+    return table
+
+
+def holm(p_values: Sequence[float] | np.ndarray | pd.Series) -> np.ndarray:
+    """Holm's step-down adjustment of p-values for testing them all at once.
+
+    Rejecting where the adjusted p is at most α keeps the chance of any false rejection
+    among them at most α, whatever their dependence (Holm 1979). NaN p-values (no test) stay
+    NaN and are not counted among the tests.
+    """
+    p = np.asarray(p_values, dtype=float)
+    adjusted = np.full(p.shape, np.nan)
+    tested = np.flatnonzero(np.isfinite(p))
+    order = tested[np.argsort(p[tested], kind="stable")]
+    m = len(order)
+    steps = (m - np.arange(m)) * p[order]  # (m - i) p_(i), i = 0, 1, ...
+    adjusted[order] = np.minimum(1.0, np.maximum.accumulate(steps))
+    return adjusted
 
 
 def _paired_stats(b: np.ndarray, v: np.ndarray, confidence: float) -> dict[str, float]:
