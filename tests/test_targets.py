@@ -175,6 +175,11 @@ def test_new_hire_retention_by_hand(synthetic: rs.RunArrays) -> None:
 def test_a_run_too_short_for_new_hire_retention_is_an_error(synthetic: rs.RunArrays) -> None:
     with pytest.raises(rs.StatisticError, match=r"needs a run of 3\.5 years"):
         rs.new_hire_retention(synthetic, "A", hired=(0, "1y"), after="2.5y")
+    # a whole step past the 3-year run (monthly steps) is past it: hires at 1 year would be
+    # followed for 24 months, not 25; half a step is the rounding of the number of steps
+    with pytest.raises(rs.StatisticError, match=r"needs a run of 3\.083 years"):
+        rs.new_hire_retention(synthetic, "A", hired=(0, "1y"), after="25mo")
+    assert rs.new_hire_retention(synthetic, "A", hired=(0, "1y"), after="2y") == 0.75
 
 
 def test_retention_of_starting_staff_by_hand(synthetic: rs.RunArrays) -> None:
