@@ -10,9 +10,11 @@ row per (parameter, index), ready for a bar chart with error bars::
     si = sensitivity(table, "attrition.MSL")
     si[si["index"] == "ST"].plot.bar(x="parameter", y="value")
 
-Averaging over replicates estimates the sensitivity of the *expected* output to the parameters;
-the replicate noise that is left in the averages shows up as a small spurious share of variance
-(Sobol) or spread of elementary effects (Morris), which more replicates reduce.
+Averaging over replicates gives the sensitivity of the mean output over the sweep's seeds. A
+sweep runs every point on the same seeds (common random numbers), so most replicate noise is
+shared between points and drops out (a parameter without effect gets a total index of 0, not
+a share of noise); the indices are those of the mean over these seeds, and a sweep with
+another ``root_seed`` shows how far they hold beyond them (docs/sweeps.md).
 
 References:
     Saltelli, A., Annoni, P., Azzini, I., Campolongo, F., Ratto, M. & Tarantola, S. (2010).
