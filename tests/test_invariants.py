@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -109,6 +110,19 @@ def test_books_balance(scenario: ts.Scenario, seed: int) -> None:
         inflow = (ev["destination"] == place).sum()
         outflow = (ev["origin"] == place).sum()
         assert end - start == inflow - outflow
+    # A departure's tenure is its time less the time the stay began: the arrival's, or for
+    # the starting staff the set-up's (time 0) less their cohort's tenure.
+    people = res.researchers.set_index("researcher")
+    began = {
+        r: -float(scenario.cohorts[str(c)].tenure)
+        for r, c, place in zip(people.index, people["cohort"], people["start"], strict=True)
+        if str(place) != "outside"
+    }
+    for row in ev.itertuples():
+        if row.origin in scenario.labs:
+            assert row.tenure == pytest.approx(row.time - began.pop(row.researcher), abs=1e-9)
+        if row.destination in scenario.labs:
+            began[row.researcher] = row.time
     # The population is everyone who started or entered, minus those who retired.
     alive = ts_.loc[ts_["step"] == model.steps, "headcount"].sum()
     entered = (ev["kind"] == "entry").sum()

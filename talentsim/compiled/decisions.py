@@ -440,7 +440,12 @@ def apply_move(m, step, state, researchers, market, flows, moves):  # pragma: no
     record[0, m], record[2, m] = step, state.cohort[r]
     from_lab = 0 <= here < outside
     to_lab = 0 <= there < outside
-    values[0, m] = tenure[r] if from_lab else np.nan
+    # tenure at the move: its time less the time the stay began, both as recorded (ends of
+    # steps; set-up at time 0). An arrival's clock has counted its arrival step (reset to 0,
+    # then advanced at the step's end), so it reads that here; a starter's clock, read at the
+    # start of this step, has not counted this step yet.
+    began_at_setup = state.joined_step[r] == 0
+    values[0, m] = (tenure[r] + market.dt if began_at_setup else tenure[r]) if from_lab else np.nan
     values[1, m] = pay[r]
     if to_lab:
         flows[HIRES, there] += 1
