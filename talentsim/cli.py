@@ -739,7 +739,7 @@ def _run(args) -> int:
     from talentsim.results import RUN_MARKERS
 
     out = Path(args.out) if args.out else Path("results") / scenario.name
-    _check_output_folder(out, force=args.force, markers=RUN_MARKERS, what="run")
+    _check_output_folder(out, force=args.force, markers=RUN_MARKERS, what="run", reads=(args.file,))
 
     from tqdm import tqdm
 
@@ -940,7 +940,9 @@ def _compare(args) -> int:
     from talentsim.compare import COMPARISON_MARKERS
 
     out = Path(args.out) if args.out else Path("results") / f"{scenario.name}-compare"
-    _check_output_folder(out, force=args.force, markers=COMPARISON_MARKERS, what="comparison")
+    _check_output_folder(
+        out, force=args.force, markers=COMPARISON_MARKERS, what="comparison", reads=(args.file,)
+    )
     _compile_first(scenario, quiet=args.quiet)
     show = not args.quiet and sys.stderr.isatty()
     try:
@@ -1038,6 +1040,7 @@ def _calibrate(args) -> int:
         markers=CALIBRATION_MARKERS,
         what="calibration",
         option=None if resuming else "--force",
+        reads=(args.file, inputs.scenario_path, inputs.targets_path),
     )
     if resuming:
         try:  # (before the fit, not after it)
@@ -1445,13 +1448,20 @@ def _compile_first(scenario, *, quiet: bool) -> None:
 
 
 def _check_output_folder(
-    out, *, force: bool, markers: tuple[str, ...], what: str, option: str | None = "--force"
+    out,
+    *,
+    force: bool,
+    markers: tuple[str, ...],
+    what: str,
+    option: str | None = "--force",
+    reads: tuple[str | Path, ...] = (),
 ) -> None:
     """Fail before running if the results could not be written.
 
     ``--force`` replaces a non-empty folder only if it holds an earlier output of the same
-    kind (one of ``markers``): replacing deletes everything in it. ``option`` is what asked
-    for it, as the message names it (None for ``--resume``, which writes into the folder).
+    kind (one of ``markers``, as talentsim writes it) and none of the files the command
+    ``reads``: replacing deletes everything in it. ``option`` is what asked for it, as the
+    message names it (None for ``--resume``, which writes into the folder).
     """
     from talentsim.results import not_replaceable, unsafe_results_folder
     from talentsim.scenario import ScenarioError
@@ -1469,6 +1479,12 @@ def _check_output_folder(
                 "replace it"
             )
         problem = not_replaceable(out, markers, what)
+        inside = [path for path in reads if Path(path).resolve().is_relative_to(out)]
+        if inside and option is not None:
+            problem = (
+                f"holds {inside[0]}, which this command reads; replacing the folder would "
+                "delete it: choose another folder"
+            )
         if problem:
             raise ScenarioError(f"--out {out}: {f'{option}: ' if option else ''}{problem}")
     _check_writable(out, f"--out {out}")

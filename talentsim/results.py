@@ -75,8 +75,10 @@ class RunResult:
             attrition).
         events: One row per move: ``step``, ``time``, ``researcher``, ``cohort``, ``origin``,
             ``destination``, ``kind``, ``tenure`` (years at the origin, for departures from a
-            lab), ``pay_before``, ``pay_after``, and ``gain_<term>``: the utility gain of the
-            destination over the origin per term (pay, mission, stability, peers, fairness,
+            lab: the move's ``time`` less the ``time`` of the arrival there, or for the
+            starting staff the move's ``time`` plus their cohort's tenure), ``pay_before``,
+            ``pay_after``, and ``gain_<term>``: the utility gain of the destination over the
+            origin per term (pay, mission, stability, peers, fairness,
             attachment, reputation, amenity), for choices (NaN for separations, entries and
             retirements). :meth:`exit_reasons` summarises them.
         researchers: One row per researcher who was ever in the run: ``researcher``,
@@ -820,17 +822,57 @@ def not_replaceable(folder: Path, markers: tuple[str, ...], what: str) -> str | 
     """Why ``overwrite``/``--force`` must not replace the non-empty ``folder``, or None.
 
     It may replace a folder holding an earlier output of the same kind (one of ``markers``,
-    e.g. ``run.json``), not one holding anything else (a sweep store, other runs, a paper):
-    replacing deletes the whole folder.
+    e.g. ``run.json``, as talentsim writes it: a file of that name from elsewhere does not
+    count), not one holding anything else (a sweep store, other runs, a paper): replacing
+    deletes the whole folder.
     """
-    if not markers or any((folder / marker).is_file() for marker in markers):
+    present = [marker for marker in markers if (folder / marker).is_file()]
+    if not markers or any(written_by_talentsim(folder / marker) for marker in present):
         return None
+    if present:
+        return (
+            f"holds {present[0]}, which talentsim did not write, so not the results of an "
+            f"earlier {what}; replacing a folder deletes all it holds, so only an earlier "
+            f"{what}'s folder is replaced: choose another folder"
+        )
     names = sorted(entry.name for entry in folder.iterdir())
     shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
     return (
         f"holds {shown}, not the results of an earlier {what} (no {markers[0]}); replacing a "
         f"folder deletes all it holds, so only an earlier {what}'s folder is replaced: choose "
         "another folder"
+    )
+
+
+def written_by_talentsim(path: Path) -> bool:
+    """Whether the marker file ``path`` of a results folder is one talentsim writes.
+
+    A JSON document (``run.json``, ``comparison.json``, ``calibration.json``, the first line
+    of ``checkpoint.jsonl``) names talentsim in a key (``talentsim_result``) or a value
+    (``"kind": "talentsim calibration"``); a report says so in its title. A database
+    (``abc.sqlite``) counts by its name: resuming it checks what it holds. Read, never
+    executed.
+    """
+    if path.suffix == ".sqlite":
+        return path.is_file()
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1 << 16)
+            if path.suffix == ".json":
+                head += handle.read()
+    except OSError:
+        return False
+    if path.suffix == ".html":
+        return b"talentsim report</title>" in head
+    text = head.split(b"\n", 1)[0] if path.suffix == ".jsonl" else head
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(document, dict) and any(
+        str(key).startswith("talentsim")
+        or (isinstance(value, str) and value.startswith("talentsim "))
+        for key, value in document.items()
     )
 
 

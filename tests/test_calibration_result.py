@@ -1018,7 +1018,9 @@ def test_resume_into_a_folder_it_cannot_save_to_is_refused_before_the_fit(
 ) -> None:
     out = tmp_path / "o"
     (out / "fit.csv").mkdir(parents=True)
-    (out / "calibration.json").write_text("{}", encoding="utf-8")  # (an earlier fit's folder)
+    (out / "calibration.json").write_text(
+        '{"kind": "talentsim calibration"}', encoding="utf-8"
+    )  # (an earlier fit's folder)
     assert main(["calibrate", str(calibration_file), "--out", str(out), "--resume"]) == 2
     said = capsys.readouterr().err
     assert "fit.csv: a folder where the calibration writes a file" in said

@@ -284,7 +284,7 @@ def test_run_force_replaces_an_earlier_run(
 ) -> None:
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    (out_dir / "run.json").write_text("{}", encoding="utf-8")  # an earlier run's folder
+    (out_dir / "run.json").write_text('{"talentsim_result": 1}', encoding="utf-8")  # an earlier run
     (out_dir / "keep.txt").write_text("old", encoding="utf-8")
     code, _, err = _run(
         capsys, "run", FLAGSHIP, "--seed", "1", "--out", out_dir, "--quiet", "--force"
@@ -305,7 +305,7 @@ def test_a_replacing_write_moves_the_earlier_folder_aside_until_the_new_one_is_i
 
     out = tmp_path / "out"
     out.mkdir()
-    (out / "run.json").write_text("{}", encoding="utf-8")
+    (out / "run.json").write_text('{"talentsim_result": 1}', encoding="utf-8")
     (out / "old.txt").write_text("old", encoding="utf-8")
     real_replace = os.replace
 
@@ -346,6 +346,41 @@ def test_force_never_replaces_a_folder_of_other_things(
     )  # fmt: skip
     _assert_usage_error(code, out, err, str(out_dir), "--force", "manifest.sqlite")
     assert _snapshot(out_dir) == before and (out_dir / "other-run" / "run.json").is_file()
+
+
+@pytest.mark.parametrize("command", ["run", "compare"])
+def test_force_never_replaces_a_folder_whose_marker_talentsim_did_not_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    # a project folder that happens to hold a run.json (or comparison.json) of its own
+    out_dir = tmp_path / "project"
+    (out_dir / "src").mkdir(parents=True)
+    marker = "run.json" if command == "run" else "comparison.json"
+    (out_dir / marker).write_text('{"cmd": "make"}', encoding="utf-8")
+    (out_dir / "src" / "main.c").write_text("int main;", encoding="utf-8")
+    before = _snapshot(out_dir)
+    extra = ["--variant", "cheap:labs.MSL.pay_level=1.5", "--seeds", "2"]
+    code, out, err = _run(
+        capsys, command, FLAGSHIP, *(extra if command == "compare" else ["--seed", "1"]),
+        "--out", out_dir, "--quiet", "--force",
+    )  # fmt: skip
+    _assert_usage_error(code, out, err, str(out_dir), f"{marker}, which talentsim did not write")
+    assert _snapshot(out_dir) == before
+
+
+def test_force_never_deletes_the_scenario_file_the_command_reads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_dir = tmp_path / "run"
+    talentsim.run(FLAGSHIP, seed=1, steps=2).save(out_dir)  # an earlier run's folder...
+    scenario = out_dir / "my_scenario.toml"  # ...where the scenario was put
+    shutil.copy(FLAGSHIP, scenario)
+    code, out, err = _run(
+        capsys, "run", scenario, "--seed", "1", "--steps", "2", "--out", out_dir, "--quiet",
+        "--force",
+    )  # fmt: skip
+    _assert_usage_error(code, out, err, f"holds {scenario}", "which this command reads")
+    assert scenario.read_bytes() == FLAGSHIP.read_bytes()
 
 
 def test_save_overwrite_never_replaces_a_folder_of_other_things(tmp_path: Path) -> None:
