@@ -328,43 +328,44 @@ def test_a_replacing_write_moves_the_earlier_folder_aside_until_the_new_one_is_i
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
-@pytest.mark.parametrize("command", ["run", "compare"])
-def test_force_never_replaces_a_folder_of_other_things(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
-) -> None:
-    # replacing deletes the folder: --force replaces only an earlier output of the same kind
-    # (a folder of other runs, a sweep store or a paper is refused, untouched)
-    out_dir = tmp_path / "results"
+def _fill_other_things(out_dir: Path) -> str:
+    # a folder of other runs and a sweep store: not an earlier output
     (out_dir / "other-run").mkdir(parents=True)
     (out_dir / "other-run" / "run.json").write_text("{}", encoding="utf-8")
     (out_dir / "manifest.sqlite").write_text("a store", encoding="utf-8")
-    before = _snapshot(out_dir)
-    extra = ["--variant", "cheap:labs.MSL.pay_level=1.5", "--seeds", "2"]
-    code, out, err = _run(
-        capsys, command, FLAGSHIP, *(extra if command == "compare" else ["--seed", "1"]),
-        "--out", out_dir, "--quiet", "--force",
-    )  # fmt: skip
-    _assert_usage_error(code, out, err, str(out_dir), "--force", "manifest.sqlite")
-    assert _snapshot(out_dir) == before and (out_dir / "other-run" / "run.json").is_file()
+    return "manifest.sqlite"
 
 
-@pytest.mark.parametrize("command", ["run", "compare"])
-def test_force_never_replaces_a_folder_whose_marker_talentsim_did_not_write(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
-) -> None:
+def _fill_a_project(out_dir: Path, marker: str) -> str:
     # a project folder that happens to hold a run.json (or comparison.json) of its own
-    out_dir = tmp_path / "project"
     (out_dir / "src").mkdir(parents=True)
-    marker = "run.json" if command == "run" else "comparison.json"
     (out_dir / marker).write_text('{"cmd": "make"}', encoding="utf-8")
     (out_dir / "src" / "main.c").write_text("int main;", encoding="utf-8")
+    return f"{marker}, which talentsim did not write"
+
+
+@pytest.mark.parametrize("folder", ["other things", "a project"])
+@pytest.mark.parametrize("command", ["run", "compare"])
+def test_force_never_replaces_a_folder_of_other_things(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, folder: str
+) -> None:
+    # replacing deletes the folder: --force replaces only an earlier output of the same kind,
+    # as talentsim wrote it (a folder of other runs, a sweep store, a paper, a project with a
+    # file of the marker's name is refused, untouched)
+    out_dir = tmp_path / "results"
+    marker = "run.json" if command == "run" else "comparison.json"
+    said = (
+        _fill_other_things(out_dir)
+        if folder == "other things"
+        else _fill_a_project(out_dir, marker)
+    )
     before = _snapshot(out_dir)
     extra = ["--variant", "cheap:labs.MSL.pay_level=1.5", "--seeds", "2"]
     code, out, err = _run(
         capsys, command, FLAGSHIP, *(extra if command == "compare" else ["--seed", "1"]),
         "--out", out_dir, "--quiet", "--force",
     )  # fmt: skip
-    _assert_usage_error(code, out, err, str(out_dir), f"{marker}, which talentsim did not write")
+    _assert_usage_error(code, out, err, str(out_dir), "--force", said)
     assert _snapshot(out_dir) == before
 
 
