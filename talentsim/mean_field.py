@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -152,7 +153,8 @@ def meanfield(
         align_events: With ``method="ode"``, apply each scheduled event at the step boundary
             where the simulation applies it (the nearest multiple of the step, at most half a
             step away); False applies it at its exact time.
-        rtol: Relative tolerance of the ODE solver.
+        rtol: Relative tolerance of the ODE solver, in [1e-12, 1) (below it the solver's
+            steps shrink without end).
 
     Returns:
         The expected time series, in the shape of :attr:`RunResult.timeseries`.
@@ -164,8 +166,15 @@ def meanfield(
     spec = as_scenario(scenario)
     if method not in ("ode", "steps"):
         raise ValueError(f"method must be 'ode' or 'steps', not {method!r}")
-    if types < 1:
-        raise ValueError(f"types must be at least 1, not {types}")
+    if isinstance(types, bool) or not isinstance(types, numbers.Integral) or types < 1:
+        raise ValueError(f"types must be a whole number of at least 1, not {types!r}")
+    if (
+        isinstance(rtol, bool)
+        or not isinstance(rtol, numbers.Real)
+        or not MIN_RTOL <= float(rtol) < 1  # (False for NaN)
+    ):
+        # (below the solver's floor, or NaN, its steps shrink for ever: it never returns)
+        raise ValueError(f"rtol must be a number in [{MIN_RTOL:g}, 1), not {rtol!r}")
     fast = _too_fast(spec)
     if fast:  # (the equations become stiff: the solver crawls or never ends)
         raise MeanFieldError(
@@ -203,6 +212,10 @@ def meanfield(
 MAX_MEAN_FIELD_RATE = 1e4
 """Rates per researcher above this (per year) are refused by the mean-field solver: its ODE
 grows stiff (1e3/year took 2 s, 1e7/year over 100 s, 1e300 never ended)."""
+
+MIN_RTOL = 1e-12
+"""The smallest relative tolerance the mean-field ODE solver takes: near the floating-point
+limit its steps shrink without end (0 and NaN never returned)."""
 
 
 def _too_fast(spec: Scenario) -> str | None:

@@ -71,6 +71,23 @@ def test_meanfield_refuses_a_rate_that_would_never_finish(method: str) -> None:
         meanfield(fast, method=method)
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "said"),
+    [
+        ("rtol", 0, "rtol must be a number in [1e-12, 1), not 0"),  # (never returned)
+        ("rtol", float("nan"), "rtol must be a number in [1e-12, 1), not nan"),  # (nor this)
+        ("rtol", -1, "rtol must be a number in [1e-12, 1), not -1"),
+        ("rtol", "x", "rtol must be a number in [1e-12, 1), not 'x'"),
+        ("types", 0, "types must be a whole number of at least 1, not 0"),
+        ("types", 2.5, "types must be a whole number of at least 1, not 2.5"),
+    ],
+)
+def test_meanfield_refuses_a_bad_option_naming_it(option: str, value: object, said: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        meanfield(validation.shock_scenario(100), **{option: value})  # type: ignore[arg-type]
+    assert str(caught.value) == said
+
+
 def test_meanfield_refuses_an_offer_rate_that_search_effort_makes_too_fast() -> None:
     # 9,000/year passed the 1e4 guard, but effort up to 20 made it 1.8e5/year: 90 s a year
     # (the scenario now refuses that much at weekly steps; 1,000/year × 20 it accepts)
