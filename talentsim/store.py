@@ -298,8 +298,9 @@ class SweepStore:
                     return False
                 raise
             _fsync_folder(folder.parent)
-        except OSError as exc:
-            raise StoreError(f"{folder}: cannot create the store ({exc.strerror or exc})") from None
+        except (OSError, sqlite3.Error) as exc:  # (a full disk: "database or disk is full")
+            why = getattr(exc, "strerror", None) or exc
+            raise StoreError(f"{folder}: cannot create the store ({why})") from None
         finally:
             shutil.rmtree(building, ignore_errors=True)
         return True

@@ -397,6 +397,26 @@ chunk_runs = 3
 """
 
 
+def test_a_store_that_cannot_be_made_on_a_full_disk_is_one_error_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # SQLite says a full disk in its own words, not as an OSError: it was a traceback
+    import sqlite3
+
+    from talentsim import store
+
+    def full(path: Path) -> sqlite3.Connection:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(store, "_connect", full)
+    path = _sweep_file(tmp_path, SWEEP)
+    code = main(["sweep", str(path), "--store", str(tmp_path / "s"), "--workers", "1", "--quiet"])
+    _, err = capsys.readouterr()
+    assert code == 2 and "Traceback" not in err, err
+    assert f"{tmp_path / 's'}: cannot create the store (database or disk is full)" in err
+    assert [p.name for p in tmp_path.iterdir()] == ["sweep.toml"]  # nothing half-made left
+
+
 def test_a_sweep_file_names_its_scenario(tmp_path: Path) -> None:
     scenario, spec = load_sweep_file(_sweep_file(tmp_path, SWEEP))
     assert scenario.name == "msl_exodus" and spec.replicates == 2
