@@ -591,11 +591,25 @@ def _dispatch(args) -> int:
     except (KeyboardInterrupt, SystemError) as exc:  # (SystemError: see interrupt_behind)
         return _stopped(exc, "nothing was written")
     except BrokenPipeError:  # (the reader went away: `talentsim meanfield FILE | head`)
-        import os
-
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # (so that Python's flush at exit is quiet)
+        _silence_stdout()
         return 128 + 13  # as a process killed by SIGPIPE
+    except OSError as exc:
+        import errno
+
+        # printing failed (`> file` on a full disk); a file's error names the file
+        if exc.filename is not None or exc.errno not in (errno.ENOSPC, errno.EIO, errno.EDQUOT):
+            raise
+        _silence_stdout()
+        sys.stderr.write(f"error: cannot write to standard output ({exc.strerror})\n")
+        return 1
+
+
+def _silence_stdout() -> None:
+    """Point standard output at the null device, so that Python's flush at exit is quiet."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def _validate(args) -> int:

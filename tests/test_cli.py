@@ -708,24 +708,37 @@ def test_set_errors_name_the_file_and_count_every_problem(
     assert "(5w > duration 2w)" in err  # times in the units they read best in
 
 
-def test_a_reader_that_goes_away_ends_the_command_quietly(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("failure", "code", "said"),
+    [  # `talentsim meanfield FILE | head -2`: the pipe closes under the printing, quietly;
+        (BrokenPipeError(32, "Broken pipe"), 141, ""),
+        # `talentsim meanfield FILE > out.txt` on a full disk: one line
+        (OSError(28, "No space left on device"), 1, "cannot write to standard output (No"),
+    ],
+)
+def test_a_standard_output_that_fails_ends_the_command_without_a_traceback(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    failure: OSError,
+    code: int,
+    said: str,
 ) -> None:
-    # `talentsim meanfield FILE | head -2`: the pipe closes under the printing
     import io
 
     with open(tmp_path / "stdout", "w", encoding="utf-8") as handle:
 
-        class ClosedPipe(io.StringIO):
+        class Failing(io.StringIO):
             def write(self, text: str) -> int:
-                raise BrokenPipeError(32, "Broken pipe")
+                raise failure
 
             def fileno(self) -> int:
                 return handle.fileno()
 
-        monkeypatch.setattr(sys, "stdout", ClosedPipe())
-        assert main(["meanfield", str(FLAGSHIP)]) == 141
-    assert "Traceback" not in capsys.readouterr().err
+        monkeypatch.setattr(sys, "stdout", Failing())
+        assert main(["meanfield", str(FLAGSHIP)]) == code
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and said in err
 
 
 @pytest.mark.parametrize("steps", ["99999999999", "5000000"])
