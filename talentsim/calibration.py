@@ -47,9 +47,11 @@ from talentsim.hashing import fingerprint
 from talentsim.scenario import (
     Scenario,
     ScenarioError,
+    UnknownKeyError,
     as_scenario,
     flatten_key_paths,
     format_validation_error,
+    names_a_field,
     read_toml,
     referenced_file,
     refuse_another_kind,
@@ -278,9 +280,12 @@ def _refused_bound(
 
     The bounds are tried at their middle first (a value the search proposes); when that is
     refused, a bound is blamed only if the other one is accepted (then it is out of the
-    field's range); when both are refused too, the path itself is (an unknown key, a lab
-    that does not exist), and the scenario's refusal is the message.
+    field's range); a path the scenario does not have (an unknown key, a lab that does not
+    exist) is refused with the scenario's own message, as ``--set`` refuses it; when both
+    bounds are refused too, the field refuses every value given (a switch, say).
     """
+    if isinstance(refusal, UnknownKeyError) or not names_a_field(scenario, parameter.path):
+        return str(refusal)  # (a path that is not there: no value would do)
     refused: dict[str, str] = {}
     for name, bound in (("low", parameter.low), ("high", parameter.high)):
         if not math.isfinite(bound):
@@ -295,7 +300,7 @@ def _refused_bound(
             f"{source}.{parameter.path}: bounds [{parameter.low:g}, {parameter.high:g}]: "
             f"the {name} bound is out of range: {why}"
         )
-    if refused:  # (the scenario's lines say why: an unknown key, a lab that does not exist)
+    if refused:  # (the field refuses every value given: the scenario's lines say why)
         lines = str(refusal).split("\n")
         details = lines[1:] or ["  " + lines[0]]  # (below a header, or the one line it is)
         return "\n".join(

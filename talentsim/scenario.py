@@ -117,6 +117,10 @@ class ScenarioError(ValueError):
     """
 
 
+class UnknownKeyError(ScenarioError):
+    """An override's dotted path names a table, lab, cohort or list item the scenario lacks."""
+
+
 class ScenarioWarning(UserWarning):
     """A valid scenario with a setting whose results may not mean what it says.
 
@@ -1327,13 +1331,13 @@ def _set_path(data: dict[str, Any], path: str, value: Any, source: str) -> None:
         here = ".".join(parts[: depth + 1])
         if isinstance(node, list):
             if not ascii_digits(part) or int(part) >= len(node):
-                raise ScenarioError(f"{source}: {path}: {here} — {_index_range(node)}")
+                raise UnknownKeyError(f"{source}: {path}: {here} — {_index_range(node)}")
             node = node[int(part)]
         elif isinstance(node, dict):
             if part not in node:
                 hint = difflib.get_close_matches(part, list(node), n=1)
                 suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
-                raise ScenarioError(
+                raise UnknownKeyError(
                     f"{source}: {path}: no key {here!r} in the scenario{suggestion}"
                 )
             if not isinstance(node[part], dict | list):
@@ -1398,6 +1402,11 @@ def _field_at(data: dict[str, Any], path: str) -> tuple[Any, list[Any]] | None:
     if typing.get_origin(inner) is Annotated:
         metadata += typing.get_args(inner)[1:]
     return node, metadata
+
+
+def names_a_field(scenario: Scenario, path: str) -> bool:
+    """Whether ``path`` ends at a field of the scenario's schema (``labs.A.pay`` does not)."""
+    return _field_at(scenario.to_dict(), path) is not None
 
 
 def takes_whole_numbers(scenario: Scenario, path: str) -> bool:

@@ -712,7 +712,15 @@ def test_a_fit_stopped_by_sigterm_keeps_what_it_simulated_and_says_how_to_resume
         ),
         (
             ("fit.toml", '"market.separation_rate"', '"market.separaton_rate"'),
-            "parameters: market.separaton_rate: cannot be estimated: the scenario refuses it",
+            "parameters: market.separaton_rate: unknown key",
+        ),
+        (  # a lab that is not there: said as --set says it, not "cannot be estimated"
+            ("fit.toml", '"market.separation_rate"', '"labs.Z.pay_level"'),
+            "parameters: labs.Z.pay_level: no key 'labs.Z' in the scenario",
+        ),
+        (  # a switch takes no number: the field refuses every value given
+            ("fit.toml", '"market.separation_rate"', '"mechanisms.peers"'),
+            "parameters: mechanisms.peers: cannot be estimated: the scenario refuses it",
         ),
         (("fit.toml", "replicates = 2", "replicates = 100000000000"), "budget.replicates"),
         (
