@@ -211,6 +211,12 @@ def load_sweep_file(path: str | Path) -> tuple[Scenario, SweepSpec]:
             format_validation_error(exc, str(path), _SweepDocument, what="sweep file")
         ) from None
     if data:  # the rest of the file is the scenario
+        if spec.scenario is not None and not set(data) & set(Scenario.model_fields):
+            unknown = ", ".join(sorted(data))  # (no scenario here: a stray table or a typo)
+            raise ScenarioError(
+                f"{path}: {unknown}: unknown key at the top level (a sweep file holds a [sweep] "
+                "table only)"
+            )
         if spec.scenario is not None:
             raise ScenarioError(
                 f"{path}: sweep.scenario: a scenario file with a [sweep] table is its own "

@@ -438,6 +438,10 @@ def test_a_scenario_file_can_carry_its_sweep(tmp_path: Path) -> None:
     ("body", "words"),
     [
         (SWEEP.replace("replicates = 2", "replicate = 2"), ["sweep.replicate", "replicates"]),
+        (  # a stray table beside [sweep] is named, not blamed on sweep.scenario
+            SWEEP + '\n[notes]\nauthor = "me"\n',
+            ["sweep.toml: notes: unknown key at the top level", "[sweep] table only"],
+        ),
         (
             SWEEP.replace('scenario = "', 'scenario = "missing/'),
             ["sweep.toml: sweep.scenario: no such file", "relative to the sweep file"],
