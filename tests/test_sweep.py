@@ -451,7 +451,15 @@ def test_a_scenario_file_can_carry_its_sweep(tmp_path: Path) -> None:
         ("[sweep]\nparameters = {}\n", ["sweep.scenario", "required"]),
         ("name = 'x'\n", ["no [sweep] table"]),
     ],
-    ids=["typo", "missing-scenario", "no-samples", "bad-design", "no-scenario", "no-sweep"],
+    ids=[
+        "typo",
+        "stray-table",
+        "missing-scenario",
+        "no-samples",
+        "bad-design",
+        "no-scenario",
+        "no-sweep",
+    ],
 )
 def test_bad_sweep_files_give_one_clear_error(tmp_path: Path, capsys, body, words) -> None:
     path = _sweep_file(tmp_path, body)
