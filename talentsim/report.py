@@ -506,6 +506,27 @@ def _sweep_page(folder: Path) -> _Page:
     return page
 
 
+def _check_calibration_metadata(metadata: Any, path: Path) -> None:
+    """Refuse a ``calibration.json`` that is not what talentsim writes (a report of it lies).
+
+    Raises:
+        ValueError: naming the file and what it lacks.
+    """
+    if not isinstance(metadata, dict) or metadata.get("kind") != "talentsim calibration":
+        raise ValueError(
+            f"{path}: not a calibration talentsim wrote (no kind 'talentsim calibration')"
+        )
+    lacking = [
+        key
+        for key in ("method", "scenario_file", "targets_file", "parameters", "seed", "created")
+        if key not in metadata
+    ]
+    if lacking:
+        raise ValueError(f"{path}: missing {', '.join(map(repr, lacking))}")
+    if metadata["method"] not in ("smm", "abc") or not isinstance(metadata["parameters"], list):
+        raise ValueError(f"{path}: method and parameters are not what talentsim writes there")
+
+
 def _calibration_page(folder: Path) -> _Page:
     from talentsim import plots
     from talentsim.scenario import ScenarioError, load_scenario
@@ -522,6 +543,7 @@ def _calibration_page(folder: Path) -> _Page:
             if (folder / "posterior.csv").is_file()
             else None
         )
+        _check_calibration_metadata(metadata, folder / CALIBRATION_FILE)
     except (OSError, ValueError, KeyError, ScenarioError) as exc:
         raise ReportError(f"{folder}: cannot read the calibration ({_reason(exc)})") from None
     method = str(metadata.get("method", "?"))

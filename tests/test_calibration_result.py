@@ -284,6 +284,27 @@ def test_an_abc_fitted_scenario_records_the_posterior(
     assert "prior uniform on [0.05, 1]" in text and "1800 simulations" in text
 
 
+@pytest.mark.parametrize(
+    ("document", "said"),
+    [
+        ('{"kind": "talentsim calibration"}', "calibration.json: missing 'method'"),
+        ('{"x": 1}', "calibration.json: not a calibration talentsim wrote"),
+    ],
+)
+def test_a_report_of_a_gutted_calibration_json_is_refused(
+    abc_fit: CalibrationResult, tmp_path: Path, document: str, said: str
+) -> None:
+    # it gave a report of "method ?", "scenario file None", "root seed None", exit 0
+    from talentsim.report import ReportError, write_report
+
+    folder = abc_fit.save(tmp_path / "abc", draws=10)
+    (folder / "calibration.json").write_text(document, encoding="utf-8")
+    with pytest.raises(ReportError, match="cannot read the calibration") as caught:
+        write_report(folder)
+    assert said in str(caught.value)
+    assert not (folder / "report").exists()
+
+
 def test_an_abc_calibration_folder_gets_a_report_with_the_posterior(
     abc_fit: CalibrationResult, tmp_path: Path
 ) -> None:
