@@ -35,20 +35,23 @@ def _check_python() -> None:
         raise SystemExit(EXIT_USAGE)
 
 
-def _parse_assignment(text: str) -> tuple[str, object]:
-    """Parse ``key=value`` where value is read as a TOML value, else as a plain string."""
+def _parse_assignment(text: str, option: str = "--set") -> tuple[str, object]:
+    """Parse ``key=value`` where value is read as a TOML value, else as a plain string.
+
+    ``option`` is what gave it (``--set``, or ``--variant NAME``), as messages name it.
+    """
     import tomllib
 
     key, sep, value = text.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise ValueError(f"--set {text!r}: expected key=value, e.g. labs.MSL.pay_level=3.0")
+        raise ValueError(f"{option} {text!r}: expected key=value, e.g. labs.MSL.pay_level=3.0")
     try:
         parsed: object = tomllib.loads(f"v = {value.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         parsed = value.strip()
     except RecursionError:
-        raise ValueError(f"--set {key}: the value nests arrays or tables too deeply") from None
+        raise ValueError(f"{option} {key}: the value nests arrays or tables too deeply") from None
     return key, parsed
 
 
@@ -556,9 +559,10 @@ def _dispatch(args) -> int:
                 terms.import_modules(args.modules)
             except ImportError as exc:
                 raise ScenarioError(f"--import: {exc}") from None
-        for option in ("out", "csv", "store"):  # ("" would silently mean "not given")
+        for option in ("out", "csv", "store", "dask"):  # ("" would silently mean "not given")
             if getattr(args, option, None) == "":
-                raise ScenarioError(f"--{option}: expected a path, got an empty string")
+                what = "an address" if option == "dask" else "a path"
+                raise ScenarioError(f"--{option}: expected {what}, got an empty string")
         if args.command == "validate":
             return _validate(args)
         if args.command == "compare":
@@ -928,7 +932,7 @@ def _parse_variants(items: list[str]) -> dict[str, dict[str, object]]:
             raise ScenarioError(
                 f"--variant {item!r}: expected NAME:KEY=VALUE, e.g. double_pay:labs.MSL.pay_level=5"
             )
-        key, value = _parse_or_fail(assignment)
+        key, value = _parse_or_fail(assignment, f"--variant {name}")
         _refuse_twice(variants.setdefault(name, {}), key, value, f"--variant {name}")
         variants[name][key] = value
     if not variants:
@@ -1039,6 +1043,11 @@ def _calibrate(args) -> int:
     from talentsim.calibration import read_calibration
     from talentsim.scenario import ScenarioError
 
+    if args.resume and args.force:  # (which one wins would be a guess)
+        raise ScenarioError(
+            "--resume and --force: --resume goes on with the fit in --out, --force starts "
+            "again and replaces it; give one of them"
+        )
     # (every check of the file, its scenario, targets and parameters, before the compile)
     inputs = read_calibration(args.file)
     method = args.method or inputs.spec.method
@@ -1434,11 +1443,11 @@ def _print_effects(comparison, metrics, out) -> None:
     print(f"runs and effects written to {out}/ (runs.csv, effects.csv, comparison.json)")
 
 
-def _parse_or_fail(item: str) -> tuple[str, object]:
+def _parse_or_fail(item: str, option: str = "--set") -> tuple[str, object]:
     from talentsim.scenario import ScenarioError
 
     try:
-        return _parse_assignment(item)
+        return _parse_assignment(item, option)
     except ValueError as exc:
         raise ScenarioError(str(exc)) from None
 

@@ -444,6 +444,28 @@ def test_run_set_overrides_are_applied(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 @pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        # a variant's assignment without '=' named --set, which the user never wrote
+        (
+            ["compare", FLAGSHIP, "--variant", "v:noequals"],
+            ["--variant v 'noequals': expected key=value"],
+        ),
+        # an empty address ran the sweep locally, as if --dask had not been given
+        (["sweep", FLAGSHIP, "--dask", ""], ["--dask: expected an address"]),
+        # which of the two wins was a guess (--resume did)
+        (["calibrate", FLAGSHIP, "--resume", "--force"], ["--resume and --force", "give one"]),
+    ],
+    ids=["variant-without-equals", "empty-dask-address", "resume-and-force"],
+)
+def test_contradictory_or_empty_options_are_refused(
+    capsys: pytest.CaptureFixture[str], argv: list[str | Path], words: list[str]
+) -> None:
+    code, out, err = _run(capsys, *argv)
+    _assert_usage_error(code, out, err, *words)
+
+
+@pytest.mark.parametrize(
     ("args", "words"),
     [
         (["--set", "labs.MSLL.pay_level=2.5"], ["labs.MSLL", "did you mean 'MSL'"]),
