@@ -373,7 +373,9 @@ def _build_parser():
     mean_field.add_argument(  # (the default since the mean field works on every scenario)
         "--lenient", action="store_true", help=argparse.SUPPRESS
     )
-    mean_field.add_argument("--out", default=None, help="write the time series as CSV here")
+    mean_field.add_argument(
+        "--out", default=None, help="write the time series here (CSV; Parquet for a .parquet name)"
+    )
     mean_field.add_argument("--force", action="store_true", help="replace an existing --out file")
     _add_set_option(mean_field, "override a scenario value by dotted path (repeatable)")
 
@@ -461,7 +463,12 @@ def _build_parser():
         "--root-seed", type=int, default=0, help="root of the spawned replicate seeds (0)"
     )
     _add_set_option(targets, "override a value of the scenario")
-    targets.add_argument("--csv", default=None, metavar="PATH", help="also write the table here")
+    targets.add_argument(
+        "--csv",
+        default=None,
+        metavar="PATH",
+        help="also write the table here (CSV; Parquet for a .parquet name)",
+    )
     targets.add_argument("--force", action="store_true", help="replace an existing --csv file")
 
     calibrate = sub.add_parser(
@@ -852,7 +859,7 @@ def _meanfield(args) -> int:
         )
     if args.out:
         out = Path(args.out)
-        _write_csv(result.timeseries, out, option="--out")
+        _write_table(result.timeseries, out, option="--out")
         print(f"time series written to {out}")
     return 0
 
@@ -893,14 +900,20 @@ def _check_writable(path: Path, label: str) -> None:
         raise ScenarioError(f"{label}: cannot write it ({problem})")
 
 
-def _write_csv(table, path: Path, *, option: str) -> None:
-    """Write ``table`` as CSV to ``path`` whole: under a temporary name, then renamed."""
+def _write_table(table, path: Path, *, option: str) -> None:
+    """Write ``table`` to ``path`` whole: Parquet for a ``.parquet`` name, CSV otherwise.
+
+    It is written under a temporary name, then renamed, so no half-written table is left.
+    """
     from talentsim.scenario import ScenarioError
 
     temporary = path.with_name(f".{path.name}.partial")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(temporary, index=False)
+        if path.suffix.lower() == ".parquet":
+            table.to_parquet(temporary, index=False)
+        else:
+            table.to_csv(temporary, index=False)
         temporary.replace(path)
     except OSError as exc:
         temporary.unlink(missing_ok=True)
@@ -1026,7 +1039,7 @@ def _targets(args) -> int:
     _compile_first(scenario, quiet=False)
     table = evaluate_targets(scenario, targets, seeds=args.seeds, root_seed=args.root_seed)
     if args.csv:
-        _write_csv(table, Path(args.csv), option="--csv")
+        _write_table(table, Path(args.csv), option="--csv")
     print(f"{args.targets} ({targets.name}) on scenario {scenario.name}, {args.seeds} seeds\n")
     print(format_fit_table(table, targets))
     return 0

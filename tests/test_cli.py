@@ -810,6 +810,17 @@ def test_an_output_file_is_not_replaced_without_force(
         assert kept.read_text(encoding="utf-8").startswith("step,time,lab,headcount")
 
 
+def test_a_table_named_parquet_is_written_as_parquet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # it was CSV text in a file named .parquet
+    parquet, csv = tmp_path / "mf.parquet", tmp_path / "mf.csv"
+    for path in (parquet, csv):
+        code, _, err = _run(capsys, "meanfield", FLAGSHIP, "--out", path)
+        assert code == 0, err
+    pd.testing.assert_frame_equal(pd.read_parquet(parquet), pd.read_csv(csv), check_dtype=False)
+
+
 @pytest.mark.parametrize("command", ["meanfield", "targets"])
 def test_an_output_file_that_is_an_input_is_refused_even_with_force(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
