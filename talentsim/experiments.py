@@ -66,7 +66,7 @@ from talentsim.results import (
     run,
     run_metadata,
 )
-from talentsim.scenario import Scenario, ScenarioError, as_scenario
+from talentsim.scenario import Scenario, ScenarioError, as_scenario, takes_whole_numbers
 from talentsim.seeds import spawn_seeds
 from talentsim.store import (
     DONE,
@@ -404,6 +404,11 @@ def _check_points(base: Scenario, design: Design) -> None:
             header, *details = str(exc).splitlines()
             header = header.removeprefix("sweep.parameters: ")
             details = [_point_problem(line, overrides) for line in details]
+            details += [  # (a range gives floats: 30.0 for a capacity)
+                f"  sweep.parameters.{k}: takes whole numbers: give its range integer = true"
+                for k, v in overrides.items()
+                if isinstance(v, float) and takes_whole_numbers(base, k)
+            ]
             text = "\n".join([f"sweep.parameters at point {point} ({values}): {header}", *details])
             raise ScenarioError(text) from None
 

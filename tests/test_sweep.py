@@ -438,6 +438,13 @@ def test_a_scenario_file_can_carry_its_sweep(tmp_path: Path) -> None:
     ("body", "words"),
     [
         (SWEEP.replace("replicates = 2", "replicate = 2"), ["sweep.replicate", "replicates"]),
+        (  # a range over a whole-number field gives floats: say how to fix it
+            SWEEP.replace(
+                '"labs.MSL.reorg_rate" = { low = 0, high = 8, unit = "/year", levels = 3 }',
+                '"labs.MSL.capacity" = { low = 80, high = 120, levels = 3 }',
+            ),
+            ["labs.MSL.capacity: takes whole numbers: give its range integer = true"],
+        ),
         (  # a stray table beside [sweep] is named, not blamed on sweep.scenario
             SWEEP + '\n[notes]\nauthor = "me"\n',
             ["sweep.toml: notes: unknown key at the top level", "[sweep] table only"],
@@ -453,6 +460,7 @@ def test_a_scenario_file_can_carry_its_sweep(tmp_path: Path) -> None:
     ],
     ids=[
         "typo",
+        "whole-numbers",
         "stray-table",
         "missing-scenario",
         "no-samples",
