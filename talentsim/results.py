@@ -986,7 +986,16 @@ def metric_values(result: RunResult, metrics: MetricSpec = None) -> dict[str, fl
     given by name.
     """
     if isinstance(metrics, Mapping):
-        return {name: float(fn(result)) for name, fn in metrics.items()}
+        values = {}
+        for name, fn in metrics.items():
+            value = fn(result)
+            try:
+                values[name] = float(value)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"metric {name!r}: expected a number from its function, got {value!r}"
+                ) from None
+        return values
     summary = result.summary()
     if metrics is None:
         return {
@@ -1001,13 +1010,26 @@ def check_metrics(scenario: Scenario, metrics: MetricSpec, who: str) -> None:
     """Fail early, with the list of known keys, if ``metrics`` names an unknown summary key.
 
     Raises:
-        ScenarioError: for unknown or repeated keys; ValueError: for a string instead of a
-            list.
+        ScenarioError: for unknown or repeated keys; ValueError: for a string or a function
+            instead of a list, or a mapping to something other than functions.
     """
-    if metrics is None or isinstance(metrics, Mapping):
+    if isinstance(metrics, Mapping):
+        odd = [str(name) for name, fn in metrics.items() if not callable(fn)]
+        if odd:
+            raise ValueError(
+                f"{who}: metrics: {', '.join(odd)}: expected a function of a run, as in "
+                "metrics={'name': function}"
+            )
+        return
+    if metrics is None:
         return
     if isinstance(metrics, str):
         raise ValueError(f"{who}: metrics must be a list of summary keys, not a string")
+    if callable(metrics):
+        raise ValueError(
+            f"{who}: metrics: a function needs a name: give metrics={{'name': function}} "
+            "(or a list of summary keys)"
+        )
     names = list(metrics)
     repeated = sorted({m for m in names if names.count(m) > 1})
     if repeated:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -486,3 +487,20 @@ def test_holm_column_keeps_false_alarms_rare_where_raw_p_values_do_not() -> None
         adjusted += bool((effects["p_holm"] < 0.05).any())
     assert raw > 100
     assert adjusted < 20
+
+
+@pytest.mark.parametrize(
+    ("metrics", "said"),
+    [
+        (lambda result: 1.0, "compare: metrics: a function needs a name"),
+        ({"x": 3}, "compare: metrics: x: expected a function of a run"),
+        ({"x": lambda result: "abc"}, "metric 'x': expected a number from its function, got 'abc'"),
+    ],
+    ids=["unnamed-function", "not-a-function", "not-a-number"],
+)
+def test_metrics_of_the_wrong_kind_are_named(metrics: Any, said: str) -> None:
+    # they were "'function' object is not iterable" and "could not convert string to float"
+    scenario = ts.Scenario.from_dict(small_scenario_dict())
+    with ThreadPoolExecutor(1) as executor, pytest.raises(ValueError) as caught:
+        ts.compare(scenario, VARIANTS, seeds=2, metrics=metrics, executor=executor)
+    assert said in str(caught.value)
