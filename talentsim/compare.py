@@ -302,9 +302,12 @@ class Comparison:
                 f"{folder / 'runs.csv'}: not every variant has the same seeds' runs ({counts}); "
                 "the table was cut or changed after it was saved"
             )
+        effects = tables["effects"]
+        if "p_holm" not in effects and "p_value" in effects:  # (saved before 6 December 2026)
+            _add_holm(effects)
         return cls(
             runs=runs,
-            effects=tables["effects"],
+            effects=effects,
             variants=variants,
             confidence=confidence,
             scenario=Scenario.from_dict(
@@ -448,8 +451,13 @@ def paired_effects(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame
             )
     table = pd.DataFrame(out)
     if len(table):
-        table.insert(table.columns.get_loc("p_value") + 1, "p_holm", holm(table["p_value"]))
+        _add_holm(table)
     return table
+
+
+def _add_holm(effects: pd.DataFrame) -> None:
+    """Put Holm's adjustment of ``effects``' p-values beside them (column ``p_holm``)."""
+    effects.insert(effects.columns.get_loc("p_value") + 1, "p_holm", holm(effects["p_value"]))
 
 
 def holm(p_values: Sequence[float] | np.ndarray | pd.Series) -> np.ndarray:

@@ -144,6 +144,12 @@ def test_comparison_saves_readable_files(comparison: ts.Comparison, tmp_path: Pa
     assert loaded.variants == comparison.variants
     assert loaded.confidence == comparison.confidence
     assert loaded.scenario.to_dict() == comparison.scenario.to_dict()
+    # a comparison saved before p_holm gets it computed on reading (its table shows it)
+    effects.drop(columns="p_holm").to_csv(out / "effects.csv", index=False)
+    earlier = ts.Comparison.load(out)
+    np.testing.assert_allclose(earlier.effects["p_holm"], comparison.effects["p_holm"])
+    assert "p (Holm)" in earlier.table().columns
+    effects.to_csv(out / "effects.csv", index=False)
     # a cut runs table (the baseline's first rows only) and a confidence of 5 were read and
     # reported as "2 seeds, no variant runs" and "500%"
     runs = pd.read_csv(out / "runs.csv")
