@@ -554,7 +554,11 @@ class SweepStore:
                 self._db,
             )
         except (pd.errors.DatabaseError, sqlite3.DatabaseError) as exc:
-            raise StoreError(f"{self.folder}: not a readable sweep store ({exc})") from None
+            # (pandas quotes the whole query; what went wrong follows it)
+            why = str(exc).split("': ", 1)[-1] if "Execution failed on sql" in str(exc) else exc
+            raise StoreError(
+                f"{self.folder}: not a readable sweep store ({MANIFEST}: {why})"
+            ) from None
 
     def failed(self) -> pd.DataFrame:
         """The failed runs with their errors."""

@@ -1482,3 +1482,16 @@ def test_reading_a_store_leaves_its_journal_mode_as_it_is(tmp_path: Path) -> Non
     assert sorted(p.name for p in folder.iterdir()) == [
         "manifest.sqlite", "summaries", "timeseries", "writer.lock"
     ]  # fmt: skip
+
+
+def test_an_emptied_manifest_says_what_is_wrong_without_the_query(
+    small_scenario: ts.Scenario, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a zero-byte manifest.sqlite showed pandas' "Execution failed on sql 'SELECT run_id, ...'"
+    store = tmp_path / "store"
+    ts.sweep(small_scenario, PARAMS, metrics=METRICS, store=store, workers=1, progress=False)
+    (store / "manifest.sqlite").write_bytes(b"")
+    assert main(["store", "export", str(store), str(tmp_path / "out.csv")]) == 2
+    err = capsys.readouterr().err
+    assert f"{store}: not a readable sweep store (manifest.sqlite: no such table: runs)" in err
+    assert "SELECT" not in err and "Traceback" not in err
