@@ -1502,6 +1502,11 @@ def load_scenario(path: str | Path) -> Scenario:
             f"load_scenario: expected the path of a TOML file, got {type(path).__name__}; "
             "for a dict use ts.Scenario.from_dict (ts.run and ts.TalentModel take either)"
         )
+    if isinstance(path, str) and "\n" in path and not os.path.exists(path):
+        raise ScenarioError(
+            "load_scenario: got several lines of text, not the path of a file; for TOML "
+            "text use ts.Scenario.from_dict(tomllib.loads(text))"
+        )
     path = Path(path)
     data = read_toml(path)
     if "sweep" in data:
