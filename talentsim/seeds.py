@@ -67,20 +67,34 @@ def seed_list(
             or negative seeds.
     """
     because = f" ({why})" if why else ""
-    if isinstance(seeds, bool):
-        raise ValueError("seeds must be a number of replicates or a list of seeds")
+    if isinstance(seeds, float | np.floating) and _whole(seeds):
+        seeds = int(seeds)  # (a count handed over as a float, 20.0)
+    if isinstance(seeds, bool | str | bytes | float | np.floating):  # ("ab": the seeds a, b)
+        raise ValueError(f"seeds must be a number of replicates or a list of seeds, got {seeds!r}")
     if isinstance(seeds, int | np.integer):
         if seeds < minimum:
             raise ValueError(f"need at least {minimum} seeds, got {seeds}{because}")
         if seeds > MAX_SEEDS:
             raise ValueError(f"need at most {MAX_SEEDS:,} seeds, got {seeds:,}")
         return spawn_seeds(root_seed, int(seeds))
-    chosen = [int(s) for s in seeds]
+    given = list(seeds)
+    if not all(_whole(s) for s in given):
+        raise ValueError(f"seeds must be whole numbers, got {given!r}")
+    chosen = [int(s) for s in given]
     if len(chosen) < minimum or len(set(chosen)) != len(chosen):
         raise ValueError(f"need at least {minimum} distinct seeds, got {chosen}{because}")
     if any(s < 0 for s in chosen):
         raise ValueError("seeds must be non-negative integers")
     return chosen
+
+
+def _whole(value: object) -> bool:
+    """An integer, or a float that is one (a seed column read as floats)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | np.integer):
+        return True
+    return isinstance(value, float | np.floating) and float(value).is_integer()
 
 
 def child_generator(seed_sequence: np.random.SeedSequence, purpose: str) -> np.random.Generator:

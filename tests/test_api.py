@@ -73,3 +73,20 @@ def test_a_root_seed_that_is_not_a_non_negative_integer_is_named(root: Any) -> N
         ts.sweep(scenario, {"labs.A.pay_level": [1.5]}, root_seed=root, workers=1, progress=False)
     with pytest.raises(ValueError, match=rf"^compare: {said}"):
         ts.compare(scenario, {"v": {"labs.A.pay_level": 2.0}}, seeds=2, root_seed=root)
+
+
+@pytest.mark.parametrize(
+    ("seeds", "said"),
+    [
+        ("ab", "seeds must be a number of replicates or a list of seeds, got 'ab'"),
+        (2.5, "seeds must be a number of replicates or a list of seeds, got 2.5"),
+        ([1, "x"], "seeds must be whole numbers, got [1, 'x']"),
+        ([1.5, 2], "seeds must be whole numbers, got [1.5, 2]"),
+    ],
+)
+def test_seeds_that_are_not_whole_numbers_are_named(seeds: Any, said: str) -> None:
+    # "ab" was "invalid literal for int() with base 10: 'a'"
+    with pytest.raises(ValueError) as caught:
+        ts.seeds.seed_list(seeds)
+    assert str(caught.value) == said
+    assert ts.seeds.seed_list([1.0, 2.0]) == [1, 2] and len(ts.seeds.seed_list(3.0)) == 3
