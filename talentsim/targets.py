@@ -545,7 +545,12 @@ def load_targets(path: str | os.PathLike[str]) -> Targets:
     Raises:
         TargetsError: if the file cannot be read, is not valid TOML, or does not match the
             schema; the message names the file, the key path and what was expected.
+        TypeError: for something other than a path.
     """
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(
+            f"load_targets: expected the path of a TOML targets file, got {type(path).__name__}"
+        )
     path = Path(path)
     try:
         data = read_toml(path)  # (a byte-order mark, deep nesting, bad bytes: as scenarios)

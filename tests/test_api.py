@@ -27,6 +27,8 @@ def test_as_scenario_reads_a_scenario_a_path_or_a_dict() -> None:
         as_scenario(42)  # type: ignore[arg-type]
     with pytest.raises(ts.ScenarioError, match=r"nope\.toml"):
         as_scenario(Path("nope.toml"))
+    with pytest.raises(TypeError, match="load_targets: expected the path of a TOML targets file"):
+        ts.load_targets(None)  # type: ignore[arg-type]  (pathlib's "argument should be a str")
     # the file's text given for its path was "'name = ...\n[time]...': no such file"
     with pytest.raises(ts.ScenarioError, match=r"several lines of text, not the path .*tomllib"):
         ts.load_scenario(FLAGSHIP.read_text(encoding="utf-8"))
