@@ -74,7 +74,7 @@ def script_arguments(description: str | None, argv: list[str] | None = None, *, 
         "--seeds", type=positive_integer, default=seeds, help=f"replicates (default {seeds})"
     )
     parser.add_argument(
-        "--out", type=output_folder, default=None, help="save the first run's results here"
+        "--out", type=run_output_folder, default=None, help="save the first run's results here"
     )
     return parser.parse_args(argv)
 
@@ -98,6 +98,26 @@ def output_folder(text: str) -> str:
     problem = creation_problem(folder)
     if problem is not None:
         raise argparse.ArgumentTypeError(f"{folder}: cannot be written ({problem})")
+    return text
+
+
+def run_output_folder(text: str) -> str:
+    """An argparse type: a folder a script saves a run into, replacing an earlier one.
+
+    As :func:`output_folder`, and, if the folder holds anything, it must be an earlier run's
+    folder (``RunResult.save(..., overwrite=True)`` replaces only that): checked before the
+    work, not after it (a long ABC run refused its folder only at the end).
+    """
+    import argparse
+
+    from talentsim.results import RUN_MARKERS, not_replaceable
+
+    output_folder(text)
+    folder = Path(text)
+    if folder.is_dir() and any(folder.iterdir()):
+        problem = not_replaceable(folder, RUN_MARKERS, "run")
+        if problem is not None:
+            raise argparse.ArgumentTypeError(f"{folder}: {problem}")
     return text
 
 

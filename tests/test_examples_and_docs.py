@@ -132,8 +132,17 @@ def test_reference_covers_every_schema_key() -> None:
         ("paper_sweep/run.py", ["--workers", "0"], "--workers: expected a positive integer"),
         ("msl_exodus/facts.py", ["--seeds", "1"], "error: compare: need at least 2 seeds"),
         ("reorg_shock/run.py", ["--seeds", "1", "--out", "{held}"], "holds notes.txt"),
+        # refused before the fit, not after 17 minutes of it
+        ("abc_thesis/run.py", ["--out", "{held}"], "holds notes.txt, not the results of an"),
     ],
-    ids=["zero-seeds", "unwritable-out", "zero-workers", "one-seed-to-compare", "foreign-out"],
+    ids=[
+        "zero-seeds",
+        "unwritable-out",
+        "zero-workers",
+        "one-seed-to-compare",
+        "foreign-out",
+        "foreign-out-before-the-work",
+    ],
 )
 def test_examples_refuse_bad_input_with_one_line_and_status_2(
     example: str, arguments: list[str], said: str, tmp_path: Path
@@ -156,6 +165,7 @@ def test_examples_refuse_bad_input_with_one_line_and_status_2(
     assert done.returncode == 2, done.stderr
     assert said in done.stderr
     assert "Traceback" not in done.stderr
+    assert done.stdout == ""  # refused before any work (the ABC example printed its fit first)
     assert sorted(p.name for p in held.iterdir()) == ["notes.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["held"]  # nothing else written
 

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 import talentsim as ts
-from talentsim.cli import output_folder, positive_integer, run_script
+from talentsim.cli import positive_integer, run_output_folder, run_script
 from talentsim.smm import Parameter
 from talentsim.targets import load_targets
 
@@ -67,7 +67,7 @@ def main() -> None:
     parser.add_argument(
         "--abc-seed", type=int, default=1, help="seed of the ABC run (1; reproducible)"
     )
-    parser.add_argument("--out", type=output_folder, default="results/abc_thesis")
+    parser.add_argument("--out", type=run_output_folder, default="results/abc_thesis")
     args = parser.parse_args()
     tiny = os.environ.get("TALENTSIM_EXAMPLE_BUDGET") == "tiny"
     population = args.population or (20 if tiny else 200)

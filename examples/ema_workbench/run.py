@@ -28,7 +28,7 @@ from ema_workbench import Model, RealParameter, ScalarOutcome, perform_experimen
 from ema_workbench.analysis import feature_scoring, prim
 
 import talentsim as ts
-from talentsim.cli import output_folder, positive_integer, run_script
+from talentsim.cli import positive_integer, run_output_folder, run_script
 
 SCENARIO = Path(__file__).resolve().parent.parent.parent / "scenarios" / "msl_exodus.toml"
 BASE = ts.load_scenario(SCENARIO).with_overrides({"time.duration": "13w"})
@@ -203,7 +203,7 @@ def main() -> None:
     parser.add_argument(
         "--experiments", type=positive_integer, default=None, help="experiments (200)"
     )
-    parser.add_argument("--out", type=output_folder, default="results/ema_workbench")
+    parser.add_argument("--out", type=run_output_folder, default="results/ema_workbench")
     args = parser.parse_args()
     tiny = os.environ.get("TALENTSIM_EXAMPLE_BUDGET") == "tiny"
     n = args.experiments or (12 if tiny else 200)

@@ -44,7 +44,7 @@ from typing import Any
 import pandas as pd
 
 import talentsim as ts
-from talentsim.cli import output_folder, positive_integer, run_script
+from talentsim.cli import positive_integer, run_output_folder, run_script
 from talentsim.experiments import shared_pool
 from talentsim.smm import Parameter, profile
 
@@ -79,7 +79,7 @@ def main() -> None:
         default="local",
         help="the least criterion's search: from the estimate, or also global (smm.profile)",
     )
-    parser.add_argument("--out", type=output_folder, default="results/fit_profile")
+    parser.add_argument("--out", type=run_output_folder, default="results/fit_profile")
     args = parser.parse_args()
     tiny = os.environ.get("TALENTSIM_EXAMPLE_BUDGET") == "tiny"
     fit = pipeline()

@@ -21,7 +21,7 @@ import pandas as pd
 from scipy import stats
 
 import talentsim as ts
-from talentsim.cli import output_folder, positive_integer, run_script
+from talentsim.cli import positive_integer, run_output_folder, run_script
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "msl_exodus.toml"
 WEEK = 7 / 365.25
@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         "--seeds", type=positive_integer, default=20, help="paired seeds (default 20)"
     )
     parser.add_argument(
-        "--out", type=output_folder, default=None, help="save the first baseline run here"
+        "--out", type=run_output_folder, default=None, help="save the first baseline run here"
     )
     args = parser.parse_args(argv)
 

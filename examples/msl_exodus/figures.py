@@ -29,7 +29,7 @@ import pandas as pd
 
 import talentsim as ts
 from talentsim import plots
-from talentsim.cli import output_folder, positive_integer, run_script
+from talentsim.cli import output_folder, positive_integer, run_output_folder, run_script
 from talentsim.compare import BASELINE, Comparison, paired_effects
 from talentsim.seeds import spawn_seeds
 
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         "--seeds", type=positive_integer, default=20, help="replicates per variant (20)"
     )
     parser.add_argument(
-        "--out", type=output_folder, default=None, help="save the first baseline run here"
+        "--out", type=run_output_folder, default=None, help="save the first baseline run here"
     )
     parser.add_argument(
         "--figures", type=output_folder, default=None, help="folder for the PNG figures"

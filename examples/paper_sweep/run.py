@@ -22,7 +22,7 @@ import pandas as pd
 
 import talentsim as ts
 from talentsim import plots
-from talentsim.cli import output_folder, positive_integer, run_script
+from talentsim.cli import positive_integer, run_output_folder, run_script
 from talentsim.sweepfile import load_sweep_file
 
 HERE = Path(__file__).resolve().parent
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         "--seeds", type=positive_integer, default=20, help="replicates per cell (20)"
     )
     parser.add_argument(
-        "--out", type=output_folder, default="results/paper_sweep", help="output folder"
+        "--out", type=run_output_folder, default="results/paper_sweep", help="output folder"
     )
     parser.add_argument(
         "--workers", type=positive_integer, default=None, help="processes (all cores)"

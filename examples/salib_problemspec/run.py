@@ -28,7 +28,7 @@ from SALib import ProblemSpec
 from SALib.analyze import sobol
 
 import talentsim as ts
-from talentsim.cli import output_folder, positive_integer, run_script
+from talentsim.cli import positive_integer, run_output_folder, run_script
 
 HERE = Path(__file__).resolve().parent
 SCENARIO = HERE.parent.parent / "scenarios" / "msl_exodus.toml"
@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument(
         "--samples", type=positive_integer, default=None, help="Saltelli base sample N"
     )
-    parser.add_argument("--out", type=output_folder, default="results/salib_problemspec")
+    parser.add_argument("--out", type=run_output_folder, default="results/salib_problemspec")
     args = parser.parse_args()
     tiny = os.environ.get("TALENTSIM_EXAMPLE_BUDGET") == "tiny"
     samples = args.samples or (4 if tiny else 32)
