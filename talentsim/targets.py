@@ -76,7 +76,12 @@ def _number_or_duration(value: object) -> object:
     if isinstance(value, bool):  # (true read as 1 and false as 0, silently)
         raise ValueError(f"expected a number or a duration with units, got {value!r}")
     if isinstance(value, str):
-        return parse_duration(value)
+        try:
+            return parse_duration(value)
+        except ValueError as exc:  # (a count or share written as text, "one": say both)
+            raise ValueError(
+                f"expected a number, or a duration with units for a statistic in years: {exc}"
+            ) from None
     return value
 
 

@@ -492,6 +492,8 @@ def problem(data: dict[str, Any]) -> str:
         ({"name": "two words"}, "targets.0.name: string should match pattern"),
         # a boolean was read as 1 or 0 ("≥ 1"), as the scenario schema does not
         ({"at_least": True}, "targets.0.at_least: expected a number or a duration"),
+        # a count written as a word was told only to be a duration
+        ({"at_least": "one"}, "targets.0.at_least: expected a number, or a duration with units"),
         ({"at_least": None, "band": [0.5, True]}, "targets.0.band.1: expected a number"),
         # figures a statistic cannot take: a percentage typed as a share, a vacuous bound
         (
