@@ -1341,7 +1341,13 @@ def _set_path(data: dict[str, Any], path: str, value: Any, source: str) -> None:
                     f"{source}: {path}: no key {here!r} in the scenario{suggestion}"
                 )
             if not isinstance(node[part], dict | list):
-                # e.g. "cohorts.x.weights.pay.sigma" where weights.pay is a fixed number
+                # e.g. "cohorts.x.weights.pay.sigma" where weights.pay is a fixed number; a
+                # value that is no distribution (labs.A.pay_level) has nothing under it
+                if not _is_distribution(data, here):
+                    raise UnknownKeyError(
+                        f"{source}: {path}: {here} is a value, not a table (it has no "
+                        f"{parts[depth + 1]!r})"
+                    )
                 node[part] = _number_is_fixed(node[part])
             node = node[part]
         else:
@@ -1402,6 +1408,14 @@ def _field_at(data: dict[str, Any], path: str) -> tuple[Any, list[Any]] | None:
     if typing.get_origin(inner) is Annotated:
         metadata += typing.get_args(inner)[1:]
     return node, metadata
+
+
+def _is_distribution(data: dict[str, Any], path: str) -> bool:
+    """Whether the field at ``path`` is a :data:`Distribution` (a number stands for one)."""
+    found = _field_at(data, path)
+    return found is not None and any(
+        getattr(item, "func", None) is _number_is_fixed for item in found[1]
+    )
 
 
 def names_a_field(scenario: Scenario, path: str) -> bool:

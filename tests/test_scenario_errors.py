@@ -475,6 +475,9 @@ def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
         ({"events.².severity": 2.0}, ["events.²", "an index from 0 to 2"]),
         ({"events.１": {"kind": "reorganisation"}}, ["events.１", "an index from 0 to 2"]),
         ({"name.first": "x"}, ["name.first", "value, not a table"]),
+        # a number that is no distribution has nothing under it: it was shown as the internal
+        # {'dist': 'fixed', 'value': 2.5, 'x': 2}
+        ({"labs.MSL.pay_level.x": 2}, ["labs.MSL.pay_level is a value, not a table", "no 'x'"]),
         ({"labs..pay_level": 2.0}, ["not a dotted key path"]),
         ({"": 2.0}, ["not a dotted key path"]),
     ],
@@ -492,6 +495,7 @@ def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
         "index-superscript-digit",
         "last-index-full-width-digit",
         "path-through-a-value",
+        "path-through-a-number",
         "empty-path-part",
         "empty-path",
     ],
