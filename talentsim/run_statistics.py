@@ -286,15 +286,19 @@ class RunArrays:
             raise StatisticError(f"kinds: unknown kind(s) {unknown} ({', '.join(MOVE_KINDS)})")
         return np.isin(self.kind, [KIND_CODE[k] for k in kinds])
 
-    def within(self, value: Time, name: str) -> float:
-        """A time in years that must lie within the run (up to half a step past its end).
+    def reaches(self, t: float) -> bool:
+        """Whether the run follows people up to time ``t`` (years; half a step past its end).
 
         A run's number of steps is its duration over the step, rounded, so it ends within
         half a step of its duration: a run of 52 weekly steps ends at 0.997 years, and "after
         one year" means its end. Further than that would follow people past the run.
         """
+        return not t > self.end + self.dt / 2 + _EPS  # (written so, as before, for NaN)
+
+    def within(self, value: Time, name: str) -> float:
+        """A time in years that must lie within the run (:meth:`reaches`)."""
         t = years(value, name)
-        if t > self.end + self.dt / 2 + _EPS:
+        if not self.reaches(t):
             raise StatisticError(
                 f"{name}: {value!r} is past the end of the run ({self.end:.4g} years); "
                 "run the scenario longer (time.duration)"
@@ -504,7 +508,7 @@ def new_hire_retention(
     a = RunArrays.of(run)
     _, high = a.window_bounds(hired, "hired")
     span = years(after, "after")
-    if high + span > a.end + a.dt / 2 + _EPS:  # (half a step: see RunArrays.within)
+    if not a.reaches(high + span):
         raise StatisticError(
             f"hired/after: following hires up to {high:.4g} years for {span:.4g} years needs a "
             f"run of {high + span:.4g} years; this run lasts {a.end:.4g} years "

@@ -554,8 +554,7 @@ class SweepStore:
                 self._db,
             )
         except (pd.errors.DatabaseError, sqlite3.DatabaseError) as exc:
-            # (pandas quotes the whole query; what went wrong follows it)
-            why = str(exc).split("': ", 1)[-1] if "Execution failed on sql" in str(exc) else exc
+            why = exc.__cause__ or exc  # (SQLite's own words: pandas' quote the whole query)
             raise StoreError(
                 f"{self.folder}: not a readable sweep store ({MANIFEST}: {why})"
             ) from None
